@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything Kumo's tests and guest builds need on Debian 12:
+# Debian packages (C headers and compilers for the ABI layout oracle,
+# qemu-user for the CPU oracle, xenstore clients, Linux source and busybox
+# for the guests), pnpm at the version package.json pins, and the
+# workspace's npm dependencies from the lockfile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  gcc gcc-multilib libxen-dev nasm qemu-user xenstore-utils
+  busybox-static linux-source-6.1 bc flex bison libelf-dev cpio xz-utils make
+)
+missing=()
+for package in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+pnpm_version=$(node -p 'require("./package.json").packageManager.split("@")[1]')
+if [[ "$(pnpm --version 2>/dev/null || true)" != "$pnpm_version" ]]; then
+  echo "setup: installing pnpm $pnpm_version"
+  npm install -g "pnpm@$pnpm_version" >/dev/null
+fi
+pnpm install --frozen-lockfile
