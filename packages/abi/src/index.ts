@@ -1,1 +1,1 @@
-export const XEN_VERSION_MAJOR = 4;
+export * from "./vcpu";
