@@ -1,0 +1,32 @@
+// The public API of @kumo/toolstack. Everything exported here is importable in
+// a browser: Node-only parts (files, terminals, the CLI) live under src/node
+// and src/bin and are exported from "@kumo/toolstack/node".
+
+export {
+  type DiskAccess,
+  type DiskBackendType,
+  type DiskFormat,
+  type DiskSpec,
+  DiskSpecError,
+  parseDiskSpec,
+} from "./config/disk";
+export {
+  type DomainAction,
+  type DomainConfig,
+  domainConfigFromFile,
+  parseDomainConfig,
+  readXlBoolean,
+  type XlConfigWarning,
+} from "./config/domain-config";
+export { type SourcePosition, XlConfigError } from "./config/errors";
+export {
+  parseCNumber,
+  parseXlConfigText,
+  type XlConfigFile,
+  type XlList,
+  type XlNumber,
+  type XlSetting,
+  type XlString,
+  type XlValue,
+} from "./config/syntax";
+export { parseVifSpec, type VifSpec, VifSpecError } from "./config/vif";
