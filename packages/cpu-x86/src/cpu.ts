@@ -1,0 +1,3928 @@
+import {
+  createVcpuExit,
+  type InterruptSource,
+  type Vcpu,
+  VcpuAccess,
+  type VcpuExit,
+  VcpuExitReason,
+  type VcpuHooks,
+  type VcpuIo,
+  VcpuShutdownKind,
+} from "@kumo/abi";
+import { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Vector } from "./constants";
+import { type CpuModel, defaultCpuModel } from "./cpuid";
+import { DECODE_TOO_LONG, DecodedInstructions, decodeInstruction, Info } from "./decoder";
+import { LazyOp, PARITY, SIZE_MASK, SIZE_SIGN } from "./flags";
+import { Fpu } from "./fpu";
+import type { PhysicalMemory } from "./memory";
+import { loadState, saveState, type X86CpuState } from "./state";
+
+// Register indices (ModRM encoding).
+const EAX = 0;
+const ECX = 1;
+const EDX = 2;
+const EBX = 3;
+const ESP = 4;
+const EBP = 5;
+const ESI = 6;
+const EDI = 7;
+// Segment indices; LDTR and TR share the descriptor-cache arrays.
+const ES = 0;
+const CS = 1;
+const SS = 2;
+const DS = 3;
+const FS = 4;
+const GS = 5;
+export const LDTR = 6;
+export const TR = 7;
+
+const CF = Flag.CF;
+const PF = Flag.PF;
+const AF = Flag.AF;
+const ZF = Flag.ZF;
+const SF = Flag.SF;
+const OF = Flag.OF;
+const IF = Flag.IF;
+const DF = Flag.DF;
+const TF = Flag.TF;
+const VM = Flag.VM;
+
+// Software-TLB entry bits (per virtual page). A page is filled with write
+// permission only by a write access, so the first write walks again and sets
+// the dirty bit (SDM vol. 3A 4.8).
+const T_SUP_READ = 1;
+const T_USER_READ = 2;
+const T_SUP_WRITE = 4;
+const T_USER_WRITE = 8;
+const T_SUP_EXEC = 16;
+const T_USER_EXEC = 32;
+const T_MMIO = 64;
+const T_GLOBAL = 128;
+
+// segCheck bits: reasons a segment needs the slow (checking) access path.
+const SC_UNUSABLE = 1;
+const SC_LIMIT = 2;
+const SC_READONLY = 4;
+const SC_EXPAND_DOWN = 8;
+const SC_NOREAD = 16;
+
+const DECODE_CACHE_SIZE = 1 << 16;
+const TLB_TRACK = 4096;
+
+const ACCESS_READ = 0;
+const ACCESS_WRITE = 1;
+const ACCESS_EXEC = 2;
+
+// Event delivery kinds (SDM vol. 3A 6.4, 6.12.1).
+const EVENT_EXCEPTION = 0;
+const EVENT_EXTERNAL = 1;
+const EVENT_SOFTWARE = 2;
+
+/** An operation the interpreter does not model yet: the run ends with a GuestError exit. */
+export class UnsupportedOperation extends Error {
+  constructor(what: string) {
+    super(`unsupported: ${what}`);
+    this.name = "UnsupportedOperation";
+  }
+}
+
+/** Thrown (this one object, never allocated) to unwind a faulting instruction. */
+const FAULT = { fault: true };
+
+/** Options for `createX86Cpu`. */
+export interface X86CpuOptions {
+  memory: PhysicalMemory;
+  io?: VcpuIo;
+  hooks?: VcpuHooks;
+  /** CPUID model; defaults to `defaultCpuModel()`. */
+  model?: CpuModel;
+}
+
+const noIo: VcpuIo = {
+  portRead: (_port, size) => (size === 1 ? 0xff : size === 2 ? 0xffff : -1),
+  portWrite: () => {},
+};
+
+/**
+ * An IA-32 processor interpreting guest code (Intel SDM vols. 2 and 3A).
+ * Implements the `Vcpu` contract of `@kumo/abi`.
+ */
+export class X86Cpu implements Vcpu {
+  readonly architecture = "x86" as const;
+  readonly exit: VcpuExit = createVcpuExit();
+  io: VcpuIo;
+  hooks: VcpuHooks;
+  interrupts: InterruptSource | null = null;
+  model: CpuModel;
+
+  /** General-purpose registers (sized for x86-64's sixteen). */
+  readonly regs = new Int32Array(16);
+  eip = 0;
+  /** EFLAGS with the arithmetic flags valid only where `lazy` is clear. */
+  flagsRaw = 2;
+  lazy = 0;
+  lazyOp = 0;
+  lazySize = 2;
+  lazyDst = 0;
+  lazySrc = 0;
+  lazyResult = 0;
+  lazyCarry = 0;
+
+  // Descriptor caches: ES CS SS DS FS GS LDTR TR.
+  readonly segSel = new Uint16Array(8);
+  readonly segBase = new Int32Array(8);
+  readonly segLimit = new Int32Array(8);
+  /** Access rights in VMX layout: type(0-3) S(4) DPL(5-6) P(7) AVL(12) L(13) D/B(14) G(15). */
+  readonly segAttr = new Uint16Array(8);
+  readonly segCheck = new Uint8Array(8);
+  gdtrBase = 0;
+  gdtrLimit = 0xffff;
+  idtrBase = 0;
+  idtrLimit = 0x3ff;
+
+  cr0 = 0x60000010;
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  efer = 0;
+  readonly dr = new Int32Array(8);
+  cpl = 0;
+  /** CS.D: default operand and address size is 32 bits. */
+  code32 = false;
+  /** SS.B: the stack pointer is ESP (else SP). */
+  stack32 = false;
+
+  // MSRs Linux touches (SDM vol. 4).
+  sysenterCs = 0;
+  sysenterEsp = 0;
+  sysenterEip = 0;
+  patLow = 0x00070406;
+  patHigh = 0x00070406;
+  apicBaseLow = 0xfee00900;
+  apicBaseHigh = 0;
+  tscOffset = 0;
+  miscEnableLow = 1;
+  readonly mtrr = new Map<number, [number, number]>();
+  mtrrDefType = 0;
+
+  halted = false;
+  /** Interrupts are inhibited while `retired <= shadowUntil` (sti, mov ss: SDM vol. 3A 6.8.3). */
+  shadowUntil = -1;
+  nmiPending = false;
+  private windowRequested = false;
+  /** Set when something may have made an event deliverable; cleared after a check finds none. */
+  private eventCheck = true;
+
+  retired = 0;
+  readonly fpu = new Fpu();
+
+  // Memory.
+  memory: PhysicalMemory;
+  ram: Uint8Array;
+  view: DataView;
+  private ramSize: number;
+  private readonly tlbInfo = new Int32Array(1 << 20);
+  private readonly tlbPhys = new Int32Array(1 << 20);
+  private readonly tlbTracked = new Int32Array(TLB_TRACK);
+  private tlbCount = 0;
+  private tlbOverflow = false;
+  private readNeed = T_SUP_READ;
+  private writeNeed = T_SUP_WRITE;
+  private execNeed = T_SUP_EXEC;
+  /** Pages holding decoded instructions, and their write generations. */
+  private readonly codePage: Uint8Array;
+  private readonly pageGeneration: Uint32Array;
+  readonly decoded = new DecodedInstructions(DECODE_CACHE_SIZE);
+
+  // Per-instruction scratch.
+  private startEip = 0;
+  private startEsp = 0;
+  private fetchBase = 0;
+  private operandAddress = 0;
+  faultVector = 0;
+  faultCode = 0;
+  faultHasCode = false;
+  private stop = false;
+  private descLow = 0;
+  private descHigh = 0;
+  private readonly scratch = new Uint32Array(4);
+
+  constructor(options: X86CpuOptions) {
+    this.memory = options.memory;
+    this.ram = options.memory.ram;
+    this.view = new DataView(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength);
+    this.ramSize = this.ram.byteLength;
+    this.io = options.io ?? noIo;
+    this.hooks = options.hooks ?? { readCounter: () => this.retired };
+    this.model = options.model ?? defaultCpuModel();
+    const pages = Math.ceil(this.ramSize / 4096);
+    this.codePage = new Uint8Array(pages);
+    this.pageGeneration = new Uint32Array(pages);
+    this.reset();
+  }
+
+  get instructionsRetired(): number {
+    return this.retired;
+  }
+
+  /** Power-on state (SDM vol. 3A 9.1.1): real mode at F000:FFF0. */
+  reset(): void {
+    this.regs.fill(0);
+    this.regs[EDX] = this.model.signature;
+    this.eip = 0xfff0;
+    this.flagsRaw = 2;
+    this.lazy = 0;
+    for (let i = 0; i < 6; i++) this.setRealSegment(i, 0);
+    this.segSel[CS] = 0xf000;
+    this.segBase[CS] = 0xffff0000 | 0;
+    this.setSegmentCache(LDTR, 0, 0, 0xffff, 0x82);
+    this.setSegmentCache(TR, 0, 0, 0xffff, 0x8b);
+    this.gdtrBase = 0;
+    this.gdtrLimit = 0xffff;
+    this.idtrBase = 0;
+    this.idtrLimit = 0x3ff;
+    this.cr0 = 0x60000010;
+    this.cr2 = 0;
+    this.cr3 = 0;
+    this.cr4 = 0;
+    this.efer = 0;
+    this.dr.fill(0);
+    this.dr[6] = 0xffff0ff0 | 0;
+    this.dr[7] = 0x400;
+    this.cpl = 0;
+    this.halted = false;
+    this.shadowUntil = -1;
+    this.fpu.reset();
+    this.modeChanged();
+    this.flushTlb(true);
+  }
+
+  // ---------------------------------------------------------------------
+  // Public set-up helpers
+
+  /**
+   * The Xen PVH entry state (xen-abi.md 1.1, Xen's hvm_vcpu_reset_state for
+   * 32-bit): CR0 = PE|ET, paging off, flat 4 GiB 32-bit code (selector 0x10)
+   * and data (0x18) segments, TR a 32-bit TSS at 0 limit 0x67, EFLAGS = 2.
+   */
+  setFlatProtectedMode(entry: number, stackPointer = 0): void {
+    this.cr0 = Cr0.PE | Cr0.ET;
+    this.cr4 = 0;
+    this.efer = 0;
+    this.flagsRaw = 2;
+    this.lazy = 0;
+    this.cpl = 0;
+    this.setSegmentCache(CS, 0x10, 0, -1, 0xc09b);
+    for (const seg of [ES, SS, DS, FS, GS]) this.setSegmentCache(seg, 0x18, 0, -1, 0xc093);
+    this.setSegmentCache(TR, 0, 0, 0x67, 0x8b);
+    this.setSegmentCache(LDTR, 0, 0, 0xffff, 0x82);
+    this.eip = entry | 0;
+    this.regs[ESP] = stackPointer | 0;
+    this.halted = false;
+    this.modeChanged();
+    this.flushTlb(true);
+  }
+
+  /** Real mode with CS:IP = `cs`:`ip` and every other segment 0 (as after a far jump from reset). */
+  setRealMode(cs: number, ip: number): void {
+    this.cr0 = 0x60000010;
+    this.cr4 = 0;
+    this.flagsRaw = 2;
+    this.lazy = 0;
+    this.cpl = 0;
+    for (let i = 0; i < 6; i++) this.setRealSegment(i, 0);
+    this.setRealSegment(CS, cs);
+    this.eip = ip & 0xffff;
+    this.halted = false;
+    this.modeChanged();
+    this.flushTlb(true);
+  }
+
+  /** EFLAGS with the lazy arithmetic flags computed. */
+  getEflags(): number {
+    return this.computeFlags();
+  }
+
+  /** Sets all of EFLAGS (bit 1 forced to 1), as a loader or the hypervisor would. */
+  setEflags(value: number): void {
+    this.flagsRaw = (value & 0x3f7fd5) | 2;
+    this.lazy = 0;
+    this.eventCheck = true;
+  }
+
+  /** Loads a segment register from raw descriptor-cache fields (no checks). */
+  setSegment(seg: number, selector: number, base: number, limit: number, attributes: number): void {
+    this.setSegmentCache(seg, selector, base, limit, attributes);
+    if (seg === CS) this.cpl = this.cr0 & Cr0.PE ? selector & 3 : 0;
+    this.modeChanged();
+  }
+
+  /** Tells the CPU that something other than the guest wrote guest RAM (drops decoded code there). */
+  invalidateCode(address: number, length: number): void {
+    const first = Math.max(0, Math.floor(address / 4096));
+    const last = Math.min(this.codePage.length - 1, Math.floor((address + length - 1) / 4096));
+    for (let page = first; page <= last; page++) {
+      if (this.codePage[page]) {
+        this.codePage[page] = 0;
+        this.pageGeneration[page]++;
+      }
+    }
+  }
+
+  saveState(): X86CpuState {
+    return saveState(this);
+  }
+
+  restoreState(state: import("@kumo/abi").VcpuState): void {
+    loadState(this, state);
+    this.modeChanged();
+    this.flushTlb(true);
+    this.decoded.clear();
+    this.eventCheck = true;
+  }
+
+  // ---------------------------------------------------------------------
+  // Vcpu contract
+
+  run(budget: number): VcpuExitReason {
+    const exit = this.exit;
+    exit.reason = VcpuExitReason.Budget;
+    exit.code = 0;
+    exit.message = "";
+    this.stop = false;
+    const limit = this.retired + budget;
+    for (;;) {
+      try {
+        if (this.halted) {
+          this.checkEvents();
+          if (this.halted) {
+            if (!this.stop) this.exitWith(VcpuExitReason.Halt);
+            return exit.reason;
+          }
+        }
+        this.loop(limit);
+        return exit.reason;
+      } catch (error) {
+        if (error === FAULT) {
+          this.regs[ESP] = this.startEsp;
+          this.eip = this.startEip;
+          this.deliverFault();
+          if (this.stop) return exit.reason;
+          if (this.retired >= limit) return exit.reason;
+          continue;
+        }
+        this.exitWith(VcpuExitReason.GuestError);
+        exit.message = `internal error at eip=0x${(this.startEip >>> 0).toString(16)}: ${
+          error instanceof Error ? (error.stack ?? error.message) : String(error)
+        }`;
+        return exit.reason;
+      }
+    }
+  }
+
+  completeHypercall(resultLow: number, _resultHigh: number): void {
+    this.regs[EAX] = resultLow | 0;
+  }
+
+  translate(virtualLow: number, _virtualHigh: number, access: VcpuAccess): number {
+    const kind =
+      access === VcpuAccess.Write
+        ? ACCESS_WRITE
+        : access === VcpuAccess.Execute
+          ? ACCESS_EXEC
+          : ACCESS_READ;
+    const phys = this.walk(virtualLow | 0, kind, this.cpl === 3, false);
+    return phys < 0 && phys !== -1 ? phys >>> 0 : phys === -1 ? -1 : phys;
+  }
+
+  notifyInterrupt(): void {
+    this.eventCheck = true;
+  }
+
+  requestInterruptWindow(enable: boolean): void {
+    this.windowRequested = enable;
+    this.eventCheck = true;
+  }
+
+  interruptsEnabled(): boolean {
+    return (this.flagsRaw & IF) !== 0 && this.retired > this.shadowUntil;
+  }
+
+  private exitWith(reason: VcpuExitReason): void {
+    this.exit.reason = reason;
+    this.stop = true;
+  }
+
+  // ---------------------------------------------------------------------
+  // Main loop
+
+  private loop(limit: number): void {
+    const decoded = this.decoded;
+    const tlbInfo = this.tlbInfo;
+    const tlbPhys = this.tlbPhys;
+    while (!this.stop && this.retired < limit) {
+      if (this.eventCheck) {
+        this.checkEvents();
+        if (this.stop || this.halted) {
+          if (this.halted && !this.stop) this.exitWith(VcpuExitReason.Halt);
+          return;
+        }
+      }
+      const eip = this.eip;
+      this.startEip = eip;
+      this.startEsp = this.regs[ESP];
+      const linear = (this.segBase[CS] + eip) | 0;
+      const vpn = linear >>> 12;
+      const info = tlbInfo[vpn];
+      let phys: number;
+      // Hot path: the code page is in the TLB and is RAM.
+      if ((info & (this.execNeed | T_MMIO)) === this.execNeed) {
+        phys = tlbPhys[vpn] | (linear & 0xfff);
+      } else {
+        phys = this.translateSlow(linear, ACCESS_EXEC);
+      }
+      const slot = phys & (DECODE_CACHE_SIZE - 1);
+      if (
+        decoded.tag[slot] !== phys ||
+        decoded.generation[slot] !== this.pageGeneration[phys >>> 12] ||
+        decoded.mode[slot] !== (this.code32 ? 1 : 0)
+      ) {
+        this.decodeAt(linear, phys, slot);
+      }
+      this.eip = (eip + decoded.length[slot]) | 0;
+      this.execute(slot);
+      this.retired++;
+    }
+  }
+
+  private decodeAt(linear: number, phys: number, slot: number): void {
+    this.fetchBase = linear;
+    const length = decodeInstruction(this, this.decoded, slot, this.code32);
+    if (length === DECODE_TOO_LONG) this.fault(Vector.GP, 0);
+    if (this.segCheck[CS] & SC_LIMIT) {
+      if ((this.startEip + length - 1) >>> 0 > this.segLimit[CS] >>> 0) this.fault(Vector.GP, 0);
+    }
+    const page = phys >>> 12;
+    // Instructions in MMIO or crossing a page are decoded each time (their
+    // bytes can change without a write to this page).
+    if (phys >= 0 && phys < this.ramSize && (phys & 0xfff) + length <= 4096) {
+      this.decoded.tag[slot] = phys;
+      this.decoded.mode[slot] = this.code32 ? 1 : 0;
+      this.codePage[page] = 1;
+      this.decoded.generation[slot] = this.pageGeneration[page];
+    } else {
+      this.decoded.tag[slot] = -1;
+    }
+  }
+
+  /** CodeFetcher for the decoder. */
+  fetchCodeByte(offset: number): number {
+    const linear = (this.fetchBase + offset) | 0;
+    const vpn = linear >>> 12;
+    const info = this.tlbInfo[vpn];
+    if ((info & (this.execNeed | T_MMIO)) === this.execNeed) {
+      return this.ram[this.tlbPhys[vpn] | (linear & 0xfff)];
+    }
+    const phys = this.translateSlow(linear, ACCESS_EXEC);
+    return this.physRead8(phys);
+  }
+
+  /** Checks for NMIs, external interrupts and the interrupt window (SDM vol. 3A 6.9). */
+  private checkEvents(): void {
+    if (this.retired <= this.shadowUntil) return;
+    this.eventCheck = false;
+    if (this.nmiPending) {
+      this.nmiPending = false;
+      this.halted = false;
+      this.deliverEvent(Vector.NMI, EVENT_EXTERNAL, false, 0);
+      return;
+    }
+    if (!(this.flagsRaw & IF)) {
+      return;
+    }
+    const source = this.interrupts;
+    if (source?.hasPending()) {
+      const vector = source.acknowledge();
+      if (vector >= 0) {
+        this.halted = false;
+        this.startEip = this.eip;
+        this.startEsp = this.regs[ESP];
+        this.deliverEvent(vector & 0xff, EVENT_EXTERNAL, false, 0);
+        this.eventCheck = true;
+        return;
+      }
+    }
+    if (this.windowRequested) {
+      this.windowRequested = false;
+      this.exitWith(VcpuExitReason.InterruptWindow);
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // Faults
+
+  /** Raises a fault (restartable: EIP of the faulting instruction). Never returns. */
+  fault(vector: number, errorCode: number): never {
+    this.faultVector = vector;
+    this.faultCode = errorCode;
+    this.faultHasCode = vector === 8 || (vector >= 10 && vector <= 14) || vector === 17;
+    throw FAULT;
+  }
+
+  private deliverFault(): void {
+    let vector = this.faultVector;
+    let code = this.faultCode;
+    let hasCode = this.faultHasCode;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        this.deliverEvent(vector, EVENT_EXCEPTION, hasCode, code);
+        return;
+      } catch (error) {
+        if (error !== FAULT) throw error;
+        this.regs[ESP] = this.startEsp;
+        const second = this.faultVector;
+        // SDM vol. 3A table 6-5: contributory/page-fault pairs become #DF;
+        // a fault while delivering #DF shuts the processor down.
+        if (vector === Vector.DF) break;
+        const firstContributory = vector === 0 || (vector >= 10 && vector <= 13);
+        const secondContributory = second === 0 || (second >= 10 && second <= 13);
+        if (
+          (firstContributory && secondContributory) ||
+          (vector === Vector.PF && (secondContributory || second === Vector.PF))
+        ) {
+          vector = Vector.DF;
+          code = 0;
+          hasCode = true;
+        } else {
+          vector = second;
+          code = this.faultCode;
+          hasCode = this.faultHasCode;
+        }
+      }
+    }
+    this.exitWith(VcpuExitReason.Shutdown);
+    this.exit.code = VcpuShutdownKind.TripleFault;
+  }
+
+  // ---------------------------------------------------------------------
+  // Flags
+
+  computeFlags(): number {
+    const lazy = this.lazy;
+    if (lazy === 0) return this.flagsRaw;
+    let flags = this.flagsRaw & ~lazy;
+    if (lazy & CF) flags |= this.getCF();
+    if (lazy & PF) flags |= PARITY[this.lazyResult & 0xff];
+    if (lazy & AF) flags |= this.getAF();
+    if (lazy & ZF) flags |= (this.lazyResult & SIZE_MASK[this.lazySize]) === 0 ? ZF : 0;
+    if (lazy & SF) flags |= (this.lazyResult & SIZE_SIGN[this.lazySize]) !== 0 ? SF : 0;
+    if (lazy & OF) flags |= this.getOF();
+    return flags;
+  }
+
+  /** Makes the arithmetic flags concrete (before an instruction updates only some of them). */
+  materializeFlags(): void {
+    if (this.lazy !== 0) {
+      this.flagsRaw = this.computeFlags();
+      this.lazy = 0;
+    }
+  }
+
+  getCF(): number {
+    if (!(this.lazy & CF)) return this.flagsRaw & CF;
+    const mask = SIZE_MASK[this.lazySize];
+    switch (this.lazyOp) {
+      case LazyOp.ADD:
+        return (this.lazyResult & mask) >>> 0 < (this.lazyDst & mask) >>> 0 ? 1 : 0;
+      case LazyOp.ADC:
+        return this.lazyCarry
+          ? (this.lazyResult & mask) >>> 0 <= (this.lazyDst & mask) >>> 0
+            ? 1
+            : 0
+          : (this.lazyResult & mask) >>> 0 < (this.lazyDst & mask) >>> 0
+            ? 1
+            : 0;
+      case LazyOp.SUB:
+        return (this.lazyDst & mask) >>> 0 < (this.lazySrc & mask) >>> 0 ? 1 : 0;
+      case LazyOp.SBB:
+        return this.lazyCarry
+          ? (this.lazyDst & mask) >>> 0 <= (this.lazySrc & mask) >>> 0
+            ? 1
+            : 0
+          : (this.lazyDst & mask) >>> 0 < (this.lazySrc & mask) >>> 0
+            ? 1
+            : 0;
+      default:
+        return 0;
+    }
+  }
+
+  private getOF(): number {
+    const sign = SIZE_SIGN[this.lazySize];
+    switch (this.lazyOp) {
+      case LazyOp.ADD:
+      case LazyOp.ADC:
+        return (this.lazyDst ^ this.lazyResult) & (this.lazySrc ^ this.lazyResult) & sign ? OF : 0;
+      case LazyOp.SUB:
+      case LazyOp.SBB:
+        return (this.lazyDst ^ this.lazySrc) & (this.lazyDst ^ this.lazyResult) & sign ? OF : 0;
+      default:
+        return 0;
+    }
+  }
+
+  private getAF(): number {
+    if (this.lazyOp === LazyOp.LOGIC) return 0;
+    return (this.lazyDst ^ this.lazySrc ^ this.lazyResult) & AF;
+  }
+
+  getZF(): boolean {
+    if (this.lazy & ZF) return (this.lazyResult & SIZE_MASK[this.lazySize]) === 0;
+    return (this.flagsRaw & ZF) !== 0;
+  }
+
+  private getSF(): boolean {
+    if (this.lazy & SF) return (this.lazyResult & SIZE_SIGN[this.lazySize]) !== 0;
+    return (this.flagsRaw & SF) !== 0;
+  }
+
+  private getOFBool(): boolean {
+    if (this.lazy & OF) return this.getOF() !== 0;
+    return (this.flagsRaw & OF) !== 0;
+  }
+
+  private getPF(): boolean {
+    if (this.lazy & PF) return PARITY[this.lazyResult & 0xff] !== 0;
+    return (this.flagsRaw & PF) !== 0;
+  }
+
+  /** Condition `cc` of Jcc/SETcc/CMOVcc (SDM vol. 1 appendix B). */
+  condition(cc: number): boolean {
+    let result: boolean;
+    switch (cc >> 1) {
+      case 0:
+        result = this.getOFBool();
+        break;
+      case 1:
+        result = this.getCF() !== 0;
+        break;
+      case 2:
+        result = this.getZF();
+        break;
+      case 3:
+        result = this.getCF() !== 0 || this.getZF();
+        break;
+      case 4:
+        result = this.getSF();
+        break;
+      case 5:
+        result = this.getPF();
+        break;
+      case 6:
+        result = this.getSF() !== this.getOFBool();
+        break;
+      default:
+        result = this.getZF() || this.getSF() !== this.getOFBool();
+        break;
+    }
+    return (cc & 1) === 0 ? result : !result;
+  }
+
+  private setLazy(op: number, size: number, dst: number, src: number, result: number): void {
+    this.lazyOp = op;
+    this.lazySize = size;
+    this.lazyDst = dst;
+    this.lazySrc = src;
+    this.lazyResult = result;
+    this.lazy = ARITH_FLAGS;
+  }
+
+  /** Result-only lazy flags: ZF/SF/PF from `result`; CF/OF/AF already in flagsRaw. */
+  private setLazyResult(size: number, result: number, flags: number): void {
+    this.flagsRaw = (this.flagsRaw & ~ARITH_FLAGS) | flags;
+    this.lazyOp = LazyOp.LOGIC;
+    this.lazySize = size;
+    this.lazyResult = result;
+    this.lazy = ZF | SF | PF;
+  }
+
+  /** The eight classic ALU operations (ADD OR ADC SBB AND SUB XOR CMP). */
+  alu(operation: number, size: number, dst: number, src: number): number {
+    let result: number;
+    switch (operation) {
+      case 0:
+        result = (dst + src) | 0;
+        this.setLazy(LazyOp.ADD, size, dst, src, result);
+        return result & SIZE_MASK[size];
+      case 1:
+        result = dst | src;
+        this.setLazy(LazyOp.LOGIC, size, dst, src, result);
+        return result;
+      case 2: {
+        const carry = this.getCF();
+        result = (dst + src + carry) | 0;
+        this.setLazy(LazyOp.ADC, size, dst, src, result);
+        this.lazyCarry = carry;
+        return result & SIZE_MASK[size];
+      }
+      case 3: {
+        const carry = this.getCF();
+        result = (dst - src - carry) | 0;
+        this.setLazy(LazyOp.SBB, size, dst, src, result);
+        this.lazyCarry = carry;
+        return result & SIZE_MASK[size];
+      }
+      case 4:
+        result = dst & src;
+        this.setLazy(LazyOp.LOGIC, size, dst, src, result);
+        return result;
+      case 5:
+      case 7:
+        result = (dst - src) | 0;
+        this.setLazy(LazyOp.SUB, size, dst, src, result);
+        return result & SIZE_MASK[size];
+      default:
+        result = dst ^ src;
+        this.setLazy(LazyOp.LOGIC, size, dst, src, result);
+        return result;
+    }
+  }
+
+  private incdec(size: number, value: number, decrement: boolean): number {
+    // INC/DEC leave CF alone (SDM vol. 2 INC).
+    if (this.lazy & CF) {
+      this.flagsRaw = (this.flagsRaw & ~CF) | this.getCF();
+    }
+    const result = decrement ? (value - 1) | 0 : (value + 1) | 0;
+    this.lazyOp = decrement ? LazyOp.SUB : LazyOp.ADD;
+    this.lazySize = size;
+    this.lazyDst = value;
+    this.lazySrc = 1;
+    this.lazyResult = result;
+    this.lazy = ARITH_FLAGS & ~CF;
+    return result & SIZE_MASK[size];
+  }
+
+  // ---------------------------------------------------------------------
+  // Registers by operand size (0: 8, 1: 16, 2: 32 bits)
+
+  getReg(size: number, r: number): number {
+    if (size === 2) return this.regs[r];
+    if (size === 1) return this.regs[r] & 0xffff;
+    return r < 4 ? this.regs[r] & 0xff : (this.regs[r - 4] >> 8) & 0xff;
+  }
+
+  setReg(size: number, r: number, value: number): void {
+    if (size === 2) this.regs[r] = value;
+    else if (size === 1) this.regs[r] = (this.regs[r] & ~0xffff) | (value & 0xffff);
+    else if (r < 4) this.regs[r] = (this.regs[r] & ~0xff) | (value & 0xff);
+    else this.regs[r - 4] = (this.regs[r - 4] & ~0xff00) | ((value & 0xff) << 8);
+  }
+
+  // ---------------------------------------------------------------------
+  // Segmentation
+
+  private setRealSegment(seg: number, selector: number): void {
+    this.segSel[seg] = selector;
+    this.segBase[seg] = selector << 4;
+    this.segLimit[seg] = 0xffff;
+    this.segAttr[seg] = seg === CS ? 0x9b : 0x93;
+    this.updateSegCheck(seg);
+  }
+
+  private setSegmentCache(
+    seg: number,
+    selector: number,
+    base: number,
+    limit: number,
+    attributes: number,
+  ): void {
+    this.segSel[seg] = selector;
+    this.segBase[seg] = base | 0;
+    this.segLimit[seg] = limit | 0;
+    this.segAttr[seg] = attributes;
+    this.updateSegCheck(seg);
+  }
+
+  /** Recomputes the access-check summary of a segment after its cache was written directly. */
+  refreshSegment(seg: number): void {
+    this.updateSegCheck(seg);
+  }
+
+  private updateSegCheck(seg: number): void {
+    const attr = this.segAttr[seg];
+    let check = 0;
+    if (!(attr & 0x80)) check |= SC_UNUSABLE;
+    if (this.segLimit[seg] !== -1) check |= SC_LIMIT;
+    if (attr & 8) {
+      // Code: never writable; readable only with R.
+      check |= SC_READONLY;
+      if (!(attr & 2)) check |= SC_NOREAD;
+    } else {
+      if (!(attr & 2)) check |= SC_READONLY;
+      if (attr & 4) check |= SC_EXPAND_DOWN | SC_LIMIT;
+    }
+    this.segCheck[seg] = check;
+  }
+
+  /** Recomputes values derived from CR0/CS/SS/CPL. */
+  modeChanged(): void {
+    const pe = (this.cr0 & Cr0.PE) !== 0;
+    const v86 = (this.flagsRaw & VM) !== 0;
+    if (!pe) this.cpl = 0;
+    else if (v86) this.cpl = 3;
+    this.code32 = pe && !v86 && (this.segAttr[CS] & 0x4000) !== 0;
+    this.stack32 = pe && !v86 && (this.segAttr[SS] & 0x4000) !== 0;
+    const user = this.cpl === 3;
+    this.readNeed = user ? T_USER_READ : T_SUP_READ;
+    this.writeNeed = user ? T_USER_WRITE : T_SUP_WRITE;
+    this.execNeed = user ? T_USER_EXEC : T_SUP_EXEC;
+  }
+
+  /** Slow segment check: null selector, limit, expand-down, read-only (SDM vol. 3A 5.3, 5.6). */
+  private checkSegment(seg: number, offset: number, size: number, write: boolean): void {
+    const check = this.segCheck[seg];
+    const vector = seg === SS ? Vector.SS : Vector.GP;
+    if (this.cr0 & Cr0.PE && !(this.flagsRaw & VM)) {
+      if (check & SC_UNUSABLE) this.fault(vector, 0);
+      if (write && check & SC_READONLY) this.fault(vector, 0);
+      if (!write && check & SC_NOREAD) this.fault(vector, 0);
+    }
+    if (check & SC_LIMIT) {
+      const last = (offset + size - 1) >>> 0;
+      const limit = this.segLimit[seg] >>> 0;
+      if (check & SC_EXPAND_DOWN) {
+        const upper = this.segAttr[seg] & 0x4000 ? 0xffffffff : 0xffff;
+        if (offset >>> 0 <= limit || last > upper || last < offset >>> 0) this.fault(vector, 0);
+      } else if (last > limit || last < offset >>> 0) {
+        this.fault(vector, 0);
+      }
+    }
+  }
+
+  /** Reads the descriptor for `selector` into descLow/descHigh; faults with `vector` past the table limit. */
+  private readDescriptor(selector: number, vector: number): void {
+    const index = selector & 0xfff8;
+    let base: number;
+    let limit: number;
+    if (selector & 4) {
+      if (this.segCheck[LDTR] & SC_UNUSABLE || this.segSel[LDTR] === 0) {
+        this.fault(vector, selector & 0xfffc);
+      }
+      base = this.segBase[LDTR];
+      limit = this.segLimit[LDTR] >>> 0;
+    } else {
+      base = this.gdtrBase;
+      limit = this.gdtrLimit;
+    }
+    if (index + 7 > limit) this.fault(vector, selector & 0xfffc);
+    this.descLow = this.systemRead32((base + index) | 0);
+    this.descHigh = this.systemRead32((base + index + 4) | 0);
+  }
+
+  private descriptorBase(): number {
+    return (this.descLow >>> 16) | ((this.descHigh & 0xff) << 16) | (this.descHigh & 0xff000000);
+  }
+
+  private descriptorLimit(): number {
+    const limit = (this.descLow & 0xffff) | (this.descHigh & 0xf0000);
+    return this.descHigh & 0x800000 ? (limit << 12) | 0xfff : limit;
+  }
+
+  private descriptorAttr(): number {
+    return (this.descHigh >>> 8) & 0xf0ff;
+  }
+
+  /** Sets the accessed bit of the descriptor just read (SDM vol. 3A 3.4.5.1). */
+  private markAccessed(selector: number): void {
+    if (this.descHigh & 0x100) return;
+    this.descHigh |= 0x100;
+    const base = selector & 4 ? this.segBase[LDTR] : this.gdtrBase;
+    this.systemWrite8((base + (selector & 0xfff8) + 5) | 0, (this.descHigh >>> 8) & 0xff);
+  }
+
+  /** MOV/POP to a data segment register or SS (SDM vol. 2 MOV, "Operation"). */
+  loadSegment(seg: number, selector: number): void {
+    selector &= 0xffff;
+    if (!(this.cr0 & Cr0.PE) || this.flagsRaw & VM) {
+      this.segSel[seg] = selector;
+      this.segBase[seg] = selector << 4;
+      if (this.flagsRaw & VM) {
+        this.segLimit[seg] = 0xffff;
+        this.segAttr[seg] = seg === CS ? 0xfb : 0xf3;
+      } else if (!(this.segAttr[seg] & 0x80)) {
+        this.segAttr[seg] |= 0x80;
+      }
+      this.updateSegCheck(seg);
+      if (seg === SS || seg === CS) this.modeChanged();
+      return;
+    }
+    const rpl = selector & 3;
+    if ((selector & 0xfffc) === 0) {
+      if (seg === SS) this.fault(Vector.GP, 0);
+      this.setSegmentCache(seg, selector, 0, 0, 0);
+      return;
+    }
+    this.readDescriptor(selector, Vector.GP);
+    const attr = this.descriptorAttr();
+    const dpl = (attr >> 5) & 3;
+    const type = attr & 0xf;
+    const isSystem = !(attr & 0x10);
+    if (seg === SS) {
+      if (rpl !== this.cpl || dpl !== this.cpl || isSystem || type & 8 || !(type & 2)) {
+        this.fault(Vector.GP, selector & 0xfffc);
+      }
+      if (!(attr & 0x80)) this.fault(Vector.SS, selector & 0xfffc);
+    } else {
+      if (isSystem || (type & 0xa) === 8) this.fault(Vector.GP, selector & 0xfffc);
+      // Data and non-conforming code need DPL >= max(CPL, RPL).
+      if ((!(type & 8) || !(type & 4)) && (dpl < this.cpl || dpl < rpl)) {
+        this.fault(Vector.GP, selector & 0xfffc);
+      }
+      if (!(attr & 0x80)) this.fault(Vector.NP, selector & 0xfffc);
+    }
+    this.markAccessed(selector);
+    this.setSegmentCache(
+      seg,
+      selector,
+      this.descriptorBase(),
+      this.descriptorLimit(),
+      this.descriptorAttr(),
+    );
+    if (seg === SS) this.modeChanged();
+  }
+
+  /**
+   * Loads CS for a far jump/call/return or an event to a code segment
+   * descriptor already in descLow/descHigh; sets CPL (SDM vol. 3A 5.8).
+   */
+  private loadCodeSegment(selector: number, cpl: number): void {
+    this.markAccessed(selector);
+    this.setSegmentCache(
+      CS,
+      (selector & 0xfffc) | cpl,
+      this.descriptorBase(),
+      this.descriptorLimit(),
+      this.descriptorAttr(),
+    );
+    this.cpl = cpl;
+    this.modeChanged();
+  }
+
+  /** Checks a far-transfer target code segment (same-privilege rules); leaves the descriptor loaded. */
+  private checkCodeTarget(selector: number, forReturn: boolean): number {
+    if ((selector & 0xfffc) === 0) this.fault(Vector.GP, 0);
+    this.readDescriptor(selector, Vector.GP);
+    const attr = this.descriptorAttr();
+    const type = attr & 0xf;
+    const dpl = (attr >> 5) & 3;
+    const rpl = selector & 3;
+    if (!(attr & 0x10) || !(type & 8)) return -1;
+    if (forReturn) {
+      if (rpl < this.cpl) this.fault(Vector.GP, selector & 0xfffc);
+      if (type & 4 ? dpl > rpl : dpl !== rpl) this.fault(Vector.GP, selector & 0xfffc);
+    } else if (type & 4) {
+      if (dpl > this.cpl) this.fault(Vector.GP, selector & 0xfffc);
+    } else if (rpl > this.cpl || dpl !== this.cpl) {
+      this.fault(Vector.GP, selector & 0xfffc);
+    }
+    if (!(attr & 0x80)) this.fault(Vector.NP, selector & 0xfffc);
+    return forReturn ? rpl : this.cpl;
+  }
+
+  // ---------------------------------------------------------------------
+  // Paging and the software TLB
+
+  flushTlb(all: boolean): void {
+    const keepGlobal = !all && (this.cr4 & Cr4.PGE) !== 0;
+    if (this.tlbOverflow) {
+      if (keepGlobal) {
+        for (let i = 0; i < this.tlbInfo.length; i++) {
+          if (!(this.tlbInfo[i] & T_GLOBAL)) this.tlbInfo[i] = 0;
+        }
+      } else {
+        this.tlbInfo.fill(0);
+      }
+      this.tlbOverflow = false;
+      this.tlbCount = 0;
+      return;
+    }
+    let kept = 0;
+    for (let i = 0; i < this.tlbCount; i++) {
+      const vpn = this.tlbTracked[i];
+      if (keepGlobal && this.tlbInfo[vpn] & T_GLOBAL) {
+        this.tlbTracked[kept++] = vpn;
+      } else {
+        this.tlbInfo[vpn] = 0;
+      }
+    }
+    this.tlbCount = kept;
+  }
+
+  invalidatePage(linear: number): void {
+    this.tlbInfo[linear >>> 12] = 0;
+  }
+
+  /** TLB miss or permission upgrade: walks and fills, or raises #PF. Returns the physical address. */
+  translateSlow(linear: number, access: number): number {
+    const user = this.cpl === 3;
+    const phys = this.walk(linear, access, user, true);
+    return phys;
+  }
+
+  /**
+   * Page walk (SDM vol. 3A 4.3 32-bit, 4.4 PAE). With `fill`, faults raise
+   * #PF and the TLB is filled; without, returns -1 on a fault (for
+   * `translate`). Returns the physical address (as a uint32 in an int).
+   */
+  walk(linear: number, access: number, user: boolean, fill: boolean): number {
+    const vpn = linear >>> 12;
+    const offset = linear & 0xfff;
+    if (!(this.cr0 & Cr0.PG)) {
+      const page = linear & ~0xfff;
+      if (fill) {
+        let info = T_SUP_READ | T_USER_READ | T_SUP_WRITE | T_USER_WRITE | T_SUP_EXEC | T_USER_EXEC;
+        if (page >>> 0 >= this.ramSize) info |= T_MMIO;
+        this.tlbSet(vpn, page, info);
+      }
+      return page | offset;
+    }
+    const write = access === ACCESS_WRITE;
+    const pae = (this.cr4 & Cr4.PAE) !== 0;
+    const nxe = pae && (this.efer & Efer.NXE) !== 0;
+    let writable = true;
+    let usable = true;
+    let noExec = false;
+    let global = false;
+    let pageBase: number;
+    if (pae) {
+      const pdpteAddress = ((this.cr3 & ~0x1f) + ((linear >>> 30) << 3)) >>> 0;
+      const pdpte = this.physRead32(pdpteAddress);
+      if (!(pdpte & 1)) return this.pageFault(linear, access, user, 0, fill);
+      const pdeAddress = ((pdpte & ~0xfff) >>> 0) + (((linear >>> 21) & 0x1ff) << 3);
+      const pde = this.physRead32(pdeAddress);
+      if (!(pde & 1)) return this.pageFault(linear, access, user, 0, fill);
+      const pdeHigh = this.physRead32(pdeAddress + 4);
+      if (pdeHigh < 0 && !nxe) return this.pageFault(linear, access, user, 9, fill);
+      writable = (pde & 2) !== 0;
+      usable = (pde & 4) !== 0;
+      noExec = nxe && pdeHigh < 0;
+      if (pde & 0x80) {
+        global = (pde & 0x100) !== 0;
+        if (!this.checkPagePermission(writable, usable, noExec, access, user)) {
+          return this.pageFault(linear, access, user, 1, fill);
+        }
+        if (fill) this.setAccessedDirty(pdeAddress, pde, write);
+        pageBase = ((pde & 0xffe00000) | (linear & 0x1ff000)) >>> 0;
+      } else {
+        const pteAddress = ((pde & ~0xfff) >>> 0) + (((linear >>> 12) & 0x1ff) << 3);
+        const pte = this.physRead32(pteAddress);
+        if (!(pte & 1)) return this.pageFault(linear, access, user, 0, fill);
+        const pteHigh = this.physRead32(pteAddress + 4);
+        if (pteHigh < 0 && !nxe) return this.pageFault(linear, access, user, 9, fill);
+        writable = writable && (pte & 2) !== 0;
+        usable = usable && (pte & 4) !== 0;
+        noExec = noExec || (nxe && pteHigh < 0);
+        global = (pte & 0x100) !== 0;
+        if (!this.checkPagePermission(writable, usable, noExec, access, user)) {
+          return this.pageFault(linear, access, user, 1, fill);
+        }
+        if (fill) {
+          if (!(pde & 0x20)) this.physWrite32(pdeAddress, pde | 0x20);
+          this.setAccessedDirty(pteAddress, pte, write);
+        }
+        pageBase = (pte & ~0xfff) >>> 0;
+      }
+    } else {
+      const pdeAddress = ((this.cr3 & ~0xfff) >>> 0) + ((linear >>> 22) << 2);
+      const pde = this.physRead32(pdeAddress);
+      if (!(pde & 1)) return this.pageFault(linear, access, user, 0, fill);
+      writable = (pde & 2) !== 0;
+      usable = (pde & 4) !== 0;
+      if (pde & 0x80 && this.cr4 & Cr4.PSE) {
+        global = (pde & 0x100) !== 0;
+        if (!this.checkPagePermission(writable, usable, false, access, user)) {
+          return this.pageFault(linear, access, user, 1, fill);
+        }
+        if (fill) this.setAccessedDirty(pdeAddress, pde, write);
+        pageBase = ((pde & 0xffc00000) | (linear & 0x3ff000)) >>> 0;
+      } else {
+        const pteAddress = ((pde & ~0xfff) >>> 0) + (((linear >>> 12) & 0x3ff) << 2);
+        const pte = this.physRead32(pteAddress);
+        if (!(pte & 1)) return this.pageFault(linear, access, user, 0, fill);
+        writable = writable && (pte & 2) !== 0;
+        usable = usable && (pte & 4) !== 0;
+        global = (pte & 0x100) !== 0;
+        if (!this.checkPagePermission(writable, usable, false, access, user)) {
+          return this.pageFault(linear, access, user, 1, fill);
+        }
+        if (fill) {
+          if (!(pde & 0x20)) this.physWrite32(pdeAddress, pde | 0x20);
+          this.setAccessedDirty(pteAddress, pte, write);
+        }
+        pageBase = (pte & ~0xfff) >>> 0;
+      }
+    }
+    if (fill) {
+      const wp = (this.cr0 & Cr0.WP) !== 0;
+      let info = T_SUP_READ;
+      if (usable) info |= T_USER_READ;
+      if (write) {
+        if (writable || !wp) info |= T_SUP_WRITE;
+        if (writable && usable) info |= T_USER_WRITE;
+      }
+      if (!noExec) {
+        info |= T_SUP_EXEC;
+        if (usable) info |= T_USER_EXEC;
+      }
+      if (global && this.cr4 & Cr4.PGE) info |= T_GLOBAL;
+      if (pageBase >= this.ramSize) info |= T_MMIO;
+      this.tlbSet(vpn, pageBase | 0, info);
+    }
+    return pageBase | offset | 0;
+  }
+
+  private checkPagePermission(
+    writable: boolean,
+    usable: boolean,
+    noExec: boolean,
+    access: number,
+    user: boolean,
+  ): boolean {
+    if (user && !usable) return false;
+    if (access === ACCESS_WRITE && !writable && (user || this.cr0 & Cr0.WP)) return false;
+    if (access === ACCESS_EXEC && noExec) return false;
+    return true;
+  }
+
+  private setAccessedDirty(address: number, entry: number, write: boolean): void {
+    const wanted = entry | 0x20 | (write ? 0x40 : 0);
+    if (wanted !== entry) this.physWrite32(address, wanted);
+  }
+
+  /** #PF with error code bits P(0) W(1) U(2) RSVD(3) I/D(4) (SDM vol. 3A 4.7). */
+  private pageFault(
+    linear: number,
+    access: number,
+    user: boolean,
+    bits: number,
+    fill: boolean,
+  ): number {
+    if (!fill) return -1;
+    let code = bits;
+    if (access === ACCESS_WRITE) code |= 2;
+    if (user) code |= 4;
+    if (access === ACCESS_EXEC && this.cr4 & Cr4.PAE && this.efer & Efer.NXE) code |= 16;
+    this.cr2 = linear;
+    return this.fault(Vector.PF, code);
+  }
+
+  private tlbSet(vpn: number, page: number, info: number): void {
+    if (this.tlbInfo[vpn] === 0) {
+      if (this.tlbCount < TLB_TRACK) this.tlbTracked[this.tlbCount++] = vpn;
+      else this.tlbOverflow = true;
+    }
+    this.tlbInfo[vpn] = info;
+    this.tlbPhys[vpn] = page;
+  }
+
+  // ---------------------------------------------------------------------
+  // Physical memory
+
+  physRead8(address: number): number {
+    if (address >>> 0 < this.ramSize) return this.ram[address];
+    return this.memory.readPhysical ? this.memory.readPhysical(address >>> 0, 1) & 0xff : 0xff;
+  }
+
+  physRead16(address: number): number {
+    if (address >>> 0 < this.ramSize - 1) return this.view.getUint16(address, true);
+    return this.memory.readPhysical ? this.memory.readPhysical(address >>> 0, 2) & 0xffff : 0xffff;
+  }
+
+  physRead32(address: number): number {
+    if (address >>> 0 < this.ramSize - 3) return this.view.getInt32(address, true);
+    return this.memory.readPhysical ? this.memory.readPhysical(address >>> 0, 4) | 0 : -1;
+  }
+
+  physWrite8(address: number, value: number): void {
+    if (address >>> 0 < this.ramSize) {
+      if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
+      this.ram[address] = value;
+    } else {
+      this.memory.writePhysical?.(address >>> 0, 1, value & 0xff);
+    }
+  }
+
+  physWrite16(address: number, value: number): void {
+    if (address >>> 0 < this.ramSize - 1) {
+      if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
+      this.view.setUint16(address, value, true);
+    } else {
+      this.memory.writePhysical?.(address >>> 0, 2, value & 0xffff);
+    }
+  }
+
+  physWrite32(address: number, value: number): void {
+    if (address >>> 0 < this.ramSize - 3) {
+      if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
+      this.view.setInt32(address, value, true);
+    } else {
+      this.memory.writePhysical?.(address >>> 0, 4, value | 0);
+    }
+  }
+
+  private invalidatePhysPage(page: number): void {
+    this.codePage[page] = 0;
+    this.pageGeneration[page]++;
+  }
+
+  // ---------------------------------------------------------------------
+  // Linear memory (hot paths: one TLB probe, then a typed-array access)
+
+  readLin8(linear: number): number {
+    const vpn = linear >>> 12;
+    if ((this.tlbInfo[vpn] & (this.readNeed | T_MMIO)) === this.readNeed) {
+      return this.ram[this.tlbPhys[vpn] | (linear & 0xfff)];
+    }
+    return this.physRead8(this.translateSlow(linear, ACCESS_READ));
+  }
+
+  readLin16(linear: number): number {
+    const vpn = linear >>> 12;
+    if (
+      (this.tlbInfo[vpn] & (this.readNeed | T_MMIO)) === this.readNeed &&
+      (linear & 0xfff) !== 0xfff
+    ) {
+      return this.view.getUint16(this.tlbPhys[vpn] | (linear & 0xfff), true);
+    }
+    if ((linear & 0xfff) === 0xfff) {
+      return this.readLin8(linear) | (this.readLin8((linear + 1) | 0) << 8);
+    }
+    return this.physRead16(this.translateSlow(linear, ACCESS_READ));
+  }
+
+  readLin32(linear: number): number {
+    const vpn = linear >>> 12;
+    if (
+      (this.tlbInfo[vpn] & (this.readNeed | T_MMIO)) === this.readNeed &&
+      (linear & 0xfff) <= 0xffc
+    ) {
+      return this.view.getInt32(this.tlbPhys[vpn] | (linear & 0xfff), true);
+    }
+    if ((linear & 0xfff) > 0xffc) {
+      return this.readCrossing(linear, 4);
+    }
+    return this.physRead32(this.translateSlow(linear, ACCESS_READ));
+  }
+
+  private readCrossing(linear: number, size: number): number {
+    // Translate both pages before reading so a fault leaves nothing half done.
+    const first = this.translateSlow(linear, ACCESS_READ);
+    const second = this.translateSlow(((linear | 0xfff) + 1) | 0, ACCESS_READ);
+    let value = 0;
+    for (let i = 0; i < size; i++) {
+      const a = (linear + i) & 0xfff;
+      const phys =
+        ((linear + i) & ~0xfff) === (linear & ~0xfff)
+          ? (first & ~0xfff) | a
+          : (second & ~0xfff) | a;
+      value |= this.physRead8(phys) << (8 * i);
+    }
+    return value;
+  }
+
+  writeLin8(linear: number, value: number): void {
+    const vpn = linear >>> 12;
+    if ((this.tlbInfo[vpn] & (this.writeNeed | T_MMIO)) === this.writeNeed) {
+      const phys = this.tlbPhys[vpn] | (linear & 0xfff);
+      if (this.codePage[phys >>> 12]) this.invalidatePhysPage(phys >>> 12);
+      this.ram[phys] = value;
+      return;
+    }
+    this.physWrite8(this.translateSlow(linear, ACCESS_WRITE), value);
+  }
+
+  writeLin16(linear: number, value: number): void {
+    const vpn = linear >>> 12;
+    if (
+      (this.tlbInfo[vpn] & (this.writeNeed | T_MMIO)) === this.writeNeed &&
+      (linear & 0xfff) !== 0xfff
+    ) {
+      const phys = this.tlbPhys[vpn] | (linear & 0xfff);
+      if (this.codePage[phys >>> 12]) this.invalidatePhysPage(phys >>> 12);
+      this.view.setUint16(phys, value, true);
+      return;
+    }
+    if ((linear & 0xfff) === 0xfff) {
+      this.writeCrossing(linear, 2, value);
+      return;
+    }
+    this.physWrite16(this.translateSlow(linear, ACCESS_WRITE), value);
+  }
+
+  writeLin32(linear: number, value: number): void {
+    const vpn = linear >>> 12;
+    if (
+      (this.tlbInfo[vpn] & (this.writeNeed | T_MMIO)) === this.writeNeed &&
+      (linear & 0xfff) <= 0xffc
+    ) {
+      const phys = this.tlbPhys[vpn] | (linear & 0xfff);
+      if (this.codePage[phys >>> 12]) this.invalidatePhysPage(phys >>> 12);
+      this.view.setInt32(phys, value, true);
+      return;
+    }
+    if ((linear & 0xfff) > 0xffc) {
+      this.writeCrossing(linear, 4, value);
+      return;
+    }
+    this.physWrite32(this.translateSlow(linear, ACCESS_WRITE), value);
+  }
+
+  private writeCrossing(linear: number, size: number, value: number): void {
+    const first = this.translateSlow(linear, ACCESS_WRITE);
+    const second = this.translateSlow(((linear | 0xfff) + 1) | 0, ACCESS_WRITE);
+    for (let i = 0; i < size; i++) {
+      const a = (linear + i) & 0xfff;
+      const phys =
+        ((linear + i) & ~0xfff) === (linear & ~0xfff)
+          ? (first & ~0xfff) | a
+          : (second & ~0xfff) | a;
+      this.physWrite8(phys, value >> (8 * i));
+    }
+  }
+
+  /** Checks that a write to [linear, linear+size) would not fault (for instructions that must not half-commit). */
+  probeWrite(linear: number, size: number): void {
+    const vpn = linear >>> 12;
+    if ((this.tlbInfo[vpn] & this.writeNeed) !== this.writeNeed)
+      this.translateSlow(linear, ACCESS_WRITE);
+    const last = (linear + size - 1) | 0;
+    if ((this.tlbInfo[last >>> 12] & this.writeNeed) !== this.writeNeed) {
+      this.translateSlow(last, ACCESS_WRITE);
+    }
+  }
+
+  readLin(size: number, linear: number): number {
+    if (size === 2) return this.readLin32(linear);
+    if (size === 1) return this.readLin16(linear);
+    return this.readLin8(linear);
+  }
+
+  writeLin(size: number, linear: number, value: number): void {
+    if (size === 2) this.writeLin32(linear, value);
+    else if (size === 1) this.writeLin16(linear, value);
+    else this.writeLin8(linear, value);
+  }
+
+  /** Supervisor-mode accesses to system structures (GDT, IDT, TSS), whatever the CPL (SDM vol. 3A 4.6). */
+  systemRead32(linear: number): number {
+    const vpn = linear >>> 12;
+    if ((this.tlbInfo[vpn] & (T_SUP_READ | T_MMIO)) === T_SUP_READ && (linear & 0xfff) <= 0xffc) {
+      return this.view.getInt32(this.tlbPhys[vpn] | (linear & 0xfff), true);
+    }
+    let value = 0;
+    for (let i = 0; i < 4; i++) {
+      const phys = this.walk((linear + i) | 0, ACCESS_READ, false, true);
+      value |= this.physRead8(phys) << (8 * i);
+    }
+    return value;
+  }
+
+  systemRead16(linear: number): number {
+    return (
+      this.physRead8(this.walk(linear, ACCESS_READ, false, true)) |
+      (this.physRead8(this.walk((linear + 1) | 0, ACCESS_READ, false, true)) << 8)
+    );
+  }
+
+  systemWrite8(linear: number, value: number): void {
+    this.physWrite8(this.walk(linear, ACCESS_WRITE, false, true), value);
+  }
+
+  systemWrite32(linear: number, value: number): void {
+    for (let i = 0; i < 4; i++) {
+      this.physWrite8(this.walk((linear + i) | 0, ACCESS_WRITE, false, true), value >> (8 * i));
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // Operands
+
+  /** Linear address of the ModRM memory operand of `slot`, checked against its segment. */
+  ea(slot: number, size: number, write: boolean): number {
+    const d = this.decoded;
+    let address = d.displacement[slot];
+    const base = d.base[slot];
+    if (base >= 0) address = (address + this.regs[base]) | 0;
+    const index = d.index[slot];
+    if (index >= 0) address = (address + (this.regs[index] << d.scale[slot])) | 0;
+    const info = d.info[slot];
+    if (info & Info.A16) address &= 0xffff;
+    const seg = (info >> Info.SEG_SHIFT) & 7;
+    if (this.segCheck[seg] !== 0) this.checkSegment(seg, address, 1 << size, write);
+    return (this.segBase[seg] + address) | 0;
+  }
+
+  /** Offset (not linear) of the ModRM memory operand: for LEA. */
+  effectiveOffset(slot: number): number {
+    const d = this.decoded;
+    let address = d.displacement[slot];
+    const base = d.base[slot];
+    if (base >= 0) address = (address + this.regs[base]) | 0;
+    const index = d.index[slot];
+    if (index >= 0) address = (address + (this.regs[index] << d.scale[slot])) | 0;
+    if (d.info[slot] & Info.A16) address &= 0xffff;
+    return address;
+  }
+
+  /** Linear address of `offset` in segment `seg`, checked. */
+  segAddress(seg: number, offset: number, size: number, write: boolean): number {
+    if (this.segCheck[seg] !== 0) this.checkSegment(seg, offset, 1 << size, write);
+    return (this.segBase[seg] + offset) | 0;
+  }
+
+  readRm(slot: number, size: number): number {
+    if (this.decoded.info[slot] & Info.MEM) return this.readLin(size, this.ea(slot, size, false));
+    return this.getReg(size, this.decoded.modrm[slot] & 7);
+  }
+
+  /** Reads the r/m operand for a read-modify-write; `writeRmBack` stores the result. */
+  readRmForWrite(slot: number, size: number): number {
+    if (this.decoded.info[slot] & Info.MEM) {
+      const address = this.ea(slot, size, true);
+      this.operandAddress = address;
+      return this.readLin(size, address);
+    }
+    return this.getReg(size, this.decoded.modrm[slot] & 7);
+  }
+
+  writeRmBack(slot: number, size: number, value: number): void {
+    if (this.decoded.info[slot] & Info.MEM) this.writeLin(size, this.operandAddress, value);
+    else this.setReg(size, this.decoded.modrm[slot] & 7, value);
+  }
+
+  writeRm(slot: number, size: number, value: number): void {
+    if (this.decoded.info[slot] & Info.MEM) this.writeLin(size, this.ea(slot, size, true), value);
+    else this.setReg(size, this.decoded.modrm[slot] & 7, value);
+  }
+
+  // ---------------------------------------------------------------------
+  // Stack
+
+  push32(value: number): void {
+    const esp = this.regs[ESP];
+    if (this.stack32) {
+      const next = (esp - 4) | 0;
+      this.writeLin32(this.segAddress(SS, next, 2, true), value);
+      this.regs[ESP] = next;
+    } else {
+      const next = (esp - 4) & 0xffff;
+      this.writeLin32(this.segAddress(SS, next, 2, true), value);
+      this.regs[ESP] = (esp & ~0xffff) | next;
+    }
+  }
+
+  push16(value: number): void {
+    const esp = this.regs[ESP];
+    if (this.stack32) {
+      const next = (esp - 2) | 0;
+      this.writeLin16(this.segAddress(SS, next, 1, true), value);
+      this.regs[ESP] = next;
+    } else {
+      const next = (esp - 2) & 0xffff;
+      this.writeLin16(this.segAddress(SS, next, 1, true), value);
+      this.regs[ESP] = (esp & ~0xffff) | next;
+    }
+  }
+
+  push(o16: boolean, value: number): void {
+    if (o16) this.push16(value);
+    else this.push32(value);
+  }
+
+  pop32(): number {
+    const esp = this.regs[ESP];
+    if (this.stack32) {
+      const value = this.readLin32(this.segAddress(SS, esp, 2, false));
+      this.regs[ESP] = (esp + 4) | 0;
+      return value;
+    }
+    const value = this.readLin32(this.segAddress(SS, esp & 0xffff, 2, false));
+    this.regs[ESP] = (esp & ~0xffff) | ((esp + 4) & 0xffff);
+    return value;
+  }
+
+  pop16(): number {
+    const esp = this.regs[ESP];
+    if (this.stack32) {
+      const value = this.readLin16(this.segAddress(SS, esp, 1, false));
+      this.regs[ESP] = (esp + 2) | 0;
+      return value;
+    }
+    const value = this.readLin16(this.segAddress(SS, esp & 0xffff, 1, false));
+    this.regs[ESP] = (esp & ~0xffff) | ((esp + 2) & 0xffff);
+    return value;
+  }
+
+  pop(o16: boolean): number {
+    return o16 ? this.pop16() : this.pop32();
+  }
+
+  /** Reads the stack at ESP + `offset` without popping. */
+  private stackRead(size: number, offset: number): number {
+    const esp = this.stack32 ? (this.regs[ESP] + offset) | 0 : (this.regs[ESP] + offset) & 0xffff;
+    return this.readLin(size, this.segAddress(SS, esp, size, false));
+  }
+
+  private adjustEsp(delta: number): void {
+    const esp = this.regs[ESP];
+    this.regs[ESP] = this.stack32 ? (esp + delta) | 0 : (esp & ~0xffff) | ((esp + delta) & 0xffff);
+  }
+
+  // ---------------------------------------------------------------------
+  // Execution
+
+  private execute(slot: number): void {
+    const d = this.decoded;
+    const op = d.op[slot];
+    const info = d.info[slot];
+    const o16 = (info & Info.O16) !== 0;
+    const size = o16 ? 1 : 2;
+    if (op < 0x40 && (op & 7) < 6) {
+      // ALU rows 00-3D: r/m,r; r,r/m; acc,imm (SDM vol. 2 table A-2).
+      const operation = op >> 3;
+      const form = op & 7;
+      const s = form & 1 ? size : 0;
+      if (form < 2) {
+        if (info & Info.LOCK && !(info & Info.MEM)) this.fault(Vector.UD, 0);
+        const src = this.getReg(s, (d.modrm[slot] >> 3) & 7);
+        const dst = this.readRmForWrite(slot, s);
+        const result = this.alu(operation, s, dst, src);
+        if (operation !== 7) this.writeRmBack(slot, s, result);
+      } else if (form < 4) {
+        if (info & Info.LOCK) this.fault(Vector.UD, 0);
+        const r = (d.modrm[slot] >> 3) & 7;
+        const src = this.readRm(slot, s);
+        const result = this.alu(operation, s, this.getReg(s, r), src);
+        if (operation !== 7) this.setReg(s, r, result);
+      } else {
+        if (info & Info.LOCK) this.fault(Vector.UD, 0);
+        const result = this.alu(operation, s, this.getReg(s, EAX), d.immediate[slot]);
+        if (operation !== 7) this.setReg(s, EAX, result);
+      }
+      return;
+    }
+    if (info & Info.LOCK) this.checkLock(op, info);
+    switch (op) {
+      case 0x40:
+      case 0x41:
+      case 0x42:
+      case 0x43:
+      case 0x44:
+      case 0x45:
+      case 0x46:
+      case 0x47:
+        this.setReg(size, op & 7, this.incdec(size, this.getReg(size, op & 7), false));
+        return;
+      case 0x48:
+      case 0x49:
+      case 0x4a:
+      case 0x4b:
+      case 0x4c:
+      case 0x4d:
+      case 0x4e:
+      case 0x4f:
+        this.setReg(size, op & 7, this.incdec(size, this.getReg(size, op & 7), true));
+        return;
+      case 0x50:
+      case 0x51:
+      case 0x52:
+      case 0x53:
+      case 0x54:
+      case 0x55:
+      case 0x56:
+      case 0x57:
+        if (o16) this.push16(this.regs[op & 7]);
+        else this.push32(this.regs[op & 7]);
+        return;
+      case 0x58:
+      case 0x59:
+      case 0x5a:
+      case 0x5b:
+      case 0x5c:
+      case 0x5d:
+      case 0x5e:
+      case 0x5f:
+        if (o16) this.setReg(1, op & 7, this.pop16());
+        else this.regs[op & 7] = this.pop32();
+        return;
+      case 0x68:
+      case 0x6a:
+        this.push(o16, d.immediate[slot]);
+        return;
+      case 0x70:
+      case 0x71:
+      case 0x72:
+      case 0x73:
+      case 0x74:
+      case 0x75:
+      case 0x76:
+      case 0x77:
+      case 0x78:
+      case 0x79:
+      case 0x7a:
+      case 0x7b:
+      case 0x7c:
+      case 0x7d:
+      case 0x7e:
+      case 0x7f:
+        if (this.condition(op & 15)) this.jumpRelative(d.immediate[slot], o16);
+        return;
+      case 0x180:
+      case 0x181:
+      case 0x182:
+      case 0x183:
+      case 0x184:
+      case 0x185:
+      case 0x186:
+      case 0x187:
+      case 0x188:
+      case 0x189:
+      case 0x18a:
+      case 0x18b:
+      case 0x18c:
+      case 0x18d:
+      case 0x18e:
+      case 0x18f:
+        if (this.condition(op & 15)) this.jumpRelative(d.immediate[slot], o16);
+        return;
+      case 0x80:
+      case 0x82:
+      case 0x81:
+      case 0x83: {
+        const s = op === 0x81 || op === 0x83 ? size : 0;
+        if (op === 0x82 && this.code64()) this.fault(Vector.UD, 0);
+        const operation = (d.modrm[slot] >> 3) & 7;
+        const dst = operation === 7 ? this.readRm(slot, s) : this.readRmForWrite(slot, s);
+        const result = this.alu(operation, s, dst, d.immediate[slot] & SIZE_MASK[s]);
+        if (operation !== 7) this.writeRmBack(slot, s, result);
+        return;
+      }
+      case 0x84:
+      case 0x85: {
+        const s = op & 1 ? size : 0;
+        this.alu(4, s, this.readRm(slot, s), this.getReg(s, (d.modrm[slot] >> 3) & 7));
+        return;
+      }
+      case 0x86:
+      case 0x87: {
+        const s = op & 1 ? size : 0;
+        const r = (d.modrm[slot] >> 3) & 7;
+        const value = this.readRmForWrite(slot, s);
+        this.writeRmBack(slot, s, this.getReg(s, r));
+        this.setReg(s, r, value);
+        return;
+      }
+      case 0x88:
+        this.writeRm(slot, 0, this.getReg(0, (d.modrm[slot] >> 3) & 7));
+        return;
+      case 0x89:
+        this.writeRm(slot, size, this.regs[(d.modrm[slot] >> 3) & 7]);
+        return;
+      case 0x8a:
+        this.setReg(0, (d.modrm[slot] >> 3) & 7, this.readRm(slot, 0));
+        return;
+      case 0x8b:
+        this.setReg(size, (d.modrm[slot] >> 3) & 7, this.readRm(slot, size));
+        return;
+      case 0x8d:
+        if (!(info & Info.MEM)) this.fault(Vector.UD, 0);
+        this.setReg(size, (d.modrm[slot] >> 3) & 7, this.effectiveOffset(slot));
+        return;
+      case 0x90:
+        if (info & Info.REP) {
+          // pause: a spin-wait hint; a halted spinner may yield (Vcpu Yield).
+        }
+        return;
+      case 0xa8:
+      case 0xa9: {
+        const s = op & 1 ? size : 0;
+        this.alu(4, s, this.getReg(s, EAX), d.immediate[slot] & SIZE_MASK[s]);
+        return;
+      }
+      case 0xb0:
+      case 0xb1:
+      case 0xb2:
+      case 0xb3:
+      case 0xb4:
+      case 0xb5:
+      case 0xb6:
+      case 0xb7:
+        this.setReg(0, op & 7, d.immediate[slot]);
+        return;
+      case 0xb8:
+      case 0xb9:
+      case 0xba:
+      case 0xbb:
+      case 0xbc:
+      case 0xbd:
+      case 0xbe:
+      case 0xbf:
+        this.setReg(size, op & 7, d.immediate[slot]);
+        return;
+      case 0xc3:
+        this.eip = o16 ? this.pop16() : this.pop32();
+        return;
+      case 0xc6:
+        this.writeRm(slot, 0, d.immediate[slot]);
+        return;
+      case 0xc7:
+        this.writeRm(slot, size, d.immediate[slot]);
+        return;
+      case 0xe8:
+        this.push(o16, this.eip);
+        this.jumpRelative(d.immediate[slot], o16);
+        return;
+      case 0xe9:
+      case 0xeb:
+        this.jumpRelative(d.immediate[slot], o16);
+        return;
+      case 0x1b6:
+        this.setReg(size, (d.modrm[slot] >> 3) & 7, this.readRm(slot, 0));
+        return;
+      case 0x1b7:
+        this.setReg(size, (d.modrm[slot] >> 3) & 7, this.readRm(slot, 1));
+        return;
+      case 0x1be:
+        this.setReg(size, (d.modrm[slot] >> 3) & 7, (this.readRm(slot, 0) << 24) >> 24);
+        return;
+      case 0x1bf:
+        this.setReg(size, (d.modrm[slot] >> 3) & 7, (this.readRm(slot, 1) << 16) >> 16);
+        return;
+      default:
+        this.executeRare(slot, op, info, o16, size);
+    }
+  }
+
+  /** Reserved for the long-mode work: never true in IA-32. */
+  private code64(): boolean {
+    return false;
+  }
+
+  private jumpRelative(displacement: number, o16: boolean): void {
+    this.eip = o16 ? (this.eip + displacement) & 0xffff : (this.eip + displacement) | 0;
+  }
+
+  /** LOCK is allowed only on read-modify-write instructions with a memory destination (SDM vol. 2 LOCK). */
+  private checkLock(op: number, info: number): void {
+    if (!(info & Info.MEM)) this.fault(Vector.UD, 0);
+    switch (op) {
+      case 0x80:
+      case 0x81:
+      case 0x82:
+      case 0x83:
+      case 0x86:
+      case 0x87:
+      case 0xf6:
+      case 0xf7:
+      case 0xfe:
+      case 0xff:
+      case 0x1ab:
+      case 0x1b3:
+      case 0x1bb:
+      case 0x1ba:
+      case 0x1b0:
+      case 0x1b1:
+      case 0x1c0:
+      case 0x1c1:
+      case 0x1c7:
+        return;
+      default:
+        this.fault(Vector.UD, 0);
+    }
+  }
+  // ---------------------------------------------------------------------
+  // Less frequent instructions (kept out of `execute` so that it stays small
+  // enough for the optimizing compiler).
+
+  private executeRare(slot: number, op: number, info: number, o16: boolean, size: number): void {
+    const d = this.decoded;
+    const modrm = d.modrm[slot];
+    const reg = (modrm >> 3) & 7;
+    if (info & Info.INVALID) this.fault(Vector.UD, 0);
+    switch (op) {
+      case 0x06:
+      case 0x0e:
+      case 0x16:
+      case 0x1e:
+        this.push(o16, this.segSel[op >> 3]);
+        return;
+      case 0x1a0:
+        this.push(o16, this.segSel[FS]);
+        return;
+      case 0x1a8:
+        this.push(o16, this.segSel[GS]);
+        return;
+      case 0x07:
+      case 0x17:
+      case 0x1f:
+      case 0x1a1:
+      case 0x1a9: {
+        const seg = op === 0x1a1 ? FS : op === 0x1a9 ? GS : op >> 3;
+        const value = o16 ? this.stackRead(1, 0) : this.stackRead(2, 0) & 0xffff;
+        this.loadSegment(seg, value);
+        this.adjustEsp(o16 ? 2 : 4);
+        if (seg === SS) this.shadowUntil = this.retired + 1;
+        return;
+      }
+      case 0x27:
+      case 0x2f:
+      case 0x37:
+      case 0x3f:
+        this.decimalAdjust(op);
+        return;
+      case 0x60: {
+        const esp = this.regs[ESP];
+        for (let r = 0; r < 8; r++) this.push(o16, r === ESP ? esp : this.regs[r]);
+        return;
+      }
+      case 0x61: {
+        const s = o16 ? 1 : 2;
+        const step = o16 ? 2 : 4;
+        const values = this.scratch;
+        void values;
+        // Read all eight first so that a fault leaves the registers alone.
+        let v7 = 0;
+        let v6 = 0;
+        let v5 = 0;
+        let v3 = 0;
+        let v2 = 0;
+        let v1 = 0;
+        let v0 = 0;
+        v7 = this.stackRead(s, 0);
+        v6 = this.stackRead(s, step);
+        v5 = this.stackRead(s, 2 * step);
+        v3 = this.stackRead(s, 4 * step);
+        v2 = this.stackRead(s, 5 * step);
+        v1 = this.stackRead(s, 6 * step);
+        v0 = this.stackRead(s, 7 * step);
+        this.setReg(s, EDI, v7);
+        this.setReg(s, ESI, v6);
+        this.setReg(s, EBP, v5);
+        this.setReg(s, EBX, v3);
+        this.setReg(s, EDX, v2);
+        this.setReg(s, ECX, v1);
+        this.setReg(s, EAX, v0);
+        this.adjustEsp(8 * step);
+        return;
+      }
+      case 0x62: {
+        if (!(info & Info.MEM)) this.fault(Vector.UD, 0);
+        const address = this.ea(slot, size, false);
+        const index = this.getReg(size, reg);
+        let lower: number;
+        let upper: number;
+        if (o16) {
+          lower = (this.readLin16(address) << 16) >> 16;
+          upper = (this.readLin16(this.segOffsetAdd(address, 2)) << 16) >> 16;
+          if ((index << 16) >> 16 < lower || (index << 16) >> 16 > upper) {
+            this.fault(Vector.BR, 0);
+          }
+        } else {
+          lower = this.readLin32(address);
+          upper = this.readLin32((address + 4) | 0);
+          if (index < lower || index > upper) this.fault(Vector.BR, 0);
+        }
+        return;
+      }
+      case 0x63: {
+        // ARPL (protected mode only).
+        if (!(this.cr0 & Cr0.PE) || this.flagsRaw & VM) this.fault(Vector.UD, 0);
+        const dst = this.readRmForWrite(slot, 1);
+        const src = this.getReg(1, reg);
+        this.materializeFlags();
+        if ((dst & 3) < (src & 3)) {
+          this.writeRmBack(slot, 1, (dst & ~3) | (src & 3));
+          this.flagsRaw |= ZF;
+        } else {
+          this.flagsRaw &= ~ZF;
+        }
+        return;
+      }
+      case 0x69:
+      case 0x6b: {
+        const src = this.readRm(slot, size);
+        this.setReg(size, reg, this.imul2(size, src, d.immediate[slot]));
+        return;
+      }
+      case 0x1af:
+        this.setReg(size, reg, this.imul2(size, this.getReg(size, reg), this.readRm(slot, size)));
+        return;
+      case 0x6c:
+      case 0x6d:
+      case 0x6e:
+      case 0x6f:
+      case 0xa4:
+      case 0xa5:
+      case 0xa6:
+      case 0xa7:
+      case 0xaa:
+      case 0xab:
+      case 0xac:
+      case 0xad:
+      case 0xae:
+      case 0xaf:
+        this.stringInstruction(slot, op, info, op & 1 ? size : 0);
+        return;
+      case 0x8c: {
+        if (reg > 5) this.fault(Vector.UD, 0);
+        const value = this.segSel[reg];
+        if (info & Info.MEM) this.writeLin16(this.ea(slot, 1, true), value);
+        else this.setReg(o16 ? 1 : 2, modrm & 7, value);
+        return;
+      }
+      case 0x8e: {
+        if (reg === CS || reg > 5) this.fault(Vector.UD, 0);
+        this.loadSegment(reg, this.readRm(slot, 1));
+        if (reg === SS) this.shadowUntil = this.retired + 1;
+        return;
+      }
+      case 0x8f: {
+        if (reg !== 0) this.fault(Vector.UD, 0);
+        // The address uses ESP after the pop (SDM vol. 2 POP).
+        const value = this.stackRead(size, 0);
+        const oldEsp = this.regs[ESP];
+        this.adjustEsp(o16 ? 2 : 4);
+        if (info & Info.MEM) {
+          try {
+            this.writeLin(size, this.ea(slot, size, true), value);
+          } catch (error) {
+            this.regs[ESP] = oldEsp;
+            throw error;
+          }
+        } else {
+          this.setReg(size, modrm & 7, value);
+        }
+        return;
+      }
+      case 0x91:
+      case 0x92:
+      case 0x93:
+      case 0x94:
+      case 0x95:
+      case 0x96:
+      case 0x97: {
+        const value = this.getReg(size, op & 7);
+        this.setReg(size, op & 7, this.getReg(size, EAX));
+        this.setReg(size, EAX, value);
+        return;
+      }
+      case 0x98:
+        if (o16) this.setReg(1, EAX, (this.regs[EAX] << 24) >> 24);
+        else this.regs[EAX] = (this.regs[EAX] << 16) >> 16;
+        return;
+      case 0x99:
+        if (o16) this.setReg(1, EDX, (this.regs[EAX] << 16) >> 31);
+        else this.regs[EDX] = this.regs[EAX] >> 31;
+        return;
+      case 0x9a:
+        this.farCall(d.immediate2[slot], o16 ? d.immediate[slot] & 0xffff : d.immediate[slot], o16);
+        return;
+      case 0x9b:
+        this.fpu.wait(this);
+        return;
+      case 0x9c:
+        if (this.flagsRaw & VM && (this.flagsRaw & Flag.IOPL) !== Flag.IOPL) {
+          this.fault(Vector.GP, 0);
+        }
+        // VM and RF read as 0 in the image (SDM vol. 2 PUSHF).
+        this.push(o16, this.computeFlags() & 0xfcffff);
+        return;
+      case 0x9d: {
+        if (this.flagsRaw & VM && (this.flagsRaw & Flag.IOPL) !== Flag.IOPL) {
+          this.fault(Vector.GP, 0);
+        }
+        const value = o16 ? this.pop16() : this.pop32();
+        this.writeFlags(value, o16, false);
+        return;
+      }
+      case 0x9e: {
+        this.materializeFlags();
+        const ah = (this.regs[EAX] >> 8) & 0xd5;
+        this.flagsRaw = (this.flagsRaw & ~0xd5) | ah | 2;
+        return;
+      }
+      case 0x9f: {
+        const flags = this.computeFlags();
+        this.regs[EAX] = (this.regs[EAX] & ~0xff00) | ((flags & 0xd7) << 8) | 0x200;
+        return;
+      }
+      case 0xa0:
+      case 0xa1:
+      case 0xa2:
+      case 0xa3: {
+        const s = op & 1 ? size : 0;
+        const seg = (info >> Info.SEG_SHIFT) & 7;
+        const offset = info & Info.A16 ? d.displacement[slot] & 0xffff : d.displacement[slot];
+        if (op < 0xa2) this.setReg(s, EAX, this.readLin(s, this.segAddress(seg, offset, s, false)));
+        else this.writeLin(s, this.segAddress(seg, offset, s, true), this.getReg(s, EAX));
+        return;
+      }
+      case 0xc0:
+      case 0xc1:
+      case 0xd0:
+      case 0xd1:
+      case 0xd2:
+      case 0xd3: {
+        const s = op & 1 ? size : 0;
+        const count = op < 0xd0 ? d.immediate[slot] : op < 0xd2 ? 1 : this.regs[ECX];
+        this.shiftGroup(slot, reg, s, count & 31);
+        return;
+      }
+      case 0xc2:
+        this.eip = o16 ? this.pop16() : this.pop32();
+        this.adjustEsp(d.immediate[slot]);
+        return;
+      case 0xc4:
+      case 0xc5:
+      case 0x1b2:
+      case 0x1b4:
+      case 0x1b5: {
+        if (!(info & Info.MEM)) this.fault(Vector.UD, 0);
+        const address = this.ea(slot, size, false);
+        const offset = this.readLin(size, address);
+        const selector = this.readLin16((address + (o16 ? 2 : 4)) | 0);
+        const seg =
+          op === 0xc4 ? ES : op === 0xc5 ? DS : op === 0x1b2 ? SS : op === 0x1b4 ? FS : GS;
+        this.loadSegment(seg, selector);
+        this.setReg(size, reg, offset);
+        return;
+      }
+      case 0xc8:
+        this.enter(d.immediate[slot], d.immediate2[slot] & 31, o16);
+        return;
+      case 0xc9: {
+        const ebp = this.regs[EBP];
+        if (this.stack32) this.regs[ESP] = ebp;
+        else this.regs[ESP] = (this.regs[ESP] & ~0xffff) | (ebp & 0xffff);
+        const value = o16 ? this.pop16() : this.pop32();
+        this.setReg(size, EBP, value);
+        return;
+      }
+      case 0xca:
+      case 0xcb:
+        this.farReturn(o16, op === 0xca ? d.immediate[slot] : 0);
+        return;
+      case 0xcc:
+        this.softwareInterrupt(Vector.BP);
+        return;
+      case 0xcd:
+        if (this.flagsRaw & VM && (this.flagsRaw & Flag.IOPL) !== Flag.IOPL) {
+          this.fault(Vector.GP, 0);
+        }
+        this.softwareInterrupt(d.immediate[slot] & 0xff);
+        return;
+      case 0xce:
+        if (this.getOFBool()) this.softwareInterrupt(Vector.OF);
+        return;
+      case 0xf1:
+        // ICEBP / INT1: a #DB trap delivered like an external event (no DPL check).
+        this.deliverEvent(Vector.DB, EVENT_EXTERNAL, false, 0);
+        return;
+      case 0xcf:
+        this.iret(o16);
+        return;
+      case 0xd4: {
+        const base = d.immediate[slot] & 0xff;
+        if (base === 0) this.fault(Vector.DE, 0);
+        const al = this.regs[EAX] & 0xff;
+        const result = ((((al / base) | 0) & 0xff) << 8) | (al % base);
+        this.setReg(1, EAX, result);
+        this.setLazyResult(0, result & 0xff, 0);
+        return;
+      }
+      case 0xd5: {
+        const base = d.immediate[slot] & 0xff;
+        const ax = this.regs[EAX];
+        const al = ((ax & 0xff) + ((ax >> 8) & 0xff) * base) & 0xff;
+        this.setReg(1, EAX, al);
+        this.setLazyResult(0, al, 0);
+        return;
+      }
+      case 0xd6:
+        this.setReg(0, EAX, this.getCF() ? 0xff : 0);
+        return;
+      case 0xd7: {
+        const seg = (info >> Info.SEG_SHIFT) & 7;
+        let offset = (this.regs[EBX] + (this.regs[EAX] & 0xff)) | 0;
+        if (info & Info.A16) offset &= 0xffff;
+        this.setReg(0, EAX, this.readLin8(this.segAddress(seg, offset, 0, false)));
+        return;
+      }
+      case 0xd8:
+      case 0xd9:
+      case 0xda:
+      case 0xdb:
+      case 0xdc:
+      case 0xdd:
+      case 0xde:
+      case 0xdf:
+        if (this.cr0 & (Cr0.EM | Cr0.TS)) this.fault(Vector.NM, 0);
+        this.fpu.execute(this, slot, op, modrm, info);
+        return;
+      case 0xe0:
+      case 0xe1:
+      case 0xe2:
+      case 0xe3: {
+        const a16 = (info & Info.A16) !== 0;
+        let count = a16 ? this.regs[ECX] & 0xffff : this.regs[ECX];
+        let taken: boolean;
+        if (op === 0xe3) {
+          taken = count === 0;
+        } else {
+          count = a16 ? (count - 1) & 0xffff : (count - 1) | 0;
+          this.setReg(a16 ? 1 : 2, ECX, count);
+          taken = count !== 0;
+          if (op === 0xe0) taken = taken && !this.getZF();
+          else if (op === 0xe1) taken = taken && this.getZF();
+        }
+        if (taken) this.jumpRelative(d.immediate[slot], o16);
+        return;
+      }
+      case 0xe4:
+      case 0xe5:
+      case 0xec:
+      case 0xed: {
+        const s = op & 1 ? size : 0;
+        const port = op < 0xe8 ? d.immediate[slot] & 0xff : this.regs[EDX] & 0xffff;
+        this.checkIoPermission(port, 1 << s);
+        this.setReg(s, EAX, this.io.portRead(port, (1 << s) as 1 | 2 | 4));
+        return;
+      }
+      case 0xe6:
+      case 0xe7:
+      case 0xee:
+      case 0xef: {
+        const s = op & 1 ? size : 0;
+        const port = op < 0xe8 ? d.immediate[slot] & 0xff : this.regs[EDX] & 0xffff;
+        this.checkIoPermission(port, 1 << s);
+        this.io.portWrite(port, (1 << s) as 1 | 2 | 4, this.getReg(s, EAX));
+        return;
+      }
+      case 0xea:
+        this.farJump(d.immediate2[slot], o16 ? d.immediate[slot] & 0xffff : d.immediate[slot]);
+        return;
+      case 0xf4:
+        if (this.cpl !== 0) this.fault(Vector.GP, 0);
+        this.halted = true;
+        this.eventCheck = true;
+        return;
+      case 0xf5:
+        this.materializeFlags();
+        this.flagsRaw ^= CF;
+        return;
+      case 0xf6:
+      case 0xf7:
+        this.group3(slot, reg, op & 1 ? size : 0);
+        return;
+      case 0xf8:
+      case 0xf9:
+        this.materializeFlags();
+        this.flagsRaw = op === 0xf8 ? this.flagsRaw & ~CF : this.flagsRaw | CF;
+        return;
+      case 0xfa:
+      case 0xfb:
+        if (this.cr0 & Cr0.PE && this.cpl > ((this.flagsRaw >> 12) & 3)) this.fault(Vector.GP, 0);
+        if (op === 0xfa) {
+          this.flagsRaw &= ~IF;
+        } else {
+          if (!(this.flagsRaw & IF)) this.shadowUntil = this.retired + 1;
+          this.flagsRaw |= IF;
+          this.eventCheck = true;
+        }
+        return;
+      case 0xfc:
+        this.flagsRaw &= ~DF;
+        return;
+      case 0xfd:
+        this.flagsRaw |= DF;
+        return;
+      case 0xfe:
+        if (reg > 1) this.fault(Vector.UD, 0);
+        this.writeRmBack(slot, 0, this.incdec(0, this.readRmForWrite(slot, 0), reg === 1));
+        return;
+      case 0xff:
+        this.group5(slot, reg, info, o16, size);
+        return;
+      default:
+        this.executeTwoByte(slot, op, info, o16, size, modrm, reg);
+    }
+  }
+
+  private segOffsetAdd(linear: number, delta: number): number {
+    return (linear + delta) | 0;
+  }
+
+  private executeTwoByte(
+    slot: number,
+    op: number,
+    info: number,
+    o16: boolean,
+    size: number,
+    modrm: number,
+    reg: number,
+  ): void {
+    const d = this.decoded;
+    switch (op) {
+      case 0x100:
+        this.group6(slot, reg, info, o16);
+        return;
+      case 0x101:
+        this.group7(slot, reg, info, o16, modrm);
+        return;
+      case 0x102:
+      case 0x103:
+        this.larLsl(slot, op === 0x103, size);
+        return;
+      case 0x106:
+        if (this.cpl !== 0) this.fault(Vector.GP, 0);
+        this.cr0 &= ~Cr0.TS;
+        return;
+      case 0x108:
+      case 0x109:
+        if (this.cpl !== 0) this.fault(Vector.GP, 0);
+        return;
+      case 0x10b:
+      case 0x1b9:
+        this.fault(Vector.UD, 0);
+        return;
+      case 0x10d:
+      case 0x118:
+      case 0x119:
+      case 0x11a:
+      case 0x11b:
+      case 0x11c:
+      case 0x11d:
+      case 0x11e:
+      case 0x11f:
+        // Hint NOPs and prefetches (SDM vol. 2 NOP, PREFETCHh).
+        return;
+      case 0x120:
+      case 0x121:
+      case 0x122:
+      case 0x123:
+        this.moveControl(op, modrm, reg);
+        return;
+      case 0x130:
+        this.wrmsr();
+        return;
+      case 0x131:
+        if (this.cr4 & Cr4.TSD && this.cpl !== 0) this.fault(Vector.GP, 0);
+        this.readTsc();
+        return;
+      case 0x132:
+        this.rdmsr();
+        return;
+      case 0x133:
+        this.fault(Vector.GP, 0);
+        return;
+      case 0x134:
+        this.sysenter();
+        return;
+      case 0x135:
+        this.sysexit();
+        return;
+      case 0x140:
+      case 0x141:
+      case 0x142:
+      case 0x143:
+      case 0x144:
+      case 0x145:
+      case 0x146:
+      case 0x147:
+      case 0x148:
+      case 0x149:
+      case 0x14a:
+      case 0x14b:
+      case 0x14c:
+      case 0x14d:
+      case 0x14e:
+      case 0x14f: {
+        // The source is read (and may fault) even when the condition is false.
+        const value = this.readRm(slot, size);
+        if (this.condition(op & 15)) this.setReg(size, reg, value);
+        return;
+      }
+      case 0x190:
+      case 0x191:
+      case 0x192:
+      case 0x193:
+      case 0x194:
+      case 0x195:
+      case 0x196:
+      case 0x197:
+      case 0x198:
+      case 0x199:
+      case 0x19a:
+      case 0x19b:
+      case 0x19c:
+      case 0x19d:
+      case 0x19e:
+      case 0x19f:
+        this.writeRm(slot, 0, this.condition(op & 15) ? 1 : 0);
+        return;
+      case 0x1a2:
+        this.cpuid();
+        return;
+      case 0x1a3:
+      case 0x1ab:
+      case 0x1b3:
+      case 0x1bb:
+        this.bitTest(slot, info, size, (op >> 3) & 3, this.getReg(size, reg), false);
+        return;
+      case 0x1ba:
+        if (reg < 4) this.fault(Vector.UD, 0);
+        this.bitTest(slot, info, size, reg & 3, d.immediate[slot] & 0xff, true);
+        return;
+      case 0x1a4:
+      case 0x1a5:
+      case 0x1ac:
+      case 0x1ad: {
+        const count = (op & 1 ? this.regs[ECX] : d.immediate[slot]) & 31;
+        this.doubleShift(slot, size, reg, count, op >= 0x1ac);
+        return;
+      }
+      case 0x1ae:
+        this.group15(slot, info, modrm, reg);
+        return;
+      case 0x1b0:
+      case 0x1b1: {
+        const s = op & 1 ? size : 0;
+        const dst = this.readRmForWrite(slot, s);
+        const acc = this.getReg(s, EAX);
+        this.alu(7, s, acc, dst);
+        if (acc === dst) {
+          this.writeRmBack(slot, s, this.getReg(s, reg));
+        } else {
+          // The destination is written back unchanged (SDM vol. 2 CMPXCHG).
+          this.writeRmBack(slot, s, dst);
+          this.setReg(s, EAX, dst);
+        }
+        return;
+      }
+      case 0x1bc:
+      case 0x1bd: {
+        const value = this.readRm(slot, size);
+        this.materializeFlags();
+        if (value === 0) {
+          this.flagsRaw |= ZF;
+          return;
+        }
+        this.flagsRaw &= ~ZF;
+        const result = op === 0x1bc ? 31 - Math.clz32(value & -value) : 31 - Math.clz32(value);
+        this.setReg(size, reg, result);
+        return;
+      }
+      case 0x1c0:
+      case 0x1c1: {
+        const s = op & 1 ? size : 0;
+        const dst = this.readRmForWrite(slot, s);
+        const src = this.getReg(s, reg);
+        const sum = this.alu(0, s, dst, src);
+        this.setReg(s, reg, dst);
+        this.writeRmBack(slot, s, sum);
+        return;
+      }
+      case 0x1c7:
+        if (reg !== 1 || !(info & Info.MEM)) this.fault(Vector.UD, 0);
+        this.cmpxchg8b(slot);
+        return;
+      case 0x1c8:
+      case 0x1c9:
+      case 0x1ca:
+      case 0x1cb:
+      case 0x1cc:
+      case 0x1cd:
+      case 0x1ce:
+      case 0x1cf: {
+        const r = op & 7;
+        const v = this.regs[r];
+        // 16-bit BSWAP is undefined; P6-class CPUs zero the low word.
+        this.regs[r] = o16
+          ? v & ~0xffff
+          : (v >>> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24) | 0;
+        return;
+      }
+      default:
+        this.fault(Vector.UD, 0);
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // Arithmetic helpers
+
+  private decimalAdjust(op: number): void {
+    const flags = this.computeFlags();
+    let al = this.regs[EAX] & 0xff;
+    let cf = flags & CF;
+    let af = flags & AF;
+    let out = 0;
+    switch (op) {
+      case 0x27: {
+        // DAA (SDM vol. 2 DAA).
+        const oldAl = al;
+        const oldCf = cf;
+        cf = 0;
+        if ((al & 0xf) > 9 || af) {
+          al = (al + 6) & 0xff;
+          cf = oldCf || oldAl + 6 > 0xff ? 1 : 0;
+          af = AF;
+        } else af = 0;
+        if (oldAl > 0x99 || oldCf) {
+          al = (al + 0x60) & 0xff;
+          cf = 1;
+        } else cf = 0;
+        this.setReg(0, EAX, al);
+        out = cf | af;
+        this.setLazyResult(0, al, out);
+        return;
+      }
+      case 0x2f: {
+        const oldAl = al;
+        const oldCf = cf;
+        cf = 0;
+        if ((al & 0xf) > 9 || af) {
+          cf = oldCf || al < 6 ? 1 : 0;
+          al = (al - 6) & 0xff;
+          af = AF;
+        } else af = 0;
+        if (oldAl > 0x99 || oldCf) {
+          al = (al - 0x60) & 0xff;
+          cf = 1;
+        }
+        this.setReg(0, EAX, al);
+        this.setLazyResult(0, al, cf | af);
+        return;
+      }
+      case 0x37:
+      case 0x3f: {
+        let ax = this.regs[EAX] & 0xffff;
+        if ((al & 0xf) > 9 || af) {
+          if (op === 0x37) ax = (ax + 0x106) & 0xffff;
+          else ax = ((((ax >> 8) - 1) & 0xff) << 8) | ((al - 6) & 0xff);
+          af = AF;
+          cf = 1;
+        } else {
+          af = 0;
+          cf = 0;
+        }
+        ax &= 0xff0f;
+        this.setReg(1, EAX, ax);
+        this.setLazyResult(0, ax & 0xff, cf | af);
+        return;
+      }
+    }
+  }
+
+  /** Two/three-operand IMUL: truncated product, CF=OF when it does not fit (SDM vol. 2 IMUL). */
+  private imul2(size: number, a: number, b: number): number {
+    let result: number;
+    let overflow: boolean;
+    if (size === 2) {
+      result = Math.imul(a, b);
+      const exact = a * b;
+      overflow = exact !== result || (exact === 0 && false);
+      if (!Number.isSafeInteger(exact)) overflow = true;
+      else overflow = exact !== result;
+    } else {
+      const product = ((a << 16) >> 16) * ((b << 16) >> 16);
+      result = product & 0xffff;
+      overflow = product !== (result << 16) >> 16;
+    }
+    this.setLazyResult(size, result, overflow ? CF | OF : 0);
+    return result;
+  }
+
+  private group3(slot: number, reg: number, size: number): void {
+    const d = this.decoded;
+    switch (reg) {
+      case 0:
+      case 1:
+        this.alu(4, size, this.readRm(slot, size), d.immediate[slot] & SIZE_MASK[size]);
+        return;
+      case 2:
+        this.writeRmBack(slot, size, ~this.readRmForWrite(slot, size) & SIZE_MASK[size]);
+        return;
+      case 3: {
+        const value = this.readRmForWrite(slot, size);
+        this.writeRmBack(slot, size, this.alu(5, size, 0, value));
+        return;
+      }
+      case 4:
+      case 5:
+        this.multiply(size, this.readRm(slot, size), reg === 5);
+        return;
+      default:
+        this.divide(size, this.readRm(slot, size), reg === 7);
+    }
+  }
+
+  private multiply(size: number, src: number, signed: boolean): void {
+    const regs = this.regs;
+    let overflow: boolean;
+    let low: number;
+    if (size === 0) {
+      const a = regs[EAX] & 0xff;
+      const product = signed ? ((a << 24) >> 24) * ((src << 24) >> 24) : a * src;
+      this.setReg(1, EAX, product);
+      low = product & 0xff;
+      overflow = signed ? product !== (product << 24) >> 24 : product > 0xff;
+    } else if (size === 1) {
+      const a = regs[EAX] & 0xffff;
+      const product = signed ? ((a << 16) >> 16) * ((src << 16) >> 16) : a * src;
+      this.setReg(1, EAX, product);
+      this.setReg(1, EDX, product >> 16);
+      low = product & 0xffff;
+      overflow = signed ? product !== (product << 16) >> 16 : product > 0xffff;
+    } else {
+      const a = regs[EAX];
+      low = Math.imul(a, src);
+      const high = signed ? this.mulHighSigned(a, src) : this.mulHighUnsigned(a, src);
+      regs[EAX] = low;
+      regs[EDX] = high;
+      overflow = signed ? high !== low >> 31 : high !== 0;
+    }
+    // CF=OF by the high half; SF/ZF/PF from the low result (undefined by the SDM).
+    this.setLazyResult(size, low, overflow ? CF | OF : 0);
+  }
+
+  private mulHighUnsigned(a: number, b: number): number {
+    const a0 = a & 0xffff;
+    const a1 = a >>> 16;
+    const b0 = b & 0xffff;
+    const b1 = b >>> 16;
+    const low = a0 * b0;
+    const mid1 = a1 * b0;
+    const mid2 = a0 * b1;
+    const carry = ((low >>> 16) + (mid1 & 0xffff) + (mid2 & 0xffff)) >>> 16;
+    return (a1 * b1 + (mid1 >>> 16) + (mid2 >>> 16) + carry) | 0;
+  }
+
+  private mulHighSigned(a: number, b: number): number {
+    let high = this.mulHighUnsigned(a, b);
+    if (a < 0) high = (high - b) | 0;
+    if (b < 0) high = (high - a) | 0;
+    return high;
+  }
+
+  private divide(size: number, divisor: number, signed: boolean): void {
+    const regs = this.regs;
+    if (size === 0) {
+      const dividend = regs[EAX] & 0xffff;
+      if (divisor === 0) this.fault(Vector.DE, 0);
+      if (signed) {
+        const n = (dividend << 16) >> 16;
+        const m = (divisor << 24) >> 24;
+        const q = (n / m) | 0;
+        if (q > 127 || q < -128) this.fault(Vector.DE, 0);
+        this.setReg(1, EAX, (q & 0xff) | (((n % m) & 0xff) << 8));
+      } else {
+        const q = (dividend / divisor) >>> 0;
+        if (q > 0xff) this.fault(Vector.DE, 0);
+        this.setReg(1, EAX, q | ((dividend % divisor) << 8));
+      }
+      return;
+    }
+    if (size === 1) {
+      const dividend = ((regs[EDX] & 0xffff) << 16) | (regs[EAX] & 0xffff);
+      if (divisor === 0) this.fault(Vector.DE, 0);
+      if (signed) {
+        const m = (divisor << 16) >> 16;
+        const q = (dividend / m) | 0;
+        if (q > 32767 || q < -32768) this.fault(Vector.DE, 0);
+        this.setReg(1, EAX, q);
+        this.setReg(1, EDX, dividend % m);
+      } else {
+        const n = dividend >>> 0;
+        const q = Math.floor(n / divisor);
+        if (q > 0xffff) this.fault(Vector.DE, 0);
+        this.setReg(1, EAX, q);
+        this.setReg(1, EDX, n % divisor);
+      }
+      return;
+    }
+    if (divisor === 0) this.fault(Vector.DE, 0);
+    let high = regs[EDX];
+    let low = regs[EAX];
+    if (!signed) {
+      if (high >>> 0 >= divisor >>> 0) this.fault(Vector.DE, 0);
+      this.divide64(high, low, divisor >>> 0);
+      regs[EAX] = this.scratch[0];
+      regs[EDX] = this.scratch[1];
+      return;
+    }
+    const negative = high < 0;
+    if (negative) {
+      low = (~low + 1) | 0;
+      high = (~high + (low === 0 ? 1 : 0)) | 0;
+    }
+    const divisorNegative = divisor < 0;
+    const absDivisor = divisorNegative ? -divisor >>> 0 : divisor;
+    if (high >>> 0 >= absDivisor) this.fault(Vector.DE, 0);
+    this.divide64(high, low, absDivisor);
+    const quotient = this.scratch[0];
+    const remainder = this.scratch[1];
+    const quotientNegative = negative !== divisorNegative;
+    if (quotientNegative ? quotient > 0x80000000 : quotient > 0x7fffffff) this.fault(Vector.DE, 0);
+    regs[EAX] = quotientNegative ? -quotient | 0 : quotient | 0;
+    regs[EDX] = negative ? -remainder | 0 : remainder | 0;
+  }
+
+  /** Unsigned (high:low) / divisor with high < divisor; quotient and remainder in scratch[0..1]. */
+  private divide64(high: number, low: number, divisor: number): void {
+    let remainder = high >>> 0;
+    let quotient = 0;
+    for (let shift = 16; shift >= 0; shift -= 16) {
+      const chunk = (low >>> shift) & 0xffff;
+      const value = remainder * 65536 + chunk;
+      const q = Math.floor(value / divisor);
+      remainder = value - q * divisor;
+      quotient = quotient * 65536 + q;
+    }
+    this.scratch[0] = quotient;
+    this.scratch[1] = remainder;
+  }
+
+  /** ROL ROR RCL RCR SHL SHR SAL SAR (SDM vol. 2 "RCL/RCR/ROL/ROR", "SAL/SAR/SHL/SHR"). */
+  private shiftGroup(slot: number, kind: number, size: number, count: number): void {
+    const value = this.readRmForWrite(slot, size);
+    if (count === 0) {
+      this.writeRmBack(slot, size, value);
+      return;
+    }
+    const bits = 8 << size;
+    const mask = SIZE_MASK[size];
+    const sign = SIZE_SIGN[size];
+    let result: number;
+    let cf: number;
+    let of: number;
+    switch (kind) {
+      case 0: {
+        const n = count & (bits - 1);
+        result = n === 0 ? value : ((value << n) | ((value & mask) >>> (bits - n))) & mask;
+        cf = result & 1;
+        of = (result & sign ? 1 : 0) ^ cf;
+        this.rotateFlags(cf, of);
+        this.writeRmBack(slot, size, result);
+        return;
+      }
+      case 1: {
+        const n = count & (bits - 1);
+        result = n === 0 ? value : (((value & mask) >>> n) | (value << (bits - n))) & mask;
+        cf = result & sign ? 1 : 0;
+        of = ((result ^ (result << 1)) & sign) !== 0 ? 1 : 0;
+        this.rotateFlags(cf, of);
+        this.writeRmBack(slot, size, result);
+        return;
+      }
+      case 2: {
+        const n = size === 2 ? count : count % (bits + 1);
+        cf = this.getCF();
+        result = value & mask;
+        for (let i = 0; i < n; i++) {
+          const out = result & sign ? 1 : 0;
+          result = ((result << 1) | cf) & mask;
+          cf = out;
+        }
+        of = (result & sign ? 1 : 0) ^ cf;
+        this.rotateFlags(cf, of);
+        this.writeRmBack(slot, size, result);
+        return;
+      }
+      case 3: {
+        const n = size === 2 ? count : count % (bits + 1);
+        cf = this.getCF();
+        result = value & mask;
+        for (let i = 0; i < n; i++) {
+          const out = result & 1;
+          result = ((result & mask) >>> 1) | (cf ? sign : 0);
+          result &= mask;
+          cf = out;
+        }
+        of = ((result ^ (result << 1)) & sign) !== 0 ? 1 : 0;
+        this.rotateFlags(cf, of);
+        this.writeRmBack(slot, size, result);
+        return;
+      }
+      case 4:
+      case 6: {
+        result = count < 32 ? (value << count) & mask : 0;
+        cf = count <= bits ? ((value & mask) >>> (bits - count)) & 1 : 0;
+        if (size === 2 && count === 32) cf = value & 1;
+        of = (result & sign ? 1 : 0) ^ cf;
+        break;
+      }
+      case 5: {
+        result = count < 32 ? ((value & mask) >>> count) & mask : 0;
+        cf = ((value & mask) >>> (count - 1)) & 1;
+        if (count > bits) cf = 0;
+        of = value & sign ? 1 : 0;
+        break;
+      }
+      default: {
+        const signed = size === 2 ? value : size === 1 ? (value << 16) >> 16 : (value << 24) >> 24;
+        result = (signed >> Math.min(count, 31)) & mask;
+        cf = (signed >> Math.min(count - 1, 31)) & 1;
+        of = 0;
+        break;
+      }
+    }
+    this.setLazyResult(size, result, (cf ? CF : 0) | (of ? OF : 0));
+    this.writeRmBack(slot, size, result);
+  }
+
+  private rotateFlags(cf: number, of: number): void {
+    this.materializeFlags();
+    this.flagsRaw = (this.flagsRaw & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0);
+  }
+
+  private doubleShift(
+    slot: number,
+    size: number,
+    reg: number,
+    count: number,
+    right: boolean,
+  ): void {
+    const value = this.readRmForWrite(slot, size);
+    if (count === 0) {
+      this.writeRmBack(slot, size, value);
+      return;
+    }
+    const fill = this.getReg(size, reg);
+    let result: number;
+    let cf: number;
+    if (size === 2) {
+      if (right) {
+        result = (value >>> count) | (count === 32 ? 0 : fill << (32 - count));
+        cf = (value >>> (count - 1)) & 1;
+      } else {
+        result = (value << count) | (fill >>> (32 - count));
+        cf = (value >>> (32 - count)) & 1;
+      }
+      result |= 0;
+    } else {
+      // 16-bit: counts above 16 are undefined; P6 shifts through the 32-bit concatenation.
+      const combined = right ? ((fill << 16) | value) >>> 0 : ((value << 16) | fill) >>> 0;
+      if (right) {
+        const wide = count < 32 ? combined / 2 ** count : 0;
+        result = Math.floor(wide) & 0xffff;
+        cf = Math.floor(combined / 2 ** (count - 1)) & 1;
+        if (count > 16) {
+          const rotated = ((value << 16) | fill) >>> 0;
+          result = (rotated >>> (count - 16)) & 0xffff;
+          cf = (rotated >>> (count - 17)) & 1;
+        }
+      } else {
+        result = ((combined << count) >>> 16) & 0xffff;
+        cf = (combined >>> (32 - count)) & 1;
+        if (count > 16) {
+          result = (((fill << 16) | value) << (count - 16)) >>> 16;
+          result &= 0xffff;
+          cf = (((fill << 16) | value) >>> (32 - (count - 16))) & 1;
+        }
+      }
+    }
+    const sign = SIZE_SIGN[size];
+    const of = ((result ^ value) & sign) !== 0 ? OF : 0;
+    this.setLazyResult(size, result, (cf ? CF : 0) | of);
+    this.writeRmBack(slot, size, result);
+  }
+
+  /** BT BTS BTR BTC; a register bit offset reaches beyond the operand in memory (SDM vol. 2 BT). */
+  private bitTest(
+    slot: number,
+    info: number,
+    size: number,
+    operation: number,
+    offset: number,
+    immediate: boolean,
+  ): void {
+    const bits = 8 << size;
+    this.materializeFlags();
+    if (!(info & Info.MEM)) {
+      const r = this.decoded.modrm[slot] & 7;
+      const value = this.getReg(size, r);
+      const bit = offset & (bits - 1);
+      this.flagsRaw = (this.flagsRaw & ~CF) | ((value >>> bit) & 1);
+      if (operation === 0) return;
+      const m = 1 << bit;
+      this.setReg(size, r, operation === 1 ? value | m : operation === 2 ? value & ~m : value ^ m);
+      return;
+    }
+    let displacement = 0;
+    let bit: number;
+    if (immediate) {
+      bit = offset & (bits - 1);
+    } else {
+      const signedOffset = size === 1 ? (offset << 16) >> 16 : offset;
+      bit = signedOffset & (bits - 1);
+      displacement = (signedOffset >> (size === 1 ? 4 : 5)) * (bits >> 3);
+    }
+    const address = (this.ea(slot, size, operation !== 0) + displacement) | 0;
+    const value = this.readLin(size, address);
+    this.flagsRaw = (this.flagsRaw & ~CF) | ((value >>> bit) & 1);
+    if (operation === 0) return;
+    const m = 1 << bit;
+    this.writeLin(
+      size,
+      address,
+      operation === 1 ? value | m : operation === 2 ? value & ~m : value ^ m,
+    );
+  }
+
+  private cmpxchg8b(slot: number): void {
+    const address = this.ea(slot, 2, true);
+    const low = this.readLin32(address);
+    const high = this.readLin32((address + 4) | 0);
+    this.materializeFlags();
+    if (low === this.regs[EAX] && high === this.regs[EDX]) {
+      this.writeLin32(address, this.regs[EBX]);
+      this.writeLin32((address + 4) | 0, this.regs[ECX]);
+      this.flagsRaw |= ZF;
+    } else {
+      // The old value is written back (SDM vol. 2 CMPXCHG8B).
+      this.writeLin32(address, low);
+      this.writeLin32((address + 4) | 0, high);
+      this.regs[EAX] = low;
+      this.regs[EDX] = high;
+      this.flagsRaw &= ~ZF;
+    }
+  }
+
+  private enter(frameSize: number, level: number, o16: boolean): void {
+    const step = o16 ? 2 : 4;
+    this.push(o16, this.regs[EBP]);
+    const frame = this.stack32 ? this.regs[ESP] : this.regs[ESP] & 0xffff;
+    if (level > 0) {
+      let ebp = this.regs[EBP];
+      for (let i = 1; i < level; i++) {
+        ebp = this.stack32 ? (ebp - step) | 0 : (ebp - step) & 0xffff;
+        this.push(o16, this.readLin(o16 ? 1 : 2, this.segAddress(SS, ebp, o16 ? 1 : 2, false)));
+      }
+      this.push(o16, frame);
+    }
+    // Probe the new stack top so that a fault happens before EBP changes.
+    const newEsp = this.stack32
+      ? (this.regs[ESP] - frameSize) | 0
+      : (this.regs[ESP] - frameSize) & 0xffff;
+    if (frameSize > 0) this.segAddress(SS, newEsp, 0, true);
+    this.setReg(o16 ? 1 : 2, EBP, frame);
+    this.adjustEsp(-frameSize);
+  }
+
+  // ---------------------------------------------------------------------
+  // String instructions (SDM vol. 2 MOVS, CMPS, SCAS, LODS, STOS, INS, OUTS, REP)
+
+  private stringInstruction(_slot: number, op: number, info: number, size: number): void {
+    const a16 = (info & Info.A16) !== 0;
+    const rep = (info & (Info.REP | Info.REPNE)) !== 0;
+    const seg = (info >> Info.SEG_SHIFT) & 7;
+    const delta = (this.flagsRaw & DF ? -1 : 1) << size;
+    const regs = this.regs;
+    const addrMask = a16 ? 0xffff : -1;
+    const ioSize = (1 << size) as 1 | 2 | 4;
+    if (op < 0x70) {
+      const port = regs[EDX] & 0xffff;
+      this.checkIoPermission(port, ioSize);
+    }
+    // Iterations per call are bounded so that interrupts and the budget are
+    // honoured; the instruction restarts with EIP unchanged (SDM vol. 3A 6.6).
+    let iterations = rep ? 4096 : 1;
+    for (;;) {
+      if (rep) {
+        const count = regs[ECX] & addrMask;
+        if (count === 0) return;
+      }
+      const si = regs[ESI] & addrMask;
+      const di = regs[EDI] & addrMask;
+      switch (op) {
+        case 0xa4:
+        case 0xa5: {
+          const value = this.readLin(size, this.segAddress(seg, si, size, false));
+          this.writeLin(size, this.segAddress(ES, di, size, true), value);
+          this.advance(ESI, delta, a16);
+          this.advance(EDI, delta, a16);
+          break;
+        }
+        case 0xaa:
+        case 0xab:
+          this.writeLin(size, this.segAddress(ES, di, size, true), this.getReg(size, EAX));
+          this.advance(EDI, delta, a16);
+          break;
+        case 0xac:
+        case 0xad:
+          this.setReg(size, EAX, this.readLin(size, this.segAddress(seg, si, size, false)));
+          this.advance(ESI, delta, a16);
+          break;
+        case 0xa6:
+        case 0xa7: {
+          const a = this.readLin(size, this.segAddress(seg, si, size, false));
+          const b = this.readLin(size, this.segAddress(ES, di, size, false));
+          this.alu(7, size, a, b);
+          this.advance(ESI, delta, a16);
+          this.advance(EDI, delta, a16);
+          break;
+        }
+        case 0xae:
+        case 0xaf: {
+          const b = this.readLin(size, this.segAddress(ES, di, size, false));
+          this.alu(7, size, this.getReg(size, EAX), b);
+          this.advance(EDI, delta, a16);
+          break;
+        }
+        case 0x6c:
+        case 0x6d: {
+          const address = this.segAddress(ES, di, size, true);
+          this.probeWrite(address, 1 << size);
+          this.writeLin(size, address, this.io.portRead(regs[EDX] & 0xffff, ioSize));
+          this.advance(EDI, delta, a16);
+          break;
+        }
+        default: {
+          const value = this.readLin(size, this.segAddress(seg, si, size, false));
+          this.io.portWrite(regs[EDX] & 0xffff, ioSize, value);
+          this.advance(ESI, delta, a16);
+          break;
+        }
+      }
+      if (!rep) return;
+      const count = ((regs[ECX] & addrMask) - 1) & addrMask;
+      this.setReg(a16 ? 1 : 2, ECX, count);
+      if (count === 0) return;
+      if (op === 0xa6 || op === 0xa7 || op === 0xae || op === 0xaf) {
+        const zf = this.getZF();
+        if (info & Info.REP ? !zf : zf) return;
+      }
+      if (--iterations === 0) {
+        this.eip = this.startEip;
+        return;
+      }
+    }
+  }
+
+  private advance(r: number, delta: number, a16: boolean): void {
+    if (a16) this.regs[r] = (this.regs[r] & ~0xffff) | ((this.regs[r] + delta) & 0xffff);
+    else this.regs[r] = (this.regs[r] + delta) | 0;
+  }
+
+  /** IOPL and the TSS I/O permission bitmap (SDM vol. 1 19.5). */
+  private checkIoPermission(port: number, size: number): void {
+    if (!(this.cr0 & Cr0.PE)) return;
+    if (!(this.flagsRaw & VM) && this.cpl <= ((this.flagsRaw >> 12) & 3)) return;
+    const type = this.segAttr[TR] & 0xf;
+    if ((type !== 9 && type !== 11) || this.segLimit[TR] >>> 0 < 0x67) this.fault(Vector.GP, 0);
+    const base = this.segBase[TR];
+    const mapBase = this.systemRead16((base + 0x66) | 0);
+    const byte = mapBase + (port >> 3);
+    if (byte + 1 > this.segLimit[TR] >>> 0) this.fault(Vector.GP, 0);
+    const bits = this.systemRead16((base + byte) | 0);
+    if ((bits >> (port & 7)) & ((1 << size) - 1)) this.fault(Vector.GP, 0);
+  }
+
+  // ---------------------------------------------------------------------
+  // Flags writes (POPF, IRET)
+
+  private writeFlags(value: number, o16: boolean, iret: boolean): void {
+    this.materializeFlags();
+    // Always writable: CF PF AF ZF SF TF DF OF NT, plus AC ID in 32-bit.
+    let mask = 0x4dd5;
+    if (!o16) mask |= Flag.AC | Flag.ID | (iret ? Flag.RF : 0);
+    const pe = (this.cr0 & Cr0.PE) !== 0;
+    const iopl = (this.flagsRaw >> 12) & 3;
+    if (!pe || this.cpl === 0) mask |= Flag.IOPL;
+    if (!pe || this.cpl <= iopl) mask |= IF;
+    if (this.flagsRaw & VM) mask &= ~Flag.IOPL;
+    this.flagsRaw = (this.flagsRaw & ~mask) | (value & mask) | 2;
+    this.eventCheck = true;
+  }
+
+  // ---------------------------------------------------------------------
+  // Control transfers across segments
+
+  private farJump(selector: number, offset: number): void {
+    if (!(this.cr0 & Cr0.PE) || this.flagsRaw & VM) {
+      this.loadSegment(CS, selector);
+      this.eip = offset;
+      this.modeChanged();
+      return;
+    }
+    const cpl = this.checkCodeTarget(selector, false);
+    if (cpl < 0) this.unsupported(`far jump through system descriptor 0x${selector.toString(16)}`);
+    this.checkCodeLimit(offset);
+    this.loadCodeSegment(selector, cpl);
+    this.eip = offset;
+  }
+
+  private farCall(selector: number, offset: number, o16: boolean): void {
+    const oldCs = this.segSel[CS];
+    const oldEip = this.eip;
+    if (!(this.cr0 & Cr0.PE) || this.flagsRaw & VM) {
+      this.push(o16, oldCs);
+      this.push(o16, oldEip);
+      this.loadSegment(CS, selector);
+      this.eip = offset;
+      this.modeChanged();
+      return;
+    }
+    const cpl = this.checkCodeTarget(selector, false);
+    if (cpl < 0) this.unsupported(`far call through system descriptor 0x${selector.toString(16)}`);
+    this.checkCodeLimit(offset);
+    const low = this.descLow;
+    const high = this.descHigh;
+    this.push(o16, oldCs);
+    this.push(o16, oldEip);
+    this.descLow = low;
+    this.descHigh = high;
+    this.loadCodeSegment(selector, cpl);
+    this.eip = offset;
+  }
+
+  private checkCodeLimit(offset: number): void {
+    const limit = this.descriptorLimit();
+    if (offset >>> 0 > limit >>> 0) this.fault(Vector.GP, 0);
+  }
+
+  private farReturn(o16: boolean, release: number): void {
+    const s = o16 ? 1 : 2;
+    const step = o16 ? 2 : 4;
+    const offset = this.stackRead(s, 0);
+    const selector = this.stackRead(1, step);
+    if (!(this.cr0 & Cr0.PE) || this.flagsRaw & VM) {
+      this.loadSegment(CS, selector);
+      this.eip = offset;
+      this.adjustEsp(2 * step + release);
+      this.modeChanged();
+      return;
+    }
+    const rpl = this.checkCodeTarget(selector, true);
+    if (rpl < 0) this.fault(Vector.GP, selector & 0xfffc);
+    const low = this.descLow;
+    const high = this.descHigh;
+    if (rpl === this.cpl) {
+      this.loadCodeSegment(selector, rpl);
+      this.eip = offset;
+      this.adjustEsp(2 * step + release);
+      return;
+    }
+    // Return to an outer level: SS:ESP follow CS:EIP and the released bytes.
+    const newEsp = this.stackRead(s, 2 * step + release);
+    const newSs = this.stackRead(1, 3 * step + release);
+    this.checkStackSegment(newSs, rpl, Vector.GP);
+    const ssLow = this.descLow;
+    const ssHigh = this.descHigh;
+    this.descLow = low;
+    this.descHigh = high;
+    this.loadCodeSegment(selector, rpl);
+    this.eip = offset;
+    this.descLow = ssLow;
+    this.descHigh = ssHigh;
+    this.loadStackSegment(newSs);
+    this.regs[ESP] = this.stack32
+      ? (newEsp + release) | 0
+      : (this.regs[ESP] & ~0xffff) | ((newEsp + release) & 0xffff);
+    this.invalidateDataSegments();
+  }
+
+  /** Validates SS for a privilege change; leaves its descriptor loaded (SDM vol. 3A 6.12.1). */
+  private checkStackSegment(selector: number, dpl: number, vector: number): void {
+    if ((selector & 0xfffc) === 0) this.fault(vector, 0);
+    this.readDescriptor(selector, vector);
+    const attr = this.descriptorAttr();
+    if (
+      (selector & 3) !== dpl ||
+      ((attr >> 5) & 3) !== dpl ||
+      !(attr & 0x10) ||
+      attr & 8 ||
+      !(attr & 2)
+    ) {
+      this.fault(vector, selector & 0xfffc);
+    }
+    if (!(attr & 0x80)) this.fault(Vector.SS, selector & 0xfffc);
+  }
+
+  private loadStackSegment(selector: number): void {
+    this.markAccessed(selector);
+    this.setSegmentCache(
+      SS,
+      selector,
+      this.descriptorBase(),
+      this.descriptorLimit(),
+      this.descriptorAttr(),
+    );
+    this.modeChanged();
+  }
+
+  /** After a return to an outer level, data segments the new CPL may not use become null (SDM vol. 2 RET). */
+  private invalidateDataSegments(): void {
+    for (const seg of [ES, DS, FS, GS]) {
+      const attr = this.segAttr[seg];
+      const dpl = (attr >> 5) & 3;
+      const conformingCode = (attr & 0x1c) === 0x1c;
+      if ((attr & 0x10 && !conformingCode && dpl < this.cpl) || (this.segSel[seg] & 0xfffc) === 0) {
+        this.setSegmentCache(seg, 0, 0, 0, 0);
+      }
+    }
+  }
+
+  private iret(o16: boolean): void {
+    const s = o16 ? 1 : 2;
+    const step = o16 ? 2 : 4;
+    if (!(this.cr0 & Cr0.PE)) {
+      const offset = this.stackRead(s, 0);
+      const selector = this.stackRead(1, step);
+      const flags = this.stackRead(s, 2 * step);
+      this.loadSegment(CS, selector);
+      this.eip = offset;
+      this.adjustEsp(3 * step);
+      this.writeFlags(o16 ? (this.flagsRaw & ~0xffff) | flags : flags, o16, true);
+      this.modeChanged();
+      return;
+    }
+    if (this.flagsRaw & VM) {
+      if ((this.flagsRaw & Flag.IOPL) !== Flag.IOPL) this.fault(Vector.GP, 0);
+      const offset = this.stackRead(s, 0);
+      const selector = this.stackRead(1, step);
+      const flags = this.stackRead(s, 2 * step);
+      this.loadSegment(CS, selector);
+      this.eip = offset;
+      this.adjustEsp(3 * step);
+      this.writeFlags(o16 ? (this.flagsRaw & ~0xffff) | flags : flags, o16, true);
+      return;
+    }
+    if (this.flagsRaw & Flag.NT) this.unsupported("iret with NT set (task return)");
+    const offset = this.stackRead(s, 0);
+    const selector = this.stackRead(1, step);
+    const flags = o16 ? this.stackRead(1, 2 * step) : this.stackRead(2, 2 * step);
+    if (!o16 && flags & VM && this.cpl === 0) {
+      this.iretToV86(offset, selector, flags);
+      return;
+    }
+    const rpl = this.checkCodeTarget(selector, true);
+    if (rpl < 0) this.fault(Vector.GP, selector & 0xfffc);
+    this.checkCodeLimit(offset);
+    const low = this.descLow;
+    const high = this.descHigh;
+    const oldCpl = this.cpl;
+    if (rpl === oldCpl) {
+      this.loadCodeSegment(selector, rpl);
+      this.eip = offset;
+      this.adjustEsp(3 * step);
+      this.writeFlagsAs(flags, o16, oldCpl);
+      return;
+    }
+    const newEsp = this.stackRead(s, 3 * step);
+    const newSs = this.stackRead(1, 4 * step);
+    this.checkStackSegment(newSs, rpl, Vector.GP);
+    const ssLow = this.descLow;
+    const ssHigh = this.descHigh;
+    this.descLow = low;
+    this.descHigh = high;
+    this.loadCodeSegment(selector, rpl);
+    this.eip = offset;
+    this.descLow = ssLow;
+    this.descHigh = ssHigh;
+    this.loadStackSegment(newSs);
+    this.setReg(this.stack32 ? 2 : 1, ESP, newEsp);
+    this.writeFlagsAs(flags, o16, oldCpl);
+    this.invalidateDataSegments();
+  }
+
+  /** IRET's EFLAGS update uses the privilege the IRET started at. */
+  private writeFlagsAs(flags: number, o16: boolean, cpl: number): void {
+    const saved = this.cpl;
+    this.cpl = cpl;
+    this.writeFlags(o16 ? (this.flagsRaw & ~0xffff) | (flags & 0xffff) : flags, o16, true);
+    this.cpl = saved;
+    this.modeChanged();
+  }
+
+  private iretToV86(offset: number, selector: number, flags: number): void {
+    const esp = this.stackRead(2, 12);
+    const ss = this.stackRead(2, 16) & 0xffff;
+    const es = this.stackRead(2, 20) & 0xffff;
+    const ds = this.stackRead(2, 24) & 0xffff;
+    const fs = this.stackRead(2, 28) & 0xffff;
+    const gs = this.stackRead(2, 32) & 0xffff;
+    this.materializeFlags();
+    this.flagsRaw = (flags & 0x3f7fd5) | 2 | VM;
+    this.cpl = 3;
+    const segs = [es, selector & 0xffff, ss, ds, fs, gs];
+    for (let seg = 0; seg < 6; seg++) {
+      this.segSel[seg] = segs[seg];
+      this.segBase[seg] = segs[seg] << 4;
+      this.segLimit[seg] = 0xffff;
+      this.segAttr[seg] = seg === CS ? 0xfb : 0xf3;
+      this.updateSegCheck(seg);
+    }
+    this.regs[ESP] = esp;
+    this.eip = offset & 0xffff;
+    this.modeChanged();
+    this.eventCheck = true;
+  }
+
+  private sysenter(): void {
+    // SDM vol. 2 SYSENTER.
+    if (!(this.cr0 & Cr0.PE) || (this.sysenterCs & 0xfffc) === 0) this.fault(Vector.GP, 0);
+    this.materializeFlags();
+    this.flagsRaw &= ~(VM | IF | Flag.RF);
+    const cs = this.sysenterCs & 0xfffc;
+    this.setSegmentCache(CS, cs, 0, -1, 0xc09b);
+    this.setSegmentCache(SS, cs + 8, 0, -1, 0xc093);
+    this.cpl = 0;
+    this.regs[ESP] = this.sysenterEsp;
+    this.eip = this.sysenterEip;
+    this.modeChanged();
+  }
+
+  private sysexit(): void {
+    if (
+      !(this.cr0 & Cr0.PE) ||
+      this.flagsRaw & VM ||
+      this.cpl !== 0 ||
+      (this.sysenterCs & 0xfffc) === 0
+    ) {
+      this.fault(Vector.GP, 0);
+    }
+    const cs = this.sysenterCs & 0xfffc;
+    this.setSegmentCache(CS, (cs + 16) | 3, 0, -1, 0xc0fb);
+    this.setSegmentCache(SS, (cs + 24) | 3, 0, -1, 0xc0f3);
+    this.cpl = 3;
+    this.regs[ESP] = this.regs[ECX];
+    this.eip = this.regs[EDX];
+    this.modeChanged();
+  }
+
+  private unsupported(what: string): never {
+    throw new UnsupportedOperation(what);
+  }
+
+  // ---------------------------------------------------------------------
+  // Interrupts and exceptions
+
+  private softwareInterrupt(vector: number): void {
+    this.deliverEvent(vector, EVENT_SOFTWARE, false, 0);
+  }
+
+  /**
+   * Delivers an event through the IVT (real mode) or the IDT (SDM vol. 3A
+   * 6.12, 20.1.4). EIP must be the return address (the faulting instruction
+   * for faults, the next one for traps and interrupts).
+   */
+  deliverEvent(vector: number, kind: number, hasCode: boolean, code: number): void {
+    this.materializeFlags();
+    const ext = kind === EVENT_SOFTWARE ? 0 : 1;
+    if (!(this.cr0 & Cr0.PE)) {
+      if (vector * 4 + 3 > this.idtrLimit) this.fault(Vector.GP, 0);
+      const entry = this.readLin32((this.idtrBase + vector * 4) | 0);
+      this.push16(this.flagsRaw);
+      this.push16(this.segSel[CS]);
+      this.push16(this.eip);
+      this.loadSegment(CS, entry >>> 16);
+      this.eip = entry & 0xffff;
+      this.flagsRaw &= ~(IF | TF | Flag.AC | Flag.RF);
+      this.modeChanged();
+      return;
+    }
+    const gateError = vector * 8 + 2 + ext;
+    if (vector * 8 + 7 > this.idtrLimit) this.fault(Vector.GP, gateError);
+    const gateLow = this.systemRead32((this.idtrBase + vector * 8) | 0);
+    const gateHigh = this.systemRead32((this.idtrBase + vector * 8 + 4) | 0);
+    const gateType = (gateHigh >> 8) & 0x1f;
+    const gateDpl = (gateHigh >> 13) & 3;
+    if (gateType === 5) this.unsupported(`task gate for vector ${vector}`);
+    if (gateType !== 6 && gateType !== 7 && gateType !== 14 && gateType !== 15) {
+      this.fault(Vector.GP, gateError);
+    }
+    if (kind === EVENT_SOFTWARE && gateDpl < this.cpl) this.fault(Vector.GP, gateError);
+    if (!(gateHigh & 0x8000)) this.fault(Vector.NP, gateError);
+    const gate32 = (gateType & 8) !== 0;
+    const selector = gateLow >>> 16;
+    const offset = gate32 ? (gateLow & 0xffff) | (gateHigh & 0xffff0000) : gateLow & 0xffff;
+    if ((selector & 0xfffc) === 0) this.fault(Vector.GP, ext);
+    this.readDescriptor(selector, Vector.GP);
+    const attr = this.descriptorAttr();
+    const dpl = (attr >> 5) & 3;
+    if (!(attr & 0x10) || !(attr & 8) || dpl > this.cpl)
+      this.fault(Vector.GP, (selector & 0xfffc) + ext);
+    if (!(attr & 0x80)) this.fault(Vector.NP, (selector & 0xfffc) + ext);
+    if (offset >>> 0 > this.descriptorLimit() >>> 0) this.fault(Vector.GP, ext);
+    const codeLow = this.descLow;
+    const codeHigh = this.descHigh;
+    const conforming = (attr & 4) !== 0;
+    const v86 = (this.flagsRaw & VM) !== 0;
+    const oldFlags = this.flagsRaw;
+    const oldCs = this.segSel[CS];
+    const oldEip = this.eip;
+    const oldSs = this.segSel[SS];
+    const oldEsp = this.regs[ESP];
+    const newCpl = conforming ? this.cpl : dpl;
+    const bytes = gate32 ? 4 : 2;
+    if (v86 && newCpl !== 0) this.fault(Vector.GP, (selector & 0xfffc) + ext);
+    if (newCpl < this.cpl) {
+      // Inner-level stack from the TSS (SDM vol. 3A 7.2.1: ESPn at 4+8n, SSn at 8+8n).
+      const trType = this.segAttr[TR] & 0xf;
+      const tss32 = trType === 9 || trType === 11;
+      const tssOffset = tss32 ? 4 + 8 * newCpl : 2 + 4 * newCpl;
+      if (tssOffset + (tss32 ? 5 : 3) > this.segLimit[TR] >>> 0) {
+        this.fault(Vector.TS, (this.segSel[TR] & 0xfffc) + ext);
+      }
+      const tssBase = this.segBase[TR];
+      let newEsp: number;
+      let newSs: number;
+      if (tss32) {
+        newEsp = this.systemRead32((tssBase + tssOffset) | 0);
+        newSs = this.systemRead16((tssBase + tssOffset + 4) | 0);
+      } else {
+        newEsp = this.systemRead16((tssBase + tssOffset) | 0);
+        newSs = this.systemRead16((tssBase + tssOffset + 2) | 0);
+      }
+      if ((newSs & 0xfffc) === 0) this.fault(Vector.TS, ext);
+      this.checkStackSegment(newSs, newCpl, Vector.TS);
+      const ssBase = this.descriptorBase();
+      const ssAttr = this.descriptorAttr();
+      const ssLimit = this.descriptorLimit();
+      const ss32 = (ssAttr & 0x4000) !== 0;
+      const user = newCpl === 3;
+      let esp = newEsp;
+      const pushValue = (value: number) => {
+        esp = ss32 ? (esp - bytes) | 0 : (esp - bytes) & 0xffff;
+        this.writeAs((ssBase + esp) | 0, bytes, value, user);
+      };
+      void ssLimit;
+      if (v86) {
+        pushValue(this.segSel[GS]);
+        pushValue(this.segSel[FS]);
+        pushValue(this.segSel[DS]);
+        pushValue(this.segSel[ES]);
+      }
+      pushValue(oldSs);
+      pushValue(oldEsp);
+      pushValue(oldFlags);
+      pushValue(oldCs);
+      pushValue(oldEip);
+      if (hasCode) pushValue(code);
+      const ssSelector = newSs;
+      this.markAccessed(ssSelector);
+      this.setSegmentCache(SS, ssSelector, ssBase, ssLimit, ssAttr);
+      if (v86) {
+        for (const seg of [ES, DS, FS, GS]) this.setSegmentCache(seg, 0, 0, 0, 0);
+      }
+      this.regs[ESP] = ss32 ? esp : (this.regs[ESP] & ~0xffff) | esp;
+    } else if (newCpl === this.cpl && !v86) {
+      let esp = oldEsp;
+      const ssBase = this.segBase[SS];
+      const ss32 = this.stack32;
+      const user = this.cpl === 3;
+      const pushValue = (value: number) => {
+        esp = ss32 ? (esp - bytes) | 0 : (esp - bytes) & 0xffff;
+        if (this.segCheck[SS]) this.checkSegment(SS, esp, bytes, true);
+        this.writeAs((ssBase + esp) | 0, bytes, value, user);
+      };
+      pushValue(oldFlags);
+      pushValue(oldCs);
+      pushValue(oldEip);
+      if (hasCode) pushValue(code);
+      this.regs[ESP] = ss32 ? esp : (oldEsp & ~0xffff) | esp;
+    } else {
+      this.fault(Vector.GP, (selector & 0xfffc) + ext);
+    }
+    this.descLow = codeLow;
+    this.descHigh = codeHigh;
+    this.flagsRaw &= ~(TF | Flag.NT | VM | Flag.RF);
+    if (!(gateType & 1)) this.flagsRaw &= ~IF;
+    this.loadCodeSegment(selector, newCpl);
+    this.eip = offset;
+  }
+
+  /** A write with an explicit privilege (event delivery pushes at the new CPL). */
+  private writeAs(linear: number, bytes: number, value: number, user: boolean): void {
+    const need = user ? T_USER_WRITE : T_SUP_WRITE;
+    const vpn = linear >>> 12;
+    if ((this.tlbInfo[vpn] & (need | T_MMIO)) === need && (linear & 0xfff) <= 4096 - bytes) {
+      const phys = this.tlbPhys[vpn] | (linear & 0xfff);
+      if (this.codePage[phys >>> 12]) this.invalidatePhysPage(phys >>> 12);
+      if (bytes === 4) this.view.setInt32(phys, value, true);
+      else this.view.setUint16(phys, value, true);
+      return;
+    }
+    for (let i = 0; i < bytes; i++) {
+      this.physWrite8(this.walk((linear + i) | 0, ACCESS_WRITE, user, true), value >> (8 * i));
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // Group 5, 6, 7, 15
+
+  private group5(slot: number, reg: number, info: number, o16: boolean, size: number): void {
+    switch (reg) {
+      case 0:
+      case 1:
+        this.writeRmBack(slot, size, this.incdec(size, this.readRmForWrite(slot, size), reg === 1));
+        return;
+      case 2: {
+        const target = this.readRm(slot, size);
+        this.push(o16, this.eip);
+        this.eip = target;
+        return;
+      }
+      case 4:
+        this.eip = this.readRm(slot, size);
+        return;
+      case 3:
+      case 5: {
+        if (!(info & Info.MEM)) this.fault(Vector.UD, 0);
+        const address = this.ea(slot, size, false);
+        const offset = this.readLin(size, address);
+        const selector = this.readLin16((address + (o16 ? 2 : 4)) | 0);
+        if (reg === 3) this.farCall(selector, offset, o16);
+        else this.farJump(selector, offset);
+        return;
+      }
+      case 6:
+        this.push(o16, this.readRm(slot, size));
+        return;
+      default:
+        this.fault(Vector.UD, 0);
+    }
+  }
+
+  private protectedOnly(): void {
+    if (!(this.cr0 & Cr0.PE) || this.flagsRaw & VM) this.fault(Vector.UD, 0);
+  }
+
+  private group6(slot: number, reg: number, info: number, o16: boolean): void {
+    this.protectedOnly();
+    switch (reg) {
+      case 0:
+      case 1: {
+        const value = this.segSel[reg === 0 ? LDTR : TR];
+        if (info & Info.MEM) this.writeLin16(this.ea(slot, 1, true), value);
+        else this.setReg(o16 ? 1 : 2, this.decoded.modrm[slot] & 7, value);
+        return;
+      }
+      case 2: {
+        if (this.cpl !== 0) this.fault(Vector.GP, 0);
+        const selector = this.readRm(slot, 1);
+        if ((selector & 0xfffc) === 0) {
+          this.setSegmentCache(LDTR, selector, 0, 0, 0);
+          return;
+        }
+        if (selector & 4) this.fault(Vector.GP, selector & 0xfffc);
+        this.readDescriptor(selector, Vector.GP);
+        const attr = this.descriptorAttr();
+        if ((attr & 0x1f) !== 2) this.fault(Vector.GP, selector & 0xfffc);
+        if (!(attr & 0x80)) this.fault(Vector.NP, selector & 0xfffc);
+        this.setSegmentCache(LDTR, selector, this.descriptorBase(), this.descriptorLimit(), attr);
+        return;
+      }
+      case 3: {
+        if (this.cpl !== 0) this.fault(Vector.GP, 0);
+        const selector = this.readRm(slot, 1);
+        if ((selector & 0xfffc) === 0 || selector & 4) this.fault(Vector.GP, selector & 0xfffc);
+        this.readDescriptor(selector, Vector.GP);
+        const attr = this.descriptorAttr();
+        const type = attr & 0x1f;
+        if (type !== 9 && type !== 1) this.fault(Vector.GP, selector & 0xfffc);
+        if (!(attr & 0x80)) this.fault(Vector.NP, selector & 0xfffc);
+        // Mark the TSS busy (SDM vol. 2 LTR).
+        this.systemWrite8(
+          (this.gdtrBase + (selector & 0xfff8) + 5) | 0,
+          ((this.descHigh >>> 8) & 0xff) | 2,
+        );
+        this.setSegmentCache(TR, selector, this.descriptorBase(), this.descriptorLimit(), attr | 2);
+        return;
+      }
+      case 4:
+      case 5: {
+        const selector = this.readRm(slot, 1);
+        this.materializeFlags();
+        this.flagsRaw &= ~ZF;
+        if (!this.descriptorVisible(selector)) return;
+        const attr = this.descriptorAttr();
+        if (!(attr & 0x10)) return;
+        const type = attr & 0xf;
+        const dpl = (attr >> 5) & 3;
+        if (!(type & 8 && type & 4) && (dpl < this.cpl || dpl < (selector & 3))) return;
+        const ok = reg === 4 ? !(type & 8) || (type & 2) !== 0 : !(type & 8) && (type & 2) !== 0;
+        if (ok) this.flagsRaw |= ZF;
+        return;
+      }
+      default:
+        this.fault(Vector.UD, 0);
+    }
+  }
+
+  /** Reads a descriptor for LAR/LSL/VERR/VERW without faulting on a bad selector. */
+  private descriptorVisible(selector: number): boolean {
+    if ((selector & 0xfffc) === 0) return false;
+    const index = selector & 0xfff8;
+    const limit = selector & 4 ? this.segLimit[LDTR] >>> 0 : this.gdtrLimit;
+    if (selector & 4 && this.segCheck[LDTR] & SC_UNUSABLE) return false;
+    if (index + 7 > limit) return false;
+    this.readDescriptor(selector, Vector.GP);
+    return true;
+  }
+
+  private larLsl(slot: number, lsl: boolean, size: number): void {
+    this.protectedOnly();
+    const selector = this.readRm(slot, 1);
+    this.materializeFlags();
+    this.flagsRaw &= ~ZF;
+    if (!this.descriptorVisible(selector)) return;
+    const attr = this.descriptorAttr();
+    const type = attr & 0x1f;
+    const dpl = (attr >> 5) & 3;
+    if (attr & 0x10) {
+      if (!((type & 0xc) === 0xc) && (dpl < this.cpl || dpl < (selector & 3))) return;
+    } else {
+      const validLar = [1, 2, 3, 4, 5, 9, 11, 12];
+      const validLsl = [1, 2, 3, 9, 11];
+      if (!(lsl ? validLsl : validLar).includes(type)) return;
+      if (dpl < this.cpl || dpl < (selector & 3)) return;
+    }
+    this.flagsRaw |= ZF;
+    const reg = (this.decoded.modrm[slot] >> 3) & 7;
+    if (lsl) this.setReg(size, reg, this.descriptorLimit());
+    else this.setReg(size, reg, this.descHigh & 0x00f0ff00);
+  }
+
+  private group7(slot: number, reg: number, info: number, o16: boolean, modrm: number): void {
+    if (!(info & Info.MEM)) {
+      switch (modrm) {
+        case 0xc1:
+        case 0xd9:
+          this.hypercall();
+          return;
+        default:
+          if (reg === 4) {
+            this.setReg(o16 ? 1 : 2, modrm & 7, this.cr0);
+            return;
+          }
+          if (reg === 6) {
+            if (this.cpl !== 0) this.fault(Vector.GP, 0);
+            this.lmsw(this.getReg(1, modrm & 7));
+            return;
+          }
+          this.fault(Vector.UD, 0);
+      }
+    }
+    switch (reg) {
+      case 0:
+      case 1: {
+        const address = this.ea(slot, 1, true);
+        const limit = reg === 0 ? this.gdtrLimit : this.idtrLimit;
+        const base = reg === 0 ? this.gdtrBase : this.idtrBase;
+        this.probeWrite(address, 6);
+        this.writeLin16(address, limit);
+        this.writeLin32((address + 2) | 0, o16 ? base & 0xffffff : base);
+        return;
+      }
+      case 2:
+      case 3: {
+        if (this.cpl !== 0) this.fault(Vector.GP, 0);
+        const address = this.ea(slot, 1, false);
+        const limit = this.readLin16(address);
+        let base = this.readLin32((address + 2) | 0);
+        if (o16) base &= 0xffffff;
+        if (reg === 2) {
+          this.gdtrBase = base;
+          this.gdtrLimit = limit;
+        } else {
+          this.idtrBase = base;
+          this.idtrLimit = limit;
+        }
+        return;
+      }
+      case 4:
+        this.writeRm(slot, 1, this.cr0 & 0xffff);
+        return;
+      case 6:
+        if (this.cpl !== 0) this.fault(Vector.GP, 0);
+        this.lmsw(this.readRm(slot, 1));
+        return;
+      case 7:
+        if (this.cpl !== 0) this.fault(Vector.GP, 0);
+        this.invalidatePage(this.ea(slot, 0, false));
+        return;
+      default:
+        this.fault(Vector.UD, 0);
+    }
+  }
+
+  private lmsw(value: number): void {
+    // LMSW changes PE MP EM TS only and cannot clear PE (SDM vol. 2 LMSW).
+    const newCr0 = (this.cr0 & ~0xe) | (value & 0xf) | (this.cr0 & 1);
+    this.writeCr0(newCr0);
+  }
+
+  private hypercall(): void {
+    const exit = this.exit;
+    const regs = this.regs;
+    exit.hypercall = regs[EAX] >>> 0;
+    const args = exit.args;
+    args[0] = regs[EBX];
+    args[2] = regs[ECX];
+    args[4] = regs[EDX];
+    args[6] = regs[ESI];
+    args[8] = regs[EDI];
+    args[10] = regs[EBP];
+    args[1] = 0;
+    args[3] = 0;
+    args[5] = 0;
+    args[7] = 0;
+    args[9] = 0;
+    args[11] = 0;
+    exit.longMode = false;
+    exit.privilege = this.cpl;
+    this.exitWith(VcpuExitReason.Hypercall);
+  }
+
+  private group15(slot: number, info: number, modrm: number, reg: number): void {
+    if (!(info & Info.MEM)) {
+      // lfence/mfence/sfence are SSE/SSE2; without those in CPUID they are #UD.
+      if (reg >= 5 && this.model.sse2) return;
+      this.fault(Vector.UD, 0);
+    }
+    switch (reg) {
+      case 0:
+      case 1:
+        if (!this.model.fxsr) this.fault(Vector.UD, 0);
+        if (this.cr0 & (Cr0.EM | Cr0.TS)) this.fault(this.cr0 & Cr0.EM ? Vector.UD : Vector.NM, 0);
+        if (reg === 0) this.fpu.fxsave(this, this.ea(slot, 2, true));
+        else this.fpu.fxrstor(this, this.ea(slot, 2, false));
+        return;
+      case 7:
+        // clflush: caches are not modelled; the access checks still apply.
+        if (!this.model.clflush) this.fault(Vector.UD, 0);
+        this.readLin8(this.ea(slot, 0, false));
+        return;
+      default:
+        void modrm;
+        this.fault(Vector.UD, 0);
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // Control registers, MSRs, CPUID, TSC
+
+  private moveControl(op: number, modrm: number, reg: number): void {
+    if (this.cpl !== 0 || this.flagsRaw & VM) this.fault(Vector.GP, 0);
+    const r = modrm & 7;
+    switch (op) {
+      case 0x120:
+        switch (reg) {
+          case 0:
+            this.regs[r] = this.cr0;
+            return;
+          case 2:
+            this.regs[r] = this.cr2;
+            return;
+          case 3:
+            this.regs[r] = this.cr3;
+            return;
+          case 4:
+            this.regs[r] = this.cr4;
+            return;
+          default:
+            this.fault(Vector.UD, 0);
+        }
+        return;
+      case 0x122:
+        switch (reg) {
+          case 0:
+            this.writeCr0(this.regs[r]);
+            return;
+          case 2:
+            this.cr2 = this.regs[r];
+            return;
+          case 3:
+            this.cr3 = this.regs[r];
+            this.flushTlb(false);
+            return;
+          case 4:
+            this.writeCr4(this.regs[r]);
+            return;
+          default:
+            this.fault(Vector.UD, 0);
+        }
+        return;
+      case 0x121:
+        if (reg === 4 || reg === 5) {
+          if (this.cr4 & Cr4.DE) this.fault(Vector.UD, 0);
+          reg += 2;
+        }
+        this.regs[r] = this.dr[reg];
+        return;
+      default:
+        if (reg === 4 || reg === 5) {
+          if (this.cr4 & Cr4.DE) this.fault(Vector.UD, 0);
+          reg += 2;
+        }
+        // Breakpoints are recorded but not raised (not modelled yet).
+        this.dr[reg] =
+          reg === 6 ? this.regs[r] | 0xffff0ff0 : reg === 7 ? this.regs[r] | 0x400 : this.regs[r];
+    }
+  }
+
+  writeCr0(value: number): void {
+    value |= Cr0.ET;
+    // PG without PE, NW without CD: #GP(0) (SDM vol. 2 MOV CR).
+    if ((value & Cr0.PG && !(value & Cr0.PE)) || (value & Cr0.NW && !(value & Cr0.CD))) {
+      this.fault(Vector.GP, 0);
+    }
+    const changed = this.cr0 ^ value;
+    this.cr0 = value | 0;
+    if (changed & (Cr0.PG | Cr0.WP | Cr0.PE)) this.flushTlb(true);
+    if (changed & Cr0.PE) {
+      this.decoded.clear();
+    }
+    this.modeChanged();
+  }
+
+  writeCr4(value: number): void {
+    const allowed =
+      Cr4.TSD |
+      Cr4.DE |
+      Cr4.PSE |
+      Cr4.PAE |
+      Cr4.PGE |
+      Cr4.PCE |
+      Cr4.OSFXSR |
+      Cr4.OSXMMEXCPT |
+      Cr4.MCE;
+    if (value & ~allowed) this.fault(Vector.GP, 0);
+    const changed = this.cr4 ^ value;
+    this.cr4 = value;
+    if (changed & (Cr4.PSE | Cr4.PAE | Cr4.PGE)) this.flushTlb(true);
+  }
+
+  private rdmsr(): void {
+    if (this.cpl !== 0) this.fault(Vector.GP, 0);
+    const index = this.regs[ECX] >>> 0;
+    const out = this.scratch;
+    if (this.hooks.readMsr?.(index, out)) {
+      this.regs[EAX] = out[0];
+      this.regs[EDX] = out[1];
+      return;
+    }
+    let low = 0;
+    let high = 0;
+    switch (index) {
+      case Msr.TSC: {
+        const tsc = this.hooks.readCounter() + this.tscOffset;
+        low = (tsc % 4294967296) | 0;
+        high = Math.floor(tsc / 4294967296) | 0;
+        break;
+      }
+      case Msr.APIC_BASE:
+        low = this.apicBaseLow;
+        high = this.apicBaseHigh;
+        break;
+      case Msr.SYSENTER_CS:
+        low = this.sysenterCs;
+        break;
+      case Msr.SYSENTER_ESP:
+        low = this.sysenterEsp;
+        break;
+      case Msr.SYSENTER_EIP:
+        low = this.sysenterEip;
+        break;
+      case Msr.PAT:
+        low = this.patLow;
+        high = this.patHigh;
+        break;
+      case Msr.EFER:
+        if (!this.model.nx) this.fault(Vector.GP, 0);
+        low = this.efer;
+        break;
+      case Msr.BIOS_SIGN_ID:
+      case Msr.PLATFORM_ID:
+        break;
+      case Msr.MISC_ENABLE:
+        low = this.miscEnableLow;
+        break;
+      default:
+        if (this.model.mtrr && this.isMtrr(index)) {
+          const value = this.mtrr.get(index);
+          if (index === Msr.MTRRCAP) {
+            low = 0x508; // 8 variable ranges, fixed ranges, write-combining (SDM vol. 3A 11.11.1).
+          } else if (index === Msr.MTRR_DEF_TYPE) {
+            low = this.mtrrDefType;
+          } else if (value) {
+            low = value[0];
+            high = value[1];
+          }
+          break;
+        }
+        this.fault(Vector.GP, 0);
+    }
+    this.regs[EAX] = low;
+    this.regs[EDX] = high;
+  }
+
+  private isMtrr(index: number): boolean {
+    return (
+      index === Msr.MTRRCAP ||
+      index === Msr.MTRR_DEF_TYPE ||
+      (index >= Msr.MTRR_PHYSBASE0 && index <= Msr.MTRR_PHYSMASK7) ||
+      index === Msr.MTRR_FIX64K ||
+      index === Msr.MTRR_FIX16K_80000 ||
+      index === Msr.MTRR_FIX16K_A0000 ||
+      (index >= Msr.MTRR_FIX4K_C0000 && index <= Msr.MTRR_FIX4K_F8000)
+    );
+  }
+
+  private wrmsr(): void {
+    if (this.cpl !== 0) this.fault(Vector.GP, 0);
+    const index = this.regs[ECX] >>> 0;
+    const low = this.regs[EAX];
+    const high = this.regs[EDX];
+    const answer = this.hooks.writeMsr?.(index, low, high);
+    if (answer === "fault") this.fault(Vector.GP, 0);
+    if (answer === true) return;
+    switch (index) {
+      case Msr.TSC:
+        this.tscOffset = (high >>> 0) * 4294967296 + (low >>> 0) - this.hooks.readCounter();
+        return;
+      case Msr.APIC_BASE:
+        this.apicBaseLow = low;
+        this.apicBaseHigh = high;
+        return;
+      case Msr.SYSENTER_CS:
+        this.sysenterCs = low & 0xffff;
+        return;
+      case Msr.SYSENTER_ESP:
+        this.sysenterEsp = low;
+        return;
+      case Msr.SYSENTER_EIP:
+        this.sysenterEip = low;
+        return;
+      case Msr.PAT:
+        // Each entry must be a valid memory type: 0, 1, 4, 5, 6, 7 (SDM vol. 3A 11.12.2).
+        for (let i = 0; i < 8; i++) {
+          const type = ((i < 4 ? low : high) >>> ((i & 3) * 8)) & 0xff;
+          if (type === 2 || type === 3 || type > 7) this.fault(Vector.GP, 0);
+        }
+        this.patLow = low;
+        this.patHigh = high;
+        return;
+      case Msr.EFER:
+        if (!this.model.nx || low & ~Efer.NXE || high) this.fault(Vector.GP, 0);
+        this.efer = low;
+        this.flushTlb(true);
+        return;
+      case Msr.BIOS_SIGN_ID:
+        return;
+      case Msr.MISC_ENABLE:
+        this.miscEnableLow = low;
+        return;
+      default:
+        if (this.model.mtrr && this.isMtrr(index) && index !== Msr.MTRRCAP) {
+          if (index === Msr.MTRR_DEF_TYPE) this.mtrrDefType = low;
+          else this.mtrr.set(index, [low, high]);
+          return;
+        }
+        this.fault(Vector.GP, 0);
+    }
+  }
+
+  private readTsc(): void {
+    const tsc = this.hooks.readCounter() + this.tscOffset;
+    this.regs[EAX] = (tsc % 4294967296) | 0;
+    this.regs[EDX] = Math.floor(tsc / 4294967296) | 0;
+  }
+
+  private cpuid(): void {
+    const leaf = this.regs[EAX] >>> 0;
+    const subleaf = this.regs[ECX] >>> 0;
+    const out = this.scratch;
+    if (!this.hooks.cpuid?.(leaf, subleaf, out)) this.model.query(leaf, subleaf, out);
+    this.regs[EAX] = out[0];
+    this.regs[EBX] = out[1];
+    this.regs[ECX] = out[2];
+    this.regs[EDX] = out[3];
+  }
+}
+
+export { EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI, ES, CS, SS, DS, FS, GS };
+export {
+  ACCESS_EXEC,
+  ACCESS_READ,
+  ACCESS_WRITE,
+  EVENT_EXCEPTION,
+  EVENT_EXTERNAL,
+  EVENT_SOFTWARE,
+  FAULT,
+  SC_UNUSABLE,
+};
+export type { X86CpuState };

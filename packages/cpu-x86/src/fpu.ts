@@ -1,0 +1,847 @@
+import type { X86Cpu } from "./cpu";
+import { Info } from "./decoder";
+
+/**
+ * The x87 FPU (Intel SDM vol. 1 chapter 8). Registers are held as IEEE
+ * doubles: results are rounded to 53 bits rather than 64 (documented
+ * deviation; Linux only needs the FPU to be present and save/restore to be
+ * exact for values it stored). Exceptions are flagged in the status word;
+ * an unmasked one raises #MF (CR0.NE=1) at the next waiting x87 instruction.
+ */
+
+const C0 = 1 << 8;
+const C1 = 1 << 9;
+const C2 = 1 << 10;
+const C3 = 1 << 14;
+const IE = 1 << 0;
+const DE = 1 << 1;
+const ZE = 1 << 2;
+const OE = 1 << 3;
+const UE = 1 << 4;
+const PE = 1 << 5;
+const SF = 1 << 6;
+const ES = 1 << 7;
+
+const conversion = new Float64Array(1);
+const conversionWords = new Uint32Array(conversion.buffer);
+const conversion32 = new Float32Array(1);
+const conversion32Word = new Int32Array(conversion32.buffer);
+
+export class Fpu {
+  /** Physical registers R0..R7; ST(i) is R[(top + i) & 7]. */
+  readonly st = new Float64Array(8);
+  /** 1 when the physical register is empty. */
+  readonly empty = new Uint8Array(8);
+  top = 0;
+  control = 0x37f;
+  status = 0;
+  instructionPointer = 0;
+  instructionSelector = 0;
+  dataPointer = 0;
+  dataSelector = 0;
+  opcode = 0;
+  mxcsr = 0x1f80;
+
+  reset(): void {
+    this.control = 0x37f;
+    this.status = 0;
+    this.top = 0;
+    this.empty.fill(1);
+    this.st.fill(0);
+    this.instructionPointer = 0;
+    this.instructionSelector = 0;
+    this.dataPointer = 0;
+    this.dataSelector = 0;
+    this.opcode = 0;
+  }
+
+  /** FWAIT: raise a pending unmasked exception. */
+  wait(cpu: X86Cpu): void {
+    if (cpu.cr0 & 0xa && (cpu.cr0 & 0xa) === 0xa) cpu.fault(7, 0);
+    this.checkPending(cpu);
+  }
+
+  private checkPending(cpu: X86Cpu): void {
+    if (this.status & ES && cpu.cr0 & (1 << 5)) cpu.fault(16, 0);
+  }
+
+  private raise(flags: number): void {
+    this.status |= flags;
+    if (flags & ~this.control & 0x3f) this.status |= ES | 0x8000;
+  }
+
+  private get0(): number {
+    const index = this.top & 7;
+    if (this.empty[index]) {
+      this.raise(IE | SF);
+      this.status &= ~C1;
+      return Number.NaN;
+    }
+    return this.st[index];
+  }
+
+  private get(i: number): number {
+    const index = (this.top + i) & 7;
+    if (this.empty[index]) {
+      this.raise(IE | SF);
+      this.status &= ~C1;
+      return Number.NaN;
+    }
+    return this.st[index];
+  }
+
+  private set(i: number, value: number): void {
+    const index = (this.top + i) & 7;
+    this.st[index] = value;
+    this.empty[index] = 0;
+  }
+
+  push(value: number): void {
+    const index = (this.top - 1) & 7;
+    if (!this.empty[index]) {
+      // Stack overflow: C1=1, masked response loads the indefinite NaN.
+      this.raise(IE | SF | C1);
+      value = Number.NaN;
+    }
+    this.top = index;
+    this.st[index] = value;
+    this.empty[index] = 0;
+  }
+
+  pop(): void {
+    this.empty[this.top & 7] = 1;
+    this.top = (this.top + 1) & 7;
+  }
+
+  statusWord(): number {
+    return (this.status & ~0x3800) | ((this.top & 7) << 11);
+  }
+
+  tagWord(): number {
+    let tags = 0;
+    for (let i = 0; i < 8; i++) {
+      let tag: number;
+      if (this.empty[i]) tag = 3;
+      else {
+        const v = this.st[i];
+        if (v === 0) tag = 1;
+        else if (!Number.isFinite(v) || Math.abs(v) < 2.2250738585072014e-308) tag = 2;
+        else tag = 0;
+      }
+      tags |= tag << (2 * i);
+    }
+    return tags;
+  }
+
+  private setTagWord(tags: number): void {
+    for (let i = 0; i < 8; i++) this.empty[i] = ((tags >> (2 * i)) & 3) === 3 ? 1 : 0;
+  }
+
+  private round(value: number): number {
+    switch ((this.control >> 10) & 3) {
+      case 0: {
+        const floor = Math.floor(value);
+        const diff = value - floor;
+        if (diff > 0.5) return floor + 1;
+        if (diff < 0.5) return floor;
+        return floor % 2 === 0 ? floor : floor + 1;
+      }
+      case 1:
+        return Math.floor(value);
+      case 2:
+        return Math.ceil(value);
+      default:
+        return Math.trunc(value);
+    }
+  }
+
+  private arith(operation: number, a: number, b: number): number {
+    switch (operation) {
+      case 0:
+        return a + b;
+      case 1:
+        return a * b;
+      case 4:
+        return a - b;
+      case 5:
+        return b - a;
+      case 6:
+        if (b === 0 && !Number.isNaN(a)) this.raise(a === 0 ? IE : ZE);
+        return a / b;
+      default:
+        if (a === 0 && !Number.isNaN(b)) this.raise(b === 0 ? IE : ZE);
+        return b / a;
+    }
+  }
+
+  private compare(a: number, b: number, unordered: boolean): void {
+    this.status &= ~(C0 | C2 | C3);
+    if (Number.isNaN(a) || Number.isNaN(b)) {
+      if (!unordered) this.raise(IE);
+      this.status |= C0 | C2 | C3;
+    } else if (a < b) this.status |= C0;
+    else if (a === b) this.status |= C3;
+  }
+
+  private compareEflags(cpu: X86Cpu, a: number, b: number, unordered: boolean): void {
+    cpu.materializeFlags();
+    let flags = cpu.flagsRaw & ~(0x8d5 as number);
+    if (Number.isNaN(a) || Number.isNaN(b)) {
+      if (!unordered) this.raise(IE);
+      flags |= 0x45;
+    } else if (a < b) flags |= 1;
+    else if (a === b) flags |= 0x40;
+    cpu.flagsRaw = flags;
+  }
+
+  /** Executes an x87 escape (D8-DF). */
+  execute(cpu: X86Cpu, slot: number, op: number, modrm: number, info: number): void {
+    const reg = (modrm >> 3) & 7;
+    const rm = modrm & 7;
+    const memory = (info & Info.MEM) !== 0;
+    // Control instructions (fn*) do not check pending exceptions.
+    const control =
+      (op === 0xd9 && memory && reg >= 4) ||
+      (op === 0xdb && !memory && (modrm === 0xe2 || modrm === 0xe3)) ||
+      (op === 0xdd && memory && (reg === 4 || reg === 6 || reg === 7)) ||
+      (op === 0xdf && !memory && modrm === 0xe0);
+    if (!control) this.checkPending(cpu);
+    if (memory) {
+      this.executeMemory(cpu, slot, op, reg, info);
+      return;
+    }
+    switch (op) {
+      case 0xd8:
+        this.executeArith(reg, 0, this.get(rm), false, false);
+        return;
+      case 0xd9:
+        this.executeD9(cpu, modrm, reg, rm);
+        return;
+      case 0xda:
+        if (modrm === 0xe9) {
+          this.compare(this.get0(), this.get(1), true);
+          this.pop();
+          this.pop();
+          return;
+        }
+        if (reg < 4) {
+          const conditions = [2, 4, 6, 10];
+          if (cpu.condition(conditions[reg])) this.set(0, this.get(rm));
+          return;
+        }
+        cpu.fault(6, 0);
+        return;
+      case 0xdb:
+        if (reg < 4) {
+          const conditions = [3, 5, 7, 11];
+          if (cpu.condition(conditions[reg])) this.set(0, this.get(rm));
+          return;
+        }
+        if (modrm === 0xe2) {
+          this.status &= ~0x80ff;
+          return;
+        }
+        if (modrm === 0xe3) {
+          this.reset();
+          return;
+        }
+        if (modrm === 0xe0 || modrm === 0xe1 || modrm === 0xe4) return; // 8087/287 no-ops
+        if (reg === 5 || reg === 6) {
+          this.compareEflags(cpu, this.get0(), this.get(rm), reg === 5);
+          return;
+        }
+        cpu.fault(6, 0);
+        return;
+      case 0xdc: {
+        // Register forms operate on ST(i) = ST(i) op ST(0); SUB/SUBR and DIV/DIVR swap.
+        if (reg === 2 || reg === 3) {
+          this.compare(this.get0(), this.get(rm), false);
+          if (reg === 3) this.pop();
+          return;
+        }
+        this.executeArith(reg ^ (reg >= 4 ? 1 : 0), rm, this.get0(), true, false);
+        return;
+      }
+      case 0xdd:
+        switch (reg) {
+          case 0:
+            this.empty[(this.top + rm) & 7] = 1;
+            return;
+          case 1:
+            this.executeD9(cpu, 0xc8 | rm, 1, rm);
+            return;
+          case 2:
+            this.set(rm, this.get0());
+            return;
+          case 3:
+            this.set(rm, this.get0());
+            this.pop();
+            return;
+          case 4:
+            this.compare(this.get0(), this.get(rm), true);
+            return;
+          case 5:
+            this.compare(this.get0(), this.get(rm), true);
+            this.pop();
+            return;
+          default:
+            cpu.fault(6, 0);
+        }
+        return;
+      case 0xde:
+        if (reg === 3) {
+          if (rm !== 1) cpu.fault(6, 0);
+          this.compare(this.get0(), this.get(1), false);
+          this.pop();
+          this.pop();
+          return;
+        }
+        if (reg === 2) {
+          this.compare(this.get0(), this.get(rm), false);
+          this.pop();
+          return;
+        }
+        this.executeArith(reg ^ (reg >= 4 ? 1 : 0), rm, this.get0(), true, true);
+        return;
+      default:
+        if (modrm === 0xe0) {
+          cpu.regs[0] = (cpu.regs[0] & ~0xffff) | this.statusWord();
+          return;
+        }
+        if (reg === 5 || reg === 6) {
+          this.compareEflags(cpu, this.get0(), this.get(rm), reg === 5);
+          this.pop();
+          return;
+        }
+        if (reg === 0) {
+          // FFREEP (undocumented but present on P6).
+          this.empty[(this.top + rm) & 7] = 1;
+          this.pop();
+          return;
+        }
+        cpu.fault(6, 0);
+    }
+  }
+
+  /** ST(0) op= src (toRegister false) or ST(i) = ST(i) op ST(0). */
+  private executeArith(
+    operation: number,
+    i: number,
+    src: number,
+    toRegister: boolean,
+    pop: boolean,
+  ): void {
+    if (!toRegister) {
+      if (operation === 2 || operation === 3) {
+        this.compare(this.get0(), src, false);
+        if (operation === 3) this.pop();
+        return;
+      }
+      this.set(0, this.checkResult(this.arith(operation, this.get0(), src)));
+      return;
+    }
+    this.set(i, this.checkResult(this.arith(operation, this.get(i), src)));
+    if (pop) this.pop();
+  }
+
+  private checkResult(value: number): number {
+    if (Number.isNaN(value)) this.raise(IE);
+    else if (!Number.isFinite(value)) this.raise(OE | PE);
+    return value;
+  }
+
+  private executeD9(cpu: X86Cpu, modrm: number, reg: number, rm: number): void {
+    if (reg === 0) {
+      this.push(this.get(rm));
+      return;
+    }
+    if (reg === 1) {
+      const a = this.get0();
+      const b = this.get(rm);
+      this.set(0, b);
+      this.set(rm, a);
+      return;
+    }
+    switch (modrm) {
+      case 0xd0:
+        return;
+      case 0xe0:
+        this.set(0, -this.get0());
+        return;
+      case 0xe1:
+        this.set(0, Math.abs(this.get0()));
+        return;
+      case 0xe4:
+        this.compare(this.get0(), 0, false);
+        return;
+      case 0xe5: {
+        const index = this.top & 7;
+        const v = this.st[index];
+        this.status &= ~(C0 | C1 | C2 | C3);
+        if (this.empty[index]) this.status |= C3 | C0;
+        else if (Number.isNaN(v)) this.status |= C0;
+        else if (!Number.isFinite(v)) this.status |= C2 | C0;
+        else if (v === 0) this.status |= C3;
+        else if (Math.abs(v) < 2.2250738585072014e-308) this.status |= C3 | C2;
+        else this.status |= C2;
+        if (!this.empty[index] && (v < 0 || Object.is(v, -0))) this.status |= C1;
+        return;
+      }
+      case 0xe8:
+        this.push(1);
+        return;
+      case 0xe9:
+        this.push(Math.LN10 / Math.LN2);
+        return;
+      case 0xea:
+        this.push(Math.LOG2E);
+        return;
+      case 0xeb:
+        this.push(Math.PI);
+        return;
+      case 0xec:
+        this.push(Math.LOG10E / Math.LOG2E);
+        return;
+      case 0xed:
+        this.push(Math.LN2);
+        return;
+      case 0xee:
+        this.push(0);
+        return;
+      case 0xf0:
+        this.set(0, 2 ** this.get0() - 1);
+        return;
+      case 0xf1:
+        this.set(1, this.get(1) * Math.log2(this.get0()));
+        this.pop();
+        return;
+      case 0xf2:
+        this.set(0, Math.tan(this.get0()));
+        this.push(1);
+        this.status &= ~C2;
+        return;
+      case 0xf3:
+        this.set(1, Math.atan2(this.get(1), this.get0()));
+        this.pop();
+        return;
+      case 0xf4: {
+        const v = this.get0();
+        const exponent = v === 0 ? Number.NEGATIVE_INFINITY : Math.floor(Math.log2(Math.abs(v)));
+        this.set(0, exponent);
+        this.push(v === 0 ? v : v / 2 ** exponent);
+        return;
+      }
+      case 0xf5:
+      case 0xf8: {
+        const a = this.get0();
+        const b = this.get(1);
+        const q = modrm === 0xf8 ? Math.trunc(a / b) : Math.round(a / b);
+        this.set(0, a - q * b);
+        this.status &= ~(C0 | C1 | C2 | C3);
+        if (q & 1) this.status |= C1;
+        if (q & 2) this.status |= C3;
+        if (q & 4) this.status |= C0;
+        return;
+      }
+      case 0xf6:
+        this.top = (this.top - 1) & 7;
+        return;
+      case 0xf7:
+        this.top = (this.top + 1) & 7;
+        return;
+      case 0xf9:
+        this.set(1, this.get(1) * Math.log2(this.get0() + 1));
+        this.pop();
+        return;
+      case 0xfa: {
+        const v = this.get0();
+        if (v < 0) this.raise(IE);
+        this.set(0, Math.sqrt(v));
+        return;
+      }
+      case 0xfb: {
+        const v = this.get0();
+        this.set(0, Math.sin(v));
+        this.push(Math.cos(v));
+        this.status &= ~C2;
+        return;
+      }
+      case 0xfc:
+        this.set(0, this.round(this.get0()));
+        return;
+      case 0xfd:
+        this.set(0, this.get0() * 2 ** Math.trunc(this.get(1)));
+        return;
+      case 0xfe:
+        this.set(0, Math.sin(this.get0()));
+        this.status &= ~C2;
+        return;
+      case 0xff:
+        this.set(0, Math.cos(this.get0()));
+        this.status &= ~C2;
+        return;
+      default:
+        cpu.fault(6, 0);
+    }
+  }
+
+  private executeMemory(cpu: X86Cpu, slot: number, op: number, reg: number, info: number): void {
+    const o16 = (info & Info.O16) !== 0;
+    switch (op) {
+      case 0xd8:
+        this.executeArith(reg, 0, this.readFloat32(cpu, slot), false, false);
+        return;
+      case 0xda:
+        this.executeArith(reg, 0, cpu.readLin32(cpu.ea(slot, 2, false)), false, false);
+        return;
+      case 0xdc:
+        this.executeArith(reg, 0, this.readFloat64(cpu, cpu.ea(slot, 2, false)), false, false);
+        return;
+      case 0xde:
+        this.executeArith(
+          reg,
+          0,
+          (cpu.readLin16(cpu.ea(slot, 1, false)) << 16) >> 16,
+          false,
+          false,
+        );
+        return;
+      case 0xd9:
+        switch (reg) {
+          case 0:
+            this.push(this.readFloat32(cpu, slot));
+            return;
+          case 2:
+          case 3:
+            this.writeFloat32(cpu, cpu.ea(slot, 2, true), this.get0());
+            if (reg === 3) this.pop();
+            return;
+          case 4:
+            this.loadEnvironment(cpu, cpu.ea(slot, 2, false), o16);
+            return;
+          case 5:
+            this.control = cpu.readLin16(cpu.ea(slot, 1, false)) | 0x40;
+            this.updateSummary();
+            return;
+          case 6:
+            this.storeEnvironment(cpu, cpu.ea(slot, 2, true), o16);
+            this.control |= 0x3f;
+            return;
+          case 7:
+            cpu.writeLin16(cpu.ea(slot, 1, true), this.control);
+            return;
+          default:
+            cpu.fault(6, 0);
+        }
+        return;
+      case 0xdb:
+        switch (reg) {
+          case 0:
+            this.push(cpu.readLin32(cpu.ea(slot, 2, false)));
+            return;
+          case 2:
+          case 3:
+            cpu.writeLin32(cpu.ea(slot, 2, true), this.toInteger(this.get0(), 32));
+            if (reg === 3) this.pop();
+            return;
+          case 5:
+            this.push(this.readExtended(cpu, cpu.ea(slot, 2, false)));
+            return;
+          case 7:
+            this.writeExtended(cpu, cpu.ea(slot, 2, true), this.get0());
+            this.pop();
+            return;
+          default:
+            cpu.fault(6, 0);
+        }
+        return;
+      case 0xdd:
+        switch (reg) {
+          case 0:
+            this.push(this.readFloat64(cpu, cpu.ea(slot, 2, false)));
+            return;
+          case 2:
+          case 3:
+            this.writeFloat64(cpu, cpu.ea(slot, 2, true), this.get0());
+            if (reg === 3) this.pop();
+            return;
+          case 4: {
+            const address = cpu.ea(slot, 2, false);
+            const size = this.loadEnvironment(cpu, address, o16);
+            for (let i = 0; i < 8; i++) {
+              this.st[(this.top + i) & 7] = this.readExtended(cpu, (address + size + 10 * i) | 0);
+            }
+            return;
+          }
+          case 6: {
+            const address = cpu.ea(slot, 2, true);
+            const size = this.storeEnvironment(cpu, address, o16);
+            for (let i = 0; i < 8; i++) {
+              this.writeExtended(cpu, (address + size + 10 * i) | 0, this.st[(this.top + i) & 7]);
+            }
+            this.reset();
+            return;
+          }
+          case 7:
+            cpu.writeLin16(cpu.ea(slot, 1, true), this.statusWord());
+            return;
+          default:
+            cpu.fault(6, 0);
+        }
+        return;
+      default:
+        switch (reg) {
+          case 0:
+            this.push((cpu.readLin16(cpu.ea(slot, 1, false)) << 16) >> 16);
+            return;
+          case 2:
+          case 3:
+            cpu.writeLin16(cpu.ea(slot, 1, true), this.toInteger(this.get0(), 16));
+            if (reg === 3) this.pop();
+            return;
+          case 4: {
+            // FBLD: 18 BCD digits and a sign byte.
+            const address = cpu.ea(slot, 2, false);
+            let value = 0;
+            for (let i = 8; i >= 0; i--) {
+              const byte = cpu.readLin8((address + i) | 0);
+              value = value * 100 + (byte >> 4) * 10 + (byte & 15);
+            }
+            if (cpu.readLin8((address + 9) | 0) & 0x80) value = -value;
+            this.push(value);
+            return;
+          }
+          case 5: {
+            const address = cpu.ea(slot, 2, false);
+            const low = cpu.readLin32(address) >>> 0;
+            const high = cpu.readLin32((address + 4) | 0);
+            this.push(high * 4294967296 + low);
+            return;
+          }
+          case 6: {
+            const address = cpu.ea(slot, 2, true);
+            let value = Math.abs(this.round(this.get0()));
+            const negative = this.get0() < 0;
+            for (let i = 0; i < 9; i++) {
+              const digits = value % 100;
+              value = Math.floor(value / 100);
+              cpu.writeLin8(
+                (address + i) | 0,
+                ((Math.floor(digits / 10) << 4) | (digits % 10)) & 0xff,
+              );
+            }
+            cpu.writeLin8((address + 9) | 0, negative ? 0x80 : 0);
+            this.pop();
+            return;
+          }
+          case 7: {
+            const address = cpu.ea(slot, 2, true);
+            const value = this.round(this.get0());
+            let low: number;
+            let high: number;
+            if (!Number.isFinite(value) || Math.abs(value) >= 2 ** 63) {
+              this.raise(IE);
+              low = 0;
+              high = 0x80000000 | 0;
+            } else {
+              const magnitude = Math.abs(value);
+              low = magnitude % 4294967296;
+              high = Math.floor(magnitude / 4294967296);
+              if (value < 0) {
+                low = (~low + 1) | 0;
+                high = (~high + (low === 0 ? 1 : 0)) | 0;
+              }
+            }
+            cpu.writeLin32(address, low | 0);
+            cpu.writeLin32((address + 4) | 0, high | 0);
+            this.pop();
+            return;
+          }
+          default:
+            cpu.fault(6, 0);
+        }
+    }
+  }
+
+  private updateSummary(): void {
+    if (this.status & ~this.control & 0x3f) this.status |= ES | 0x8000;
+    else this.status &= ~(ES | 0x8000);
+  }
+
+  private toInteger(value: number, bits: number): number {
+    const rounded = this.round(value);
+    const limit = 2 ** (bits - 1);
+    if (!Number.isFinite(rounded) || rounded >= limit || rounded < -limit) {
+      this.raise(IE);
+      return bits === 16 ? 0x8000 : 0x80000000 | 0;
+    }
+    if (rounded !== value) this.raise(PE);
+    return rounded | 0;
+  }
+
+  private readFloat32(cpu: X86Cpu, slot: number): number {
+    conversion32Word[0] = cpu.readLin32(cpu.ea(slot, 2, false));
+    return conversion32[0];
+  }
+
+  private writeFloat32(cpu: X86Cpu, address: number, value: number): void {
+    conversion32[0] = value;
+    cpu.writeLin32(address, conversion32Word[0]);
+  }
+
+  private readFloat64(cpu: X86Cpu, address: number): number {
+    conversionWords[0] = cpu.readLin32(address);
+    conversionWords[1] = cpu.readLin32((address + 4) | 0);
+    return conversion[0];
+  }
+
+  private writeFloat64(cpu: X86Cpu, address: number, value: number): void {
+    conversion[0] = value;
+    const low = conversionWords[0] | 0;
+    const high = conversionWords[1] | 0;
+    cpu.writeLin32(address, low);
+    cpu.writeLin32((address + 4) | 0, high);
+  }
+
+  /** 80-bit extended real (SDM vol. 1 4.2.2) to double. */
+  readExtended(cpu: X86Cpu, address: number): number {
+    const low = cpu.readLin32(address) >>> 0;
+    const high = cpu.readLin32((address + 4) | 0) >>> 0;
+    const top = cpu.readLin16((address + 8) | 0);
+    const sign = top & 0x8000 ? -1 : 1;
+    const exponent = top & 0x7fff;
+    const mantissa = high * 4294967296 + low;
+    if (exponent === 0x7fff) {
+      return (high & 0x7fffffff) === 0 && low === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+    }
+    if (exponent === 0 && mantissa === 0) return sign * 0;
+    return sign * mantissa * 2 ** (exponent - 16383 - 63);
+  }
+
+  writeExtended(cpu: X86Cpu, address: number, value: number): void {
+    let top = 0;
+    let high = 0;
+    let low = 0;
+    if (Number.isNaN(value)) {
+      top = 0xffff;
+      high = 0xc0000000 | 0;
+    } else if (!Number.isFinite(value)) {
+      top = value < 0 ? 0xffff : 0x7fff;
+      high = 0x80000000 | 0;
+    } else if (value !== 0) {
+      conversion[0] = value;
+      const sign = conversionWords[1] >>> 31;
+      let exponent = (conversionWords[1] >>> 20) & 0x7ff;
+      let mantHigh = conversionWords[1] & 0xfffff;
+      let mantLow = conversionWords[0];
+      if (exponent === 0) {
+        // Double denormal: normalize into the wider exponent range.
+        const magnitude = Math.abs(value);
+        exponent = Math.floor(Math.log2(magnitude));
+        const scaled = magnitude / 2 ** (exponent - 63);
+        high = Math.floor(scaled / 4294967296) | 0;
+        low = (scaled % 4294967296) | 0;
+        top = (sign << 15) | (exponent + 16383);
+        cpu.writeLin32(address, low);
+        cpu.writeLin32((address + 4) | 0, high);
+        cpu.writeLin16((address + 8) | 0, top);
+        return;
+      }
+      // 52-bit fraction to 63-bit fraction with the explicit integer bit.
+      high = 0x80000000 | (mantHigh << 11) | (mantLow >>> 21) | 0;
+      low = (mantLow << 11) | 0;
+      top = (sign << 15) | (exponent - 1023 + 16383);
+      mantHigh = 0;
+      mantLow = 0;
+    } else if (Object.is(value, -0)) {
+      top = 0x8000;
+    }
+    cpu.writeLin32(address, low);
+    cpu.writeLin32((address + 4) | 0, high);
+    cpu.writeLin16((address + 8) | 0, top);
+  }
+
+  /** FNSTENV layout, protected mode (SDM vol. 1 figures 8-9, 8-10); returns its size. */
+  private storeEnvironment(cpu: X86Cpu, address: number, o16: boolean): number {
+    if (o16) {
+      cpu.writeLin16(address, this.control);
+      cpu.writeLin16((address + 2) | 0, this.statusWord());
+      cpu.writeLin16((address + 4) | 0, this.tagWord());
+      cpu.writeLin16((address + 6) | 0, this.instructionPointer);
+      cpu.writeLin16((address + 8) | 0, this.instructionSelector);
+      cpu.writeLin16((address + 10) | 0, this.dataPointer);
+      cpu.writeLin16((address + 12) | 0, this.dataSelector);
+      return 14;
+    }
+    cpu.writeLin32(address, this.control | 0xffff0000);
+    cpu.writeLin32((address + 4) | 0, this.statusWord() | 0xffff0000);
+    cpu.writeLin32((address + 8) | 0, this.tagWord() | 0xffff0000);
+    cpu.writeLin32((address + 12) | 0, this.instructionPointer);
+    cpu.writeLin32((address + 16) | 0, this.instructionSelector | (this.opcode << 16));
+    cpu.writeLin32((address + 20) | 0, this.dataPointer);
+    cpu.writeLin32((address + 24) | 0, this.dataSelector | 0xffff0000);
+    return 28;
+  }
+
+  private loadEnvironment(cpu: X86Cpu, address: number, o16: boolean): number {
+    const stride = o16 ? 2 : 4;
+    this.control = cpu.readLin16(address) | 0x40;
+    const status = cpu.readLin16((address + stride) | 0);
+    this.status = status & ~0x3800;
+    this.top = (status >> 11) & 7;
+    this.setTagWord(cpu.readLin16((address + 2 * stride) | 0));
+    this.updateSummary();
+    return o16 ? 14 : 28;
+  }
+
+  /** FXSAVE (SDM vol. 2 FXSAVE table 3-53, 32-bit layout). */
+  fxsave(cpu: X86Cpu, address: number): void {
+    if (address & 15) cpu.fault(13, 0);
+    cpu.probeWrite(address, 512);
+    let abridged = 0;
+    for (let i = 0; i < 8; i++) if (!this.empty[i]) abridged |= 1 << i;
+    cpu.writeLin16(address, this.control);
+    cpu.writeLin16((address + 2) | 0, this.statusWord());
+    cpu.writeLin8((address + 4) | 0, abridged);
+    cpu.writeLin8((address + 5) | 0, 0);
+    cpu.writeLin16((address + 6) | 0, this.opcode);
+    cpu.writeLin32((address + 8) | 0, this.instructionPointer);
+    cpu.writeLin32((address + 12) | 0, this.instructionSelector);
+    cpu.writeLin32((address + 16) | 0, this.dataPointer);
+    cpu.writeLin32((address + 20) | 0, this.dataSelector);
+    cpu.writeLin32((address + 24) | 0, this.mxcsr);
+    cpu.writeLin32((address + 28) | 0, 0xffbf);
+    for (let i = 0; i < 8; i++) {
+      const base = (address + 32 + 16 * i) | 0;
+      this.writeExtended(cpu, base, this.st[(this.top + i) & 7]);
+      cpu.writeLin16((base + 10) | 0, 0);
+      cpu.writeLin32((base + 12) | 0, 0);
+    }
+    // XMM0-7 (no SSE yet): stored as zeros.
+    for (let i = 160; i < 288; i += 4) cpu.writeLin32((address + i) | 0, 0);
+  }
+
+  fxrstor(cpu: X86Cpu, address: number): void {
+    if (address & 15) cpu.fault(13, 0);
+    const mxcsr = cpu.readLin32((address + 24) | 0);
+    if (mxcsr & ~0xffbf) cpu.fault(13, 0);
+    this.control = cpu.readLin16(address) | 0x40;
+    const status = cpu.readLin16((address + 2) | 0);
+    this.status = status & ~0x3800;
+    this.top = (status >> 11) & 7;
+    const abridged = cpu.readLin8((address + 4) | 0);
+    for (let i = 0; i < 8; i++) this.empty[i] = abridged & (1 << i) ? 0 : 1;
+    this.opcode = cpu.readLin16((address + 6) | 0) & 0x7ff;
+    this.instructionPointer = cpu.readLin32((address + 8) | 0);
+    this.instructionSelector = cpu.readLin16((address + 12) | 0);
+    this.dataPointer = cpu.readLin32((address + 16) | 0);
+    this.dataSelector = cpu.readLin16((address + 20) | 0);
+    this.mxcsr = mxcsr;
+    for (let i = 0; i < 8; i++) {
+      this.st[(this.top + i) & 7] = this.readExtended(cpu, (address + 32 + 16 * i) | 0);
+    }
+    this.updateSummary();
+  }
+}
+
+export { C0, C1, C2, C3, DE, IE, OE, PE, UE, ZE };
