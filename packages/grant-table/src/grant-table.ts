@@ -12,6 +12,7 @@
  * status or a negative errno, never an exception.
  */
 import { Errno, GntStatus, GrantFlags } from "@kumo/abi";
+import type { GuestMemory } from "@kumo/mmu";
 
 /** Entries per grant frame in v1 (4096 / sizeof(grant_entry_v1_t)). */
 export const GRANT_ENTRIES_PER_FRAME = 512;
@@ -21,14 +22,10 @@ export const DEFAULT_MAX_GRANT_FRAMES = 64;
 const PAGE_SIZE = 4096;
 
 /**
- * The consumer side of a domain's guest-physical memory that grants need:
- * a view of one frame. Structural, so that `@kumo/mmu`'s GuestMemory or any
- * other provider fits.
+ * The part of a domain's `GuestMemory` (`@kumo/mmu`) that grants need: a
+ * live view of one frame, null for holes, MMIO and ballooned-out frames.
  */
-export interface GrantFrameSource {
-  /** 4096 bytes of frame `gfn` if it is present (RAM or mapped), else null. */
-  frameView(gfn: number): Uint8Array | null;
-}
+export type GrantFrameSource = Pick<GuestMemory, "frame">;
 
 /** Result of {@link GrantTable.mapGrant}: status GNTST_*; `handle`/`view` valid when okay. */
 export interface GrantMapResult {
@@ -243,7 +240,7 @@ export class GrantTable {
       if ((flags & GrantFlags.type_mask) !== GrantFlags.permit_access || domid !== granteeDomid) {
         return GntStatus.general_error;
       }
-      const frame = this.memory.frameView(gfn);
+      const frame = this.memory.frame(gfn);
       if (frame === null) return GntStatus.bad_page;
       page = frame;
     }
@@ -298,7 +295,7 @@ export class GrantTable {
       return GntStatus.general_error;
     }
     if (write && flags & GrantFlags.readonly) return GntStatus.general_error;
-    return this.memory.frameView(gfn) ?? GntStatus.bad_page;
+    return this.memory.frame(gfn) ?? GntStatus.bad_page;
   }
 
   /** GNTTABOP_set_version: 1 is accepted; 2 answers -ENOSYS (v2 not offered); others -EINVAL. */
@@ -381,5 +378,5 @@ function resolveCopySide(
     return side.table.frameForCopy(side.refOrGfn, callerDomid, write);
   }
   if (side.memory === undefined) return GntStatus.bad_domain;
-  return side.memory.frameView(side.refOrGfn) ?? GntStatus.bad_page;
+  return side.memory.frame(side.refOrGfn) ?? GntStatus.bad_page;
 }

@@ -7,7 +7,7 @@ function memory(frames = 16): GrantFrameSource & { ram: Uint8Array } {
   const ram = new Uint8Array(frames * 4096);
   return {
     ram,
-    frameView: (gfn) =>
+    frame: (gfn) =>
       Number.isInteger(gfn) && gfn >= 0 && gfn < frames
         ? ram.subarray(gfn * 4096, gfn * 4096 + 4096)
         : null,
