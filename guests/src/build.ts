@@ -1,0 +1,364 @@
+import { spawn } from "node:child_process";
+import {
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { archRecipes, type GuestArch } from "./arches";
+import { GuestBuildError } from "./errors";
+import {
+  type GuestInputs,
+  type GuestOptions,
+  guestInputs,
+  guestsDir,
+  hostDebianArch,
+  linuxSourceTarball,
+} from "./inputs";
+import { withLock } from "./lock";
+import { consoleProgress, type ProgressListener } from "./progress";
+
+export interface EnsureGuestOptions extends GuestOptions {
+  /** Progress display; default prints to stderr, `false` is silent. */
+  progress?: ProgressListener | false;
+  /** make -j; default $KUMO_GUESTS_JOBS or 2. */
+  jobs?: number;
+}
+
+/** The files of one built guest, all inside `dir`. */
+export interface GuestImages {
+  arch: GuestArch;
+  key: string;
+  dir: string;
+  /** The kernel ELF (ELF32 for i386: load it as a PVH guest). */
+  vmlinux: string;
+  /** The boot image: bzImage on x86, Image on arm64. */
+  kernel: string;
+  /** x86 only. */
+  bzImage?: string;
+  /** arm64 only. */
+  image?: string;
+  initramfs: string;
+  /** The final kernel .config. */
+  config: string;
+  manifest: GuestManifest;
+}
+
+export interface GuestManifest {
+  arch: GuestArch;
+  key: string;
+  kernelKey: string;
+  initramfsKey: string;
+  linuxVersion: string;
+  busyboxVersion: string;
+  compiler: string;
+  builtAt: string;
+}
+
+const manifestName = "manifest.json";
+
+function imagesOf(arch: GuestArch, dir: string): GuestImages {
+  const manifest = JSON.parse(readFileSync(join(dir, manifestName), "utf8")) as GuestManifest;
+  const bootImage = archRecipes[arch].bootImage;
+  const kernel = join(dir, bootImage);
+  return {
+    arch,
+    key: manifest.key,
+    dir,
+    vmlinux: join(dir, "vmlinux"),
+    kernel,
+    ...(bootImage === "bzImage" ? { bzImage: kernel } : { image: kernel }),
+    initramfs: join(dir, "initramfs.cpio.gz"),
+    config: join(dir, "config"),
+    manifest,
+  };
+}
+
+/** The guest's folder in the cache, whether or not it is built. */
+export function guestDir(inputs: GuestInputs): string {
+  return join(inputs.cacheDir, `${inputs.arch}-${inputs.key}`);
+}
+
+/** The built guest for the current inputs, or undefined when it would need a build. */
+export function findGuest(arch: GuestArch, options: GuestOptions = {}): GuestImages | undefined {
+  const dir = guestDir(guestInputs(arch, options));
+  return existsSync(join(dir, manifestName)) ? imagesOf(arch, dir) : undefined;
+}
+
+/**
+ * Returns the guest's kernel and initramfs, building what is missing first
+ * (kernel and initramfs are cached apart, so changing /init does not rebuild
+ * the kernel). Safe to call from several processes at once: one builds, the
+ * others wait for it.
+ */
+export async function ensureGuest(
+  arch: GuestArch,
+  options: EnsureGuestOptions = {},
+): Promise<GuestImages> {
+  const inputs = guestInputs(arch, options);
+  const dir = guestDir(inputs);
+  const progress: ProgressListener =
+    options.progress === false ? () => {} : (options.progress ?? consoleProgress());
+  if (existsSync(join(dir, manifestName))) {
+    progress({ arch, stage: "guest", state: "cached", elapsedMs: 0, detail: dir });
+    return imagesOf(arch, dir);
+  }
+  const jobs = options.jobs ?? (Number(process.env.KUMO_GUESTS_JOBS) || 2);
+  return withLock(inputs.cacheDir, `guest-${arch}`, progress, arch, async () => {
+    if (existsSync(join(dir, manifestName))) return imagesOf(arch, dir);
+    const source = await ensureSource(inputs, progress);
+    const kernelDir = await ensureKernel(inputs, source, jobs, progress);
+    const initramfs = await ensureInitramfs(inputs, source, progress);
+    const temporary = `${dir}.tmp-${process.pid}`;
+    rmSync(temporary, { recursive: true, force: true });
+    mkdirSync(temporary, { recursive: true });
+    const bootImage = archRecipes[arch].bootImage;
+    for (const name of ["vmlinux", bootImage, "config"]) {
+      place(join(kernelDir, name), join(temporary, name));
+    }
+    place(initramfs, join(temporary, "initramfs.cpio.gz"));
+    const manifest: GuestManifest = {
+      arch,
+      key: inputs.key,
+      kernelKey: inputs.kernelKey,
+      initramfsKey: inputs.initramfsKey,
+      linuxVersion: inputs.linuxVersion,
+      busyboxVersion: inputs.busyboxVersion,
+      compiler: inputs.compiler,
+      builtAt: new Date().toISOString(),
+    };
+    writeFileSync(join(temporary, manifestName), `${JSON.stringify(manifest, null, 2)}\n`);
+    renameSync(temporary, dir);
+    progress({ arch, stage: "guest", state: "done", elapsedMs: 0, detail: dir });
+    return imagesOf(arch, dir);
+  });
+}
+
+/** Hard link when the cache is on one file system, else copy. */
+function place(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
+}
+
+/** Debian's tarball unpacked once per version, shared by every architecture. */
+async function ensureSource(inputs: GuestInputs, progress: ProgressListener): Promise<string> {
+  const source = join(inputs.cacheDir, "src", `linux-${inputs.linuxVersion}`);
+  if (existsSync(source)) return source;
+  return withLock(inputs.cacheDir, "source", progress, inputs.arch, async () => {
+    if (existsSync(source)) return source;
+    const temporary = `${source}.tmp-${process.pid}`;
+    rmSync(temporary, { recursive: true, force: true });
+    mkdirSync(temporary, { recursive: true });
+    await runStages(inputs.arch, "source", progress, join(temporary, "tar.log"), "tar", [
+      "-xJf",
+      linuxSourceTarball,
+      "-C",
+      temporary,
+    ]);
+    renameSync(join(temporary, "linux-source-6.1"), source);
+    rmSync(temporary, { recursive: true, force: true });
+    return source;
+  });
+}
+
+async function ensureKernel(
+  inputs: GuestInputs,
+  source: string,
+  jobs: number,
+  progress: ProgressListener,
+): Promise<string> {
+  const { arch } = inputs;
+  const out = join(inputs.cacheDir, "kernel", `${arch}-${inputs.kernelKey}`);
+  if (existsSync(join(out, "vmlinux"))) {
+    progress({ arch, stage: "kernel", state: "cached", elapsedMs: 0, detail: out });
+    return out;
+  }
+  const temporary = `${out}.tmp-${process.pid}`;
+  rmSync(temporary, { recursive: true, force: true });
+  mkdirSync(temporary, { recursive: true });
+  // One object tree per architecture: a changed fragment rebuilds only what
+  // the changed options touch (Kbuild's fixdep dependencies).
+  const objects = join(inputs.cacheDir, "build", arch);
+  const recipe = archRecipes[arch];
+  await runStages(
+    arch,
+    "kernel",
+    progress,
+    join(temporary, "build.log"),
+    "bash",
+    [
+      join(guestsDir, "recipes", "kernel.sh"),
+      source,
+      objects,
+      recipe.kernelArch,
+      inputs.configFragment,
+      temporary,
+      recipe.crossCompile,
+    ],
+    { KUMO_GUESTS_JOBS: String(jobs) },
+  );
+  renameSync(temporary, out);
+  return out;
+}
+
+async function ensureInitramfs(
+  inputs: GuestInputs,
+  source: string,
+  progress: ProgressListener,
+): Promise<string> {
+  const { arch } = inputs;
+  const out = join(inputs.cacheDir, "initramfs", `${arch}-${inputs.initramfsKey}`);
+  const archive = join(out, "initramfs.cpio.gz");
+  if (existsSync(archive)) {
+    progress({ arch, stage: "initramfs", state: "cached", elapsedMs: 0, detail: out });
+    return archive;
+  }
+  const busybox = await ensureBusybox(inputs, progress);
+  const temporary = `${out}.tmp-${process.pid}`;
+  rmSync(temporary, { recursive: true, force: true });
+  mkdirSync(temporary, { recursive: true });
+  await runStages(arch, "initramfs", progress, join(temporary, "build.log"), "bash", [
+    join(guestsDir, "recipes", "initramfs.sh"),
+    source,
+    busybox,
+    arch,
+    guestsDir,
+    join(temporary, "work"),
+    join(temporary, "initramfs.cpio.gz"),
+  ]);
+  rmSync(join(temporary, "work"), { recursive: true, force: true });
+  renameSync(temporary, out);
+  return archive;
+}
+
+/**
+ * The static busybox for the guest's architecture: the installed
+ * busybox-static for the host's, else the package of the foreign
+ * architecture fetched with `apt-get download` and unpacked with dpkg-deb
+ * (never installed).
+ */
+async function ensureBusybox(inputs: GuestInputs, progress: ProgressListener): Promise<string> {
+  const { debianArch } = archRecipes[inputs.arch];
+  if (debianArch === hostDebianArch()) return "/bin/busybox";
+  const dir = join(inputs.cacheDir, "busybox", `${debianArch}-${inputs.busyboxVersion}`);
+  const binary = join(dir, "bin", "busybox");
+  if (existsSync(binary)) return binary;
+  const temporary = `${dir}.tmp-${process.pid}`;
+  rmSync(temporary, { recursive: true, force: true });
+  mkdirSync(temporary, { recursive: true });
+  const log = join(temporary, "download.log");
+  await runStages(
+    inputs.arch,
+    "busybox download",
+    progress,
+    log,
+    "apt-get",
+    ["download", `busybox-static:${debianArch}=${inputs.busyboxVersion}`],
+    {},
+    temporary,
+  );
+  const deb = `busybox-static_${inputs.busyboxVersion.replace(":", "%3a")}_${debianArch}.deb`;
+  await runStages(inputs.arch, "busybox unpack", progress, log, "dpkg-deb", [
+    "-x",
+    join(temporary, deb),
+    temporary,
+  ]);
+  renameSync(temporary, dir);
+  return binary;
+}
+
+const unitLine = /^\s+(CC|AS|LD|AR|HOSTCC)\s/;
+
+/**
+ * Runs one recipe with its output in `logFile`, reporting each "::stage"
+ * line it prints as a stage and counting make's compile lines.
+ */
+function runStages(
+  arch: GuestArch,
+  prefix: string,
+  progress: ProgressListener,
+  logFile: string,
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const log = createWriteStream(logFile, { flags: "a" });
+    const child = spawn(command, args, {
+      cwd,
+      env: { ...process.env, ...env, LC_ALL: "C" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const tail: string[] = [];
+    let stage = prefix;
+    let started = Date.now();
+    let units = 0;
+    let lastReport = 0;
+    progress({ arch, stage, state: "start", elapsedMs: 0 });
+    const onLine = (line: string) => {
+      log.write(`${line}\n`);
+      const marker = /^::stage (.+)$/.exec(line);
+      if (marker) {
+        const now = Date.now();
+        progress({ arch, stage, state: "done", elapsedMs: now - started, ...unitsOf(units) });
+        stage = `${prefix} ${marker[1]}`;
+        started = now;
+        units = 0;
+        progress({ arch, stage, state: "start", elapsedMs: 0 });
+        return;
+      }
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      if (unitLine.test(line)) {
+        units++;
+        const now = Date.now();
+        if (now - lastReport >= 250) {
+          lastReport = now;
+          progress({ arch, stage, state: "progress", elapsedMs: now - started, units });
+        }
+      }
+    };
+    createInterface({ input: child.stdout }).on("line", onLine);
+    createInterface({ input: child.stderr }).on("line", onLine);
+    child.on("error", (error) => {
+      log.end();
+      reject(new GuestBuildError(arch, `cannot run ${command}: ${error.message}`, logFile));
+    });
+    child.on("close", (code, signal) => {
+      log.end();
+      if (code === 0) {
+        progress({
+          arch,
+          stage,
+          state: "done",
+          elapsedMs: Date.now() - started,
+          ...unitsOf(units),
+        });
+        resolvePromise();
+        return;
+      }
+      reject(
+        new GuestBuildError(
+          arch,
+          `${stage} failed (${signal ?? `exit ${code}`}); log: ${logFile}\n${tail.join("\n")}`,
+          logFile,
+        ),
+      );
+    });
+  });
+}
+
+function unitsOf(units: number): { units?: number; detail?: string } {
+  return units > 0 ? { units, detail: `${units} compiled` } : {};
+}
