@@ -43,9 +43,19 @@ export type HvmParam = (typeof HvmParam)[keyof typeof HvmParam];
 export const HvmCallbackType = {
   GSI: 0,
   PCI_INTX: 1,
+  /** x86: bits 7:0 are the upcall vector. */
   VECTOR: 2,
+  /** arm: bits 7:0 are the PPI, bits 15:8 its flags (`HvmCallbackPpiFlags`). */
+  PPI: 2,
 } as const;
 export type HvmCallbackType = (typeof HvmCallbackType)[keyof typeof HvmCallbackType];
+
+/** PPI flags in bits 15:8 of an arm CALLBACK_IRQ value. hvm/params.h `HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_*`. */
+export const HvmCallbackPpiFlags = {
+  LOW_LEVEL: 2,
+  MASK: 0xff00,
+} as const;
+export type HvmCallbackPpiFlags = (typeof HvmCallbackPpiFlags)[keyof typeof HvmCallbackPpiFlags];
 
 /** `hvm_memmap_table_entry.type`. Xen public hvm/start_info.h `XEN_HVM_MEMMAP_TYPE_*`. */
 export const HvmMemmapType = {

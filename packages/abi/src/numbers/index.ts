@@ -1,3 +1,4 @@
+export * from "./arm";
 export * from "./blkif";
 export * from "./errno";
 export * from "./events";

@@ -93,6 +93,9 @@ export const XEN_INCLUDES = [
 
 export function preamble(): string {
   return [
+    // Kumo is guest-facing Xen and its own toolstack, so it mirrors the newest interface
+    // including the tools-only constants (xen-compat.h, the `__XEN_TOOLS__` blocks).
+    "#define __XEN_TOOLS__ 1",
     `#define __XEN_INTERFACE_VERSION__ ${latestInterfaceVersion()}`,
     ...XEN_INCLUDES.map((h) => `#include <${h}>`),
     `#include "${startInfoHeader()}"`,
@@ -177,9 +180,10 @@ export function runHosted(body: string): string {
   const dir = mkdtempSync(join(tmpdir(), "kumo-abi-host-"));
   const source = join(dir, "host.c");
   const binary = join(dir, "host");
+  // xs_wire.h declares xsd_errors[] only when <errno.h> came first.
   writeFileSync(
     source,
-    `${preamble()}#include <stdio.h>\nint main(void) {\n${body}\nreturn 0;\n}\n`,
+    `#include <errno.h>\n${preamble()}#include <stdio.h>\nint main(void) {\n${body}\nreturn 0;\n}\n`,
   );
   execFileSync("gcc", ["-w", source, "-o", binary], { stdio: ["ignore", "ignore", "pipe"] });
   return execFileSync(binary, { encoding: "utf8" });
