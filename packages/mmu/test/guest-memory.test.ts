@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { createGuestMemory, GuestMemoryConfigError, type MmioHandler } from "@kumo/mmu";
+import { describe, expect, it } from "vitest";
 
 describe("ArrayBufferGuestMemory", () => {
   it("reads back what it wrote, aligned and unaligned, at every width", () => {
