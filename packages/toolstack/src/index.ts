@@ -2,6 +2,39 @@
 // a browser: Node-only parts (files, terminals, the CLI) live under src/node
 // and src/bin and are exported from "@kumo/toolstack/node".
 
+export { crc32, crc64 } from "./builder/crc";
+export {
+  type ElfImage,
+  ElfMachine,
+  type ElfNote,
+  type ElfSegment,
+  findPhys32Entry,
+  isElf,
+  parseElf,
+} from "./builder/elf";
+export { DomainBuildError, KernelImageError } from "./builder/errors";
+export {
+  isBzImage,
+  type KernelImageKind,
+  type UnpackedKernel,
+  unpackKernelImage,
+} from "./builder/kernel-image";
+export {
+  applyPvhEntryState,
+  type BootMemory,
+  buildPvhBoot,
+  type MemmapEntry,
+  PVH_MMIO_HOLE_START,
+  type PvhBootLayout,
+  type PvhBuildOptions,
+  type PvhCapableCpu,
+  type PvhEntryState,
+  PvhSpecialPages,
+  pvhEntryState,
+  ramBootMemory,
+  type SegmentCache,
+} from "./builder/pvh";
+export { decompressXz, isXz } from "./builder/xz";
 export {
   type DiskAccess,
   type DiskBackendType,
