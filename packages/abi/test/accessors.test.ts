@@ -73,6 +73,29 @@ describe("layout accessors", () => {
     expect(view.getUint32(vcpu_time_info.offsets.system_time + 4, true)).toBe(0x12);
   });
 
+  it("move full 64-bit ids losslessly as halves", () => {
+    for (const abi of ABIS) {
+      const { blkif_request, blkif_response } = abiLayouts(abi);
+      const request = page();
+      const response = page();
+      blkif_request.setHalves(request, 0, "id", 0xdeadbeef, 0xffffffff);
+      const halves = new Uint32Array(2);
+      blkif_request.getHalves(request, 0, "id", halves);
+      blkif_response.setHalves(response, 64, "id", halves[0], halves[1]);
+      expect(response.getUint32(64 + blkif_response.offsets.id, true)).toBe(0xdeadbeef);
+      expect(response.getUint32(64 + blkif_response.offsets.id + 4, true)).toBe(0xffffffff);
+      expect(() => blkif_response.getHalves(response, 0, "status", halves)).toThrow(AbiLayoutError);
+    }
+  });
+
+  it("type member paths: unknown names do not compile", () => {
+    const { blkif_request, vcpu_info } = abiLayouts("x86_64");
+    expect(blkif_request.offsets.sector_number).toBeGreaterThan(0);
+    expect(vcpu_info.offsets["time.tsc_shift"]).toBeGreaterThan(0);
+    // @ts-expect-error: not a member of blkif_request
+    expect(blkif_request.offsets.sector).toBeUndefined();
+  });
+
   it("widen signed members: a blkif status of -1 reads back as BLKIF_RSP_ERROR", () => {
     for (const abi of ABIS) {
       const { blkif_response } = abiLayouts(abi);

@@ -52,9 +52,15 @@ export interface StructLayout<Names extends string = string> {
   get(view: DataView, base: number, path: Names): number;
   /** Writes a scalar member (element 0 of an array). */
   set(view: DataView, base: number, path: Names, value: number): void;
-  /** Reads element `index` of a scalar array member (no bounds check beyond the DataView's). */
+  /** Reads element `index` of a scalar array member (the index is checked against its length). */
   getAt(view: DataView, base: number, path: Names, index: number): number;
   setAt(view: DataView, base: number, path: Names, index: number, value: number): void;
+  /**
+   * Copies a 64-bit member as two unsigned 32-bit halves into `out[0]` (low) and `out[1]`
+   * (high): the lossless way to move values that may use all 64 bits (opaque request ids).
+   */
+  getHalves(view: DataView, base: number, path: Names, out: Uint32Array | number[]): void;
+  setHalves(view: DataView, base: number, path: Names, low: number, high: number): void;
   reader(path: Names): Reader;
   writer(path: Names): Writer;
   /** Every non-array scalar member as a plain object (arrays and compound members left out). */
@@ -291,15 +297,32 @@ function makeLayout(
     offsets,
     get: (view, base, path) => reader(path)(view, base),
     set: (view, base, path, value) => writer(path)(view, base, value),
+    // Element i of an array is element 0 of the same array at a base i elements further.
     getAt: (view, base, path, index) => {
       const f = field(path);
       checkIndex(f, index);
-      return makeReader(f, index)(view, base);
+      return reader(path)(view, base + index * f.elementSize);
     },
     setAt: (view, base, path, index, value) => {
       const f = field(path);
       checkIndex(f, index);
-      makeWriter(f, index)(view, base, value);
+      writer(path)(view, base + index * f.elementSize, value);
+    },
+    getHalves: (view, base, path, out) => {
+      const f = field(path);
+      if (f.elementSize !== 8 || f.compound !== undefined) {
+        throw new AbiLayoutError(`${label}: ${path} is not a 64-bit member`);
+      }
+      out[0] = view.getUint32(base + f.offset, true);
+      out[1] = view.getUint32(base + f.offset + 4, true);
+    },
+    setHalves: (view, base, path, low, high) => {
+      const f = field(path);
+      if (f.elementSize !== 8 || f.compound !== undefined) {
+        throw new AbiLayoutError(`${label}: ${path} is not a 64-bit member`);
+      }
+      view.setUint32(base + f.offset, low >>> 0, true);
+      view.setUint32(base + f.offset + 4, high >>> 0, true);
     },
     reader,
     writer,
