@@ -166,8 +166,8 @@ export class X86Cpu implements Vcpu {
   mtrrDefType = 0;
 
   halted = false;
-  /** Interrupts are inhibited while `retired <= shadowUntil` (sti, mov ss: SDM vol. 3A 6.8.3). */
-  shadowUntil = -1;
+  /** Interrupts are inhibited for one instruction after sti and mov/pop ss (SDM vol. 3A 6.8.3). */
+  interruptShadow = false;
   nmiPending = false;
   private windowRequested = false;
   /** Set when something may have made an event deliverable; cleared after a check finds none. */
@@ -251,7 +251,7 @@ export class X86Cpu implements Vcpu {
     this.dr[7] = 0x400;
     this.cpl = 0;
     this.halted = false;
-    this.shadowUntil = -1;
+    this.interruptShadow = false;
     this.fpu.reset();
     this.modeChanged();
     this.flushTlb(true);
@@ -372,9 +372,12 @@ export class X86Cpu implements Vcpu {
           continue;
         }
         this.exitWith(VcpuExitReason.GuestError);
-        exit.message = `internal error at eip=0x${(this.startEip >>> 0).toString(16)}: ${
-          error instanceof Error ? (error.stack ?? error.message) : String(error)
-        }`;
+        exit.message =
+          error instanceof UnsupportedOperation
+            ? `${error.message} at eip=0x${(this.startEip >>> 0).toString(16)}`
+            : `internal error at eip=0x${(this.startEip >>> 0).toString(16)}: ${
+                error instanceof Error ? (error.stack ?? error.message) : String(error)
+              }`;
         return exit.reason;
       }
     }
@@ -405,7 +408,12 @@ export class X86Cpu implements Vcpu {
   }
 
   interruptsEnabled(): boolean {
-    return (this.flagsRaw & IF) !== 0 && this.retired > this.shadowUntil;
+    return (this.flagsRaw & IF) !== 0 && !this.interruptShadow;
+  }
+
+  private setShadow(): void {
+    this.interruptShadow = true;
+    this.eventCheck = true;
   }
 
   private exitWith(reason: VcpuExitReason): void {
@@ -417,10 +425,18 @@ export class X86Cpu implements Vcpu {
   // Main loop
 
   private loop(limit: number): void {
+    // Hot loop: every array is a local, the decoded-instruction lookup is
+    // one tag and one generation compare, and nothing allocates.
     const decoded = this.decoded;
+    const tags = decoded.tag;
+    const generations = decoded.generation;
+    const lengths = decoded.length;
+    const pageGeneration = this.pageGeneration;
     const tlbInfo = this.tlbInfo;
     const tlbPhys = this.tlbPhys;
-    while (!this.stop && this.retired < limit) {
+    const regs = this.regs;
+    const segBase = this.segBase;
+    while (this.retired < limit) {
       if (this.eventCheck) {
         this.checkEvents();
         if (this.stop || this.halted) {
@@ -430,28 +446,28 @@ export class X86Cpu implements Vcpu {
       }
       const eip = this.eip;
       this.startEip = eip;
-      this.startEsp = this.regs[ESP];
-      const linear = (this.segBase[CS] + eip) | 0;
+      this.startEsp = regs[ESP];
+      const linear = (segBase[CS] + eip) | 0;
       const vpn = linear >>> 12;
-      const info = tlbInfo[vpn];
+      const need = this.execNeed;
       let phys: number;
-      // Hot path: the code page is in the TLB and is RAM.
-      if ((info & (this.execNeed | T_MMIO)) === this.execNeed) {
+      if ((tlbInfo[vpn] & (need | T_MMIO)) === need) {
         phys = tlbPhys[vpn] | (linear & 0xfff);
       } else {
         phys = this.translateSlow(linear, ACCESS_EXEC);
       }
       const slot = phys & (DECODE_CACHE_SIZE - 1);
+      // The tag folds in the code size: bit 31 set for 16-bit code (RAM is below 2 GiB).
       if (
-        decoded.tag[slot] !== phys ||
-        decoded.generation[slot] !== this.pageGeneration[phys >>> 12] ||
-        decoded.mode[slot] !== (this.code32 ? 1 : 0)
+        tags[slot] !== (this.code32 ? phys : phys | 0x80000000) ||
+        generations[slot] !== pageGeneration[phys >>> 12]
       ) {
         this.decodeAt(linear, phys, slot);
       }
-      this.eip = (eip + decoded.length[slot]) | 0;
+      this.eip = (eip + lengths[slot]) | 0;
       this.execute(slot);
       this.retired++;
+      if (this.stop) return;
     }
   }
 
@@ -466,8 +482,7 @@ export class X86Cpu implements Vcpu {
     // Instructions in MMIO or crossing a page are decoded each time (their
     // bytes can change without a write to this page).
     if (phys >= 0 && phys < this.ramSize && (phys & 0xfff) + length <= 4096) {
-      this.decoded.tag[slot] = phys;
-      this.decoded.mode[slot] = this.code32 ? 1 : 0;
+      this.decoded.tag[slot] = this.code32 ? phys : phys | 0x80000000;
       this.codePage[page] = 1;
       this.decoded.generation[slot] = this.pageGeneration[page];
     } else {
@@ -489,7 +504,11 @@ export class X86Cpu implements Vcpu {
 
   /** Checks for NMIs, external interrupts and the interrupt window (SDM vol. 3A 6.9). */
   private checkEvents(): void {
-    if (this.retired <= this.shadowUntil) return;
+    if (this.interruptShadow) {
+      // The shadowed instruction runs first; check again after it.
+      this.interruptShadow = false;
+      return;
+    }
     this.eventCheck = false;
     if (this.nmiPending) {
       this.nmiPending = false;
@@ -746,6 +765,42 @@ export class X86Cpu implements Vcpu {
         this.setLazy(LazyOp.LOGIC, size, dst, src, result);
         return result;
     }
+  }
+
+  /** `alu` for 32-bit operands (the common case), without the size lookups. */
+  private alu32(operation: number, dst: number, src: number): number {
+    let result: number;
+    switch (operation) {
+      case 0:
+        result = (dst + src) | 0;
+        this.lazyOp = LazyOp.ADD;
+        break;
+      case 1:
+        result = dst | src;
+        this.lazyOp = LazyOp.LOGIC;
+        break;
+      case 4:
+        result = dst & src;
+        this.lazyOp = LazyOp.LOGIC;
+        break;
+      case 5:
+      case 7:
+        result = (dst - src) | 0;
+        this.lazyOp = LazyOp.SUB;
+        break;
+      case 6:
+        result = dst ^ src;
+        this.lazyOp = LazyOp.LOGIC;
+        break;
+      default:
+        return this.alu(operation, 2, dst, src);
+    }
+    this.lazySize = 2;
+    this.lazyDst = dst;
+    this.lazySrc = src;
+    this.lazyResult = result;
+    this.lazy = ARITH_FLAGS;
+    return result;
   }
 
   private incdec(size: number, value: number, decrement: boolean): number {
@@ -1553,6 +1608,15 @@ export class X86Cpu implements Vcpu {
       const operation = op >> 3;
       const form = op & 7;
       const s = form & 1 ? size : 0;
+      if (form === 1 && !o16 && !(info & Info.MEM)) {
+        // Hot path: 32-bit register-to-register ALU.
+        const regs = this.regs;
+        const modrm = d.modrm[slot];
+        const dstReg = modrm & 7;
+        const result = this.alu32(operation, regs[dstReg], regs[(modrm >> 3) & 7]);
+        if (operation !== 7) regs[dstReg] = result;
+        return;
+      }
       if (form < 2) {
         if (info & Info.LOCK && !(info & Info.MEM)) this.fault(Vector.UD, 0);
         const src = this.getReg(s, (d.modrm[slot] >> 3) & 7);
@@ -1687,12 +1751,24 @@ export class X86Cpu implements Vcpu {
         this.writeRm(slot, 0, this.getReg(0, (d.modrm[slot] >> 3) & 7));
         return;
       case 0x89:
-        this.writeRm(slot, size, this.regs[(d.modrm[slot] >> 3) & 7]);
+        if (info & Info.MEM) {
+          if (o16) this.writeLin16(this.ea(slot, 1, true), this.regs[(d.modrm[slot] >> 3) & 7]);
+          else this.writeLin32(this.ea(slot, 2, true), this.regs[(d.modrm[slot] >> 3) & 7]);
+        } else {
+          this.setReg(size, d.modrm[slot] & 7, this.regs[(d.modrm[slot] >> 3) & 7]);
+        }
         return;
       case 0x8a:
         this.setReg(0, (d.modrm[slot] >> 3) & 7, this.readRm(slot, 0));
         return;
       case 0x8b:
+        if (!o16) {
+          this.regs[(d.modrm[slot] >> 3) & 7] =
+            info & Info.MEM
+              ? this.readLin32(this.ea(slot, 2, false))
+              : this.regs[d.modrm[slot] & 7];
+          return;
+        }
         this.setReg(size, (d.modrm[slot] >> 3) & 7, this.readRm(slot, size));
         return;
       case 0x8d:
@@ -1832,7 +1908,7 @@ export class X86Cpu implements Vcpu {
         const value = o16 ? this.stackRead(1, 0) : this.stackRead(2, 0) & 0xffff;
         this.loadSegment(seg, value);
         this.adjustEsp(o16 ? 2 : 4);
-        if (seg === SS) this.shadowUntil = this.retired + 1;
+        if (seg === SS) this.setShadow();
         return;
       }
       case 0x27:
@@ -1944,7 +2020,7 @@ export class X86Cpu implements Vcpu {
       case 0x8e: {
         if (reg === CS || reg > 5) this.fault(Vector.UD, 0);
         this.loadSegment(reg, this.readRm(slot, 1));
-        if (reg === SS) this.shadowUntil = this.retired + 1;
+        if (reg === SS) this.setShadow();
         return;
       }
       case 0x8f: {
@@ -2196,7 +2272,7 @@ export class X86Cpu implements Vcpu {
         if (op === 0xfa) {
           this.flagsRaw &= ~IF;
         } else {
-          if (!(this.flagsRaw & IF)) this.shadowUntil = this.retired + 1;
+          if (!(this.flagsRaw & IF)) this.setShadow();
           this.flagsRaw |= IF;
           this.eventCheck = true;
         }
@@ -3017,7 +3093,7 @@ export class X86Cpu implements Vcpu {
       return;
     }
     const cpl = this.checkCodeTarget(selector, false);
-    if (cpl < 0) this.unsupported(`far jump through system descriptor 0x${selector.toString(16)}`);
+    if (cpl < 0) this.systemTarget(selector, "jump");
     this.checkCodeLimit(offset);
     this.loadCodeSegment(selector, cpl);
     this.eip = offset;
@@ -3035,7 +3111,7 @@ export class X86Cpu implements Vcpu {
       return;
     }
     const cpl = this.checkCodeTarget(selector, false);
-    if (cpl < 0) this.unsupported(`far call through system descriptor 0x${selector.toString(16)}`);
+    if (cpl < 0) this.systemTarget(selector, "call");
     this.checkCodeLimit(offset);
     const low = this.descLow;
     const high = this.descHigh;
@@ -3045,6 +3121,35 @@ export class X86Cpu implements Vcpu {
     this.descHigh = high;
     this.loadCodeSegment(selector, cpl);
     this.eip = offset;
+  }
+
+  /**
+   * A far jump/call to a system descriptor (loaded in descLow/descHigh):
+   * every protection check of SDM vol. 2 JMP/CALL is made, so that code
+   * without access gets its #GP/#NP; call gates and task switches
+   * themselves are not modelled yet.
+   */
+  private systemTarget(selector: number, what: string): never {
+    const attr = this.descriptorAttr();
+    const type = attr & 0x1f;
+    const dpl = (attr >> 5) & 3;
+    const error = selector & 0xfffc;
+    switch (type) {
+      case 4:
+      case 12:
+      case 5:
+      case 1:
+      case 9:
+        if (dpl < this.cpl || dpl < (selector & 3)) this.fault(Vector.GP, error);
+        if (!(attr & 0x80)) this.fault(Vector.NP, error);
+        this.unsupported(
+          `far ${what} through ${type === 4 || type === 12 ? "call gate" : type === 5 ? "task gate" : "TSS"} 0x${selector.toString(16)}`,
+        );
+        break;
+      default:
+        this.fault(Vector.GP, error);
+    }
+    throw FAULT;
   }
 
   private checkCodeLimit(offset: number): void {
@@ -3159,7 +3264,7 @@ export class X86Cpu implements Vcpu {
       this.writeFlags(o16 ? (this.flagsRaw & ~0xffff) | flags : flags, o16, true);
       return;
     }
-    if (this.flagsRaw & Flag.NT) this.unsupported("iret with NT set (task return)");
+    if (this.flagsRaw & Flag.NT) this.taskReturn();
     const offset = this.stackRead(s, 0);
     const selector = this.stackRead(1, step);
     const flags = o16 ? this.stackRead(1, 2 * step) : this.stackRead(2, 2 * step);
@@ -3195,6 +3300,24 @@ export class X86Cpu implements Vcpu {
     this.setReg(this.stack32 ? 2 : 1, ESP, newEsp);
     this.writeFlagsAs(flags, o16, oldCpl);
     this.invalidateDataSegments();
+  }
+
+  /**
+   * IRET with NT=1 returns to the task in the TSS back-link (SDM vol. 2
+   * IRET "TASK-RETURN"). The checks are made; the switch itself is not
+   * modelled yet.
+   */
+  private taskReturn(): never {
+    const link = this.systemRead16(this.segBase[TR]);
+    if (link & 4) this.fault(Vector.TS, link & 0xfffc);
+    if ((link & 0xfffc) === 0 || (link & 0xfff8) + 7 > this.gdtrLimit) {
+      this.fault(Vector.TS, link & 0xfffc);
+    }
+    this.readDescriptor(link, Vector.TS);
+    const type = this.descriptorAttr() & 0x1f;
+    if (type !== 11 && type !== 3) this.fault(Vector.TS, link & 0xfffc);
+    if (!(this.descriptorAttr() & 0x80)) this.fault(Vector.NP, link & 0xfffc);
+    this.unsupported(`iret task return to TSS 0x${link.toString(16)}`);
   }
 
   /** IRET's EFLAGS update uses the privilege the IRET started at. */

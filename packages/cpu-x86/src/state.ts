@@ -111,7 +111,7 @@ export function saveState(cpu: X86Cpu): X86CpuState {
       mtrr: [...cpu.mtrr].map(([index, [low, high]]) => [index, low >>> 0, high >>> 0]),
     },
     halted: cpu.halted,
-    interruptShadow: cpu.retired <= cpu.shadowUntil,
+    interruptShadow: cpu.interruptShadow,
     nmiPending: cpu.nmiPending,
     instructionsRetired: cpu.retired,
     fpu: {
@@ -195,7 +195,7 @@ export function loadState(cpu: X86Cpu, raw: VcpuState): void {
   }
   cpu.halted = Boolean(state.halted);
   cpu.retired = number(state.instructionsRetired, "instructionsRetired");
-  cpu.shadowUntil = state.interruptShadow ? cpu.retired : -1;
+  cpu.interruptShadow = Boolean(state.interruptShadow);
   cpu.nmiPending = Boolean(state.nmiPending);
   const fpu = state.fpu;
   if (fpu) {
