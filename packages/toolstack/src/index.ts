@@ -63,3 +63,11 @@ export {
   type XlValue,
 } from "./config/syntax";
 export { parseVifSpec, type VifSpec, VifSpecError } from "./config/vif";
+export {
+  ConsoleBackend,
+  type ConsoleBackendState,
+  type ConsoleChannel,
+  type ConsoleOutputListener,
+  XenconsLayout,
+} from "./console/backend";
+export { hostConsoleChannel } from "./console/host-channel";

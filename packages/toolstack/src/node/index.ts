@@ -1,0 +1,11 @@
+// Node-only parts of @kumo/toolstack (files, terminals), exported as
+// "@kumo/toolstack/node" so that "@kumo/toolstack" stays browser-safe.
+export { type ConsoleLog, consoleLogPath, kumoStateDir, logConsoleToFile } from "./console-log";
+export {
+  attachTerminal,
+  CONSOLE_ESCAPE,
+  type DetachReason,
+  type TerminalAttachment,
+  type TerminalInput,
+  type TerminalOutput,
+} from "./terminal";
