@@ -7,6 +7,7 @@ export * from "./hvm";
 export * from "./hypercalls";
 export * from "./memory";
 export * from "./netif";
+export * from "./x86";
 export * from "./xen";
 export * from "./xenbus";
 export * from "./xenstore-wire";

@@ -99,6 +99,9 @@ export function preamble(): string {
     `#define __XEN_INTERFACE_VERSION__ ${latestInterfaceVersion()}`,
     ...XEN_INCLUDES.map((h) => `#include <${h}>`),
     `#include "${startInfoHeader()}"`,
+    "#if defined(__i386__) || defined(__x86_64__)",
+    "#include <xen/arch-x86/cpuid.h>",
+    "#endif",
     "",
   ].join("\n");
 }
@@ -187,4 +190,23 @@ export function runHosted(body: string): string {
   );
   execFileSync("gcc", ["-w", source, "-o", binary], { stdio: ["ignore", "ignore", "pipe"] });
   return execFileSync(binary, { encoding: "utf8" });
+}
+
+/** Names of the object-like macros the headers define for `abi` (function-like ones left out). */
+export function macroNames(abi: Abi): Set<string> {
+  const compiler = compilerFor(abi);
+  if ("missing" in compiler) throw new Error(`no compiler for ${abi}: install ${compiler.missing}`);
+  const dir = mkdtempSync(join(tmpdir(), `kumo-abi-macros-${abi}-`));
+  const source = join(dir, "macros.c");
+  writeFileSync(source, preamble());
+  const output = execFileSync(
+    compiler.command,
+    [...compiler.args, "-ffreestanding", "-E", "-dM", source],
+    { encoding: "utf8", maxBuffer: 64 << 20 },
+  );
+  const names = new Set<string>();
+  for (const match of output.matchAll(/^#define ([A-Za-z_][A-Za-z0-9_]*)(\(?)/gm)) {
+    if (match[2] === "") names.add(match[1]);
+  }
+  return names;
 }
