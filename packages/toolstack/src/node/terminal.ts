@@ -64,9 +64,9 @@ export function attachTerminal(
   const onData = (chunk: Buffer | string) => {
     const bytes =
       typeof chunk === "string" ? new TextEncoder().encode(chunk) : new Uint8Array(chunk);
-    const escape = bytes.indexOf(CONSOLE_ESCAPE);
-    if (escape >= 0) {
-      if (escape > 0) backend.write(bytes.subarray(0, escape));
+    const escapeAt = bytes.indexOf(CONSOLE_ESCAPE);
+    if (escapeAt >= 0) {
+      if (escapeAt > 0) backend.write(bytes.subarray(0, escapeAt));
       detach("escape");
       return;
     }
