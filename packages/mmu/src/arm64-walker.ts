@@ -101,6 +101,8 @@ export class Arm64PageWalker {
   faultLevel = 0;
 
   private readonly memory: GuestMemory;
+  private readonly entryAddresses = new Float64Array(4);
+  private entryCount = 0;
 
   constructor(memory: GuestMemory) {
     this.memory = memory;
@@ -119,6 +121,7 @@ export class Arm64PageWalker {
    */
   walk(vaLow: number, vaHigh: number, flags: number): number {
     const access = flags & 3;
+    this.entryCount = 0;
     const tcrLow = this.tcrLow;
     const tcrHigh = this.tcrHigh;
     const outputBits = IPS_BITS[tcrHigh & 7];
@@ -192,6 +195,7 @@ export class Arm64PageWalker {
       entryAddress = table + index * 8;
       low = memory.read32(entryAddress);
       high = memory.read32(entryAddress + 4);
+      this.entryAddresses[this.entryCount++] = entryAddress;
       if ((low & 1) === 0) return this.fault(Arm64FaultKind.Translation, level);
       const isTable = (low & 2) !== 0;
       // Descriptor output address bits 47:12; beyond the output size is an address size fault.
@@ -265,6 +269,16 @@ export class Arm64PageWalker {
     this.shareability = (low >>> 8) & 3;
     this.asid = this.currentAsid();
     return this.physicalAddress;
+  }
+
+  /** Number of descriptors the last walk read, start level first. */
+  get walkedEntryCount(): number {
+    return this.entryCount;
+  }
+
+  /** Guest-physical address of the `i`-th descriptor of the last walk. */
+  walkedEntryAddress(i: number): number {
+    return this.entryAddresses[i];
   }
 
   private fault(kind: Arm64FaultKind, level: number): number {

@@ -355,6 +355,20 @@ export class X86PageWalker {
     return true;
   }
 
+  /**
+   * Number of paging-structure entries the last successful walk used (the
+   * PAE PDPTE excluded). With `walkedEntryAddress`, a CPU can write-protect
+   * page tables or a test can know which translations an edit affects.
+   */
+  get walkedEntryCount(): number {
+    return this.entryCount;
+  }
+
+  /** Guest-physical address of the `i`-th entry of the last walk, top level first. */
+  walkedEntryAddress(i: number): number {
+    return this.entryAddress[i];
+  }
+
   private record(address: number, low: number): void {
     this.entryAddress[this.entryCount] = address;
     this.entryLow[this.entryCount] = low;
