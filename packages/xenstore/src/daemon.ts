@@ -179,9 +179,9 @@ export class XsConnection {
     return (this.sink.queuedMessages?.() ?? 0) < this.daemon.quotas.maxOutstandingRequests;
   }
 
-  /** Closes the connection from the host side. */
-  close(): void {
-    this.daemon.dropConnection(this, "closed by host");
+  /** Closes the connection (the peer went away, or the host ends it). */
+  close(reason = "connection closed"): void {
+    this.daemon.dropConnection(this, reason);
   }
 }
 

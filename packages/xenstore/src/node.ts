@@ -40,7 +40,7 @@ export async function listenUnixSocket(daemon: Xenstored, path: string): Promise
     socket.on("error", () => {});
     socket.on("close", () => {
       sockets.delete(socket);
-      if (!connection.closed) connection.close();
+      if (!connection.closed) connection.close("socket closed by the client");
     });
   });
   await new Promise<void>((resolve, reject) => {
