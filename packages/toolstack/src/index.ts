@@ -23,6 +23,7 @@ export {
   applyPvhEntryState,
   type BootMemory,
   buildPvhBoot,
+  guestBootMemory,
   type MemmapEntry,
   PVH_MMIO_HOLE_START,
   type PvhBootLayout,

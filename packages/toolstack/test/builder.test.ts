@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createGuestMemory } from "@kumo/mmu";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -9,6 +10,7 @@ import {
   DomainBuildError,
   decompressXz,
   findPhys32Entry,
+  guestBootMemory,
   KernelImageError,
   PvhSpecialPages,
   parseElf,
@@ -204,6 +206,19 @@ describe("PVH boot layout", () => {
     expect(calls).toEqual([0x100000]);
     expect(cpu.regs[3]).toBe(layout.startInfoAddress);
     expect(layout.modlistAddress).toBe(0);
+  });
+
+  it("writes into @kumo/mmu guest memory", () => {
+    const memory = createGuestMemory({ ramSize: 4 << 20 });
+    const layout = buildPvhBoot(guestBootMemory(memory), { kernel: kernels[64], cmdline: "quiet" });
+    expect(memory.read32(layout.startInfoAddress)).toBe(0x336ec578);
+    expect(memory.read8(layout.cmdlineAddress)).toBe("q".charCodeAt(0));
+    expect(memory.read32(0x100000)).toBe(
+      new DataView(kernels[64].buffer).getUint32(
+        parseElf(kernels[64]).segments[0].fileOffset,
+        true,
+      ),
+    );
   });
 
   it("explains what is too small", () => {

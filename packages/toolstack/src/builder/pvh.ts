@@ -6,6 +6,7 @@
  * layout rules Linux needs are in xen-abi.md 1.1 and 1.2.
  */
 import { HvmMemmapType, HvmStartInfoConst } from "@kumo/abi";
+import type { GuestMemory } from "@kumo/mmu";
 import { type ElfImage, ElfMachine, findPhys32Entry, parseElf } from "./elf";
 import { DomainBuildError, KernelImageError } from "./errors";
 
@@ -18,6 +19,26 @@ export interface BootMemory {
   readonly size: number;
   write(address: number, data: Uint8Array): void;
   fill(address: number, length: number, value: number): void;
+}
+
+/** A `BootMemory` over @kumo/mmu's guest memory (x86: RAM from guest-physical 0). */
+export function guestBootMemory(memory: GuestMemory): BootMemory {
+  if (memory.ram.base !== 0) {
+    throw new DomainBuildError(
+      `x86 PVH RAM must start at guest-physical 0, not ${hex(memory.ram.base)}`,
+    );
+  }
+  // Through writeBytes, so the p2m's listeners (decoded-code caches) see the writes.
+  return {
+    size: memory.ram.size,
+    write: (address, data) => memory.writeBytes(address, data),
+    fill(address, length, value) {
+      const chunk = new Uint8Array(Math.min(length, 1 << 16)).fill(value);
+      for (let done = 0; done < length; done += chunk.length) {
+        memory.writeBytes(address + done, chunk.subarray(0, Math.min(chunk.length, length - done)));
+      }
+    },
+  };
 }
 
 /** A `BootMemory` over one RAM buffer that starts at guest-physical 0. */
