@@ -9,12 +9,12 @@ import {
   type VcpuIo,
   VcpuShutdownKind,
 } from "@kumo/abi";
+import { type GuestMemory, TlbPermission, X86PageWalker, X86WalkFlags } from "@kumo/mmu";
 import { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Vector } from "./constants";
 import { type CpuModel, defaultCpuModel } from "./cpuid";
 import { DECODE_TOO_LONG, DecodedInstructions, decodeInstruction, Info } from "./decoder";
 import { LazyOp, PARITY, SIZE_MASK, SIZE_SIGN } from "./flags";
 import { Fpu } from "./fpu";
-import type { PhysicalMemory } from "./memory";
 import { loadState, saveState, type X86CpuState } from "./state";
 
 // Register indices (ModRM encoding).
@@ -68,6 +68,7 @@ const SC_NOREAD = 16;
 
 const DECODE_CACHE_SIZE = 1 << 16;
 const TLB_TRACK = 4096;
+const ALL_ACCESS = T_SUP_READ | T_USER_READ | T_SUP_WRITE | T_USER_WRITE | T_SUP_EXEC | T_USER_EXEC;
 
 const ACCESS_READ = 0;
 const ACCESS_WRITE = 1;
@@ -91,7 +92,8 @@ const FAULT = { fault: true };
 
 /** Options for `createX86Cpu`. */
 export interface X86CpuOptions {
-  memory: PhysicalMemory;
+  /** The domain's guest-physical memory; RAM must start at address 0 (x86). */
+  memory: GuestMemory;
   io?: VcpuIo;
   hooks?: VcpuHooks;
   /** CPUID model; defaults to `defaultCpuModel()`. */
@@ -177,10 +179,14 @@ export class X86Cpu implements Vcpu {
   readonly fpu = new Fpu();
 
   // Memory.
-  memory: PhysicalMemory;
-  ram: Uint8Array;
-  view: DataView;
-  private ramSize: number;
+  readonly memory: GuestMemory;
+  /** Guest RAM bytes from physical 0 (the memory's `ram.u8`). */
+  readonly ram: Uint8Array;
+  private readonly view: DataView;
+  /** `FrameState` per RAM frame: only frames in state 0 are touched directly. */
+  private readonly frameState: Uint8Array;
+  private readonly ramSize: number;
+  private readonly walker: X86PageWalker;
   private readonly tlbInfo = new Int32Array(1 << 20);
   private readonly tlbPhys = new Int32Array(1 << 20);
   private readonly tlbTracked = new Int32Array(TLB_TRACK);
@@ -208,10 +214,25 @@ export class X86Cpu implements Vcpu {
   private readonly scratch = new Uint32Array(4);
 
   constructor(options: X86CpuOptions) {
-    this.memory = options.memory;
-    this.ram = options.memory.ram;
-    this.view = new DataView(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength);
-    this.ramSize = this.ram.byteLength;
+    const memory = options.memory;
+    if (memory.ram.base !== 0) {
+      throw new RangeError(
+        `x86 guest RAM must start at physical 0, not 0x${memory.ram.base.toString(16)}`,
+      );
+    }
+    this.memory = memory;
+    this.ram = memory.ram.u8;
+    this.view = memory.ram.view;
+    this.frameState = memory.ram.frameState;
+    this.ramSize = memory.ram.size;
+    // MAXPHYADDR 36, as CPUID 0x80000008 reports.
+    this.walker = new X86PageWalker(memory, { maxPhysicalAddressBits: 36 });
+    // A p2m change (grant map, balloon, MMIO region) invalidates cached
+    // translations and decoded code in the frames concerned.
+    memory.addP2mListener((gfn, count) => {
+      this.flushTlb(true);
+      this.invalidateCode(gfn * 4096, count * 4096);
+    });
     this.io = options.io ?? noIo;
     this.hooks = options.hooks ?? { readCounter: () => this.retired };
     this.model = options.model ?? defaultCpuModel();
@@ -394,8 +415,10 @@ export class X86Cpu implements Vcpu {
         : access === VcpuAccess.Execute
           ? ACCESS_EXEC
           : ACCESS_READ;
-    const phys = this.walk(virtualLow | 0, kind, this.cpl === 3, false);
-    return phys < 0 && phys !== -1 ? phys >>> 0 : phys === -1 ? -1 : phys;
+    if (!(this.cr0 & Cr0.PG)) return virtualLow >>> 0;
+    const flags = kind | (this.cpl === 3 ? X86WalkFlags.User : 0);
+    const walker = this.walker;
+    return walker.walk(this.cr0, this.cr3, 0, this.cr4, this.efer, virtualLow | 0, 0, flags);
   }
 
   notifyInterrupt(): void {
@@ -1096,140 +1119,39 @@ export class X86Cpu implements Vcpu {
     if (!(this.cr0 & Cr0.PG)) {
       const page = linear & ~0xfff;
       if (fill) {
-        let info = T_SUP_READ | T_USER_READ | T_SUP_WRITE | T_USER_WRITE | T_SUP_EXEC | T_USER_EXEC;
-        if (page >>> 0 >= this.ramSize) info |= T_MMIO;
-        this.tlbSet(vpn, page, info);
+        this.tlbSet(vpn, page, ALL_ACCESS | this.mmioFlag(page));
       }
       return page | offset;
     }
-    const write = access === ACCESS_WRITE;
-    const pae = (this.cr4 & Cr4.PAE) !== 0;
-    const nxe = pae && (this.efer & Efer.NXE) !== 0;
-    let writable = true;
-    let usable = true;
-    let noExec = false;
-    let global = false;
-    let pageBase: number;
-    if (pae) {
-      const pdpteAddress = ((this.cr3 & ~0x1f) + ((linear >>> 30) << 3)) >>> 0;
-      const pdpte = this.physRead32(pdpteAddress);
-      if (!(pdpte & 1)) return this.pageFault(linear, access, user, 0, fill);
-      const pdeAddress = ((pdpte & ~0xfff) >>> 0) + (((linear >>> 21) & 0x1ff) << 3);
-      const pde = this.physRead32(pdeAddress);
-      if (!(pde & 1)) return this.pageFault(linear, access, user, 0, fill);
-      const pdeHigh = this.physRead32(pdeAddress + 4);
-      if (pdeHigh < 0 && !nxe) return this.pageFault(linear, access, user, 9, fill);
-      writable = (pde & 2) !== 0;
-      usable = (pde & 4) !== 0;
-      noExec = nxe && pdeHigh < 0;
-      if (pde & 0x80) {
-        global = (pde & 0x100) !== 0;
-        if (!this.checkPagePermission(writable, usable, noExec, access, user)) {
-          return this.pageFault(linear, access, user, 1, fill);
-        }
-        if (fill) this.setAccessedDirty(pdeAddress, pde, write);
-        pageBase = ((pde & 0xffe00000) | (linear & 0x1ff000)) >>> 0;
-      } else {
-        const pteAddress = ((pde & ~0xfff) >>> 0) + (((linear >>> 12) & 0x1ff) << 3);
-        const pte = this.physRead32(pteAddress);
-        if (!(pte & 1)) return this.pageFault(linear, access, user, 0, fill);
-        const pteHigh = this.physRead32(pteAddress + 4);
-        if (pteHigh < 0 && !nxe) return this.pageFault(linear, access, user, 9, fill);
-        writable = writable && (pte & 2) !== 0;
-        usable = usable && (pte & 4) !== 0;
-        noExec = noExec || (nxe && pteHigh < 0);
-        global = (pte & 0x100) !== 0;
-        if (!this.checkPagePermission(writable, usable, noExec, access, user)) {
-          return this.pageFault(linear, access, user, 1, fill);
-        }
-        if (fill) {
-          if (!(pde & 0x20)) this.physWrite32(pdeAddress, pde | 0x20);
-          this.setAccessedDirty(pteAddress, pte, write);
-        }
-        pageBase = (pte & ~0xfff) >>> 0;
-      }
-    } else {
-      const pdeAddress = ((this.cr3 & ~0xfff) >>> 0) + ((linear >>> 22) << 2);
-      const pde = this.physRead32(pdeAddress);
-      if (!(pde & 1)) return this.pageFault(linear, access, user, 0, fill);
-      writable = (pde & 2) !== 0;
-      usable = (pde & 4) !== 0;
-      if (pde & 0x80 && this.cr4 & Cr4.PSE) {
-        global = (pde & 0x100) !== 0;
-        if (!this.checkPagePermission(writable, usable, false, access, user)) {
-          return this.pageFault(linear, access, user, 1, fill);
-        }
-        if (fill) this.setAccessedDirty(pdeAddress, pde, write);
-        pageBase = ((pde & 0xffc00000) | (linear & 0x3ff000)) >>> 0;
-      } else {
-        const pteAddress = ((pde & ~0xfff) >>> 0) + (((linear >>> 12) & 0x3ff) << 2);
-        const pte = this.physRead32(pteAddress);
-        if (!(pte & 1)) return this.pageFault(linear, access, user, 0, fill);
-        writable = writable && (pte & 2) !== 0;
-        usable = usable && (pte & 4) !== 0;
-        global = (pte & 0x100) !== 0;
-        if (!this.checkPagePermission(writable, usable, false, access, user)) {
-          return this.pageFault(linear, access, user, 1, fill);
-        }
-        if (fill) {
-          if (!(pde & 0x20)) this.physWrite32(pdeAddress, pde | 0x20);
-          this.setAccessedDirty(pteAddress, pte, write);
-        }
-        pageBase = (pte & ~0xfff) >>> 0;
-      }
+    const walker = this.walker;
+    const flags = access | (user ? X86WalkFlags.User : 0);
+    const phys = walker.walk(this.cr0, this.cr3, 0, this.cr4, this.efer, linear, 0, flags);
+    if (phys === -1) {
+      if (!fill) return -1;
+      this.cr2 = linear;
+      return this.fault(Vector.PF, walker.errorCode);
     }
     if (fill) {
-      const wp = (this.cr0 & Cr0.WP) !== 0;
-      let info = T_SUP_READ;
-      if (usable) info |= T_USER_READ;
-      if (write) {
-        if (writable || !wp) info |= T_SUP_WRITE;
-        if (writable && usable) info |= T_USER_WRITE;
-      }
-      if (!noExec) {
-        info |= T_SUP_EXEC;
-        if (usable) info |= T_USER_EXEC;
-      }
-      if (global && this.cr4 & Cr4.PGE) info |= T_GLOBAL;
-      if (pageBase >= this.ramSize) info |= T_MMIO;
-      this.tlbSet(vpn, pageBase | 0, info);
+      const permissions = walker.permissions;
+      let info = 0;
+      if (permissions & TlbPermission.ReadSupervisor) info |= T_SUP_READ;
+      if (permissions & TlbPermission.ReadUser) info |= T_USER_READ;
+      if (permissions & TlbPermission.WriteSupervisor) info |= T_SUP_WRITE;
+      if (permissions & TlbPermission.WriteUser) info |= T_USER_WRITE;
+      if (permissions & TlbPermission.ExecuteSupervisor) info |= T_SUP_EXEC;
+      if (permissions & TlbPermission.ExecuteUser) info |= T_USER_EXEC;
+      if (permissions & TlbPermission.Global) info |= T_GLOBAL;
+      const page = walker.physicalPage;
+      info |= page >= 0x100000000 ? T_MMIO : this.mmioFlag(page | 0);
+      this.tlbSet(vpn, page | 0, info);
     }
-    return pageBase | offset | 0;
+    return phys | 0;
   }
 
-  private checkPagePermission(
-    writable: boolean,
-    usable: boolean,
-    noExec: boolean,
-    access: number,
-    user: boolean,
-  ): boolean {
-    if (user && !usable) return false;
-    if (access === ACCESS_WRITE && !writable && (user || this.cr0 & Cr0.WP)) return false;
-    if (access === ACCESS_EXEC && noExec) return false;
-    return true;
-  }
-
-  private setAccessedDirty(address: number, entry: number, write: boolean): void {
-    const wanted = entry | 0x20 | (write ? 0x40 : 0);
-    if (wanted !== entry) this.physWrite32(address, wanted);
-  }
-
-  /** #PF with error code bits P(0) W(1) U(2) RSVD(3) I/D(4) (SDM vol. 3A 4.7). */
-  private pageFault(
-    linear: number,
-    access: number,
-    user: boolean,
-    bits: number,
-    fill: boolean,
-  ): number {
-    if (!fill) return -1;
-    let code = bits;
-    if (access === ACCESS_WRITE) code |= 2;
-    if (user) code |= 4;
-    if (access === ACCESS_EXEC && this.cr4 & Cr4.PAE && this.efer & Efer.NXE) code |= 16;
-    this.cr2 = linear;
-    return this.fault(Vector.PF, code);
+  /** T_MMIO unless the page is RAM the CPU may touch directly. */
+  private mmioFlag(page: number): number {
+    const frame = page >>> 12;
+    return page >>> 0 < this.ramSize && this.frameState[frame] === 0 ? 0 : T_MMIO;
   }
 
   private tlbSet(vpn: number, page: number, info: number): void {
@@ -1244,45 +1166,53 @@ export class X86Cpu implements Vcpu {
   // ---------------------------------------------------------------------
   // Physical memory
 
+  private direct(address: number, size: number): boolean {
+    return (
+      address >>> 0 <= this.ramSize - size &&
+      this.frameState[address >>> 12] === 0 &&
+      (address & 0xfff) <= 4096 - size
+    );
+  }
+
   physRead8(address: number): number {
-    if (address >>> 0 < this.ramSize) return this.ram[address];
-    return this.memory.readPhysical ? this.memory.readPhysical(address >>> 0, 1) & 0xff : 0xff;
+    if (this.direct(address, 1)) return this.ram[address];
+    return this.memory.read8(address >>> 0) & 0xff;
   }
 
   physRead16(address: number): number {
-    if (address >>> 0 < this.ramSize - 1) return this.view.getUint16(address, true);
-    return this.memory.readPhysical ? this.memory.readPhysical(address >>> 0, 2) & 0xffff : 0xffff;
+    if (this.direct(address, 2)) return this.view.getUint16(address, true);
+    return this.memory.read16(address >>> 0) & 0xffff;
   }
 
   physRead32(address: number): number {
-    if (address >>> 0 < this.ramSize - 3) return this.view.getInt32(address, true);
-    return this.memory.readPhysical ? this.memory.readPhysical(address >>> 0, 4) | 0 : -1;
+    if (this.direct(address, 4)) return this.view.getInt32(address, true);
+    return this.memory.read32(address >>> 0) | 0;
   }
 
   physWrite8(address: number, value: number): void {
-    if (address >>> 0 < this.ramSize) {
+    if (this.direct(address, 1)) {
       if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
       this.ram[address] = value;
     } else {
-      this.memory.writePhysical?.(address >>> 0, 1, value & 0xff);
+      this.memory.write8(address >>> 0, value & 0xff);
     }
   }
 
   physWrite16(address: number, value: number): void {
-    if (address >>> 0 < this.ramSize - 1) {
+    if (this.direct(address, 2)) {
       if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
       this.view.setUint16(address, value, true);
     } else {
-      this.memory.writePhysical?.(address >>> 0, 2, value & 0xffff);
+      this.memory.write16(address >>> 0, value & 0xffff);
     }
   }
 
   physWrite32(address: number, value: number): void {
-    if (address >>> 0 < this.ramSize - 3) {
+    if (this.direct(address, 4)) {
       if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
       this.view.setInt32(address, value, true);
     } else {
-      this.memory.writePhysical?.(address >>> 0, 4, value | 0);
+      this.memory.write32(address >>> 0, value | 0);
     }
   }
 

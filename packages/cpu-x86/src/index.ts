@@ -14,7 +14,7 @@ export {
   Info as DecodedInfo,
   OPCODE_PROPERTIES,
 } from "./decoder";
-export { type PhysicalMemory, ramOnly } from "./memory";
+export { ramOnly } from "./memory";
 export { type SegmentState, StateError, type X86CpuState } from "./state";
 
 /** Creates an x86 vCPU over guest memory, in the power-on (real mode) state. */

@@ -1,30 +1,18 @@
-/**
- * The physical address space as the CPU sees it. `@kumo/mmu` was not yet
- * published when this package was written, so the CPU takes this small
- * consumer-side interface (the shape of rust-vmm's vm-memory): RAM as bytes
- * it may touch directly on its hot path, and a callback for everything else
- * (MMIO, holes). An adapter from `@kumo/mmu`'s `GuestMemory` fits in a few lines.
- */
-export interface PhysicalMemory {
-  /**
-   * Guest RAM starting at guest-physical address 0. Its length must be a
-   * multiple of 4096. Backed by an ArrayBuffer or a SharedArrayBuffer.
-   */
-  readonly ram: Uint8Array;
-  /**
-   * Reads `size` bytes at a guest-physical address outside `ram`
-   * (MMIO or a hole). Unclaimed addresses read as all-ones.
-   */
-  readPhysical?(address: number, size: 1 | 2 | 4): number;
-  /** Writes outside `ram`; unclaimed writes are dropped. */
-  writePhysical?(address: number, size: 1 | 2 | 4, value: number): void;
-}
+import { createGuestMemory, type GuestMemory } from "@kumo/mmu";
 
-/** Wraps a RAM buffer (ArrayBuffer, SharedArrayBuffer or Uint8Array) with no MMIO. */
-export function ramOnly(buffer: ArrayBufferLike | Uint8Array): PhysicalMemory {
-  const ram = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
-  if (ram.byteLength % 4096 !== 0) {
-    throw new RangeError(`guest RAM must be a multiple of 4096 bytes, got ${ram.byteLength}`);
+/**
+ * Wraps a RAM buffer (guest-physical 0 upwards, no MMIO) as a `GuestMemory`
+ * of `@kumo/mmu`: the quickest way to give a CPU memory in tests and tools.
+ */
+export function ramOnly(buffer: ArrayBuffer | SharedArrayBuffer | Uint8Array): GuestMemory {
+  let backing: ArrayBuffer | SharedArrayBuffer;
+  if (buffer instanceof Uint8Array) {
+    if (buffer.byteOffset !== 0 || buffer.byteLength !== buffer.buffer.byteLength) {
+      throw new RangeError("ramOnly needs a Uint8Array that covers its whole buffer");
+    }
+    backing = buffer.buffer as ArrayBuffer | SharedArrayBuffer;
+  } else {
+    backing = buffer;
   }
-  return { ram };
+  return createGuestMemory({ ramSize: backing.byteLength, buffer: backing });
 }

@@ -5,6 +5,8 @@
  *
  * Input (stdin): a header, the 8 KiB initial data region, then fixed-size
  * cases (layout in layout.ts, which is the one source of these numbers).
+ * Memory differences are reported against the initial region with the
+ * case's patch applied.
  * For each case the harness restores the data region, writes the code bytes
  * into a page of `hlt`s, loads EFLAGS, the eight registers and the segment
  * registers of the case's mode, and far-jumps to the code in ring 3. The
@@ -39,7 +41,8 @@ typedef unsigned char u8;
 #define SEL_DATA32 0x2bu /* Linux __USER_DS */
 
 #define MAGIC 0x43524f4bu /* "KORC" */
-#define CASE_SIZE 64u
+#define CASE_SIZE 80u
+#define PATCH_MAX 12u
 #define RESULT_SIZE 256u
 #define MAX_DIFFS 40u
 
@@ -49,8 +52,12 @@ struct test_case {
   u32 eflags;
   u8 mode; /* 0: 32-bit code, 1: 16-bit code */
   u8 code_length;
-  u16 reserved;
+  u8 patch_length;
+  u8 reserved;
+  u16 patch_offset; /* bytes written into the data region for this case only */
+  u16 reserved2;
   u8 code[CODE_MAX];
+  u8 patch[PATCH_MAX];
 };
 
 /* One result (RESULT_SIZE bytes). */
@@ -294,7 +301,11 @@ void harness_main(void) {
     for (u32 w = 0; w < RESULT_SIZE / 4; w++) words[w] = 0;
     current = r;
 
+    if (c->code_length > CODE_MAX || c->patch_length > PATCH_MAX ||
+        c->patch_offset + c->patch_length > DATA_SIZE)
+      die("harness: bad case\n");
     copy(data, pristine, DATA_SIZE);
+    copy(data + c->patch_offset, c->patch, c->patch_length);
     for (u32 b = 0; b < 0x1000; b += 4) *(u32 *)(code + b) = 0xf4f4f4f4u;
     copy(code + CODE_OFFSET, c->code, c->code_length);
 
@@ -324,6 +335,7 @@ void harness_main(void) {
     run_case();
     sys3(27, 0, 0, 0);
 
+    copy(pristine + c->patch_offset, c->patch, c->patch_length);
     u32 diffs = 0;
     for (u32 b = 0; b < DATA_SIZE; b++) {
       if (data[b] != pristine[b]) {
@@ -332,6 +344,7 @@ void harness_main(void) {
       }
     }
     r->diff_count = diffs;
+    copy(pristine + c->patch_offset, input + 16 + c->patch_offset, c->patch_length);
     out += RESULT_SIZE;
     if (out + RESULT_SIZE > sizeof output) {
       write_all(output, out);

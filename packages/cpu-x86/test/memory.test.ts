@@ -1,0 +1,70 @@
+import { createGuestMemory } from "@kumo/mmu";
+import { describe, expect, it } from "vitest";
+import { createX86Cpu } from "../src/index";
+import { runUntilHalt } from "../src/test/index";
+import { assemble } from "./support/nasm";
+
+describe("guest memory from @kumo/mmu", () => {
+  it("sends accesses outside RAM to MMIO handlers and reads holes as all-ones", () => {
+    const memory = createGuestMemory({ ramSize: 1 << 20 });
+    const accesses: string[] = [];
+    memory.addMmio(0xfee00000, 0x1000, {
+      read: (offset, size) => {
+        accesses.push(`r${size}@${offset.toString(16)}`);
+        return 0x11223344 >>> (8 * (4 - size));
+      },
+      write: (offset, size, value) => {
+        accesses.push(`w${size}@${offset.toString(16)}=${value.toString(16)}`);
+      },
+    });
+    memory.ram.u8.set(
+      assemble(`
+  mov dword [0xfee000b0], 0
+  mov eax, [0xfee00030]
+  mov ebx, [0xc0000000]
+  mov cx, [0xfee00020]
+  hlt`),
+      0x1000,
+    );
+    const cpu = createX86Cpu({ memory });
+    cpu.setFlatProtectedMode(0x1000, 0x8000);
+    runUntilHalt(cpu);
+    expect(accesses).toEqual(["w4@b0=0", "r4@30", "r2@20"]);
+    expect(cpu.regs[0] >>> 0).toBe(0x11223344);
+    expect(cpu.regs[3]).toBe(-1);
+    expect(cpu.regs[1] & 0xffff).toBe(0x1122);
+  });
+
+  it("drops decoded code when the hypervisor rewrites a code page", () => {
+    const memory = createGuestMemory({ ramSize: 1 << 20 });
+    const code = assemble("mov eax, 1\nhlt");
+    memory.ram.u8.set(code, 0x1000);
+    const cpu = createX86Cpu({ memory });
+    cpu.setFlatProtectedMode(0x1000, 0x8000);
+    runUntilHalt(cpu);
+    expect(cpu.regs[0]).toBe(1);
+    memory.ram.u8.set(assemble("mov eax, 2\nhlt"), 0x1000);
+    cpu.invalidateCode(0x1000, 16);
+    cpu.setFlatProtectedMode(0x1000, 0x8000);
+    runUntilHalt(cpu);
+    expect(cpu.regs[0]).toBe(2);
+  });
+
+  it("re-decodes code the guest itself modified", () => {
+    const memory = createGuestMemory({ ramSize: 1 << 20 });
+    memory.ram.u8.set(
+      assemble(`
+  mov ecx, 2
+again:
+  mov eax, 1          ; patched to mov eax, 7 on the second pass
+  mov byte [again + 1], 7
+  loop again
+  hlt`),
+      0x1000,
+    );
+    const cpu = createX86Cpu({ memory });
+    cpu.setFlatProtectedMode(0x1000, 0x8000);
+    runUntilHalt(cpu);
+    expect(cpu.regs[0]).toBe(7);
+  });
+});
