@@ -5,7 +5,15 @@
  * object is never run.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Abi } from "../../src";
@@ -55,7 +63,10 @@ export function startInfoHeader(): string {
   mkdirSync(dir, { recursive: true });
   const member = "linux-source-6.1/include/xen/interface/hvm/start_info.h";
   const text = execFileSync("tar", ["-xJOf", tarball, member], { maxBuffer: 1 << 20 });
-  writeFileSync(header, text);
+  // Test files run in parallel workers: publish the file atomically.
+  const partial = `${header}.${process.pid}`;
+  writeFileSync(partial, text);
+  renameSync(partial, header);
   return header;
 }
 
@@ -151,45 +162,53 @@ export function evaluate(abi: Abi, expressions: readonly OracleItem[], extra = "
   const compiler = compilerFor(abi);
   if ("missing" in compiler) throw new Error(`no compiler for ${abi}: install ${compiler.missing}`);
   const dir = mkdtempSync(join(tmpdir(), `kumo-abi-${abi}-`));
-  const source = join(dir, "oracle.c");
-  const object = join(dir, "oracle.o");
-  const body = expressions
-    .map((e) =>
-      typeof e === "string"
-        ? `  (long long)(${e}),`
-        : `#ifdef ${e.ifdef}\n  (long long)(${e.expr}),\n#else\n  ${UNDEFINED}LL,\n#endif`,
-    )
-    .join("\n");
-  writeFileSync(
-    source,
-    `${preamble()}${extra}\n__attribute__((section(".kumo"), used))\nconst long long kumo_values[] = {\n${body}\n};\n`,
-  );
-  execFileSync(
-    compiler.command,
-    [...compiler.args, "-ffreestanding", "-w", "-c", source, "-o", object],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
-  const bytes = elfSection(new Uint8Array(readFileSync(object)), ".kumo");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const values: bigint[] = [];
-  for (let i = 0; i < expressions.length; i++) values.push(view.getBigInt64(i * 8, true));
-  return values;
+  try {
+    const source = join(dir, "oracle.c");
+    const object = join(dir, "oracle.o");
+    const body = expressions
+      .map((e) =>
+        typeof e === "string"
+          ? `  (long long)(${e}),`
+          : `#ifdef ${e.ifdef}\n  (long long)(${e.expr}),\n#else\n  ${UNDEFINED}LL,\n#endif`,
+      )
+      .join("\n");
+    writeFileSync(
+      source,
+      `${preamble()}${extra}\n__attribute__((section(".kumo"), used))\nconst long long kumo_values[] = {\n${body}\n};\n`,
+    );
+    execFileSync(
+      compiler.command,
+      [...compiler.args, "-ffreestanding", "-w", "-c", source, "-o", object],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    const bytes = elfSection(new Uint8Array(readFileSync(object)), ".kumo");
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const values: bigint[] = [];
+    for (let i = 0; i < expressions.length; i++) values.push(view.getBigInt64(i * 8, true));
+    return values;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Compiles and runs a hosted x86_64 program (for strings, which a value section cannot hold). */
 export function runHosted(body: string): string {
   const dir = mkdtempSync(join(tmpdir(), "kumo-abi-host-"));
-  const source = join(dir, "host.c");
-  const binary = join(dir, "host");
-  // xs_wire.h declares xsd_errors[] only when <errno.h> came first.
-  writeFileSync(
-    source,
-    `#include <errno.h>\n${preamble()}#include <stdio.h>\nint main(void) {\n${body}\nreturn 0;\n}\n`,
-  );
-  execFileSync("gcc", ["-w", source, "-o", binary], { stdio: ["ignore", "ignore", "pipe"] });
-  return execFileSync(binary, { encoding: "utf8" });
+  try {
+    const source = join(dir, "host.c");
+    const binary = join(dir, "host");
+    // xs_wire.h declares xsd_errors[] only when <errno.h> came first.
+    writeFileSync(
+      source,
+      `#include <errno.h>\n${preamble()}#include <stdio.h>\nint main(void) {\n${body}\nreturn 0;\n}\n`,
+    );
+    execFileSync("gcc", ["-w", source, "-o", binary], { stdio: ["ignore", "ignore", "pipe"] });
+    return execFileSync(binary, { encoding: "utf8" });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Names of the object-like macros the headers define for `abi` (function-like ones left out). */
@@ -197,16 +216,20 @@ export function macroNames(abi: Abi): Set<string> {
   const compiler = compilerFor(abi);
   if ("missing" in compiler) throw new Error(`no compiler for ${abi}: install ${compiler.missing}`);
   const dir = mkdtempSync(join(tmpdir(), `kumo-abi-macros-${abi}-`));
-  const source = join(dir, "macros.c");
-  writeFileSync(source, preamble());
-  const output = execFileSync(
-    compiler.command,
-    [...compiler.args, "-ffreestanding", "-E", "-dM", source],
-    { encoding: "utf8", maxBuffer: 64 << 20 },
-  );
-  const names = new Set<string>();
-  for (const match of output.matchAll(/^#define ([A-Za-z_][A-Za-z0-9_]*)(\(?)/gm)) {
-    if (match[2] === "") names.add(match[1]);
+  try {
+    const source = join(dir, "macros.c");
+    writeFileSync(source, preamble());
+    const output = execFileSync(
+      compiler.command,
+      [...compiler.args, "-ffreestanding", "-E", "-dM", source],
+      { encoding: "utf8", maxBuffer: 64 << 20 },
+    );
+    const names = new Set<string>();
+    for (const match of output.matchAll(/^#define ([A-Za-z_][A-Za-z0-9_]*)(\(?)/gm)) {
+      if (match[2] === "") names.add(match[1]);
+    }
+    return names;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  return names;
 }
