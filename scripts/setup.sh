@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
-  gcc gcc-multilib libxen-dev nasm qemu-user xenstore-utils
+  gcc gcc-multilib clang-14 libxen-dev nasm qemu-user xenstore-utils
   busybox-static linux-source-6.1 bc flex bison libelf-dev cpio xz-utils make
 )
 missing=()
