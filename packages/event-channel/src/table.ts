@@ -77,6 +77,8 @@ export class EventChannelBus {
 
 export class EventChannelTable {
   readonly maxPorts: number;
+  /** Ports at or above this are invalid: the ABI's limit (1024 for x86_32's 2-level layout) or maxPorts. */
+  portLimit: number;
   vcpuCount: number;
   sink: EventSink;
   private readonly state: Uint8Array;
@@ -99,6 +101,7 @@ export class EventChannelTable {
       throw new RangeError(`maxPorts must be an integer >= 2, got ${options.maxPorts}`);
     }
     this.maxPorts = options.maxPorts;
+    this.portLimit = options.maxPorts;
     this.vcpuCount = options.vcpuCount;
     this.sink = options.sink;
     this.state = new Uint8Array(this.maxPorts);
@@ -153,6 +156,21 @@ export class EventChannelTable {
     grown.set(this.virqPorts.subarray(0, this.vcpuCount * NR_VIRQS));
     this.virqPorts = grown;
     this.vcpuCount = count;
+  }
+
+  /**
+   * Lowers or raises the usable port range within maxPorts (the guest ABI
+   * changed, e.g. to x86_32 whose 2-level arrays name 1024 ports). Ports
+   * already bound above the new limit are closed.
+   */
+  setPortLimit(limit: number): void {
+    const bounded = Math.max(2, Math.min(limit, this.maxPorts));
+    for (let port = bounded; port < this.portLimit; port++) {
+      const state = this.state[port];
+      if (state !== FREE && state !== RESERVED) this.close(port);
+    }
+    this.portLimit = bounded;
+    if (this.searchFrom > bounded) this.searchFrom = bounded;
   }
 
   /** Marks `port` as held by the hypervisor so that guests cannot allocate it. */
@@ -345,7 +363,7 @@ export class EventChannelTable {
   // ---- Internals ---------------------------------------------------------------------------
 
   private validPort(port: number): boolean {
-    return Number.isInteger(port) && port >= 0 && port < this.maxPorts;
+    return Number.isInteger(port) && port >= 0 && port < this.portLimit;
   }
 
   private validVcpu(vcpu: number): boolean {
@@ -359,7 +377,7 @@ export class EventChannelTable {
 
   /** Lowest free port >= 1, or -ENOSPC (Xen get_free_port). */
   private allocate(): number {
-    for (let port = this.searchFrom; port < this.maxPorts; port++) {
+    for (let port = this.searchFrom; port < this.portLimit; port++) {
       if (this.state[port] === FREE) {
         this.searchFrom = port + 1;
         return port;

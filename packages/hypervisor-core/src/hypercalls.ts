@@ -1,0 +1,894 @@
+/**
+ * Hypercall dispatch (Xen arch/x86/hvm/hypercall.c, common/*.c): one table
+ * from hypercall number to handler, the 32/64-bit argument conventions of
+ * `VcpuExit.args`, and the handlers of the calls Linux 6.1 makes as a PVH or
+ * arm64 domU (xen-abi.md 2). A handler returns the value for EAX/RAX/x0:
+ * a result >= 0 or a negative Xen errno. Nothing the guest passes can make
+ * one throw: every pointer is copied through `GuestAccess` (-EFAULT), every
+ * index and count is range-checked first.
+ */
+import {
+  ConsoleIo,
+  DomId,
+  Errno,
+  EvtchnOp,
+  GntCopy,
+  GntStatus,
+  GnttabOp,
+  HvmCallbackType,
+  HvmOp,
+  HvmParam,
+  Hypercall,
+  MapSpace,
+  MemoryOp,
+  SchedOp,
+  VcpuOp,
+  Virq,
+  XenFeature,
+  XenVersionOp,
+} from "@kumo/abi";
+import type { EventChannelStatus } from "@kumo/event-channel";
+import { type GrantCopySideSpec, grantCopy } from "@kumo/grant-table";
+import type { Domain } from "./domain";
+import { advancePointer, type GuestAccess, type GuestPointer } from "./guest-access";
+import { HVM_NR_PARAMS, XEN_MAJOR, XEN_MINOR } from "./layouts";
+import { BlockReason, MAX_POLL_PORTS, type VcpuContext } from "./vcpu-context";
+
+const TWO_POW_32 = 4294967296;
+/** GFNs must stay below 2^40 (52-bit guest-physical addresses: Intel SDM vol. 3A 4.1.4, Arm FEAT_LPA). */
+const MAX_GFN = 2 ** 40;
+/**
+ * Work cap per grant_table_op call. Xen preempts long batches with a
+ * continuation; Kumo has no continuation, so it refuses larger batches with
+ * -EINVAL (Linux batches at most a few dozen).
+ */
+export const MAX_GRANT_OPS_PER_CALL = 1024;
+
+/** Arguments of the current call: halves of the six argument registers. */
+class CallArgs {
+  args: Uint32Array = new Uint32Array(12);
+  low(i: number): number {
+    return this.args[2 * i];
+  }
+  high(i: number): number {
+    return this.args[2 * i + 1];
+  }
+  /** Argument i as a signed 32-bit int (Xen `int` / `unsigned int` parameters such as cmd and count). */
+  u32(i: number): number {
+    return this.args[2 * i] >>> 0;
+  }
+}
+
+type Handler = (
+  domain: Domain,
+  context: VcpuContext,
+  access: GuestAccess,
+  call: CallArgs,
+) => number;
+
+const call = new CallArgs();
+const pointer: GuestPointer = { low: 0, high: 0 };
+const element: GuestPointer = { low: 0, high: 0 };
+const statusOut: EventChannelStatus = { status: 0, vcpu: 0, first: 0, second: 0 };
+
+/**
+ * Handles the Hypercall exit of `context`'s CPU and writes the result back.
+ * Unknown numbers answer -ENOSYS; x86 callers above CPL 0 get -EPERM
+ * (Xen hvm_hypercall: "hypercall from user mode").
+ */
+export function dispatchHypercall(domain: Domain, context: VcpuContext): void {
+  const vcpu = context.vcpu;
+  const access = context.access;
+  if (vcpu === null || access === null) return;
+  const exit = vcpu.exit;
+  const longMode = exit.longMode || domain.architecture === "arm64";
+  access.longMode = longMode;
+  context.lastLongMode = longMode;
+  call.args = exit.args;
+  let result: number;
+  if (domain.architecture === "x86" && exit.privilege > 0) {
+    result = -Errno.EPERM;
+  } else {
+    const handler =
+      exit.hypercall >= 0 && exit.hypercall < HANDLERS.length
+        ? HANDLERS[exit.hypercall]
+        : undefined;
+    result = handler === undefined ? -Errno.ENOSYS : handler(domain, context, access, call);
+  }
+  if (domain.state === "destroyed") return;
+  if (result < 0) vcpu.completeHypercall(result >>> 0, 0xffffffff);
+  else vcpu.completeHypercall(result >>> 0, Math.floor(result / TWO_POW_32) >>> 0);
+}
+
+/** DOMID_SELF or the caller's own id names the caller; anything else is refused for unprivileged callers. */
+function isSelf(domain: Domain, domid: number): boolean {
+  return domid === DomId.SELF || domid === domain.domid;
+}
+
+// ---- xen_version (17) ------------------------------------------------------------------------
+
+/** XENVER_get_features submap 0 (xen-abi.md 2.2). */
+export function featureBits(domain: Domain): number {
+  let bits =
+    (1 << XenFeature.writable_page_tables) |
+    (1 << XenFeature.auto_translated_physmap) |
+    (1 << XenFeature.not_direct_mapped);
+  if (domain.architecture === "x86")
+    bits |= (1 << XenFeature.hvm_callback_vector) | (1 << XenFeature.hvm_safe_pvclock);
+  else bits |= 1 << XenFeature.ARM_SMCCC_supported;
+  return bits >>> 0;
+}
+
+const EXTRAVERSION = new TextEncoder().encode(".0");
+
+function xenVersion(
+  domain: Domain,
+  _context: VcpuContext,
+  access: GuestAccess,
+  args: CallArgs,
+): number {
+  const cmd = args.u32(0);
+  switch (cmd) {
+    case XenVersionOp.version:
+      return ((XEN_MAJOR << 16) | XEN_MINOR) >>> 0;
+    case XenVersionOp.extraversion: {
+      access.scratch.fill(0, 0, 16);
+      access.scratch.set(EXTRAVERSION, 0);
+      return access.writeVirtual(args.low(1), args.high(1), access.scratch, 0, 16)
+        ? 0
+        : -Errno.EFAULT;
+    }
+    case XenVersionOp.get_features: {
+      if (!access.readStruct(args.low(1), args.high(1), 8)) return -Errno.EFAULT;
+      if (access.view.getUint32(0, true) !== 0) return -Errno.EINVAL;
+      access.view.setUint32(4, featureBits(domain), true);
+      return access.writeStructField(args.low(1), args.high(1), 4, 4) ? 0 : -Errno.EFAULT;
+    }
+    case XenVersionOp.pagesize:
+      return 4096;
+    case XenVersionOp.compile_info:
+    case XenVersionOp.capabilities:
+    case XenVersionOp.changeset:
+    case XenVersionOp.platform_parameters:
+    case XenVersionOp.guest_handle:
+    case XenVersionOp.commandline:
+    case XenVersionOp.build_id:
+      // Release Xen hides build details from unprivileged guests (xen-abi.md 2.1: OPT -EPERM).
+      return -Errno.EPERM;
+    default:
+      return -Errno.ENOSYS;
+  }
+}
+
+// ---- memory_op (12) --------------------------------------------------------------------------
+
+function memoryOp(
+  domain: Domain,
+  _context: VcpuContext,
+  access: GuestAccess,
+  args: CallArgs,
+): number {
+  // Bits above 4 of cmd carry a continuation start extent (Xen MEMOP_EXTENT_SHIFT); Linux passes 0.
+  const cmd = args.u32(0) & 0x3f;
+  const at = { low: args.low(1), high: args.high(1) };
+  const wide = access.longMode;
+  switch (cmd) {
+    case MemoryOp.add_to_physmap: {
+      const size = wide ? 24 : 16;
+      if (!access.readStruct(at.low, at.high, size)) return -Errno.EFAULT;
+      const domid = access.view.getUint16(0, true);
+      const space = access.view.getUint32(4, true);
+      const idx = wide ? access.u64At(8) : access.view.getUint32(8, true);
+      const gpfn = wide ? access.u64At(16) : access.view.getUint32(12, true);
+      if (!isSelf(domain, domid)) return -Errno.ESRCH;
+      return addToPhysmap(domain, space, idx, gpfn);
+    }
+    case MemoryOp.remove_from_physmap: {
+      if (!access.readStruct(at.low, at.high, wide ? 16 : 8)) return -Errno.EFAULT;
+      const domid = access.view.getUint16(0, true);
+      const gpfn = wide ? access.u64At(8) : access.view.getUint32(4, true);
+      if (!isSelf(domain, domid)) return -Errno.ESRCH;
+      return removeFromPhysmap(domain, gpfn);
+    }
+    case MemoryOp.memory_map: {
+      if (!access.readStruct(at.low, at.high, wide ? 16 : 8)) return -Errno.EFAULT;
+      const capacity = access.view.getUint32(0, true);
+      access.handleAt(wide ? 8 : 4, pointer);
+      const entries = domain.memoryMap;
+      const count = Math.min(capacity, entries.length);
+      const record = new Uint8Array(20);
+      const view = new DataView(record.buffer);
+      for (let i = 0; i < count; i++) {
+        const entry = entries[i];
+        view.setUint32(0, entry.address >>> 0, true);
+        view.setUint32(4, Math.floor(entry.address / TWO_POW_32), true);
+        view.setUint32(8, entry.size >>> 0, true);
+        view.setUint32(12, Math.floor(entry.size / TWO_POW_32), true);
+        view.setUint32(16, entry.type, true);
+        advancePointer(pointer, i * 20, element);
+        if (!access.writeVirtual(element.low, element.high, record, 0, 20)) return -Errno.EFAULT;
+      }
+      access.view.setUint32(0, count, true);
+      return access.writeStructField(at.low, at.high, 0, 4) ? 0 : -Errno.EFAULT;
+    }
+    case MemoryOp.decrease_reservation:
+    case MemoryOp.populate_physmap:
+      return reservation(domain, access, cmd, at.low, at.high);
+    case MemoryOp.current_reservation:
+    case MemoryOp.maximum_reservation: {
+      // The argument is a pointer to a domid_t (Xen do_memory_op).
+      if (!access.readStruct(at.low, at.high, 2)) return -Errno.EFAULT;
+      if (!isSelf(domain, access.view.getUint16(0, true))) return -Errno.ESRCH;
+      const memory = domain.memory;
+      if (memory === null) return 0;
+      if (cmd === MemoryOp.maximum_reservation) return memory.ram.size / 4096;
+      let present = 0;
+      const states = memory.ram.frameState;
+      for (let i = 0; i < states.length; i++) if (states[i] !== 1) present++;
+      return present;
+    }
+    case MemoryOp.maximum_ram_page:
+    case MemoryOp.maximum_gpfn: {
+      const memory = domain.memory;
+      return memory === null ? 0 : (memory.ram.base + memory.ram.size) / 4096 - 1;
+    }
+    default:
+      return -Errno.ENOSYS;
+  }
+}
+
+/** XENMEM_add_to_physmap for the spaces Linux uses (xen-abi.md 2.3). */
+export function addToPhysmap(domain: Domain, space: number, idx: number, gpfn: number): number {
+  const memory = domain.memory;
+  if (memory === null) return -Errno.EINVAL;
+  if (!Number.isSafeInteger(gpfn) || gpfn < 0 || gpfn >= MAX_GFN) return -Errno.EINVAL;
+  switch (space) {
+    case MapSpace.shared_info: {
+      if (idx !== 0) return -Errno.EINVAL;
+      if (domain.sharedInfoGfn >= 0 && domain.sharedInfoGfn !== gpfn)
+        memory.unmapFrame(domain.sharedInfoGfn);
+      forgetXenPageAt(domain, gpfn);
+      memory.mapFrame(gpfn, domain.sharedInfo, true);
+      domain.sharedInfoGfn = gpfn;
+      return 0;
+    }
+    case MapSpace.grant_table: {
+      const grants = domain.grants;
+      if (grants === null) return -Errno.EINVAL;
+      // Bit 31 (XENMAPIDX_grant_table_status) names a v2 status frame: none in v1.
+      if (idx >= 0x80000000) return -Errno.EINVAL;
+      const frame = grants.frameForPhysmap(idx);
+      if (frame === null) return -Errno.EINVAL;
+      const previous = domain.grantFrameGfns[idx] ?? -1;
+      if (previous >= 0 && previous !== gpfn) memory.unmapFrame(previous);
+      forgetXenPageAt(domain, gpfn);
+      memory.mapFrame(gpfn, frame, true);
+      domain.grantFrameGfns[idx] = gpfn;
+      return 0;
+    }
+    default:
+      // gmfn, gmfn_range, gmfn_foreign, dev_mmio: not offered to guests.
+      return -Errno.ENOSYS;
+  }
+}
+
+/** A Xen page moved onto `gpfn` replaces whatever hypervisor page was mapped there. */
+function forgetXenPageAt(domain: Domain, gpfn: number): void {
+  if (domain.sharedInfoGfn === gpfn) domain.sharedInfoGfn = -1;
+  for (let i = 0; i < domain.grantFrameGfns.length; i++) {
+    if (domain.grantFrameGfns[i] === gpfn) domain.grantFrameGfns[i] = -1;
+  }
+}
+
+function removeFromPhysmap(domain: Domain, gpfn: number): number {
+  const memory = domain.memory;
+  if (memory === null || !Number.isSafeInteger(gpfn) || gpfn < 0 || gpfn >= MAX_GFN)
+    return -Errno.EINVAL;
+  if (memory.unmapFrame(gpfn)) {
+    forgetXenPageAt(domain, gpfn);
+    return 0;
+  }
+  return memory.removeFrame(gpfn) ? 0 : -Errno.EINVAL;
+}
+
+/**
+ * decrease_reservation / populate_physmap with order-0 extents (Linux's
+ * balloon uses order 0). Returns the number of extents done; stops at the
+ * first failure, as Xen does.
+ */
+function reservation(
+  domain: Domain,
+  access: GuestAccess,
+  cmd: number,
+  low: number,
+  high: number,
+): number {
+  const wide = access.longMode;
+  if (!access.readStruct(low, high, wide ? 32 : 20)) return -Errno.EFAULT;
+  access.handleAt(0, pointer);
+  const extents = wide ? access.u64At(8) : access.view.getUint32(4, true);
+  const order = access.view.getUint32(wide ? 16 : 8, true);
+  const domid = access.view.getUint16(wide ? 24 : 16, true);
+  if (!isSelf(domain, domid)) return -Errno.ESRCH;
+  const memory = domain.memory;
+  if (memory === null) return 0;
+  if (order !== 0) return 0;
+  const entrySize = wide ? 8 : 4;
+  const entry = new Uint8Array(8);
+  const view = new DataView(entry.buffer);
+  // Each successful step changes a distinct frame, so the loop is bounded by the RAM size.
+  let done = 0;
+  for (; done < extents; done++) {
+    advancePointer(pointer, done * entrySize, element);
+    if (!access.readVirtual(element.low, element.high, entrySize, entry, 0)) break;
+    const gfn = wide
+      ? view.getUint32(4, true) * TWO_POW_32 + view.getUint32(0, true)
+      : view.getUint32(0, true);
+    if (gfn >= MAX_GFN) break;
+    const ok =
+      cmd === MemoryOp.decrease_reservation ? memory.removeFrame(gfn) : memory.populateFrame(gfn);
+    if (!ok) break;
+  }
+  return done;
+}
+
+// ---- hvm_op (34) -----------------------------------------------------------------------------
+
+function hvmOp(domain: Domain, _context: VcpuContext, access: GuestAccess, args: CallArgs): number {
+  const cmd = args.u32(0);
+  const low = args.low(1);
+  const high = args.high(1);
+  switch (cmd) {
+    case HvmOp.set_param:
+    case HvmOp.get_param: {
+      if (!access.readStruct(low, high, 16)) return -Errno.EFAULT;
+      const domid = access.view.getUint16(0, true);
+      const index = access.view.getUint32(4, true);
+      if (!isSelf(domain, domid)) return -Errno.ESRCH;
+      if (index >= HVM_NR_PARAMS) return -Errno.EINVAL;
+      if (cmd === HvmOp.get_param) {
+        access.view.setUint32(8, domain.hvmParams[index * 2], true);
+        access.view.setUint32(12, domain.hvmParams[index * 2 + 1], true);
+        return access.writeStructField(low, high, 8, 8) ? 0 : -Errno.EFAULT;
+      }
+      // Only CALLBACK_IRQ is guest-settable; store/console and the rest belong to the toolstack.
+      if (index !== HvmParam.CALLBACK_IRQ) return -Errno.EPERM;
+      const valueLow = access.view.getUint32(8, true);
+      const valueHigh = access.view.getUint32(12, true);
+      setCallbackIrq(domain, valueLow, valueHigh, access.longMode);
+      return 0;
+    }
+    case HvmOp.set_evtchn_upcall_vector: {
+      if (!access.readStruct(low, high, 8)) return -Errno.EFAULT;
+      const vcpuId = access.view.getUint32(0, true);
+      const vector = access.view.getUint8(4);
+      if (vector < 0x10) return -Errno.EINVAL;
+      const target = domain.vcpus[vcpuId];
+      if (target === undefined) return -Errno.ENOENT;
+      target.upcallVector = vector;
+      return 0;
+    }
+    case HvmOp.get_time: {
+      access.setU64At(0, domain.clock.now());
+      return access.writeVirtual(low, high, access.scratch, 0, 8) ? 0 : -Errno.EFAULT;
+    }
+    default:
+      // pagetable_dying and the rest: -ENOSYS (xen-abi.md 2.4 recommends it for pagetable_dying).
+      return -Errno.ENOSYS;
+  }
+}
+
+/** HVM_PARAM_CALLBACK_IRQ: type in bits 63:56; type 2 = x86 vector in bits 7:0 (xen-abi.md 2.4). */
+export function setCallbackIrq(domain: Domain, low: number, high: number, longMode: boolean): void {
+  domain.setParamHalves(HvmParam.CALLBACK_IRQ, low, high);
+  const type = high >>> 24;
+  domain.callbackVector =
+    type === HvmCallbackType.VECTOR && domain.architecture === "x86" ? low & 0xff : 0;
+  // Xen latches the shared_info layout here.
+  domain.latchAbi(longMode);
+  if (domain.callbackVector !== 0) {
+    for (const context of domain.vcpus) if (context.upcallPending()) context.kick();
+  }
+}
+
+// ---- vcpu_op (24) ----------------------------------------------------------------------------
+
+function vcpuOp(domain: Domain, context: VcpuContext, access: GuestAccess, args: CallArgs): number {
+  const cmd = args.u32(0);
+  const target = domain.vcpus[args.u32(1)];
+  const low = args.low(2);
+  const high = args.high(2);
+  if (target === undefined) return -Errno.ENOENT;
+  switch (cmd) {
+    case VcpuOp.register_vcpu_info: {
+      if (!access.readStruct(low, high, 16)) return -Errno.EFAULT;
+      const gfn = access.u64At(0);
+      const offset = access.view.getUint32(8, true);
+      return registerVcpuInfo(domain, target, gfn, offset);
+    }
+    case VcpuOp.register_runstate_memory_area: {
+      // Accepted and never updated: all-zero runstate is valid (xen-abi.md 2.8, 3.5).
+      if (!access.readStruct(low, high, access.longMode ? 8 : 4)) return -Errno.EFAULT;
+      target.runstateArea = access.view.getUint32(0, true);
+      return 0;
+    }
+    case VcpuOp.set_periodic_timer: {
+      if (!access.readStruct(low, high, 8)) return -Errno.EFAULT;
+      const period = access.u64At(0);
+      // Xen: 1 ms minimum, STIME_DELTA_MAX maximum.
+      if (period < 1e6 || period > 2 ** 62) return -Errno.EINVAL;
+      target.periodicPeriod = period;
+      target.periodicDeadline = domain.clock.now() + period;
+      domain.hypervisor.scheduler.wake();
+      return 0;
+    }
+    case VcpuOp.stop_periodic_timer:
+      target.periodicPeriod = 0;
+      target.periodicDeadline = Number.POSITIVE_INFINITY;
+      return 0;
+    case VcpuOp.set_singleshot_timer: {
+      if (target !== context) return -Errno.EINVAL;
+      if (!access.readStruct(low, high, 12)) return -Errno.EFAULT;
+      const timeout = access.u64At(0);
+      const flags = access.view.getUint32(8, true);
+      const now = domain.clock.now();
+      // VCPU_SSHOTTMR_future: refuse a deadline in the past (Xen vcpu.c).
+      if (flags & 1 && timeout < now) return -Errno.ETIME;
+      target.singleshotDeadline = timeout;
+      domain.hypervisor.scheduler.wake();
+      return 0;
+    }
+    case VcpuOp.stop_singleshot_timer:
+      if (target !== context) return -Errno.EINVAL;
+      target.singleshotDeadline = Number.POSITIVE_INFINITY;
+      return 0;
+    case VcpuOp.up:
+      // PVH/HVM vCPUs must have a CPU (Xen: initialised) to come up.
+      if (target.vcpu === null) return -Errno.EINVAL;
+      domain.startVcpu(target.id);
+      return 0;
+    case VcpuOp.down: {
+      target.online = false;
+      target.wake();
+      // The last vCPU going down powers the domain off (Xen common/domain.c vcpu_down).
+      if (!domain.vcpus.some((other) => other.online)) domain.shutdown(0);
+      return 0;
+    }
+    case VcpuOp.is_up:
+      return target.online ? 1 : 0;
+    case VcpuOp.register_vcpu_time_memory_area:
+    case VcpuOp.initialise:
+    case VcpuOp.get_runstate_info:
+    case VcpuOp.send_nmi:
+    case VcpuOp.get_physid:
+    default:
+      return -Errno.ENOSYS;
+  }
+}
+
+/**
+ * VCPUOP_register_vcpu_info (xen-abi.md 2.8): the area must lie in one RAM
+ * page; once per vCPU. The current contents move there, every selector bit
+ * and upcall_pending are set so the guest rescans, and time is refreshed.
+ */
+export function registerVcpuInfo(
+  domain: Domain,
+  target: VcpuContext,
+  gfn: number,
+  offset: number,
+): number {
+  const memory = domain.memory;
+  if (memory === null) return -Errno.EINVAL;
+  if (target.vcpuInfoRegistered) return -Errno.EINVAL;
+  const size = domain.layout.vcpuInfoSize;
+  if (offset > 4096 - size) return -Errno.EINVAL;
+  if (!Number.isSafeInteger(gfn) || gfn < 0 || gfn >= MAX_GFN) return -Errno.EINVAL;
+  // Own RAM only: not a hypervisor page such as shared_info or a grant frame.
+  if (memory.frameKind(gfn) !== "ram") return -Errno.EINVAL;
+  const page = memory.frame(gfn);
+  if (page === null) return -Errno.EINVAL;
+  const old = target.vcpuInfoPage;
+  if (old !== null)
+    page.set(old.subarray(target.vcpuInfoOffset, target.vcpuInfoOffset + size), offset);
+  else page.fill(0, offset, offset + size);
+  domain.setVcpuInfo(target, page, offset);
+  target.vcpuInfoRegistered = true;
+  domain.updateTime(target);
+  domain.twoLevel?.forceRescan(target.id);
+  return 0;
+}
+
+// ---- sched_op (29) ---------------------------------------------------------------------------
+
+function schedOp(
+  domain: Domain,
+  context: VcpuContext,
+  access: GuestAccess,
+  args: CallArgs,
+): number {
+  const cmd = args.u32(0);
+  const low = args.low(1);
+  const high = args.high(1);
+  switch (cmd) {
+    case SchedOp.yield:
+      domain.hypervisor.scheduler.yieldCurrent();
+      return 0;
+    case SchedOp.block:
+      // Xen do_block: do not sleep when an event is already waiting.
+      if (!context.upcallPending()) context.blocked = BlockReason.Block;
+      return 0;
+    case SchedOp.shutdown: {
+      if (!access.readStruct(low, high, 4)) return -Errno.EFAULT;
+      domain.shutdown(access.view.getUint32(0, true));
+      return 0;
+    }
+    case SchedOp.poll:
+      return poll(domain, context, access, low, high);
+    case SchedOp.remote_shutdown:
+      return domain.privileged ? -Errno.ENOSYS : -Errno.EPERM;
+    default:
+      return -Errno.ENOSYS;
+  }
+}
+
+/** SCHEDOP_poll (xen-abi.md 2.7): return at once if a listed port is pending, else block until one is raised or timeout. */
+function poll(
+  domain: Domain,
+  context: VcpuContext,
+  access: GuestAccess,
+  low: number,
+  high: number,
+): number {
+  const wide = access.longMode;
+  if (!access.readStruct(low, high, wide ? 24 : 16)) return -Errno.EFAULT;
+  access.handleAt(0, pointer);
+  const count = access.view.getUint32(wide ? 8 : 4, true);
+  const timeout = access.u64At(wide ? 16 : 8);
+  if (count > MAX_POLL_PORTS) return -Errno.EINVAL;
+  const ports = new Uint8Array(count * 4);
+  if (count > 0 && !access.readVirtual(pointer.low, pointer.high, count * 4, ports, 0))
+    return -Errno.EFAULT;
+  const view = new DataView(ports.buffer);
+  const sink = domain.twoLevel;
+  for (let i = 0; i < count; i++) {
+    const port = view.getUint32(i * 4, true);
+    if (port >= domain.events.portLimit) return -Errno.EINVAL;
+    if (sink?.isPending(port)) return 0;
+    context.pollPorts[i] = port;
+  }
+  if (timeout !== 0 && timeout <= domain.clock.now()) return 0;
+  context.pollCount = count;
+  context.pollDeadline = timeout === 0 ? Number.POSITIVE_INFINITY : timeout;
+  context.blocked = BlockReason.Poll;
+  return 0;
+}
+
+// ---- set_timer_op (15) -----------------------------------------------------------------------
+
+function setTimerOp(
+  domain: Domain,
+  context: VcpuContext,
+  access: GuestAccess,
+  args: CallArgs,
+): number {
+  // 64-bit: the deadline in RDI; 32-bit: EBX low, ECX high (xen-abi.md 2.9).
+  const timeout = access.longMode
+    ? args.high(0) * TWO_POW_32 + args.low(0)
+    : args.low(1) * TWO_POW_32 + args.low(0);
+  context.singleshotDeadline = timeout === 0 ? Number.POSITIVE_INFINITY : timeout;
+  domain.hypervisor.scheduler.wake();
+  return 0;
+}
+
+// ---- console_io (18) -------------------------------------------------------------------------
+
+/** Bytes of one CONSOLEIO_write taken at a time (Xen guest_console_write chunks by 128 with preemption). */
+const CONSOLE_CHUNK = 256;
+const consoleBuffer = new Uint8Array(CONSOLE_CHUNK);
+
+function consoleIo(
+  domain: Domain,
+  _context: VcpuContext,
+  access: GuestAccess,
+  args: CallArgs,
+): number {
+  const cmd = args.u32(0);
+  const count = args.u32(1);
+  if (cmd === ConsoleIo.read) return 0;
+  if (cmd !== ConsoleIo.write) return -Errno.ENOSYS;
+  // The per-domain limit bounds the work: past it the bytes are not even read.
+  const budget = Math.min(count, Math.max(0, domain.consoleLimit - domain.consoleBytes) + 1);
+  let done = 0;
+  while (done < budget) {
+    const chunk = Math.min(CONSOLE_CHUNK, budget - done);
+    advancePointer({ low: args.low(2), high: args.high(2) }, done, element);
+    if (!access.readVirtual(element.low, element.high, chunk, consoleBuffer, 0))
+      return -Errno.EFAULT;
+    domain.consoleWrite(consoleBuffer.subarray(0, chunk));
+    done += chunk;
+  }
+  return 0;
+}
+
+// ---- event_channel_op (32) -------------------------------------------------------------------
+
+function eventChannelOp(
+  domain: Domain,
+  _context: VcpuContext,
+  access: GuestAccess,
+  args: CallArgs,
+): number {
+  const cmd = args.u32(0);
+  const low = args.low(1);
+  const high = args.high(1);
+  const events = domain.events;
+  const view = access.view;
+  switch (cmd) {
+    case EvtchnOp.alloc_unbound: {
+      if (!access.readStruct(low, high, 8)) return -Errno.EFAULT;
+      const dom = view.getUint16(0, true);
+      if (!isSelf(domain, dom))
+        return domain.hypervisor.domain(dom) === undefined ? -Errno.ESRCH : -Errno.EPERM;
+      const port = events.allocUnbound(view.getUint16(2, true));
+      return writePortOut(access, low, high, 4, port);
+    }
+    case EvtchnOp.bind_interdomain: {
+      if (!access.readStruct(low, high, 12)) return -Errno.EFAULT;
+      const port = events.bindInterdomain(view.getUint16(0, true), view.getUint32(4, true));
+      return writePortOut(access, low, high, 8, port);
+    }
+    case EvtchnOp.bind_virq: {
+      if (!access.readStruct(low, high, 12)) return -Errno.EFAULT;
+      const port = events.bindVirq(view.getUint32(0, true), view.getUint32(4, true));
+      return writePortOut(access, low, high, 8, port);
+    }
+    case EvtchnOp.bind_ipi: {
+      if (!access.readStruct(low, high, 8)) return -Errno.EFAULT;
+      const port = events.bindIpi(view.getUint32(0, true));
+      return writePortOut(access, low, high, 4, port);
+    }
+    case EvtchnOp.close:
+    case EvtchnOp.send:
+    case EvtchnOp.unmask: {
+      if (!access.readStruct(low, high, 4)) return -Errno.EFAULT;
+      const port = view.getUint32(0, true);
+      if (cmd === EvtchnOp.close) return events.close(port);
+      if (cmd === EvtchnOp.send) return events.send(port);
+      return events.unmask(port);
+    }
+    case EvtchnOp.status: {
+      if (!access.readStruct(low, high, 24)) return -Errno.EFAULT;
+      const dom = view.getUint16(0, true);
+      if (!isSelf(domain, dom))
+        return domain.hypervisor.domain(dom) === undefined ? -Errno.ESRCH : -Errno.EPERM;
+      const result = events.status(view.getUint32(4, true), statusOut);
+      if (result < 0) return result;
+      view.setUint32(8, statusOut.status, true);
+      view.setUint32(12, statusOut.vcpu, true);
+      view.setUint32(16, statusOut.first, true);
+      view.setUint32(20, statusOut.second, true);
+      return access.writeStructField(low, high, 8, 16) ? 0 : -Errno.EFAULT;
+    }
+    case EvtchnOp.bind_vcpu: {
+      if (!access.readStruct(low, high, 8)) return -Errno.EFAULT;
+      return events.bindVcpu(view.getUint32(0, true), view.getUint32(4, true));
+    }
+    case EvtchnOp.reset: {
+      if (!access.readStruct(low, high, 2)) return -Errno.EFAULT;
+      const dom = view.getUint16(0, true);
+      if (!isSelf(domain, dom))
+        return domain.hypervisor.domain(dom) === undefined ? -Errno.ESRCH : -Errno.EPERM;
+      return events.reset();
+    }
+    default:
+      // init_control (FIFO ABI), expand_array, set_priority, bind_pirq: -ENOSYS so Linux uses 2-level.
+      return -Errno.ENOSYS;
+  }
+}
+
+/** Stores a new port in the struct's out field, or passes the error on. */
+function writePortOut(
+  access: GuestAccess,
+  low: number,
+  high: number,
+  offset: number,
+  port: number,
+): number {
+  if (port < 0) return port;
+  access.view.setUint32(offset, port, true);
+  return access.writeStructField(low, high, offset, 4) ? 0 : -Errno.EFAULT;
+}
+
+// ---- grant_table_op (20) ---------------------------------------------------------------------
+
+function grantTableOp(
+  domain: Domain,
+  _context: VcpuContext,
+  access: GuestAccess,
+  args: CallArgs,
+): number {
+  const cmd = args.u32(0);
+  const low = args.low(1);
+  const high = args.high(1);
+  const count = args.u32(2);
+  const grants = domain.grants;
+  if (grants === null) return -Errno.ENOSYS;
+  // Xen: a negative (int) count is -EINVAL.
+  if (count >= 0x80000000) return -Errno.EINVAL;
+  const view = access.view;
+  switch (cmd) {
+    case GnttabOp.query_size: {
+      if (count !== 1) return -Errno.EINVAL;
+      if (!access.readStruct(low, high, 16)) return -Errno.EFAULT;
+      const dom = view.getUint16(0, true);
+      if (!isSelf(domain, dom)) {
+        view.setInt16(
+          12,
+          domain.hypervisor.domain(dom) === undefined
+            ? GntStatus.bad_domain
+            : GntStatus.permission_denied,
+          true,
+        );
+      } else {
+        view.setUint32(4, grants.nrFrames, true);
+        view.setUint32(8, grants.maxFrames, true);
+        view.setInt16(12, GntStatus.okay, true);
+      }
+      return access.writeStructField(low, high, 4, 10) ? 0 : -Errno.EFAULT;
+    }
+    case GnttabOp.set_version: {
+      if (count !== 1) return -Errno.EINVAL;
+      if (!access.readStruct(low, high, 4)) return -Errno.EFAULT;
+      const result = grants.setVersion(view.getUint32(0, true));
+      view.setUint32(0, grants.version, true);
+      if (!access.writeStructField(low, high, 0, 4)) return -Errno.EFAULT;
+      return result;
+    }
+    case GnttabOp.get_version: {
+      if (count !== 1) return -Errno.EINVAL;
+      if (!access.readStruct(low, high, 8)) return -Errno.EFAULT;
+      const dom = view.getUint16(0, true);
+      if (!isSelf(domain, dom))
+        return domain.hypervisor.domain(dom) === undefined ? -Errno.ESRCH : -Errno.EPERM;
+      view.setUint32(4, grants.version, true);
+      return access.writeStructField(low, high, 4, 4) ? 0 : -Errno.EFAULT;
+    }
+    case GnttabOp.copy:
+      return grantCopyOps(domain, access, low, high, count);
+    case GnttabOp.swap_grant_ref: {
+      if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
+      for (let i = 0; i < count; i++) {
+        advancePointer({ low, high }, i * 12, element);
+        if (!access.readStruct(element.low, element.high, 12)) return -Errno.EFAULT;
+        view.setInt16(8, grants.swap(view.getUint32(0, true), view.getUint32(4, true)), true);
+        if (!access.writeStructField(element.low, element.high, 8, 2)) return -Errno.EFAULT;
+      }
+      return 0;
+    }
+    case GnttabOp.map_grant_ref: {
+      // Guest-side mapping (a driver domain) is not offered: each op fails with general_error.
+      if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
+      for (let i = 0; i < count; i++) {
+        advancePointer({ low, high }, i * 32, element);
+        view.setInt16(18, GntStatus.general_error, true);
+        if (!access.writeStructField(element.low, element.high, 18, 2)) return -Errno.EFAULT;
+      }
+      return 0;
+    }
+    case GnttabOp.unmap_grant_ref: {
+      if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
+      for (let i = 0; i < count; i++) {
+        advancePointer({ low, high }, i * 24, element);
+        view.setInt16(20, GntStatus.bad_handle, true);
+        if (!access.writeStructField(element.low, element.high, 20, 2)) return -Errno.EFAULT;
+      }
+      return 0;
+    }
+    default:
+      // setup_table is PV-only (xen-abi.md 2.6); transfer, dump_table, ... are not offered.
+      return -Errno.ENOSYS;
+  }
+}
+
+const copySource: GrantCopySideSpec = {
+  isRef: false,
+  refOrGfn: 0,
+  offset: 0,
+  table: undefined,
+  memory: undefined,
+};
+const copyDest: GrantCopySideSpec = {
+  isRef: false,
+  refOrGfn: 0,
+  offset: 0,
+  table: undefined,
+  memory: undefined,
+};
+
+/** GNTTABOP_copy: per-element status; x64/a64 elements are 40 bytes, x32 24 (xen-abi.md 4). */
+function grantCopyOps(
+  domain: Domain,
+  access: GuestAccess,
+  low: number,
+  high: number,
+  count: number,
+): number {
+  if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
+  const wide = access.longMode;
+  const size = wide ? 40 : 24;
+  const sideSize = wide ? 16 : 8;
+  const lengthAt = wide ? 32 : 16;
+  const view = access.view;
+  for (let i = 0; i < count; i++) {
+    advancePointer({ low, high }, i * size, element);
+    if (!access.readStruct(element.low, element.high, size)) return -Errno.EFAULT;
+    const length = view.getUint16(lengthAt, true);
+    const flags = view.getUint16(lengthAt + 2, true);
+    const status =
+      readCopySide(domain, access, 0, (flags & GntCopy.source_gref) !== 0, copySource) ??
+      readCopySide(domain, access, sideSize, (flags & GntCopy.dest_gref) !== 0, copyDest) ??
+      grantCopy(domain.domid, copySource, copyDest, length);
+    view.setInt16(lengthAt + 4, status, true);
+    if (!access.writeStructField(element.low, element.high, lengthAt + 4, 2)) return -Errno.EFAULT;
+  }
+  return 0;
+}
+
+/** Fills a copy side from the struct at `offset`; returns a GNTST_* failure or undefined. */
+function readCopySide(
+  domain: Domain,
+  access: GuestAccess,
+  offset: number,
+  isRef: boolean,
+  side: GrantCopySideSpec,
+): number | undefined {
+  const view = access.view;
+  const wide = access.longMode;
+  const refOrGfn = wide && !isRef ? access.u64At(offset) : view.getUint32(offset, true);
+  const domid = view.getUint16(offset + (wide ? 8 : 4), true);
+  side.isRef = isRef;
+  side.refOrGfn = refOrGfn;
+  side.offset = view.getUint16(offset + (wide ? 10 : 6), true);
+  side.table = undefined;
+  side.memory = undefined;
+  const self = isSelf(domain, domid);
+  // Xen gnttab_copy_lock_domains: copy by frame only within DOMID_SELF.
+  if (!isRef && !self) return GntStatus.permission_denied;
+  const owner = self ? domain : domain.hypervisor.domain(domid);
+  if (owner === undefined || owner.state === "destroyed") return GntStatus.bad_domain;
+  if (isRef) side.table = owner.grants ?? undefined;
+  else side.memory = owner.memory ?? undefined;
+  return undefined;
+}
+
+// ---- The table (Xen hypercall-defs.c: one row per call) --------------------------------------
+
+const HANDLERS: (Handler | undefined)[] = [];
+HANDLERS[Hypercall.memory_op] = memoryOp;
+HANDLERS[Hypercall.set_timer_op] = setTimerOp;
+HANDLERS[Hypercall.xen_version] = xenVersion;
+HANDLERS[Hypercall.console_io] = consoleIo;
+HANDLERS[Hypercall.grant_table_op] = grantTableOp;
+HANDLERS[Hypercall.vcpu_op] = vcpuOp;
+HANDLERS[Hypercall.sched_op] = schedOp;
+HANDLERS[Hypercall.event_channel_op] = eventChannelOp;
+HANDLERS[Hypercall.hvm_op] = hvmOp;
+// vm_assist, physdev_op, multicall, platform_op and every PV-only call: -ENOSYS (xen-abi.md 2.1).
+HANDLERS.length = 64;
+
+/** Timer expiry for one domain: singleshot and periodic timers raise VIRQ_TIMER; poll timeouts wake. */
+export function fireTimers(domain: Domain): void {
+  const now = domain.clock.now();
+  for (const context of domain.vcpus) {
+    if (context.singleshotDeadline <= now) {
+      context.singleshotDeadline = Number.POSITIVE_INFINITY;
+      domain.events.sendVirq(Virq.TIMER, context.id);
+    }
+    if (context.periodicDeadline <= now) {
+      const period = context.periodicPeriod;
+      context.periodicDeadline = period > 0 ? now + period : Number.POSITIVE_INFINITY;
+      domain.events.sendVirq(Virq.TIMER, context.id);
+    }
+    if (context.blocked === BlockReason.Poll && context.pollDeadline <= now) context.wake();
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The first scheduler (docs/architecture.md "Execution model"):
+ * deterministic round-robin over every runnable vCPU of every running
+ * domain, one thread, slices counted in retired instructions. Blocked vCPUs
+ * cost nothing. When nothing can run, virtual-clock domains jump to their
+ * next timer and the host otherwise sleeps on a real timer until the next
+ * wall-clock deadline or until host I/O wakes it: no busy polling.
+ */
+import { VcpuExitReason, VcpuShutdownKind } from "@kumo/abi";
+import type { Domain } from "./domain";
+import { dispatchHypercall, fireTimers } from "./hypercalls";
+import type { Hypervisor } from "./hypervisor";
+import { BlockReason, type VcpuContext } from "./vcpu-context";
+
+export interface SchedulerOptions {
+  /** Instructions per slice; default 100 000. */
+  sliceInstructions?: number;
+  /** Host milliseconds of guest work between yields to the event loop; default 10. */
+  yieldEveryMs?: number;
+}
+
+/** What one scheduling step did. */
+export type StepResult = "ran" | "idle" | "waiting" | "stopped";
+
+const hostNow: () => number =
+  typeof performance !== "undefined" && typeof performance.now === "function"
+    ? () => performance.now()
+    : () => Date.now();
+
+/** Yields to the host event loop: setImmediate in Node, a MessageChannel in browsers. */
+function yieldToEventLoop(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown })
+    .setImmediate;
+  if (typeof immediate === "function") return new Promise((resolve) => immediate(resolve));
+  if (typeof MessageChannel === "function") {
+    return new Promise((resolve) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => {
+        channel.port1.close();
+        resolve();
+      };
+      channel.port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+export class Scheduler {
+  readonly sliceInstructions: number;
+  readonly yieldEveryMs: number;
+  /** Round-robin cursor over the flattened vCPU list. */
+  private cursor = 0;
+  private running = false;
+  private stopRequested = false;
+  private wakeup: (() => void) | null = null;
+  private yieldRequested = false;
+  /** Slices run since creation (for tests and info). */
+  slices = 0;
+
+  constructor(
+    private readonly hypervisor: Hypervisor,
+    options: SchedulerOptions = {},
+  ) {
+    this.sliceInstructions = options.sliceInstructions ?? 100_000;
+    this.yieldEveryMs = options.yieldEveryMs ?? 10;
+    if (!Number.isInteger(this.sliceInstructions) || this.sliceInstructions < 1) {
+      throw new RangeError(
+        `sliceInstructions must be a positive integer, got ${options.sliceInstructions}`,
+      );
+    }
+  }
+
+  /** Something became runnable or a deadline moved: end an idle sleep. */
+  wake(): void {
+    const wakeup = this.wakeup;
+    if (wakeup !== null) {
+      this.wakeup = null;
+      wakeup();
+    }
+  }
+
+  /** SCHEDOP_yield: end the current slice. */
+  yieldCurrent(): void {
+    this.yieldRequested = true;
+  }
+
+  /** Stops `run` at the next slice boundary. */
+  stop(): void {
+    this.stopRequested = true;
+    this.wake();
+  }
+
+  /**
+   * One scheduling decision, synchronous: fires due timers, then runs one
+   * slice of the next runnable vCPU. "idle" means nothing could run but a
+   * virtual clock was advanced to its next timer; "waiting" means only a
+   * wall-clock deadline or host I/O can make progress.
+   */
+  step(): StepResult {
+    const domains = this.hypervisor.guestDomains();
+    for (const domain of domains) if (domain.state === "running") fireTimers(domain);
+    const context = this.pickNext(domains);
+    if (context !== null) {
+      this.runSlice(context);
+      return "ran";
+    }
+    // Nothing runnable: virtual clocks jump to their next deadline.
+    let advanced = false;
+    for (const domain of domains) {
+      if (domain.state !== "running" || domain.clock.mode !== "virtual") continue;
+      const deadline = nextDeadline(domain);
+      if (deadline !== Number.POSITIVE_INFINITY) {
+        domain.clock.skipTo(deadline);
+        advanced = true;
+      }
+    }
+    return advanced ? "idle" : "waiting";
+  }
+
+  /**
+   * Runs until `stop()` or until no guest domain is alive. Yields to the
+   * event loop every `yieldEveryMs` so backends run; sleeps when idle.
+   */
+  async run(): Promise<void> {
+    if (this.running) throw new Error("Scheduler.run is already running");
+    this.running = true;
+    this.stopRequested = false;
+    try {
+      let sliceStart = hostNow();
+      while (!this.stopRequested) {
+        const result = this.step();
+        if (result === "ran" || result === "idle") {
+          if (hostNow() - sliceStart >= this.yieldEveryMs) {
+            await yieldToEventLoop();
+            sliceStart = hostNow();
+          }
+          continue;
+        }
+        if (!this.hypervisor.guestDomains().some((domain) => domain.state !== "destroyed")) break;
+        await this.sleep(this.hostDelay());
+        sliceStart = hostNow();
+      }
+    } finally {
+      this.running = false;
+      this.wakeup = null;
+    }
+  }
+
+  /** Runs synchronously until nothing is runnable, `maxSlices` were run, or a predicate holds. For tests. */
+  runUntil(done: () => boolean, maxSlices = 1_000_000): boolean {
+    for (let i = 0; i < maxSlices; i++) {
+      if (done()) return true;
+      const result = this.step();
+      if (result === "waiting") return done();
+    }
+    return done();
+  }
+
+  private hostDelay(): number {
+    let delay = Number.POSITIVE_INFINITY;
+    for (const domain of this.hypervisor.guestDomains()) {
+      if (domain.state !== "running" || domain.clock.mode !== "wall") continue;
+      const deadline = nextDeadline(domain);
+      if (deadline !== Number.POSITIVE_INFINITY)
+        delay = Math.min(delay, domain.clock.hostDelayUntil(deadline));
+    }
+    return delay;
+  }
+
+  /** Sleeps until `ms` passes or `wake()` is called; Infinity waits for a wake only. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      this.wakeup = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+      if (ms !== Number.POSITIVE_INFINITY) {
+        timer = setTimeout(
+          () => {
+            this.wakeup = null;
+            resolve();
+          },
+          Math.max(0, Math.ceil(ms)),
+        );
+      }
+    });
+  }
+
+  private pickNext(domains: readonly Domain[]): VcpuContext | null {
+    let total = 0;
+    for (const domain of domains) total += domain.vcpus.length;
+    if (total === 0) return null;
+    for (let tried = 0; tried < total; tried++) {
+      const index = (this.cursor + tried) % total;
+      const context = contextAt(domains, index);
+      if (context !== null && context.domain.state === "running" && context.runnable()) {
+        this.cursor = (index + 1) % total;
+        return context;
+      }
+    }
+    return null;
+  }
+
+  private runSlice(context: VcpuContext): void {
+    const vcpu = context.vcpu;
+    if (vcpu === null) return;
+    const domain = context.domain;
+    this.slices++;
+    this.yieldRequested = false;
+    let budget = this.sliceInstructions;
+    if (domain.clock.mode === "virtual") {
+      // End the slice at the domain's next deadline so timers fire at the exact instruction.
+      const deadline = nextDeadline(domain);
+      if (deadline !== Number.POSITIVE_INFINITY) {
+        budget = Math.max(1, Math.min(budget, domain.clock.instructionsUntil(deadline)));
+      }
+    }
+    const start = vcpu.instructionsRetired;
+    // Keep running the same vCPU through cheap exits (hypercalls) until the budget is spent;
+    // the exit cap bounds a slice even if a CPU reports exits without retiring instructions.
+    for (let exits = 0; exits < 4096; exits++) {
+      if (!context.runnable() || domain.state !== "running" || this.yieldRequested) break;
+      const left = budget - (vcpu.instructionsRetired - start);
+      if (left <= 0) break;
+      const reason = vcpu.run(left);
+      if (!this.handleExit(context, reason)) break;
+    }
+  }
+
+  /** Dispatches one exit; returns true when the vCPU may continue in the same slice. */
+  private handleExit(context: VcpuContext, reason: VcpuExitReason): boolean {
+    const domain = context.domain;
+    const vcpu = context.vcpu;
+    if (vcpu === null) return false;
+    switch (reason) {
+      case VcpuExitReason.Budget:
+        return false;
+      case VcpuExitReason.Hypercall:
+        dispatchHypercall(domain, context);
+        return true;
+      case VcpuExitReason.Halt:
+        if (!vcpu.interruptsEnabled()) {
+          // hlt with interrupts off: the vCPU is gone; all gone = poweroff (Xen hvm_hlt/hvm_vcpu_down).
+          context.online = false;
+          if (!domain.vcpus.some((other) => other.online)) domain.shutdown(0);
+          return false;
+        }
+        if (!context.hasPending()) context.blocked = BlockReason.Halt;
+        return false;
+      case VcpuExitReason.Shutdown:
+        domain.shutdown(
+          vcpu.exit.code === VcpuShutdownKind.PowerOff
+            ? 0
+            : vcpu.exit.code === VcpuShutdownKind.Reboot
+              ? 1
+              : 3,
+        );
+        return false;
+      case VcpuExitReason.InterruptWindow:
+        return true;
+      case VcpuExitReason.Yield:
+        return false;
+      case VcpuExitReason.PlatformCall:
+        // arm64 PSCI/SMCCC lives with the arm platform; answer NOT_SUPPORTED (-1).
+        vcpu.completeHypercall(0xffffffff, 0xffffffff);
+        return true;
+      case VcpuExitReason.GuestError:
+        this.hypervisor.log(
+          `(d${domain.domid}) vcpu ${context.id}: ${vcpu.exit.message}; crashing the domain`,
+        );
+        domain.shutdown(3);
+        return false;
+      default:
+        this.hypervisor.log(
+          `(d${domain.domid}) vcpu ${context.id}: unknown exit ${reason}; crashing the domain`,
+        );
+        domain.shutdown(3);
+        return false;
+    }
+  }
+}
+
+function contextAt(domains: readonly Domain[], index: number): VcpuContext | null {
+  let rest = index;
+  for (const domain of domains) {
+    if (rest < domain.vcpus.length) return domain.vcpus[rest];
+    rest -= domain.vcpus.length;
+  }
+  return null;
+}
+
+/** The earliest timer of any online vCPU of the domain. */
+function nextDeadline(domain: Domain): number {
+  let deadline = Number.POSITIVE_INFINITY;
+  for (const context of domain.vcpus) {
+    if (!context.online) continue;
+    const next = context.nextDeadline();
+    if (next < deadline) deadline = next;
+  }
+  return deadline;
+}

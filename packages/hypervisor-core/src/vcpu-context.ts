@@ -1,0 +1,119 @@
+/**
+ * The hypervisor's side of one vCPU: the `Vcpu` it drives, whether it is up
+ * or blocked, its timers, where its vcpu_info lives, and the upcall it
+ * raises as the CPU's `InterruptSource` (xen-abi.md 3.3: the HVM callback
+ * vector, level-like while evtchn_upcall_pending is set, bypassing the LAPIC).
+ */
+import type { InterruptSource, Vcpu } from "@kumo/abi";
+import type { Domain } from "./domain";
+import type { GuestAccess } from "./guest-access";
+
+/** Why a vCPU does not run. */
+export const BlockReason = {
+  None: 0,
+  /** hlt/wfi with interrupts enabled: wakes on an upcall or a timer. */
+  Halt: 1,
+  /** SCHEDOP_block: wakes on an event. */
+  Block: 2,
+  /** SCHEDOP_poll: wakes when a polled port is raised (masked or not), on timeout, or spuriously. */
+  Poll: 3,
+} as const;
+export type BlockReason = (typeof BlockReason)[keyof typeof BlockReason];
+
+/** SCHEDOP_poll accepts at most 128 ports (Xen common/sched/core.c do_poll). */
+export const MAX_POLL_PORTS = 128;
+
+export class VcpuContext implements InterruptSource {
+  vcpu: Vcpu | null = null;
+  /** Not VPF_down: eligible to run. vCPU 0 comes up at the first unpause, others by VCPUOP_up or the toolstack. */
+  online = false;
+  /** Set once vCPU 0 was brought up by the first unpause. */
+  everOnline = false;
+  blocked: BlockReason = BlockReason.None;
+  /** Singleshot timer deadline in system-time ns, Infinity when off. */
+  singleshotDeadline = Number.POSITIVE_INFINITY;
+  /** Periodic timer: period in ns (0 = off) and next deadline. */
+  periodicPeriod = 0;
+  periodicDeadline = Number.POSITIVE_INFINITY;
+  /** SCHEDOP_poll: ports and absolute timeout. */
+  readonly pollPorts = new Uint32Array(MAX_POLL_PORTS);
+  pollCount = 0;
+  pollDeadline = Number.POSITIVE_INFINITY;
+  /** The page and offset holding this vCPU's vcpu_info (shared_info slot, or a registered area). */
+  vcpuInfoPage: Uint8Array | null = null;
+  vcpuInfoOffset = 0;
+  vcpuInfoRegistered = false;
+  /** HVMOP_set_evtchn_upcall_vector: a per-vCPU vector (0 = use the domain's callback vector). */
+  upcallVector = 0;
+  /** Guest VA of the runstate area (accepted, not updated: xen-abi.md 2.8 allows it). */
+  runstateArea = 0;
+  /** Instructions retired in this vCPU when it last ran (for info). */
+  access: GuestAccess | null = null;
+  /** Last caller mode seen on a hypercall (for layout latching on the MSR write). */
+  lastLongMode = true;
+
+  constructor(
+    readonly domain: Domain,
+    readonly id: number,
+  ) {}
+
+  /** The vector delivered for events, or 0 when event delivery is off. */
+  deliveryVector(): number {
+    return this.upcallVector !== 0 ? this.upcallVector : this.domain.callbackVector;
+  }
+
+  /** evtchn_upcall_pending of the current vcpu_info. */
+  upcallPending(): boolean {
+    const page = this.vcpuInfoPage;
+    return page !== null && page[this.vcpuInfoOffset] !== 0;
+  }
+
+  // InterruptSource: hot, no allocation.
+  hasPending(): boolean {
+    return this.deliveryVector() !== 0 && this.upcallPending();
+  }
+
+  acknowledge(): number {
+    return this.hasPending() ? this.deliveryVector() : -1;
+  }
+
+  /** An event arrived for this vCPU: wake it if blocked and tell the CPU (Xen vcpu_kick). */
+  kick(): void {
+    if (
+      this.blocked === BlockReason.Halt ||
+      this.blocked === BlockReason.Block ||
+      this.blocked === BlockReason.Poll
+    ) {
+      this.wake();
+    }
+    this.vcpu?.notifyInterrupt();
+  }
+
+  /** Ends any block and tells the scheduler. */
+  wake(): void {
+    if (this.blocked === BlockReason.None) return;
+    this.blocked = BlockReason.None;
+    this.pollCount = 0;
+    this.pollDeadline = Number.POSITIVE_INFINITY;
+    this.domain.hypervisor.scheduler.wake();
+  }
+
+  /** The earliest timer deadline of this vCPU (system-time ns). */
+  nextDeadline(): number {
+    let deadline = this.singleshotDeadline;
+    if (this.periodicDeadline < deadline) deadline = this.periodicDeadline;
+    if (this.blocked === BlockReason.Poll && this.pollDeadline < deadline)
+      deadline = this.pollDeadline;
+    return deadline;
+  }
+
+  /** True when the scheduler may run it now. */
+  runnable(): boolean {
+    return this.online && this.vcpu !== null && this.blocked === BlockReason.None;
+  }
+
+  /** Instructions retired, 0 without a CPU. */
+  instructionsRetired(): number {
+    return this.vcpu === null ? 0 : this.vcpu.instructionsRetired;
+  }
+}
