@@ -1,5 +1,7 @@
 // Node-only parts of @kumo/toolstack (files, terminals), exported as
 // "@kumo/toolstack/node" so that "@kumo/toolstack" stays browser-safe.
+
+export { CommandError, ExitStatus, type KumoIo, runKumo, UsageError } from "../cli/main";
 export { type ConsoleLog, consoleLogPath, kumoStateDir, logConsoleToFile } from "./console-log";
 export {
   attachTerminal,

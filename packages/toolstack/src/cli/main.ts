@@ -1,0 +1,332 @@
+/**
+ * The `kumo` command (Node only): argument parsing, help, and the commands.
+ * Commands whose machinery does not exist yet fail with a message that says
+ * what is missing; none of them pretends.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { cpus, freemem, hostname, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { parseElf } from "../builder/elf";
+import { DomainBuildError, KernelImageError } from "../builder/errors";
+import { type UnpackedKernel, unpackKernelImage } from "../builder/kernel-image";
+import { type BootMemory, buildPvhBoot, type PvhBootLayout } from "../builder/pvh";
+import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
+import { XlConfigError } from "../config/errors";
+import { kumoStateDir } from "../node/console-log";
+import { type CommandSpec, commandHelp, findCommand, generalHelp, usageLine } from "./commands";
+
+export interface KumoIo {
+  readonly stdout: { write(text: string | Uint8Array): unknown };
+  readonly stderr: { write(text: string): unknown };
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+/** A mistake in the command line: exit status 2 with the usage line. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+  constructor(
+    message: string,
+    readonly command?: CommandSpec,
+  ) {
+    super(message);
+  }
+}
+
+/** A command that could not do its job: exit status 1. */
+export class CommandError extends Error {
+  override readonly name = "CommandError";
+}
+
+/** Exit statuses (sysexits-like: 2 for usage as most Unix tools). */
+export const ExitStatus = { Ok: 0, Failure: 1, Usage: 2 } as const;
+
+function packageVersion(): string {
+  try {
+    // Two levels up from both src/cli/main.ts and the bundled dist/bin/kumo.js.
+    const manifest = JSON.parse(
+      readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+    );
+    return String(manifest.version);
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Runs `kumo` with `argv` (without the program name) and returns the exit status. */
+export async function runKumo(argv: readonly string[], io: KumoIo): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`kumo: ${error.message}\n`);
+      io.stderr.write(
+        error.command
+          ? `Usage: ${usageLine(error.command)}\nRun \`kumo help ${error.command.name}\` for more.\n`
+          : "Run `kumo help` for the list of commands.\n",
+      );
+      return ExitStatus.Usage;
+    }
+    if (
+      error instanceof CommandError ||
+      error instanceof XlConfigError ||
+      error instanceof KernelImageError ||
+      error instanceof DomainBuildError
+    ) {
+      io.stderr.write(`kumo: ${error.message}\n`);
+      return ExitStatus.Failure;
+    }
+    throw error;
+  }
+}
+
+async function dispatch(argv: readonly string[], io: KumoIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "-h" || name === "--help") {
+    io.stdout.write(generalHelp());
+    return name === undefined ? ExitStatus.Usage : ExitStatus.Ok;
+  }
+  if (name === "--version" || name === "-V") {
+    io.stdout.write(`kumo ${packageVersion()}\n`);
+    return ExitStatus.Ok;
+  }
+  const command = findCommand(name);
+  if (command === undefined) {
+    throw new UsageError(
+      name.startsWith("-") ? `unknown option "${name}"` : `unknown command "${name}"`,
+    );
+  }
+  if (rest.includes("-h") || rest.includes("--help")) {
+    io.stdout.write(commandHelp(command));
+    return ExitStatus.Ok;
+  }
+  const { values, positionals } = parseCommandLine(command, rest);
+  switch (command.name) {
+    case "help":
+      return help(positionals, io);
+    case "create":
+      return create(values, positionals, io);
+    case "info":
+      return info(io);
+    case "xenstore":
+      checkXenstoreArguments(command, positionals);
+      return needsDaemon(command, io);
+    default:
+      return needsDaemon(command, io);
+  }
+}
+
+type OptionValues = Record<string, string | boolean | undefined>;
+
+function parseCommandLine(
+  command: CommandSpec,
+  args: readonly string[],
+): { values: OptionValues; positionals: string[] } {
+  const options: Record<string, { type: "boolean" | "string"; short?: string }> = {};
+  for (const option of command.options) {
+    options[option.name] = option.short
+      ? { type: option.type, short: option.short }
+      : { type: option.type };
+  }
+  let parsed: { values: OptionValues; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true }) as {
+      values: OptionValues;
+      positionals: string[];
+    };
+  } catch (error) {
+    // node:util parseArgs reports unknown options and missing values as TypeErrors with a code.
+    const message = (error as Error).message
+      .split("\n")[0]
+      .replace(/\. To specify a positional.*$/, "");
+    throw new UsageError(message, command);
+  }
+  const count = parsed.positionals.length;
+  if (count < command.minArguments) {
+    throw new UsageError(
+      `${command.name}: missing ${command.arguments.split(" ")[count] ?? "argument"}`,
+      command,
+    );
+  }
+  if (count > command.maxArguments) {
+    throw new UsageError(
+      `${command.name}: unexpected argument "${parsed.positionals[command.maxArguments]}"`,
+      command,
+    );
+  }
+  return parsed;
+}
+
+function help(positionals: string[], io: KumoIo): number {
+  if (positionals.length === 0) {
+    io.stdout.write(generalHelp());
+    return ExitStatus.Ok;
+  }
+  const command = findCommand(positionals[0]);
+  if (command === undefined) throw new UsageError(`unknown command "${positionals[0]}"`);
+  io.stdout.write(commandHelp(command));
+  return ExitStatus.Ok;
+}
+
+function readUserFile(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EISDIR"
+          ? "is a directory"
+          : (error as Error).message;
+    throw new CommandError(`cannot read the ${what} ${path}: ${reason}`);
+  }
+}
+
+/** A BootMemory that checks placement without holding the guest's RAM (for dry runs). */
+function measuringMemory(size: number): BootMemory {
+  return { size, write() {}, fill() {} };
+}
+
+async function create(values: OptionValues, positionals: string[], io: KumoIo): Promise<number> {
+  const [configArgument, ...overrides] = positionals;
+  const configPath = resolve(io.cwd, configArgument);
+  let text = new TextDecoder().decode(readUserFile(configPath, "configuration file"));
+  for (const override of overrides) {
+    // xl create appends "key=value" arguments to the configuration.
+    if (!/^[a-z][_0-9a-z]*\s*\+?=/.test(override)) {
+      throw new UsageError(
+        `create: "${override}" is not a key=value setting`,
+        findCommand("create"),
+      );
+    }
+    text += `\n${override}`;
+  }
+  const config = parseDomainConfig(text, configArgument);
+  if (!values.quiet) {
+    for (const warning of config.warnings) {
+      io.stderr.write(
+        `kumo: warning: ${configArgument}:${warning.line}:${warning.column}: ${warning.message}\n`,
+      );
+    }
+  }
+  if (config.type === "hvm") {
+    throw new CommandError(
+      'type "hvm" needs firmware and emulated PC devices, which Kumo does not have yet; use type = "pvh"',
+    );
+  }
+  const kernelPath = resolve(io.cwd, config.kernel);
+  const kernel = await unpackKernelImage(readUserFile(kernelPath, "kernel"));
+  const ramdisk =
+    config.ramdisk === undefined
+      ? undefined
+      : readUserFile(resolve(io.cwd, config.ramdisk), "ramdisk");
+  const memoryBytes = config.memoryMiB * 1024 * 1024;
+  const layout = buildPvhBoot(measuringMemory(memoryBytes), {
+    kernel: parseElf(kernel.elf),
+    ramdisk,
+    cmdline: config.cmdline,
+  });
+  if (values["dry-run"]) {
+    io.stdout.write(describeBuild(config, kernelPath, kernel, layout));
+    return ExitStatus.Ok;
+  }
+  throw new CommandError(
+    `cannot run domain "${config.name}" yet: its configuration and boot image are valid (see \`kumo create -n\`), ` +
+      "but the toolstack does not yet drive @kumo/hypervisor-core domains and @kumo/cpu-x86 vCPUs",
+  );
+}
+
+function hex(value: number): string {
+  return `0x${value.toString(16)}`;
+}
+
+function describeBuild(
+  config: DomainConfig,
+  kernelPath: string,
+  kernel: UnpackedKernel,
+  layout: PvhBootLayout,
+): string {
+  const rows: [string, string][] = [
+    ["name", config.name],
+    ["type", config.type],
+    ["memory", `${config.memoryMiB} MiB (maxmem ${config.maxMemoryMiB} MiB)`],
+    ["vcpus", `${config.vcpus} (max ${config.maxVcpus})`],
+    ["kernel", `${kernelPath} (${kernel.kind}, ELF${layout.bits})`],
+    ["kernel_range", `${hex(layout.kernelStart)}-${hex(layout.kernelEnd)}`],
+    ["entry", `${hex(layout.entry)} (XEN_ELFNOTE_PHYS32_ENTRY)`],
+    ["start_info", hex(layout.startInfoAddress)],
+    ["cmdline", JSON.stringify(config.cmdline)],
+    [
+      "ramdisk",
+      layout.ramdisk
+        ? `${config.ramdisk} at ${hex(layout.ramdisk.address)} (${layout.ramdisk.size} bytes)`
+        : "none",
+    ],
+    [
+      "memmap",
+      layout.memmap
+        .map((entry) => `${hex(entry.address)}+${hex(entry.size)}:${entry.type}`)
+        .join(" "),
+    ],
+    ["on_poweroff", config.onPoweroff],
+    ["on_reboot", config.onReboot],
+    ["on_crash", config.onCrash],
+  ];
+  for (const disk of config.disks) {
+    rows.push([
+      "disk",
+      `${disk.vdev} ${disk.access} ${disk.format} ${disk.devtype} ${disk.target}`,
+    ]);
+  }
+  for (const vif of config.vifs) {
+    rows.push(["vif", `mac=${vif.mac ?? "(generated)"} bridge=${vif.bridge ?? "(default)"}`]);
+  }
+  const width = Math.max(...rows.map(([key]) => key.length));
+  return `${rows.map(([key, value]) => `${key.padEnd(width)} : ${value}`).join("\n")}\n`;
+}
+
+function info(io: KumoIo): number {
+  const socket = join(kumoStateDir(io.env), "kumo.sock");
+  const rows: [string, string][] = [
+    ["host", hostname()],
+    ["kumo_version", packageVersion()],
+    ["node_version", process.versions.node],
+    ["nr_cpus", String(cpus().length)],
+    ["total_memory", `${Math.floor(totalmem() / (1 << 20))} MiB`],
+    ["free_memory", `${Math.floor(freemem() / (1 << 20))} MiB`],
+    ["daemon", existsSync(socket) ? `socket at ${socket}` : "not running"],
+  ];
+  const width = Math.max(...rows.map(([key]) => key.length));
+  io.stdout.write(`${rows.map(([key, value]) => `${key.padEnd(width)} : ${value}`).join("\n")}\n`);
+  return ExitStatus.Ok;
+}
+
+function checkXenstoreArguments(command: CommandSpec, positionals: string[]): void {
+  const [operation, path] = positionals;
+  const counts: Record<string, [number, number]> = { ls: [1, 2], read: [2, 2], write: [3, 3] };
+  const range = counts[operation];
+  if (range === undefined)
+    throw new UsageError(`xenstore: unknown operation "${operation}" (ls, read or write)`, command);
+  if (positionals.length < range[0] || positionals.length > range[1]) {
+    throw new UsageError(`xenstore ${operation}: wrong number of arguments`, command);
+  }
+  if (path !== undefined && !path.startsWith("/") && !/^[A-Za-z0-9_@-]/.test(path)) {
+    throw new UsageError(`xenstore: "${path}" is not a xenstore path`, command);
+  }
+}
+
+/** Commands that act on running domains, which live in the daemon. */
+function needsDaemon(command: CommandSpec, io: KumoIo): number {
+  const socket = join(kumoStateDir(io.env), "kumo.sock");
+  if (command.name === "daemon") {
+    throw new CommandError(
+      "kumo daemon is not implemented yet (hosting domains needs @kumo/hypervisor-core's scheduler wired to the toolstack)",
+    );
+  }
+  const reason = existsSync(socket)
+    ? `a socket exists at ${socket}, but this kumo has no daemon protocol yet`
+    : `no kumo daemon is running (no socket at ${socket}), and \`kumo daemon\` is not implemented yet`;
+  throw new CommandError(`${command.name}: ${reason}`);
+}
