@@ -1,7 +1,7 @@
 import { XsType } from "@kumo/abi";
 import type { Xenstored } from "./daemon";
 import { errorCode, XenstoreError, XenstoreUsageError } from "./errors";
-import { type Permission, formatPermission, parsePermission } from "./permissions";
+import { formatPermission, type Permission, parsePermission } from "./permissions";
 import {
   bytesToString,
   concatBytes,
@@ -222,7 +222,9 @@ export class XenstoreClient extends XenstoreOperations {
     if (!pending) return;
     this.pending.delete(message.requestId);
     if (message.type === XsType.ERROR) {
-      const name = bytesToString(message.payload.subarray(0, Math.max(0, message.payload.length - 1)));
+      const name = bytesToString(
+        message.payload.subarray(0, Math.max(0, message.payload.length - 1)),
+      );
       pending.reject(new XenstoreError(errorCode(name)));
     } else {
       pending.resolve(message);

@@ -540,7 +540,11 @@ export class Xenstored {
     return this.lookup(connection, transaction, this.resolve(connection, path), ACCESS_READ).value;
   }
 
-  private write(connection: XsConnection, transaction: Transaction | undefined, payload: Uint8Array) {
+  private write(
+    connection: XsConnection,
+    transaction: Transaction | undefined,
+    payload: Uint8Array,
+  ) {
     const nul = payload.indexOf(0);
     if (nul < 0) throw new XenstoreError("EINVAL");
     const path = this.resolve(connection, bytesToString(payload.subarray(0, nul)));
@@ -714,7 +718,11 @@ export class Xenstored {
     }
     this.putNode(connection, transaction, absolute, { ...node, permissions });
     // The event is visible to whoever could read the node before or after the change.
-    this.emit(transaction, { path: absolute, permissions: [...node.permissions], recursive: false });
+    this.emit(transaction, {
+      path: absolute,
+      permissions: [...node.permissions],
+      recursive: false,
+    });
     this.emit(transaction, { path: absolute, permissions, recursive: false });
     return OK;
   }

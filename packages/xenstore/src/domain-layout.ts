@@ -48,7 +48,8 @@ export async function writeDomainLayout(
     for (let vcpu = 0; vcpu < layout.vcpus; vcpu++) {
       await tx.write(`${home}/cpu/${vcpu}/availability`, "online");
     }
-    if (layout.storePort !== undefined) await tx.write(`${home}/store/port`, String(layout.storePort));
+    if (layout.storePort !== undefined)
+      await tx.write(`${home}/store/port`, String(layout.storePort));
     if (layout.storeRingRef !== undefined) {
       await tx.write(`${home}/store/ring-ref`, String(layout.storeRingRef));
     }

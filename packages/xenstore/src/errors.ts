@@ -2,6 +2,15 @@ import { Errno, type XsdError, XsdErrors } from "@kumo/abi";
 
 export type { XsdError };
 
+// `@kumo/xenstore` and `@kumo/xenstore/node` are bundled separately, so each carries its own
+// copy of these classes; a registered symbol brands instances so `instanceof` works across both.
+const XENSTORE_ERROR = Symbol.for("@kumo/xenstore.XenstoreError");
+const USAGE_ERROR = Symbol.for("@kumo/xenstore.XenstoreUsageError");
+
+function branded(value: unknown, brand: symbol): boolean {
+  return typeof value === "object" && value !== null && brand in value;
+}
+
 /**
  * A request that xenstored refused. `code` is one of the error names of Xen public
  * io/xs_wire.h `xsd_errors[]`, which is what travels in an XS_ERROR reply.
@@ -14,6 +23,11 @@ export class XenstoreError extends Error {
     this.name = "XenstoreError";
     this.code = code;
     this.errno = Errno[code];
+    Object.defineProperty(this, XENSTORE_ERROR, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(value, XENSTORE_ERROR);
   }
 }
 
@@ -27,5 +41,10 @@ export class XenstoreUsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "XenstoreUsageError";
+    Object.defineProperty(this, USAGE_ERROR, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(value, USAGE_ERROR);
   }
 }

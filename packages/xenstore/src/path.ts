@@ -39,7 +39,11 @@ export function isSpecialPath(path: string): boolean {
  * no trailing `/`, valid characters, at most XENSTORE_ABS_PATH_MAX bytes; relative at most
  * XENSTORE_REL_PATH_MAX). `allowSpecial` admits `@...` names (watches and permissions only).
  */
-export function canonicalize(domid: number, path: string, allowSpecial: boolean): string | undefined {
+export function canonicalize(
+  domid: number,
+  path: string,
+  allowSpecial: boolean,
+): string | undefined {
   if (path.length === 0) return undefined;
   if (path.startsWith("@")) {
     if (!allowSpecial || !validCharacters(path) || path.includes("/")) return undefined;
@@ -76,5 +80,7 @@ export function childPath(parent: string, name: string): string {
 /** True if `path` is `ancestor` or lies below it. */
 export function isAtOrBelow(path: string, ancestor: string): boolean {
   if (ancestor === "/") return path.startsWith("/");
-  return path === ancestor || (path.startsWith(ancestor) && path.charCodeAt(ancestor.length) === 0x2f);
+  return (
+    path === ancestor || (path.startsWith(ancestor) && path.charCodeAt(ancestor.length) === 0x2f)
+  );
 }

@@ -208,7 +208,8 @@ export class RingTransport {
     // Atomics.store is a full barrier: the bytes are copied before the guest sees them consumed.
     Atomics.store(this.indices, REQ_CONS, (cons + available) >>> 0);
     this.connection.receive(this.scratch.subarray(0, available));
-    if (this.connection.protocolError) Atomics.store(this.indices, ERROR, XenstoreConst.ERROR_PROTO);
+    if (this.connection.protocolError)
+      Atomics.store(this.indices, ERROR, XenstoreConst.ERROR_PROTO);
     return available;
   }
 

@@ -147,7 +147,9 @@ describe("watches", () => {
   it("rejects a duplicate watch with EEXIST and an unknown unwatch with ENOENT", async () => {
     const { guest } = await setup();
     await guest.call(XsType.WATCH, 0, "data", "t");
-    await expect(guest.call(XsType.WATCH, 0, "data", "t")).rejects.toMatchObject({ code: "EEXIST" });
+    await expect(guest.call(XsType.WATCH, 0, "data", "t")).rejects.toMatchObject({
+      code: "EEXIST",
+    });
     await expect(guest.call(XsType.UNWATCH, 0, "data", "u")).rejects.toMatchObject({
       code: "ENOENT",
     });
@@ -175,7 +177,12 @@ describe("watches", () => {
     createRingPair(daemon, 7);
     await dom0.release(6);
     await settle();
-    expect(events).toEqual(["@introduceDomain", "@releaseDomain", "@introduceDomain", "@releaseDomain"]);
+    expect(events).toEqual([
+      "@introduceDomain",
+      "@releaseDomain",
+      "@introduceDomain",
+      "@releaseDomain",
+    ]);
     // The guest saw only the initial firing of its special watch (it may not read @releaseDomain).
     expect(guest.watchEvents).toEqual([{ path: "@releaseDomain", token: "g" }]);
     expect(await dom0.isDomainIntroduced(6)).toBe(false);
@@ -277,7 +284,8 @@ describe("quotas", () => {
     await expect(guest.write("data/big", "x".repeat(2100))).rejects.toMatchObject({
       code: "ENOSPC",
     });
-    for (let index = 0; index < 128; index++) await guest.call(XsType.WATCH, 0, "data", `t${index}`);
+    for (let index = 0; index < 128; index++)
+      await guest.call(XsType.WATCH, 0, "data", `t${index}`);
     await expect(guest.call(XsType.WATCH, 0, "data", "one-more")).rejects.toMatchObject({
       code: "E2BIG",
     });
@@ -321,9 +329,9 @@ describe("requests and errors", () => {
     expect(await dom0.isDomainIntroduced(42)).toBe(false);
     const part = await guest.call(XsType.DIRECTORY_PART, 0, "cpu", "0");
     const text = new TextDecoder().decode(part.payload);
-    expect(text).toMatch(/^\d+\u00000\u00001\u0000\u0000$/);
+    expect(text.split("\0").slice(1)).toEqual(["0", "1", "", ""]);
     const tail = await guest.call(XsType.DIRECTORY_PART, 0, "cpu", "2");
-    expect(new TextDecoder().decode(tail.payload)).toMatch(/^\d+\u00001\u0000\u0000$/);
+    expect(new TextDecoder().decode(tail.payload).split("\0").slice(1)).toEqual(["1", "", ""]);
     expect(await dom0.control("check")).toBe("OK");
     await expect(guest.call(XsType.CONTROL, 0, "check")).rejects.toMatchObject({ code: "EACCES" });
   });
@@ -332,7 +340,9 @@ describe("requests and errors", () => {
     const { daemon } = await setup();
     const sent: Uint8Array[] = [];
     const connection = daemon.connect(0, { send: (message) => sent.push(message), close() {} });
-    connection.receive(encodeMessage(XsType.READ, 0xdeadbeef, 0, nulTerminated("/local/domain/5/name")));
+    connection.receive(
+      encodeMessage(XsType.READ, 0xdeadbeef, 0, nulTerminated("/local/domain/5/name")),
+    );
     const view = new DataView(sent[0].buffer);
     expect(view.getUint32(0, true)).toBe(XsType.READ);
     expect(view.getUint32(4, true)).toBe(0xdeadbeef);

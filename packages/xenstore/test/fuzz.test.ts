@@ -19,7 +19,16 @@ import { encodeMessage, nulTerminated } from "../src/wire";
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-const paths = ["", "name", "data/x", "/local/domain/5/data/y", "/", "//", "@releaseDomain", "a/b/c"];
+const paths = [
+  "",
+  "name",
+  "data/x",
+  "/local/domain/5/data/y",
+  "/",
+  "//",
+  "@releaseDomain",
+  "a/b/c",
+];
 const types = [...Array.from({ length: 24 }, (_, type) => type), 0xffff, 0x7fffffff];
 
 /** A plausible request, then zero or more mutations of its bytes. */
@@ -107,28 +116,31 @@ describe("fuzz", () => {
   it("garbage on a guest ring never breaks the daemon or other domains", async () => {
     let round = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(hostileRingAction, { minLength: 1, maxLength: 12 }), async (actions) => {
-        round++;
-        // A fresh ring for the hostile domain each round (re-introduction replaces the old).
-        const hostile = createRingPair(daemon, 9);
-        const view = new DataView(hostile.page.buffer);
-        for (const action of actions) {
-          if (action.kind === "message") {
-            hostile.frontend.sendRaw(action.bytes);
-          } else if (action.kind === "raw") {
-            const prod = view.getUint32(RingLayout.REQ_PROD, true);
-            for (let index = 0; index < action.bytes.length; index++) {
-              hostile.page[(prod + index) & 1023] = action.bytes[index];
+      fc.asyncProperty(
+        fc.array(hostileRingAction, { minLength: 1, maxLength: 12 }),
+        async (actions) => {
+          round++;
+          // A fresh ring for the hostile domain each round (re-introduction replaces the old).
+          const hostile = createRingPair(daemon, 9);
+          const view = new DataView(hostile.page.buffer);
+          for (const action of actions) {
+            if (action.kind === "message") {
+              hostile.frontend.sendRaw(action.bytes);
+            } else if (action.kind === "raw") {
+              const prod = view.getUint32(RingLayout.REQ_PROD, true);
+              for (let index = 0; index < action.bytes.length; index++) {
+                hostile.page[(prod + index) & 1023] = action.bytes[index];
+              }
+              view.setUint32(RingLayout.REQ_PROD, (prod + action.advance) >>> 0, true);
+            } else {
+              view.setUint32(action.index, action.value >>> 0, true);
             }
-            view.setUint32(RingLayout.REQ_PROD, (prod + action.advance) >>> 0, true);
-          } else {
-            view.setUint32(action.index, action.value >>> 0, true);
+            hostile.transport.kick();
+            await settle();
           }
-          hostile.transport.kick();
-          await settle();
-        }
-        await goodDomainStillWorks(round);
-      }),
+          await goodDomainStillWorks(round);
+        },
+      ),
       { numRuns: 150 },
     );
     // The hostile domain is still known, and can be served again on a clean ring.

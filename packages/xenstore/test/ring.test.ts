@@ -155,8 +155,8 @@ describe("xenstore ring transport", () => {
 
   it("rejects a page that is too small or misaligned (a host bug, not a guest one)", () => {
     const daemon = new Xenstored();
-    expect(
-      () => new RingTransport(daemon, 4, { page: new Uint8Array(100), notify() {} }),
-    ).toThrow(RangeError);
+    expect(() => new RingTransport(daemon, 4, { page: new Uint8Array(100), notify() {} })).toThrow(
+      RangeError,
+    );
   });
 });

@@ -6,10 +6,10 @@
  */
 import { XsType } from "@kumo/abi";
 import type { Xenstored } from "../daemon";
-import { XenstoreError, errorCode } from "../errors";
+import { errorCode, XenstoreError } from "../errors";
 import { RingLayout, RingTransport } from "../ring-transport";
-import { bytesToString, encodeMessage, MessageParser, nulTerminated, splitStrings } from "../wire";
 import type { XsMessage } from "../wire";
+import { bytesToString, encodeMessage, MessageParser, nulTerminated, splitStrings } from "../wire";
 
 const RING_SIZE = 1024;
 const MASK = RING_SIZE - 1;
@@ -161,7 +161,7 @@ export class XenbusFrontend {
 
   /** Linux xenbus_comms.c check_indexes. */
   private static validIndexes(cons: number, prod: number): boolean {
-    return ((prod - cons) >>> 0) <= RING_SIZE;
+    return (prod - cons) >>> 0 <= RING_SIZE;
   }
 
   /** Linux xb_write: copy what fits, publish req_prod, notify if the daemon had caught up. */
@@ -251,11 +251,7 @@ export function createRingPair(
   let transport: RingTransport | undefined;
   let events = 0;
   let frontend: XenbusFrontend | undefined;
-  frontend = new XenbusFrontend(
-    page,
-    () => queueMicrotask(() => transport?.kick()),
-    options,
-  );
+  frontend = new XenbusFrontend(page, () => queueMicrotask(() => transport?.kick()), options);
   transport = new RingTransport(daemon, domid, {
     page,
     notify: () => {
