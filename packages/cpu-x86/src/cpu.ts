@@ -2474,8 +2474,9 @@ export class X86Cpu implements Vcpu {
       case 0x3f: {
         let ax = this.regs[EAX] & 0xffff;
         if ((al & 0xf) > 9 || af) {
+          // SDM vol. 2 AAA/AAS: AX += 106H; or AX -= 6 then AH -= 1 (the borrow reaches AH).
           if (op === 0x37) ax = (ax + 0x106) & 0xffff;
-          else ax = ((((ax >> 8) - 1) & 0xff) << 8) | ((al - 6) & 0xff);
+          else ax = (ax - 0x106) & 0xffff;
           af = AF;
           cf = 1;
         } else {

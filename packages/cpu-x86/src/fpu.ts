@@ -175,7 +175,7 @@ export class Fpu {
   }
 
   private compare(a: number, b: number, unordered: boolean): void {
-    this.status &= ~(C0 | C2 | C3);
+    this.status &= ~(C0 | C1 | C2 | C3);
     if (Number.isNaN(a) || Number.isNaN(b)) {
       if (!unordered) this.raise(IE);
       this.status |= C0 | C2 | C3;
@@ -205,7 +205,11 @@ export class Fpu {
       (op === 0xdb && !memory && (modrm === 0xe2 || modrm === 0xe3)) ||
       (op === 0xdd && memory && (reg === 4 || reg === 6 || reg === 7)) ||
       (op === 0xdf && !memory && modrm === 0xe0);
-    if (!control) this.checkPending(cpu);
+    if (!control) {
+      this.checkPending(cpu);
+      // C1 is the round-up indicator of most instructions; cleared unless set below.
+      this.status &= ~C1;
+    }
     if (memory) {
       this.executeMemory(cpu, slot, op, reg, info);
       return;
@@ -345,8 +349,9 @@ export class Fpu {
   }
 
   private checkResult(value: number): number {
+    // Invalid operations (0/0, inf-inf, sqrt(-1)) give NaN. Overflow and
+    // precision cannot be seen in double arithmetic: OE/PE are not raised.
     if (Number.isNaN(value)) this.raise(IE);
-    else if (!Number.isFinite(value)) this.raise(OE | PE);
     return value;
   }
 
@@ -512,10 +517,16 @@ export class Fpu {
             this.push(this.readFloat32(cpu, slot));
             return;
           case 2:
-          case 3:
-            this.writeFloat32(cpu, cpu.ea(slot, 2, true), this.get0());
+          case 3: {
+            const value = this.get0();
+            this.writeFloat32(cpu, cpu.ea(slot, 2, true), value);
+            if (Number.isFinite(value) && Math.fround(value) !== value) {
+              this.raise(PE);
+              if (Math.abs(Math.fround(value)) > Math.abs(value)) this.status |= C1;
+            }
             if (reg === 3) this.pop();
             return;
+          }
           case 4:
             this.loadEnvironment(cpu, cpu.ea(slot, 2, false), o16);
             return;
@@ -675,7 +686,10 @@ export class Fpu {
       this.raise(IE);
       return bits === 16 ? 0x8000 : 0x80000000 | 0;
     }
-    if (rounded !== value) this.raise(PE);
+    if (rounded !== value) {
+      this.raise(PE);
+      if (Math.abs(rounded) > Math.abs(value)) this.status |= C1;
+    }
     return rounded | 0;
   }
 
@@ -686,7 +700,8 @@ export class Fpu {
 
   private writeFloat32(cpu: X86Cpu, address: number, value: number): void {
     conversion32[0] = value;
-    cpu.writeLin32(address, conversion32Word[0]);
+    // NaNs are stored as the x87 "real indefinite" (SDM vol. 1 8.2.1): payloads are not kept.
+    cpu.writeLin32(address, Number.isNaN(value) ? 0xffc00000 | 0 : conversion32Word[0]);
   }
 
   private readFloat64(cpu: X86Cpu, address: number): number {
@@ -697,8 +712,9 @@ export class Fpu {
 
   private writeFloat64(cpu: X86Cpu, address: number, value: number): void {
     conversion[0] = value;
-    const low = conversionWords[0] | 0;
-    const high = conversionWords[1] | 0;
+    const nan = Number.isNaN(value);
+    const low = nan ? 0 : conversionWords[0] | 0;
+    const high = nan ? 0xfff80000 | 0 : conversionWords[1] | 0;
     cpu.writeLin32(address, low);
     cpu.writeLin32((address + 4) | 0, high);
   }

@@ -142,6 +142,7 @@ u32 case_regs[8]; /* popad order: EDI ESI EBP (ESP) EBX EDX ECX EAX */
 u32 case_eflags;
 u32 case_esp;
 u16 case_data_selector;
+u16 case_es_selector;
 u16 case_fs_selector;
 u32 case_far[2]; /* offset, selector (m16:32) */
 static struct test_result *current;
@@ -170,7 +171,7 @@ __asm__(".text\n"
         "  popal\n"
         "  mov %cs:case_fs_selector, %fs\n"
         "  mov %cs:case_fs_selector, %gs\n"
-        "  mov %cs:case_data_selector, %es\n"
+        "  mov %cs:case_es_selector, %es\n"
         "  mov %cs:case_data_selector, %ss\n"
         "  mov %cs:case_esp, %esp\n"
         "  mov %cs:case_data_selector, %ds\n"
@@ -322,11 +323,13 @@ void harness_main(void) {
     case_eflags = c->eflags;
     if (c->mode == 1) {
       case_data_selector = SEL_DATA16;
+      case_es_selector = SEL_DATA16;
       case_fs_selector = SEL_DATA16;
       case_far[0] = CODE_OFFSET;
       case_far[1] = SEL_CODE16;
     } else {
       case_data_selector = SEL_DATA32;
+      case_es_selector = SEL_DATA16;
       case_fs_selector = SEL_DATA16;
       case_far[0] = CODE_BASE + CODE_OFFSET;
       case_far[1] = SEL_CODE32;

@@ -3,8 +3,10 @@
  * (harness.c repeats these numbers; the build checks them) and Kumo's side.
  *
  * The case code runs in ring 3 like a Linux process: CS 0x23 and DS 0x2b
- * are Linux's __USER32_CS and __USER_DS (arch/x86/include/asm/segment.h),
- * FS and GS hold a 16-bit data segment in the LDT with base DATA_BASE, and
+ * are Linux's __USER32_CS and __USER_DS (arch/x86/include/asm/segment.h)
+ * for CS, DS and SS; ES, FS and GS hold a 16-bit data segment in the LDT
+ * with base DATA_BASE (so segment bases and 16-bit addressing are covered
+ * in 32-bit code too, and string destinations stay in the data region), and
  * 16-bit cases use an LDT code segment (CS.D = 0) and that data segment for
  * every other register (SS.B = 0), as in real mode.
  */
@@ -65,7 +67,7 @@ export interface TestResult {
 /** Segment base of each segment register (ES CS SS DS FS GS) in a mode. */
 export function segmentBases(mode: Mode): readonly number[] {
   return mode === Mode.Bits32
-    ? [0, 0, 0, 0, DATA_BASE, DATA_BASE]
+    ? [DATA_BASE, 0, 0, 0, DATA_BASE, DATA_BASE]
     : [DATA_BASE, CODE_BASE, DATA_BASE, DATA_BASE, DATA_BASE, DATA_BASE];
 }
 
