@@ -125,8 +125,13 @@ interface PendingEvent {
 }
 
 class Transaction {
-  /** Generation of every node read or written, -1 when it was absent. */
-  readonly accessed = new Map<string, number>();
+  /**
+   * Every node read or written, as first seen (undefined when absent) with its generation (-1
+   * when absent). Later reads return the first-seen node, so the transaction sees a consistent
+   * snapshot of what it touched (Xen xenstored_transaction.c keeps a per-transaction copy of
+   * each accessed node).
+   */
+  readonly accessed = new Map<string, { generation: number; node: StoreNode | undefined }>();
   /** Nodes changed in this transaction; null = deleted. */
   readonly overlay = new Map<string, StoreNode | null>();
   readonly events: PendingEvent[] = [];
@@ -384,13 +389,13 @@ export class Xenstored {
     if (transaction) {
       const changed = transaction.overlay.get(path);
       if (changed !== undefined) return changed ?? undefined;
-      const node = this.tree.get(path);
-      if (!transaction.accessed.has(path)) {
-        if (transaction.accessed.size >= this.quotas.maxTransactionNodes) {
-          throw new XenstoreError("ENOSPC");
-        }
-        transaction.accessed.set(path, node ? node.generation : -1);
+      const seen = transaction.accessed.get(path);
+      if (seen) return seen.node;
+      if (transaction.accessed.size >= this.quotas.maxTransactionNodes) {
+        throw new XenstoreError("ENOSPC");
       }
+      const node = this.tree.get(path);
+      transaction.accessed.set(path, { generation: node ? node.generation : -1, node });
       return node;
     }
     return this.tree.get(path);
@@ -880,9 +885,9 @@ export class Xenstored {
     if (argument === "F") return OK;
     // Xen xenstored_transaction.c: a commit fails with EAGAIN when any node the transaction
     // read or wrote changed since (generation counts), and the client retries.
-    for (const [path, generation] of transaction.accessed) {
+    for (const [path, seen] of transaction.accessed) {
       const node = this.tree.get(path);
-      if ((node ? node.generation : -1) !== generation) throw new XenstoreError("EAGAIN");
+      if ((node ? node.generation : -1) !== seen.generation) throw new XenstoreError("EAGAIN");
     }
     if (!connection.privileged) {
       const owned =

@@ -212,6 +212,23 @@ describe("transactions", () => {
     await expect(guest.read("data/other")).rejects.toMatchObject({ code: "ENOENT" });
   });
 
+  it("keeps seeing the value it first read after someone else changes it", async () => {
+    const { dom0 } = await setup();
+    await dom0.write("/snap", "a");
+    const outcome = dom0.transaction(
+      async (tx) => {
+        expect(await tx.read("/snap")).toBe("a");
+        await dom0.write("/snap", "b");
+        expect(await tx.read("/snap")).toBe("a");
+        await tx.write("/snap", "c");
+        expect(await tx.read("/snap")).toBe("c");
+      },
+      { attempts: 1 },
+    );
+    await expect(outcome).rejects.toMatchObject({ code: "EAGAIN" });
+    expect(await dom0.read("/snap")).toBe("b");
+  });
+
   it("commits atomically and fires watches at commit", async () => {
     const { dom0, guest } = await setup();
     const events: string[] = [];

@@ -13,6 +13,7 @@ import type { XenstoreClient } from "../src";
 import { connectSocket } from "../src/node";
 
 const haveClients = existsSync("/usr/bin/xenstore-read");
+const TEST_XENSTORE = "/usr/lib/xen-4.17/bin/test-xenstore";
 let dir: string;
 let socketPath: string;
 let daemon: ChildProcess;
@@ -184,6 +185,24 @@ describe.skipIf(!haveClients)("Debian xenstore-utils against kumo-xenstored", ()
     await ok("xenstore-rm", "/test/watch/seed");
     expect(await exited).toBe(0);
     expect(lines()).toEqual(["/test/watch", "/test/watch/a", "/test/watch/seed"]);
+  });
+
+  // Xen's own xenstore test suite (tools/tests/xenstore/test-xenstore.c, Debian package
+  // xen-utils-4.17): reads, writes, directories, removal and transactions including a conflict
+  // that must end in EAGAIN while the transaction keeps seeing the value it first read.
+  it.skipIf(!existsSync(TEST_XENSTORE))("Xen's test-xenstore suite passes", async () => {
+    const result = await new Promise<Result>((resolve) => {
+      execFile(
+        TEST_XENSTORE,
+        ["-i", "5"],
+        { env: { ...process.env, XENSTORED_PATH: socketPath }, timeout: 60_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr }),
+      );
+    });
+    expect(result.stdout).not.toContain("failed");
+    expect(result.stdout.trim().split("\n")).toHaveLength(12);
+    expect(result.code).toBe(0);
   });
 
   it("the typed client's watch sees xenstore-write", async () => {
