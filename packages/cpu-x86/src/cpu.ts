@@ -66,7 +66,7 @@ const SC_READONLY = 4;
 const SC_EXPAND_DOWN = 8;
 const SC_NOREAD = 16;
 
-const DECODE_CACHE_SIZE = 1 << 16;
+const DECODE_CACHE_SIZE = 1 << 17;
 const TLB_TRACK = 4096;
 const ALL_ACCESS = T_SUP_READ | T_USER_READ | T_SUP_WRITE | T_USER_WRITE | T_SUP_EXEC | T_USER_EXEC;
 
@@ -197,12 +197,13 @@ export class X86Cpu implements Vcpu {
   private execNeed = T_SUP_EXEC;
   /** Pages holding decoded instructions, and their write generations. */
   private readonly codePage: Uint8Array;
-  private readonly pageGeneration: Uint32Array;
   readonly decoded = new DecodedInstructions(DECODE_CACHE_SIZE);
 
   // Per-instruction scratch.
   private startEip = 0;
-  private startEsp = 0;
+  /** Linear and physical page of the last instruction fetch through the TLB (-1: none; page bases have zero low bits). */
+  private fetchLinearPage = -1;
+  private fetchPhysPage = 0;
   private fetchBase = 0;
   private operandAddress = 0;
   faultVector = 0;
@@ -238,7 +239,6 @@ export class X86Cpu implements Vcpu {
     this.model = options.model ?? defaultCpuModel();
     const pages = Math.ceil(this.ramSize / 4096);
     this.codePage = new Uint8Array(pages);
-    this.pageGeneration = new Uint32Array(pages);
     this.reset();
   }
 
@@ -343,10 +343,7 @@ export class X86Cpu implements Vcpu {
     const first = Math.max(0, Math.floor(address / 4096));
     const last = Math.min(this.codePage.length - 1, Math.floor((address + length - 1) / 4096));
     for (let page = first; page <= last; page++) {
-      if (this.codePage[page]) {
-        this.codePage[page] = 0;
-        this.pageGeneration[page]++;
-      }
+      if (this.codePage[page]) this.invalidatePhysPage(page);
     }
   }
 
@@ -385,7 +382,6 @@ export class X86Cpu implements Vcpu {
         return exit.reason;
       } catch (error) {
         if (error === FAULT) {
-          this.regs[ESP] = this.startEsp;
           this.eip = this.startEip;
           this.deliverFault();
           if (this.stop) return exit.reason;
@@ -452,9 +448,7 @@ export class X86Cpu implements Vcpu {
     // one tag and one generation compare, and nothing allocates.
     const decoded = this.decoded;
     const tags = decoded.tag;
-    const generations = decoded.generation;
     const lengths = decoded.length;
-    const pageGeneration = this.pageGeneration;
     const tlbInfo = this.tlbInfo;
     const tlbPhys = this.tlbPhys;
     const regs = this.regs;
@@ -469,22 +463,26 @@ export class X86Cpu implements Vcpu {
       }
       const eip = this.eip;
       this.startEip = eip;
-      this.startEsp = regs[ESP];
       const linear = (segBase[CS] + eip) | 0;
-      const vpn = linear >>> 12;
-      const need = this.execNeed;
       let phys: number;
-      if ((tlbInfo[vpn] & (need | T_MMIO)) === need) {
-        phys = tlbPhys[vpn] | (linear & 0xfff);
+      // The page of the previous instruction is remembered (until any TLB
+      // or privilege change), so straight-line code skips the TLB probe.
+      if ((linear & ~0xfff) === this.fetchLinearPage) {
+        phys = this.fetchPhysPage | (linear & 0xfff);
       } else {
-        phys = this.translateSlow(linear, ACCESS_EXEC);
+        const vpn = linear >>> 12;
+        const need = this.execNeed;
+        if ((tlbInfo[vpn] & (need | T_MMIO)) === need) {
+          phys = tlbPhys[vpn] | (linear & 0xfff);
+          this.fetchLinearPage = linear & ~0xfff;
+          this.fetchPhysPage = tlbPhys[vpn];
+        } else {
+          phys = this.translateSlow(linear, ACCESS_EXEC);
+        }
       }
       const slot = phys & (DECODE_CACHE_SIZE - 1);
       // The tag folds in the code size: bit 31 set for 16-bit code (RAM is below 2 GiB).
-      if (
-        tags[slot] !== (this.code32 ? phys : phys | 0x80000000) ||
-        generations[slot] !== pageGeneration[phys >>> 12]
-      ) {
+      if (tags[slot] !== (this.code32 ? phys : phys | 0x80000000)) {
         this.decodeAt(linear, phys, slot);
       }
       this.eip = (eip + lengths[slot]) | 0;
@@ -507,7 +505,6 @@ export class X86Cpu implements Vcpu {
     if (phys >= 0 && phys < this.ramSize && (phys & 0xfff) + length <= 4096) {
       this.decoded.tag[slot] = this.code32 ? phys : phys | 0x80000000;
       this.codePage[page] = 1;
-      this.decoded.generation[slot] = this.pageGeneration[page];
     } else {
       this.decoded.tag[slot] = -1;
     }
@@ -548,7 +545,6 @@ export class X86Cpu implements Vcpu {
       if (vector >= 0) {
         this.halted = false;
         this.startEip = this.eip;
-        this.startEsp = this.regs[ESP];
         this.deliverEvent(vector & 0xff, EVENT_EXTERNAL, false, 0);
         this.eventCheck = true;
         return;
@@ -581,7 +577,6 @@ export class X86Cpu implements Vcpu {
         return;
       } catch (error) {
         if (error !== FAULT) throw error;
-        this.regs[ESP] = this.startEsp;
         const second = this.faultVector;
         // SDM vol. 3A table 6-5: contributory/page-fault pairs become #DF;
         // a fault while delivering #DF shuts the processor down.
@@ -912,6 +907,7 @@ export class X86Cpu implements Vcpu {
     this.code32 = pe && !v86 && (this.segAttr[CS] & 0x4000) !== 0;
     this.stack32 = pe && !v86 && (this.segAttr[SS] & 0x4000) !== 0;
     const user = this.cpl === 3;
+    this.fetchLinearPage = -1;
     this.readNeed = user ? T_USER_READ : T_SUP_READ;
     this.writeNeed = user ? T_USER_WRITE : T_SUP_WRITE;
     this.execNeed = user ? T_USER_EXEC : T_SUP_EXEC;
@@ -1072,6 +1068,7 @@ export class X86Cpu implements Vcpu {
   // Paging and the software TLB
 
   flushTlb(all: boolean): void {
+    this.fetchLinearPage = -1;
     const keepGlobal = !all && (this.cr4 & Cr4.PGE) !== 0;
     if (this.tlbOverflow) {
       if (keepGlobal) {
@@ -1098,6 +1095,7 @@ export class X86Cpu implements Vcpu {
   }
 
   invalidatePage(linear: number): void {
+    this.fetchLinearPage = -1;
     this.tlbInfo[linear >>> 12] = 0;
   }
 
@@ -1216,9 +1214,19 @@ export class X86Cpu implements Vcpu {
     }
   }
 
+  /**
+   * A write hit a page holding decoded instructions: drop them. The cache is
+   * direct-mapped by physical address, so the page's instructions can only
+   * sit in 4096 consecutive slots. Eager invalidation keeps the hot path's
+   * cache check to one tag compare.
+   */
   private invalidatePhysPage(page: number): void {
     this.codePage[page] = 0;
-    this.pageGeneration[page]++;
+    const tags = this.decoded.tag;
+    const start = (page << 12) & (DECODE_CACHE_SIZE - 1);
+    for (let i = start; i < start + 4096; i++) {
+      if ((tags[i] & 0x7fffffff) >>> 12 === page) tags[i] = -1;
+    }
   }
 
   // ---------------------------------------------------------------------
@@ -1849,7 +1857,12 @@ export class X86Cpu implements Vcpu {
         return;
       case 0x60: {
         const esp = this.regs[ESP];
-        for (let r = 0; r < 8; r++) this.push(o16, r === ESP ? esp : this.regs[r]);
+        try {
+          for (let r = 0; r < 8; r++) this.push(o16, r === ESP ? esp : this.regs[r]);
+        } catch (error) {
+          this.regs[ESP] = esp;
+          throw error;
+        }
         return;
       }
       case 0x61: {
@@ -2064,15 +2077,30 @@ export class X86Cpu implements Vcpu {
         this.setReg(size, reg, offset);
         return;
       }
-      case 0xc8:
-        this.enter(d.immediate[slot], d.immediate2[slot] & 31, o16);
+      case 0xc8: {
+        const esp = this.regs[ESP];
+        const ebp = this.regs[EBP];
+        try {
+          this.enter(d.immediate[slot], d.immediate2[slot] & 31, o16);
+        } catch (error) {
+          this.regs[ESP] = esp;
+          this.regs[EBP] = ebp;
+          throw error;
+        }
         return;
+      }
       case 0xc9: {
         const ebp = this.regs[EBP];
+        const esp = this.regs[ESP];
         if (this.stack32) this.regs[ESP] = ebp;
         else this.regs[ESP] = (this.regs[ESP] & ~0xffff) | (ebp & 0xffff);
-        const value = o16 ? this.pop16() : this.pop32();
-        this.setReg(size, EBP, value);
+        try {
+          const value = o16 ? this.pop16() : this.pop32();
+          this.setReg(size, EBP, value);
+        } catch (error) {
+          this.regs[ESP] = esp;
+          throw error;
+        }
         return;
       }
       case 0xca:
@@ -3031,6 +3059,16 @@ export class X86Cpu implements Vcpu {
   }
 
   private farCall(selector: number, offset: number, o16: boolean): void {
+    const esp = this.regs[ESP];
+    try {
+      this.farCallUnchecked(selector, offset, o16);
+    } catch (error) {
+      this.regs[ESP] = esp;
+      throw error;
+    }
+  }
+
+  private farCallUnchecked(selector: number, offset: number, o16: boolean): void {
     const oldCs = this.segSel[CS];
     const oldEip = this.eip;
     if (!(this.cr0 & Cr0.PE) || this.flagsRaw & VM) {
@@ -3338,9 +3376,15 @@ export class X86Cpu implements Vcpu {
     if (!(this.cr0 & Cr0.PE)) {
       if (vector * 4 + 3 > this.idtrLimit) this.fault(Vector.GP, 0);
       const entry = this.readLin32((this.idtrBase + vector * 4) | 0);
-      this.push16(this.flagsRaw);
-      this.push16(this.segSel[CS]);
-      this.push16(this.eip);
+      const esp = this.regs[ESP];
+      try {
+        this.push16(this.flagsRaw);
+        this.push16(this.segSel[CS]);
+        this.push16(this.eip);
+      } catch (error) {
+        this.regs[ESP] = esp;
+        throw error;
+      }
       this.loadSegment(CS, entry >>> 16);
       this.eip = entry & 0xffff;
       this.flagsRaw &= ~(IF | TF | Flag.AC | Flag.RF);

@@ -144,14 +144,12 @@ export const OPCODE_PROPERTIES: Uint8Array = buildTable();
 /**
  * Decoded instructions, one slot per cache line, indexed by guest-physical
  * address. A slot is valid when `tag` equals the physical address of the
- * instruction, `mode` its code size and `generation` the page's write
- * generation (see X86Cpu: writes to a code page bump its generation).
+ * instruction (with bit 31 set for 16-bit code); the CPU drops the slots of
+ * a page when the page is written.
  */
 export class DecodedInstructions {
   readonly size: number;
   readonly tag: Int32Array;
-  readonly mode: Uint8Array;
-  readonly generation: Uint32Array;
   readonly op: Uint16Array;
   readonly length: Uint8Array;
   readonly info: Uint16Array;
@@ -169,8 +167,6 @@ export class DecodedInstructions {
   constructor(size: number) {
     this.size = size;
     this.tag = new Int32Array(size).fill(-1);
-    this.mode = new Uint8Array(size);
-    this.generation = new Uint32Array(size);
     this.op = new Uint16Array(size);
     this.length = new Uint8Array(size);
     this.info = new Uint16Array(size);
