@@ -735,8 +735,9 @@ export class Xenstored {
   // ---- watches ------------------------------------------------------------------------------
 
   private watch(connection: XsConnection, payload: Uint8Array) {
-    const strings = splitStrings(payload, 2);
-    if (!strings) throw new XenstoreError("EINVAL");
+    // docs/misc/xenstore.txt: `<wpath>|<token>|?`, a reserved string may follow.
+    const strings = splitStrings(payload, -1);
+    if (!strings || strings.length < 2) throw new XenstoreError("EINVAL");
     const [requestedPath, token] = strings;
     const path = canonicalize(connection.domid, requestedPath, true);
     if (path === undefined) throw new XenstoreError("EINVAL");
@@ -774,8 +775,9 @@ export class Xenstored {
   }
 
   private unwatch(connection: XsConnection, payload: Uint8Array) {
-    const strings = splitStrings(payload, 2);
-    if (!strings) throw new XenstoreError("EINVAL");
+    // docs/misc/xenstore.txt: `<wpath>|<token>|?`, a reserved string may follow.
+    const strings = splitStrings(payload, -1);
+    if (!strings || strings.length < 2) throw new XenstoreError("EINVAL");
     const [requestedPath, token] = strings;
     const path = canonicalize(connection.domid, requestedPath, true);
     if (path === undefined) throw new XenstoreError("EINVAL");
@@ -914,7 +916,8 @@ export class Xenstored {
     const strings = splitStrings(payload, -1);
     if (!strings || strings.length < 3) throw new XenstoreError("EINVAL");
     const domid = parseDomid(strings[0]);
-    const gfn = parseDecimal(strings[1]);
+    // docs/misc/xenstore.txt: the frame number is "represented in signed decimal (!)".
+    const gfn = /^-?[0-9]{1,16}$/.test(strings[1]) ? Number(strings[1]) : undefined;
     const port = parseDecimal(strings[2]);
     if (gfn === undefined || port === undefined || domid === 0) throw new XenstoreError("EINVAL");
     if (this.domains.has(domid)) return OK;
@@ -949,13 +952,16 @@ export class Xenstored {
     return OK;
   }
 
-  /** XS_CONTROL (docs/misc/xenstore.txt): Kumo implements `check`, `print`, `quota` and `help`. */
+  /** XS_CONTROL (docs/misc/xenstore.txt): Kumo implements `check`, `log`, `print`, `quota`, `help`. */
   private control(connection: XsConnection, payload: Uint8Array) {
     requirePrivileged(connection);
     const strings = splitStrings(payload, -1);
     if (!strings || strings.length === 0) throw new XenstoreError("EINVAL");
     switch (strings[0]) {
       case "check":
+        return OK;
+      case "log":
+        if (strings[1] !== "on" && strings[1] !== "off") throw new XenstoreError("EINVAL");
         return OK;
       case "print":
         this.options.log?.(strings.slice(1).join(" "));
@@ -967,7 +973,7 @@ export class Xenstored {
             .join("\n"),
         );
       case "help":
-        return nulTerminated("check\nprint <string>\nquota\nhelp");
+        return nulTerminated("check\nlog on|off\nprint <string>\nquota\nhelp");
       default:
         throw new XenstoreError("EINVAL");
     }

@@ -46,7 +46,9 @@ export function canonicalize(
 ): string | undefined {
   if (path.length === 0) return undefined;
   if (path.startsWith("@")) {
-    if (!allowSpecial || !validCharacters(path) || path.includes("/")) return undefined;
+    // docs/misc/xenstore.txt: "@<wspecial> may have any syntax but it matches only the
+    // special events"; only watches and permissions take such names.
+    if (!allowSpecial || path.length > XenstoreConst.ABS_PATH_MAX) return undefined;
     return path;
   }
   let absolute = path;
