@@ -72,3 +72,9 @@ export {
   XenconsLayout,
 } from "./console/backend";
 export { hostConsoleChannel } from "./console/host-channel";
+export {
+  createPvhDomain,
+  type PvhDomainImages,
+  type PvhDomainOptions,
+  type RunnablePvhDomain,
+} from "./runner/pvh-domain";

@@ -7,18 +7,23 @@ import { existsSync, readFileSync } from "node:fs";
 import { cpus, freemem, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { parseElf } from "../builder/elf";
 import { DomainBuildError, KernelImageError } from "../builder/errors";
 import { type UnpackedKernel, unpackKernelImage } from "../builder/kernel-image";
 import { type BootMemory, buildPvhBoot, type PvhBootLayout } from "../builder/pvh";
 import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
 import { XlConfigError } from "../config/errors";
-import { kumoStateDir } from "../node/console-log";
+import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
+import { attachTerminal, type TerminalInput } from "../node/terminal";
+import { createPvhDomain } from "../runner/pvh-domain";
 import { type CommandSpec, commandHelp, findCommand, generalHelp, usageLine } from "./commands";
 
 export interface KumoIo {
   readonly stdout: { write(text: string | Uint8Array): unknown };
   readonly stderr: { write(text: string): unknown };
+  /** The terminal `create -c` and `console` attach (process.stdin); absent: no input. */
+  readonly stdin?: TerminalInput;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
 }
@@ -39,8 +44,19 @@ export class CommandError extends Error {
   override readonly name = "CommandError";
 }
 
-/** Exit statuses (sysexits-like: 2 for usage as most Unix tools). */
-export const ExitStatus = { Ok: 0, Failure: 1, Usage: 2 } as const;
+/**
+ * Exit statuses: 2 for usage as most Unix tools; `create -c` ends with 0 for
+ * a poweroff and a status per other reason the domain ended.
+ */
+export const ExitStatus = {
+  Ok: 0,
+  Failure: 1,
+  Usage: 2,
+  Reboot: 3,
+  Crash: 4,
+  OtherShutdown: 5,
+  Detached: 6,
+} as const;
 
 function packageVersion(): string {
   try {
@@ -232,10 +248,116 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
     io.stdout.write(describeBuild(config, kernelPath, kernel, layout));
     return ExitStatus.Ok;
   }
-  throw new CommandError(
-    `cannot run domain "${config.name}" yet: its configuration and boot image are valid (see \`kumo create -n\`), ` +
-      "but the toolstack does not yet drive @kumo/hypervisor-core domains and @kumo/cpu-x86 vCPUs",
+  if (!values.console) {
+    throw new CommandError(
+      "without -c, a domain outlives this command only in a kumo daemon, which is not implemented yet; use `kumo create -c` to run it in the foreground",
+    );
+  }
+  return runInForeground(config, kernel, ramdisk, values, io);
+}
+
+/**
+ * `kumo create -c` without a daemon: the domain runs in this process with
+ * the terminal attached; the command ends when the domain does.
+ */
+async function runInForeground(
+  config: DomainConfig,
+  kernel: UnpackedKernel,
+  ramdisk: Uint8Array | undefined,
+  values: OptionValues,
+  io: KumoIo,
+): Promise<number> {
+  const hypervisor = new Hypervisor();
+  const started = performance.now();
+  const runnable = createPvhDomain(
+    hypervisor,
+    config,
+    { kernel: kernel.elf, ramdisk },
+    {
+      paused: Boolean(values.paused),
+      // Interactive use runs on the host's clock; tests may ask for the reproducible virtual one.
+      clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
+    },
   );
+  const { domain, console: backend } = runnable;
+  const log = logConsoleToFile(backend, consoleLogPath(config.name, io.env));
+  const stats = { firstOutput: -1, firstOutputInstructions: 0, prompt: -1, promptInstructions: 0 };
+  let tail = "";
+  backend.onOutput((bytes) => {
+    if (stats.firstOutput < 0) {
+      stats.firstOutput = performance.now() - started;
+      stats.firstOutputInstructions = domain.instructionsRetired();
+    }
+    if (stats.prompt < 0) {
+      tail = (tail + new TextDecoder().decode(bytes)).slice(-64);
+      // A shell prompt: "# " or "$ " at the end of what the guest wrote so far.
+      if (/[#$] $/.test(tail)) {
+        stats.prompt = performance.now() - started;
+        stats.promptInstructions = domain.instructionsRetired();
+      }
+    }
+  });
+  let reason: ShutdownReasonName | "detached" | undefined;
+  const unsubscribe = hypervisor.onDomainEvent((event) => {
+    if (event.domid !== domain.domid) return;
+    if (event.kind === "shutdown") {
+      // Drain what the guest wrote just before it went down (xenconsoled does too).
+      backend.service();
+      reason ??= event.reason;
+      hypervisor.stop();
+    } else if (event.kind === "destroyed") {
+      backend.service();
+      hypervisor.stop();
+    }
+  });
+  const terminal = io.stdin ? attachTerminal(backend, io.stdin, io.stdout) : undefined;
+  terminal?.done.then((why) => {
+    if (why === "escape") {
+      reason ??= "detached";
+      hypervisor.stop();
+    }
+  });
+  try {
+    await hypervisor.run();
+  } finally {
+    unsubscribe();
+    terminal?.detach();
+    log.close();
+    if (domain.state !== "destroyed") hypervisor.destroyDomain(domain.domid);
+    backend.close();
+  }
+  if (values.stats) {
+    const seconds = (ms: number) => (ms < 0 ? "never" : `${(ms / 1000).toFixed(3)} s`);
+    io.stderr.write(
+      `kumo: stats: first console output ${seconds(stats.firstOutput)} (${stats.firstOutputInstructions} guest instructions), ` +
+        `shell prompt ${seconds(stats.prompt)} (${stats.promptInstructions} guest instructions), ` +
+        `total ${domain.instructionsRetired()} guest instructions\n`,
+    );
+  }
+  switch (reason) {
+    case "poweroff":
+      return ExitStatus.Ok;
+    case "reboot":
+      io.stderr.write(
+        `kumo: domain "${config.name}" rebooted (restarting it is not implemented yet)\n`,
+      );
+      return ExitStatus.Reboot;
+    case "crash":
+      io.stderr.write(`kumo: domain "${config.name}" crashed\n`);
+      for (const line of hypervisor.dmesg().slice(-10)) io.stderr.write(`  ${line}\n`);
+      return ExitStatus.Crash;
+    case "detached":
+      io.stderr.write(
+        `kumo: detached; without a kumo daemon the domain cannot outlive this command, so "${config.name}" was destroyed\n`,
+      );
+      return ExitStatus.Detached;
+    case undefined:
+      io.stderr.write(`kumo: domain "${config.name}" was destroyed\n`);
+      return ExitStatus.OtherShutdown;
+    default:
+      io.stderr.write(`kumo: domain "${config.name}" shut down: ${reason}\n`);
+      return ExitStatus.OtherShutdown;
+  }
 }
 
 function hex(value: number): string {

@@ -135,3 +135,128 @@ export function readelfSegments(path: string): ReadelfSegment[] {
   }
   return segments;
 }
+
+/**
+ * A freestanding PVH guest (32-bit, paging off, as the PVH entry leaves it)
+ * that finds its console with HVMOP_get_param, prints a banner on hvc0,
+ * echoes keyboard input until it reads "q", then calls SCHEDOP_shutdown with
+ * `reason` (0 poweroff, 1 reboot, 3 crash). Hypercalls use VMCALL with the
+ * 32-bit register convention (xen-abi.md 1.4).
+ */
+export function buildConsoleGuest(reason: number, banner = "kumo test guest\\r\\n> "): Uint8Array {
+  const out = join(cacheDir, `console-guest-${reason}`);
+  const assembly = `
+    .code32
+    .section .text, "ax"
+    .globl _start
+_start:
+    mov $stack_top, %esp
+    movl $17, param_index          # HVM_PARAM_CONSOLE_PFN
+    call get_param
+    shl $12, %eax
+    mov %eax, %esi                 # ESI = the xencons_interface page
+    movl $18, param_index          # HVM_PARAM_CONSOLE_EVTCHN
+    call get_param
+    mov %eax, port
+    mov $banner, %ebp
+    call puts
+echo:
+    mov 3072(%esi), %ecx           # in_cons
+    cmp 3076(%esi), %ecx           # in_prod
+    je echo                        # busy-wait for input
+    mov %ecx, %edx
+    and $1023, %edx
+    movzbl (%esi,%edx), %eax
+    inc %ecx
+    mov %ecx, 3072(%esi)
+    cmp $'q', %al
+    je done
+    call putc
+    call notify
+    jmp echo
+done:
+    mov $bye, %ebp
+    call puts
+    mov $29, %eax                  # sched_op
+    mov $2, %ebx                   # SCHEDOP_shutdown
+    mov $reason, %ecx
+    vmcall
+1:  hlt
+    jmp 1b
+
+get_param:                         # EAX = value of param_index
+    mov $34, %eax                  # hvm_op
+    mov $1, %ebx                   # HVMOP_get_param
+    mov $param, %ecx
+    vmcall
+    test %eax, %eax
+    jnz 1b
+    mov param_value, %eax
+    ret
+
+putc:                              # AL -> out[]
+    mov 3084(%esi), %edx           # out_prod
+    mov %edx, %ecx
+    and $2047, %ecx
+    mov %al, 1024(%esi,%ecx)
+    inc %edx
+    mov %edx, 3084(%esi)
+    ret
+
+puts:                              # EBP = NUL-terminated string
+    movzbl (%ebp), %eax
+    test %al, %al
+    jz notify
+    call putc
+    inc %ebp
+    jmp puts
+
+notify:                            # EVTCHNOP_send on the console port
+    mov $32, %eax
+    mov $4, %ebx
+    mov $port, %ecx
+    vmcall
+    ret
+
+    .section .data, "aw"
+param:
+    .short 0x7ff0                  # DOMID_SELF
+    .short 0
+param_index:
+    .long 0
+param_value:
+    .quad 0
+port:
+    .long 0
+reason:
+    .long ${reason}
+banner:
+    .asciz "${banner}"
+bye:
+    .asciz "\\r\\nbye\\r\\n"
+    .section .bss, "aw", @nobits
+    .space 4096
+stack_top:
+    .section .note.Xen, "a", @note
+    .balign 4
+    .long 4, 4, 18
+    .asciz "Xen"
+    .balign 4
+    .long _start
+`;
+  const script = `
+ENTRY(_start)
+SECTIONS {
+  . = 0x100000;
+  .text : { *(.text) }
+  .note : { *(.note.Xen) }
+  .data : { *(.data) }
+  .bss : { *(.bss) }
+  /DISCARD/ : { *(.note.gnu.property) *(.comment) }
+}`;
+  writeFileSync(`${out}.S`, assembly);
+  writeFileSync(`${out}.ld`, script);
+  run("gcc", ["-m32", "-c", "-o", `${out}.o`, `${out}.S`]);
+  run("ld", ["-m", "elf_i386", "-T", `${out}.ld`, "-o", out, `${out}.o`]);
+  return new Uint8Array(readFileSync(out));
+}

@@ -1,0 +1,140 @@
+/**
+ * Creates a runnable PVH domain from a validated xl.cfg configuration, the
+ * way libxl's domain creation does for a PVH guest: create the domain, load
+ * the kernel and boot data (buildPvhBoot), back the special pages, allocate
+ * the console and xenstore event channels for domain 0 and publish both
+ * through HVM params, wire an x86 CPU into each vCPU in the PVH entry
+ * state, and start the console backend. (Grant refs 0 and 1 are not seeded:
+ * Kumo's console and xenstore map the pages as foreign memory, as
+ * xenconsoled and xenstored can.)
+ *
+ * Browser-safe: everything comes in as bytes and goes out as objects.
+ */
+import { HvmParam } from "@kumo/abi";
+import { createX86Cpu } from "@kumo/cpu-x86";
+import type { ClockOptions, Domain, Hypervisor, ShutdownAction } from "@kumo/hypervisor-core";
+import { type ElfImage, parseElf } from "../builder/elf";
+import { DomainBuildError } from "../builder/errors";
+import {
+  applyPvhEntryState,
+  buildPvhBoot,
+  guestBootMemory,
+  type PvhBootLayout,
+  PvhSpecialPages,
+} from "../builder/pvh";
+import type { DomainAction, DomainConfig } from "../config/domain-config";
+import { ConsoleBackend } from "../console/backend";
+import { hostConsoleChannel } from "../console/host-channel";
+
+export interface PvhDomainImages {
+  /** The kernel ELF (see `unpackKernelImage`). */
+  readonly kernel: Uint8Array | ElfImage;
+  readonly ramdisk?: Uint8Array;
+}
+
+export interface PvhDomainOptions {
+  /** Leave the domain paused (xl create -p). */
+  readonly paused?: boolean;
+  /** The domain's clock (default: virtual, reproducible; "wall" for interactive use). */
+  readonly clock?: ClockOptions;
+}
+
+export interface RunnablePvhDomain {
+  readonly domain: Domain;
+  readonly layout: PvhBootLayout;
+  /** The hvc0 backend (xenconsoled's part) for this domain. */
+  readonly console: ConsoleBackend;
+  /** The guest's ports for its console and xenstore rings (HVM_PARAM_*_EVTCHN). */
+  readonly consolePort: number;
+  readonly storePort: number;
+  /** The xenstore ring page, for a xenstore daemon to serve (HVM_PARAM_STORE_PFN). */
+  readonly storePage: Uint8Array;
+}
+
+/** xl.cfg actions the hypervisor carries out itself; the rest are the toolstack's (coredump, rename). */
+function shutdownAction(action: DomainAction): ShutdownAction {
+  switch (action) {
+    case "destroy":
+    case "coredump-destroy":
+      return "destroy";
+    case "restart":
+    case "rename-restart":
+    case "coredump-restart":
+    case "soft-reset":
+      return "restart";
+    case "preserve":
+      return "preserve";
+  }
+}
+
+export function createPvhDomain(
+  hypervisor: Hypervisor,
+  config: DomainConfig,
+  images: PvhDomainImages,
+  options: PvhDomainOptions = {},
+): RunnablePvhDomain {
+  if (config.type !== "pvh")
+    throw new DomainBuildError(`domain type "${config.type}" is not supported yet`);
+  const elf = images.kernel instanceof Uint8Array ? parseElf(images.kernel) : images.kernel;
+  const domain = hypervisor.createDomain({
+    name: config.name,
+    memory: config.memoryMiB * 1024 * 1024,
+    vcpus: config.vcpus,
+    type: "pvh",
+    architecture: "x86",
+    // The kernel's ELF class latches the initial shared_info layout (xen-abi.md 3.1).
+    guestWidth: elf.bits,
+    clock: options.clock,
+    onShutdown: {
+      poweroff: shutdownAction(config.onPoweroff),
+      reboot: shutdownAction(config.onReboot),
+      crash: shutdownAction(config.onCrash),
+    },
+  });
+  try {
+    const memory = domain.memory;
+    if (memory === null) throw new DomainBuildError("the new domain has no memory");
+    const layout = buildPvhBoot(guestBootMemory(memory), {
+      kernel: elf,
+      ramdisk: images.ramdisk,
+      cmdline: config.cmdline,
+    });
+    // XENMEM_memory_map answers with the same map as hvm_start_info.
+    domain.memoryMap = layout.memmap.map((entry) => ({ ...entry }));
+
+    // Special pages outside RAM (xen-abi.md 1.2 and 6.3): zeroed, owned by the toolstack.
+    const consolePage = new Uint8Array(4096);
+    const storePage = new Uint8Array(4096);
+    memory.mapFrame(PvhSpecialPages.consoleGfn, consolePage, true);
+    memory.mapFrame(PvhSpecialPages.xenstoreGfn, storePage, true);
+    // Guest ports waiting for domain 0 (libxl: xc_evtchn_alloc_unbound(domid, backend 0)).
+    const consolePort = domain.events.allocUnbound(0);
+    const storePort = domain.events.allocUnbound(0);
+    if (consolePort <= 0 || storePort <= 0) {
+      throw new DomainBuildError(
+        `cannot allocate the console and xenstore event channels (${consolePort}, ${storePort})`,
+      );
+    }
+    const params = hypervisor.host.hvmParams;
+    params.set(domain.domid, HvmParam.CONSOLE_PFN, PvhSpecialPages.consoleGfn);
+    params.set(domain.domid, HvmParam.CONSOLE_EVTCHN, consolePort);
+    params.set(domain.domid, HvmParam.STORE_PFN, PvhSpecialPages.xenstoreGfn);
+    params.set(domain.domid, HvmParam.STORE_EVTCHN, storePort);
+
+    const console = new ConsoleBackend(
+      hostConsoleChannel(hypervisor.host, domain.domid, PvhSpecialPages.consoleGfn, consolePort),
+    );
+
+    for (let id = 0; id < config.vcpus; id++) {
+      const cpu = createX86Cpu({ memory });
+      // vCPU 0 starts at the PVH entry; the others wait for the guest to start them.
+      if (id === 0) applyPvhEntryState(cpu, layout.vcpu);
+      domain.attachVcpu(id, cpu);
+    }
+    if (!options.paused) domain.unpause();
+    return { domain, layout, console, consolePort, storePort, storePage };
+  } catch (error) {
+    hypervisor.destroyDomain(domain.domid);
+    throw error;
+  }
+}
