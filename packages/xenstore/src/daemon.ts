@@ -922,7 +922,13 @@ export class Xenstored {
     if (gfn === undefined || port === undefined || domid === 0) throw new XenstoreError("EINVAL");
     if (this.domains.has(domid)) return OK;
     if (this.options.onIntroduce) {
-      this.options.onIntroduce(domid, gfn, port);
+      try {
+        this.options.onIntroduce(domid, gfn, port);
+      } catch (error) {
+        // The frame or port could not be reached: answered like Xen's introduce_domain failing.
+        this.options.log?.(`xenstored: introducing domain ${domid} failed: ${String(error)}`);
+        throw new XenstoreError("EINVAL");
+      }
       if (!this.domains.has(domid)) this.domains.set(domid, {});
     } else {
       this.domains.set(domid, {});

@@ -6,6 +6,7 @@ export type { ConnectionSink, XenstoredOptions, XenstoredQuotas } from "./daemon
 export { DEFAULT_QUOTAS, Xenstored, XsConnection } from "./daemon";
 export { type DomainLayout, writeDomainLayout } from "./domain-layout";
 export { XenstoreError, XenstoreUsageError, type XsdError } from "./errors";
+export { connectGuestRing, introduceThrough } from "./host-ring";
 export { canonicalize, domainPath } from "./path";
 export type { Access, Permission } from "./permissions";
 export type { RingIo, RingTransportOptions } from "./ring-transport";
