@@ -78,3 +78,4 @@ export {
   type PvhDomainOptions,
   type RunnablePvhDomain,
 } from "./runner/pvh-domain";
+export { introduceDomain, type XenstoreDomain } from "./runner/xenstore";

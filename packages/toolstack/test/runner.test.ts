@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { Hypervisor } from "@kumo/hypervisor-core";
+import { connectLocal, RingLayout, Xenstored } from "@kumo/xenstore";
 import { describe, expect, it } from "vitest";
-import { createPvhDomain, parseDomainConfig } from "../src/index";
+import { createPvhDomain, introduceDomain, parseDomainConfig } from "../src/index";
 import { runKumo } from "../src/node/index";
 import { buildConsoleGuest } from "./support/oracles";
 
@@ -58,6 +59,39 @@ async function createWithConsole(reason: number, keys: string[]) {
   }
   return { status: await status, stdout: () => stdout, stderr: () => stderr, dir };
 }
+
+describe("xenstore for a new domain", () => {
+  it("writes the domain's nodes and serves its store ring", async () => {
+    const hypervisor = new Hypervisor();
+    const runnable = createPvhDomain(
+      hypervisor,
+      configFor("k", "vcpus = 2"),
+      { kernel: buildConsoleGuest(0) },
+      { paused: true },
+    );
+    const daemon = new Xenstored();
+    const transport = await introduceDomain(daemon, hypervisor.host, {
+      domid: runnable.domain.domid,
+      name: "echo",
+      memoryKiB: 4096,
+      vcpus: 2,
+      storeGfn: runnable.layout.specialPages.xenstoreGfn,
+      storePort: runnable.storePort,
+    });
+    const client = connectLocal(daemon);
+    const home = `/local/domain/${runnable.domain.domid}`;
+    expect(await client.read(`${home}/name`)).toBe("echo");
+    expect(await client.read(`${home}/store/port`)).toBe(String(runnable.storePort));
+    expect(await client.read(`${home}/cpu/1/availability`)).toBe("online");
+    expect(transport.domid).toBe(runnable.domain.domid);
+    // The daemon serves the page the guest will find at STORE_PFN: it advertises its features there.
+    expect(
+      new DataView(runnable.storePage.buffer).getUint32(RingLayout.SERVER_FEATURES, true),
+    ).not.toBe(0);
+    client.close();
+    hypervisor.destroyDomain(runnable.domain.domid);
+  });
+});
 
 describe("kumo create -c", () => {
   it("attaches the terminal, logs the console and exits 0 on poweroff", async () => {

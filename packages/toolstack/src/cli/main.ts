@@ -8,6 +8,7 @@ import { cpus, freemem, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
+import { Xenstored } from "@kumo/xenstore";
 import { parseElf } from "../builder/elf";
 import { DomainBuildError, KernelImageError } from "../builder/errors";
 import { type UnpackedKernel, unpackKernelImage } from "../builder/kernel-image";
@@ -17,6 +18,7 @@ import { XlConfigError } from "../config/errors";
 import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
 import { attachTerminal, type TerminalInput } from "../node/terminal";
 import { createPvhDomain } from "../runner/pvh-domain";
+import { introduceDomain } from "../runner/xenstore";
 import { type CommandSpec, commandHelp, findCommand, generalHelp, usageLine } from "./commands";
 
 export interface KumoIo {
@@ -280,6 +282,15 @@ async function runInForeground(
     },
   );
   const { domain, console: backend } = runnable;
+  const xenstored = new Xenstored();
+  await introduceDomain(xenstored, hypervisor.host, {
+    domid: domain.domid,
+    name: config.name,
+    memoryKiB: config.memoryMiB * 1024,
+    vcpus: config.vcpus,
+    storeGfn: runnable.layout.specialPages.xenstoreGfn,
+    storePort: runnable.storePort,
+  });
   const log = logConsoleToFile(backend, consoleLogPath(config.name, io.env));
   const stats = { firstOutput: -1, firstOutputInstructions: 0, prompt: -1, promptInstructions: 0 };
   let tail = "";
@@ -311,6 +322,7 @@ async function runInForeground(
     }
   });
   const terminal = io.stdin ? attachTerminal(backend, io.stdin, io.stdout) : undefined;
+  if (!values.paused) domain.unpause();
   terminal?.done.then((why) => {
     if (why === "escape") {
       reason ??= "detached";
