@@ -118,6 +118,8 @@ interface PendingEvent {
   path: string;
   /** Permissions deciding who may see the event (the node's, or its old ones when deleted). */
   permissions: Permission[];
+  /** Permissions before a SET_PERMS: readers under either list see the event. */
+  previous?: Permission[];
   /** Also fire watches below `path` (a subtree was removed). */
   recursive: boolean;
   /** Permissions of the deleted nodes below `path`, by path. */
@@ -722,13 +724,13 @@ export class Xenstored {
       throw new XenstoreError("EPERM");
     }
     this.putNode(connection, transaction, absolute, { ...node, permissions });
-    // The event is visible to whoever could read the node before or after the change.
+    // One event, visible to whoever could read the node before or after the change.
     this.emit(transaction, {
       path: absolute,
-      permissions: [...node.permissions],
+      permissions,
+      previous: node.permissions,
       recursive: false,
     });
-    this.emit(transaction, { path: absolute, permissions, recursive: false });
     return OK;
   }
 
@@ -824,7 +826,11 @@ export class Xenstored {
           permissions = event.deleted?.get(watch.path) ?? event.permissions;
         }
         if (eventPath === undefined) continue;
-        if (!(this.access(connection, { permissions }) & ACCESS_READ)) continue;
+        const readable =
+          (this.access(connection, { permissions }) & ACCESS_READ) !== 0 ||
+          (event.previous !== undefined &&
+            (this.access(connection, { permissions: event.previous }) & ACCESS_READ) !== 0);
+        if (!readable) continue;
         this.sendEvent(watch, eventPath);
       }
     }

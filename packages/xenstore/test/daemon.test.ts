@@ -144,6 +144,22 @@ describe("watches", () => {
     expect(guest.watchEvents).toEqual([]);
   });
 
+  it("a permission change fires once, also for a domain that only gains or loses access", async () => {
+    const { dom0, guest } = await setup();
+    await dom0.write("/local/domain/0/shared", "x");
+    await guest.call(XsType.WATCH, 0, "/local/domain/0/shared", "s");
+    await settle();
+    guest.watchEvents.length = 0;
+    await dom0.setPermissions("/local/domain/0/shared", ["n0", "r5"]);
+    await dom0.setPermissions("/local/domain/0/shared", ["n0"]);
+    await dom0.write("/local/domain/0/shared", "y");
+    await settle();
+    expect(guest.watchEvents).toEqual([
+      { path: "/local/domain/0/shared", token: "s" },
+      { path: "/local/domain/0/shared", token: "s" },
+    ]);
+  });
+
   it("rejects a duplicate watch with EEXIST and an unknown unwatch with ENOENT", async () => {
     const { guest } = await setup();
     await guest.call(XsType.WATCH, 0, "data", "t");
