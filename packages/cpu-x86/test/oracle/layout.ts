@@ -62,6 +62,8 @@ export interface TestResult {
   /** Changed bytes of the data region: offset << 8 | value (at most MAX_DIFFS). */
   diffs: number[];
   diffCount: number;
+  /** Set when the machine did not end in an exception the way cases must (Kumo only). */
+  anomaly?: string;
 }
 
 /** Segment base of each segment register (ES CS SS DS FS GS) in a mode. */

@@ -111,7 +111,9 @@ add("insb", "6c", "", "asz");
 add("insd", "6d", "", "asz osz");
 add("outsb", "6e", "", "asz");
 add("outsd", "6f", "", "asz osz");
-CONDITIONS.forEach((cc, i) => add(`j${cc}`, hex(0x70 + i), "Jb", "branch"));
+CONDITIONS.forEach((cc, i) => {
+  add(`j${cc}`, hex(0x70 + i), "Jb", "branch");
+});
 for (let e = 0; e < 8; e++) {
   const lock = e === 7 ? "" : "lock";
   add(ALU[e], `80/${e}`, "Eb,Ib", lock);
@@ -251,9 +253,15 @@ for (const d of [0, 7]) add("mov dr,r", `0f 23/${d}`, "Rd", "nomem");
 add("wrmsr", "0f 30");
 add("rdmsr", "0f 32");
 add("rsm", "0f aa");
-CONDITIONS.forEach((cc, i) => add(`cmov${cc}`, `0f ${hex(0x40 + i)}`, "Gv,Ev"));
-CONDITIONS.forEach((cc, i) => add(`j${cc}`, `0f ${hex(0x80 + i)}`, "Jz", "branch"));
-CONDITIONS.forEach((cc, i) => add(`set${cc}`, `0f ${hex(0x90 + i)}/0`, "Eb"));
+CONDITIONS.forEach((cc, i) => {
+  add(`cmov${cc}`, `0f ${hex(0x40 + i)}`, "Gv,Ev");
+});
+CONDITIONS.forEach((cc, i) => {
+  add(`j${cc}`, `0f ${hex(0x80 + i)}`, "Jz", "branch");
+});
+CONDITIONS.forEach((cc, i) => {
+  add(`set${cc}`, `0f ${hex(0x90 + i)}/0`, "Eb");
+});
 add("push fs", "0f a0", "", "osz");
 add("pop fs", "0f a1", "", "osz");
 add("bt", "0f a3", "Ev,Gv");
