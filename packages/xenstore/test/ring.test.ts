@@ -153,6 +153,32 @@ describe("xenstore ring transport", () => {
     expect(await connectLocal(daemon).list("/local/domain/4")).toHaveLength(20);
   });
 
+  it("stops reading a guest that does not consume its replies (outstanding-request quota)", async () => {
+    const daemon = new Xenstored();
+    const dom0 = await guestWithHome(daemon, 4);
+    await dom0.write("/local/domain/4/big", "v".repeat(1000));
+    const page = new Uint8Array(4096);
+    const frontend = new XenbusFrontend(page, () => queueMicrotask(() => transport.kick()));
+    // The guest never handles its event, so replies pile up in the daemon.
+    const transport = new RingTransport(daemon, 4, { page, notify() {} });
+    for (let index = 0; index < 400; index++) void frontend.read("big");
+    for (let spin = 0; spin < 20; spin++) {
+      transport.kick();
+      await settle();
+    }
+    // Checked between ring reads: at most one ring of requests (1024 bytes, 64 headers) past
+    // the limit of 20 is taken; the rest waits in the guest's own queue.
+    expect(transport.queuedMessages).toBeGreaterThanOrEqual(20);
+    expect(transport.queuedMessages).toBeLessThanOrEqual(20 + 64);
+    expect(frontend.backlog).toBeGreaterThan(0);
+    // Once the guest reads, everything completes.
+    for (let spin = 0; spin < 400 && frontend.backlog > 0; spin++) {
+      frontend.onEvent();
+      await settle();
+    }
+    expect(frontend.backlog).toBe(0);
+  });
+
   it("rejects a page that is too small or misaligned (a host bug, not a guest one)", () => {
     const daemon = new Xenstored();
     expect(() => new RingTransport(daemon, 4, { page: new Uint8Array(100), notify() {} })).toThrow(

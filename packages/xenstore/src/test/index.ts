@@ -122,9 +122,9 @@ export class XenbusFrontend {
 
   /** Bytes still waiting for room in the request ring. */
   get backlog(): number {
-    let total = -this.outgoingOffset;
+    let total = 0;
     for (const chunk of this.outgoing) total += chunk.length;
-    return total;
+    return total - this.outgoingOffset;
   }
 
   private pumpWrites(): void {
