@@ -33,6 +33,9 @@ list=$work/files
   echo "file /init $work/init 0755 0 0"
   echo "file /etc/inittab $guests/initramfs/inittab 0644 0 0"
   echo "file /etc/profile $guests/initramfs/profile 0644 0 0"
+  # root's home comes from /etc/passwd: ash's \w prompt shows it as "~".
+  echo "file /etc/passwd $guests/initramfs/passwd 0644 0 0"
+  echo "file /etc/group $guests/initramfs/group 0644 0 0"
   while IFS= read -r applet; do
     [[ $applet == bin/busybox ]] && continue
     # Relative targets keep the links valid from any root.

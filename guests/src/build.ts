@@ -305,19 +305,30 @@ function runStages(
     let started = Date.now();
     let units = 0;
     let lastReport = 0;
-    progress({ arch, stage, state: "start", elapsedMs: 0 });
+    // A recipe that announces its stages gets no line for its silent preamble.
+    let announced = false;
+    const announce = () => {
+      if (!announced) progress({ arch, stage, state: "start", elapsedMs: Date.now() - started });
+      announced = true;
+    };
+    // Only the bash recipes print "::stage" lines; other tools are one stage.
+    if (command !== "bash") announce();
     const onLine = (line: string) => {
       log.write(`${line}\n`);
       const marker = /^::stage (.+)$/.exec(line);
       if (marker) {
         const now = Date.now();
-        progress({ arch, stage, state: "done", elapsedMs: now - started, ...unitsOf(units) });
+        if (announced) {
+          progress({ arch, stage, state: "done", elapsedMs: now - started, ...unitsOf(units) });
+        }
         stage = `${prefix} ${marker[1]}`;
         started = now;
         units = 0;
-        progress({ arch, stage, state: "start", elapsedMs: 0 });
+        announced = false;
+        announce();
         return;
       }
+      announce();
       tail.push(line);
       if (tail.length > 40) tail.shift();
       if (unitLine.test(line)) {
@@ -338,6 +349,7 @@ function runStages(
     child.on("close", (code, signal) => {
       log.end();
       if (code === 0) {
+        announce();
         progress({
           arch,
           stage,

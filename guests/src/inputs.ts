@@ -133,6 +133,8 @@ export function guestInputs(arch: GuestArch, options: GuestOptions = {}): GuestI
     file("initramfs/init"),
     file("initramfs/inittab"),
     file("initramfs/profile"),
+    file("initramfs/passwd"),
+    file("initramfs/group"),
   ]);
   return {
     arch,
