@@ -139,7 +139,11 @@ class Transaction {
   readonly events: PendingEvent[] = [];
   /** Change of node count per owner domain. */
   readonly nodeDelta = new Map<number, number>();
-  constructor(readonly id: number) {}
+  constructor(
+    readonly id: number,
+    /** Nodes this transaction may touch (unlimited for privileged connections). */
+    readonly nodeLimit: number,
+  ) {}
 }
 
 const OK = nulTerminated("OK");
@@ -393,7 +397,7 @@ export class Xenstored {
       if (changed !== undefined) return changed ?? undefined;
       const seen = transaction.accessed.get(path);
       if (seen) return seen.node;
-      if (transaction.accessed.size >= this.quotas.maxTransactionNodes) {
+      if (transaction.accessed.size >= transaction.nodeLimit) {
         throw new XenstoreError("ENOSPC");
       }
       const node = this.tree.get(path);
@@ -880,7 +884,10 @@ export class Xenstored {
     let id = this.nextTransactionId;
     this.nextTransactionId = this.nextTransactionId >= 0xfffffffe ? 1 : this.nextTransactionId + 1;
     while (connection.transactions.has(id)) id++;
-    connection.transactions.set(id, new Transaction(id));
+    const nodeLimit = connection.privileged
+      ? Number.POSITIVE_INFINITY
+      : this.quotas.maxTransactionNodes;
+    connection.transactions.set(id, new Transaction(id, nodeLimit));
     return nulTerminated(String(id));
   }
 

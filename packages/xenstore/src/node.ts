@@ -3,7 +3,7 @@
  * libxenstore) use, and a client for it. Kept apart from `src/index.ts` so the core stays
  * importable in a browser.
  */
-import { existsSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { XenstoreClient } from "./client";
 import type { Xenstored } from "./daemon";
@@ -50,6 +50,9 @@ export async function listenUnixSocket(daemon: Xenstored, path: string): Promise
       resolve();
     });
   });
+  // Only the owner (root, for a system daemon) may talk to it: every socket client is
+  // privileged. Xen's xenstored makes its socket 0600 the same way.
+  chmodSync(path, 0o600);
   return {
     path,
     server,
