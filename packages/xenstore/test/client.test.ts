@@ -41,19 +41,19 @@ describe("XenstoreClient", () => {
   it("watches as an async iterator; leaving the loop unwatches", async () => {
     const client = await connectSocket(server.path);
     const writer = connectLocal(daemon);
-    const seen: string[] = [];
+    const events = client.watchEvents("/iter");
+    // The first event is the immediate firing: the watch is in place from here on.
+    const seen: string[] = [(await events.next()).value.path];
     const writes = (async () => {
-      for (let index = 0; index < 3; index++) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        await writer.write(`/iter/k${index}`, "v");
-      }
+      for (let index = 0; index < 3; index++) await writer.write(`/iter/k${index}`, "v");
     })();
-    for await (const event of client.watchEvents("/iter")) {
+    for await (const event of events) {
       seen.push(event.path);
       if (seen.length === 4) break;
     }
     await writes;
     expect(seen).toEqual(["/iter", "/iter/k0", "/iter/k1", "/iter/k2"]);
+    await writer.write("/iter/after", "v"); // no longer watched: nothing queued, nothing thrown
     client.close();
   });
 

@@ -171,7 +171,7 @@ describe.skipIf(!haveClients)("Debian xenstore-utils against kumo-xenstored", ()
     let output = "";
     const lines = () => output.split("\n").filter(Boolean);
     const waitFor = async (count: number) => {
-      for (let spin = 0; spin < 200 && lines().length < count; spin++) {
+      for (let spin = 0; spin < 400 && lines().length < count; spin++) {
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     };
@@ -209,7 +209,7 @@ describe.skipIf(!haveClients)("Debian xenstore-utils against kumo-xenstored", ()
     const events: string[] = [];
     const handle = await client.watch("/test/typed-watch", (event) => events.push(event.path));
     await ok("xenstore-write", "/test/typed-watch/k", "v");
-    for (let spin = 0; spin < 100 && events.length < 2; spin++) {
+    for (let spin = 0; spin < 500 && events.length < 2; spin++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     expect(events).toEqual(["/test/typed-watch", "/test/typed-watch/k"]);
