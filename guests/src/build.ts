@@ -5,12 +5,13 @@ import {
   existsSync,
   linkSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { archRecipes, type GuestArch } from "./arches";
 import { GuestBuildError } from "./errors";
@@ -22,7 +23,7 @@ import {
   hostDebianArch,
   linuxSourceTarball,
 } from "./inputs";
-import { withLock } from "./lock";
+import { isAlive, withLock } from "./lock";
 import { consoleProgress, type ProgressListener } from "./progress";
 
 export interface EnsureGuestOptions extends GuestOptions {
@@ -116,9 +117,7 @@ export async function ensureGuest(
     const source = await ensureSource(inputs, progress);
     const kernelDir = await ensureKernel(inputs, source, jobs, progress);
     const initramfs = await ensureInitramfs(inputs, source, progress);
-    const temporary = `${dir}.tmp-${process.pid}`;
-    rmSync(temporary, { recursive: true, force: true });
-    mkdirSync(temporary, { recursive: true });
+    const temporary = freshTemporary(dir);
     const bootImage = archRecipes[arch].bootImage;
     for (const name of ["vmlinux", bootImage, "config"]) {
       place(join(kernelDir, name), join(temporary, name));
@@ -141,6 +140,24 @@ export async function ensureGuest(
   });
 }
 
+/**
+ * Creates `<path>.tmp-<pid>` afresh, after removing the temporaries of
+ * builds that died (their pid is gone) next to it.
+ */
+function freshTemporary(path: string): string {
+  const parent = dirname(path);
+  mkdirSync(parent, { recursive: true });
+  for (const name of readdirSync(parent)) {
+    const match = /\.tmp-(\d+)$/.exec(name);
+    if (match && !isAlive(Number(match[1])))
+      rmSync(join(parent, name), { recursive: true, force: true });
+  }
+  const temporary = `${path}.tmp-${process.pid}`;
+  rmSync(temporary, { recursive: true, force: true });
+  mkdirSync(temporary, { recursive: true });
+  return temporary;
+}
+
 /** Hard link when the cache is on one file system, else copy. */
 function place(from: string, to: string): void {
   try {
@@ -156,9 +173,7 @@ async function ensureSource(inputs: GuestInputs, progress: ProgressListener): Pr
   if (existsSync(source)) return source;
   return withLock(inputs.cacheDir, "source", progress, inputs.arch, async () => {
     if (existsSync(source)) return source;
-    const temporary = `${source}.tmp-${process.pid}`;
-    rmSync(temporary, { recursive: true, force: true });
-    mkdirSync(temporary, { recursive: true });
+    const temporary = freshTemporary(source);
     await runStages(inputs.arch, "source", progress, join(temporary, "tar.log"), "tar", [
       "-xJf",
       linuxSourceTarball,
@@ -183,9 +198,7 @@ async function ensureKernel(
     progress({ arch, stage: "kernel", state: "cached", elapsedMs: 0, detail: out });
     return out;
   }
-  const temporary = `${out}.tmp-${process.pid}`;
-  rmSync(temporary, { recursive: true, force: true });
-  mkdirSync(temporary, { recursive: true });
+  const temporary = freshTemporary(out);
   // One object tree per architecture: a changed fragment rebuilds only what
   // the changed options touch (Kbuild's fixdep dependencies).
   const objects = join(inputs.cacheDir, "build", arch);
@@ -224,9 +237,7 @@ async function ensureInitramfs(
     return archive;
   }
   const busybox = await ensureBusybox(inputs, progress);
-  const temporary = `${out}.tmp-${process.pid}`;
-  rmSync(temporary, { recursive: true, force: true });
-  mkdirSync(temporary, { recursive: true });
+  const temporary = freshTemporary(out);
   await runStages(arch, "initramfs", progress, join(temporary, "build.log"), "bash", [
     join(guestsDir, "recipes", "initramfs.sh"),
     source,
@@ -253,9 +264,7 @@ async function ensureBusybox(inputs: GuestInputs, progress: ProgressListener): P
   const dir = join(inputs.cacheDir, "busybox", `${debianArch}-${inputs.busyboxVersion}`);
   const binary = join(dir, "bin", "busybox");
   if (existsSync(binary)) return binary;
-  const temporary = `${dir}.tmp-${process.pid}`;
-  rmSync(temporary, { recursive: true, force: true });
-  mkdirSync(temporary, { recursive: true });
+  const temporary = freshTemporary(dir);
   const log = join(temporary, "download.log");
   await runStages(
     inputs.arch,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { GuestArch } from "./arches";
 import type { ProgressListener } from "./progress";
 
-function alive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -44,7 +44,7 @@ export async function withLock<T>(
     } catch {
       // The owner has made the directory but not yet written its pid.
     }
-    if (Number.isInteger(owner) && !alive(owner)) {
+    if (Number.isInteger(owner) && !isAlive(owner)) {
       rmSync(lock, { recursive: true, force: true });
       continue;
     }
