@@ -29,7 +29,7 @@ export interface TerminalOutput {
 export type DetachReason = "escape" | "input-ended" | "console-closed";
 
 export interface TerminalAttachment {
-  /** Resolves when the terminal is detached, with why. */
+  /** Resolves when the terminal is detached or its input ends, with why. */
   readonly done: Promise<DetachReason>;
   /** Detaches from the program's side (the domain ended). */
   detach(reason?: DetachReason): void;
@@ -51,14 +51,21 @@ export function attachTerminal(
   const unsubscribe = backend.onOutput((bytes) => {
     if (attached) output.write(bytes);
   });
-  const detach = (reason: DetachReason = "console-closed") => {
-    if (!attached) return;
-    attached = false;
-    unsubscribe();
+  let reading = true;
+  /** Stops taking keystrokes and gives the terminal its mode back. */
+  const stopInput = () => {
+    if (!reading) return;
+    reading = false;
     input.off("data", onData);
     input.off("end", onEnd);
     if (input.isTTY && input.setRawMode) input.setRawMode(wasRaw);
     input.pause();
+  };
+  const detach = (reason: DetachReason = "console-closed") => {
+    stopInput();
+    if (!attached) return;
+    attached = false;
+    unsubscribe();
     finish(reason);
   };
   const onData = (chunk: Buffer | string) => {
@@ -72,7 +79,11 @@ export function attachTerminal(
     }
     backend.write(bytes);
   };
-  const onEnd = () => detach("input-ended");
+  // End of input (a pipe, not a terminal): keep showing the guest's output until detach().
+  const onEnd = () => {
+    stopInput();
+    finish("input-ended");
+  };
   input.on("data", onData);
   input.on("end", onEnd);
   input.resume();
