@@ -190,18 +190,19 @@ export class X86PageWalker {
       const pdeAddress = ((cr3Low & 0xfffff000) >>> 0) + ((vaLow >>> 22) << 2);
       const pde = memory.read32(pdeAddress);
       if ((pde & P) === 0) return this.fault(0, access, user, cr4, false);
-      this.record(pdeAddress, pde);
       userPage = (pde & US) !== 0;
       writable = (pde & RW) !== 0;
       if ((pde & PS) !== 0 && (cr4 & X86Control.Cr4Pse) !== 0) {
         if ((pde & this.pse36ReservedLow) !== 0) {
           return this.fault(PageFaultErrorCode.ReservedBit, access, user, cr4, false);
         }
+        this.record(pdeAddress, pde);
         leafLow = pde;
         pageShift = 22;
         base = ((pde & 0xffc00000) >>> 0) + ((pde >>> 13) & 0xff) * TWO_POW_32;
         patBit = (pde >>> 12) & 1;
       } else {
+        this.record(pdeAddress, pde);
         const pteAddress = ((pde & 0xfffff000) >>> 0) + (((vaLow >>> 12) & 0x3ff) << 2);
         const pte = memory.read32(pteAddress);
         if ((pte & P) === 0) return this.fault(0, access, user, cr4, false);
@@ -303,8 +304,7 @@ export class X86PageWalker {
     }
 
     // The translation stands: set accessed flags on every entry used and the
-    // dirty flag of the leaf on a write (SDM vol. 3A 4.8). Kumo sets them
-    // only for translations that succeed.
+    // dirty flag of the leaf on a write (SDM vol. 3A 4.8).
     const count = this.entryCount;
     for (let i = 0; i < count; i++) {
       let low = this.entryLow[i];
@@ -385,6 +385,16 @@ export class X86PageWalker {
     }
     if (bits & PageFaultErrorCode.ReservedBit) errorCode |= PageFaultErrorCode.Present;
     this.errorCode = errorCode;
+    // The entries above the one that failed were used for the translation, so
+    // they get their accessed flag even though it faults (SDM vol. 3A 4.8;
+    // QEMU does the same level by level). A leaf that denies the access does
+    // not: on a protection fault the last recorded entry is that leaf.
+    const count = bits === PageFaultErrorCode.Present ? this.entryCount - 1 : this.entryCount;
+    for (let i = 0; i < count; i++) {
+      const low = this.entryLow[i];
+      if ((low & ACCESSED) === 0) this.memory.write32(this.entryAddress[i], low | ACCESSED);
+    }
+    this.entryCount = 0;
     return -1;
   }
 }
