@@ -162,6 +162,7 @@ export class XsConnection {
   /** The peer sent a stream that is not xenstore messages (the connection was dropped). */
   protocolError = false;
   private readonly parser = new MessageParser();
+  private held: Uint8Array | undefined;
 
   constructor(
     private readonly daemon: Xenstored,
@@ -176,11 +177,43 @@ export class XsConnection {
    */
   receive(bytes: Uint8Array): void {
     if (this.closed) return;
-    const ok = this.parser.push(bytes, (message) => this.daemon.process(this, message));
-    if (!ok && !this.closed) {
-      this.protocolError = true;
-      this.daemon.dropConnection(this, "message longer than XENSTORE_PAYLOAD_MAX");
+    if (this.held) {
+      const joined = new Uint8Array(this.held.length + bytes.length);
+      joined.set(this.held);
+      joined.set(bytes, this.held.length);
+      bytes = joined;
+      this.held = undefined;
     }
+    // Stop between messages once the outstanding-request quota is reached (Xen
+    // xenstored_domain.c domain_can_read); the rest waits here until the peer catches up.
+    const consumed = this.parser.pushSome(
+      bytes,
+      (message) => this.daemon.process(this, message),
+      () => this.accepting,
+    );
+    if (consumed < 0) {
+      if (!this.closed) {
+        this.protocolError = true;
+        this.daemon.dropConnection(this, "message longer than XENSTORE_PAYLOAD_MAX");
+      }
+    } else if (consumed < bytes.length && !this.closed) {
+      this.held = bytes.slice(consumed);
+    }
+  }
+
+  /** True while received bytes wait for the quota; the transport reads no more meanwhile. */
+  get holdsInput(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** Processes held bytes if the quota allows; returns true if anything was processed. */
+  resume(): boolean {
+    if (!this.held || !this.accepting) return false;
+    const held = this.held;
+    this.held = undefined;
+    this.receive(held);
+    const left = this.held as Uint8Array | undefined; // receive() may have held some again
+    return left === undefined || left.length < held.length;
   }
 
   /** True when the daemon is willing to read more requests (outstanding-request quota). */

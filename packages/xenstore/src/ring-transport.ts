@@ -130,7 +130,9 @@ export class RingTransport {
           this.defer();
           break;
         }
-        if (this.connection.accepting) {
+        if (this.connection.holdsInput) {
+          if (this.connection.resume()) progress = true;
+        } else if (this.connection.accepting) {
           const taken = this.readInput();
           if (taken > 0) {
             progress = notify = true;

@@ -111,6 +111,18 @@ export class MessageParser {
    * `failed`) on a protocol error.
    */
   push(bytes: Uint8Array, onMessage: (message: XsMessage) => void): boolean {
+    return this.pushSome(bytes, onMessage, () => true) >= 0;
+  }
+
+  /**
+   * Like `push`, but stops after a message once `canContinue` returns false. Returns the bytes
+   * consumed (the caller keeps the rest), or -1 on a protocol error.
+   */
+  pushSome(
+    bytes: Uint8Array,
+    onMessage: (message: XsMessage) => void,
+    canContinue: () => boolean,
+  ): number {
     let offset = 0;
     while (offset < bytes.length && !this.failed) {
       if (this.payload === undefined) {
@@ -122,7 +134,7 @@ export class MessageParser {
         const length = this.headerView.getUint32(12, true);
         if (length > PAYLOAD_MAX) {
           this.failed = true;
-          return false;
+          return -1;
         }
         this.payload = new Uint8Array(length);
         this.payloadFill = 0;
@@ -141,9 +153,10 @@ export class MessageParser {
         this.payload = undefined;
         this.headerFill = 0;
         onMessage(message);
+        if (!canContinue()) break;
       }
     }
-    return !this.failed;
+    return this.failed ? -1 : offset;
   }
 
   /** True while a message is partly received. */
