@@ -39,7 +39,7 @@ import {
 export interface XenstoredQuotas {
   /** Nodes a domain may own (ENOSPC beyond). Xen default 1000. */
   maxNodesPerDomain: number;
-  /** Bytes of one node: value, child names and permissions (ENOSPC beyond). Xen default 2048. */
+  /** Bytes of one node record: header, permissions, value, child names (ENOSPC at or above). Xen default 2048. */
   maxEntrySize: number;
   /** Watches per domain (E2BIG beyond). Xen default 128. */
   maxWatchesPerDomain: number;
@@ -446,7 +446,7 @@ export class Xenstored {
     path: string,
     node: StoreNode,
   ): void {
-    if (!connection.privileged && entrySize(node) > this.quotas.maxEntrySize) {
+    if (!connection.privileged && entrySize(node) >= this.quotas.maxEntrySize) {
       throw new XenstoreError("ENOSPC");
     }
     if (transaction) {
@@ -1059,9 +1059,13 @@ function adjust(counts: Map<number, number>, domid: number, delta: number): void
   counts.set(domid, (counts.get(domid) ?? 0) + delta);
 }
 
-/** Size Xen charges against the entry-size quota: value, child names with NULs, 4 per permission. */
+/**
+ * Size Xen charges against the entry-size quota: its database record, i.e. the 24-byte
+ * `struct xs_tdb_record_hdr`, 8 bytes per `struct xs_permissions`, the value and the child names
+ * with their NULs (Xen 4.17 xenstored_core.c write_node_raw).
+ */
 function entrySize(node: StoreNode): number {
-  let size = node.value.length + 4 * node.permissions.length;
+  let size = 24 + 8 * node.permissions.length + node.value.length;
   for (const child of node.children) size += child.length + 1;
   return size;
 }
