@@ -3,9 +3,9 @@
  * Commands whose machinery does not exist yet fail with a message that says
  * what is missing; none of them pretends.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { cpus, freemem, hostname, totalmem } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { Xenstored } from "@kumo/xenstore";
@@ -270,6 +270,9 @@ async function runInForeground(
   io: KumoIo,
 ): Promise<number> {
   const hypervisor = new Hypervisor();
+  // The hypervisor's log (what `xl dmesg` shows, guests' console_io output included) goes to a file.
+  const hypervisorLog = hypervisorLogFile(io.env);
+  const stopLogging = hypervisor.onLog((line) => hypervisorLog.write(line));
   const started = performance.now();
   const runnable = createPvhDomain(
     hypervisor,
@@ -333,6 +336,8 @@ async function runInForeground(
     await hypervisor.run();
   } finally {
     unsubscribe();
+    stopLogging();
+    hypervisorLog.close();
     terminal?.detach();
     log.close();
     if (domain.state !== "destroyed") hypervisor.destroyDomain(domain.domid);
@@ -370,6 +375,23 @@ async function runInForeground(
       io.stderr.write(`kumo: domain "${config.name}" shut down: ${reason}\n`);
       return ExitStatus.OtherShutdown;
   }
+}
+
+/** Appends hypervisor log lines to <state>/hypervisor.log, synchronously (a crash report must not be lost). */
+function hypervisorLogFile(env: NodeJS.ProcessEnv): { write(line: string): void; close(): void } {
+  const path = join(kumoStateDir(env), "hypervisor.log");
+  mkdirSync(dirname(path), { recursive: true });
+  const fd = openSync(path, "a");
+  let open = true;
+  return {
+    write(line) {
+      if (open) writeSync(fd, `${line}\n`);
+    },
+    close() {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 function hex(value: number): string {
