@@ -785,7 +785,9 @@ export class Xenstored {
         throw new XenstoreError("EEXIST");
       }
     }
-    if (!connection.privileged && connection.watches.length >= this.quotas.maxWatchesPerDomain) {
+    // Xen xenstored_watch.c do_watch compares the count before adding with `>`, so a domain
+    // holds one watch more than the quota; Kumo answers exactly as Xen does.
+    if (!connection.privileged && connection.watches.length > this.quotas.maxWatchesPerDomain) {
       throw new XenstoreError("E2BIG");
     }
     const watch: Watch = {
@@ -908,9 +910,11 @@ export class Xenstored {
     // Xen do_transaction_start: no nesting.
     if (message.transactionId !== 0) throw new XenstoreError("EBUSY");
     if (splitStrings(message.payload, -1) === undefined) throw new XenstoreError("EINVAL");
+    // Like the watch quota, Xen's check (`transaction_started > quota_max_transaction`) admits
+    // one transaction more than the quota.
     if (
       !connection.privileged &&
-      connection.transactions.size >= this.quotas.maxTransactionsPerDomain
+      connection.transactions.size > this.quotas.maxTransactionsPerDomain
     ) {
       throw new XenstoreError("ENOSPC");
     }
