@@ -17,6 +17,8 @@ export interface SchedulerOptions {
   sliceInstructions?: number;
   /** Host milliseconds of guest work between yields to the event loop; default 10. */
   yieldEveryMs?: number;
+  /** Virtual-clock idle skips in a row that wake nothing before the machine counts as waiting; default 1000. */
+  maxIdleSkips?: number;
 }
 
 /** What one scheduling step did. */
@@ -48,6 +50,7 @@ function yieldToEventLoop(): Promise<void> {
 export class Scheduler {
   readonly sliceInstructions: number;
   readonly yieldEveryMs: number;
+  readonly maxIdleSkips: number;
   /** Round-robin cursor over the flattened vCPU list. */
   private cursor = 0;
   private running = false;
@@ -56,6 +59,8 @@ export class Scheduler {
   private yieldRequested = false;
   /** Slices run since creation (for tests and info). */
   slices = 0;
+  /** Consecutive idle skips without a slice run (see step). */
+  private idleStreak = 0;
 
   constructor(
     private readonly hypervisor: Hypervisor,
@@ -63,6 +68,7 @@ export class Scheduler {
   ) {
     this.sliceInstructions = options.sliceInstructions ?? 100_000;
     this.yieldEveryMs = options.yieldEveryMs ?? 10;
+    this.maxIdleSkips = options.maxIdleSkips ?? 1000;
     if (!Number.isInteger(this.sliceInstructions) || this.sliceInstructions < 1) {
       throw new RangeError(
         `sliceInstructions must be a positive integer, got ${options.sliceInstructions}`,
@@ -72,6 +78,7 @@ export class Scheduler {
 
   /** Something became runnable or a deadline moved: end an idle sleep. */
   wake(): void {
+    this.idleStreak = 0;
     const wakeup = this.wakeup;
     if (wakeup !== null) {
       this.wakeup = null;
@@ -101,9 +108,14 @@ export class Scheduler {
     for (const domain of domains) if (domain.state === "running") fireTimers(domain);
     const context = this.pickNext(domains);
     if (context !== null) {
+      this.idleStreak = 0;
       this.runSlice(context);
       return "ran";
     }
+    // Timers that fire without waking anything (a periodic timer with no VIRQ bound, a blocked
+    // vCPU whose port is masked) would let a virtual clock skip forever at full host speed;
+    // after a bounded number of such skips the machine counts as waiting for host I/O.
+    if (this.idleStreak >= this.maxIdleSkips) return "waiting";
     // Nothing runnable: virtual clocks jump to their next deadline.
     let advanced = false;
     for (const domain of domains) {
@@ -114,7 +126,9 @@ export class Scheduler {
         advanced = true;
       }
     }
-    return advanced ? "idle" : "waiting";
+    if (!advanced) return "waiting";
+    this.idleStreak++;
+    return "idle";
   }
 
   /**

@@ -25,7 +25,11 @@ const GRANT_GFN = 0x100;
 const DATA_GFN = 0x30;
 const MESSAGE = "hello over a granted page";
 
-function guest(hypervisor: Hypervisor, name: string, program: (domain: Domain, memory: ArrayBufferGuestMemory) => ScriptProgram) {
+function guest(
+  hypervisor: Hypervisor,
+  name: string,
+  program: (domain: Domain, memory: ArrayBufferGuestMemory) => ScriptProgram,
+) {
   const domain = hypervisor.createDomain({ name, memory: 4 * MiB, vcpus: 1 });
   const memory = domain.memory as ArrayBufferGuestMemory;
   const upcalls: number[] = [];
@@ -75,78 +79,86 @@ describe("two domains", () => {
     const hypervisor = new Hypervisor();
     const shared = { port: 0, ref: 8, reply: "" };
     let done = false;
-    const front = guest(hypervisor, "front", (domain, memory) =>
-      function* () {
-        yield* setup(memory);
-        put(memory, ARG, [
-          [0, 2, DomId.SELF],
-          [2, 2, 2],
-        ]);
-        expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.alloc_unbound, ARG)).toBe(0);
-        const port = get32(memory, ARG + 4);
-        put(memory, ARG, [[0, 4, port]]);
-        expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.unmask, ARG)).toBe(0);
-        // Grant DATA_GFN to domain 2, writable, through the grant frame mapped in guest memory.
-        memory.writeBytes(DATA_GFN * 4096, new TextEncoder().encode(MESSAGE));
-        put(memory, GRANT_GFN * 4096 + shared.ref * 8, [
-          [2, 2, 2],
-          [4, 4, DATA_GFN],
-        ]);
-        memory.write16(GRANT_GFN * 4096 + shared.ref * 8, GrantFlags.permit_access);
-        shared.port = port;
-        // Wait for the peer's notification (the upcall), yielding like an idle loop.
-        while (front.upcalls.length === 0) yield hypercall(Hypercall.sched_op, SchedOp.yield, 0);
-        const reply = new Uint8Array(5);
-        memory.readBytes(DATA_GFN * 4096 + 1024, reply);
-        shared.reply = new TextDecoder().decode(reply);
-        void domain;
-        done = true;
-      },
+    const front = guest(
+      hypervisor,
+      "front",
+      (domain, memory) =>
+        function* () {
+          yield* setup(memory);
+          put(memory, ARG, [
+            [0, 2, DomId.SELF],
+            [2, 2, 2],
+          ]);
+          expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.alloc_unbound, ARG)).toBe(0);
+          const port = get32(memory, ARG + 4);
+          put(memory, ARG, [[0, 4, port]]);
+          expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.unmask, ARG)).toBe(0);
+          // Grant DATA_GFN to domain 2, writable, through the grant frame mapped in guest memory.
+          memory.writeBytes(DATA_GFN * 4096, new TextEncoder().encode(MESSAGE));
+          put(memory, GRANT_GFN * 4096 + shared.ref * 8, [
+            [2, 2, 2],
+            [4, 4, DATA_GFN],
+          ]);
+          memory.write16(GRANT_GFN * 4096 + shared.ref * 8, GrantFlags.permit_access);
+          shared.port = port;
+          // Wait for the peer's notification (the upcall), yielding like an idle loop.
+          while (front.upcalls.length === 0) yield hypercall(Hypercall.sched_op, SchedOp.yield, 0);
+          const reply = new Uint8Array(5);
+          memory.readBytes(DATA_GFN * 4096 + 1024, reply);
+          shared.reply = new TextDecoder().decode(reply);
+          void domain;
+          done = true;
+        },
     );
-    const back = guest(hypervisor, "back", (_domain, memory) =>
-      function* () {
-        yield* setup(memory);
-        while (shared.port === 0) yield hypercall(Hypercall.sched_op, SchedOp.yield, 0);
-        put(memory, ARG, [
-          [0, 2, 1],
-          [4, 4, shared.port],
-        ]);
-        expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.bind_interdomain, ARG)).toBe(0);
-        const local = get32(memory, ARG + 8);
-        // GNTTABOP_copy: source = front's grant, dest = own frame 0x40.
-        put(memory, ARG, [
-          [0, 4, shared.ref],
-          [8, 2, 1],
-          [10, 2, 0],
-          [16, 8, 0x40],
-          [24, 2, DomId.SELF],
-          [26, 2, 0],
-          [32, 2, MESSAGE.length],
-          [34, 2, GntCopy.source_gref],
-        ]);
-        expect(yield hypercall(Hypercall.grant_table_op, GnttabOp.copy, ARG, 1)).toBe(0);
-        expect(memory.read16(ARG + 36)).toBe(GntStatus.okay);
-        const received = new Uint8Array(MESSAGE.length);
-        memory.readBytes(0x40 * 4096, received);
-        expect(new TextDecoder().decode(received)).toBe(MESSAGE);
-        // Reply into the granted page (dest_gref), then notify.
-        memory.writeBytes(0x41 * 4096, new TextEncoder().encode("reply"));
-        put(memory, ARG, [
-          [0, 8, 0x41],
-          [8, 2, DomId.SELF],
-          [10, 2, 0],
-          [16, 4, shared.ref],
-          [20, 4, 0],
-          [24, 2, 1],
-          [26, 2, 1024],
-          [32, 2, 5],
-          [34, 2, GntCopy.dest_gref],
-        ]);
-        expect(yield hypercall(Hypercall.grant_table_op, GnttabOp.copy, ARG, 1)).toBe(0);
-        expect(memory.read16(ARG + 36)).toBe(GntStatus.okay);
-        put(memory, ARG, [[0, 4, local]]);
-        expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.send, ARG)).toBe(0);
-      },
+    const back = guest(
+      hypervisor,
+      "back",
+      (_domain, memory) =>
+        function* () {
+          yield* setup(memory);
+          while (shared.port === 0) yield hypercall(Hypercall.sched_op, SchedOp.yield, 0);
+          put(memory, ARG, [
+            [0, 2, 1],
+            [4, 4, shared.port],
+          ]);
+          expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.bind_interdomain, ARG)).toBe(
+            0,
+          );
+          const local = get32(memory, ARG + 8);
+          // GNTTABOP_copy: source = front's grant, dest = own frame 0x40.
+          put(memory, ARG, [
+            [0, 4, shared.ref],
+            [8, 2, 1],
+            [10, 2, 0],
+            [16, 8, 0x40],
+            [24, 2, DomId.SELF],
+            [26, 2, 0],
+            [32, 2, MESSAGE.length],
+            [34, 2, GntCopy.source_gref],
+          ]);
+          expect(yield hypercall(Hypercall.grant_table_op, GnttabOp.copy, ARG, 1)).toBe(0);
+          expect(memory.read16(ARG + 36)).toBe(GntStatus.okay);
+          const received = new Uint8Array(MESSAGE.length);
+          memory.readBytes(0x40 * 4096, received);
+          expect(new TextDecoder().decode(received)).toBe(MESSAGE);
+          // Reply into the granted page (dest_gref), then notify.
+          memory.writeBytes(0x41 * 4096, new TextEncoder().encode("reply"));
+          put(memory, ARG, [
+            [0, 8, 0x41],
+            [8, 2, DomId.SELF],
+            [10, 2, 0],
+            [16, 4, shared.ref],
+            [20, 4, 0],
+            [24, 2, 1],
+            [26, 2, 1024],
+            [32, 2, 5],
+            [34, 2, GntCopy.dest_gref],
+          ]);
+          expect(yield hypercall(Hypercall.grant_table_op, GnttabOp.copy, ARG, 1)).toBe(0);
+          expect(memory.read16(ARG + 36)).toBe(GntStatus.okay);
+          put(memory, ARG, [[0, 4, local]]);
+          expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.send, ARG)).toBe(0);
+        },
     );
     front.domain.unpause();
     back.domain.unpause();
@@ -159,26 +171,29 @@ describe("two domains", () => {
   it("a dom0 backend maps a guest's grant, binds its port and exchanges notifications through the host interface", async () => {
     const hypervisor = new Hypervisor();
     const state = { port: 0, notified: 0 };
-    const front = guest(hypervisor, "front", (_domain, memory) =>
-      function* () {
-        yield* setup(memory);
-        put(memory, ARG, [
-          [0, 2, DomId.SELF],
-          [2, 2, 0],
-        ]);
-        expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.alloc_unbound, ARG)).toBe(0);
-        state.port = get32(memory, ARG + 4);
-        memory.writeBytes(DATA_GFN * 4096, new TextEncoder().encode("ring data"));
-        put(memory, GRANT_GFN * 4096 + 8 * 8, [
-          [2, 2, 0],
-          [4, 4, DATA_GFN],
-          [0, 2, GrantFlags.permit_access | GrantFlags.readonly],
-        ]);
-        put(memory, ARG, [[0, 4, state.port]]);
-        expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.send, ARG)).toBe(0);
-        while (front.upcalls.length === 0) yield hypercall(Hypercall.sched_op, SchedOp.block, 0);
-        state.notified = front.upcalls.length;
-      },
+    const front = guest(
+      hypervisor,
+      "front",
+      (_domain, memory) =>
+        function* () {
+          yield* setup(memory);
+          put(memory, ARG, [
+            [0, 2, DomId.SELF],
+            [2, 2, 0],
+          ]);
+          expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.alloc_unbound, ARG)).toBe(0);
+          state.port = get32(memory, ARG + 4);
+          memory.writeBytes(DATA_GFN * 4096, new TextEncoder().encode("ring data"));
+          put(memory, GRANT_GFN * 4096 + 8 * 8, [
+            [2, 2, 0],
+            [4, 4, DATA_GFN],
+            [0, 2, GrantFlags.permit_access | GrantFlags.readonly],
+          ]);
+          put(memory, ARG, [[0, 4, state.port]]);
+          expect(yield hypercall(Hypercall.event_channel_op, EvtchnOp.send, ARG)).toBe(0);
+          while (front.upcalls.length === 0) yield hypercall(Hypercall.sched_op, SchedOp.block, 0);
+          state.notified = front.upcalls.length;
+        },
     );
     front.domain.unpause();
     hypervisor.scheduler.runUntil(() => state.port !== 0, 1000);
@@ -189,7 +204,9 @@ describe("two domains", () => {
     expect(() => hypervisor.host.grants.map(front.domain.domid, 8, true)).toThrow(/GNTST -1/);
     const mapping = hypervisor.host.grants.map(front.domain.domid, 8, false);
     expect(new TextDecoder().decode(mapping.view.subarray(0, 9))).toBe("ring data");
-    expect(front.domain.grants?.entryFlags(8)).toBe(GrantFlags.permit_access | GrantFlags.readonly | GrantFlags.reading);
+    expect(front.domain.grants?.entryFlags(8)).toBe(
+      GrantFlags.permit_access | GrantFlags.readonly | GrantFlags.reading,
+    );
     hypervisor.scheduler.runUntil(() => front.cpu.results.length >= 6, 1000);
     await Promise.resolve();
     expect(seen).toContain(local);
