@@ -149,6 +149,7 @@ class Transaction {
 const OK = nulTerminated("OK");
 const EMPTY = new Uint8Array(0);
 const DOMID_LIMIT = 0x7ff0; // Xen public xen.h DOMID_FIRST_RESERVED: ids above are not domains.
+const DOMID_SELF = 0x7ff0; // Xen public xen.h
 
 /**
  * One client of the daemon: a domain's ring or a Unix-socket client. Bytes go in with
@@ -377,9 +378,13 @@ export class Xenstored {
         return this.release(connection, payload);
       case XsType.GET_DOMAIN_PATH:
         return nulTerminated(domainPath(parseDomid(oneArgument(payload))));
-      case XsType.IS_DOMAIN_INTRODUCED:
+      case XsType.IS_DOMAIN_INTRODUCED: {
         requirePrivileged(connection);
-        return nulTerminated(this.domains.has(parseDomid(oneArgument(payload))) ? "T" : "F");
+        // Xen do_is_domain_introduced: DOMID_SELF (0x7ff0) is always "T".
+        const argument = oneArgument(payload);
+        if (argument === String(DOMID_SELF)) return nulTerminated("T");
+        return nulTerminated(this.domains.has(parseDomid(argument)) ? "T" : "F");
+      }
       case XsType.RESUME: {
         requirePrivileged(connection);
         if (!this.domains.has(parseDomid(oneArgument(payload)))) throw new XenstoreError("ENOENT");

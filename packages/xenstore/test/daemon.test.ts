@@ -364,6 +364,7 @@ describe("requests and errors", () => {
     expect(new TextDecoder().decode(reply.payload)).toBe("/local/domain/5\0");
     expect(await dom0.isDomainIntroduced(5)).toBe(true);
     expect(await dom0.isDomainIntroduced(42)).toBe(false);
+    expect(await dom0.isDomainIntroduced(0x7ff0)).toBe(true); // DOMID_SELF
     const part = await guest.call(XsType.DIRECTORY_PART, 0, "cpu", "0");
     const text = new TextDecoder().decode(part.payload);
     expect(text.split("\0").slice(1)).toEqual(["0", "1", "", ""]);
