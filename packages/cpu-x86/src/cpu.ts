@@ -1546,7 +1546,7 @@ export class X86Cpu implements Vcpu {
       const operation = op >> 3;
       const form = op & 7;
       const s = form & 1 ? size : 0;
-      if (form === 1 && !o16 && !(info & Info.MEM)) {
+      if (form === 1 && !o16 && !(info & (Info.MEM | Info.LOCK))) {
         // Hot path: 32-bit register-to-register ALU.
         const regs = this.regs;
         const modrm = d.modrm[slot];
@@ -1558,7 +1558,8 @@ export class X86Cpu implements Vcpu {
       if (form < 2) {
         if (info & Info.LOCK && !(info & Info.MEM)) this.fault(Vector.UD, 0);
         const src = this.getReg(s, (d.modrm[slot] >> 3) & 7);
-        const dst = this.readRmForWrite(slot, s);
+        // CMP only reads its destination (no write check on read-only memory).
+        const dst = operation === 7 ? this.readRm(slot, s) : this.readRmForWrite(slot, s);
         const result = this.alu(operation, s, dst, src);
         if (operation !== 7) this.writeRmBack(slot, s, result);
       } else if (form < 4) {
@@ -1665,6 +1666,13 @@ export class X86Cpu implements Vcpu {
         const s = op === 0x81 || op === 0x83 ? size : 0;
         if (op === 0x82 && this.code64()) this.fault(Vector.UD, 0);
         const operation = (d.modrm[slot] >> 3) & 7;
+        if (s === 2 && !(info & (Info.MEM | Info.LOCK))) {
+          // Hot path: 32-bit register op immediate.
+          const r = d.modrm[slot] & 7;
+          const result = this.alu32(operation, this.regs[r], d.immediate[slot]);
+          if (operation !== 7) this.regs[r] = result;
+          return;
+        }
         const dst = operation === 7 ? this.readRm(slot, s) : this.readRmForWrite(slot, s);
         const result = this.alu(operation, s, dst, d.immediate[slot] & SIZE_MASK[s]);
         if (operation !== 7) this.writeRmBack(slot, s, result);
@@ -1672,6 +1680,11 @@ export class X86Cpu implements Vcpu {
       }
       case 0x84:
       case 0x85: {
+        if (op === 0x85 && !o16 && !(info & Info.MEM)) {
+          const modrm = d.modrm[slot];
+          this.alu32(4, this.regs[modrm & 7], this.regs[(modrm >> 3) & 7]);
+          return;
+        }
         const s = op & 1 ? size : 0;
         this.alu(4, s, this.readRm(slot, s), this.getReg(s, (d.modrm[slot] >> 3) & 7));
         return;
@@ -1754,12 +1767,33 @@ export class X86Cpu implements Vcpu {
         this.writeRm(slot, size, d.immediate[slot]);
         return;
       case 0xe8:
+        if (!o16 && this.segCheck[CS] & SC_LIMIT)
+          this.checkNearTarget((this.eip + d.immediate[slot]) | 0);
         this.push(o16, this.eip);
         this.jumpRelative(d.immediate[slot], o16);
         return;
       case 0xe9:
       case 0xeb:
         this.jumpRelative(d.immediate[slot], o16);
+        return;
+      case 0xa1:
+        if (!o16) {
+          // mov eax, [moffs32]: common for globals in kernel code.
+          const seg = (info >> Info.SEG_SHIFT) & 7;
+          const offset = info & Info.A16 ? d.displacement[slot] & 0xffff : d.displacement[slot];
+          this.regs[EAX] = this.readLin32(this.segAddress(seg, offset, 2, false));
+          return;
+        }
+        this.executeRare(slot, op, info, o16, size);
+        return;
+      case 0xa3:
+        if (!o16) {
+          const seg = (info >> Info.SEG_SHIFT) & 7;
+          const offset = info & Info.A16 ? d.displacement[slot] & 0xffff : d.displacement[slot];
+          this.writeLin32(this.segAddress(seg, offset, 2, true), this.regs[EAX]);
+          return;
+        }
+        this.executeRare(slot, op, info, o16, size);
         return;
       case 0x1b6:
         this.setReg(size, (d.modrm[slot] >> 3) & 7, this.readRm(slot, 0));
@@ -1784,7 +1818,18 @@ export class X86Cpu implements Vcpu {
   }
 
   private jumpRelative(displacement: number, o16: boolean): void {
-    this.eip = o16 ? (this.eip + displacement) & 0xffff : (this.eip + displacement) | 0;
+    if (o16) {
+      this.eip = (this.eip + displacement) & 0xffff;
+      return;
+    }
+    const target = (this.eip + displacement) | 0;
+    if (this.segCheck[CS] & SC_LIMIT) this.checkNearTarget(target);
+    this.eip = target;
+  }
+
+  /** A near branch beyond the CS limit raises #GP(0) before anything is pushed (SDM vol. 2 JMP/CALL). */
+  private checkNearTarget(target: number): void {
+    if (target >>> 0 > this.segLimit[CS] >>> 0) this.fault(Vector.GP, 0);
   }
 
   /** LOCK is allowed only on read-modify-write instructions with a memory destination (SDM vol. 2 LOCK). */
@@ -2863,7 +2908,16 @@ export class X86Cpu implements Vcpu {
       bit = signedOffset & (bits - 1);
       displacement = (signedOffset >> (size === 1 ? 4 : 5)) * (bits >> 3);
     }
-    const address = (this.ea(slot, size, operation !== 0) + displacement) | 0;
+    // The operand is at EA + displacement, checked against the segment as a whole.
+    const info2 = this.decoded.info[slot];
+    let operandOffset = (this.effectiveOffset(slot) + displacement) | 0;
+    if (info2 & Info.A16) operandOffset &= 0xffff;
+    const address = this.segAddress(
+      (info2 >> Info.SEG_SHIFT) & 7,
+      operandOffset,
+      size,
+      operation !== 0,
+    );
     const value = this.readLin(size, address);
     this.flagsRaw = (this.flagsRaw & ~CF) | ((value >>> bit) & 1);
     if (operation === 0) return;
@@ -3529,13 +3583,17 @@ export class X86Cpu implements Vcpu {
         return;
       case 2: {
         const target = this.readRm(slot, size);
+        if (this.segCheck[CS] & SC_LIMIT) this.checkNearTarget(target);
         this.push(o16, this.eip);
         this.eip = target;
         return;
       }
-      case 4:
-        this.eip = this.readRm(slot, size);
+      case 4: {
+        const target = this.readRm(slot, size);
+        if (this.segCheck[CS] & SC_LIMIT) this.checkNearTarget(target);
+        this.eip = target;
         return;
+      }
       case 3:
       case 5: {
         if (!(info & Info.MEM)) this.fault(Vector.UD, 0);

@@ -68,11 +68,17 @@ export interface X86CpuState extends VcpuState {
     status: number;
     tag: number;
     top: number;
-    /** ST(0)..ST(7) physical registers R0..R7 as doubles (NaN as null). */
-    registers: (number | null)[];
+    /**
+     * Physical registers R0..R7 as the bit patterns of their double values,
+     * [low 32 bits, high 32 bits], so that NaNs, infinities and -0 survive JSON.
+     */
+    registers: [number, number][];
     mxcsr: number;
   };
 }
+
+const bits = new Float64Array(1);
+const words = new Uint32Array(bits.buffer);
 
 const SEGMENT_NAMES = ["es", "cs", "ss", "ds", "fs", "gs", "ldtr", "tr"] as const;
 const REGISTER_NAMES = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"] as const;
@@ -119,7 +125,10 @@ export function saveState(cpu: X86Cpu): X86CpuState {
       status: fpu.statusWord(),
       tag: fpu.tagWord(),
       top: fpu.top,
-      registers: Array.from(fpu.st, (v) => (Number.isNaN(v) ? null : v)),
+      registers: Array.from(fpu.st, (v) => {
+        bits[0] = v;
+        return [words[0], words[1]] as [number, number];
+      }),
       mxcsr: fpu.mxcsr,
     },
   };
@@ -203,7 +212,10 @@ export function loadState(cpu: X86Cpu, raw: VcpuState): void {
     cpu.fpu.status = fpu.status & ~0x3800;
     cpu.fpu.top = fpu.top & 7;
     for (let i = 0; i < 8; i++) {
-      cpu.fpu.st[i] = fpu.registers[i] ?? Number.NaN;
+      const register = fpu.registers[i];
+      words[0] = number(register?.[0], `fpu.registers[${i}][0]`);
+      words[1] = number(register?.[1], `fpu.registers[${i}][1]`);
+      cpu.fpu.st[i] = bits[0];
       cpu.fpu.empty[i] = ((fpu.tag >> (2 * i)) & 3) === 3 ? 1 : 0;
     }
     cpu.fpu.mxcsr = fpu.mxcsr;
