@@ -1,3 +1,5 @@
+import { abiLayouts } from "@kumo/abi";
+
 /**
  * Where a domain's events land. A guest domain uses the 2-level ABI in its
  * shared_info and vcpu_info pages ({@link TwoLevelEvents}); domain 0's host
@@ -26,12 +28,24 @@ export interface TwoLevelLayout {
   readonly selectorOffset: number;
 }
 
-/** The 2-level layouts (offsets from xen-abi.md 3.1, produced by a compiler from the C headers). */
+function twoLevelLayout(abi: "x86_64" | "x86_32" | "arm64"): TwoLevelLayout {
+  const layouts = abiLayouts(abi);
+  const shared = layouts.shared_info.offsets as Record<string, number>;
+  const vcpuInfo = layouts.vcpu_info.offsets as Record<string, number>;
+  return {
+    wordBits: layouts.eventWordBits as 32 | 64,
+    pendingOffset: shared.evtchn_pending,
+    maskOffset: shared.evtchn_mask,
+    selectorOffset: vcpuInfo.evtchn_pending_sel,
+  };
+}
+
+/** The 2-level layouts per guest ABI, from `@kumo/abi`'s header-checked struct layouts (xen-abi.md 3.1). */
 export const TWO_LEVEL_LAYOUTS = {
-  x64: { wordBits: 64, pendingOffset: 2048, maskOffset: 2560, selectorOffset: 8 },
-  x32: { wordBits: 32, pendingOffset: 2048, maskOffset: 2176, selectorOffset: 4 },
-  a64: { wordBits: 64, pendingOffset: 48, maskOffset: 560, selectorOffset: 8 },
-} as const satisfies Record<string, TwoLevelLayout>;
+  x64: twoLevelLayout("x86_64"),
+  x32: twoLevelLayout("x86_32"),
+  a64: twoLevelLayout("arm64"),
+} as const;
 
 /** Ports the 2-level ABI can name: wordBits squared (Xen event_2l.c EVTCHN_2L_NR_CHANNELS). */
 export function twoLevelPortLimit(layout: TwoLevelLayout): number {
