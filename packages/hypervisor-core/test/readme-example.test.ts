@@ -1,0 +1,48 @@
+import { DomId, EvtchnOp, Hypercall, SchedOp, XenVersionOp } from "@kumo/abi";
+import { Hypervisor } from "@kumo/hypervisor-core";
+import { hypercall, ScriptedVcpu } from "@kumo/hypervisor-core/test";
+import type { ArrayBufferGuestMemory } from "@kumo/mmu";
+import { expect, it } from "vitest";
+
+// The README example, verbatim, so that it keeps running.
+it("runs the README example", async () => {
+  const printed: string[] = [];
+  const console = { log: (...parts: unknown[]) => printed.push(parts.join(" ")) };
+
+  const hypervisor = new Hypervisor();
+  hypervisor.onLog((line) => console.log(line));
+  const domain = hypervisor.createDomain({ name: "demo", memory: 16 << 20, vcpus: 1 });
+  const memory = domain.memory as ArrayBufferGuestMemory;
+
+  // A "guest": ask the version, offer a port to domain 0, tell dom0, power off.
+  const cpu = new ScriptedVcpu({
+    program: function* () {
+      const version = yield hypercall(Hypercall.xen_version, XenVersionOp.version, 0);
+      console.log(`Xen ${version >> 16}.${version & 0xffff}`); // Xen 4.17
+      memory.write16(0x1000, DomId.SELF); // evtchn_alloc_unbound { dom, remote_dom, port }
+      memory.write16(0x1002, 0);
+      yield hypercall(Hypercall.event_channel_op, EvtchnOp.alloc_unbound, 0x1000);
+      const port = memory.read32(0x1004);
+      // Spin like a frontend waiting for its backend (a real one waits on xenstore).
+      while (domain.events.peerOf(port) === null)
+        yield hypercall(Hypercall.sched_op, SchedOp.yield, 0);
+      memory.write32(0x2000, port); // evtchn_send { port }
+      yield hypercall(Hypercall.event_channel_op, EvtchnOp.send, 0x2000);
+      memory.write32(0x3000, 0); // sched_shutdown { reason: poweroff }
+      yield hypercall(Hypercall.sched_op, SchedOp.shutdown, 0x3000);
+    },
+  });
+  domain.attachVcpu(0, cpu);
+
+  // Domain 0's backend binds the guest's port once it exists.
+  const events = hypervisor.host.openEventChannel();
+  hypervisor.onDomainEvent((event) => console.log(event.kind, event.domid));
+  domain.unpause();
+  hypervisor.scheduler.runUntil(() => domain.events.stateOf(1) === 1);
+  events.bindInterdomain(domain.domid, 1, (port) => console.log("notified on dom0 port", port));
+  await hypervisor.run(); // returns once no guest is left: "shutdown 1", "destroyed 1"
+
+  expect(printed).toContain("Xen 4.17");
+  expect(printed.some((line) => line.startsWith("notified on dom0 port"))).toBe(true);
+  expect(printed).toContain("destroyed 1");
+});
