@@ -1,7 +1,7 @@
 // One vitest configuration for the whole tree: every workspace folder with a
 // `test/` directory is a project named after its folder. `@kumo/*` imports
 // resolve to the packages' sources, so tests need no build.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { defineConfig } from "vitest/config";
 
@@ -18,15 +18,38 @@ function workspaceDirs(): string[] {
   return dirs.filter((dir) => existsSync(join(root, dir, "test")));
 }
 
+/**
+ * `@kumo/<name>` and its subpaths (`/node`, `/test`) resolved through the
+ * "source" condition of each package's exports map, so tests run on the
+ * sources without a build.
+ */
+function sourceAliases(): { find: string; replacement: string }[] {
+  const aliases: { find: string; replacement: string }[] = [];
+  const base = join(root, "packages");
+  if (!existsSync(base)) return aliases;
+  for (const name of readdirSync(base)) {
+    const manifestPath = join(base, name, "package.json");
+    if (!existsSync(manifestPath)) continue;
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+    for (const [subpath, target] of Object.entries(manifest.exports ?? {})) {
+      const source = (target as { source?: string }).source;
+      if (!source) continue;
+      aliases.push({
+        find: `${manifest.name}${subpath.slice(1)}`,
+        replacement: resolve(base, name, source),
+      });
+    }
+  }
+  // Longest first, so that "@kumo/x/node" wins over "@kumo/x".
+  return aliases.sort((a, b) => b.find.length - a.find.length);
+}
+
 export default defineConfig({
   resolve: {
-    alias: [
-      {
-        find: /^@kumo\/([a-z0-9-]+)\/test$/,
-        replacement: resolve(root, "packages/$1/src/test/index.ts"),
-      },
-      { find: /^@kumo\/([a-z0-9-]+)$/, replacement: resolve(root, "packages/$1/src/index.ts") },
-    ],
+    alias: sourceAliases().map(({ find, replacement }) => ({
+      find: new RegExp(`^${find.replace(/[/]/g, "\\/")}$`),
+      replacement,
+    })),
   },
   test: {
     projects: workspaceDirs().map((dir) => ({

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
   gcc gcc-multilib clang-14 libxen-dev nasm qemu-user xenstore-utils
-  busybox-static linux-source-6.1 bc flex bison libelf-dev cpio xz-utils make
+  xen-utils-4.17 busybox-static linux-source-6.1 bc flex bison libelf-dev cpio xz-utils make
 )
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do
