@@ -448,6 +448,8 @@ export class X86Cpu implements Vcpu {
     // one tag and one generation compare, and nothing allocates.
     const decoded = this.decoded;
     const tags = decoded.tag;
+    const firstWords = decoded.firstWord;
+    const view = this.view;
     const lengths = decoded.length;
     const tlbInfo = this.tlbInfo;
     const tlbPhys = this.tlbPhys;
@@ -482,7 +484,12 @@ export class X86Cpu implements Vcpu {
       }
       const slot = phys & (DECODE_CACHE_SIZE - 1);
       // The tag folds in the code size: bit 31 set for 16-bit code (RAM is below 2 GiB).
-      if (tags[slot] !== (this.code32 ? phys : phys | 0x80000000)) {
+      // The first four bytes are compared too: code pages may be rewritten
+      // behind the CPU's back (grant copies by backends, the toolstack).
+      if (
+        tags[slot] !== (this.code32 ? phys : phys | 0x80000000) ||
+        firstWords[slot] !== view.getInt32(phys, true)
+      ) {
         this.decodeAt(linear, phys, slot);
       }
       this.eip = (eip + lengths[slot]) | 0;
@@ -502,8 +509,14 @@ export class X86Cpu implements Vcpu {
     const page = phys >>> 12;
     // Instructions in MMIO or crossing a page are decoded each time (their
     // bytes can change without a write to this page).
-    if (phys >= 0 && phys < this.ramSize && (phys & 0xfff) + length <= 4096) {
+    if (
+      phys >= 0 &&
+      phys <= this.ramSize - 4 &&
+      this.frameState[page] === 0 &&
+      (phys & 0xfff) + length <= 4096
+    ) {
       this.decoded.tag[slot] = this.code32 ? phys : phys | 0x80000000;
+      this.decoded.firstWord[slot] = this.view.getInt32(phys, true);
       this.codePage[page] = 1;
     } else {
       this.decoded.tag[slot] = -1;

@@ -150,6 +150,8 @@ export const OPCODE_PROPERTIES: Uint8Array = buildTable();
 export class DecodedInstructions {
   readonly size: number;
   readonly tag: Int32Array;
+  /** The instruction's first four bytes when decoded (checked on every hit). */
+  readonly firstWord: Int32Array;
   readonly op: Uint16Array;
   readonly length: Uint8Array;
   readonly info: Uint16Array;
@@ -167,6 +169,7 @@ export class DecodedInstructions {
   constructor(size: number) {
     this.size = size;
     this.tag = new Int32Array(size).fill(-1);
+    this.firstWord = new Int32Array(size);
     this.op = new Uint16Array(size);
     this.length = new Uint8Array(size);
     this.info = new Uint16Array(size);
