@@ -15,6 +15,9 @@ import { type UnpackedKernel, unpackKernelImage } from "../builder/kernel-image"
 import { type BootMemory, buildPvhBoot, type PvhBootLayout } from "../builder/pvh";
 import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
 import { XlConfigError } from "../config/errors";
+import { daemonConsole, daemonRequest } from "../daemon/client";
+import type { DaemonRequest, DaemonResponse, DomainListEntry } from "../daemon/protocol";
+import { KumoDaemon } from "../daemon/server";
 import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
 import { attachTerminal, type TerminalInput } from "../node/terminal";
 import { createPvhDomain } from "../runner/pvh-domain";
@@ -127,11 +130,166 @@ async function dispatch(argv: readonly string[], io: KumoIo): Promise<number> {
       return create(values, positionals, io);
     case "info":
       return info(io);
+    case "daemon":
+      return runDaemon(io);
     case "xenstore":
       checkXenstoreArguments(command, positionals);
-      return needsDaemon(command, io);
+      return withDaemon(command, io, (socket) => xenstore(socket, positionals, io));
+    case "list":
+      return withDaemon(command, io, (socket) => list(socket, positionals, io));
+    case "console":
+      return withDaemon(command, io, async (socket) =>
+        exitStatusFor(
+          await daemonConsole(socket, positionals[0], io.stdin, io.stdout),
+          positionals[0],
+          io,
+        ),
+      );
+    case "dmesg":
+      return withDaemon(command, io, async (socket) => {
+        const lines = expectOk(
+          await daemonRequest(socket, { command: "dmesg", clear: Boolean(values.clear) }),
+        ) as string[];
+        for (const line of lines) io.stdout.write(`${line}\n`);
+        return ExitStatus.Ok;
+      });
     default:
-      return needsDaemon(command, io);
+      return withDaemon(command, io, async (socket) => {
+        const name = command.name as "destroy" | "pause" | "unpause" | "shutdown" | "reboot";
+        expectOk(await daemonRequest(socket, { command: name, domain: positionals[0] }));
+        return ExitStatus.Ok;
+      });
+  }
+}
+
+function socketPath(env: NodeJS.ProcessEnv): string {
+  return join(kumoStateDir(env), "kumo.sock");
+}
+
+function expectOk(response: DaemonResponse): unknown {
+  if (!response.ok) throw new CommandError(response.error);
+  return response.result;
+}
+
+/** Runs `action` against the daemon's socket, or explains that no daemon is running. */
+async function withDaemon(
+  command: CommandSpec,
+  io: KumoIo,
+  action: (socket: string) => Promise<number>,
+): Promise<number> {
+  const socket = socketPath(io.env);
+  if (!existsSync(socket)) {
+    throw new CommandError(
+      `${command.name}: no kumo daemon is running (no socket at ${socket}); start one with \`kumo daemon\``,
+    );
+  }
+  try {
+    return await action(socket);
+  } catch (error) {
+    if (error instanceof CommandError || error instanceof UsageError) throw error;
+    throw new CommandError(`${command.name}: ${(error as Error).message}`);
+  }
+}
+
+/** xl list's state column: r running, b blocked, p paused, s shutdown, c crashed, d dying. */
+function stateFlags(state: string): string {
+  const flags = ["-", "-", "-", "-", "-", "-"];
+  if (state === "running") flags[0] = "r";
+  else if (state === "paused") flags[2] = "p";
+  else if (state === "shutdown") flags[3] = "s";
+  else if (state === "destroyed") flags[5] = "d";
+  return flags.join("");
+}
+
+async function list(socket: string, names: string[], io: KumoIo): Promise<number> {
+  let domains = expectOk(await daemonRequest(socket, { command: "list" })) as DomainListEntry[];
+  if (names.length > 0) {
+    domains = domains.filter(
+      (domain) => names.includes(domain.name) || names.includes(String(domain.domid)),
+    );
+    if (domains.length === 0)
+      throw new CommandError(`list: no domain ${names.map((n) => `"${n}"`).join(", ")}`);
+  }
+  const rows = [
+    ["Name", "ID", "Mem", "VCPUs", "State", "Instructions"],
+    ...domains.map((d) => [
+      d.name,
+      String(d.domid),
+      String(d.memoryMiB),
+      String(d.vcpus),
+      stateFlags(d.state),
+      String(d.instructions),
+    ]),
+  ];
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  for (const row of rows) {
+    io.stdout.write(
+      `${row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join("  ")}\n`,
+    );
+  }
+  return ExitStatus.Ok;
+}
+
+async function xenstore(socket: string, positionals: string[], io: KumoIo): Promise<number> {
+  const [operation, path = "/", value = ""] = positionals;
+  if (operation === "ls") {
+    const rows = expectOk(await daemonRequest(socket, { command: "xenstore-ls", path })) as [
+      number,
+      string,
+      string,
+    ][];
+    // xenstore-ls format: one space of indent per level, name = "value".
+    for (const [depth, name, nodeValue] of rows)
+      io.stdout.write(`${" ".repeat(depth)}${name} = ${JSON.stringify(nodeValue)}\n`);
+  } else if (operation === "read") {
+    io.stdout.write(
+      `${expectOk(await daemonRequest(socket, { command: "xenstore-read", path })) as string}\n`,
+    );
+  } else {
+    expectOk(await daemonRequest(socket, { command: "xenstore-write", path, value }));
+  }
+  return ExitStatus.Ok;
+}
+
+/** `kumo daemon`: serves until SIGINT or SIGTERM. */
+async function runDaemon(io: KumoIo): Promise<number> {
+  const socket = socketPath(io.env);
+  mkdirSync(dirname(socket), { recursive: true });
+  const daemon = new KumoDaemon({ env: io.env });
+  const hypervisorLog = hypervisorLogFile(io.env);
+  daemon.hypervisor.onLog((line) => hypervisorLog.write(line));
+  try {
+    await daemon.listen(socket);
+  } catch (error) {
+    hypervisorLog.close();
+    throw new CommandError(`daemon: ${(error as Error).message}`);
+  }
+  io.stdout.write(`kumo daemon: listening on ${socket}\n`);
+  await new Promise<void>((done) => {
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+  });
+  await daemon.close();
+  hypervisorLog.close();
+  return ExitStatus.Ok;
+}
+
+/** The exit status of `create -c` and `console` for why the console ended. */
+function exitStatusFor(reason: string, name: string, io: KumoIo): number {
+  switch (reason) {
+    case "poweroff":
+      return ExitStatus.Ok;
+    case "reboot":
+      io.stderr.write(`kumo: domain "${name}" rebooted (restarting it is not implemented yet)\n`);
+      return ExitStatus.Reboot;
+    case "crash":
+      io.stderr.write(`kumo: domain "${name}" crashed\n`);
+      return ExitStatus.Crash;
+    case "detached":
+      return ExitStatus.Ok;
+    default:
+      io.stderr.write(`kumo: domain "${name}" ended: ${reason}\n`);
+      return ExitStatus.OtherShutdown;
   }
 }
 
@@ -250,9 +408,39 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
     io.stdout.write(describeBuild(config, kernelPath, kernel, layout));
     return ExitStatus.Ok;
   }
+  const socket = socketPath(io.env);
+  if (existsSync(socket)) {
+    const request: DaemonRequest = {
+      command: "create",
+      configText: text,
+      configName: configArgument,
+      cwd: io.cwd,
+      // With -c the domain starts once the console is attached, so that no output is missed.
+      paused: Boolean(values.paused) || Boolean(values.console),
+    };
+    let response: DaemonResponse;
+    try {
+      response = await daemonRequest(socket, request);
+    } catch (error) {
+      throw new CommandError(`create: ${(error as Error).message}`);
+    }
+    const { domid } = expectOk(response) as { domid: number };
+    if (!values.console) {
+      io.stderr.write(`kumo: created domain "${config.name}" (id ${domid})\n`);
+      return ExitStatus.Ok;
+    }
+    const unpause = () => {
+      if (!values.paused) void daemonRequest(socket, { command: "unpause", domain: String(domid) });
+    };
+    return exitStatusFor(
+      await daemonConsole(socket, String(domid), io.stdin, io.stdout, unpause),
+      config.name,
+      io,
+    );
+  }
   if (!values.console) {
     throw new CommandError(
-      "without -c, a domain outlives this command only in a kumo daemon, which is not implemented yet; use `kumo create -c` to run it in the foreground",
+      `no kumo daemon is running (no socket at ${socket}): start one with \`kumo daemon\`, or use \`kumo create -c\` to run the domain in the foreground`,
     );
   }
   return runInForeground(config, kernel, ramdisk, values, io);
@@ -471,18 +659,4 @@ function checkXenstoreArguments(command: CommandSpec, positionals: string[]): vo
   if (path !== undefined && !path.startsWith("/") && !/^[A-Za-z0-9_@-]/.test(path)) {
     throw new UsageError(`xenstore: "${path}" is not a xenstore path`, command);
   }
-}
-
-/** Commands that act on running domains, which live in the daemon. */
-function needsDaemon(command: CommandSpec, io: KumoIo): number {
-  const socket = join(kumoStateDir(io.env), "kumo.sock");
-  if (command.name === "daemon") {
-    throw new CommandError(
-      "kumo daemon is not implemented yet (hosting domains needs @kumo/hypervisor-core's scheduler wired to the toolstack)",
-    );
-  }
-  const reason = existsSync(socket)
-    ? `a socket exists at ${socket}, but this kumo has no daemon protocol yet`
-    : `no kumo daemon is running (no socket at ${socket}), and \`kumo daemon\` is not implemented yet`;
-  throw new CommandError(`${command.name}: ${reason}`);
 }

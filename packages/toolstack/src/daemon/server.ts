@@ -1,0 +1,330 @@
+/**
+ * `kumo daemon`: hosts domains in the background, as xl's background
+ * process plus xenconsoled and xenstored do, and serves the other `kumo`
+ * commands on a Unix socket (protocol.ts). One hypervisor, one xenstore,
+ * any number of domains, each with its console backend and log file.
+ */
+import { existsSync, readFileSync, unlinkSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { resolve } from "node:path";
+import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
+import { connectLocal, type XenstoreClient, Xenstored } from "@kumo/xenstore";
+import { unpackKernelImage } from "../builder/kernel-image";
+import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
+import { type ConsoleLog, consoleLogPath, logConsoleToFile } from "../node/console-log";
+import { createPvhDomain, type RunnablePvhDomain } from "../runner/pvh-domain";
+import { introduceDomain } from "../runner/xenstore";
+import {
+  type DaemonRequest,
+  type DaemonResponse,
+  type DomainListEntry,
+  decodeJson,
+  encodeFrame,
+  encodeJson,
+  FrameDecoder,
+  FrameType,
+  ProtocolError,
+} from "./protocol";
+
+interface HostedDomain {
+  readonly config: DomainConfig;
+  readonly runnable: RunnablePvhDomain;
+  readonly log: ConsoleLog;
+  /** Console connections to tell when the domain ends. */
+  readonly consoles: Set<(reason: string) => void>;
+  endReason: ShutdownReasonName | "destroyed" | undefined;
+}
+
+export interface KumoDaemonOptions {
+  /** Environment for state paths (console logs). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** "virtual" makes runs reproducible (tests); default "wall". */
+  readonly clock?: "wall" | "virtual";
+}
+
+class RequestError extends Error {}
+
+export class KumoDaemon {
+  readonly hypervisor = new Hypervisor();
+  readonly xenstored = new Xenstored();
+  private readonly store: XenstoreClient;
+  private readonly domains = new Map<number, HostedDomain>();
+  private running: Promise<void> | null = null;
+  private server: Server | null = null;
+  private socketPath = "";
+
+  constructor(private readonly options: KumoDaemonOptions = {}) {
+    this.store = connectLocal(this.xenstored);
+    this.hypervisor.onDomainEvent((event) => {
+      const hosted = this.domains.get(event.domid);
+      if (hosted === undefined) return;
+      if (event.kind === "shutdown") {
+        hosted.runnable.console.service();
+        hosted.endReason ??= event.reason;
+      } else if (event.kind === "destroyed") {
+        hosted.runnable.console.service();
+        hosted.endReason ??= "destroyed";
+        this.forget(event.domid);
+      } else {
+        return;
+      }
+      for (const notify of hosted.consoles) notify(hosted.endReason);
+      hosted.consoles.clear();
+    });
+  }
+
+  /** Listens on `path`, replacing a stale socket left by a daemon that died. */
+  async listen(path: string): Promise<void> {
+    if (existsSync(path)) {
+      const alive = await new Promise<boolean>((done) => {
+        const probe = createConnection(path);
+        probe.once("connect", () => {
+          probe.destroy();
+          done(true);
+        });
+        probe.once("error", () => done(false));
+      });
+      if (alive) throw new Error(`a kumo daemon is already listening on ${path}`);
+      unlinkSync(path);
+    }
+    this.socketPath = path;
+    const server = createServer((socket) => this.serve(socket));
+    this.server = server;
+    await new Promise<void>((done, fail) => {
+      server.once("error", fail);
+      server.listen(path, () => done());
+    });
+  }
+
+  /** Stops serving, destroys every domain and removes the socket. */
+  async close(): Promise<void> {
+    for (const domid of [...this.domains.keys()]) this.hypervisor.destroyDomain(domid);
+    this.hypervisor.stop();
+    await this.running;
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((done) => server.close(() => done()));
+    if (this.socketPath && existsSync(this.socketPath)) unlinkSync(this.socketPath);
+  }
+
+  private forget(domid: number): void {
+    const hosted = this.domains.get(domid);
+    if (hosted === undefined) return;
+    this.domains.delete(domid);
+    hosted.log.close();
+    hosted.runnable.console.close();
+    this.xenstored.releaseDomain(domid);
+    void this.store.rm(`/local/domain/${domid}`).catch(() => {});
+  }
+
+  private ensureRunning(): void {
+    if (this.running !== null) return;
+    this.running = this.hypervisor.run().finally(() => {
+      this.running = null;
+      if (this.hypervisor.guestDomains().some((domain) => domain.state === "running"))
+        this.ensureRunning();
+    });
+  }
+
+  private find(name: string): HostedDomain {
+    const byId = /^[0-9]+$/.test(name) ? this.domains.get(Number(name)) : undefined;
+    const hosted = byId ?? [...this.domains.values()].find((entry) => entry.config.name === name);
+    if (hosted === undefined) throw new RequestError(`no domain "${name}"`);
+    return hosted;
+  }
+
+  private async create(
+    request: Extract<DaemonRequest, { command: "create" }>,
+  ): Promise<DaemonResponse> {
+    const config = parseDomainConfig(request.configText, request.configName);
+    if ([...this.domains.values()].some((entry) => entry.config.name === config.name)) {
+      throw new RequestError(`a domain named "${config.name}" exists already`);
+    }
+    const kernel = await unpackKernelImage(
+      new Uint8Array(readFileSync(resolve(request.cwd, config.kernel))),
+    );
+    const ramdisk =
+      config.ramdisk === undefined
+        ? undefined
+        : new Uint8Array(readFileSync(resolve(request.cwd, config.ramdisk)));
+    const runnable = createPvhDomain(
+      this.hypervisor,
+      config,
+      { kernel: kernel.elf, ramdisk },
+      { paused: true, clock: { mode: this.options.clock ?? "wall" } },
+    );
+    const { domain } = runnable;
+    const log = logConsoleToFile(runnable.console, consoleLogPath(config.name, this.options.env));
+    this.domains.set(domain.domid, {
+      config,
+      runnable,
+      log,
+      consoles: new Set(),
+      endReason: undefined,
+    });
+    try {
+      await introduceDomain(this.xenstored, this.hypervisor.host, {
+        domid: domain.domid,
+        name: config.name,
+        memoryKiB: config.memoryMiB * 1024,
+        vcpus: config.vcpus,
+        storeGfn: runnable.layout.specialPages.xenstoreGfn,
+        storePort: runnable.storePort,
+      });
+    } catch (error) {
+      this.hypervisor.destroyDomain(domain.domid);
+      throw error;
+    }
+    if (!request.paused) domain.unpause();
+    this.ensureRunning();
+    return {
+      ok: true,
+      result: { domid: domain.domid, name: config.name },
+      warnings: config.warnings.map(
+        (w) => `${request.configName}:${w.line}:${w.column}: ${w.message}`,
+      ),
+    };
+  }
+
+  private list(): DomainListEntry[] {
+    return [...this.domains.values()].map(({ config, runnable }) => ({
+      domid: runnable.domain.domid,
+      name: config.name,
+      memoryMiB: config.memoryMiB,
+      vcpus: config.vcpus,
+      state: runnable.domain.state,
+      instructions: runnable.domain.instructionsRetired(),
+    }));
+  }
+
+  private async xenstoreList(path: string): Promise<[number, string, string][]> {
+    const rows: [number, string, string][] = [];
+    const walk = async (node: string, depth: number) => {
+      for (const child of await this.store.list(node)) {
+        const childPath = node === "/" ? `/${child}` : `${node}/${child}`;
+        let value = "";
+        try {
+          value = await this.store.read(childPath);
+        } catch {
+          value = "";
+        }
+        rows.push([depth, child, value]);
+        if (rows.length > 10_000)
+          throw new RequestError("xenstore ls: more than 10000 nodes; narrow the path");
+        await walk(childPath, depth + 1);
+      }
+    };
+    await walk(path, 0);
+    return rows;
+  }
+
+  private async handle(
+    request: DaemonRequest,
+    socket: Socket,
+  ): Promise<DaemonResponse | "console"> {
+    switch (request.command) {
+      case "create":
+        return this.create(request);
+      case "list":
+        return { ok: true, result: this.list() };
+      case "destroy":
+        this.hypervisor.destroyDomain(this.find(request.domain).runnable.domain.domid);
+        return { ok: true };
+      case "pause":
+        this.find(request.domain).runnable.domain.pause();
+        return { ok: true };
+      case "unpause":
+        this.find(request.domain).runnable.domain.unpause();
+        this.ensureRunning();
+        return { ok: true };
+      case "shutdown":
+      case "reboot": {
+        // As xl: ask the guest through control/shutdown, which Linux's xenbus watches.
+        const hosted = this.find(request.domain);
+        await this.store.write(
+          `/local/domain/${hosted.runnable.domain.domid}/control/shutdown`,
+          request.command === "shutdown" ? "poweroff" : "reboot",
+        );
+        return { ok: true };
+      }
+      case "dmesg": {
+        const lines = [...this.hypervisor.dmesg()];
+        if (request.clear) (this.hypervisor.dmesg() as string[]).length = 0;
+        return { ok: true, result: lines };
+      }
+      case "xenstore-ls":
+        return { ok: true, result: await this.xenstoreList(request.path) };
+      case "xenstore-read":
+        return { ok: true, result: await this.store.read(request.path) };
+      case "xenstore-write":
+        await this.store.write(request.path, request.value);
+        return { ok: true };
+      case "console":
+        this.attachConsole(this.find(request.domain), socket);
+        return "console";
+      default:
+        throw new RequestError(`unknown request "${(request as { command: string }).command}"`);
+    }
+  }
+
+  private attachConsole(hosted: HostedDomain, socket: Socket): void {
+    const backend = hosted.runnable.console;
+    socket.write(encodeJson(FrameType.Json, { ok: true } satisfies DaemonResponse));
+    const unsubscribe = backend.onOutput((bytes) =>
+      socket.write(encodeFrame(FrameType.ConsoleData, bytes)),
+    );
+    const end = (reason: string) => {
+      unsubscribe();
+      socket.end(encodeJson(FrameType.ConsoleEnd, { reason }));
+    };
+    hosted.consoles.add(end);
+    socket.once("close", () => {
+      unsubscribe();
+      hosted.consoles.delete(end);
+    });
+    (socket as Socket & { kumoConsole?: (bytes: Uint8Array) => void }).kumoConsole = (bytes) =>
+      backend.write(bytes);
+  }
+
+  private serve(socket: Socket): void {
+    const decoder = new FrameDecoder();
+    let consoleInput: ((bytes: Uint8Array) => void) | undefined;
+    let busy = Promise.resolve();
+    socket.on("error", () => socket.destroy());
+    socket.on("data", (chunk: Buffer) => {
+      let frames: ReturnType<FrameDecoder["push"]>;
+      try {
+        frames = decoder.push(new Uint8Array(chunk));
+      } catch (error) {
+        socket.end(encodeJson(FrameType.Json, { ok: false, error: (error as Error).message }));
+        return;
+      }
+      for (const frame of frames) {
+        if (frame.type === FrameType.ConsoleData && consoleInput) {
+          consoleInput(frame.payload);
+          continue;
+        }
+        if (frame.type !== FrameType.Json) continue;
+        // Requests on one connection are answered in order.
+        busy = busy.then(async () => {
+          let response: DaemonResponse | "console";
+          try {
+            response = await this.handle(decodeJson<DaemonRequest>(frame), socket);
+          } catch (error) {
+            const known =
+              error instanceof RequestError ||
+              error instanceof ProtocolError ||
+              error instanceof Error;
+            response = { ok: false, error: known ? (error as Error).message : String(error) };
+          }
+          if (response === "console") {
+            consoleInput = (socket as Socket & { kumoConsole?: (bytes: Uint8Array) => void })
+              .kumoConsole;
+          } else {
+            socket.write(encodeJson(FrameType.Json, response));
+          }
+        });
+      }
+    });
+  }
+}
