@@ -158,6 +158,16 @@ function freshTemporary(path: string): string {
   return temporary;
 }
 
+/**
+ * Runs a copy of the recipe: bash reads a script as it goes, so editing
+ * recipes/ during a long build would otherwise change the running build.
+ */
+function snapshot(recipe: string, temporary: string): string {
+  const copy = join(temporary, recipe);
+  copyFileSync(join(guestsDir, "recipes", recipe), copy);
+  return copy;
+}
+
 /** Hard link when the cache is on one file system, else copy. */
 function place(from: string, to: string): void {
   try {
@@ -165,6 +175,47 @@ function place(from: string, to: string): void {
   } catch {
     copyFileSync(from, to);
   }
+}
+
+/**
+ * Runs only the configure and verify stages of the kernel recipe (seconds,
+ * not minutes): fails with a GuestBuildError naming every option of the
+ * fragment that Kconfig dropped. Used by the tests of all three fragments.
+ */
+export async function verifyGuestConfig(
+  arch: GuestArch,
+  options: EnsureGuestOptions = {},
+): Promise<void> {
+  const inputs = guestInputs(arch, options);
+  const progress: ProgressListener =
+    options.progress === false ? () => {} : (options.progress ?? consoleProgress());
+  const source = await ensureSource(inputs, progress);
+  // A kept object tree per architecture: Kconfig's host tools are built once.
+  await withLock(inputs.cacheDir, `check-${arch}`, progress, arch, async () => {
+    const temporary = freshTemporary(join(inputs.cacheDir, "check", `${arch}-run`));
+    try {
+      const recipe = archRecipes[arch];
+      await runStages(
+        arch,
+        "config check",
+        progress,
+        join(temporary, "check.log"),
+        "bash",
+        [
+          snapshot("kernel.sh", temporary),
+          source,
+          join(inputs.cacheDir, "check", arch),
+          recipe.kernelArch,
+          inputs.configFragment,
+          join(temporary, "out"),
+          recipe.crossCompile,
+        ],
+        { KUMO_GUESTS_CONFIGURE_ONLY: "1" },
+      );
+    } finally {
+      rmSync(temporary, { recursive: true, force: true });
+    }
+  });
 }
 
 /** Debian's tarball unpacked once per version, shared by every architecture. */
@@ -210,7 +261,7 @@ async function ensureKernel(
     join(temporary, "build.log"),
     "bash",
     [
-      join(guestsDir, "recipes", "kernel.sh"),
+      snapshot("kernel.sh", temporary),
       source,
       objects,
       recipe.kernelArch,
@@ -239,7 +290,7 @@ async function ensureInitramfs(
   const busybox = await ensureBusybox(inputs, progress);
   const temporary = freshTemporary(out);
   await runStages(arch, "initramfs", progress, join(temporary, "build.log"), "bash", [
-    join(guestsDir, "recipes", "initramfs.sh"),
+    snapshot("initramfs.sh", temporary),
     source,
     busybox,
     arch,

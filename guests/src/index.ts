@@ -8,6 +8,7 @@ export {
   type GuestImages,
   type GuestManifest,
   guestDir,
+  verifyGuestConfig,
 } from "./build";
 export { GuestBuildError } from "./errors";
 export {
