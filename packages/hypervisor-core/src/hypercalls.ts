@@ -456,12 +456,9 @@ function vcpuOp(domain: Domain, context: VcpuContext, access: GuestAccess, args:
     }
     case VcpuOp.is_up:
       return target.online ? 1 : 0;
-    case VcpuOp.register_vcpu_time_memory_area:
-    case VcpuOp.initialise:
-    case VcpuOp.get_runstate_info:
-    case VcpuOp.send_nmi:
-    case VcpuOp.get_physid:
     default:
+      // register_vcpu_time_memory_area (Linux tolerates -ENOSYS), initialise, get_runstate_info,
+      // send_nmi, get_physid: not offered.
       return -Errno.ENOSYS;
   }
 }
