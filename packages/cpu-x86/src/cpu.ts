@@ -12,7 +12,13 @@ import {
 import { type GuestMemory, TlbPermission, X86PageWalker, X86WalkFlags } from "@kumo/mmu";
 import { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Vector } from "./constants";
 import { type CpuModel, defaultCpuModel } from "./cpuid";
-import { DECODE_TOO_LONG, DecodedInstructions, decodeInstruction, Info } from "./decoder";
+import {
+  DECODE_TOO_LONG,
+  DecodedInstructions,
+  decodeInstruction,
+  EMPTY_TAG,
+  Info,
+} from "./decoder";
 import { LazyOp, PARITY, SIZE_MASK, SIZE_SIGN } from "./flags";
 import { Fpu } from "./fpu";
 import { loadState, saveState, type X86CpuState } from "./state";
@@ -519,7 +525,7 @@ export class X86Cpu implements Vcpu {
       this.decoded.firstWord[slot] = this.view.getInt32(phys, true);
       this.codePage[page] = 1;
     } else {
-      this.decoded.tag[slot] = -1;
+      this.decoded.tag[slot] = EMPTY_TAG;
     }
   }
 
@@ -1238,7 +1244,7 @@ export class X86Cpu implements Vcpu {
     const tags = this.decoded.tag;
     const start = (page << 12) & (DECODE_CACHE_SIZE - 1);
     for (let i = start; i < start + 4096; i++) {
-      if ((tags[i] & 0x7fffffff) >>> 12 === page) tags[i] = -1;
+      if ((tags[i] & 0x7fffffff) >>> 12 === page) tags[i] = EMPTY_TAG;
     }
   }
 

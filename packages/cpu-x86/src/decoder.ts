@@ -168,7 +168,7 @@ export class DecodedInstructions {
 
   constructor(size: number) {
     this.size = size;
-    this.tag = new Int32Array(size).fill(-1);
+    this.tag = new Int32Array(size).fill(EMPTY_TAG);
     this.firstWord = new Int32Array(size);
     this.op = new Uint16Array(size);
     this.length = new Uint8Array(size);
@@ -183,9 +183,15 @@ export class DecodedInstructions {
   }
 
   clear(): void {
-    this.tag.fill(-1);
+    this.tag.fill(EMPTY_TAG);
   }
 }
+
+/**
+ * Tag of an empty slot: the key of physical 0x7fffffff in 32-bit code, an
+ * address no cached instruction can have (it would cross a page end).
+ */
+export const EMPTY_TAG = 0x7fffffff;
 
 /** Where the decoder reads instruction bytes (the CPU's code fetch, which may fault). */
 export interface CodeFetcher {
