@@ -94,6 +94,28 @@ describe("xenstore for a new domain", () => {
 });
 
 describe("kumo create -c", () => {
+  it("warns that disks and vifs are not attached yet", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-run-"));
+    writeFileSync(join(dir, "guest"), buildConsoleGuest(0));
+    writeFileSync(
+      join(dir, "guest.cfg"),
+      'name = "echo"\nmemory = 4\nkernel = "guest"\ndisk = [ "/x.img,,xvda" ]\nvif = [ "" ]\n',
+    );
+    const stdin = new PassThrough();
+    let stderr = "";
+    const status = runKumo(["create", "-c", "guest.cfg"], {
+      stdout: { write: () => true },
+      stderr: { write: (text: string) => (stderr += text) },
+      stdin,
+      env: { KUMO_STATE_DIR: dir },
+      cwd: dir,
+    });
+    setTimeout(() => stdin.write("q"), 100);
+    expect(await status).toBe(0);
+    expect(stderr).toMatch(/disk xvda is not attached: Kumo has no block backend yet/);
+    expect(stderr).toMatch(/vif 0 is not attached: Kumo has no network backend yet/);
+  });
+
   it("attaches the terminal, logs the console and exits 0 on poweroff", async () => {
     const result = await createWithConsole(0, ["o", "k", "q"]);
     expect(result.stdout()).toBe("kumo test guest\r\n> ok\r\nbye\r\n");

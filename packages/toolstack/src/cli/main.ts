@@ -387,6 +387,19 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
       );
     }
   }
+  if (!values["dry-run"]) {
+    // Parsed and validated, but nothing serves them yet: say so rather than boot without them.
+    for (const disk of config.disks) {
+      io.stderr.write(
+        `kumo: warning: disk ${disk.vdev} is not attached: Kumo has no block backend yet\n`,
+      );
+    }
+    for (const [index, vif] of config.vifs.entries()) {
+      io.stderr.write(
+        `kumo: warning: vif ${index}${vif.mac ? ` (${vif.mac})` : ""} is not attached: Kumo has no network backend yet\n`,
+      );
+    }
+  }
   if (config.type === "hvm") {
     throw new CommandError(
       'type "hvm" needs firmware and emulated PC devices, which Kumo does not have yet; use type = "pvh"',
