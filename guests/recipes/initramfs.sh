@@ -21,7 +21,14 @@ esac
 "${runner[@]}" "$busybox" --list-full >"$work/applets"
 [[ -s $work/applets ]] || { echo "initramfs: $busybox --list-full printed nothing" >&2; exit 3; }
 
-sed "s/@ARCH@/$arch/" "$guests/initramfs/init" >"$work/init"
+# Staged copies with a fixed mtime: gen_init_cpio -t sets the time of
+# directories and nodes only, files keep their own (usr/gen_init_cpio.c).
+stage=$work/stage
+mkdir -p "$stage"
+sed "s/@ARCH@/$arch/" "$guests/initramfs/init" >"$stage/init"
+cp "$busybox" "$stage/busybox"
+for name in inittab profile passwd group; do cp "$guests/initramfs/$name" "$stage/$name"; done
+touch -d @0 "$stage"/*
 list=$work/files
 {
   for dir in /bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /etc /root /tmp /mnt; do
@@ -29,13 +36,13 @@ list=$work/files
   done
   echo "nod /dev/console 0600 0 0 c 5 1"
   echo "nod /dev/null 0666 0 0 c 1 3"
-  echo "file /bin/busybox $busybox 0755 0 0"
-  echo "file /init $work/init 0755 0 0"
-  echo "file /etc/inittab $guests/initramfs/inittab 0644 0 0"
-  echo "file /etc/profile $guests/initramfs/profile 0644 0 0"
+  echo "file /bin/busybox $stage/busybox 0755 0 0"
+  echo "file /init $stage/init 0755 0 0"
+  echo "file /etc/inittab $stage/inittab 0644 0 0"
+  echo "file /etc/profile $stage/profile 0644 0 0"
   # root's home comes from /etc/passwd: ash's \w prompt shows it as "~".
-  echo "file /etc/passwd $guests/initramfs/passwd 0644 0 0"
-  echo "file /etc/group $guests/initramfs/group 0644 0 0"
+  echo "file /etc/passwd $stage/passwd 0644 0 0"
+  echo "file /etc/group $stage/group 0644 0 0"
   while IFS= read -r applet; do
     [[ $applet == bin/busybox ]] && continue
     # Relative targets keep the links valid from any root.
