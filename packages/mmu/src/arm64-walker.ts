@@ -230,8 +230,10 @@ export class Arm64PageWalker {
     // Permissions (Arm ARM D8.4): AP[2:1] in bits 7:6, PXN bit 53, UXN bit 54.
     const el0Access = (low & (1 << 6)) !== 0 && !tableEl0Denied;
     const readOnly = (low & (1 << 7)) !== 0 || tableReadOnly;
+    // SCTLR_EL1.WXN: what an exception level may write, it may not execute
+    // (Arm ARM D8.4.1.3), judged per level as QEMU does.
     const wxn = (this.sctlr & (1 << 19)) !== 0 && !readOnly;
-    const uxn = (high & (1 << 22)) !== 0 || tableUxn || wxn;
+    const uxn = (high & (1 << 22)) !== 0 || tableUxn || (wxn && el0Access);
     // EL1 may not execute what EL0 may write (Arm ARM D8.4.1.1).
     const pxn = (high & (1 << 21)) !== 0 || tablePxn || wxn || (el0Access && !readOnly);
     let permissions = TlbPermission.ReadSupervisor;
