@@ -80,6 +80,16 @@ export interface DomainConfig {
   privileged?: boolean;
 }
 
+export interface AttachVcpuOptions {
+  /**
+   * arm64: asserts the event-channel PPI (Xen's INTID 31) of this vCPU on the
+   * interrupt controller whenever evtchn_upcall_pending goes 0 -> 1. The PPI
+   * is level-like: the controller re-samples `domain.vcpus[id].upcallPending()`
+   * on EOI/deactivate (xen-abi.md 3.3).
+   */
+  eventLine?: (vcpuId: number) => void;
+}
+
 /** The e820 map XENMEM_memory_map returns. */
 export interface MemoryMapEntry {
   address: number;
@@ -232,6 +242,8 @@ export class Domain {
     }
     this.writeWallclock();
     for (const context of this.vcpus) this.updateTime(context);
+    // Xen on arm presets CALLBACK_IRQ to the event PPI: type 2, INTID 31, level, active-low (xen-abi.md 2.4).
+    if (this.architecture === "arm64") this.setParamHalves(0, 0x21f, 0x02000000);
   }
 
   /** Total instructions retired by the domain's vCPUs. */
@@ -246,7 +258,7 @@ export class Domain {
    * hypervisor's CPUID/MSR/counter hooks and the upcall interrupt source.
    * vCPU 0 comes online at unpause; others with VCPUOP_up or `startVcpu`.
    */
-  attachVcpu(id: number, vcpu: Vcpu): void {
+  attachVcpu(id: number, vcpu: Vcpu, options: AttachVcpuOptions = {}): void {
     const context = this.vcpus[id];
     if (context === undefined)
       throw new DomainConfigError(`domain ${this.domid} has no vCPU ${id}`);
@@ -259,9 +271,15 @@ export class Domain {
     if (memory === null) throw new DomainConfigError("domain 0 has no CPU");
     context.vcpu = vcpu;
     context.access = new GuestAccess(vcpu, memory);
-    vcpu.interrupts = context;
-    if (this.architecture === "x86") installX86Hooks(this, context, vcpu);
-    else vcpu.hooks = { readCounter: () => this.clock.tsc() };
+    context.eventLine = options.eventLine ?? null;
+    if (this.architecture === "x86") {
+      // x86: the HVM callback vector is injected directly, bypassing the LAPIC (xen-abi.md 3.3).
+      vcpu.interrupts = context;
+      installX86Hooks(this, context, vcpu);
+    } else {
+      // arm64: the GIC is the CPU's interrupt source; the event PPI is raised through eventLine.
+      vcpu.hooks = { readCounter: () => this.clock.tsc() };
+    }
     if (id === 0 && this.state === "running") context.online = true;
   }
 

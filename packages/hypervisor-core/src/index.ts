@@ -1,6 +1,7 @@
 export { type ClockMode, type ClockOptions, DomainClock, timeScale } from "./clock";
 export {
   type Architecture,
+  type AttachVcpuOptions,
   Domain,
   type DomainConfig,
   DomainConfigError,

@@ -254,13 +254,16 @@ export class Scheduler {
         dispatchHypercall(domain, context);
         return true;
       case VcpuExitReason.Halt:
-        if (!vcpu.interruptsEnabled()) {
+        if (domain.architecture === "x86" && !vcpu.interruptsEnabled()) {
           // hlt with interrupts off: the vCPU is gone; all gone = poweroff (Xen hvm_hlt/hvm_vcpu_down).
           context.online = false;
           if (!domain.vcpus.some((other) => other.online)) domain.shutdown(0);
           return false;
         }
-        if (!context.hasPending()) context.blocked = BlockReason.Halt;
+        // x86 wakes for the callback vector; arm64 wfi wakes for a pending event whatever PSTATE.I says.
+        if (domain.architecture === "x86" ? !context.hasPending() : !context.upcallPending()) {
+          context.blocked = BlockReason.Halt;
+        }
         return false;
       case VcpuExitReason.Shutdown:
         domain.shutdown(

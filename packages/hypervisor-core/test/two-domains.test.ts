@@ -225,3 +225,59 @@ describe("two domains", () => {
     events.close();
   });
 });
+
+describe("arm64 domains", () => {
+  it("use hvc's convention, the a64 layouts and raise the event PPI line", () => {
+    const hypervisor = new Hypervisor();
+    const domain = hypervisor.createDomain({
+      name: "arm",
+      memory: 4 * MiB,
+      vcpus: 1,
+      architecture: "arm64",
+    });
+    const memory = domain.memory as ArrayBufferGuestMemory;
+    const base = memory.ram.base;
+    const lines: number[] = [];
+    const cpu = new ScriptedVcpu({
+      architecture: "arm64",
+      program: function* () {
+        put(memory, base + ARG, [
+          [0, 2, DomId.SELF],
+          [4, 4, MapSpace.shared_info],
+          [8, 8, 0],
+          [16, 8, (base >> 12) + 0x20],
+        ]);
+        expect(yield hypercall(Hypercall.memory_op, MemoryOp.add_to_physmap, base + ARG)).toBe(0);
+        put(memory, base + ARG, [
+          [0, 2, DomId.SELF],
+          [4, 4, HvmParam.CALLBACK_IRQ],
+        ]);
+        expect(yield hypercall(Hypercall.hvm_op, HvmOp.get_param, base + ARG)).toBe(0);
+        expect([memory.read32(base + ARG + 8), memory.read32(base + ARG + 12)]).toEqual([
+          0x21f, 0x02000000,
+        ]);
+        put(memory, base + ARG, [[0, 4, 1]]);
+        yield hypercall(
+          Hypercall.event_channel_op,
+          EvtchnOp.bind_ipi,
+          put(memory, base + ARG, [[0, 4, 0]]),
+        );
+        const port = memory.read32(base + ARG + 4);
+        yield hypercall(
+          Hypercall.event_channel_op,
+          EvtchnOp.send,
+          put(memory, base + ARG, [[0, 4, port]]),
+        );
+      },
+      addressLimit: 2 ** 40,
+    });
+    domain.attachVcpu(0, cpu, { eventLine: (vcpu) => lines.push(vcpu) });
+    domain.unpause();
+    hypervisor.scheduler.runUntil(() => cpu.finished, 100);
+    expect(lines).toEqual([0]);
+    expect(domain.vcpus[0].upcallPending()).toBe(true);
+    // a64 shared_info: evtchn_pending at 48; port 1 pending.
+    expect(domain.sharedInfo[48] & 2).toBe(2);
+    expect(cpu.interrupts).toBeNull();
+  });
+});
