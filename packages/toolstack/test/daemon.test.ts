@@ -32,6 +32,11 @@ beforeAll(async () => {
   writeFileSync(join(dir, "guest3"), buildConsoleGuest(3));
   writeFileSync(join(dir, "a.cfg"), 'name = "alpha"\nmemory = 4\nkernel = "guest0"\n');
   writeFileSync(join(dir, "b.cfg"), 'name = "beta"\nmemory = 4\nkernel = "guest3"\n');
+  writeFileSync(join(dir, "guest1"), buildConsoleGuest(1));
+  writeFileSync(
+    join(dir, "c.cfg"),
+    'name = "gamma"\nmemory = 4\nkernel = "guest1"\non_reboot = "restart"\n',
+  );
   daemon = new KumoDaemon({ env: { KUMO_STATE_DIR: dir } });
   await daemon.listen(join(dir, "kumo.sock"));
 });
@@ -137,6 +142,19 @@ describe("kumo daemon", () => {
     const dmesg = await kumo(["dmesg"]);
     expect(dmesg.stdout).toMatch(/created d1 "alpha"/);
     expect(dmesg.stdout).toMatch(/destroyed d1/);
+  });
+
+  it("restarts a domain whose on_reboot is restart", async () => {
+    expect((await kumo(["create", "c.cfg"])).status).toBe(0);
+    const stdin = new PassThrough();
+    const attached = kumo(["console", "gamma"], stdin);
+    await sleep(100);
+    stdin.write("q");
+    expect((await attached).status).toBe(3);
+    await sleep(200);
+    expect((await kumo(["dmesg"])).stdout).toMatch(/restarting "gamma" after reboot/);
+    expect((await kumo(["list", "gamma"])).stdout).toMatch(/gamma .*r-----/);
+    expect((await kumo(["destroy", "gamma"])).status).toBe(0);
   });
 
   it("asks a domain to shut down through control/shutdown", async () => {

@@ -39,10 +39,10 @@ describe("PVH domain runner", () => {
   });
 });
 
-async function createWithConsole(reason: number, keys: string[]) {
+async function createWithConsole(reason: number, keys: string[], extra = "") {
   const dir = mkdtempSync(join(tmpdir(), "kumo-run-"));
   writeFileSync(join(dir, "guest"), buildConsoleGuest(reason));
-  writeFileSync(join(dir, "guest.cfg"), 'name = "echo"\nmemory = 4\nkernel = "guest"\n');
+  writeFileSync(join(dir, "guest.cfg"), `name = "echo"\nmemory = 4\nkernel = "guest"\n${extra}`);
   const stdin = new PassThrough();
   let stdout = "";
   let stderr = "";
@@ -126,6 +126,18 @@ describe("kumo create -c", () => {
     expect(readFileSync(join(result.dir, "console", "guest-echo.log"), "utf8")).toBe(
       result.stdout(),
     );
+  });
+
+  it("restarts a rebooting domain when on_reboot asks for it", async () => {
+    const result = await createWithConsole(1, ["q", "\x1d"], 'on_reboot = "restart"\n');
+    expect(result.stdout()).toBe("kumo test guest\r\n> \r\nbye\r\nkumo test guest\r\n> ");
+    expect(result.stderr()).toMatch(/domain "echo" ended \(reboot\); restarting it/);
+    expect(result.status).toBe(6);
+  });
+
+  it("ends with status 3 on a reboot when on_reboot is destroy", async () => {
+    const result = await createWithConsole(1, ["q"], 'on_reboot = "destroy"\n');
+    expect(result.status).toBe(3);
   });
 
   it("names a crash and exits non-zero", async () => {

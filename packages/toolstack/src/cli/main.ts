@@ -459,9 +459,34 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
   return runInForeground(config, kernel, ramdisk, values, io);
 }
 
+/** True when xl.cfg's action for this end of a domain asks for a new boot. */
+function restarts(config: DomainConfig, reason: string | undefined): boolean {
+  const action =
+    reason === "poweroff"
+      ? config.onPoweroff
+      : reason === "reboot"
+        ? config.onReboot
+        : reason === "crash"
+          ? config.onCrash
+          : undefined;
+  return action === "restart" || action === "rename-restart" || action === "coredump-restart";
+}
+
+/** Guards against a guest that crashes as it boots with on_crash = "restart" (xl stops such loops too). */
+const MAX_RESTARTS = 50;
+
+interface BootStats {
+  firstOutput: number;
+  firstOutputInstructions: number;
+  prompt: number;
+  promptInstructions: number;
+  instructions: number;
+}
+
 /**
  * `kumo create -c` without a daemon: the domain runs in this process with
- * the terminal attached; the command ends when the domain does.
+ * the terminal attached; the command ends when the domain does (after any
+ * restarts its xl.cfg actions ask for).
  */
 async function runInForeground(
   config: DomainConfig,
@@ -474,19 +499,81 @@ async function runInForeground(
   // The hypervisor's log (what `xl dmesg` shows, guests' console_io output included) goes to a file.
   const hypervisorLog = hypervisorLogFile(io.env);
   const stopLogging = hypervisor.onLog((line) => hypervisorLog.write(line));
+  const xenstored = new Xenstored();
+  let outcome: { reason: ShutdownReasonName | "detached" | undefined; stats: BootStats };
+  try {
+    for (let boot = 0; ; boot++) {
+      outcome = await bootOnce(hypervisor, xenstored, config, kernel, ramdisk, values, io);
+      if (!restarts(config, outcome.reason)) break;
+      if (boot >= MAX_RESTARTS) {
+        io.stderr.write(
+          `kumo: domain "${config.name}" restarted ${MAX_RESTARTS} times; giving up\n`,
+        );
+        break;
+      }
+      io.stderr.write(`kumo: domain "${config.name}" ended (${outcome.reason}); restarting it\n`);
+    }
+  } finally {
+    stopLogging();
+    hypervisorLog.close();
+  }
+  const { reason, stats } = outcome;
+  if (values.stats) {
+    const seconds = (ms: number) => (ms < 0 ? "never" : `${(ms / 1000).toFixed(3)} s`);
+    io.stderr.write(
+      `kumo: stats: first console output ${seconds(stats.firstOutput)} (${stats.firstOutputInstructions} guest instructions), ` +
+        `shell prompt ${seconds(stats.prompt)} (${stats.promptInstructions} guest instructions), ` +
+        `total ${stats.instructions} guest instructions\n`,
+    );
+  }
+  switch (reason) {
+    case "poweroff":
+      return ExitStatus.Ok;
+    case "reboot":
+      io.stderr.write(
+        `kumo: domain "${config.name}" rebooted (on_reboot = "${config.onReboot}")\n`,
+      );
+      return ExitStatus.Reboot;
+    case "crash":
+      io.stderr.write(`kumo: domain "${config.name}" crashed\n`);
+      for (const line of hypervisor.dmesg().slice(-10)) io.stderr.write(`  ${line}\n`);
+      return ExitStatus.Crash;
+    case "detached":
+      io.stderr.write(
+        `kumo: detached; without a kumo daemon the domain cannot outlive this command, so "${config.name}" was destroyed\n`,
+      );
+      return ExitStatus.Detached;
+    case undefined:
+      io.stderr.write(`kumo: domain "${config.name}" was destroyed\n`);
+      return ExitStatus.OtherShutdown;
+    default:
+      io.stderr.write(`kumo: domain "${config.name}" shut down: ${reason}\n`);
+      return ExitStatus.OtherShutdown;
+  }
+}
+
+/** One boot of a foreground domain, from creation to its end. */
+async function bootOnce(
+  hypervisor: Hypervisor,
+  xenstored: Xenstored,
+  config: DomainConfig,
+  kernel: UnpackedKernel,
+  ramdisk: Uint8Array | undefined,
+  values: OptionValues,
+  io: KumoIo,
+): Promise<{ reason: ShutdownReasonName | "detached" | undefined; stats: BootStats }> {
   const started = performance.now();
   const runnable = createPvhDomain(
     hypervisor,
     config,
     { kernel: kernel.elf, ramdisk },
     {
-      paused: Boolean(values.paused),
+      paused: true,
       // Interactive use runs on the host's clock; tests may ask for the reproducible virtual one.
       clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
     },
   );
   const { domain, console: backend } = runnable;
-  const xenstored = new Xenstored();
   await introduceDomain(xenstored, hypervisor.host, {
     domid: domain.domid,
     name: config.name,
@@ -496,7 +583,13 @@ async function runInForeground(
     storePort: runnable.storePort,
   });
   const log = logConsoleToFile(backend, consoleLogPath(config.name, io.env));
-  const stats = { firstOutput: -1, firstOutputInstructions: 0, prompt: -1, promptInstructions: 0 };
+  const stats: BootStats = {
+    firstOutput: -1,
+    firstOutputInstructions: 0,
+    prompt: -1,
+    promptInstructions: 0,
+    instructions: 0,
+  };
   let tail = "";
   backend.onOutput((bytes) => {
     if (stats.firstOutput < 0) {
@@ -537,45 +630,14 @@ async function runInForeground(
     await hypervisor.run();
   } finally {
     unsubscribe();
-    stopLogging();
-    hypervisorLog.close();
     terminal?.detach();
     log.close();
+    stats.instructions = domain.instructionsRetired();
     if (domain.state !== "destroyed") hypervisor.destroyDomain(domain.domid);
+    xenstored.releaseDomain(domain.domid);
     backend.close();
   }
-  if (values.stats) {
-    const seconds = (ms: number) => (ms < 0 ? "never" : `${(ms / 1000).toFixed(3)} s`);
-    io.stderr.write(
-      `kumo: stats: first console output ${seconds(stats.firstOutput)} (${stats.firstOutputInstructions} guest instructions), ` +
-        `shell prompt ${seconds(stats.prompt)} (${stats.promptInstructions} guest instructions), ` +
-        `total ${domain.instructionsRetired()} guest instructions\n`,
-    );
-  }
-  switch (reason) {
-    case "poweroff":
-      return ExitStatus.Ok;
-    case "reboot":
-      io.stderr.write(
-        `kumo: domain "${config.name}" rebooted (restarting it is not implemented yet)\n`,
-      );
-      return ExitStatus.Reboot;
-    case "crash":
-      io.stderr.write(`kumo: domain "${config.name}" crashed\n`);
-      for (const line of hypervisor.dmesg().slice(-10)) io.stderr.write(`  ${line}\n`);
-      return ExitStatus.Crash;
-    case "detached":
-      io.stderr.write(
-        `kumo: detached; without a kumo daemon the domain cannot outlive this command, so "${config.name}" was destroyed\n`,
-      );
-      return ExitStatus.Detached;
-    case undefined:
-      io.stderr.write(`kumo: domain "${config.name}" was destroyed\n`);
-      return ExitStatus.OtherShutdown;
-    default:
-      io.stderr.write(`kumo: domain "${config.name}" shut down: ${reason}\n`);
-      return ExitStatus.OtherShutdown;
-  }
+  return { reason, stats };
 }
 
 /** Appends hypervisor log lines to <state>/hypervisor.log, synchronously (a crash report must not be lost). */

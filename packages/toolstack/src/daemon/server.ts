@@ -28,6 +28,10 @@ import {
 
 interface HostedDomain {
   readonly config: DomainConfig;
+  /** The create request, kept to restart the domain (xl.cfg restart actions). */
+  readonly request: CreateRequest;
+  readonly restarts: number;
+  restart: boolean;
   readonly runnable: RunnablePvhDomain;
   readonly log: ConsoleLog;
   /** Console connections to tell when the domain ends. */
@@ -43,6 +47,11 @@ export interface KumoDaemonOptions {
 }
 
 class RequestError extends Error {}
+
+type CreateRequest = Extract<DaemonRequest, { command: "create" }>;
+
+/** Restarts in a row before the daemon gives up on a domain that keeps ending (xl has the same guard). */
+const MAX_RESTARTS = 50;
 
 export class KumoDaemon {
   readonly hypervisor = new Hypervisor();
@@ -61,10 +70,18 @@ export class KumoDaemon {
       if (event.kind === "shutdown") {
         hosted.runnable.console.service();
         hosted.endReason ??= event.reason;
+        hosted.restart = event.action === "restart";
       } else if (event.kind === "destroyed") {
         hosted.runnable.console.service();
         hosted.endReason ??= "destroyed";
         this.forget(event.domid);
+        if (hosted.restart && hosted.restarts < MAX_RESTARTS) {
+          this.hypervisor.log(`restarting "${hosted.config.name}" after ${hosted.endReason}`);
+          this.create({ ...hosted.request, paused: false }, hosted.restarts + 1).catch(
+            (error: Error) =>
+              this.hypervisor.log(`restarting "${hosted.config.name}" failed: ${error.message}`),
+          );
+        }
       } else {
         return;
       }
@@ -133,9 +150,7 @@ export class KumoDaemon {
     return hosted;
   }
 
-  private async create(
-    request: Extract<DaemonRequest, { command: "create" }>,
-  ): Promise<DaemonResponse> {
+  private async create(request: CreateRequest, restarts = 0): Promise<DaemonResponse> {
     const config = parseDomainConfig(request.configText, request.configName);
     if ([...this.domains.values()].some((entry) => entry.config.name === config.name)) {
       throw new RequestError(`a domain named "${config.name}" exists already`);
@@ -157,6 +172,9 @@ export class KumoDaemon {
     const log = logConsoleToFile(runnable.console, consoleLogPath(config.name, this.options.env));
     this.domains.set(domain.domid, {
       config,
+      request,
+      restarts,
+      restart: false,
       runnable,
       log,
       consoles: new Set(),
