@@ -73,6 +73,11 @@ const SC_EXPAND_DOWN = 8;
 const SC_NOREAD = 16;
 
 const DECODE_CACHE_SIZE = 1 << 17;
+
+// Task-switch kinds (SDM vol. 3A table 7-2).
+const TASK_JUMP = 0;
+const TASK_CALL = 1;
+const TASK_IRET = 2;
 const TLB_TRACK = 4096;
 const ALL_ACCESS = T_SUP_READ | T_USER_READ | T_SUP_WRITE | T_USER_WRITE | T_SUP_EXEC | T_USER_EXEC;
 
@@ -219,6 +224,8 @@ export class X86Cpu implements Vcpu {
   private descLow = 0;
   private descHigh = 0;
   private readonly scratch = new Uint32Array(4);
+  private readonly scratchRegs = new Int32Array(8);
+  private readonly scratchSelectors = new Uint16Array(6);
 
   constructor(options: X86CpuOptions) {
     const memory = options.memory;
@@ -3125,7 +3132,10 @@ export class X86Cpu implements Vcpu {
       return;
     }
     const cpl = this.checkCodeTarget(selector, false);
-    if (cpl < 0) this.systemTarget(selector, "jump");
+    if (cpl < 0) {
+      this.systemTarget(selector, false, false);
+      return;
+    }
     this.checkCodeLimit(offset);
     this.loadCodeSegment(selector, cpl);
     this.eip = offset;
@@ -3153,7 +3163,10 @@ export class X86Cpu implements Vcpu {
       return;
     }
     const cpl = this.checkCodeTarget(selector, false);
-    if (cpl < 0) this.systemTarget(selector, "call");
+    if (cpl < 0) {
+      this.systemTarget(selector, true, o16);
+      return;
+    }
     this.checkCodeLimit(offset);
     const low = this.descLow;
     const high = this.descHigh;
@@ -3167,11 +3180,9 @@ export class X86Cpu implements Vcpu {
 
   /**
    * A far jump/call to a system descriptor (loaded in descLow/descHigh):
-   * every protection check of SDM vol. 2 JMP/CALL is made, so that code
-   * without access gets its #GP/#NP; call gates and task switches
-   * themselves are not modelled yet.
+   * a call gate, a task gate or a TSS (SDM vol. 2 JMP/CALL, vol. 3A 5.8.3, 7.3).
    */
-  private systemTarget(selector: number, what: string): never {
+  private systemTarget(selector: number, call: boolean, o16: boolean): void {
     const attr = this.descriptorAttr();
     const type = attr & 0x1f;
     const dpl = (attr >> 5) & 3;
@@ -3184,14 +3195,233 @@ export class X86Cpu implements Vcpu {
       case 9:
         if (dpl < this.cpl || dpl < (selector & 3)) this.fault(Vector.GP, error);
         if (!(attr & 0x80)) this.fault(Vector.NP, error);
-        this.unsupported(
-          `far ${what} through ${type === 4 || type === 12 ? "call gate" : type === 5 ? "task gate" : "TSS"} 0x${selector.toString(16)}`,
-        );
         break;
       default:
         this.fault(Vector.GP, error);
     }
-    throw FAULT;
+    if (type === 4 || type === 12) {
+      this.callGate(selector, call, o16);
+      return;
+    }
+    let tssSelector = selector;
+    if (type === 5) {
+      // Task gate: the TSS selector is in the gate; it must be an available TSS in the GDT.
+      tssSelector = this.descLow >>> 16;
+      if (tssSelector & 4) this.fault(Vector.GP, tssSelector & 0xfffc);
+      this.readDescriptor(tssSelector, Vector.GP);
+      const tssType = this.descriptorAttr() & 0x1f;
+      if (tssType !== 9 && tssType !== 1) this.fault(Vector.GP, tssSelector & 0xfffc);
+      if (!(this.descriptorAttr() & 0x80)) this.fault(Vector.NP, tssSelector & 0xfffc);
+    }
+    this.taskSwitch(tssSelector, call ? TASK_CALL : TASK_JUMP, false, 0);
+  }
+
+  /** JMP/CALL through a call gate (SDM vol. 3A 5.8.4-5.8.6). */
+  private callGate(gateSelector: number, call: boolean, o16: boolean): void {
+    const gateLow = this.descLow;
+    const gateHigh = this.descHigh;
+    const gate32 = (gateHigh & 0x800) !== 0;
+    const selector = gateLow >>> 16;
+    const offset = gate32 ? (gateLow & 0xffff) | (gateHigh & 0xffff0000) : gateLow & 0xffff;
+    void gateSelector;
+    if ((selector & 0xfffc) === 0) this.fault(Vector.GP, 0);
+    this.readDescriptor(selector, Vector.GP);
+    const attr = this.descriptorAttr();
+    const dpl = (attr >> 5) & 3;
+    const conforming = (attr & 4) !== 0;
+    if (!(attr & 0x10) || !(attr & 8) || dpl > this.cpl) this.fault(Vector.GP, selector & 0xfffc);
+    if (!call && !conforming && dpl !== this.cpl) this.fault(Vector.GP, selector & 0xfffc);
+    if (!(attr & 0x80)) this.fault(Vector.NP, selector & 0xfffc);
+    if (offset >>> 0 > this.descriptorLimit() >>> 0) this.fault(Vector.GP, 0);
+    const codeLow = this.descLow;
+    const codeHigh = this.descHigh;
+    if (!call) {
+      this.loadCodeSegment(selector, this.cpl);
+      this.eip = offset;
+      return;
+    }
+    const bytes = gate32 ? 4 : 2;
+    void o16;
+    const oldCs = this.segSel[CS];
+    const oldEip = this.eip;
+    if (!conforming && dpl < this.cpl) {
+      // More privileged: new stack from the TSS, parameters copied across (SDM vol. 3A 5.8.5).
+      const { esp: newEsp, ss: newSs } = this.innerStack(dpl, 0);
+      this.checkStackSegment(newSs, dpl, Vector.TS);
+      const ssBase = this.descriptorBase();
+      const ssLimit = this.descriptorLimit();
+      const ssAttr = this.descriptorAttr();
+      const ss32 = (ssAttr & 0x4000) !== 0;
+      const user = dpl === 3;
+      const count = gateHigh & 0x1f;
+      const oldSs = this.segSel[SS];
+      const oldEsp = this.regs[ESP];
+      let esp = newEsp;
+      const pushValue = (value: number) => {
+        esp = ss32 ? (esp - bytes) | 0 : (esp - bytes) & 0xffff;
+        this.writeAs((ssBase + esp) | 0, bytes, value, user);
+      };
+      pushValue(oldSs);
+      pushValue(oldEsp);
+      for (let i = count - 1; i >= 0; i--)
+        pushValue(this.stackRead(bytes === 4 ? 2 : 1, i * bytes));
+      pushValue(oldCs);
+      pushValue(oldEip);
+      this.markAccessed(newSs);
+      this.setSegmentCache(SS, newSs, ssBase, ssLimit, ssAttr);
+      this.regs[ESP] = ss32 ? esp : (this.regs[ESP] & ~0xffff) | esp;
+      this.descLow = codeLow;
+      this.descHigh = codeHigh;
+      this.loadCodeSegment(selector, dpl);
+      this.eip = offset;
+      return;
+    }
+    if (bytes === 4) {
+      this.push32(oldCs);
+      this.push32(oldEip);
+    } else {
+      this.push16(oldCs);
+      this.push16(oldEip);
+    }
+    this.descLow = codeLow;
+    this.descHigh = codeHigh;
+    this.loadCodeSegment(selector, this.cpl);
+    this.eip = offset;
+  }
+
+  /** SS:ESP for privilege `dpl` from the current TSS (SDM vol. 3A 7.2.1). */
+  private innerStack(dpl: number, ext: number): { esp: number; ss: number } {
+    const trType = this.segAttr[TR] & 0xf;
+    const tss32 = trType === 9 || trType === 11;
+    const tssOffset = tss32 ? 4 + 8 * dpl : 2 + 4 * dpl;
+    if (tssOffset + (tss32 ? 5 : 3) > this.segLimit[TR] >>> 0) {
+      this.fault(Vector.TS, (this.segSel[TR] & 0xfffc) + ext);
+    }
+    const tssBase = this.segBase[TR];
+    if (tss32) {
+      return {
+        esp: this.systemRead32((tssBase + tssOffset) | 0),
+        ss: this.systemRead16((tssBase + tssOffset + 4) | 0),
+      };
+    }
+    return {
+      esp: this.systemRead16((tssBase + tssOffset) | 0),
+      ss: this.systemRead16((tssBase + tssOffset + 2) | 0),
+    };
+  }
+
+  /**
+   * Hardware task switch to the 32-bit TSS `selector` (SDM vol. 3A 7.3):
+   * saves the current task in its TSS, loads the new one, and handles busy
+   * bits, NT and the back-link per kind (JMP, CALL/INT, IRET).
+   */
+  private taskSwitch(selector: number, kind: number, hasCode: boolean, code: number): void {
+    this.readDescriptor(selector, Vector.GP);
+    const attr = this.descriptorAttr();
+    const type = attr & 0xf;
+    if (type === 1 || type === 3)
+      this.unsupported(`switch to a 16-bit TSS 0x${selector.toString(16)}`);
+    const newBase = this.descriptorBase();
+    const newLimit = this.descriptorLimit();
+    if (newLimit >>> 0 < 0x67) this.fault(Vector.TS, selector & 0xfffc);
+    const newLow = this.descLow;
+    const newHigh = this.descHigh;
+    // Make sure both TSSs are writable/readable before anything changes.
+    const oldBase = this.segBase[TR];
+    const oldSelector = this.segSel[TR];
+    this.walk(oldBase, ACCESS_WRITE, false, true);
+    this.walk((oldBase + 0x67) | 0, ACCESS_WRITE, false, true);
+    this.walk(newBase, ACCESS_READ, false, true);
+    this.walk((newBase + 0x67) | 0, ACCESS_READ, false, true);
+    // Save the outgoing task.
+    let flags = this.computeFlags();
+    if (kind === TASK_IRET) flags &= ~Flag.NT;
+    this.systemWrite32((oldBase + 0x20) | 0, this.eip);
+    this.systemWrite32((oldBase + 0x24) | 0, flags);
+    for (let r = 0; r < 8; r++) this.systemWrite32((oldBase + 0x28 + 4 * r) | 0, this.regs[r]);
+    for (let seg = 0; seg < 6; seg++) {
+      this.systemWrite32((oldBase + 0x48 + 4 * seg) | 0, this.segSel[seg]);
+    }
+    if (kind === TASK_JUMP || kind === TASK_IRET) this.setTssBusy(oldSelector, false);
+    // Read the incoming task.
+    const cr3 = this.systemRead32((newBase + 0x1c) | 0);
+    const eip = this.systemRead32((newBase + 0x20) | 0);
+    let newFlags = this.systemRead32((newBase + 0x24) | 0);
+    const regs = this.scratchRegs;
+    for (let r = 0; r < 8; r++) regs[r] = this.systemRead32((newBase + 0x28 + 4 * r) | 0);
+    const selectors = this.scratchSelectors;
+    for (let seg = 0; seg < 6; seg++) {
+      selectors[seg] = this.systemRead16((newBase + 0x48 + 4 * seg) | 0);
+    }
+    const ldt = this.systemRead16((newBase + 0x60) | 0);
+    if (kind === TASK_CALL) {
+      this.systemWrite32(newBase, oldSelector);
+      newFlags |= Flag.NT;
+    }
+    if (kind !== TASK_IRET) this.setTssBusy(selector, true);
+    this.descLow = newLow;
+    this.descHigh = newHigh | (kind !== TASK_IRET ? 0x200 : 0);
+    this.setSegmentCache(TR, selector, newBase, newLimit, this.descriptorAttr() | 2);
+    this.cr0 |= Cr0.TS;
+    if (this.cr0 & Cr0.PG && cr3 !== this.cr3) {
+      this.cr3 = cr3;
+      this.flushTlb(false);
+    } else {
+      this.cr3 = cr3;
+    }
+    this.eip = eip;
+    for (let r = 0; r < 8; r++) this.regs[r] = regs[r];
+    this.flagsRaw = (newFlags & 0x3f7fd5) | 2;
+    this.lazy = 0;
+    this.eventCheck = true;
+    // Segment loads happen in the new task: faults are reported there (SDM 7.3 step 12).
+    if (this.flagsRaw & VM) {
+      for (let seg = 0; seg < 6; seg++) {
+        this.setSegmentCache(
+          seg,
+          selectors[seg],
+          selectors[seg] << 4,
+          0xffff,
+          seg === CS ? 0xfb : 0xf3,
+        );
+      }
+      this.cpl = 3;
+      this.modeChanged();
+    } else {
+      this.loadLdt(ldt);
+      const cs = selectors[CS];
+      if ((cs & 0xfffc) === 0) this.fault(Vector.TS, cs & 0xfffc);
+      this.readDescriptor(cs, Vector.TS);
+      const csAttr = this.descriptorAttr();
+      if (!(csAttr & 0x10) || !(csAttr & 8)) this.fault(Vector.TS, cs & 0xfffc);
+      if (!(csAttr & 0x80)) this.fault(Vector.NP, cs & 0xfffc);
+      this.loadCodeSegment(cs, cs & 3);
+      this.cpl = cs & 3;
+      this.modeChanged();
+      this.loadSegment(SS, selectors[SS]);
+      for (const seg of [ES, DS, FS, GS]) this.loadSegment(seg, selectors[seg]);
+    }
+    if (hasCode) this.push(!(attr & 8), code);
+  }
+
+  private setTssBusy(selector: number, busy: boolean): void {
+    if ((selector & 0xfffc) === 0) return;
+    const address = (this.gdtrBase + (selector & 0xfff8) + 5) | 0;
+    const access = this.physRead8(this.walk(address, ACCESS_READ, false, true));
+    this.systemWrite8(address, busy ? access | 2 : access & ~2);
+  }
+
+  private loadLdt(selector: number): void {
+    if ((selector & 0xfffc) === 0) {
+      this.setSegmentCache(LDTR, selector, 0, 0, 0);
+      return;
+    }
+    if (selector & 4) this.fault(Vector.TS, selector & 0xfffc);
+    this.readDescriptor(selector, Vector.TS);
+    const attr = this.descriptorAttr();
+    if ((attr & 0x1f) !== 2) this.fault(Vector.TS, selector & 0xfffc);
+    if (!(attr & 0x80)) this.fault(Vector.TS, selector & 0xfffc);
+    this.setSegmentCache(LDTR, selector, this.descriptorBase(), this.descriptorLimit(), attr);
   }
 
   private checkCodeLimit(offset: number): void {
@@ -3306,7 +3536,10 @@ export class X86Cpu implements Vcpu {
       this.writeFlags(o16 ? (this.flagsRaw & ~0xffff) | flags : flags, o16, true);
       return;
     }
-    if (this.flagsRaw & Flag.NT) this.taskReturn();
+    if (this.flagsRaw & Flag.NT) {
+      this.taskReturn();
+      return;
+    }
     const offset = this.stackRead(s, 0);
     const selector = this.stackRead(1, step);
     const flags = o16 ? this.stackRead(1, 2 * step) : this.stackRead(2, 2 * step);
@@ -3349,7 +3582,7 @@ export class X86Cpu implements Vcpu {
    * IRET "TASK-RETURN"). The checks are made; the switch itself is not
    * modelled yet.
    */
-  private taskReturn(): never {
+  private taskReturn(): void {
     const link = this.systemRead16(this.segBase[TR]);
     if (link & 4) this.fault(Vector.TS, link & 0xfffc);
     if ((link & 0xfffc) === 0 || (link & 0xfff8) + 7 > this.gdtrLimit) {
@@ -3359,7 +3592,7 @@ export class X86Cpu implements Vcpu {
     const type = this.descriptorAttr() & 0x1f;
     if (type !== 11 && type !== 3) this.fault(Vector.TS, link & 0xfffc);
     if (!(this.descriptorAttr() & 0x80)) this.fault(Vector.NP, link & 0xfffc);
-    this.unsupported(`iret task return to TSS 0x${link.toString(16)}`);
+    this.taskSwitch(link, TASK_IRET, false, 0);
   }
 
   /** IRET's EFLAGS update uses the privilege the IRET started at. */
@@ -3470,7 +3703,18 @@ export class X86Cpu implements Vcpu {
     const gateHigh = this.systemRead32((this.idtrBase + vector * 8 + 4) | 0);
     const gateType = (gateHigh >> 8) & 0x1f;
     const gateDpl = (gateHigh >> 13) & 3;
-    if (gateType === 5) this.unsupported(`task gate for vector ${vector}`);
+    if (gateType === 5) {
+      if (kind === EVENT_SOFTWARE && gateDpl < this.cpl) this.fault(Vector.GP, gateError);
+      if (!(gateHigh & 0x8000)) this.fault(Vector.NP, gateError);
+      const tssSelector = gateLow >>> 16;
+      if (tssSelector & 4) this.fault(Vector.TS, (tssSelector & 0xfffc) + ext);
+      this.readDescriptor(tssSelector, Vector.TS);
+      const tssType = this.descriptorAttr() & 0x1f;
+      if (tssType !== 9 && tssType !== 1) this.fault(Vector.TS, (tssSelector & 0xfffc) + ext);
+      if (!(this.descriptorAttr() & 0x80)) this.fault(Vector.NP, (tssSelector & 0xfffc) + ext);
+      this.taskSwitch(tssSelector, TASK_CALL, hasCode, code);
+      return;
+    }
     if (gateType !== 6 && gateType !== 7 && gateType !== 14 && gateType !== 15) {
       this.fault(Vector.GP, gateError);
     }
