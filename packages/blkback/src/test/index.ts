@@ -320,7 +320,8 @@ export class SimulatedBlkfront {
       }
       const response = await this.push(build, [...pages, ...indirectPages], (response) => {
         if (operation === BlkifOp.READ && response.status === 0) {
-          pages.forEach((page, i) => afterRead(page, i * PAGE_SIZE, (segments[i].last + 1) * 512));
+          for (const [i, page] of pages.entries())
+            afterRead(page, i * PAGE_SIZE, (segments[i].last + 1) * 512);
         }
       });
       return response;
