@@ -97,9 +97,9 @@ describe("blkif ring worker with a Linux-like frontend", () => {
     const reads = [];
     for (let i = 0; i < 64; i++) reads.push(front.read(i * 8, 8));
     const results = await Promise.all(reads);
-    results.forEach((result, i) =>
-      expect(Buffer.compare(result.data, pattern(4096, i + 10))).toBe(0),
-    );
+    for (const [i, result] of results.entries()) {
+      expect(Buffer.compare(result.data, pattern(4096, i + 10))).toBe(0);
+    }
     // Event suppression: fewer notifications than requests in both directions.
     expect(front.notificationsSent).toBeLessThanOrEqual(128);
     expect(worker.stats.notifications).toBeLessThanOrEqual(128);
