@@ -1,0 +1,170 @@
+// The vbd xenbus handshake (Linux xen-blkback xenbus.c, docs/xen-abi.md 6.1)
+// with the simulated blkfront on a real hypervisor-core guest domain.
+// MemoryXenbusStore (src/test) stands in for the xenstore client: the package
+// map keeps @kumo/xenstore out of blkback's tests.
+import { BlkifStatus, GrantFlags, Vdisk, XenbusState } from "@kumo/abi";
+import { Hypervisor } from "@kumo/hypervisor-core";
+import { describe, expect, it } from "vitest";
+import { createDiskImage, MemoryByteStore, openDiskImage, VbdBackend } from "../src/index";
+import { MemoryXenbusStore, SimulatedBlkfront } from "../src/test/index";
+import { pattern } from "./helpers";
+
+const MiB = 1024 * 1024;
+const FRONT = "/local/domain/1/device/vbd/51712";
+const BACK = "/local/domain/0/backend/vbd/1/51712";
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > 2000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+async function setup(options: { readOnly?: boolean; maxQueues?: number } = {}) {
+  const hypervisor = new Hypervisor();
+  const domain = hypervisor.createDomain({ name: "guest", memory: 16 * MiB, vcpus: 1 });
+  expect(domain.domid).toBe(1);
+  const store = new MemoryXenbusStore();
+  // What the toolstack writes (libxl device_disk_add): both directories at state 1.
+  await store.writeAll(FRONT, {
+    backend: BACK,
+    "backend-id": "0",
+    state: "1",
+    "virtual-device": "51712",
+    "device-type": "disk",
+  });
+  await store.writeAll(BACK, { frontend: FRONT, "frontend-id": "1", online: "1", state: "1" });
+  const disk = new MemoryByteStore();
+  await createDiskImage(disk, { format: "qcow2", size: 8 * MiB });
+  const image = await openDiskImage(disk);
+  const logs: string[] = [];
+  const backend = await VbdBackend.start({
+    store,
+    host: hypervisor.host,
+    domid: 1,
+    backendPath: BACK,
+    image,
+    readOnly: options.readOnly,
+    maxQueues: options.maxQueues,
+    maxIndirectSegments: 32,
+    log: (line) => logs.push(line),
+  });
+  const value = (key: string) => store.nodes.get(`${BACK}/${key}`);
+  return { hypervisor, domain, store, backend, value, logs };
+}
+
+/** blkfront's talk_to_blkback: keys in one go, then Initialised. */
+async function connectFrontend(
+  store: MemoryXenbusStore,
+  front: SimulatedBlkfront,
+  extra: Record<string, string> = {},
+) {
+  await store.writeAll(FRONT, { ...front.frontendKeys(), ...extra });
+  await store.write(`${FRONT}/state`, String(XenbusState.Initialised));
+}
+
+describe("vbd handshake", () => {
+  it("publishes features, connects, serves I/O, closes and reconnects", async () => {
+    const { domain, store, backend, value } = await setup();
+    // Features before InitWait.
+    expect(value("state")).toBe("2");
+    expect(value("feature-flush-cache")).toBe("1");
+    expect(value("feature-persistent")).toBe("1");
+    expect(value("feature-max-indirect-segments")).toBe("32");
+    expect(value("multi-queue-max-queues")).toBe("4");
+    expect(value("feature-discard")).toBe("1");
+    expect(value("discard-granularity")).toBe("65536");
+    expect(value("sectors")).toBeUndefined();
+
+    const front = new SimulatedBlkfront({ domain, maxIndirectSegments: 32 });
+    await connectFrontend(store, front);
+    await until(() => backend.state === XenbusState.Connected, "Connected");
+    // The three keys blkfront reads together, plus physical-sector-size.
+    expect(value("sectors")).toBe(String((8 * MiB) / 512));
+    expect(value("sector-size")).toBe("512");
+    expect(value("info")).toBe("0");
+    expect(value("physical-sector-size")).toBe("512");
+    await store.write(`${FRONT}/state`, "4");
+    expect((await front.write(0, pattern(32 * 4096, 1))).status).toBe(BlkifStatus.OKAY);
+    expect(backend.workers[0].stats.persistentGrants).toBeGreaterThan(0);
+
+    // Frontend closes: Closing -> backend Closing, Closed -> backend Closed, ring released.
+    await store.write(`${FRONT}/state`, "5");
+    await until(() => backend.state === XenbusState.Closing, "Closing");
+    await store.write(`${FRONT}/state`, "6");
+    await until(() => backend.state === XenbusState.Closed, "Closed");
+    expect(domain.grants!.entryFlags(front.ringRef) & (GrantFlags.reading | GrantFlags.writing)).toBe(0);
+    expect(backend.workers).toHaveLength(0);
+
+    // Reconnect (a guest reloading xen-blkfront, or kexec): Initialising -> InitWait -> Connected.
+    await store.write(`${FRONT}/state`, "1");
+    await until(() => backend.state === XenbusState.InitWait, "InitWait again");
+    const again = new SimulatedBlkfront({ domain, firstGfn: 0x600, firstRef: 600, persistent: false });
+    await connectFrontend(store, again);
+    await until(() => backend.state === XenbusState.Connected, "Connected again");
+    const back = await again.read(0, 8);
+    expect(Buffer.compare(back.data, pattern(32 * 4096, 1).subarray(0, 4096))).toBe(0);
+
+    // Backend-initiated close: Closing until the frontend is Closed.
+    const closed = backend.close();
+    await until(() => backend.state === XenbusState.Closing, "backend Closing");
+    await store.write(`${FRONT}/state`, "6");
+    await closed;
+    expect(backend.state).toBe(XenbusState.Closed);
+    await backend.destroy();
+  });
+
+  it("a read-only disk says so in info and mode, without discard", async () => {
+    const { domain, store, backend, value } = await setup({ readOnly: true });
+    expect(value("feature-discard")).toBeUndefined();
+    const front = new SimulatedBlkfront({ domain });
+    await connectFrontend(store, front);
+    await until(() => backend.state === XenbusState.Connected, "Connected");
+    expect(Number(value("info")) & Vdisk.READONLY).toBe(Vdisk.READONLY);
+    expect(value("mode")).toBe("r");
+    expect((await front.write(0, pattern(4096, 1))).status).toBe(BlkifStatus.ERROR);
+    await backend.destroy();
+  });
+
+  it("multi-queue: one ring per queue-<i> directory", async () => {
+    const { domain, store, backend } = await setup({ maxQueues: 2 });
+    const queues = [
+      new SimulatedBlkfront({ domain, firstGfn: 0x200, firstRef: 8, pages: 64 }),
+      new SimulatedBlkfront({ domain, firstGfn: 0x300, firstRef: 100, pages: 64 }),
+    ];
+    const keys: Record<string, string> = { "multi-queue-num-queues": "2", protocol: "x86_64-abi", "feature-persistent": "1" };
+    for (const [i, queue] of queues.entries()) {
+      keys[`queue-${i}/ring-ref`] = String(queue.ringRef);
+      keys[`queue-${i}/event-channel`] = String(queue.port);
+    }
+    await store.writeAll(FRONT, keys);
+    await store.write(`${FRONT}/state`, "3");
+    await until(() => backend.state === XenbusState.Connected, "Connected");
+    expect(backend.workers).toHaveLength(2);
+    expect((await queues[0].write(0, pattern(4096, 4))).status).toBe(BlkifStatus.OKAY);
+    const back = await queues[1].read(0, 8);
+    expect(Buffer.compare(back.data, pattern(4096, 4))).toBe(0);
+    expect(backend.workers[0].stats.requests).toBe(1);
+    expect(backend.workers[1].stats.requests).toBe(1);
+    await backend.destroy();
+  });
+
+  it("bad frontend keys close the device with a reason, not an exception", async () => {
+    for (const [extra, reason] of [
+      [{ "ring-ref": "99999" }, /mapping ring-ref 99999 failed/],
+      [{ "event-channel": "777" }, /binding event-channel 777 failed/],
+      [{ "ring-ref": "12abc" }, /not a number/],
+      [{ protocol: "pdp11-abi" }, /unknown protocol/],
+      [{ "multi-queue-num-queues": "9" }, /multi-queue-num-queues/],
+      [{ "ring-page-order": "2" }, /ring-page-order 2/],
+    ] as const) {
+      const { domain, store, backend, value } = await setup();
+      const front = new SimulatedBlkfront({ domain });
+      await connectFrontend(store, front, extra);
+      await until(() => backend.state === XenbusState.Closing, `Closing for ${JSON.stringify(extra)}`);
+      expect(value("hotplug-error")).toMatch(reason);
+      await backend.destroy();
+    }
+  });
+});
