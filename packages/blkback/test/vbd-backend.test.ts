@@ -94,13 +94,20 @@ describe("vbd handshake", () => {
     await until(() => backend.state === XenbusState.Closing, "Closing");
     await store.write(`${FRONT}/state`, "6");
     await until(() => backend.state === XenbusState.Closed, "Closed");
-    expect(domain.grants!.entryFlags(front.ringRef) & (GrantFlags.reading | GrantFlags.writing)).toBe(0);
+    expect(
+      domain.grants!.entryFlags(front.ringRef) & (GrantFlags.reading | GrantFlags.writing),
+    ).toBe(0);
     expect(backend.workers).toHaveLength(0);
 
     // Reconnect (a guest reloading xen-blkfront, or kexec): Initialising -> InitWait -> Connected.
     await store.write(`${FRONT}/state`, "1");
     await until(() => backend.state === XenbusState.InitWait, "InitWait again");
-    const again = new SimulatedBlkfront({ domain, firstGfn: 0x600, firstRef: 600, persistent: false });
+    const again = new SimulatedBlkfront({
+      domain,
+      firstGfn: 0x600,
+      firstRef: 600,
+      persistent: false,
+    });
     await connectFrontend(store, again);
     await until(() => backend.state === XenbusState.Connected, "Connected again");
     const back = await again.read(0, 8);
@@ -133,7 +140,11 @@ describe("vbd handshake", () => {
       new SimulatedBlkfront({ domain, firstGfn: 0x200, firstRef: 8, pages: 64 }),
       new SimulatedBlkfront({ domain, firstGfn: 0x300, firstRef: 100, pages: 64 }),
     ];
-    const keys: Record<string, string> = { "multi-queue-num-queues": "2", protocol: "x86_64-abi", "feature-persistent": "1" };
+    const keys: Record<string, string> = {
+      "multi-queue-num-queues": "2",
+      protocol: "x86_64-abi",
+      "feature-persistent": "1",
+    };
     for (const [i, queue] of queues.entries()) {
       keys[`queue-${i}/ring-ref`] = String(queue.ringRef);
       keys[`queue-${i}/event-channel`] = String(queue.port);
@@ -162,7 +173,10 @@ describe("vbd handshake", () => {
       const { domain, store, backend, value } = await setup();
       const front = new SimulatedBlkfront({ domain });
       await connectFrontend(store, front, extra);
-      await until(() => backend.state === XenbusState.Closing, `Closing for ${JSON.stringify(extra)}`);
+      await until(
+        () => backend.state === XenbusState.Closing,
+        `Closing for ${JSON.stringify(extra)}`,
+      );
       expect(value("hotplug-error")).toMatch(reason);
       await backend.destroy();
     }
