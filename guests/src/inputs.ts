@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,10 +65,51 @@ export function installedVersion(name: string): string | undefined {
  * the host architecture, apt's candidate for a foreign one (downloaded, not
  * installed: see build.ts).
  */
-export function busyboxVersion(debianArch: string): string | undefined {
+export function busyboxVersion(debianArch: string, cacheDir: string): string | undefined {
   if (debianArch === hostDebianArch()) return installedVersion("busybox-static");
-  const out = run("apt-cache", ["show", "--no-all-versions", `busybox-static:${debianArch}`]);
-  return out ? /^Version: (.+)$/m.exec(out)?.[1]?.trim() : undefined;
+  return aptCandidate(`busybox-static:${debianArch}`, cacheDir);
+}
+
+const aptLists = "/var/lib/apt/lists";
+const candidates = new Map<string, string>();
+
+/**
+ * apt's candidate version of a package. `apt-cache` takes seconds where apt
+ * keeps no binary cache (Debian's docker images), which would make every
+ * cached build slow to find; so the answer is remembered in the cache, valid
+ * until `apt-get update` rewrites the package lists (their folder's mtime).
+ */
+function aptCandidate(name: string, cacheDir: string): string | undefined {
+  let stamp = 0;
+  try {
+    stamp = statSync(aptLists).mtimeMs;
+  } catch {
+    // No apt lists: ask apt-cache, which will say there is no such package.
+  }
+  const memoKey = `${stamp}|${name}`;
+  const known = candidates.get(memoKey);
+  if (known) return known;
+  const file = join(cacheDir, "apt-candidates.json");
+  let saved: { stamp: number; versions: Record<string, string> } = { stamp, versions: {} };
+  try {
+    const parsed = JSON.parse(readFileSync(file, "utf8"));
+    if (parsed.stamp === stamp) saved = parsed;
+  } catch {
+    // Missing or unreadable: start afresh.
+  }
+  let version: string | undefined = saved.versions[name];
+  if (!version) {
+    const out = run("apt-cache", ["show", "--no-all-versions", name]);
+    version = out ? /^Version: (.+)$/m.exec(out)?.[1]?.trim() : undefined;
+    if (!version) return undefined;
+    saved.versions[name] = version;
+    mkdirSync(cacheDir, { recursive: true });
+    const temporary = `${file}.tmp-${process.pid}`;
+    writeFileSync(temporary, `${JSON.stringify(saved)}\n`);
+    renameSync(temporary, file);
+  }
+  candidates.set(memoKey, version);
+  return version;
 }
 
 let hostArchCache: string | undefined;
@@ -104,7 +145,7 @@ export function guestInputs(arch: GuestArch, options: GuestOptions = {}): GuestI
       `${linuxSourcePackage} is not installed (want ${linuxSourceTarball}); run scripts/setup.sh or apt-get install ${linuxSourcePackage}`,
     );
   }
-  const busybox = busyboxVersion(recipe.debianArch);
+  const busybox = busyboxVersion(recipe.debianArch, cacheDir);
   if (!busybox) {
     throw new GuestBuildError(
       arch,
