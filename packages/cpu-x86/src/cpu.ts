@@ -221,6 +221,9 @@ export class X86Cpu implements Vcpu {
   faultCode = 0;
   faultHasCode = false;
   private stop = false;
+  /** Something must happen after the current instruction (exit, single-step trap). */
+  private afterInstruction = false;
+  private singleStep = false;
   private descLow = 0;
   private descHigh = 0;
   private readonly scratch = new Uint32Array(4);
@@ -381,6 +384,7 @@ export class X86Cpu implements Vcpu {
     exit.code = 0;
     exit.message = "";
     this.stop = false;
+    this.afterInstruction = this.singleStep;
     const limit = this.retired + budget;
     for (;;) {
       try {
@@ -396,6 +400,9 @@ export class X86Cpu implements Vcpu {
       } catch (error) {
         if (error === FAULT) {
           this.eip = this.startEip;
+          // A faulting instruction does not complete: no single-step trap.
+          this.singleStep = false;
+          this.afterInstruction = this.stop;
           this.deliverFault();
           if (this.stop) return exit.reason;
           if (this.retired >= limit) return exit.reason;
@@ -451,6 +458,26 @@ export class X86Cpu implements Vcpu {
   private exitWith(reason: VcpuExitReason): void {
     this.exit.reason = reason;
     this.stop = true;
+    this.afterInstruction = true;
+  }
+
+  private singleStepTrap(): void {
+    this.singleStep = false;
+    this.afterInstruction = this.stop;
+    this.dr[6] |= 0x4000;
+    this.startEip = this.eip;
+    try {
+      this.deliverEvent(Vector.DB, EVENT_EXCEPTION, false, 0);
+    } catch (error) {
+      if (error !== FAULT) throw error;
+      this.deliverFault();
+    }
+  }
+
+  /** Raises a non-maskable interrupt, taken at the next instruction boundary (wakes `hlt`). */
+  raiseNmi(): void {
+    this.nmiPending = true;
+    this.eventCheck = true;
   }
 
   // ---------------------------------------------------------------------
@@ -474,6 +501,12 @@ export class X86Cpu implements Vcpu {
         if (this.stop || this.halted) {
           if (this.halted && !this.stop) this.exitWith(VcpuExitReason.Halt);
           return;
+        }
+        if (this.flagsRaw & TF) {
+          // Single-step: a #DB trap after this instruction (SDM vol. 3A 17.3.1.4).
+          this.singleStep = true;
+          this.afterInstruction = true;
+          this.eventCheck = true;
         }
       }
       const eip = this.eip;
@@ -508,7 +541,10 @@ export class X86Cpu implements Vcpu {
       this.eip = (eip + lengths[slot]) | 0;
       this.execute(slot);
       this.retired++;
-      if (this.stop) return;
+      if (this.afterInstruction) {
+        if (this.singleStep) this.singleStepTrap();
+        if (this.stop) return;
+      }
     }
   }
 
