@@ -3,7 +3,7 @@
  * cast at every arithmetic step of a CPU's hot path), but names them apart so
  * that a signature says which space an argument lives in, as rust-vmm's
  * `GuestAddress` does. Guest-physical addresses go up to 2^52 (Intel SDM vol.
- * 3A 4.1.4 MAXPHYADDR, Arm ARM D8.2 FEAT_LPA), so they are doubles exact to
+ * 3A 4.1.4 MAXPHYADDR, Arm ARM FEAT_LPA), so they are doubles exact to
  * 2^53; frame numbers are addresses divided by the 4 KiB page size.
  */
 

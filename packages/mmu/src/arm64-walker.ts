@@ -1,4 +1,5 @@
 import { TWO_POW_32 } from "./address";
+import { setEntryBits } from "./entry-bits";
 import type { GuestMemory } from "./guest-memory";
 import { TlbPermission } from "./tlb";
 
@@ -9,13 +10,13 @@ export const Arm64Access = { Read: 0, Write: 1, Execute: 2 } as const;
 export const Arm64WalkFlags = {
   /** An EL0 access, or an EL1 unprivileged load/store (LDTR/STTR). */
   Unprivileged: 1 << 2,
-  /** PSTATE.PAN is 1: privileged data accesses to EL0-accessible pages fault (Arm ARM D8.4.2). */
+  /** PSTATE.PAN is 1: privileged data accesses to EL0-accessible pages fault (Arm ARM DDI 0487, chapter D8, "Privileged Access Never"). */
   PrivilegedAccessNever: 1 << 3,
 } as const;
 
 /**
  * The kind of a stage-1 fault; with the level it makes the fault status
- * code of ESR_ELx.{DFSC,IFSC}: `kind << 2 | level` (Arm ARM D24.2, ESR_ELx
+ * code of ESR_ELx.{DFSC,IFSC}: `kind << 2 | level` (Arm ARM DDI 0487, ESR_ELx
  * ISS encoding for Data/Instruction Abort).
  */
 export const Arm64FaultKind = {
@@ -46,7 +47,7 @@ export function arm64AccessPermission(access: number, flags: number): number {
   return write ? TlbPermission.WriteSupervisor : TlbPermission.ReadSupervisor;
 }
 
-/** Output address sizes selected by TCR_EL1.IPS (Arm ARM D24.2 TCR_EL1), capped at 48 bits. */
+/** Output address sizes selected by TCR_EL1.IPS (Arm ARM DDI 0487, TCR_EL1), capped at 48 bits. */
 const IPS_BITS = [32, 36, 40, 42, 44, 48, 48, 48];
 
 /**
@@ -128,7 +129,7 @@ export class Arm64PageWalker {
     // Largest value of the high half of a legal output address.
     const outputHighLimit = 2 ** (outputBits - 32);
     if ((this.sctlr & 1) === 0) {
-      // MMU off: flat mapping, out-of-range addresses are address size faults (Arm ARM D8.2.11).
+      // MMU off: flat mapping, out-of-range addresses are address size faults (Arm ARM chapter D8, the VMSA with stage 1 disabled).
       if (vaHigh >>> 0 >= outputHighLimit) return this.fault(Arm64FaultKind.AddressSize, 0);
       this.physicalAddress = (vaHigh >>> 0) * TWO_POW_32 + (vaLow >>> 0);
       this.physicalPage = this.physicalAddress - (vaLow & 0xfff);
@@ -141,7 +142,7 @@ export class Arm64PageWalker {
       return this.physicalAddress;
     }
 
-    // VA bit 55 picks the table (Arm ARM D8.2.3); TBI makes bits 63:56 ignored.
+    // VA bit 55 picks the table (Arm ARM chapter D8, VA ranges of the EL1&0 regime); TBI makes bits 63:56 ignored.
     const upper = (vaHigh >>> 23) & 1;
     const tcrShifted = upper ? tcrLow >>> 16 : tcrLow;
     let sizeOffset = tcrShifted & 0x3f;
@@ -202,7 +203,7 @@ export class Arm64PageWalker {
       const addressHigh = high & 0xffff;
       if (level < 3 && isTable) {
         if (addressHigh >= outputHighLimit) return this.fault(Arm64FaultKind.AddressSize, level);
-        // APTable, UXNTable, PXNTable in bits 62:59 (Arm ARM D8.3.1).
+        // APTable, UXNTable, PXNTable in bits 62:59 (Arm ARM chapter D8, descriptor formats).
         tablePxn ||= (high & (1 << 27)) !== 0;
         tableUxn ||= (high & (1 << 28)) !== 0;
         tableEl0Denied ||= (high & (1 << 29)) !== 0;
@@ -222,19 +223,19 @@ export class Arm64PageWalker {
       break;
     }
 
-    // Access flag (Arm ARM D8.5): fault unless hardware management is on.
+    // Access flag (Arm ARM chapter D8, the Access flag): fault unless hardware management is on.
     if ((low & (1 << 10)) === 0) {
       if ((tcrHigh & (1 << 7)) === 0) return this.fault(Arm64FaultKind.AccessFlag, level);
     }
 
-    // Permissions (Arm ARM D8.4): AP[2:1] in bits 7:6, PXN bit 53, UXN bit 54.
+    // Permissions (Arm ARM chapter D8, memory access control): AP[2:1] in bits 7:6, PXN bit 53, UXN bit 54.
     const el0Access = (low & (1 << 6)) !== 0 && !tableEl0Denied;
     const readOnly = (low & (1 << 7)) !== 0 || tableReadOnly;
     // SCTLR_EL1.WXN: what an exception level may write, it may not execute
-    // (Arm ARM D8.4.1.3), judged per level as QEMU does.
+    // (Arm ARM chapter D8, "Write permission implies XN"), judged per level as QEMU does.
     const wxn = (this.sctlr & (1 << 19)) !== 0 && !readOnly;
     const uxn = (high & (1 << 22)) !== 0 || tableUxn || (wxn && el0Access);
-    // EL1 may not execute what EL0 may write (Arm ARM D8.4.1.1).
+    // EL1 may not execute what EL0 may write (Arm ARM chapter D8).
     const pxn = (high & (1 << 21)) !== 0 || tablePxn || wxn || (el0Access && !readOnly);
     let permissions = TlbPermission.ReadSupervisor;
     if (!readOnly) permissions |= TlbPermission.WriteSupervisor;
@@ -253,7 +254,7 @@ export class Arm64PageWalker {
     if ((low & (1 << 10)) === 0) {
       // TCR_EL1.HA: the walker sets AF itself (FEAT_HAFDBS).
       low |= 1 << 10;
-      memory.write32(entryAddress, low);
+      setEntryBits(memory, entryAddress, 1 << 10);
     }
     if ((low & (1 << 11)) === 0) permissions |= TlbPermission.Global;
 

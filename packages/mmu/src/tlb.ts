@@ -203,7 +203,7 @@ export class SoftTlb {
   /**
    * Forgets every entry for the page that holds `va`, whatever its size and
    * identifier (INVLPG, TLBI VAAE1; invalidating more than asked is allowed,
-   * SDM vol. 3A 4.10.4.1 and Arm ARM D8.13).
+   * SDM vol. 3A 4.10.4.1 and Arm ARM chapter D8, TLB maintenance).
    */
   flushPage(vaLow: number, vaHigh: number): void {
     const index = (vaLow >>> 12) & this.mask;

@@ -1,4 +1,5 @@
 import { TWO_POW_32 } from "./address";
+import { setEntryBits } from "./entry-bits";
 import type { GuestMemory } from "./guest-memory";
 import { TlbPermission } from "./tlb";
 
@@ -114,7 +115,7 @@ export class X86PageWalker {
   permissions = 0;
   /** log2 of the page size: 12, 21 (2 MiB), 22 (4 MiB) or 30 (1 GiB). */
   pageShift = 12;
-  /** PAT index of the page: PWT | PCD << 1 | PAT << 2 (SDM vol. 3A 11.12.3). */
+  /** PAT index of the page: PWT | PCD << 1 | PAT << 2 (Intel SDM vol. 3A, "Selecting a Memory Type from the PAT"). */
   attributes = 0;
   /** Page-fault error code when `walk` returned -1 (CR2 is the virtual address). */
   errorCode = 0;
@@ -311,7 +312,7 @@ export class X86PageWalker {
       let updated = low | ACCESSED;
       if (i === count - 1 && access === X86Access.Write) updated |= DIRTY;
       if (updated !== low) {
-        memory.write32(this.entryAddress[i], updated);
+        setEntryBits(memory, this.entryAddress[i], updated & ~low);
         low = updated;
       }
       if (i === count - 1) leafLow = low;
@@ -392,7 +393,7 @@ export class X86PageWalker {
     const count = bits === PageFaultErrorCode.Present ? this.entryCount - 1 : this.entryCount;
     for (let i = 0; i < count; i++) {
       const low = this.entryLow[i];
-      if ((low & ACCESSED) === 0) this.memory.write32(this.entryAddress[i], low | ACCESSED);
+      if ((low & ACCESSED) === 0) setEntryBits(this.memory, this.entryAddress[i], ACCESSED);
     }
     this.entryCount = 0;
     return -1;

@@ -306,7 +306,7 @@ describe("Arm64PageWalker against QEMU (qemu-system-aarch64 -M virt -cpu max)", 
         } else if (levelZeroBlock) {
           // Known QEMU deviation: QEMU 7.2 accepts a block descriptor at level
           // 0 with the 4 KiB granule; without FEAT_LPA2 and TCR_EL1.DS it is
-          // invalid (Arm ARM D8.3.1), a translation fault at level 0 in Kumo.
+          // invalid (Arm ARM chapter D8, descriptor formats), a translation fault at level 0 in Kumo.
           tally.levelZeroBlock++;
           if (physical !== -1 || walker.faultStatus !== 0x04) {
             mismatches.push(`${describe()}: level-0 block, Kumo ${ours}`);

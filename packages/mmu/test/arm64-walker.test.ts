@@ -8,7 +8,7 @@ import {
 } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
 
-// Descriptor bits (Arm ARM D8.3; Linux arch/arm64/include/asm/pgtable-hwdef.h).
+// Descriptor bits (Arm ARM chapter D8; Linux arch/arm64/include/asm/pgtable-hwdef.h).
 const VALID = 1;
 const TABLE = 3; // also "page" at level 3
 const BLOCK = 1;

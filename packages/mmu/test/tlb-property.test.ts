@@ -2,7 +2,7 @@
  * The software TLB must never answer differently from a fresh page walk, as
  * long as software performs the invalidations the architecture requires
  * after changing a paging-structure entry (Intel SDM vol. 3A 4.10.4,
- * Arm ARM D8.13): INVLPG / TLBI VA for every page whose translation used the
+ * Arm ARM chapter D8, TLB maintenance): INVLPG / TLBI VA for every page whose translation used the
  * entry (one address per large page suffices), or a wider flush (MOV CR3 /
  * INVPCID / TLBI ASID when no global translation is involved, a full flush
  * otherwise). Address spaces with other identifiers that cached an affected
