@@ -41,46 +41,64 @@ if (!(seconds > 0)) {
 const selected = names.length > 0 ? names : available;
 
 const outdir = mkdtempSync(join(tmpdir(), "kumo-bench-"));
+const results = [];
+let failed = 0;
 try {
-  await build({
-    entryPoints: selected.map((name) => join(here, "src", `${name}.ts`)),
-    outdir,
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    conditions: ["source"],
-    outExtension: { ".js": ".mjs" },
-    logLevel: "warning",
-  });
-  const results = [];
   if (!json) {
     console.log(`Kumo benchmarks — node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}`);
     console.log(`about ${seconds} s per figure; best round reported\n`);
   }
+  // One build per benchmark, so that a benchmark whose package does not
+  // compile right now does not stop the others.
   for (const name of selected) {
-    const module = await import(pathToFileURL(resolve(outdir, `${name}.mjs`)).href);
-    const benchmark = module.default;
-    if (!benchmark || typeof benchmark.run !== "function") {
-      throw new Error(`bench/src/${name}.ts must default-export a Benchmark (src/lib/harness.ts)`);
+    try {
+      await build({
+        entryPoints: [join(here, "src", `${name}.ts`)],
+        outdir,
+        bundle: true,
+        format: "esm",
+        platform: "node",
+        target: "node20",
+        conditions: ["source"],
+        outExtension: { ".js": ".mjs" },
+        logLevel: "silent",
+      });
+      const module = await import(pathToFileURL(resolve(outdir, `${name}.mjs`)).href);
+      const benchmark = module.default;
+      if (!benchmark || typeof benchmark.run !== "function") {
+        throw new Error(
+          `bench/src/${name}.ts must default-export a Benchmark (src/lib/harness.ts)`,
+        );
+      }
+      if (!json) console.log(`${benchmark.name}: ${benchmark.description}`);
+      await benchmark.run({
+        seconds,
+        report(result) {
+          results.push({ benchmark: benchmark.name, ...result });
+          if (!json) {
+            const detail = result.detail ? `  (${result.detail})` : "";
+            console.log(
+              `  ${result.label.padEnd(72)} ${format(result.value, result.unit)}${detail}`,
+            );
+          }
+        },
+      });
+      if (!json) console.log("");
+    } catch (error) {
+      failed++;
+      const message = error?.errors?.length
+        ? error.errors
+            .map((e) => `${e.location?.file ?? ""}:${e.location?.line ?? ""}: ${e.text}`)
+            .join("; ")
+        : String(error?.stack ?? error);
+      console.error(`${name}: failed: ${message}\n`);
     }
-    if (!json) console.log(`${benchmark.name}: ${benchmark.description}`);
-    await benchmark.run({
-      seconds,
-      report(result) {
-        results.push({ benchmark: benchmark.name, ...result });
-        if (!json) {
-          const detail = result.detail ? `  (${result.detail})` : "";
-          console.log(`  ${result.label.padEnd(72)} ${format(result.value, result.unit)}${detail}`);
-        }
-      },
-    });
-    if (!json) console.log("");
   }
   if (json) console.log(JSON.stringify({ node: process.version, seconds, results }, null, 2));
 } finally {
   rmSync(outdir, { recursive: true, force: true });
 }
+if (failed > 0) process.exitCode = 1;
 
 function format(value, unit) {
   const prefixes = ["", "k", "M", "G"];
