@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ensureGuest } from "../src/index";
-import { listInitramfs, readElf, xenHeaderConstant } from "./helpers";
+import { hasCommand, listInitramfs, readElf, startQemu, xenHeaderConstant } from "./helpers";
 
 // Building the x86_64 and arm64 kernels takes about as long again as i386
 // each: only with KUMO_GUESTS_ALL=1 (scripts: `pnpm --filter @kumo/guests
@@ -39,6 +39,65 @@ describe.runIf(all)("the arm64 guest", () => {
       expect(guest.image).toBe(guest.kernel);
       expect(listInitramfs(guest.initramfs).some((entry) => entry.path === "bin/busybox")).toBe(
         true,
+      );
+    },
+    buildTimeout,
+  );
+});
+
+/** Boots a guest under QEMU TCG to its prompt and checks `uname -m`. */
+async function bootToShell(command: string, args: string[], arch: string, machine: string) {
+  const qemu = startQemu(command, args);
+  try {
+    await qemu.waitFor(`Kumo test guest ${arch} ready`, 300_000);
+    await qemu.waitFor("~ # ", 60_000);
+    qemu.type("uname -m; echo $((6*7))");
+    await qemu.waitFor("42\r\n", 30_000);
+    expect(qemu.output()).toContain(`${machine}\r\n`);
+    expect(qemu.output()).not.toMatch(/Kernel panic|Oops/);
+  } finally {
+    qemu.stop();
+  }
+}
+
+describe.runIf(all && hasCommand("qemu-system-x86_64"))("the x86_64 guest under QEMU", () => {
+  it.each(["bzImage", "vmlinux"] as const)(
+    "boots the %s to the shell",
+    async (image) => {
+      const guest = await ensureGuest("x86_64", { progress: false });
+      await bootToShell(
+        "qemu-system-x86_64",
+        [
+          "-m",
+          "256",
+          "-kernel",
+          guest[image] as string,
+          "-initrd",
+          guest.initramfs,
+          "-append",
+          "console=ttyS0",
+        ],
+        "x86_64",
+        "x86_64",
+      );
+    },
+    buildTimeout,
+  );
+});
+
+describe.runIf(all && hasCommand("qemu-system-aarch64"))("the arm64 guest under QEMU", () => {
+  it(
+    "boots the Image on the virt machine (GIC, generic timer, PL011) to the shell",
+    async () => {
+      const guest = await ensureGuest("arm64", { progress: false });
+      await bootToShell(
+        "qemu-system-aarch64",
+        [
+          ...["-M", "virt", "-cpu", "cortex-a57", "-m", "256"],
+          ...["-kernel", guest.kernel, "-initrd", guest.initramfs, "-append", "console=ttyAMA0"],
+        ],
+        "arm64",
+        "aarch64",
       );
     },
     buildTimeout,

@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 
 /** A #define from a Xen public header installed by libxen-dev: the oracle for ABI numbers. */
@@ -113,4 +113,55 @@ export function fragmentOptions(text: string): Map<string, string> {
     if (unset) options.set(unset[1], "n");
   }
   return options;
+}
+
+export interface QemuSession {
+  /** Waits until `text` has been printed; resolves with ms since start. */
+  waitFor(text: string, timeoutMs: number): Promise<number>;
+  type(line: string): void;
+  output(): string;
+  stop(): void;
+}
+
+/** Starts a QEMU system emulator with the serial console on stdio. */
+export function startQemu(command: string, args: readonly string[]): QemuSession {
+  const qemu = spawn(
+    command,
+    [...args, "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
+  let output = "";
+  let errors = "";
+  qemu.stdout.on("data", (chunk: Buffer) => {
+    output += chunk.toString("latin1");
+  });
+  qemu.stderr.on("data", (chunk: Buffer) => {
+    errors += chunk.toString("latin1");
+  });
+  const started = performance.now();
+  return {
+    waitFor: (text, timeoutMs) =>
+      new Promise<number>((resolve, reject) => {
+        const check = () => {
+          if (!output.includes(text)) return;
+          clearInterval(timer);
+          clearTimeout(limit);
+          resolve(performance.now() - started);
+        };
+        const timer = setInterval(check, 20);
+        const limit = setTimeout(() => {
+          clearInterval(timer);
+          reject(new Error(`no "${text}" after ${timeoutMs} ms:\n${output.slice(-2000)}${errors}`));
+        }, timeoutMs);
+        check();
+      }),
+    type: (line) => qemu.stdin.write(`${line}\n`),
+    output: () => output,
+    stop: () => qemu.kill(),
+  };
+}
+
+/** Whether a command is on PATH. */
+export function hasCommand(name: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
 }
