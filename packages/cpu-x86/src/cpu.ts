@@ -1637,7 +1637,7 @@ export class X86Cpu implements Vcpu {
       }
       return;
     }
-    if (info & Info.LOCK) this.checkLock(op, info);
+    if (info & Info.LOCK) this.checkLock(op, info, (d.modrm[slot] >> 3) & 7);
     switch (op) {
       case 0x40:
       case 0x41:
@@ -1895,33 +1895,44 @@ export class X86Cpu implements Vcpu {
   }
 
   /** LOCK is allowed only on read-modify-write instructions with a memory destination (SDM vol. 2 LOCK). */
-  private checkLock(op: number, info: number): void {
+  private checkLock(op: number, info: number, reg: number): void {
     if (!(info & Info.MEM)) this.fault(Vector.UD, 0);
     switch (op) {
       case 0x80:
       case 0x81:
       case 0x82:
       case 0x83:
-      case 0x86:
-      case 0x87:
+        if (reg === 7) this.fault(Vector.UD, 0); // cmp
+        return;
       case 0xf6:
       case 0xf7:
+        if (reg !== 2 && reg !== 3) this.fault(Vector.UD, 0); // only not, neg
+        return;
       case 0xfe:
       case 0xff:
+        if (reg > 1) this.fault(Vector.UD, 0); // only inc, dec
+        return;
+      case 0x1ba:
+        if (reg === 4) this.fault(Vector.UD, 0); // bt
+        return;
+      case 0x1c7:
+        if (reg !== 1) this.fault(Vector.UD, 0);
+        return;
+      case 0x86:
+      case 0x87:
       case 0x1ab:
       case 0x1b3:
       case 0x1bb:
-      case 0x1ba:
       case 0x1b0:
       case 0x1b1:
       case 0x1c0:
       case 0x1c1:
-      case 0x1c7:
         return;
       default:
         this.fault(Vector.UD, 0);
     }
   }
+
   // ---------------------------------------------------------------------
   // Less frequent instructions (kept out of `execute` so that it stays small
   // enough for the optimizing compiler).
