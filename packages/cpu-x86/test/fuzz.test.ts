@@ -104,11 +104,22 @@ idt_pointer:
 `;
 }
 
-function descriptor(view: DataView, at: number, base: number, limit: number, access: number, flags: number): void {
+function descriptor(
+  view: DataView,
+  at: number,
+  base: number,
+  limit: number,
+  access: number,
+  flags: number,
+): void {
   view.setUint32(at, ((limit & 0xffff) | ((base & 0xffff) << 16)) >>> 0, true);
   view.setUint32(
     at + 4,
-    (((base >>> 16) & 0xff) | (access << 8) | (((limit >>> 16) & 0xf) << 16) | (flags << 20) | (base & 0xff000000)) >>>
+    (((base >>> 16) & 0xff) |
+      (access << 8) |
+      (((limit >>> 16) & 0xf) << 16) |
+      (flags << 20) |
+      (base & 0xff000000)) >>>
       0,
     true,
   );
@@ -134,7 +145,9 @@ function buildProtectedMode(ram: Uint8Array, mode: Mode, random: Random, code: U
   for (let vector = 0; vector < 256; vector++) {
     const stub = STUBS + vector * 8;
     const hasErrorCode = vector === 8 || (vector >= 10 && vector <= 14) || vector === 17;
-    const bytes = hasErrorCode ? [0x83, 0xc4, 0x04, 0xff, 0x04, 0x24, 0xcf] : [0xff, 0x04, 0x24, 0xcf];
+    const bytes = hasErrorCode
+      ? [0x83, 0xc4, 0x04, 0xff, 0x04, 0x24, 0xcf]
+      : [0xff, 0x04, 0x24, 0xcf];
     ram.set(bytes, stub);
     view.setUint32(IDT + vector * 8, ((stub & 0xffff) | (0x08 << 16)) >>> 0, true);
     view.setUint32(IDT + vector * 8 + 4, ((stub & 0xffff0000) | 0xee00) >>> 0, true);
@@ -177,7 +190,8 @@ function buildRealMode(ram: Uint8Array, code: Uint8Array): void {
 
 function randomIo(random: Random): VcpuIo {
   return {
-    portRead: (_port, size) => (size === 4 ? random.u32() : random.u32() & (size === 2 ? 0xffff : 0xff)),
+    portRead: (_port, size) =>
+      size === 4 ? random.u32() : random.u32() & (size === 2 ? 0xffff : 0xff),
     portWrite: () => {},
   };
 }
@@ -187,7 +201,10 @@ function randomCode(random: Random): Uint8Array {
   for (let i = 0; i < code.length; i++) {
     // Mostly uniform bytes, with runs of prefixes and 0x0f escapes to reach deeper decoder paths.
     const roll = random.below(16);
-    code[i] = roll === 0 ? random.pick([0x0f, 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x64]) : random.below(256);
+    code[i] =
+      roll === 0
+        ? random.pick([0x0f, 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0x26, 0x64])
+        : random.below(256);
   }
   return code;
 }
@@ -226,7 +243,8 @@ function fuzz(mode: Mode, iterations: number, seed: number): Map<string, number>
       if (!VALID_REASONS.has(reason) || cpu.exit.reason !== reason) {
         throw new Error(`run() returned ${reason}, exit.reason ${cpu.exit.reason} (${where()})`);
       }
-      if (cpu.instructionsRetired < retired) throw new Error(`instructionsRetired went back (${where()})`);
+      if (cpu.instructionsRetired < retired)
+        throw new Error(`instructionsRetired went back (${where()})`);
       if (reason === VcpuExitReason.Budget && cpu.instructionsRetired === retired) {
         throw new Error(`a Budget exit retired nothing (${where()})`);
       }
@@ -238,13 +256,16 @@ function fuzz(mode: Mode, iterations: number, seed: number): Map<string, number>
       }
       if (reason === VcpuExitReason.GuestError) {
         if (!/^unsupported: /.test(cpu.exit.message)) {
-          throw new Error(`GuestError "${cpu.exit.message}" is not a documented unsupported operation (${where()})`);
+          throw new Error(
+            `GuestError "${cpu.exit.message}" is not a documented unsupported operation (${where()})`,
+          );
         }
         break;
       }
       if (reason !== VcpuExitReason.Budget && reason !== VcpuExitReason.Yield) break;
     }
-    const key = Object.entries(VcpuExitReason).find(([, value]) => value === last)?.[0] ?? String(last);
+    const key =
+      Object.entries(VcpuExitReason).find(([, value]) => value === last)?.[0] ?? String(last);
     exits.set(key, (exits.get(key) ?? 0) + 1);
     // The state stays a plain, restorable object whatever the guest did.
     const state = JSON.parse(JSON.stringify(cpu.saveState()));
@@ -259,7 +280,9 @@ describe("fuzz: random bytes never escape run()", () => {
     it(`${mode.name}`, () => {
       const exits = fuzz(mode, ITERATIONS, (SEED + index * 0x9e3779b9) | 0);
       const total = [...exits.values()].reduce((a, b) => a + b, 0);
-      console.log(`fuzz (${mode.name}): ${total} runs, last exits ${JSON.stringify(Object.fromEntries(exits))}`);
+      console.log(
+        `fuzz (${mode.name}): ${total} runs, last exits ${JSON.stringify(Object.fromEntries(exits))}`,
+      );
       expect(total).toBe(ITERATIONS);
     });
   });
