@@ -7,8 +7,8 @@
  */
 import {
   completeChecksum,
-  type EthernetFrame,
   ETH_HLEN,
+  type EthernetFrame,
   FrameError,
   type GsoInfo,
   isGroupMac,

@@ -54,7 +54,7 @@ export class BackRing {
    * more than `size` ahead of the responses (a broken or hostile frontend).
    */
   unconsumed(requestProducer: number): number {
-    if (((requestProducer - this.responseProducer) >>> 0) > this.size) return -1;
+    if ((requestProducer - this.responseProducer) >>> 0 > this.size) return -1;
     const produced = (requestProducer - this.requestConsumer) >>> 0;
     const space = this.size - ((this.requestConsumer - this.responseProducer) >>> 0);
     return produced < space ? produced : space;
@@ -71,7 +71,7 @@ export class BackRing {
     // index (the write barrier of io/ring.h).
     this.view.setUint32(RSP_PROD, fresh, true);
     const event = this.view.getUint32(RSP_EVENT, true);
-    return ((fresh - event) >>> 0) < ((fresh - old) >>> 0);
+    return (fresh - event) >>> 0 < (fresh - old) >>> 0;
   }
 
   /**

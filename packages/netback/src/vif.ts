@@ -28,7 +28,14 @@ import type {
   HostInterface,
 } from "@kumo/hypervisor-core";
 import type { Bridge, BridgePort, BridgeSink } from "./bridge";
-import { completeChecksum, type EthernetFrame, ETH_HLEN, isGroupMac, isTcpGso, macKey } from "./frame";
+import {
+  completeChecksum,
+  ETH_HLEN,
+  type EthernetFrame,
+  isGroupMac,
+  isTcpGso,
+  macKey,
+} from "./frame";
 import { BackRing } from "./ring";
 
 const PAGE_SIZE = 4096;
@@ -439,7 +446,11 @@ class VifQueue {
       ids.push(id);
       if (hasGso && slot === 1) continue; // the GSO extra slot carries no data
       const chunk = Math.min(PAGE_SIZE, length - position);
-      ops.push({ source: { buffer: data, offset: position }, dest: { ref: gref, domid, offset: 0 }, length: chunk });
+      ops.push({
+        source: { buffer: data, offset: position },
+        dest: { ref: gref, domid, offset: 0 },
+        length: chunk,
+      });
       position += chunk;
     }
     const statuses = vif.host.grants.copy(ops);
@@ -572,7 +583,8 @@ export class Vif implements BridgeSink {
       this.disconnect();
       throw error;
     }
-    if (this.bridge !== null) this.port = this.bridge.attach(this, `vif${this.domid}.${this.devid}`);
+    if (this.bridge !== null)
+      this.port = this.bridge.attach(this, `vif${this.domid}.${this.devid}`);
     // Requests may already be waiting (a reconnecting frontend): serve them now.
     for (const queue of this.queues) queueMicrotask(() => queue.serveTx());
   }

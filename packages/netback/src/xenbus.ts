@@ -121,9 +121,11 @@ export class VifBackend {
     for (const [key, value] of features) await this.xenstore.write(`${base}/${key}`, value);
     await this.switchTo(XenbusState.InitWait);
     this.watch = await this.xenstore.watch(`${this.frontendPath}/state`, () => {
-      this.chain = this.chain.then(() => this.frontendChanged()).catch((error) => {
-        this.log(`${this.name}: ${(error as Error).message}`);
-      });
+      this.chain = this.chain
+        .then(() => this.frontendChanged())
+        .catch((error) => {
+          this.log(`${this.name}: ${(error as Error).message}`);
+        });
     });
   }
 
@@ -281,7 +283,8 @@ export class VifBackend {
       await this.fatal(`${front}/request-rx-copy must be 1 (page flipping is not supported)`);
       return false;
     }
-    const flag = async (key: string) => ((await readUnsigned(read, `${front}/${key}`, 0)) ?? 0) !== 0;
+    const flag = async (key: string) =>
+      ((await readUnsigned(read, `${front}/${key}`, 0)) ?? 0) !== 0;
     const features: VifFeatures = {
       sg: await flag("feature-sg"),
       gsoTcpv4: await flag("feature-gso-tcpv4"),
@@ -330,7 +333,9 @@ export class VifBackend {
       return false;
     }
     this.vif = vif;
-    this.log(`${this.name}: connected, ${requested} queue(s), mac ${formatMac(parseMac(macText) as Uint8Array)}`);
+    this.log(
+      `${this.name}: connected, ${requested} queue(s), mac ${formatMac(parseMac(macText) as Uint8Array)}`,
+    );
     return true;
   }
 
