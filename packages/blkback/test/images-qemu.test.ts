@@ -242,6 +242,27 @@ describe("qcow2 metadata growth and discard", () => {
     expectQemuCheckClean(path);
   });
 
+  it("clusters freed by discard are reused before the file grows", async () => {
+    const path = at("reuse.qcow2");
+    const size = 4 * MiB;
+    await createImage(path, { format: "qcow2", size });
+    const image = await openImage(path);
+    const data = pattern(size, 12);
+    await image.write(data, 0);
+    const grown = statSync(path).size;
+    for (let round = 0; round < 3; round++) {
+      await image.discard(0, size);
+      await image.write(data, 0);
+    }
+    await image.close();
+    expect(statSync(path).size).toBe(grown);
+    writeFileSync(at("reuse.ref"), data);
+    expect(qemuImg("compare", "-F", "raw", path, at("reuse.ref")).stdout).toContain(
+      "Images are identical",
+    );
+    expectQemuCheckClean(path);
+  });
+
   it("writes into clusters qemu-io left as zero-flagged and preallocated", async () => {
     const path = at("zeroes.qcow2");
     qemuImg("create", "-f", "qcow2", path, "2M");

@@ -23,6 +23,7 @@ async function setup(options: {
   readOnly?: boolean;
   format?: "raw" | "qcow2" | "vhd";
   size?: number;
+  abi?: "x86_64" | "x86_32" | "arm64";
 }) {
   const hypervisor = new Hypervisor();
   const domain = hypervisor.createDomain({ name: "guest", memory: 8 * MiB, vcpus: 1 });
@@ -34,6 +35,7 @@ async function setup(options: {
     domain,
     persistent: options.persistent ?? true,
     maxIndirectSegments: options.maxIndirectSegments ?? 0,
+    abi: options.abi,
   });
   const host = hypervisor.host;
   const ring = host.grants.map(domain.domid, front.ringRef, true);
@@ -45,7 +47,7 @@ async function setup(options: {
     grants: host.grants,
     domid: domain.domid,
     ring: ring.view,
-    abi: "x86_64",
+    abi: options.abi ?? "x86_64",
     image,
     readOnly: options.readOnly ?? false,
     notify: () => events.notify(local),
@@ -85,6 +87,18 @@ describe("blkif ring worker with a Linux-like frontend", () => {
       expect(front.grantLeaks).toEqual([]);
       expect(worker.stats.persistentGrants).toBe(persistent ? 11 : 0);
       await worker.stop();
+    });
+  }
+
+  for (const abi of ["x86_32", "arm64"] as const) {
+    it(`serves a ${abi} frontend (its own request layout and ring size)`, async () => {
+      const { front, worker } = await setup({ abi, maxIndirectSegments: 32 });
+      const data = pattern(20 * 4096, 6);
+      const writes = [front.write(0, data), front.write(400, data.subarray(0, 4096))];
+      expect((await Promise.all(writes)).map((response) => response.status)).toEqual([0, 0]);
+      const back = await front.read(0, 160);
+      expect(Buffer.compare(back.data, data)).toBe(0);
+      expect(worker.stats.errors).toBe(0);
     });
   }
 

@@ -101,6 +101,8 @@ export class Qcow2Image implements DiskImage {
   private end: number;
   private fileSize: number;
   private lastCompressed = { high: -1, low: -1, data: null as Uint8Array | null };
+  /** Clusters whose refcount dropped to zero in this session, reused before the file grows. */
+  private readonly freed: number[] = [];
   private closed = false;
 
   private constructor(
@@ -779,8 +781,13 @@ export class Qcow2Image implements DiskImage {
 
   // ---- refcounts ---------------------------------------------------------
 
-  /** Allocates one cluster at the end of the file and counts it. */
+  /** Allocates one cluster (a freed one, else at the end of the file) and counts it. */
   private async allocateCluster(): Promise<number> {
+    const reused = this.freed.pop();
+    if (reused !== undefined) {
+      await this.addRefcount(reused, 1);
+      return reused;
+    }
     const offset = this.end;
     this.end += this.clusterSize;
     await this.addRefcount(offset, 1);
@@ -830,6 +837,7 @@ export class Qcow2Image implements DiskImage {
       );
     }
     writeRefcount(table, this.refcountOrder, index, next);
+    if (next === 0 && delta < 0) this.freed.push(hostOffset - (hostOffset % this.clusterSize));
     const byte = Math.floor((index << this.refcountOrder) / 8);
     const bytes = Math.max(1, 2 ** this.refcountOrder / 8);
     await this.store.write(table.subarray(byte, byte + bytes), block + byte);
