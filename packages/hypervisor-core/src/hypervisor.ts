@@ -89,10 +89,9 @@ export class Hypervisor {
   destroyDomain(domid: number): void {
     const domain = this.domains.get(domid);
     if (domain === undefined || domid === 0 || domain.state === "destroyed") return;
+    // Other domains' mappings of this domain's grants stay valid until they unmap them (Xen keeps
+    // the granted pages referenced by the mapper's maptrack), and their handles are not reused before.
     domain.releaseResources();
-    const grants = domain.grants;
-    if (grants !== null)
-      for (const other of this.domains.values()) other.maptrack.forgetGranter(grants);
     this.domains.delete(domid);
     this.refreshGuests();
     this.log(`destroyed d${domid}`);

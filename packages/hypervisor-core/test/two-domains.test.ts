@@ -281,3 +281,29 @@ describe("arm64 domains", () => {
     expect(cpu.interrupts).toBeNull();
   });
 });
+
+describe("grant mappings across a granter's destruction", () => {
+  it("keep the mapped frame until dom0 unmaps, and never reuse its handle meanwhile", () => {
+    const hypervisor = new Hypervisor();
+    const make = (name: string) => {
+      const domain = hypervisor.createDomain({ name, memory: MiB, vcpus: 1 });
+      domain.grants?.writeEntry(8, 0, 3, GrantFlags.permit_access);
+      (domain.memory as ArrayBufferGuestMemory).write8(3 * 4096, name.charCodeAt(0));
+      return domain;
+    };
+    const first = make("a");
+    const mapping = hypervisor.host.grants.map(first.domid, 8, true);
+    hypervisor.destroyDomain(first.domid);
+    expect(mapping.view[0]).toBe("a".charCodeAt(0));
+    const second = make("b");
+    const other = hypervisor.host.grants.map(second.domid, 8, true);
+    expect(other.handle).not.toBe(mapping.handle);
+    hypervisor.host.grants.unmap(mapping);
+    expect(second.grants?.entryFlags(8)).toBe(
+      GrantFlags.permit_access | GrantFlags.reading | GrantFlags.writing,
+    );
+    hypervisor.host.grants.unmap(other);
+    expect(second.grants?.entryFlags(8)).toBe(GrantFlags.permit_access);
+    expect(() => hypervisor.host.grants.map(77, 8, false)).toThrow(/GNTST -2/);
+  });
+});
