@@ -112,6 +112,7 @@ export async function ensureGuest(
     return imagesOf(arch, dir);
   }
   const jobs = options.jobs ?? (Number(process.env.KUMO_GUESTS_JOBS) || 2);
+  const started = Date.now();
   return withLock(inputs.cacheDir, `guest-${arch}`, progress, arch, async () => {
     if (existsSync(join(dir, manifestName))) return imagesOf(arch, dir);
     const source = await ensureSource(inputs, progress);
@@ -135,7 +136,7 @@ export async function ensureGuest(
     };
     writeFileSync(join(temporary, manifestName), `${JSON.stringify(manifest, null, 2)}\n`);
     renameSync(temporary, dir);
-    progress({ arch, stage: "guest", state: "done", elapsedMs: 0, detail: dir });
+    progress({ arch, stage: "guest", state: "done", elapsedMs: Date.now() - started, detail: dir });
     return imagesOf(arch, dir);
   });
 }
