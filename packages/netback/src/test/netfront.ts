@@ -277,6 +277,13 @@ export class SimulatedNetfront {
     if (push) this.pushTx(queue);
   }
 
+  /** Copies `data` into a fresh page at `offset` and grants it read-only (for raw slots). */
+  grantData(data: Uint8Array, offset = 0): number {
+    const gfn = this.allocateGfn();
+    this.memory.writeBytes(gfn * PAGE_SIZE + offset, data);
+    return this.grant(gfn, true);
+  }
+
   /** Sends an MCAST_ADD or MCAST_DEL request (a dummy tx slot plus the extra). */
   multicast(kind: "add" | "del", mac: Uint8Array, queueIndex = 0): void {
     const queue = this.queues[queueIndex];
