@@ -74,8 +74,13 @@ export interface DomainConfig {
   onShutdown?: Partial<Record<ShutdownReasonName, ShutdownAction>>;
   /** CPUID vendor the CPU reports: selects vmcall or vmmcall in the hypercall page. */
   cpuVendor?: "intel" | "amd";
-  /** Bytes of console_io output accepted per domain before further output is dropped (rate limit); default 1 MiB. */
+  /**
+   * console_io rate limit, a token bucket on the domain's clock (Xen rate-limits guest
+   * console output too): `consoleLimit` bytes of burst (default 64 KiB), refilled at
+   * `consoleBytesPerSecond` (default 16 KiB/s). Output beyond it is dropped.
+   */
   consoleLimit?: number;
+  consoleBytesPerSecond?: number;
   /** Domain 0 is privileged; a guest may be made privileged for tests of dom0 paths. */
   privileged?: boolean;
 }
@@ -144,8 +149,11 @@ export class Domain {
   memoryMap: MemoryMapEntry[];
   readonly shutdownActions: Record<ShutdownReasonName, ShutdownAction>;
   private pauseCount = 1;
-  consoleBytes = 0;
   readonly consoleLimit: number;
+  readonly consoleBytesPerSecond: number;
+  private consoleTokens: number;
+  private consoleRefilledAt = 0;
+  private consoleDropping = false;
   private consoleLine = "";
 
   constructor(
@@ -160,7 +168,9 @@ export class Domain {
     this.architecture = config?.architecture ?? "x86";
     this.privileged = config === null || config.privileged === true;
     this.cpuVendor = config?.cpuVendor ?? "intel";
-    this.consoleLimit = config?.consoleLimit ?? 1 << 20;
+    this.consoleLimit = config?.consoleLimit ?? 64 * 1024;
+    this.consoleBytesPerSecond = config?.consoleBytesPerSecond ?? 16 * 1024;
+    this.consoleTokens = this.consoleLimit;
     this.abi = this.architecture === "arm64" ? "a64" : config?.guestWidth === 32 ? "x32" : "x64";
     this.layout = SHARED_INFO_LAYOUTS[this.abi];
     this.shutdownActions = {
@@ -454,12 +464,22 @@ export class Domain {
 
   // ---- console_io --------------------------------------------------------------------------
 
+  /** Bytes console_io may write now (refills the token bucket from the domain's clock). */
+  consoleAllowance(): number {
+    const now = this.clock.now();
+    const refill = Math.floor(((now - this.consoleRefilledAt) * this.consoleBytesPerSecond) / 1e9);
+    if (refill > 0) {
+      this.consoleTokens = Math.min(this.consoleLimit, this.consoleTokens + refill);
+      this.consoleRefilledAt = now;
+    }
+    return this.consoleTokens;
+  }
+
   /** Guest debug output (CONSOLEIO_write): line-buffered into the hypervisor log, rate-limited. */
   consoleWrite(bytes: Uint8Array): void {
-    if (this.consoleBytes >= this.consoleLimit) return;
-    const room = this.consoleLimit - this.consoleBytes;
+    const room = this.consoleAllowance();
     const accepted = bytes.length > room ? bytes.subarray(0, room) : bytes;
-    this.consoleBytes += accepted.length;
+    this.consoleTokens -= accepted.length;
     let text = this.consoleLine;
     for (const byte of accepted) {
       if (byte === 10) {
@@ -469,10 +489,13 @@ export class Domain {
       else if (byte === 9) text += "\t";
     }
     this.consoleLine = text.length > 4096 ? text.slice(0, 4096) : text;
-    if (this.consoleBytes >= this.consoleLimit) {
-      this.hypervisor.log(
-        `(d${this.domid}) console_io output limit reached; further output dropped`,
-      );
+    if (accepted.length < bytes.length) {
+      if (!this.consoleDropping) {
+        this.hypervisor.log(`(d${this.domid}) console_io rate limit reached; output dropped`);
+      }
+      this.consoleDropping = true;
+    } else {
+      this.consoleDropping = false;
     }
   }
 

@@ -593,8 +593,8 @@ function consoleIo(
   const count = args.u32(1);
   if (cmd === ConsoleIo.read) return 0;
   if (cmd !== ConsoleIo.write) return -Errno.ENOSYS;
-  // The per-domain limit bounds the work: past it the bytes are not even read.
-  const budget = Math.min(count, Math.max(0, domain.consoleLimit - domain.consoleBytes) + 1);
+  // The rate limit bounds the work: bytes beyond the allowance are not even read.
+  const budget = Math.min(count, domain.consoleAllowance() + 1);
   let done = 0;
   while (done < budget) {
     const chunk = Math.min(CONSOLE_CHUNK, budget - done);

@@ -432,6 +432,6 @@ describe("console_io", () => {
     hypervisor.scheduler.runUntil(() => cpu.finished, 100);
     expect(cpu.results).toEqual([0, 0, 0]);
     expect(hypervisor.dmesg()).toContain(`(d${domain.domid}) hello from the guest`);
-    expect(hypervisor.dmesg().some((line) => line.includes("output limit reached"))).toBe(true);
+    expect(hypervisor.dmesg().some((line) => line.includes("rate limit reached"))).toBe(true);
   });
 });
