@@ -495,56 +495,65 @@ export class X86Cpu implements Vcpu {
     const tlbPhys = this.tlbPhys;
     const regs = this.regs;
     const segBase = this.segBase;
-    while (this.retired < limit) {
-      if (this.eventCheck) {
-        this.checkEvents();
-        if (this.stop || this.halted) {
-          if (this.halted && !this.stop) this.exitWith(VcpuExitReason.Halt);
-          return;
+    // The retired count lives in a local; `finally` writes it back on every
+    // way out (exit, fault unwinding) so that no instruction is lost.
+    let retired = this.retired;
+    try {
+      while (retired < limit) {
+        if (this.eventCheck) {
+          this.retired = retired;
+          this.checkEvents();
+          if (this.stop || this.halted) {
+            if (this.halted && !this.stop) this.exitWith(VcpuExitReason.Halt);
+            return;
+          }
+          if (this.flagsRaw & TF) {
+            // Single-step: a #DB trap after this instruction (SDM vol. 3A 17.3.1.4).
+            this.singleStep = true;
+            this.afterInstruction = true;
+            this.eventCheck = true;
+          }
         }
-        if (this.flagsRaw & TF) {
-          // Single-step: a #DB trap after this instruction (SDM vol. 3A 17.3.1.4).
-          this.singleStep = true;
-          this.afterInstruction = true;
-          this.eventCheck = true;
-        }
-      }
-      const eip = this.eip;
-      this.startEip = eip;
-      const linear = (segBase[CS] + eip) | 0;
-      let phys: number;
-      // The page of the previous instruction is remembered (until any TLB
-      // or privilege change), so straight-line code skips the TLB probe.
-      if ((linear & ~0xfff) === this.fetchLinearPage) {
-        phys = this.fetchPhysPage | (linear & 0xfff);
-      } else {
-        const vpn = linear >>> 12;
-        const need = this.execNeed;
-        if ((tlbInfo[vpn] & (need | T_MMIO)) === need) {
-          phys = tlbPhys[vpn] | (linear & 0xfff);
-          this.fetchLinearPage = linear & ~0xfff;
-          this.fetchPhysPage = tlbPhys[vpn];
+        const eip = this.eip;
+        this.startEip = eip;
+        const linear = (segBase[CS] + eip) | 0;
+        let phys: number;
+        // The page of the previous instruction is remembered (until any TLB
+        // or privilege change), so straight-line code skips the TLB probe.
+        if ((linear & ~0xfff) === this.fetchLinearPage) {
+          phys = this.fetchPhysPage | (linear & 0xfff);
         } else {
-          phys = this.translateSlow(linear, ACCESS_EXEC);
+          const vpn = linear >>> 12;
+          const need = this.execNeed;
+          if ((tlbInfo[vpn] & (need | T_MMIO)) === need) {
+            phys = tlbPhys[vpn] | (linear & 0xfff);
+            this.fetchLinearPage = linear & ~0xfff;
+            this.fetchPhysPage = tlbPhys[vpn];
+          } else {
+            phys = this.translateSlow(linear, ACCESS_EXEC);
+          }
+        }
+        const slot = phys & (DECODE_CACHE_SIZE - 1);
+        // The tag folds in the code size: bit 31 set for 16-bit code (RAM is below 2 GiB).
+        // The first four bytes are compared too: code pages may be rewritten
+        // behind the CPU's back (grant copies by backends, the toolstack).
+        if (
+          tags[slot] !== (this.code32 ? phys : phys | 0x80000000) ||
+          firstWords[slot] !== view.getInt32(phys, true)
+        ) {
+          this.decodeAt(linear, phys, slot);
+        }
+        this.eip = (eip + lengths[slot]) | 0;
+        this.execute(slot);
+        retired++;
+        if (this.afterInstruction) {
+          this.retired = retired;
+          if (this.singleStep) this.singleStepTrap();
+          if (this.stop) return;
         }
       }
-      const slot = phys & (DECODE_CACHE_SIZE - 1);
-      // The tag folds in the code size: bit 31 set for 16-bit code (RAM is below 2 GiB).
-      // The first four bytes are compared too: code pages may be rewritten
-      // behind the CPU's back (grant copies by backends, the toolstack).
-      if (
-        tags[slot] !== (this.code32 ? phys : phys | 0x80000000) ||
-        firstWords[slot] !== view.getInt32(phys, true)
-      ) {
-        this.decodeAt(linear, phys, slot);
-      }
-      this.eip = (eip + lengths[slot]) | 0;
-      this.execute(slot);
-      this.retired++;
-      if (this.afterInstruction) {
-        if (this.singleStep) this.singleStepTrap();
-        if (this.stop) return;
-      }
+    } finally {
+      this.retired = retired;
     }
   }
 
