@@ -113,7 +113,13 @@ export class VbdBackend {
     }
     await this.switchState(XenbusState.InitWait);
     this.watch = await store.watch(`${this.frontendPath}/state`, () => {
-      void this.mutex.run(() => this.frontendChanged());
+      // A failing xenstore call (the frontend directory removed mid-handshake) must not
+      // become an unhandled rejection of the host process.
+      this.mutex
+        .run(() => this.frontendChanged())
+        .catch((error: Error) => {
+          this.options.log?.(`vbd ${this.options.backendPath}: ${error.message}`);
+        });
     });
   }
 
@@ -266,11 +272,15 @@ export class VbdBackend {
     const done = new Promise<void>((resolve) => {
       this.closing = resolve;
     });
-    void this.mutex.run(async () => {
-      await this.disconnect();
-      await this.switchState(XenbusState.Closing);
-      await this.frontendChanged();
-    });
+    this.mutex
+      .run(async () => {
+        await this.disconnect();
+        await this.switchState(XenbusState.Closing);
+        await this.frontendChanged();
+      })
+      .catch((error: Error) =>
+        this.options.log?.(`vbd ${this.options.backendPath}: ${error.message}`),
+      );
     return done;
   }
 
