@@ -52,12 +52,15 @@ export class VcpuContext implements InterruptSource {
   /** arm64: raises the event PPI on the vCPU's interrupt controller. */
   eventLine: ((vcpuId: number) => void) | null = null;
   /** Last caller mode seen on a hypercall (for layout latching on the MSR write). */
-  lastLongMode = true;
+  lastLongMode: boolean;
 
   constructor(
     readonly domain: Domain,
     readonly id: number,
-  ) {}
+  ) {
+    // Until the first hypercall shows the mode, the kernel's ELF class (the domain's ABI) stands.
+    this.lastLongMode = domain.abi !== "x32";
+  }
 
   /** The vector delivered for events, or 0 when event delivery is off. */
   deliveryVector(): number {
