@@ -66,21 +66,35 @@ export interface RingWorkerStats {
   bytesWritten: number;
 }
 
-/** A request after validation: the private copy everything below works on. */
-interface Request {
-  operation: number;
+/**
+ * A request after decoding: the private copy everything below works on.
+ * Records are pooled, one per ring slot (at most `size` requests are in
+ * flight: io/ring.h keeps req_cons - rsp_prod_pvt <= RING_SIZE), so the hot
+ * path allocates no records, segment arrays, buffers or mapping lists.
+ */
+class Request {
+  operation = 0;
   /** READ or WRITE for INDIRECT. */
-  dataOperation: number;
-  idLow: number;
-  idHigh: number;
-  sector: number;
-  /** DISCARD: sectors; FLUSH without segments: 0. */
-  discardSectors: number;
-  discardFlag: number;
-  segmentCount: number;
+  dataOperation = 0;
+  idLow = 0;
+  idHigh = 0;
+  sector = 0;
+  /** DISCARD: sectors. */
+  discardSectors = 0;
+  discardFlag = 0;
+  segmentCount = 0;
   /** gref, first_sect, last_sect per segment. */
-  segments: Uint32Array;
-  indirectRefs: number[];
+  readonly segments: Uint32Array;
+  readonly indirectRefs = new Uint32Array(Blkif.MAX_INDIRECT_PAGES_PER_REQUEST);
+  indirectPages = 0;
+  readonly mappings: (GrantMapping | null)[];
+  /** Data buffer: 11 pages, grown once for INDIRECT requests. */
+  buffer = new Uint8Array(Blkif.MAX_SEGMENTS_PER_REQUEST * PAGE_SIZE);
+
+  constructor(maxSegments: number) {
+    this.segments = new Uint32Array(maxSegments * 3);
+    this.mappings = new Array(maxSegments).fill(null);
+  }
 }
 
 export class BlkifRingWorker {
@@ -118,6 +132,7 @@ export class BlkifRingWorker {
   private idleWaiters: (() => void)[] = [];
   private readonly persistent = new Map<number, GrantMapping>();
   private readonly maxIndirectSegments: number;
+  private readonly freeRecords: Request[] = [];
 
   constructor(private readonly options: RingWorkerOptions) {
     const layouts = abiLayouts(options.abi);
@@ -133,6 +148,8 @@ export class BlkifRingWorker {
     this.slotCopy = new Uint8Array(this.slotSize);
     this.slotView = new DataView(this.slotCopy.buffer);
     this.maxIndirectSegments = options.maxIndirectSegments ?? 0;
+    const maxSegments = Math.max(Blkif.MAX_SEGMENTS_PER_REQUEST, this.maxIndirectSegments);
+    for (let i = 0; i < this.size; i++) this.freeRecords.push(new Request(maxSegments));
     // A fresh ring (blkfront: SHARED_RING_INIT + FRONT_RING_INIT) starts at zero; take what the
     // shared page says so that a reconnect continues where the frontend is.
     this.requestConsumer = this.view.getUint32(this.sringOffsets.rsp_prod, true);
@@ -206,12 +223,14 @@ export class BlkifRingWorker {
 
   /** Decodes the copied slot, then runs the request to its response. */
   private async serve(): Promise<void> {
-    const request = this.decode();
+    // Never empty: in-flight requests are bounded by the ring size (see Request).
+    const request = this.freeRecords.pop()!;
+    const decoded = this.decode(request);
     let status: number;
-    if (typeof request === "number") {
+    if (decoded !== BlkifStatus.OKAY) {
       // Undecodable: answer with what the slot says its id and operation are.
-      status = request;
-      this.respond(this.lastIdLow, this.lastIdHigh, this.lastOperation, status);
+      this.respond(request.idLow, request.idHigh, request.operation, decoded);
+      this.freeRecords.push(request);
       this.finish();
       return;
     }
@@ -230,33 +249,27 @@ export class BlkifRingWorker {
       request.operation === BlkifOp.INDIRECT ? request.dataOperation : request.operation,
       status,
     );
+    this.freeRecords.push(request);
     this.finish();
   }
 
-  private lastIdLow = 0;
-  private lastIdHigh = 0;
-  private lastOperation = 0;
-
-  /** Reads the private slot copy into a Request, or a BLKIF_RSP_* status when it is invalid. */
-  private decode(): Request | number {
+  /**
+   * Reads the private slot copy into `request`; BLKIF_RSP_OKAY when it is
+   * well-formed, else the status to answer (id and operation are always set).
+   */
+  private decode(request: Request): number {
     const v = this.slotView;
     const r = this.requestOffsets;
     const operation = v.getUint8(r.operation);
-    this.lastOperation = operation;
-    this.lastIdLow = v.getUint32(r.id, true);
-    this.lastIdHigh = v.getUint32(r.id + 4, true);
-    const request: Request = {
-      operation,
-      dataOperation: operation,
-      idLow: this.lastIdLow,
-      idHigh: this.lastIdHigh,
-      sector: 0,
-      discardSectors: 0,
-      discardFlag: 0,
-      segmentCount: 0,
-      segments: new Uint32Array(0),
-      indirectRefs: [],
-    };
+    request.operation = operation;
+    request.dataOperation = operation;
+    request.idLow = v.getUint32(r.id, true);
+    request.idHigh = v.getUint32(r.id + 4, true);
+    request.sector = 0;
+    request.discardSectors = 0;
+    request.discardFlag = 0;
+    request.segmentCount = 0;
+    request.indirectPages = 0;
     switch (operation) {
       case BlkifOp.READ:
       case BlkifOp.WRITE:
@@ -273,14 +286,13 @@ export class BlkifRingWorker {
         }
         request.sector = readSector(v, r.sector_number);
         request.segmentCount = count;
-        request.segments = new Uint32Array(count * 3);
         for (let i = 0; i < count; i++) {
           const at = r.seg + i * SEGMENT_SIZE;
           request.segments[i * 3] = v.getUint32(at, true);
           request.segments[i * 3 + 1] = v.getUint8(at + 4);
           request.segments[i * 3 + 2] = v.getUint8(at + 5);
         }
-        return request;
+        return BlkifStatus.OKAY;
       }
       case BlkifOp.DISCARD: {
         if (!this.options.discard) return BlkifStatus.EOPNOTSUPP;
@@ -288,7 +300,7 @@ export class BlkifRingWorker {
         request.sector = readSector(v, d.sector_number);
         request.discardSectors = readSector(v, d.nr_sectors);
         request.discardFlag = v.getUint8(d.flag);
-        return request;
+        return BlkifStatus.OKAY;
       }
       case BlkifOp.INDIRECT: {
         const n = this.indirectOffsets;
@@ -303,10 +315,11 @@ export class BlkifRingWorker {
         request.dataOperation = dataOperation;
         request.sector = readSector(v, n.sector_number);
         request.segmentCount = count;
-        const pages = Math.ceil(count / SEGMENTS_PER_INDIRECT_PAGE);
-        for (let i = 0; i < pages; i++)
-          request.indirectRefs.push(v.getUint32(n.indirect_grefs + i * 4, true));
-        return request;
+        request.indirectPages = Math.ceil(count / SEGMENTS_PER_INDIRECT_PAGE);
+        for (let i = 0; i < request.indirectPages; i++) {
+          request.indirectRefs[i] = v.getUint32(n.indirect_grefs + i * 4, true);
+        }
+        return BlkifStatus.OKAY;
       }
       default:
         // Linux: unknown operations (and WRITE_BARRIER, never advertised) get EOPNOTSUPP.
@@ -362,21 +375,23 @@ export class BlkifRingWorker {
     const end = request.sector + sectors;
     if (end > diskSectors)
       return this.reject(`sectors [${request.sector}, ${end}) past the end (${diskSectors})`);
-    const mappings: GrantMapping[] = [];
+    const mappings = request.mappings;
+    let mapped = 0;
     try {
-      for (let i = 0; i < count; i++) {
-        const mapping = this.mapSegment(segments[i * 3], !write);
+      for (; mapped < count; mapped++) {
+        const mapping = this.mapSegment(segments[mapped * 3], !write);
         if (mapping === null)
-          return this.reject(`grant ${segments[i * 3]} of segment ${i} does not map`);
-        mappings.push(mapping);
+          return this.reject(`grant ${segments[mapped * 3]} of segment ${mapped} does not map`);
+        mappings[mapped] = mapping;
       }
-      const buffer = new Uint8Array(sectors * 512);
+      if (request.buffer.length < sectors * 512) request.buffer = new Uint8Array(count * PAGE_SIZE);
+      const buffer = request.buffer.subarray(0, sectors * 512);
       if (write) {
         let at = 0;
         for (let i = 0; i < count; i++) {
           const first = segments[i * 3 + 1] * 512;
           const length = (segments[i * 3 + 2] + 1) * 512 - first;
-          buffer.set(mappings[i].view.subarray(first, first + length), at);
+          buffer.set(mappings[i]!.view.subarray(first, first + length), at);
           at += length;
         }
         await image.write(buffer, request.sector * 512);
@@ -390,23 +405,24 @@ export class BlkifRingWorker {
         for (let i = 0; i < count; i++) {
           const first = segments[i * 3 + 1] * 512;
           const length = (segments[i * 3 + 2] + 1) * 512 - first;
-          mappings[i].view.set(buffer.subarray(at, at + length), first);
+          mappings[i]!.view.set(buffer.subarray(at, at + length), first);
           at += length;
         }
       }
       return BlkifStatus.OKAY;
     } finally {
-      for (const mapping of mappings)
-        if (!this.persistent.has(mapping.ref) || this.persistent.get(mapping.ref) !== mapping)
-          this.unmap(mapping);
+      for (let i = 0; i < mapped; i++) {
+        const mapping = mappings[i]!;
+        mappings[i] = null;
+        if (this.persistent.get(mapping.ref) !== mapping) this.unmap(mapping);
+      }
     }
   }
 
   /** Copies the segments of an INDIRECT request out of its (read-only mapped) indirect pages. */
   private loadIndirectSegments(request: Request): number {
     const count = request.segmentCount;
-    request.segments = new Uint32Array(count * 3);
-    for (let page = 0; page < request.indirectRefs.length; page++) {
+    for (let page = 0; page < request.indirectPages; page++) {
       let mapping: GrantMapping;
       try {
         mapping = this.options.grants.map(this.options.domid, request.indirectRefs[page], false);
