@@ -41,8 +41,9 @@ const LARGE = TlbPermission.LargePage;
  * non-global entries just hands out fresh stamps.
  *
  * What a CPU must do (the architectural invalidation points):
- * - x86 MOV CR3 without PCID (or with PCID and bit 63 clear): `flushNonGlobal()`
- *   (SDM vol. 3A 4.10.4.1); with CR4.PCIDE the new PCID is `setAsid(pcid)`.
+ * - x86 MOV CR3 with CR4.PCIDE=0: `flushNonGlobal()` (SDM vol. 3A 4.10.4.1).
+ *   With CR4.PCIDE=1: `setAsid(pcid)`, then `flushAsid(pcid)` unless bit 63
+ *   of the source operand is set.
  * - x86 INVLPG / arm64 TLBI VA*: `flushPage(va)`; INVPCID / TLBI ASIDE1: `flushAsid`.
  * - x86 changes of CR0.PG/WP, CR4.PGE/PAE/PSE/SMEP/SMAP/PCIDE, EFER.NXE, and
  *   arm64 changes of SCTLR_EL1.M/WXN, TCR_EL1, TLBI VMALLE1: `flushAll()`.
