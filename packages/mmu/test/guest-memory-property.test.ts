@@ -160,7 +160,9 @@ function run(script: Op[]): void {
       }
       case "writeBytes":
         memory.writeBytes(op.address, Uint8Array.from(op.bytes));
-        op.bytes.forEach((b, i) => modelWrite8(op.address + i, b));
+        op.bytes.forEach((b, i) => {
+          modelWrite8(op.address + i, b);
+        });
         break;
       case "readBytes": {
         const target = new Uint8Array(op.length);
