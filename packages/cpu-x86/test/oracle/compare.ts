@@ -16,7 +16,12 @@ const ERROR_CODE_VECTORS = new Set([8, 10, 11, 12, 13, 14, 17]);
 const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 
 /** Returns the differences as text lines; empty when Kumo agrees. */
-export function compareResults(c: GeneratedCase, host: TestResult, kumo: TestResult): string[] {
+export function compareResults(
+  c: GeneratedCase,
+  host: TestResult,
+  kumo: TestResult,
+  pristine: Uint8Array,
+): string[] {
   const out: string[] = [];
   if (kumo.anomaly) return [`kumo: ${kumo.anomaly}`];
   if (host.signal !== kumo.signal) out.push(`signal host ${host.signal} kumo ${kumo.signal}`);
@@ -50,18 +55,38 @@ export function compareResults(c: GeneratedCase, host: TestResult, kumo: TestRes
     }
   }
   const ignored = new Set(c.mask.memory);
+  // Bytes with some undefined bits: compare the defined bits of the final values.
+  for (const [offset, bits] of c.mask.memoryBits ?? []) {
+    ignored.add(offset);
+    const p = offset - c.patchOffset;
+    const initial = p >= 0 && p < c.patch.length ? c.patch[p] : pristine[offset];
+    const final = (r: TestResult) => {
+      const d = r.diffs.find((e) => e >>> 8 === offset);
+      return d === undefined ? initial : d & 0xff;
+    };
+    const h = final(host);
+    const k = final(kumo);
+    if ((h ^ k) & ~bits & 0xff)
+      out.push(`memory ${offset.toString(16)} host ${h.toString(16)} kumo ${k.toString(16)}`);
+  }
   const hostDiffs = host.diffs.filter((d) => !ignored.has(d >>> 8));
   const kumoDiffs = kumo.diffs.filter((d) => !ignored.has(d >>> 8));
   const hostCount = host.diffCount - (host.diffs.length - hostDiffs.length);
   const kumoCount = kumo.diffCount - (kumo.diffs.length - kumoDiffs.length);
   if (hostCount !== kumoCount || hostDiffs.some((d, i) => d !== kumoDiffs[i])) {
-    const show = (list: number[]) =>
-      list
-        .slice(0, 8)
-        .map((d) => `${(d >>> 8).toString(16)}=${(d & 0xff).toString(16)}`)
+    // Show only the offsets where the two differ.
+    const hostMap = new Map(hostDiffs.map((d) => [d >>> 8, d & 0xff]));
+    const kumoMap = new Map(kumoDiffs.map((d) => [d >>> 8, d & 0xff]));
+    const offsets = [...new Set([...hostMap.keys(), ...kumoMap.keys()])]
+      .filter((o) => hostMap.get(o) !== kumoMap.get(o))
+      .sort((a, b) => a - b)
+      .slice(0, 12);
+    const show = (map: Map<number, number>) =>
+      offsets
+        .map((o) => `${o.toString(16)}=${map.has(o) ? map.get(o)!.toString(16) : "-"}`)
         .join(" ");
     out.push(
-      `memory host ${hostCount} [${show(hostDiffs)}] kumo ${kumoCount} [${show(kumoDiffs)}]`,
+      `memory (${hostCount} vs ${kumoCount} changed) host [${show(hostMap)}] kumo [${show(kumoMap)}]`,
     );
   }
   return out;
@@ -87,6 +112,7 @@ export function compareSuite(
   cases: readonly GeneratedCase[],
   host: readonly TestResult[],
   kumo: readonly TestResult[],
+  pristine: Uint8Array,
 ): Report {
   const forms = new Set<string>();
   const disagreements = new Map<string, string[]>();
@@ -94,7 +120,7 @@ export function compareSuite(
     const c = cases[i];
     forms.add(c.form);
     if (disagreements.has(c.form)) continue;
-    const differences = compareResults(c, host[i], kumo[i]);
+    const differences = compareResults(c, host[i], kumo[i], pristine);
     if (differences.length) disagreements.set(c.form, [describeCase(c), ...differences]);
   }
   return { forms: forms.size, cases: cases.length, disagreements };

@@ -24,6 +24,7 @@ import {
 } from "./layout";
 import { Random } from "./random";
 import { type Entry, hasAddressSize, hasModrm, hasOperandSize, modrmOperand, TABLE } from "./table";
+import { generateX87 } from "./x87";
 
 const EAX = 0;
 const ECX = 1;
@@ -82,6 +83,8 @@ export interface CaseMask {
   reasons: string[];
   /** Accept a host EIP this many bytes before Kumo's (host-environment quirk, see icebp). */
   eipSlack?: number;
+  /** Bits to ignore in single data-region bytes: [offset, bits]. */
+  memoryBits?: [number, number][];
 }
 
 export interface GeneratedCase extends TestCase {
@@ -103,10 +106,117 @@ export function pristineData(seed: number): Uint8Array {
     data[i + 2] = v >>> 16;
     data[i + 3] = v >>> 24;
   }
+  fillFloatingPoint(data, random);
   return data;
 }
 
-class InvalidCase extends Error {}
+export class InvalidCase extends Error {}
+
+/** Data-region areas of x87 operands (see fillFloatingPoint). */
+export const FP_AREAS = {
+  float64: [0x200, 0x600],
+  float32: [0x600, 0x800],
+  extended: [0x800, 0xa00],
+  integer: [0xa00, 0xc00],
+} as const;
+
+/** Values where floating-point results are interesting: signed zeros, infinities, NaN, denormals, edges. */
+function interestingDouble(random: Random): number {
+  switch (random.below(4)) {
+    case 0:
+      return random.pick([
+        0,
+        -0,
+        1,
+        -1,
+        0.5,
+        2,
+        3,
+        -2.5,
+        10,
+        1 / 3,
+        Math.PI,
+        2 ** 53,
+        2 ** 31,
+        -(2 ** 31),
+        2 ** 63,
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        Number.NaN,
+        5e-324,
+        2.2250738585072014e-308,
+        1.7976931348623157e308,
+        1e-300,
+        1e300,
+        123456.789,
+        0.1,
+        65535.5,
+        -32768.5,
+      ]);
+    case 1:
+      return (random.below(2001) - 1000) / random.pick([1, 2, 4, 10, 16]);
+    default:
+      return (
+        (random.chance(0.5) ? -1 : 1) *
+        (1 + random.below(1 << 30) / (1 << 30)) *
+        2 ** random.range(-40, 40)
+      );
+  }
+}
+
+/**
+ * Fills the x87 operand areas of the data region: doubles, floats, 80-bit
+ * extended values (converted exactly from doubles) and integers near the
+ * limits of 16, 32 and 64 bits.
+ */
+function fillFloatingPoint(data: Uint8Array, random: Random): void {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let at = FP_AREAS.float64[0]; at < FP_AREAS.float64[1]; at += 8)
+    view.setFloat64(at, interestingDouble(random), true);
+  for (let at = FP_AREAS.float32[0]; at < FP_AREAS.float32[1]; at += 4)
+    view.setFloat32(at, interestingDouble(random), true);
+  for (let at = FP_AREAS.extended[0]; at + 10 <= FP_AREAS.extended[1]; at += 10) {
+    writeExtended(view, at, interestingDouble(random));
+  }
+  for (let at = FP_AREAS.integer[0]; at < FP_AREAS.integer[1]; at += 4) {
+    const small = random.range(-1000, 1000);
+    view.setInt32(at, random.chance(0.5) ? small : random.interesting(), true);
+  }
+}
+
+/** A double as an 80-bit extended value, exactly (SDM vol. 1 4.2.2). */
+function writeExtended(view: DataView, at: number, value: number): void {
+  const scratch = new DataView(new ArrayBuffer(8));
+  scratch.setFloat64(0, value);
+  const high = scratch.getUint32(0);
+  const low = scratch.getUint32(4);
+  const sign = high >>> 31;
+  const exponent = (high >>> 20) & 0x7ff;
+  let mantissaHigh = ((high & 0xfffff) << 11) | (low >>> 21);
+  let mantissaLow = (low << 11) >>> 0;
+  let biased: number;
+  if (exponent === 0x7ff) {
+    biased = 0x7fff;
+    mantissaHigh = (mantissaHigh | 0x80000000) >>> 0;
+  } else if (exponent === 0) {
+    if (mantissaHigh === 0 && mantissaLow === 0) biased = 0;
+    else {
+      // Denormal double: normalize into the extended exponent range.
+      biased = 0x3fff - 1022;
+      while (!(mantissaHigh & 0x80000000)) {
+        mantissaHigh = ((mantissaHigh << 1) | (mantissaLow >>> 31)) >>> 0;
+        mantissaLow = (mantissaLow << 1) >>> 0;
+        biased--;
+      }
+    }
+  } else {
+    biased = exponent - 1023 + 0x3fff;
+    mantissaHigh = (mantissaHigh | 0x80000000) >>> 0;
+  }
+  view.setUint32(at, mantissaLow, true);
+  view.setUint32(at + 4, mantissaHigh >>> 0, true);
+  view.setUint16(at + 8, (sign << 15) | biased, true);
+}
 
 interface MemoryOperand {
   /** Offset of the access in the data region (or in the code page for CS in 16-bit code). */
@@ -116,7 +226,7 @@ interface MemoryOperand {
 }
 
 /** Builds one case. */
-class Builder {
+export class Builder {
   readonly regs = new Uint32Array(8);
   eflags: number;
   readonly prefixes: number[] = [];
@@ -907,7 +1017,7 @@ export interface Suite {
 }
 
 /** Generates `perForm` cases for every form of the table, plus the addressing sweep. */
-export function generateSuite(seed: number, perForm: number, sweep = true): Suite {
+export function generateSuite(seed: number, perForm: number, sweep = true, x87 = true): Suite {
   const pristine = pristineData(seed);
   const random = new Random(seed);
   const cases: GeneratedCase[] = [];
@@ -926,6 +1036,7 @@ export function generateSuite(seed: number, perForm: number, sweep = true): Suit
     }
   }
   if (sweep) cases.push(...addressingSweep(random, pristine));
+  if (x87) cases.push(...generateX87(random, pristine, perForm));
   return { pristine, cases };
 }
 

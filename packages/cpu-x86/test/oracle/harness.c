@@ -33,7 +33,7 @@ typedef unsigned char u8;
 #define DATA_SIZE 0x2000u
 #define CODE_BASE 0x00300000u
 #define CODE_OFFSET 0x80u
-#define CODE_MAX 24u
+#define CODE_MAX 64u
 
 #define SEL_CODE16 0x07u /* LDT entry 0, RPL 3 */
 #define SEL_DATA16 0x0fu /* LDT entry 1, RPL 3 */
@@ -41,8 +41,8 @@ typedef unsigned char u8;
 #define SEL_DATA32 0x2bu /* Linux __USER_DS */
 
 #define MAGIC 0x43524f4bu /* "KORC" */
-#define CASE_SIZE 80u
-#define PATCH_MAX 12u
+#define CASE_SIZE 128u
+#define PATCH_MAX 20u
 #define RESULT_SIZE 256u
 #define MAX_DIFFS 40u
 

@@ -52,9 +52,9 @@ const MAX_INSTRUCTIONS = 200_000;
 const PROLOGUE_SOURCE = `
   lgdt [${TABLE_POINTERS}]
   lidt [${TABLE_POINTERS + 8}]
-  ; CR0.AM as Linux runs user code (arch/x86/include/asm/processor-flags.h CR0_STATE)
+  ; CR0.AM and CR0.NE as Linux runs user code (arch/x86/include/asm/processor-flags.h CR0_STATE)
   mov eax, cr0
-  or eax, 0x40000
+  or eax, 0x40020
   mov cr0, eax
   mov ax, ${KERNEL_DS}
   mov ss, ax

@@ -17,8 +17,8 @@ export const DATA_SIZE = 0x2000;
 /** The code page: all `hlt` (0xf4) except the case's bytes at CODE_OFFSET. */
 export const CODE_BASE = 0x0030_0000;
 export const CODE_OFFSET = 0x80;
-export const CODE_MAX = 24;
-export const PATCH_MAX = 12;
+export const CODE_MAX = 64;
+export const PATCH_MAX = 20;
 
 export const SEL_CODE16 = 0x07;
 export const SEL_DATA16 = 0x0f;
@@ -27,7 +27,7 @@ export const SEL_DATA32 = 0x2b;
 
 export const MAGIC = 0x43524f4b;
 export const HEADER_SIZE = 16;
-export const CASE_SIZE = 80;
+export const CASE_SIZE = 128;
 export const RESULT_SIZE = 256;
 export const MAX_DIFFS = 40;
 
@@ -41,7 +41,7 @@ export interface TestCase {
   eflags: number;
   mode: Mode;
   code: Uint8Array;
-  /** Bytes written at `patchOffset` of the data region for this case only. */
+  /** Bytes written at `patchOffset` of the data region for this case only (at most PATCH_MAX). */
   patch: Uint8Array;
   patchOffset: number;
 }
@@ -88,7 +88,7 @@ export function encodeCases(pristine: Uint8Array, cases: readonly TestCase[]): U
     out[at + 38] = c.patch.length;
     view.setUint16(at + 40, c.patchOffset, true);
     out.set(c.code, at + 44);
-    out.set(c.patch, at + 68);
+    out.set(c.patch, at + 44 + CODE_MAX);
     at += CASE_SIZE;
   }
   return out;
