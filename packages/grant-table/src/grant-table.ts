@@ -122,8 +122,8 @@ export interface GrantCopySideSpec {
   offset: number;
   /** The granting table (when isRef) or undefined if the domain does not exist. */
   table: GrantTable | undefined;
-  /** The copying domain's own memory (when !isRef). */
-  memory: GrantFrameSource | undefined;
+  /** The copying domain's own memory (when !isRef); with `directOffset`, destinations must be own RAM. */
+  memory: (GrantFrameSource & Partial<Pick<GuestMemory, "directOffset">>) | undefined;
 }
 
 export class GrantTable {
@@ -378,5 +378,17 @@ function resolveCopySide(
     return side.table.frameForCopy(side.refOrGfn, callerDomid, write);
   }
   if (side.memory === undefined) return GntStatus.bad_domain;
-  return side.memory.frame(side.refOrGfn) ?? GntStatus.bad_page;
+  const frame = side.memory.frame(side.refOrGfn);
+  if (frame === null) return GntStatus.bad_page;
+  // A frame-number destination must be the copier's own RAM: not a page mapped there from
+  // elsewhere (a read-only grant mapping, a hypervisor page), which Xen's p2m types refuse too.
+  const directOffset = side.memory.directOffset;
+  if (
+    write &&
+    directOffset !== undefined &&
+    directOffset.call(side.memory, side.refOrGfn * 4096) < 0
+  ) {
+    return GntStatus.bad_page;
+  }
+  return frame;
 }

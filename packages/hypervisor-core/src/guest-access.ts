@@ -89,10 +89,13 @@ export class GuestAccess {
       const chunk = Math.min(length - done, inPage);
       const physical = this.vcpu.translate(lo, hi, VcpuAccess.Write);
       if (physical < 0) return false;
-      const frame = this.memory.frame(Math.floor(physical / PAGE_SIZE));
-      if (frame === null) return false;
-      const start = physical % PAGE_SIZE;
-      frame.set(source.subarray(sourceOffset + done, sourceOffset + done + chunk), start);
+      // Holes, MMIO and ballooned frames fail the copy (Xen: HVMTRANS_bad_gfn_to_mfn -> -EFAULT);
+      // the write itself goes through GuestMemory so that read-only mappings drop it.
+      if (this.memory.frame(Math.floor(physical / PAGE_SIZE)) === null) return false;
+      this.memory.writeBytes(
+        physical,
+        source.subarray(sourceOffset + done, sourceOffset + done + chunk),
+      );
       done += chunk;
       const next = lo + chunk;
       if (next >= TWO_POW_32) {
