@@ -190,7 +190,9 @@ export async function imageInfo(
     const store = await NodeFileStore.open(path, { readOnly: true });
     try {
       const info = await describeDiskImage(image, store);
-      info.fileSize = (await stat(path)).size;
+      const stats = await stat(path);
+      info.fileSize = stats.size;
+      info.allocatedBytes = stats.blocks * 512;
       return info;
     } finally {
       await store.close();
@@ -233,8 +235,11 @@ export async function convertImage(
 /** `kumo disk check`: a corrupt image gives `ok: false` and the reasons. */
 export async function checkImage(
   path: string,
-  options: { format?: ImageFormat } = {},
+  options: { format?: ImageFormat; onProgress?: ProgressCallback } = {},
 ): Promise<CheckResult> {
   const store = await NodeFileStore.open(path, { readOnly: true });
-  return checkDiskImage(store, imageOptions(path, { format: options.format, readOnly: true }, 0));
+  return checkDiskImage(store, {
+    ...imageOptions(path, { format: options.format, readOnly: true }, 0),
+    onProgress: options.onProgress,
+  });
 }

@@ -44,6 +44,8 @@ export interface ImageInfo {
   virtualSize: number;
   /** Bytes the image file takes (its length; sparse files may use less). */
   fileSize: number;
+  /** Bytes the host file system allocated for it (Node: st_blocks * 512), when known. */
+  allocatedBytes?: number;
   readOnly: boolean;
   /** qcow2: version, cluster size, backing file; VHD: subformat and block size. */
   qcow2?: Qcow2Image["details"];
@@ -210,7 +212,7 @@ function isZero(bytes: Uint8Array): boolean {
  */
 export async function checkDiskImage(
   store: ByteStore,
-  options: OpenImageOptions = {},
+  options: OpenImageOptions & { onProgress?: ProgressCallback } = {},
 ): Promise<CheckResult> {
   const format = options.format ?? (await detectFormat(store));
   let image: DiskImage;
@@ -225,7 +227,7 @@ export async function checkDiskImage(
   const errors: string[] = [];
   let leaks = 0;
   if (image instanceof Qcow2Image) {
-    const result = await image.checkRefcounts();
+    const result = await image.checkRefcounts(options.onProgress);
     errors.push(...result.errors);
     leaks = result.leaks;
   } else if (image instanceof VhdImage) {
@@ -233,6 +235,7 @@ export async function checkDiskImage(
     const blockSize = image.details.blockSize;
     if (blockSize !== null) {
       for (let offset = 0; offset < image.size; offset += blockSize) {
+        options.onProgress?.(offset, image.size);
         try {
           await image.read(probe, offset);
         } catch (error) {

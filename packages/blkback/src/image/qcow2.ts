@@ -884,7 +884,9 @@ export class Qcow2Image implements DiskImage {
    * one, like `qemu-img check`: stored < referenced is an error (data could
    * be lost), stored > referenced a leak.
    */
-  async checkRefcounts(): Promise<{ errors: string[]; leaks: number; referencedClusters: number }> {
+  async checkRefcounts(
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<{ errors: string[]; leaks: number; referencedClusters: number }> {
     return this.mutex.run(async () => {
       const errors: string[] = [];
       const clusterSize = this.clusterSize;
@@ -910,7 +912,10 @@ export class Qcow2Image implements DiskImage {
       }
       if (this.details.snapshots > 0)
         errors.push(`${this.details.snapshots} internal snapshot(s) not checked`);
-      for (let l1Index = 0; l1Index < this.l1.length / 8; l1Index++) {
+      const l1Entries = this.l1.length / 8;
+      const total = l1Entries + totalClusters;
+      for (let l1Index = 0; l1Index < l1Entries; l1Index++) {
+        onProgress?.(l1Index, total);
         let l2: { table: Uint8Array; offset: number } | null;
         try {
           l2 = await this.l2Table(l1Index);
@@ -940,6 +945,7 @@ export class Qcow2Image implements DiskImage {
       let leaks = 0;
       let referencedClusters = 0;
       for (let cluster = 0; cluster < totalClusters; cluster++) {
+        if (cluster % 4096 === 0) onProgress?.(l1Entries + cluster, total);
         const stored = await this.storedRefcount(cluster);
         const wanted = expected[cluster];
         if (wanted > 0) referencedClusters++;
@@ -947,6 +953,7 @@ export class Qcow2Image implements DiskImage {
           errors.push(`cluster ${cluster} has refcount ${stored} but ${wanted} references`);
         else if (stored > wanted) leaks++;
       }
+      onProgress?.(total, total);
       return { errors, leaks, referencedClusters };
     });
   }
