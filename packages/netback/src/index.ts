@@ -33,4 +33,4 @@ export {
   type VifOptions,
   type VifStatistics,
 } from "./vif";
-export { VifBackend, type VifBackendOptions, VifConfigError, type XenstoreAccess } from "./xenbus";
+export { VifBackend, type VifBackendOptions, VifConfigError, type XenbusStore } from "./xenbus";

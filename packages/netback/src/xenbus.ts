@@ -13,15 +13,17 @@ import { formatMac, parseMac } from "./frame";
 import { type QueueRings, Vif, type VifFeatures } from "./vif";
 
 /**
- * The xenstore operations the backend needs: a structural subset of `@kumo/xenstore`'s
- * `XenstoreClient` (pass one connected as domain 0), so this package does not import its sibling.
+ * The xenstore operations the vif handshake needs. `@kumo/xenstore`'s `XenstoreClient` has
+ * exactly this shape (pass one connected as domain 0); netback declares it itself because the
+ * package map keeps sibling packages apart. Same shape as `@kumo/blkback`'s `XenbusStore`.
  */
-export interface XenstoreAccess {
+export interface XenbusStore {
+  read(path: string): Promise<string>;
   /** Value of `path`, or undefined if it does not exist. */
   tryRead(path: string): Promise<string | undefined>;
   write(path: string, value: string): Promise<void>;
   rm(path: string): Promise<void>;
-  /** Registers a watch; the callback runs once right away and on every change at or below `path`. */
+  /** Fires for the node and its descendants, once right after registration. */
   watch(
     path: string,
     callback: (event: { path: string; token: string }) => void,
@@ -35,14 +37,14 @@ export class VifConfigError extends Error {
 
 export interface VifBackendOptions {
   readonly host: HostInterface;
-  readonly xenstore: XenstoreAccess;
+  readonly store: XenbusStore;
   /** The frontend's domain. */
   readonly domid: DomainId;
   /** The vif's device id (`handle`, the N of device/vif/N). */
   readonly devid: number;
   /** The bridge the vif plugs into once connected (null: a vif on no bridge). */
   readonly bridge: Bridge | null;
-  /** Default `/local/domain/<domid>/device/vif/<devid>`. */
+  /** Default: the backend dir's `frontend` key, else `/local/domain/<domid>/device/vif/<devid>`. */
   readonly frontendPath?: string;
   /** Default `/local/domain/0/backend/vif/<domid>/<devid>`. */
   readonly backendPath?: string;
@@ -55,7 +57,7 @@ export interface VifBackendOptions {
 export class VifBackend {
   readonly domid: DomainId;
   readonly devid: number;
-  readonly frontendPath: string;
+  frontendPath: string;
   readonly backendPath: string;
   /** The backend's current xenbus state. */
   state: number = XenbusState.Initialising;
@@ -66,7 +68,7 @@ export class VifBackend {
   /** The last fatal error written to xenstore (xenbus_dev_fatal), if any. */
   lastError: string | null = null;
   private readonly host: HostInterface;
-  private readonly xenstore: XenstoreAccess;
+  private readonly xenstore: XenbusStore;
   private readonly bridge: Bridge | null;
   private readonly maxQueues: number;
   private readonly log: (line: string) => void;
@@ -75,8 +77,17 @@ export class VifBackend {
   private online = true;
   private stopped = false;
   private readonly listeners = new Set<(state: number) => void>();
+  private readonly explicitFrontendPath: string | undefined;
+  private closed: (() => void) | null = null;
 
-  constructor(options: VifBackendOptions) {
+  /** Publishes the features, switches to InitWait and follows the frontend (netback_probe). */
+  static async start(options: VifBackendOptions): Promise<VifBackend> {
+    const backend = new VifBackend(options);
+    await backend.probe();
+    return backend;
+  }
+
+  private constructor(options: VifBackendOptions) {
     if (!Number.isInteger(options.domid) || options.domid <= 0 || options.domid >= 0x7ff0)
       throw new VifConfigError(`frontend domid must be 1..32751, got ${options.domid}`);
     if (!Number.isInteger(options.devid) || options.devid < 0)
@@ -85,7 +96,7 @@ export class VifBackend {
     if (!Number.isInteger(maxQueues) || maxQueues < 1 || maxQueues > 64)
       throw new VifConfigError(`maxQueues must be 1..64, got ${maxQueues}`);
     this.host = options.host;
-    this.xenstore = options.xenstore;
+    this.xenstore = options.store;
     this.domid = options.domid;
     this.devid = options.devid;
     this.bridge = options.bridge;
@@ -95,6 +106,7 @@ export class VifBackend {
     this.backendPath =
       options.backendPath ?? `/local/domain/0/backend/vif/${options.domid}/${options.devid}`;
     this.log = options.log ?? (() => {});
+    this.explicitFrontendPath = options.frontendPath;
   }
 
   /**
@@ -102,8 +114,12 @@ export class VifBackend {
    * The toolstack must have written the backend dir (`frontend`, `frontend-id`, `mac`, `handle`,
    * `bridge`, `online`, state 1) and the frontend dir first.
    */
-  async start(): Promise<void> {
+  private async probe(): Promise<void> {
     const base = this.backendPath;
+    if (this.explicitFrontendPath === undefined) {
+      const recorded = await this.xenstore.tryRead(`${base}/frontend`);
+      if (recorded !== undefined && recorded.startsWith("/")) this.frontendPath = recorded;
+    }
     const features: [string, string][] = [
       ["feature-sg", "1"],
       ["feature-gso-tcpv4", "1"],
@@ -133,9 +149,18 @@ export class VifBackend {
    * Toolstack-initiated close (libxl sets `online` to 0 and the backend to Closing): the
    * frontend answers Closed, then the backend goes Closed and stops watching.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     this.online = false;
-    await this.enqueue(() => this.setBackendState(XenbusState.Closing));
+    const done = new Promise<void>((resolve) => {
+      this.closed = resolve;
+    });
+    void this.enqueue(async () => {
+      await this.setBackendState(XenbusState.Closing);
+      // The frontend may already be Closed (or gone): then nothing else will wake us.
+      await this.frontendChanged();
+    });
+    return done;
   }
 
   /** Stops at once: disconnects the data path, unwatches, writes Closed (domain destroyed). */
@@ -181,6 +206,9 @@ export class VifBackend {
       return;
     }
     this.frontendState = state;
+    // Closed by the toolstack (online = 0): never connect again, only follow the frontend down.
+    if (!this.online && (state === XenbusState.Initialising || state === XenbusState.Connected))
+      return;
     switch (state) {
       case XenbusState.Initialising:
         await this.setBackendState(XenbusState.InitWait);
@@ -254,6 +282,8 @@ export class VifBackend {
 
   private async stop(): Promise<void> {
     this.stopped = true;
+    this.closed?.();
+    this.closed = null;
     this.disconnect();
     const watch = this.watch;
     this.watch = null;

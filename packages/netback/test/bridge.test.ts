@@ -66,6 +66,32 @@ describe("vif handshake", () => {
     expect(a.front.violations).toEqual([]);
   });
 
+  it("closes from the backend side: Closing, then Closed once the frontend is Closed", async () => {
+    const m = machine();
+    const a = await guestWithVif(m, "a", A);
+    await a.front.connect();
+    const closed = a.backend.close();
+    await m.store.waitFor(`${a.backend.backendPath}/state`, String(XenbusState.Closing));
+    expect(m.hypervisor.dom0.maptrack.count()).toBe(0);
+    m.store.set(`${a.front.path}/state`, String(XenbusState.Closed));
+    await closed;
+    expect(a.backend.state).toBe(XenbusState.Closed);
+    // A frontend re-probing a closed device is not served again.
+    m.store.set(`${a.front.path}/state`, String(XenbusState.Initialising));
+    await settle();
+    expect(a.backend.state).toBe(XenbusState.Closed);
+  });
+
+  it("destroy releases the rings at once (the frontend's domain is gone)", async () => {
+    const m = machine();
+    const a = await guestWithVif(m, "a", A);
+    await a.front.connect();
+    expect(m.hypervisor.dom0.maptrack.count()).toBe(2);
+    await a.backend.destroy();
+    expect(m.hypervisor.dom0.maptrack.count()).toBe(0);
+    expect(m.store.get(`${a.backend.backendPath}/state`)).toBe(String(XenbusState.Closed));
+  });
+
   it("serves split event channels and several queues", async () => {
     const m = machine();
     const a = await guestWithVif(m, "a", A, { queues: 3, splitEventChannels: true });

@@ -1,7 +1,7 @@
 import { NetRxFlags } from "@kumo/abi";
 import { describe, expect, it } from "vitest";
 import { completeChecksum, type EthernetFrame } from "../src/index";
-import { guestWithVif, machine, mac, pattern, pump, settle } from "./helpers";
+import { guestWithVif, mac, machine, pattern, pump, settle } from "./helpers";
 
 const A = "00:16:3e:00:00:0a";
 const B = "00:16:3e:00:00:0b";
@@ -24,7 +24,13 @@ function fold(sum: number): number {
  * IPv4 (or IPv6) + UDP (or TCP) frame whose L4 checksum holds only the pseudo-header sum, as
  * Linux leaves a CHECKSUM_PARTIAL packet (udp4_hwcsum / tcp_v4_send_check: ~csum_tcpudp_magic).
  */
-function partialFrame(dst: string, src: string, ipv6: boolean, protocol: 6 | 17, payload: Uint8Array): Uint8Array {
+function partialFrame(
+  dst: string,
+  src: string,
+  ipv6: boolean,
+  protocol: 6 | 17,
+  payload: Uint8Array,
+): Uint8Array {
   const l4Header = protocol === 6 ? 20 : 8;
   const l4Length = l4Header + payload.length;
   const ipHeader = ipv6 ? 40 : 20;
@@ -104,7 +110,9 @@ describe("checksum offload across the bridge", () => {
     const m = machine();
     const a = await guestWithVif(m, "a", A);
     const b = await guestWithVif(m, "b", B);
-    const c = await guestWithVif(m, "c", C, { features: { noCsumOffload: true, ipv6CsumOffload: false } });
+    const c = await guestWithVif(m, "c", C, {
+      features: { noCsumOffload: true, ipv6CsumOffload: false },
+    });
     await a.front.connect();
     await b.front.connect();
     await c.front.connect();

@@ -77,16 +77,15 @@ export async function guestWithVif(
 ): Promise<Guest> {
   const domain = m.hypervisor.createDomain({ name, memory: 8 * MiB, vcpus: 1 });
   addVifDevice(m.store, { domid: domain.domid, mac: macText, bridge: options.bridge ?? "xenbr0" });
-  const backend = new VifBackend({
+  const backend = await VifBackend.start({
     host: m.hypervisor.host,
-    xenstore: m.store,
+    store: m.store,
     domid: domain.domid,
     devid: 0,
     bridge: m.bridges.get(options.bridge ?? "xenbr0"),
     maxQueues: options.maxQueues,
     log: (line) => m.logs.push(line),
   });
-  await backend.start();
   const front = new SimulatedNetfront({ ...options, domain, xenstore: m.store });
   return { backend, front, mac: macText };
 }

@@ -5,7 +5,7 @@
  * asynchronously, like a daemon's. No permissions or transactions: a stand-in for
  * `@kumo/xenstore`'s client, which this package may not import (package map).
  */
-import type { XenstoreAccess } from "../xenbus";
+import type { XenbusStore } from "../xenbus";
 
 interface Watch {
   path: string;
@@ -13,12 +13,18 @@ interface Watch {
   callback: (event: { path: string; token: string }) => void;
 }
 
-export class MemoryXenstore implements XenstoreAccess {
+export class MemoryXenstore implements XenbusStore {
   private readonly nodes = new Map<string, string>();
   private readonly watches = new Set<Watch>();
   private nextToken = 1;
   /** Every write, in order (for tests of the handshake's key set). */
   readonly writes: [path: string, value: string][] = [];
+
+  async read(path: string): Promise<string> {
+    const value = this.nodes.get(path);
+    if (value === undefined) throw new Error(`ENOENT: ${path}`);
+    return value;
+  }
 
   async tryRead(path: string): Promise<string | undefined> {
     return this.nodes.get(path);
