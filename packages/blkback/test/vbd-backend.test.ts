@@ -182,3 +182,48 @@ describe("vbd handshake", () => {
     }
   });
 });
+
+describe("hostile frontend keys", () => {
+  it("random state and key sequences never throw and end Closed with every grant released", async () => {
+    const next = (() => {
+      let state = 99;
+      return () => {
+        state = (state * 1103515245 + 12345) >>> 0;
+        return state / 4294967296;
+      };
+    })();
+    const states = ["1", "2", "3", "4", "5", "6", "7", "0", "", "abc", "4x", "-1", "99999999999"];
+    for (let round = 0; round < 20; round++) {
+      const { domain, store, backend, logs } = await setup();
+      const front = new SimulatedBlkfront({ domain, pages: 16 });
+      const pick = <T>(values: readonly T[]) => values[Math.floor(next() * values.length)];
+      for (let step = 0; step < 25; step++) {
+        const action = next();
+        if (action < 0.5) await store.write(`${FRONT}/state`, pick(states));
+        else if (action < 0.8) await connectFrontend(store, front, {});
+        else
+          await store.write(
+            `${FRONT}/${pick(["ring-ref", "event-channel", "protocol", "multi-queue-num-queues", "feature-persistent"])}`,
+            pick([
+              "0",
+              "1",
+              "2",
+              String(front.ringRef),
+              String(front.port),
+              "x86_32-abi",
+              "",
+              "zz",
+            ]),
+          );
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      await store.write(`${FRONT}/state`, "6");
+      await until(() => backend.state === XenbusState.Closed, `Closed after round ${round}`);
+      for (let ref = 0; ref < 64; ref++) {
+        expect(domain.grants!.entryFlags(ref) & (GrantFlags.reading | GrantFlags.writing)).toBe(0);
+      }
+      await backend.destroy();
+      expect(logs.every((line) => typeof line === "string")).toBe(true);
+    }
+  });
+});
