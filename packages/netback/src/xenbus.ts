@@ -118,7 +118,7 @@ export class VifBackend {
     const base = this.backendPath;
     if (this.explicitFrontendPath === undefined) {
       const recorded = await this.xenstore.tryRead(`${base}/frontend`);
-      if (recorded !== undefined && recorded.startsWith("/")) this.frontendPath = recorded;
+      if (recorded?.startsWith("/")) this.frontendPath = recorded;
     }
     const features: [string, string][] = [
       ["feature-sg", "1"],

@@ -6,7 +6,6 @@ import { guestWithVif, mac, machine, pattern, pump, settle } from "./helpers";
 const A = "00:16:3e:00:00:0a";
 const B = "00:16:3e:00:00:0b";
 const C = "00:16:3e:00:00:0c";
-const HOST = "02:00:00:00:00:01";
 
 /** One's complement sum of 16-bit big-endian words (RFC 1071), unfolded. */
 function sum16(bytes: Uint8Array, start: number, end: number): number {
