@@ -138,6 +138,9 @@ export class Domain {
   readonly maptrack: GrantMapTrack;
   readonly sharedInfo = new Uint8Array(4096);
   sharedInfoGfn = -1;
+  /** Grants this domain mapped into its own physical space: gfn -> handle and handle -> gfn. */
+  readonly grantMapsByGfn = new Map<number, number>();
+  readonly grantMapGfns = new Map<number, number>();
   /** GFN where each grant frame is mapped, -1 if not. */
   readonly grantFrameGfns: number[] = [];
   abi: GuestAbi;

@@ -13,6 +13,7 @@ import {
   Errno,
   EvtchnOp,
   GntCopy,
+  GntMap,
   GntStatus,
   GnttabOp,
   HvmCallbackType,
@@ -278,6 +279,51 @@ function forgetXenPageAt(domain: Domain, gpfn: number): void {
   for (let i = 0; i < domain.grantFrameGfns.length; i++) {
     if (domain.grantFrameGfns[i] === gpfn) domain.grantFrameGfns[i] = -1;
   }
+  // A grant mapped there by the guest is replaced: drop its pin too.
+  const handle = domain.grantMapsByGfn.get(gpfn);
+  if (handle !== undefined) {
+    domain.grantMapsByGfn.delete(gpfn);
+    domain.grantMapGfns.delete(handle);
+    domain.maptrack.unmap(handle);
+  }
+}
+
+/** GNTTABOP_map_grant_ref from a guest: returns the handle or a GNTST_* status (< 0). */
+function guestMapGrant(
+  domain: Domain,
+  hostAddress: number,
+  flags: number,
+  ref: number,
+  dom: number,
+): number {
+  const memory = domain.memory;
+  if (memory === null) return GntStatus.general_error;
+  // Translated guests may only ask for a host mapping, optionally read-only (Xen create_grant_p2m_mapping).
+  if ((flags & ~GntMap.readonly) !== GntMap.host_map) return GntStatus.general_error;
+  const gfn = Math.floor(hostAddress / 4096);
+  if (!Number.isSafeInteger(gfn) || gfn >= MAX_GFN) return GntStatus.general_error;
+  if (domain.grantMapsByGfn.has(gfn)) return GntStatus.general_error;
+  const granter = isSelf(domain, dom) ? domain : domain.hypervisor.domain(dom);
+  const writable = (flags & GntMap.readonly) === 0;
+  const result = domain.maptrack.map(granter?.grants ?? undefined, ref, writable);
+  if (result.status !== GntStatus.okay || result.view === null) return result.status;
+  forgetXenPageAt(domain, gfn);
+  if (gfn === domain.sharedInfoGfn) domain.sharedInfoGfn = -1;
+  memory.mapFrame(gfn, result.view, writable);
+  domain.grantMapsByGfn.set(gfn, result.handle);
+  domain.grantMapGfns.set(result.handle, gfn);
+  return result.handle;
+}
+
+/** GNTTABOP_unmap_grant_ref from a guest: the handle must be one of its mappings, at host_addr. */
+function guestUnmapGrant(domain: Domain, hostAddress: number, handle: number): number {
+  const gfn = domain.grantMapGfns.get(handle);
+  if (gfn === undefined) return GntStatus.bad_handle;
+  if (Math.floor(hostAddress / 4096) !== gfn) return GntStatus.general_error;
+  domain.grantMapGfns.delete(handle);
+  domain.grantMapsByGfn.delete(gfn);
+  domain.memory?.unmapFrame(gfn);
+  return domain.maptrack.unmap(handle);
 }
 
 function removeFromPhysmap(domain: Domain, gpfn: number): number {
@@ -763,12 +809,21 @@ function grantTableOp(
       return 0;
     }
     case GnttabOp.map_grant_ref: {
-      // Guest-side mapping (a driver domain) is not offered: each op fails with general_error.
+      // A PVH/HVM driver domain maps a grant into its own physical space (GNTMAP_host_map with
+      // host_addr a guest-physical address; Xen create_grant_p2m_mapping).
       if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
       for (let i = 0; i < count; i++) {
         advancePointer({ low, high }, i * 32, element);
-        view.setInt16(18, GntStatus.general_error, true);
-        if (!access.writeStructField(element.low, element.high, 18, 2)) return -Errno.EFAULT;
+        if (!access.readStruct(element.low, element.high, 32)) return -Errno.EFAULT;
+        const hostAddress = access.u64At(0);
+        const flags = view.getUint32(8, true);
+        const ref = view.getUint32(12, true);
+        const dom = view.getUint16(16, true);
+        const handle = guestMapGrant(domain, hostAddress, flags, ref, dom);
+        view.setInt16(18, handle < 0 ? handle : GntStatus.okay, true);
+        view.setUint32(20, handle < 0 ? 0 : handle, true);
+        access.setU64At(24, 0);
+        if (!access.writeStructField(element.low, element.high, 18, 14)) return -Errno.EFAULT;
       }
       return 0;
     }
@@ -776,7 +831,9 @@ function grantTableOp(
       if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
       for (let i = 0; i < count; i++) {
         advancePointer({ low, high }, i * 24, element);
-        view.setInt16(20, GntStatus.bad_handle, true);
+        if (!access.readStruct(element.low, element.high, 24)) return -Errno.EFAULT;
+        const status = guestUnmapGrant(domain, access.u64At(0), view.getUint32(16, true));
+        view.setInt16(20, status, true);
         if (!access.writeStructField(element.low, element.high, 20, 2)) return -Errno.EFAULT;
       }
       return 0;

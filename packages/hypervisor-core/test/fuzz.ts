@@ -95,8 +95,33 @@ const GRANT_COPY_AT_VICTIM: Template = {
   ],
 };
 
+const HOST_ADDRESSES = [0, 0x5000, 0x20000, 0x80000, 0xff000, 0x100000, 0x200000, RANDOM];
+
+/** Guest-side grant maps into the fuzzer's own physical space, then writes there. */
+const GRANT_MAP: Template = {
+  nr: Hypercall.grant_table_op,
+  cmd: 0,
+  fields: [
+    [0, 8, HOST_ADDRESSES],
+    [8, 4, [2, 6, 0, 1, 3, 16, RANDOM]],
+    [12, 4, [8, 8, 9, 0, RANDOM]],
+    [16, 2, [VICTIM, VICTIM, SELF, 0, RANDOM]],
+  ],
+};
+const GRANT_UNMAP: Template = {
+  nr: Hypercall.grant_table_op,
+  cmd: 1,
+  fields: [
+    [0, 8, HOST_ADDRESSES],
+    [16, 4, [0, 1, 2, RANDOM]],
+  ],
+};
+
 /** Cross-domain paths weigh more: they are where an escape would be. */
 const TEMPLATES: Template[] = [
+  GRANT_MAP,
+  GRANT_MAP,
+  GRANT_UNMAP,
   GRANT_COPY_AT_VICTIM,
   GRANT_COPY_AT_VICTIM,
   GRANT_COPY,

@@ -307,3 +307,55 @@ describe("grant mappings across a granter's destruction", () => {
     expect(() => hypervisor.host.grants.map(77, 8, false)).toThrow(/GNTST -2/);
   });
 });
+
+describe("a driver domain maps a grant into its own physical space", () => {
+  it("map_grant_ref with GNTMAP_host_map, read-only honoured, unmap by handle and address", () => {
+    const hypervisor = new Hypervisor();
+    const front = hypervisor.createDomain({ name: "front", memory: MiB, vcpus: 1 });
+    const frontMemory = front.memory as ArrayBufferGuestMemory;
+    frontMemory.writeBytes(5 * 4096, new TextEncoder().encode("granted"));
+    front.grants?.writeEntry(8, 2, 5, GrantFlags.permit_access | GrantFlags.readonly);
+    const back = hypervisor.createDomain({ name: "back", memory: MiB, vcpus: 1, domid: 2 });
+    const memory = back.memory as ArrayBufferGuestMemory;
+    const MAP_AT = 0x200; // a GFN above the back domain's RAM
+    const seen: string[] = [];
+    const cpu = new ScriptedVcpu({
+      program: function* () {
+        const map = (flags: number) =>
+          put(memory, ARG, [
+            [0, 8, MAP_AT * 4096],
+            [8, 4, flags],
+            [12, 4, 8],
+            [16, 2, front.domid],
+          ]);
+        map(2); // writable: refused, the grant is read-only
+        yield hypercall(Hypercall.grant_table_op, GnttabOp.map_grant_ref, ARG, 1);
+        seen.push(`rw:${(memory.read16(ARG + 18) << 16) >> 16}`);
+        map(2 | 4);
+        yield hypercall(Hypercall.grant_table_op, GnttabOp.map_grant_ref, ARG, 1);
+        const handle = memory.read32(ARG + 20);
+        seen.push(`ro:${memory.read16(ARG + 18)}`);
+        const bytes = new Uint8Array(7);
+        memory.readBytes(MAP_AT * 4096, bytes);
+        seen.push(new TextDecoder().decode(bytes));
+        memory.write8(MAP_AT * 4096, 0x58); // dropped: read-only mapping
+        put(memory, 0x2000, [
+          [0, 8, (MAP_AT + 1) * 4096],
+          [16, 4, handle],
+        ]);
+        yield hypercall(Hypercall.grant_table_op, GnttabOp.unmap_grant_ref, 0x2000, 1);
+        seen.push(`wrong-address:${(memory.read16(0x2000 + 20) << 16) >> 16}`);
+        put(memory, 0x2000, [[0, 8, MAP_AT * 4096]]);
+        yield hypercall(Hypercall.grant_table_op, GnttabOp.unmap_grant_ref, 0x2000, 1);
+        seen.push(`unmap:${memory.read16(0x2000 + 20)}`);
+      },
+    });
+    back.attachVcpu(0, cpu);
+    back.unpause();
+    hypervisor.scheduler.runUntil(() => cpu.finished, 100);
+    expect(seen).toEqual(["rw:-1", "ro:0", "granted", "wrong-address:-1", "unmap:0"]);
+    expect(frontMemory.read8(5 * 4096)).toBe("g".charCodeAt(0));
+    expect(front.grants?.entryFlags(8)).toBe(GrantFlags.permit_access | GrantFlags.readonly);
+    expect(memory.frameKind(MAP_AT)).toBe("hole");
+  });
+});
