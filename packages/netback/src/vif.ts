@@ -121,6 +121,8 @@ class VifQueue {
   readonly rxLocalPort: EventChannelPort;
   private txContinuation = false;
   private rxScheduled = false;
+  /** Set on disconnect: deferred work must not touch the unmapped ring pages. */
+  stopped = false;
   private readonly rxQueue: EthernetFrame[] = [];
   private rxHead = 0;
 
@@ -155,6 +157,7 @@ class VifQueue {
   /** Serves tx requests; called on a tx notification and to continue a long batch. */
   serveTx(): void {
     this.txContinuation = false;
+    if (this.stopped) return;
     const vif = this.vif;
     let notify = false;
     for (let packets = 0; packets < TX_BUDGET; packets++) {
@@ -314,8 +317,8 @@ class VifQueue {
     let position = 0;
     const domid = vif.domid;
     for (let i = 0; i <= slots; i++) {
+      // Every slot's grant is checked, empty ones too (Linux maps each frag).
       const length = slotSize[i];
-      if (length === 0) continue;
       ops.push({
         source: { ref: slotGref[i], domid, offset: slotOffset[i] },
         dest: { buffer: data, offset: position },
@@ -386,7 +389,7 @@ class VifQueue {
   serveRx(): void {
     this.rxScheduled = false;
     const vif = this.vif;
-    if (vif.disabled) return;
+    if (vif.disabled || this.stopped) return;
     let notify = false;
     let served = 0;
     while (this.rxHead < this.rxQueue.length) {
@@ -593,7 +596,10 @@ export class Vif implements BridgeSink {
   disconnect(): void {
     this.port?.detach();
     this.port = null;
-    for (const queue of this.queues) queue.dropRx();
+    for (const queue of this.queues) {
+      queue.stopped = true;
+      queue.dropRx();
+    }
     this.queues.length = 0;
     this.events?.close();
     this.events = null;

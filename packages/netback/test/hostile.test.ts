@@ -273,3 +273,19 @@ describe("rings and event suppression", () => {
     });
   });
 });
+
+describe("isolation regressions", () => {
+  it("stops touching the ring pages once disconnected, even with a batch half served", async () => {
+    const s = await setup();
+    for (let i = 0; i < 150; i++) s.a.front.send(ethernet(HOST, A, 0x88b5, pattern(60, i)));
+    s.m.store.set(`${s.a.front.path}/state`, "5");
+    await s.m.store.waitFor(`${s.a.backend.backendPath}/state`, "5");
+    const tx = s.a.front.ringPages().tx;
+    const snapshot = tx.slice();
+    const delivered = s.atHost.length;
+    await settle(10);
+    expect(tx).toEqual(snapshot);
+    expect(delivered).toBeLessThan(150);
+    expect(s.atHost.length).toBe(delivered);
+  });
+});
