@@ -69,6 +69,17 @@ export interface Qcow2Details {
   corruptFlag: boolean;
 }
 
+/** A cached table cluster (L2 table or refcount block) with its view, made once per load. */
+interface CachedTable {
+  readonly table: Uint8Array;
+  readonly view: DataView;
+  readonly offset: number;
+}
+
+function cachedTable(table: Uint8Array, offset: number): CachedTable {
+  return { table, view: new DataView(table.buffer, table.byteOffset, table.byteLength), offset };
+}
+
 function u64(view: DataView, offset: number): number {
   return view.getUint32(offset) * TWO32 + view.getUint32(offset + 4);
 }
@@ -90,8 +101,10 @@ export class Qcow2Image implements DiskImage {
   private readonly l2Entries: number;
   private readonly refcountsPerBlock: number;
   private readonly mutex = new Mutex();
-  private readonly l2Cache = new Map<number, Uint8Array>();
-  private readonly refblockCache = new Map<number, Uint8Array>();
+  private readonly l2Cache = new Map<number, CachedTable>();
+  private readonly refblockCache = new Map<number, CachedTable>();
+  /** The most recently used L2 table: sequential I/O hits it without touching the LRU map. */
+  private lastL2: CachedTable | null = null;
   private readonly l1View: DataView;
   private refTable: Uint8Array;
   private refTableView: DataView;
@@ -536,7 +549,7 @@ export class Qcow2Image implements DiskImage {
   // ---- L1/L2 -------------------------------------------------------------
 
   /** The L2 table for `l1Index`, or null when unallocated. */
-  private async l2Table(l1Index: number): Promise<{ table: Uint8Array; offset: number } | null> {
+  private async l2Table(l1Index: number): Promise<CachedTable | null> {
     const high = this.l1View.getUint32(l1Index * 8);
     const low = this.l1View.getUint32(l1Index * 8 + 4);
     if ((high & 0x7f000000) !== 0 || (low & 0x1ff) !== 0) {
@@ -548,11 +561,14 @@ export class Qcow2Image implements DiskImage {
     const offset = entryOffset(high, low);
     if (offset === 0) return null;
     this.checkHostCluster(offset, `L2 table of L1 entry ${l1Index}`, this.l1Offset + l1Index * 8);
-    return { table: await this.loadCached(this.l2Cache, offset), offset };
+    const last = this.lastL2;
+    if (last !== null && last.offset === offset) return last;
+    this.lastL2 = await this.loadCached(this.l2Cache, offset);
+    return this.lastL2;
   }
 
   /** LRU cache of whole-cluster tables (L2 tables, refcount blocks); write-through. */
-  private async loadCached(cache: Map<number, Uint8Array>, offset: number): Promise<Uint8Array> {
+  private async loadCached(cache: Map<number, CachedTable>, offset: number): Promise<CachedTable> {
     const hit = cache.get(offset);
     if (hit) {
       cache.delete(offset);
@@ -562,8 +578,9 @@ export class Qcow2Image implements DiskImage {
     const table = new Uint8Array(this.clusterSize);
     await this.store.read(table, offset);
     if (cache.size >= this.l2CacheTables) cache.delete(cache.keys().next().value as number);
-    cache.set(offset, table);
-    return table;
+    const entry = cachedTable(table, offset);
+    cache.set(offset, entry);
+    return entry;
   }
 
   private async readLocked(buffer: Uint8Array, offset: number): Promise<void> {
@@ -581,7 +598,7 @@ export class Qcow2Image implements DiskImage {
       if (l2 === null) {
         await this.readBacking(part, position);
       } else {
-        const view = new DataView(l2.table.buffer);
+        const view = l2.view;
         const high = view.getUint32(l2Index * 8);
         const low = view.getUint32(l2Index * 8 + 4);
         await this.readCluster(part, position, inCluster, high, low, l2.offset + l2Index * 8);
@@ -678,16 +695,17 @@ export class Qcow2Image implements DiskImage {
         const tableOffset = await this.allocateCluster();
         const table = new Uint8Array(clusterSize);
         await this.store.write(table, tableOffset);
-        this.l2Cache.set(tableOffset, table);
+        const entry = cachedTable(table, tableOffset);
+        this.l2Cache.set(tableOffset, entry);
         setU64(this.l1View, l1Index * 8, tableOffset);
         this.l1View.setUint32(l1Index * 8, this.l1View.getUint32(l1Index * 8) | L1_COPIED);
         await this.store.write(
           this.l1.subarray(l1Index * 8, l1Index * 8 + 8),
           this.l1Offset + l1Index * 8,
         );
-        l2 = { table, offset: tableOffset };
+        l2 = entry;
       }
-      const view = new DataView(l2.table.buffer);
+      const view = l2.view;
       const entryAt = l2.offset + l2Index * 8;
       const high = view.getUint32(l2Index * 8);
       const low = view.getUint32(l2Index * 8 + 4);
@@ -758,7 +776,7 @@ export class Qcow2Image implements DiskImage {
       }
       if (l2 === null) continue; // Over a backing file an unallocated table reads the backing data; leave it.
       const l2Index = guestCluster % this.l2Entries;
-      const view = new DataView(l2.table.buffer);
+      const view = l2.view;
       const high = view.getUint32(l2Index * 8);
       const low = view.getUint32(l2Index * 8 + 4);
       if (!(high & L2_COMPRESSED) && ((high & 0x3f000000) !== 0 || (low & 0x1fe) !== 0)) {
@@ -811,7 +829,7 @@ export class Qcow2Image implements DiskImage {
       if (this.end > this.fileSize) this.fileSize = this.end;
       const table = new Uint8Array(this.clusterSize);
       await this.store.write(table, block);
-      this.refblockCache.set(block, table);
+      this.refblockCache.set(block, cachedTable(table, block));
       setU64(this.refTableView, tableIndex * 8, block);
       await this.store.write(
         this.refTable.subarray(tableIndex * 8, tableIndex * 8 + 8),
@@ -824,7 +842,7 @@ export class Qcow2Image implements DiskImage {
         this.refTableOffset + tableIndex * 8,
       );
     }
-    const table = await this.loadCached(this.refblockCache, block);
+    const table = (await this.loadCached(this.refblockCache, block)).table;
     const index = cluster % this.refcountsPerBlock;
     const current = readRefcount(table, this.refcountOrder, index);
     const next = current + delta;
@@ -916,7 +934,7 @@ export class Qcow2Image implements DiskImage {
       const total = l1Entries + totalClusters;
       for (let l1Index = 0; l1Index < l1Entries; l1Index++) {
         onProgress?.(l1Index, total);
-        let l2: { table: Uint8Array; offset: number } | null;
+        let l2: CachedTable | null;
         try {
           l2 = await this.l2Table(l1Index);
         } catch (error) {
@@ -926,7 +944,7 @@ export class Qcow2Image implements DiskImage {
         }
         if (l2 === null) continue;
         count(l2.offset, clusterSize, `L2 table ${l1Index}`);
-        const view = new DataView(l2.table.buffer);
+        const view = l2.view;
         for (let i = 0; i < this.l2Entries; i++) {
           const high = view.getUint32(i * 8);
           const low = view.getUint32(i * 8 + 4);
@@ -963,7 +981,7 @@ export class Qcow2Image implements DiskImage {
     if (tableIndex * 8 >= this.refTable.length) return 0;
     const block = u64(this.refTableView, tableIndex * 8);
     if (block === 0 || block % this.clusterSize !== 0 || block >= this.end) return 0;
-    const table = await this.loadCached(this.refblockCache, block);
+    const table = (await this.loadCached(this.refblockCache, block)).table;
     return readRefcount(table, this.refcountOrder, cluster % this.refcountsPerBlock);
   }
 }
