@@ -3,7 +3,7 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DiskImage } from "../src/index";
+import { createDiskImage, type DiskImage, MemoryByteStore, openDiskImage } from "../src/index";
 import { checkImage, convertImage, createImage, imageInfo, openImage } from "../src/node";
 import { pattern, qemuImg, qemuIo, random, temporaryDirectory } from "./helpers";
 
@@ -201,6 +201,24 @@ describe("qcow2 backing files", () => {
 });
 
 describe("qcow2 metadata growth and discard", () => {
+  it("an L2 cache of one table (constant eviction) keeps data and metadata right", async () => {
+    const store = new MemoryByteStore();
+    const size = 16 * MiB;
+    await createDiskImage(store, { format: "qcow2", size, clusterSize: 4096 });
+    const image = await openDiskImage(store, { l2CacheTables: 1 });
+    const reference = new Uint8Array(size);
+    await scribble(image, reference, 31, 400);
+    expect(Buffer.compare(await readAll(image), reference)).toBe(0);
+    await image.close();
+    const path = at("small-cache.qcow2");
+    writeFileSync(path, store.contents());
+    writeFileSync(at("small-cache.ref"), reference);
+    expect(qemuImg("compare", "-F", "raw", path, at("small-cache.ref")).stdout).toContain(
+      "Images are identical",
+    );
+    expectQemuCheckClean(path);
+  });
+
   it("512-byte clusters: the refcount table grows and qemu-img check stays clean", async () => {
     const path = at("tiny-clusters.qcow2");
     // 20480 data clusters need 80 refcount blocks of 256 entries; the first table holds 64.
