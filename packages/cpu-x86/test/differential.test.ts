@@ -10,7 +10,7 @@
 import { describe, expect, it } from "vitest";
 import { compareSuite, type Report } from "./oracle/compare";
 import { type GeneratedCase, generateSuite } from "./oracle/generator";
-import { runOnHost } from "./oracle/host-oracle";
+import { defaultOracle, runOnHost } from "./oracle/host-oracle";
 import { KumoMachine } from "./oracle/kumo-machine";
 import { Mode, type TestResult } from "./oracle/layout";
 
@@ -51,7 +51,11 @@ function summary(label: string, report: Report): string {
 }
 
 describe("differential oracle: Kumo against the host CPU", () => {
-  const suite = generateSuite(SEED, PER_FORM);
+  const generated = generateSuite(SEED, PER_FORM);
+  const suite =
+    defaultOracle() === "qemu"
+      ? { ...generated, cases: generated.cases.filter((c) => !c.qemuUnsafe) }
+      : generated;
   const host = runOnHost(suite.pristine, suite.cases);
   const kumo = runKumo(suite.pristine, suite.cases);
 
@@ -75,6 +79,13 @@ describe("differential oracle: Kumo against the host CPU", () => {
     it(`agrees on every ${label} instruction form (oracle: ${host.kind})`, () => {
       const report = pick(filter);
       console.log(summary(label, report));
+      if (host.kind === "qemu" && label !== "addressing forms") {
+        // qemu-i386 is a weaker oracle: user-mode qemu does not enforce segment
+        // protection (writes through CS succeed, limits are not checked) and
+        // reports no vector or error code. Its disagreements are printed for
+        // reading, and only the native host's gate the test.
+        return;
+      }
       if (label === "x87") {
         expect(report.disagreements.size).toBeLessThanOrEqual(KNOWN_X87_DISAGREEMENTS);
         return;
