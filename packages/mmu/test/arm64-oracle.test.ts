@@ -249,7 +249,7 @@ describe("Arm64PageWalker against QEMU (qemu-system-aarch64 -M virt -cpu max)", 
           ? ["-d", "int", "-D", process.env.ARM_ORACLE_QEMU_LOG]
           : []),
       ],
-      { encoding: "utf8", timeout: 60_000 },
+      { encoding: "utf8", timeout: 240_000 },
     );
     // The probe ends with PSCI SYSTEM_OFF.
     expect(qemu.status, qemu.stderr).toBe(0);
@@ -345,5 +345,5 @@ describe("Arm64PageWalker against QEMU (qemu-system-aarch64 -M virt -cpu max)", 
     expect(mismatches.slice(0, 10)).toEqual([]);
     expect(tally.done).toBeGreaterThan(SCENARIOS / 10);
     expect(tally.abort).toBeGreaterThan(SCENARIOS / 10);
-  });
+  }, 300_000);
 });

@@ -342,7 +342,7 @@ describe("X86PageWalker against QEMU (qemu-system-i386 / qemu-system-x86_64 -cpu
         ...["-display", "none", "-serial", "none", "-monitor", "none", "-no-reboot"],
         ...["-debugcon", `file:${output}`, "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
       ],
-      { encoding: "utf8", timeout: 60_000 },
+      { encoding: "utf8", timeout: 240_000 },
     );
     // isa-debug-exit turns the probe's final `out 0xf4, 0` into exit status 1.
     expect(qemu.status, qemu.stderr).toBe(1);
@@ -436,7 +436,7 @@ describe("X86PageWalker against QEMU (qemu-system-i386 / qemu-system-x86_64 -cpu
     expect(tally.pageFault).toBeGreaterThan(SCENARIOS / 10);
     expect(tally.reservedBit).toBeGreaterThan(SCENARIOS / 50);
     console.log(`x86 oracle: ${JSON.stringify(tally)}`);
-  });
+  }, 300_000);
   it(`agrees on ${SCENARIOS} random 4-level (long mode) scenarios`, () => {
     const kernel = join(work, "x86-64-paging.bin");
     const assembled = spawnSync(
@@ -455,7 +455,7 @@ describe("X86PageWalker against QEMU (qemu-system-i386 / qemu-system-x86_64 -cpu
         ...["-display", "none", "-serial", "none", "-monitor", "none", "-no-reboot"],
         ...["-debugcon", `file:${output}`, "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
       ],
-      { encoding: "utf8", timeout: 60_000 },
+      { encoding: "utf8", timeout: 240_000 },
     );
     expect(qemu.status, qemu.stderr).toBe(1);
     const outcomes = decodeLong(readFileSync(output));
@@ -547,5 +547,5 @@ describe("X86PageWalker against QEMU (qemu-system-i386 / qemu-system-x86_64 -cpu
     expect(tally.done).toBeGreaterThan(SCENARIOS / 10);
     expect(tally.pageFault).toBeGreaterThan(SCENARIOS / 10);
     expect(tally.reservedBit).toBeGreaterThan(SCENARIOS / 50);
-  });
+  }, 300_000);
 });
