@@ -544,6 +544,19 @@ export class Qcow2Image implements DiskImage {
         at,
       );
     }
+    // Like qemu's metadata overlap checks: a table entry pointing into the L1 or
+    // refcount table would let guest data overwrite them.
+    const l1End = this.l1Offset + roundUp(this.l1.length, this.clusterSize);
+    const refEnd = this.refTableOffset + this.refTableClusters * this.clusterSize;
+    if (
+      (offset >= this.l1Offset && offset < l1End) ||
+      (offset >= this.refTableOffset && offset < refEnd)
+    ) {
+      throw this.corrupt(
+        `${what} at ${hex(offset)} overlaps the ${offset >= this.l1Offset && offset < l1End ? "L1" : "refcount"} table`,
+        at,
+      );
+    }
   }
 
   // ---- L1/L2 -------------------------------------------------------------
