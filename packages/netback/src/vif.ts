@@ -21,7 +21,6 @@ import {
 import type {
   DomainId,
   EventChannelPort,
-  GrantCopyOp,
   GrantMapping,
   GrantRef,
   HostEventChannel,
@@ -111,6 +110,31 @@ export interface VifOptions {
   readonly log?: (line: string) => void;
 }
 
+/** Most rx slots of one frame: 65535 bytes in 4096-byte pages plus a GSO extra. */
+const RX_SLOTS_MAX = Math.ceil(0xffff / PAGE_SIZE) + 1;
+const NO_BYTES = new Uint8Array(0);
+
+// Grant-copy descriptors reused from packet to packet (no allocation per slot on the data path).
+interface GrantSide {
+  ref: number;
+  domid: number;
+  offset: number;
+}
+interface BufferSide {
+  buffer: Uint8Array;
+  offset: number;
+}
+interface TxCopy {
+  readonly source: GrantSide;
+  readonly dest: BufferSide;
+  length: number;
+}
+interface RxCopy {
+  readonly source: BufferSide;
+  readonly dest: GrantSide;
+  length: number;
+}
+
 const defer: (task: () => void) => void =
   typeof setImmediate === "function" ? (task) => setImmediate(task) : (task) => setTimeout(task, 0);
 
@@ -137,6 +161,11 @@ class VifQueue {
   /** Addresses of the MCAST_ADD and MCAST_DEL extras (Linux keeps one extra per type). */
   private readonly mcastAdd = new Uint8Array(6);
   private readonly mcastDelete = new Uint8Array(6);
+  private readonly txCopyPool: TxCopy[] = [];
+  private readonly txCopies: TxCopy[] = [];
+  private readonly rxCopyPool: RxCopy[] = [];
+  private readonly rxCopies: RxCopy[] = [];
+  private readonly rxIds = new Uint16Array(RX_SLOTS_MAX);
 
   constructor(
     private readonly vif: Vif,
@@ -150,6 +179,21 @@ class VifQueue {
     this.rx = new BackRing(rxPage.view, RX_RING_SIZE, RX_ENTRY);
     this.txLocalPort = txLocalPort;
     this.rxLocalPort = rxLocalPort;
+    const domid = vif.domid;
+    for (let i = 0; i <= FATAL_SKB_SLOTS; i++) {
+      this.txCopyPool.push({
+        source: { ref: 0, domid, offset: 0 },
+        dest: { buffer: NO_BYTES, offset: 0 },
+        length: 0,
+      });
+    }
+    for (let i = 0; i < RX_SLOTS_MAX; i++) {
+      this.rxCopyPool.push({
+        source: { buffer: NO_BYTES, offset: 0 },
+        dest: { ref: 0, domid, offset: 0 },
+        length: 0,
+      });
+    }
   }
 
   // ---- transmit (guest -> bridge), Linux netback.c xenvif_tx_build_gops ----
@@ -313,20 +357,22 @@ class VifQueue {
     // Copy the data out of the frontend's pages (Linux uses GNTTABOP_copy for the header and
     // maps the rest; one copy per slot is the simple equivalent).
     const data = new Uint8Array(total);
-    const ops: GrantCopyOp[] = [];
+    const copies = this.txCopies;
+    copies.length = 0;
     let position = 0;
-    const domid = vif.domid;
     for (let i = 0; i <= slots; i++) {
       // Every slot's grant is checked, empty ones too (Linux maps each frag).
-      const length = slotSize[i];
-      ops.push({
-        source: { ref: slotGref[i], domid, offset: slotOffset[i] },
-        dest: { buffer: data, offset: position },
-        length,
-      });
-      position += length;
+      const copy = this.txCopyPool[i];
+      copy.source.ref = slotGref[i];
+      copy.source.offset = slotOffset[i];
+      copy.dest.buffer = data;
+      copy.dest.offset = position;
+      copy.length = slotSize[i];
+      copies.push(copy);
+      position += slotSize[i];
     }
-    const statuses = vif.host.grants.copy(ops);
+    const statuses = vif.host.grants.copy(copies);
+    for (let i = 0; i <= slots; i++) this.txCopyPool[i].dest.buffer = NO_BYTES;
     let copied = true;
     for (let i = 0; i < statuses.length; i++) if (statuses[i] !== GntStatus.okay) copied = false;
     // xenvif_tx_check_gop: a failed copy answers every slot of the packet with an error.
@@ -435,35 +481,36 @@ class VifQueue {
     const length = data.length;
     const dataSlots = length === 0 ? 1 : Math.ceil(length / PAGE_SIZE);
     const hasGso = frame.gso !== null;
-    const domid = vif.domid;
     // Copy each request (id, gref) once, then copy the data into the grants.
     const first = ring.requestConsumer;
-    const ops: GrantCopyOp[] = [];
-    const ids: number[] = [];
+    const copies = this.rxCopies;
+    copies.length = 0;
+    const ids = this.rxIds;
+    const slots = dataSlots + (hasGso ? 1 : 0);
     let position = 0;
-    for (let slot = 0; slot < dataSlots + (hasGso ? 1 : 0); slot++) {
+    for (let slot = 0; slot < slots; slot++) {
       const at = ring.entryOffset(ring.requestConsumer);
-      const id = view.getUint16(at + RX_REQUEST.id, true);
+      ids[slot] = view.getUint16(at + RX_REQUEST.id, true);
       const gref = view.getUint32(at + RX_REQUEST.gref, true);
       ring.requestConsumer = (ring.requestConsumer + 1) >>> 0;
-      ids.push(id);
       if (hasGso && slot === 1) continue; // the GSO extra slot carries no data
-      const chunk = Math.min(PAGE_SIZE, length - position);
-      ops.push({
-        source: { buffer: data, offset: position },
-        dest: { ref: gref, domid, offset: 0 },
-        length: chunk,
-      });
-      position += chunk;
+      const copy = this.rxCopyPool[copies.length];
+      copy.source.buffer = data;
+      copy.source.offset = position;
+      copy.dest.ref = gref;
+      copy.length = Math.min(PAGE_SIZE, length - position);
+      copies.push(copy);
+      position += copy.length;
     }
-    const statuses = vif.host.grants.copy(ops);
+    const statuses = vif.host.grants.copy(copies);
+    for (let i = 0; i < copies.length; i++) copies[i].source.buffer = NO_BYTES;
     let flags = 0;
     if (frame.checksumPartial) flags = NetRxFlags.csum_blank | NetRxFlags.data_validated;
     else if (frame.dataValidated) flags = NetRxFlags.data_validated;
     // Responses go in the slots of the requests they answer (netfront ignores rx ids).
     let op = 0;
     let failed = false;
-    for (let slot = 0; slot < ids.length; slot++) {
+    for (let slot = 0; slot < slots; slot++) {
       const index = (first + slot) >>> 0;
       const at = ring.entryOffset(index);
       if (hasGso && slot === 1) {
@@ -476,11 +523,11 @@ class VifQueue {
         view.setUint16(at + EXTRA["u.gso.features"], 0, true);
         continue;
       }
-      const chunk = ops[op].length;
+      const chunk = copies[op].length;
       const ok = statuses[op] === GntStatus.okay;
       op++;
       if (!ok) failed = true;
-      let slotFlags = op < ops.length ? NetRxFlags.more_data : 0;
+      let slotFlags = op < copies.length ? NetRxFlags.more_data : 0;
       if (slot === 0) {
         slotFlags |= flags;
         if (hasGso) slotFlags |= NetRxFlags.extra_info;
