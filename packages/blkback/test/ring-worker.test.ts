@@ -232,3 +232,16 @@ describe("blkif ring worker with a Linux-like frontend", () => {
     expect(worker.stats.requests).toBe(0);
   });
 });
+
+describe("ring worker scheduling", () => {
+  it("a long burst is served in batches without losing requests", async () => {
+    const { front, worker } = await setup({ format: "raw" });
+    const writes = [];
+    for (let i = 0; i < 600; i++) writes.push(front.write((i % 64) * 8, pattern(4096, i % 64)));
+    const statuses = await Promise.all(writes);
+    expect(statuses.every((response) => response.status === BlkifStatus.OKAY)).toBe(true);
+    expect(worker.stats.requests).toBe(600);
+    await worker.idle();
+    await worker.stop();
+  });
+});

@@ -129,6 +129,7 @@ export class BlkifRingWorker {
   private inFlight = 0;
   private stopped = false;
   private scheduled = false;
+  private deferred = false;
   private idleWaiters: (() => void)[] = [];
   private readonly persistent = new Map<number, GrantMapping>();
   private readonly maxIndirectSegments: number;
@@ -158,7 +159,7 @@ export class BlkifRingWorker {
 
   /** The event channel fired: look at the ring (coalesced; runs on the next microtask). */
   kick(): void {
-    if (this.scheduled || this.stopped) return;
+    if (this.scheduled || this.deferred || this.stopped) return;
     this.scheduled = true;
     queueMicrotask(() => {
       this.scheduled = false;
@@ -168,7 +169,7 @@ export class BlkifRingWorker {
 
   /** Resolves when no request is in flight. */
   idle(): Promise<void> {
-    if (this.inFlight === 0 && !this.scheduled) return Promise.resolve();
+    if (this.inFlight === 0 && !this.scheduled && !this.deferred) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -192,6 +193,9 @@ export class BlkifRingWorker {
   private processRing(): void {
     if (this.stopped || this.broken !== null) return;
     const o = this.sringOffsets;
+    // A frontend that keeps producing (a vCPU in another thread, later) must not hold the
+    // host event loop: after a few rings' worth, continue on a later task (Linux: cond_resched).
+    let budget = 4 * this.size;
     for (;;) {
       const producer = this.view.getUint32(o.req_prod, true);
       // io/ring.h RING_REQUEST_PROD_OVERFLOW: more requests than slots is a broken frontend.
@@ -210,6 +214,15 @@ export class BlkifRingWorker {
         this.stats.requests++;
         this.inFlight++;
         void this.serve();
+        if (--budget === 0) {
+          this.deferred = true;
+          setTimeout(() => {
+            this.deferred = false;
+            this.kick();
+            this.settle();
+          }, 0);
+          return;
+        }
       }
       // RING_FINAL_CHECK_FOR_REQUESTS: ask for an event at the next request, then look again
       // so that a request published in between is not missed.
@@ -516,7 +529,7 @@ export class BlkifRingWorker {
   }
 
   private settle(): void {
-    if (this.inFlight !== 0 || this.scheduled) return;
+    if (this.inFlight !== 0 || this.scheduled || this.deferred) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const wake of waiters) wake();
