@@ -14,6 +14,7 @@ import {
   isGroupMac,
   MAX_FRAME_SIZE,
   macKey,
+  segmentTcp,
 } from "./frame";
 
 /** What the bridge hands frames to: a vif's rx queue or a host program. */
@@ -190,7 +191,8 @@ export interface HostPortOptions {
   /**
    * Deliver frames with their offload metadata as the sender gave it (partial checksums left
    * for the receiver, GSO super-frames), like a tap device with IFF_VNET_HDR. Default false:
-   * partial checksums are completed before the handler sees the frame.
+   * partial checksums are completed and TCP super-frames cut into segments (`segmentTcp`)
+   * before the handler sees them.
    */
   offloads?: boolean;
   /** Name for logs. Default "host". */
@@ -250,6 +252,14 @@ export class HostPort implements BridgeSink {
   /** @internal BridgeSink */
   receive(frame: EthernetFrame): void {
     let delivered = frame;
+    if (!this.offloads && frame.gso !== null) {
+      // Plain frames only: cut the super-frame into MSS-sized segments with full checksums.
+      const segments = segmentTcp(frame.data, frame.gso.size);
+      if (segments === null) return;
+      for (const data of segments)
+        this.receive({ data, checksumPartial: false, dataValidated: true, gso: null });
+      return;
+    }
     if (!this.offloads && frame.checksumPartial) {
       const data = frame.data.slice();
       completeChecksum(data);

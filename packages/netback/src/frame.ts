@@ -124,3 +124,116 @@ export function completeChecksum(data: Uint8Array): boolean {
 export function isTcpGso(type: number): boolean {
   return type === NetifGsoType.TCPV4 || type === NetifGsoType.TCPV6;
 }
+
+const TCP_FIN = 0x01;
+const TCP_PSH = 0x08;
+const TCP_CWR = 0x80;
+
+/**
+ * Software GSO for a TCP super-frame (what Linux tcp_gso_segment does for a device without
+ * TSO): cuts the payload into `gso.size`-byte segments, each with a copy of the Ethernet, IP and
+ * TCP headers, the IPv4 total length/id/header checksum or IPv6 payload length, the sequence
+ * number advanced, FIN/PSH kept on the last segment and CWR on the first only, and the TCP
+ * checksum computed in full. Returns null (frame unusable) when it is not TCP over IPv4/IPv6
+ * without IP options beyond the header length or extension headers.
+ */
+export function segmentTcp(data: Uint8Array, mss: number): Uint8Array[] | null {
+  if (!(mss > 0) || data.length < ETH_HLEN + 20) return null;
+  let at = 12;
+  let etherType = (data[at] << 8) | data[at + 1];
+  at += 2;
+  if (etherType === ETHERTYPE_VLAN) {
+    etherType = (data[at + 2] << 8) | data[at + 3];
+    at += 4;
+  }
+  const ipStart = at;
+  let ipHeader: number;
+  let ipEnd: number;
+  if (etherType === ETHERTYPE_IPV4) {
+    if (data.length < ipStart + 20 || data[ipStart + 9] !== PROTO_TCP) return null;
+    ipHeader = (data[ipStart] & 0xf) * 4;
+    ipEnd = ipStart + ((data[ipStart + 2] << 8) | data[ipStart + 3]);
+  } else if (etherType === ETHERTYPE_IPV6) {
+    if (data.length < ipStart + 40 || data[ipStart + 6] !== PROTO_TCP) return null;
+    ipHeader = 40;
+    ipEnd = ipStart + 40 + ((data[ipStart + 4] << 8) | data[ipStart + 5]);
+  } else {
+    return null;
+  }
+  const tcpStart = ipStart + ipHeader;
+  if (ipHeader < 20 || ipEnd > data.length || tcpStart + 20 > ipEnd) return null;
+  const tcpHeader = (data[tcpStart + 12] >> 4) * 4;
+  const payloadStart = tcpStart + tcpHeader;
+  if (tcpHeader < 20 || payloadStart > ipEnd) return null;
+  const payload = ipEnd - payloadStart;
+  const count = Math.max(1, Math.ceil(payload / mss));
+  const seq0 =
+    ((data[tcpStart + 4] << 24) |
+      (data[tcpStart + 5] << 16) |
+      (data[tcpStart + 6] << 8) |
+      data[tcpStart + 7]) >>>
+    0;
+  const id0 = (data[ipStart + 4] << 8) | data[ipStart + 5];
+  const flags0 = data[tcpStart + 13];
+  const segments: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const offset = i * mss;
+    const chunk = Math.min(mss, payload - offset);
+    const segment = new Uint8Array(payloadStart + chunk);
+    segment.set(data.subarray(0, payloadStart), 0);
+    segment.set(data.subarray(payloadStart + offset, payloadStart + offset + chunk), payloadStart);
+    const l4Length = tcpHeader + chunk;
+    if (etherType === ETHERTYPE_IPV4) {
+      const total = ipHeader + l4Length;
+      segment[ipStart + 2] = total >> 8;
+      segment[ipStart + 3] = total & 0xff;
+      const id = (id0 + i) & 0xffff;
+      segment[ipStart + 4] = id >> 8;
+      segment[ipStart + 5] = id & 0xff;
+      segment[ipStart + 10] = 0;
+      segment[ipStart + 11] = 0;
+      const check = ~foldSum(sumWords(segment, ipStart, ipStart + ipHeader)) & 0xffff;
+      segment[ipStart + 10] = check >> 8;
+      segment[ipStart + 11] = check & 0xff;
+    } else {
+      segment[ipStart + 4] = l4Length >> 8;
+      segment[ipStart + 5] = l4Length & 0xff;
+    }
+    const seq = (seq0 + offset) >>> 0;
+    segment[tcpStart + 4] = seq >>> 24;
+    segment[tcpStart + 5] = (seq >>> 16) & 0xff;
+    segment[tcpStart + 6] = (seq >>> 8) & 0xff;
+    segment[tcpStart + 7] = seq & 0xff;
+    let flags = flags0;
+    if (i < count - 1) flags &= ~(TCP_FIN | TCP_PSH);
+    if (i > 0) flags &= ~TCP_CWR;
+    segment[tcpStart + 13] = flags;
+    segment[tcpStart + 16] = 0;
+    segment[tcpStart + 17] = 0;
+    const pseudo =
+      etherType === ETHERTYPE_IPV4
+        ? sumWords(segment, ipStart + 12, ipStart + 20)
+        : sumWords(segment, ipStart + 8, ipStart + 40);
+    const check =
+      ~foldSum(pseudo + PROTO_TCP + l4Length + sumWords(segment, tcpStart, segment.length)) &
+      0xffff;
+    segment[tcpStart + 16] = check >> 8;
+    segment[tcpStart + 17] = check & 0xff;
+    segments.push(segment);
+  }
+  return segments;
+}
+
+function sumWords(bytes: Uint8Array, start: number, end: number): number {
+  let sum = 0;
+  let i = start;
+  for (; i + 1 < end; i += 2) sum += (bytes[i] << 8) | bytes[i + 1];
+  if (i < end) sum += bytes[i] << 8;
+  return sum;
+}
+
+function foldSum(sum: number): number {
+  let value = sum;
+  while (value > 0xffff) value = (value & 0xffff) + Math.floor(value / 0x10000);
+  return value;
+}

@@ -22,6 +22,7 @@ export {
   type GsoInfo,
   MAX_FRAME_SIZE,
   parseMac,
+  segmentTcp,
 } from "./frame";
 export {
   FATAL_SKB_SLOTS,

@@ -14,6 +14,7 @@ import {
   GntStatus,
   NetifExtraFlags,
   NetifExtraType,
+  NetifGsoType,
   NetifStatus,
   NetRxFlags,
   NetTxFlags,
@@ -34,6 +35,7 @@ import {
   isGroupMac,
   isTcpGso,
   macKey,
+  segmentTcp,
 } from "./frame";
 import { BackRing } from "./ring";
 
@@ -677,9 +679,17 @@ export class Vif implements BridgeSink {
     if (frame.gso !== null) {
       const ok =
         this.features.sg &&
-        (frame.gso.type === 1 ? this.features.gsoTcpv4 : this.features.gsoTcpv6);
+        (frame.gso.type === NetifGsoType.TCPV4 ? this.features.gsoTcpv4 : this.features.gsoTcpv6);
       if (!ok) {
-        this.stats.rxDropped++;
+        // The frontend cannot take this super-frame: segment it in software, as Linux's stack
+        // does for a device without that GSO feature (skb_gso_segment).
+        const segments = segmentTcp(data, frame.gso.size);
+        if (segments === null) {
+          this.stats.rxDropped++;
+          return;
+        }
+        for (const segment of segments)
+          this.receive({ data: segment, checksumPartial: false, dataValidated: true, gso: null });
         return;
       }
     } else if (data.length > PAGE_SIZE && !this.features.sg) {

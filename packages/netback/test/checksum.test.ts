@@ -1,6 +1,6 @@
 import { NetRxFlags } from "@kumo/abi";
 import { describe, expect, it } from "vitest";
-import { completeChecksum, type EthernetFrame } from "../src/index";
+import { completeChecksum, type EthernetFrame, segmentTcp } from "../src/index";
 import { guestWithVif, mac, machine, pattern, pump, settle } from "./helpers";
 
 const A = "00:16:3e:00:00:0a";
@@ -140,5 +140,82 @@ describe("checksum offload across the bridge", () => {
     expect(raw[0].data).toEqual(frame);
     // The sender's own bytes were never modified by completing copies.
     expect(checksumValid(frame)).toBe(false);
+  });
+});
+
+describe("software GSO (segmentTcp)", () => {
+  function superFrame(ipv6: boolean, payload: number): Uint8Array {
+    const frame = partialFrame(B, A, ipv6, 6, pattern(payload, payload));
+    const l4 = 14 + (ipv6 ? 40 : 20);
+    frame.set([0xfe, 0xdc, 0xba, 0x98], l4 + 4); // sequence number near wrap-around
+    frame[l4 + 13] = 0x80 | 0x10 | 0x08 | 0x01; // CWR ACK PSH FIN
+    if (!ipv6) frame.set([0xff, 0xfe], 14 + 4); // IP id about to wrap
+    return frame;
+  }
+
+  it("cuts IPv4 and IPv6 TCP super-frames into valid MSS-sized segments", () => {
+    for (const ipv6 of [false, true]) {
+      const mss = 1448;
+      const payload = 10_000;
+      const frame = superFrame(ipv6, payload);
+      const segments = segmentTcp(frame, mss);
+      if (segments === null) throw new Error("not segmented");
+      expect(segments).toHaveLength(Math.ceil(payload / mss));
+      const ip = 14;
+      const l4 = ip + (ipv6 ? 40 : 20);
+      const joined: number[] = [];
+      segments.forEach((segment, i) => {
+        expect(checksumValid(segment)).toBe(true);
+        if (!ipv6) {
+          expect(fold(sum16(segment, ip, ip + 20))).toBe(0xffff);
+          expect((segment[ip + 2] << 8) | segment[ip + 3]).toBe(segment.length - 14);
+          expect((segment[ip + 4] << 8) | segment[ip + 5]).toBe((0xfffe + i) & 0xffff);
+        } else {
+          expect((segment[ip + 4] << 8) | segment[ip + 5]).toBe(segment.length - l4);
+        }
+        const seq =
+          ((segment[l4 + 4] << 24) |
+            (segment[l4 + 5] << 16) |
+            (segment[l4 + 6] << 8) |
+            segment[l4 + 7]) >>>
+          0;
+        expect(seq).toBe((0xfedcba98 + i * mss) >>> 0);
+        const flags = segment[l4 + 13];
+        expect(flags & 0x80).toBe(i === 0 ? 0x80 : 0);
+        expect(flags & 0x09).toBe(i === segments.length - 1 ? 0x09 : 0);
+        expect(flags & 0x10).toBe(0x10);
+        joined.push(...segment.subarray(l4 + 20));
+      });
+      expect(Uint8Array.from(joined)).toEqual(frame.subarray(l4 + 20));
+    }
+    expect(segmentTcp(partialFrame(B, A, false, 17, pattern(3000, 1)), 1448)).toBeNull();
+  });
+
+  it("segments a GSO frame for a vif without GSO and for a plain host port", async () => {
+    const m = machine();
+    const a = await guestWithVif(m, "a", A);
+    const c = await guestWithVif(m, "c", C, { features: { gsoTcpv4: false, gsoTcpv6: false } });
+    await a.front.connect();
+    await c.front.connect();
+    const plain: EthernetFrame[] = [];
+    m.bridges
+      .get("xenbr0")
+      .openHostPort()
+      .onFrame((frame) => plain.push(frame));
+    const frame = superFrame(false, 20_000);
+    frame.set(mac("ff:ff:ff:ff:ff:ff"), 0);
+    a.front.send(frame, { gso: { type: 1, size: 1448 }, checksumBlank: true });
+    const atC = [];
+    for (let i = 0; i < 50 && atC.length < 14; i++) {
+      await settle(1);
+      atC.push(...c.front.poll());
+    }
+    expect(atC).toHaveLength(14);
+    expect(plain).toHaveLength(14);
+    for (const got of [...atC.map((r) => r.data), ...plain.map((f) => f.data)]) {
+      expect(checksumValid(got)).toBe(true);
+      expect(got.length).toBeLessThanOrEqual(14 + 20 + 20 + 1448);
+    }
+    expect(atC.every((r) => r.gso === null)).toBe(true);
   });
 });
