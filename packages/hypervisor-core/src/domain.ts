@@ -93,6 +93,12 @@ export interface AttachVcpuOptions {
    * on EOI/deactivate (xen-abi.md 3.3).
    */
   eventLine?: (vcpuId: number) => void;
+  /**
+   * arm64 PSCI CPU_ON issued by this vCPU: set vCPU `vcpuId`'s PC to `entry` and x0 to
+   * `context` (EL1h, MMU off; Arm DEN0022 6.4.3) and return true; the hypervisor then
+   * brings it online. Without it CPU_ON answers INTERNAL_FAILURE.
+   */
+  cpuOn?: (vcpuId: number, entry: number, context: number) => boolean;
 }
 
 /** The e820 map XENMEM_memory_map returns. */
@@ -285,6 +291,7 @@ export class Domain {
     context.vcpu = vcpu;
     context.access = new GuestAccess(vcpu, memory);
     context.eventLine = options.eventLine ?? null;
+    context.cpuOn = options.cpuOn ?? null;
     if (this.architecture === "x86") {
       // x86: the HVM callback vector is injected directly, bypassing the LAPIC (xen-abi.md 3.3).
       vcpu.interrupts = context;

@@ -17,6 +17,7 @@ export * from "./host";
 export { featureBits, MAX_GRANT_OPS_PER_CALL } from "./hypercalls";
 export { type DomainEvent, Hypervisor, type HypervisorOptions, MAX_DOMID } from "./hypervisor";
 export { type GuestAbi, HVM_NR_PARAMS, XEN_MAJOR, XEN_MINOR } from "./layouts";
+export { type CpuOnHandler, PsciFunction, PsciReturn, vcpuAffinity } from "./psci";
 export { Scheduler, type SchedulerOptions, type StepResult } from "./scheduler";
 export { BlockReason, VcpuContext } from "./vcpu-context";
 export { XEN_CPUID_BASE, XEN_HYPERCALL_MSR } from "./x86-hooks";

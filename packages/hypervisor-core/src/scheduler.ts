@@ -10,6 +10,7 @@ import { VcpuExitReason, VcpuShutdownKind } from "@kumo/abi";
 import type { Domain } from "./domain";
 import { dispatchHypercall, fireTimers } from "./hypercalls";
 import type { Hypervisor } from "./hypervisor";
+import { handlePsci } from "./psci";
 import { BlockReason, type VcpuContext } from "./vcpu-context";
 
 export interface SchedulerOptions {
@@ -278,10 +279,13 @@ export class Scheduler {
         return true;
       case VcpuExitReason.Yield:
         return false;
-      case VcpuExitReason.PlatformCall:
-        // arm64 PSCI/SMCCC lives with the arm platform; answer NOT_SUPPORTED (-1).
-        vcpu.completeHypercall(0xffffffff, 0xffffffff);
-        return true;
+      case VcpuExitReason.PlatformCall: {
+        // arm64 hvc #0: PSCI/SMCCC, answered by the hypervisor as Xen's vpsci.c does.
+        const result = handlePsci(domain, context, vcpu.exit.args, context.cpuOn);
+        if (domain.state === "destroyed") return false;
+        vcpu.completeHypercall(result >>> 0, result < 0 ? 0xffffffff : 0);
+        return context.runnable();
+      }
       case VcpuExitReason.GuestError:
         this.hypervisor.log(
           `(d${domain.domid}) vcpu ${context.id}: ${vcpu.exit.message}; crashing the domain`,

@@ -49,6 +49,8 @@ export class VcpuContext implements InterruptSource {
   runstateArea = 0;
   /** Instructions retired in this vCPU when it last ran (for info). */
   access: GuestAccess | null = null;
+  /** arm64: starts another vCPU for PSCI CPU_ON (see AttachVcpuOptions.cpuOn). */
+  cpuOn: ((vcpuId: number, entry: number, context: number) => boolean) | null = null;
   /** arm64: raises the event PPI on the vCPU's interrupt controller. */
   eventLine: ((vcpuId: number) => void) | null = null;
   /** Last caller mode seen on a hypercall (for layout latching on the MSR write). */

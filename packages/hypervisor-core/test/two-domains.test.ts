@@ -14,8 +14,14 @@ import {
 } from "@kumo/abi";
 import type { ArrayBufferGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
-import { type Domain, Hypervisor } from "../src/index";
-import { hypercall, ScriptedVcpu, type ScriptProgram, type ScriptStep } from "../src/test/index";
+import { type Domain, Hypervisor, PsciFunction, PsciReturn, vcpuAffinity } from "../src/index";
+import {
+  hypercall,
+  platformCall,
+  ScriptedVcpu,
+  type ScriptProgram,
+  type ScriptStep,
+} from "../src/test/index";
 import { get32, put } from "./helpers";
 
 const MiB = 1 << 20;
@@ -357,5 +363,59 @@ describe("a driver domain maps a grant into its own physical space", () => {
     expect(frontMemory.read8(5 * 4096)).toBe("g".charCodeAt(0));
     expect(front.grants?.entryFlags(8)).toBe(GrantFlags.permit_access | GrantFlags.readonly);
     expect(memory.frameKind(MAP_AT)).toBe("hole");
+  });
+});
+
+describe("arm64 PSCI through hvc #0", () => {
+  it("reports versions and features, starts a vCPU with CPU_ON, answers AFFINITY_INFO and powers off", () => {
+    const hypervisor = new Hypervisor();
+    const domain = hypervisor.createDomain({
+      name: "psci",
+      memory: MiB,
+      vcpus: 2,
+      architecture: "arm64",
+    });
+    const started: number[][] = [];
+    const cpu0 = new ScriptedVcpu({
+      architecture: "arm64",
+      program: function* () {
+        yield platformCall(PsciFunction.VERSION);
+        yield platformCall(PsciFunction.FEATURES, PsciFunction.CPU_ON_64);
+        yield platformCall(PsciFunction.FEATURES, 0x84000099);
+        yield platformCall(PsciFunction.AFFINITY_INFO_64, vcpuAffinity(1), 0);
+        yield platformCall(PsciFunction.CPU_ON_64, vcpuAffinity(1), 0x40080000, 0x1234);
+        yield platformCall(PsciFunction.CPU_ON_64, vcpuAffinity(1), 0x40080000, 0x1234);
+        yield platformCall(PsciFunction.CPU_ON_64, vcpuAffinity(7), 0x40080000, 0);
+        yield platformCall(PsciFunction.AFFINITY_INFO_64, vcpuAffinity(1), 0);
+        yield platformCall(0xc2000000);
+        yield platformCall(PsciFunction.SYSTEM_OFF);
+      },
+    });
+    const cpu1 = new ScriptedVcpu({ architecture: "arm64", program: function* () {} });
+    domain.attachVcpu(0, cpu0, {
+      cpuOn: (vcpu, entry, context) => {
+        started.push([vcpu, entry, context]);
+        return true;
+      },
+    });
+    domain.attachVcpu(1, cpu1);
+    const events: string[] = [];
+    hypervisor.onDomainEvent((event) => event.kind === "shutdown" && events.push(event.reason));
+    domain.unpause();
+    hypervisor.scheduler.runUntil(() => domain.state === "destroyed", 100);
+    expect(cpu0.results).toEqual([
+      0x10001,
+      PsciReturn.SUCCESS,
+      PsciReturn.NOT_SUPPORTED,
+      1,
+      PsciReturn.SUCCESS,
+      PsciReturn.ALREADY_ON,
+      PsciReturn.INVALID_PARAMETERS,
+      0,
+      PsciReturn.NOT_SUPPORTED,
+      // SYSTEM_OFF does not return: the domain is gone.
+    ]);
+    expect(started).toEqual([[1, 0x40080000, 0x1234]]);
+    expect(events).toEqual(["poweroff"]);
   });
 });

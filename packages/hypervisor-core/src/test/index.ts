@@ -27,6 +27,7 @@ import {
 /** One thing the scripted guest does. */
 export type ScriptStep =
   | { readonly kind: "hypercall"; readonly nr: number; readonly args: readonly number[] }
+  | { readonly kind: "platform"; readonly args: readonly number[] }
   | { readonly kind: "work"; readonly instructions: number }
   | { readonly kind: "halt" }
   | { readonly kind: "shutdown"; readonly code: number }
@@ -35,6 +36,11 @@ export type ScriptStep =
 /** `vmcall` with EAX = nr and up to six arguments (each a non-negative integer below 2^53). */
 export function hypercall(nr: number, ...args: number[]): ScriptStep {
   return { kind: "hypercall", nr, args };
+}
+
+/** arm64 `hvc #0` (PSCI/SMCCC): function id and arguments in x0..x5. */
+export function platformCall(...args: number[]): ScriptStep {
+  return { kind: "platform", args };
 }
 
 /** Retire `instructions` instructions of ordinary guest work. */
@@ -131,9 +137,10 @@ export class ScriptedVcpu implements Vcpu {
         case "shutdown":
           this.exit.code = step.code;
           return this.setExit(VcpuExitReason.Shutdown);
+        case "platform":
         case "hypercall": {
           const exit = this.exit;
-          exit.hypercall = step.nr;
+          exit.hypercall = step.kind === "hypercall" ? step.nr : 0;
           exit.args.fill(0);
           for (let i = 0; i < 6 && i < step.args.length; i++) {
             const value = step.args[i];
@@ -143,7 +150,9 @@ export class ScriptedVcpu implements Vcpu {
           exit.longMode = this.longMode;
           exit.privilege = this.privilege;
           this.lastResult = Number.NaN;
-          return this.setExit(VcpuExitReason.Hypercall);
+          return this.setExit(
+            step.kind === "hypercall" ? VcpuExitReason.Hypercall : VcpuExitReason.PlatformCall,
+          );
         }
       }
     }
