@@ -12,7 +12,7 @@ import { compareSuite, type Report } from "./oracle/compare";
 import { type GeneratedCase, generateSuite } from "./oracle/generator";
 import { defaultOracle, runOnHost } from "./oracle/host-oracle";
 import { KumoMachine } from "./oracle/kumo-machine";
-import { Mode, type TestResult } from "./oracle/layout";
+import { CODE_OFFSET, Mode, type TestResult } from "./oracle/layout";
 
 /**
  * Integer forms that disagree today, each explained in oracle/REQUESTS.md.
@@ -31,6 +31,29 @@ const KNOWN_INTEGER: Record<string, string> = {
  * faults). The x87 group fails when more forms than this disagree.
  */
 const KNOWN_X87_DISAGREEMENTS = 153;
+
+/**
+ * 16-bit forms that behave the same in real mode and in a 16-bit ring-3
+ * segment: everything except segment-register loads and stores (selectors
+ * differ), far transfers, IRET, INT n, POPF, CLI/STI, port I/O and the
+ * system instructions (privileged in ring 3, allowed or #UD in real mode).
+ * SDM vol. 3A 20.1 lists what real mode does differently.
+ */
+const NOT_IN_REAL_MODE = new Set([
+  ..."06 07 0e 16 17 1e 1f 63 6c 6d 6e 6f 8c 8e 9a 9d c4 c5 ca cb cd cf".split(" "),
+  ..."e4 e5 e6 e7 ea ec ed ee ef fa fb ff/3 ff/5".split(" "),
+  ..."00 01 02 03 06 08 09 20 21 22 23 30 32 a0 a1 a8 a9 b2 b4 b5".split(" ").map((b) => `0f ${b}`),
+]);
+
+function realModeEligible(c: GeneratedCase): boolean {
+  if (c.mode !== Mode.Bits16 || !c.form.startsWith("c16")) return false;
+  const opcode = c.form.split(" ").filter((word) => /^[0-9a-f]{2}(\/\d)?$/.test(word));
+  const key = opcode[0] === "0f" ? `0f ${opcode[1]?.split("/")[0]}` : opcode[0];
+  return !NOT_IN_REAL_MODE.has(key) && !NOT_IN_REAL_MODE.has(opcode[0].split("/")[0]);
+}
+
+/** Real-mode forms that disagree today, each explained in oracle/REQUESTS.md. */
+const KNOWN_REAL_MODE: Record<string, string> = {};
 
 const SEED = Number(process.env.KUMO_DIFF_SEED ?? 0x4b756d6f);
 const PER_FORM = Number(process.env.KUMO_DIFF_CASES ?? 6);
@@ -75,6 +98,31 @@ describe("differential oracle: Kumo against the host CPU", () => {
     ["addressing forms", (c) => c.form.startsWith("addressing")],
     ["x87", (c) => c.form.startsWith("x87")],
   ];
+  it(`agrees in real mode on the 16-bit forms that do not depend on protection (oracle: ${host.kind})`, () => {
+    const machine = new KumoMachine();
+    // A write through CS raises #GP in protected mode only: real-mode
+    // segments carry no protection (SDM vol. 3A 20.1.1). Those cases, whose
+    // host run ends in #GP at the instruction itself, are left out.
+    const csWriteFault = (c: GeneratedCase, r: TestResult) =>
+      r.vector === 13 && r.eip === CODE_OFFSET && c.code.includes(0x2e);
+    const indices = suite.cases.flatMap((c, i) =>
+      realModeEligible(c) && !csWriteFault(c, host.results[i]) ? [i] : [],
+    );
+    const real = indices.map((i) => machine.runRealMode(suite.pristine, suite.cases[i]));
+    const report = compareSuite(
+      indices.map((i) => suite.cases[i]),
+      indices.map((i) => host.results[i]),
+      real,
+      suite.pristine,
+      false,
+    );
+    console.log(summary("real mode", report));
+    if (host.kind === "qemu") return;
+    expect([...report.disagreements.keys()].filter((form) => !(form in KNOWN_REAL_MODE))).toEqual(
+      [],
+    );
+  });
+
   for (const [label, filter] of groups) {
     it(`agrees on every ${label} instruction form (oracle: ${host.kind})`, () => {
       const report = pick(filter);

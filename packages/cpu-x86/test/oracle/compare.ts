@@ -21,6 +21,7 @@ export function compareResults(
   host: TestResult,
   kumo: TestResult,
   pristine: Uint8Array,
+  segments = true,
 ): string[] {
   const out: string[] = [];
   if (kumo.anomaly) return [`kumo: ${kumo.anomaly}`];
@@ -49,7 +50,7 @@ export function compareResults(
       out.push(`${NAMES[r]} host ${hex(host.regs[r])} kumo ${hex(kumo.regs[r])}`);
     }
   }
-  for (let s = 0; s < 6; s++) {
+  for (let s = 0; s < 6 && segments; s++) {
     if (host.segments[s] !== kumo.segments[s]) {
       out.push(`${SEGMENTS[s]} host ${hex(host.segments[s])} kumo ${hex(kumo.segments[s])}`);
     }
@@ -113,6 +114,7 @@ export function compareSuite(
   host: readonly TestResult[],
   kumo: readonly TestResult[],
   pristine: Uint8Array,
+  segments = true,
 ): Report {
   const forms = new Set<string>();
   const disagreements = new Map<string, string[]>();
@@ -120,7 +122,7 @@ export function compareSuite(
     const c = cases[i];
     forms.add(c.form);
     if (disagreements.has(c.form)) continue;
-    const differences = compareResults(c, host[i], kumo[i], pristine);
+    const differences = compareResults(c, host[i], kumo[i], pristine, segments);
     if (differences.length) disagreements.set(c.form, [describeCase(c), ...differences]);
   }
   return { forms: forms.size, cases: cases.length, disagreements };

@@ -29,9 +29,9 @@ typedef unsigned int u32;
 typedef unsigned short u16;
 typedef unsigned char u8;
 
-#define DATA_BASE 0x00200000u
+#define DATA_BASE 0x00020000u
 #define DATA_SIZE 0x2000u
-#define CODE_BASE 0x00300000u
+#define CODE_BASE 0x00030000u
 #define CODE_OFFSET 0x80u
 #define CODE_MAX 64u
 

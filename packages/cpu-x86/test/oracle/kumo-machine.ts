@@ -124,6 +124,9 @@ function buildTemplate(): Uint8Array {
     );
     memory[handler] = 0xf4;
   }
+  // Real-mode IVT (0000:0000) to the same `hlt`s, for runRealMode.
+  for (let vector = 0; vector < 256; vector++)
+    view.setUint16(vector * 4, HANDLERS + vector * 16, true);
   view.setUint16(TABLE_POINTERS, 0x7f, true);
   view.setUint32(TABLE_POINTERS + 2, GDT, true);
   view.setUint16(TABLE_POINTERS + 8, 0x7ff, true);
@@ -257,6 +260,103 @@ export class KumoMachine {
           if (count < MAX_DIFFS) result.diffs.push((i << 8) | value);
           count++;
         }
+      }
+    }
+    result.diffCount = count;
+    return result;
+  }
+
+  /**
+   * Runs a 16-bit case in real mode instead of ring 3: CS = CODE_BASE >> 4,
+   * every data segment DATA_BASE >> 4, so segment bases and offsets are the
+   * ones the host's 16-bit LDT segments give (layout.ts). The result is put
+   * in the host's terms: the final `hlt` (which halts at CPL 0) reads as the
+   * #GP(0) it raises in ring 3, and an exception's real-mode frame (IP, CS,
+   * FLAGS pushed on the case's own stack, SDM vol. 3A 20.1.4) gives EIP and
+   * FLAGS and is removed from the data region before it is compared.
+   */
+  runRealMode(pristine: Uint8Array, c: TestCase): TestResult {
+    const { ram, cpu } = this;
+    const view = this.view;
+    ram.set(this.template, 0);
+    ram.set(pristine, DATA_BASE);
+    ram.set(c.patch, DATA_BASE + c.patchOffset);
+    ram.set(this.hlts, CODE_BASE);
+    ram.set(c.code, CODE_BASE + CODE_OFFSET);
+    cpu.invalidateCode(CODE_BASE, 0x1000);
+    cpu.setRealMode(CODE_BASE >>> 4, CODE_OFFSET);
+    // ES SS DS FS GS: real-mode segments at the data region (Seg numbering of constants.ts).
+    for (const segment of [0, 2, 3, 4, 5])
+      cpu.setSegment(segment, DATA_BASE >>> 4, DATA_BASE, 0xffff, 0x93);
+    for (let r = 0; r < 8; r++) cpu.regs[r] = c.regs[r];
+    cpu.setEflags(c.eflags);
+    const start = cpu.instructionsRetired;
+    let reason: number = VcpuExitReason.Budget;
+    let message = "";
+    try {
+      while (cpu.instructionsRetired - start < MAX_INSTRUCTIONS) {
+        reason = cpu.run(10_000);
+        if (reason !== VcpuExitReason.Budget) break;
+      }
+    } catch (error) {
+      message = `run() threw: ${(error as Error).message}`;
+    }
+    this.instructions += cpu.instructionsRetired - start;
+    const result: TestResult = {
+      signal: -1,
+      vector: -1,
+      error: -1,
+      eip: cpu.eip >>> 0,
+      eflags: cpu.getEflags() >>> 0,
+      regs: new Uint32Array(8),
+      segments: new Uint16Array(6),
+      diffs: [],
+      diffCount: 0,
+      anomaly: "",
+    };
+    for (let r = 0; r < 8; r++) result.regs[r] = cpu.regs[r] >>> 0;
+    const linear = (cpu.segBase[1] >>> 0) + (cpu.eip >>> 0) - 1;
+    const handler = linear - HANDLERS;
+    if (message) {
+      result.anomaly = message;
+    } else if (reason !== VcpuExitReason.Halt) {
+      result.anomaly = `exit ${reason}${cpu.exit.message ? ` (${cpu.exit.message})` : ""}`;
+    } else if (linear >= CODE_BASE && linear < CODE_BASE + 0x1000) {
+      // The case's final hlt: the host's ring 3 raises #GP(0) there.
+      result.vector = 13;
+      result.signal = signalForVector(13);
+      result.error = 0;
+      result.eip = (cpu.eip - 1) >>> 0;
+    } else if (handler >= 0 && handler < 0x1000 && handler % 16 === 0) {
+      const vector = handler / 16;
+      const sp = cpu.regs[4] & 0xffff;
+      const frame = (cpu.segBase[2] >>> 0) + sp;
+      result.vector = vector;
+      result.signal = signalForVector(vector);
+      // Real mode pushes no error code; the host's are 0 for the faults cases raise here.
+      result.error = 0;
+      result.eip = view.getUint16(frame, true);
+      result.eflags = ((cpu.getEflags() & 0xffff0000) | view.getUint16(frame + 4, true)) >>> 0;
+      result.regs[4] = ((cpu.regs[4] & 0xffff0000) | ((sp + 6) & 0xffff)) >>> 0;
+      // Put back what the frame overwrote, as far as the case's initial data says.
+      for (let i = 0; i < 6; i++) {
+        const offset = frame + i - DATA_BASE;
+        if (offset < 0 || offset >= DATA_SIZE) continue;
+        const p = offset - c.patchOffset;
+        ram[frame + i] = p >= 0 && p < c.patch.length ? c.patch[p] : pristine[offset];
+      }
+    } else {
+      result.anomaly = `halted at linear 0x${(linear + 1).toString(16)}`;
+    }
+    const expected = this.expected;
+    expected.set(pristine);
+    expected.set(c.patch, c.patchOffset);
+    let count = 0;
+    for (let i = 0; i < DATA_SIZE; i++) {
+      const value = ram[DATA_BASE + i];
+      if (value !== expected[i]) {
+        if (count < MAX_DIFFS) result.diffs.push((i << 8) | value);
+        count++;
       }
     }
     result.diffCount = count;

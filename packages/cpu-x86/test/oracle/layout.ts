@@ -12,10 +12,10 @@
  */
 
 /** Two pages of data: page 0 for memory operands, page 1 as the stack. */
-export const DATA_BASE = 0x0020_0000;
+export const DATA_BASE = 0x0002_0000;
 export const DATA_SIZE = 0x2000;
 /** The code page: all `hlt` (0xf4) except the case's bytes at CODE_OFFSET. */
-export const CODE_BASE = 0x0030_0000;
+export const CODE_BASE = 0x0003_0000;
 export const CODE_OFFSET = 0x80;
 export const CODE_MAX = 64;
 export const PATCH_MAX = 20;
