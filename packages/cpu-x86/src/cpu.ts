@@ -3066,6 +3066,17 @@ export class X86Cpu implements Vcpu {
       const port = regs[EDX] & 0xffff;
       this.checkIoPermission(port, ioSize);
     }
+    if (
+      rep &&
+      !a16 &&
+      !(this.flagsRaw & DF) &&
+      (op === 0xaa || op === 0xab || op === 0xa4 || op === 0xa5) &&
+      this.segCheck[ES] === 0 &&
+      (op >= 0xaa || this.segCheck[seg] === 0)
+    ) {
+      // Bulk path for forward rep stos/movs (memset, memcpy, clear_page).
+      if (this.bulkString(op, seg, size)) return;
+    }
     // Iterations per call are bounded so that interrupts and the budget are
     // honoured; the instruction restarts with EIP unchanged (SDM vol. 3A 6.6).
     let iterations = rep ? 4096 : 1;
@@ -3139,6 +3150,72 @@ export class X86Cpu implements Vcpu {
         return;
       }
     }
+  }
+
+  /**
+   * Forward `rep stos`/`rep movs` with 32-bit addressing over flat-checked
+   * segments, a page at a time with typed-array fills and copies. Returns
+   * false (nothing done) when the generic loop must take over: MMIO, a
+   * destination that overlaps the source ahead of it (byte-replicating
+   * semantics), or an element crossing a page; registers then describe the
+   * elements done, so the generic loop continues from there, and a fault
+   * restarts correctly (SDM vol. 2 REP).
+   */
+  private bulkString(op: number, seg: number, size: number): boolean {
+    const regs = this.regs;
+    const bytes = 1 << size;
+    const movs = op < 0xaa;
+    for (let pages = 0; pages < 64; pages++) {
+      const count = regs[ECX] >>> 0;
+      if (count === 0) return true;
+      const dstLinear = (this.segBase[ES] + regs[EDI]) | 0;
+      const dstRoom = (4096 - (dstLinear & 0xfff)) >>> size;
+      let n = Math.min(count, dstRoom);
+      let srcLinear = 0;
+      if (movs) {
+        srcLinear = (this.segBase[seg] + regs[ESI]) | 0;
+        n = Math.min(n, (4096 - (srcLinear & 0xfff)) >>> size);
+      }
+      if (n === 0) return false;
+      // Translate (and fault) before anything is written.
+      let srcPhys = 0;
+      if (movs) {
+        const vpn = srcLinear >>> 12;
+        if ((this.tlbInfo[vpn] & (this.readNeed | T_MMIO)) !== this.readNeed) {
+          this.translateSlow(srcLinear, ACCESS_READ);
+          if ((this.tlbInfo[vpn] & (this.readNeed | T_MMIO)) !== this.readNeed) return false;
+        }
+        srcPhys = this.tlbPhys[vpn] | (srcLinear & 0xfff);
+      }
+      const dstVpn = dstLinear >>> 12;
+      if ((this.tlbInfo[dstVpn] & (this.writeNeed | T_MMIO)) !== this.writeNeed) {
+        this.translateSlow(dstLinear, ACCESS_WRITE);
+        if ((this.tlbInfo[dstVpn] & (this.writeNeed | T_MMIO)) !== this.writeNeed) return false;
+      }
+      const dstPhys = this.tlbPhys[dstVpn] | (dstLinear & 0xfff);
+      const length = n << size;
+      if (movs && dstPhys > srcPhys && dstPhys < srcPhys + length) return false;
+      if (this.codePage[dstPhys >>> 12]) this.invalidatePhysPage(dstPhys >>> 12);
+      const ram = this.ram;
+      if (movs) {
+        ram.copyWithin(dstPhys, srcPhys, srcPhys + length);
+        regs[ESI] = (regs[ESI] + length) | 0;
+      } else {
+        const value = regs[EAX];
+        if (size === 0) ram.fill(value & 0xff, dstPhys, dstPhys + length);
+        else if (size === 1) {
+          for (let i = 0; i < length; i += 2) this.view.setUint16(dstPhys + i, value, true);
+        } else if (value === 0) ram.fill(0, dstPhys, dstPhys + length);
+        else {
+          for (let i = 0; i < length; i += 4) this.view.setInt32(dstPhys + i, value, true);
+        }
+      }
+      regs[EDI] = (regs[EDI] + length) | 0;
+      regs[ECX] = (count - n) | 0;
+    }
+    // Budget of pages used: restart the instruction (interrupts may come in).
+    if (regs[ECX] !== 0) this.eip = this.startEip;
+    return true;
   }
 
   private advance(r: number, delta: number, a16: boolean): void {

@@ -311,6 +311,18 @@ describe("integer instructions against the host CPU", () => {
         : "cld\nmov esi, buf + 4\nmov edi, buf + 20";
       return { code: `${setup}\nmov ecx, ${count}\n${body}\ncld\nsub esi, buf\nsub edi, buf` };
     });
+    // Overlapping forward copies replicate (element by element), longer runs use the bulk path.
+    for (const body of [
+      "mov esi, buf\nmov edi, buf + 1\nmov ecx, 40\nrep movsb",
+      "mov esi, buf + 1\nmov edi, buf\nmov ecx, 40\nrep movsb",
+      "mov esi, buf\nmov edi, buf + 4\nmov ecx, 12\nrep movsd",
+      "mov esi, buf + 8\nmov edi, buf\nmov ecx, 14\nrep movsd",
+      "mov esi, buf\nmov edi, buf + 3\nmov ecx, 15\nmov eax, 0x12345678\nrep stosd",
+      "mov esi, buf\nmov edi, buf + 1\nmov ecx, 30\nmov eax, 0xabcd\nrep stosw",
+      "mov esi, buf\nmov edi, buf\nmov ecx, 64\nxor eax, eax\nrep stosb",
+    ]) {
+      list.push({ code: `cld\n${body}\nsub esi, buf\nsub edi, buf`, regs: regs(), flags: 0 });
+    }
     expect(compareWithHost(list)).toEqual([]);
   });
 

@@ -68,3 +68,37 @@ again:
     expect(cpu.regs[0]).toBe(7);
   });
 });
+
+describe("bulk string operations", () => {
+  it("copy and fill across pages like the element-by-element definition", () => {
+    const memory = createGuestMemory({ ramSize: 1 << 20 });
+    const ram = memory.ram.u8;
+    for (let i = 0; i < 0x4000; i++) ram[0x20000 + i] = (i * 7 + 3) & 0xff;
+    ram.set(
+      assemble(`
+  cld
+  mov esi, 0x20001
+  mov edi, 0x30003
+  mov ecx, 0x1003
+  rep movsd                 ; 16 KiB, misaligned, over five pages
+  mov edi, 0x40ffe
+  mov ecx, 5
+  mov eax, 0x11223344
+  rep stosw                 ; crosses a page in the middle of an element run
+  hlt`),
+      0x1000,
+    );
+    const cpu = createX86Cpu({ memory });
+    cpu.setFlatProtectedMode(0x1000, 0x8000);
+    runUntilHalt(cpu);
+    expect(Array.from(ram.subarray(0x30003, 0x30003 + 0x400c))).toEqual(
+      Array.from(ram.subarray(0x20001, 0x20001 + 0x400c)),
+    );
+    expect(Array.from(ram.subarray(0x40ffe, 0x41008))).toEqual([
+      0x44, 0x33, 0x44, 0x33, 0x44, 0x33, 0x44, 0x33, 0x44, 0x33,
+    ]);
+    expect(cpu.regs[1]).toBe(0);
+    expect(cpu.regs[6] >>> 0).toBe(0x20001 + 0x400c);
+    expect(cpu.regs[7] >>> 0).toBe(0x41008);
+  });
+});
