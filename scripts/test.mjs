@@ -23,6 +23,7 @@ step("build and typecheck", bin("turbo"), [
   "run",
   "build",
   "typecheck",
+  "--continue",
   "--output-logs=errors-only",
 ]);
 step("lint", bin("biome"), ["ci", "--colors=off", "."]);
