@@ -19,11 +19,7 @@ import { CODE_OFFSET, Mode, type TestResult } from "./oracle/layout";
  * Any other disagreement fails the test; a listed form that agrees again is
  * reported so that the list can shrink.
  */
-const KNOWN_INTEGER: Record<string, string> = {
-  "c16 lock o32 a32 0f ab mem": "REQUESTS.md open 1 (LOCK BTS with ESP as bit offset, 16-bit code)",
-  "c16 lock o32 a32 0f bb mem": "REQUESTS.md open 1 (LOCK BTC with ESP as bit offset, 16-bit code)",
-  "c16 lock o32 a16 0f bb mem": "REQUESTS.md open 1 (LOCK BTC with ESP as bit offset, 16-bit code)",
-};
+const KNOWN_INTEGER: Record<string, string> = {};
 
 /**
  * x87 forms that disagree today (out of 246), for reasons listed in
@@ -135,7 +131,10 @@ describe("differential oracle: Kumo against the host CPU", () => {
         return;
       }
       if (label === "x87") {
-        expect(report.disagreements.size).toBeLessThanOrEqual(KNOWN_X87_DISAGREEMENTS);
+        // The count is for the default seed and case count.
+        if (!process.env.KUMO_DIFF_SEED && !process.env.KUMO_DIFF_CASES) {
+          expect(report.disagreements.size).toBeLessThanOrEqual(KNOWN_X87_DISAGREEMENTS);
+        }
         return;
       }
       for (const form of Object.keys(KNOWN_INTEGER)) {

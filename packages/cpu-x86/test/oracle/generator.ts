@@ -664,6 +664,11 @@ function buildCase(entry: Entry, v: Variant, random: Random, pristine: Uint8Arra
   postConstraints(entry, b, v, regField, size);
   const code = b.code();
   if (b.regs[ESP] === 0) throw new InvalidCase("esp");
+  // Kumo enters 16-bit cases by IRET to a 16-bit stack segment, which loads
+  // only SP: ESP[31:16] keep the ring-0 value, as on hardware (the behaviour
+  // Linux's ESPFIX works around, arch/x86/entry/entry_32.S). The host loads
+  // ESP with MOV. So 16-bit cases start with ESP[31:16] = 0 on both sides.
+  if (v.mode === Mode.Bits16 && b.regs[ESP] >>> 16 !== 0) throw new InvalidCase("esp high");
   return {
     regs: b.regs,
     eflags: b.eflags,
@@ -789,7 +794,11 @@ function preConstraints(entry: Entry, b: Builder, regField: number): void {
   if (/^bt[src]?$/.test(name) && ops[1] === "Gv") {
     b.reserved |= 1 << regField;
     // Bit offsets reach ±0x800 bytes around the operand (SDM vol. 2A BT: bit base and offset).
-    const bits = b.random.range(-0x3f00, 0x3f00);
+    // ESP in 16-bit code keeps its upper half 0 (see the check in buildCase).
+    const bits =
+      regField === ESP && b.mode === Mode.Bits16
+        ? b.random.range(0, 0x3f00)
+        : b.random.range(-0x3f00, 0x3f00);
     b.setReg(regField, b.operandBytes, bits);
   }
   if (name === "leave" || name === "enter") {
