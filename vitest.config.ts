@@ -25,10 +25,11 @@ function workspaceDirs(): string[] {
  */
 function sourceAliases(): { find: string; replacement: string }[] {
   const aliases: { find: string; replacement: string }[] = [];
+  const folders = ["guests"];
   const base = join(root, "packages");
-  if (!existsSync(base)) return aliases;
-  for (const name of readdirSync(base)) {
-    const manifestPath = join(base, name, "package.json");
+  if (existsSync(base)) for (const name of readdirSync(base)) folders.push(join("packages", name));
+  for (const folder of folders) {
+    const manifestPath = join(root, folder, "package.json");
     if (!existsSync(manifestPath)) continue;
     const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
     for (const [subpath, target] of Object.entries(manifest.exports ?? {})) {
@@ -36,7 +37,7 @@ function sourceAliases(): { find: string; replacement: string }[] {
       if (!source) continue;
       aliases.push({
         find: `${manifest.name}${subpath.slice(1)}`,
-        replacement: resolve(base, name, source),
+        replacement: resolve(root, folder, source),
       });
     }
   }
