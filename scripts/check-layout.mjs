@@ -101,9 +101,9 @@ export function checkLayout(root, packageMap = defaultMap) {
         if (!kumo) continue;
         const target = kumo[1];
         const subpath = kumo[2];
-        if (subpath && subpath !== "/test") {
+        if (subpath && subpath !== "/test" && subpath !== "/node") {
           problems.push(
-            `${at} reaches into @kumo/${target} internals; only "." and "./test" are public`,
+            `${at} reaches into @kumo/${target} internals; only ".", "./node" and "./test" are public`,
           );
         }
         if (subpath === "/test" && inSource && !file.includes(`${sep}src${sep}test${sep}`)) {
