@@ -94,7 +94,7 @@ describe("xenstore for a new domain", () => {
 });
 
 describe("kumo create -c", () => {
-  it("warns that disks and vifs are not attached yet", async () => {
+  it("refuses a disk whose image cannot be opened, with the path and exit status 1", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-run-"));
     writeFileSync(join(dir, "guest"), buildConsoleGuest(0));
     writeFileSync(
@@ -110,10 +110,8 @@ describe("kumo create -c", () => {
       env: { KUMO_STATE_DIR: dir },
       cwd: dir,
     });
-    setTimeout(() => stdin.write("q"), 100);
-    expect(await status).toBe(0);
-    expect(stderr).toMatch(/disk xvda is not attached: Kumo has no block backend yet/);
-    expect(stderr).toMatch(/vif 0 is not attached: Kumo has no network backend yet/);
+    expect(await status).toBe(1);
+    expect(stderr).toBe("kumo: disk xvda: /x.img: image file does not exist\n");
   });
 
   it("attaches the terminal, logs the console and exits 0 on poweroff", async () => {

@@ -8,7 +8,10 @@ import { cpus, freemem, hostname, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
+import { BridgeRegistry } from "@kumo/netback";
 import { Xenstored } from "@kumo/xenstore";
+import { DeviceAttachError } from "../backends/devices";
+import { VdevError } from "../backends/vdev";
 import { parseElf } from "../builder/elf";
 import { DomainBuildError, KernelImageError } from "../builder/errors";
 import { type UnpackedKernel, unpackKernelImage } from "../builder/kernel-image";
@@ -19,6 +22,7 @@ import { daemonConsole, daemonRequest } from "../daemon/client";
 import type { DaemonRequest, DaemonResponse, DomainListEntry } from "../daemon/protocol";
 import { KumoDaemon } from "../daemon/server";
 import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
+import { attachConfiguredDevices } from "../node/devices";
 import { attachTerminal, type TerminalInput } from "../node/terminal";
 import { createPvhDomain } from "../runner/pvh-domain";
 import { introduceDomain } from "../runner/xenstore";
@@ -93,7 +97,9 @@ export async function runKumo(argv: readonly string[], io: KumoIo): Promise<numb
       error instanceof CommandError ||
       error instanceof XlConfigError ||
       error instanceof KernelImageError ||
-      error instanceof DomainBuildError
+      error instanceof DomainBuildError ||
+      error instanceof DeviceAttachError ||
+      error instanceof VdevError
     ) {
       io.stderr.write(`kumo: ${error.message}\n`);
       return ExitStatus.Failure;
@@ -387,19 +393,6 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
       );
     }
   }
-  if (!values["dry-run"]) {
-    // Parsed and validated, but nothing serves them yet: say so rather than boot without them.
-    for (const disk of config.disks) {
-      io.stderr.write(
-        `kumo: warning: disk ${disk.vdev} is not attached: Kumo has no block backend yet\n`,
-      );
-    }
-    for (const [index, vif] of config.vifs.entries()) {
-      io.stderr.write(
-        `kumo: warning: vif ${index}${vif.mac ? ` (${vif.mac})` : ""} is not attached: Kumo has no network backend yet\n`,
-      );
-    }
-  }
   if (config.type === "hvm") {
     throw new CommandError(
       'type "hvm" needs firmware and emulated PC devices, which Kumo does not have yet; use type = "pvh"',
@@ -582,6 +575,19 @@ async function bootOnce(
     storeGfn: runnable.layout.specialPages.xenstoreGfn,
     storePort: runnable.storePort,
   });
+  let devices: Awaited<ReturnType<typeof attachConfiguredDevices>>;
+  try {
+    devices = await attachConfiguredDevices(xenstored, hypervisor.host, domain.domid, config, {
+      cwd: io.cwd,
+      bridges: new BridgeRegistry(),
+      log: (line) => hypervisor.log(line),
+    });
+  } catch (error) {
+    hypervisor.destroyDomain(domain.domid);
+    xenstored.releaseDomain(domain.domid);
+    backend.close();
+    throw error;
+  }
   const log = logConsoleToFile(backend, consoleLogPath(config.name, io.env));
   const stats: BootStats = {
     firstOutput: -1,
@@ -634,6 +640,7 @@ async function bootOnce(
     log.close();
     stats.instructions = domain.instructionsRetired();
     if (domain.state !== "destroyed") hypervisor.destroyDomain(domain.domid);
+    await devices.destroy();
     xenstored.releaseDomain(domain.domid);
     backend.close();
   }

@@ -8,10 +8,13 @@ import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { resolve } from "node:path";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
+import { BridgeRegistry } from "@kumo/netback";
 import { connectLocal, type XenstoreClient, Xenstored } from "@kumo/xenstore";
+import type { DomainDevices } from "../backends/devices";
 import { unpackKernelImage } from "../builder/kernel-image";
 import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
 import { type ConsoleLog, consoleLogPath, logConsoleToFile } from "../node/console-log";
+import { attachConfiguredDevices } from "../node/devices";
 import { createPvhDomain, type RunnablePvhDomain } from "../runner/pvh-domain";
 import { introduceDomain } from "../runner/xenstore";
 import {
@@ -37,6 +40,8 @@ interface HostedDomain {
   /** Console connections to tell when the domain ends. */
   readonly consoles: Set<(reason: string) => void>;
   endReason: ShutdownReasonName | "destroyed" | undefined;
+  /** The disk and vif backends, once started. */
+  devices?: DomainDevices;
 }
 
 export interface KumoDaemonOptions {
@@ -56,6 +61,8 @@ const MAX_RESTARTS = 50;
 export class KumoDaemon {
   readonly hypervisor = new Hypervisor();
   readonly xenstored = new Xenstored();
+  /** The virtual bridges named by vif= entries, shared by all domains of this daemon. */
+  readonly bridges = new BridgeRegistry();
   private readonly store: XenstoreClient;
   private readonly domains = new Map<number, HostedDomain>();
   private running: Promise<void> | null = null;
@@ -74,13 +81,15 @@ export class KumoDaemon {
       } else if (event.kind === "destroyed") {
         hosted.runnable.console.service();
         hosted.endReason ??= "destroyed";
-        this.forget(event.domid);
+        const released = this.forget(event.domid);
         if (hosted.restart && hosted.restarts < MAX_RESTARTS) {
           this.hypervisor.log(`restarting "${hosted.config.name}" after ${hosted.endReason}`);
-          this.create({ ...hosted.request, paused: false }, hosted.restarts + 1).catch(
-            (error: Error) =>
+          // The disk images are closed before the new domain opens them again.
+          released
+            .then(() => this.create({ ...hosted.request, paused: false }, hosted.restarts + 1))
+            .catch((error: Error) =>
               this.hypervisor.log(`restarting "${hosted.config.name}" failed: ${error.message}`),
-          );
+            );
         }
       } else {
         return;
@@ -124,14 +133,17 @@ export class KumoDaemon {
     if (this.socketPath && existsSync(this.socketPath)) unlinkSync(this.socketPath);
   }
 
-  private forget(domid: number): void {
+  private forget(domid: number): Promise<void> {
     const hosted = this.domains.get(domid);
-    if (hosted === undefined) return;
+    if (hosted === undefined) return Promise.resolve();
     this.domains.delete(domid);
     hosted.log.close();
     hosted.runnable.console.close();
     this.xenstored.releaseDomain(domid);
     void this.store.rm(`/local/domain/${domid}`).catch(() => {});
+    return (hosted.devices?.destroy() ?? Promise.resolve()).catch((error: Error) =>
+      this.hypervisor.log(`d${domid}: device teardown: ${error.message}`),
+    );
   }
 
   private ensureRunning(): void {
@@ -189,6 +201,16 @@ export class KumoDaemon {
         storeGfn: runnable.layout.specialPages.xenstoreGfn,
         storePort: runnable.storePort,
       });
+      const hosted = this.domains.get(domain.domid);
+      const devices = await attachConfiguredDevices(
+        this.xenstored,
+        this.hypervisor.host,
+        domain.domid,
+        config,
+        { cwd: request.cwd, bridges: this.bridges, log: (line) => this.hypervisor.log(line) },
+      );
+      if (hosted === undefined) await devices.destroy();
+      else hosted.devices = devices;
     } catch (error) {
       this.hypervisor.destroyDomain(domain.domid);
       throw error;
