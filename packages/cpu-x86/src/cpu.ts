@@ -604,6 +604,7 @@ export class X86Cpu implements Vcpu {
     if (this.nmiPending) {
       this.nmiPending = false;
       this.halted = false;
+      this.startEip = this.eip;
       this.deliverEvent(Vector.NMI, EVENT_EXTERNAL, false, 0);
       return;
     }
