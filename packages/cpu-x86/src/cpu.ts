@@ -493,7 +493,6 @@ export class X86Cpu implements Vcpu {
     const lengths = decoded.length;
     const tlbInfo = this.tlbInfo;
     const tlbPhys = this.tlbPhys;
-    const regs = this.regs;
     const segBase = this.segBase;
     // The retired count lives in a local; `finally` writes it back on every
     // way out (exit, fault unwinding) so that no instruction is lost.
@@ -3164,7 +3163,6 @@ export class X86Cpu implements Vcpu {
    */
   private bulkString(op: number, seg: number, size: number): boolean {
     const regs = this.regs;
-    const bytes = 1 << size;
     const movs = op < 0xaa;
     for (let pages = 0; pages < 64; pages++) {
       const count = regs[ECX] >>> 0;
