@@ -11,7 +11,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { VcpuAccess, VcpuExitReason } from "@kumo/abi";
 import { createGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
