@@ -2,12 +2,12 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Browser, chromium } from "playwright-core";
+import { type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { type ExampleServer, serveExample } from "../src/serve";
 
 const artifacts = join(import.meta.dirname, "../../../test-artifacts");
-let browser: Browser;
+let browser: BrowserContext;
 let userDataDir: string;
 const servers: ExampleServer[] = [];
 type Kumo = { rowsOnScreen: () => string[] };
@@ -15,8 +15,11 @@ type Kumo = { rowsOnScreen: () => string[] };
 beforeAll(async () => {
   execFileSync(process.execPath, [join(import.meta.dirname, "../build.mjs")]);
   userDataDir = mkdtempSync(join(tmpdir(), "kumo-chromium-"));
-  browser = await chromium.launch({
+  // A fresh profile per run (playwright passes it as --user-data-dir).
+  browser = await chromium.launchPersistentContext(userDataDir, {
     executablePath: "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1000, height: 760 },
     args: [
       "--headless",
       "--no-sandbox",
@@ -26,7 +29,6 @@ beforeAll(async () => {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
-      `--user-data-dir=${userDataDir}`,
     ],
   });
 });
