@@ -26,6 +26,8 @@ export interface CommandSpec {
   readonly details?: string;
 }
 
+import { diskCommandSpec } from "./disk";
+
 const domain = { arguments: "<domain>", minArguments: 1, maxArguments: 1 } as const;
 
 export const commands: readonly CommandSpec[] = [
@@ -125,6 +127,7 @@ export const commands: readonly CommandSpec[] = [
     maxArguments: 3,
     options: [],
   },
+  diskCommandSpec,
   {
     name: "daemon",
     arguments: "",

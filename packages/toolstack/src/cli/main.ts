@@ -27,6 +27,7 @@ import { attachTerminal, type TerminalInput } from "../node/terminal";
 import { createPvhDomain } from "../runner/pvh-domain";
 import { introduceDomain } from "../runner/xenstore";
 import { type CommandSpec, commandHelp, findCommand, generalHelp, usageLine } from "./commands";
+import { DiskCommandError, DiskUsageError, runDiskCommand } from "./disk";
 
 export interface KumoIo {
   readonly stdout: { write(text: string | Uint8Array): unknown };
@@ -136,6 +137,8 @@ async function dispatch(argv: readonly string[], io: KumoIo): Promise<number> {
       return create(values, positionals, io);
     case "info":
       return info(io);
+    case "disk":
+      return disk(command, values, positionals, io);
     case "daemon":
       return runDaemon(io);
     case "xenstore":
@@ -711,6 +714,25 @@ function describeBuild(
   }
   const width = Math.max(...rows.map(([key]) => key.length));
   return `${rows.map(([key, value]) => `${key.padEnd(width)} : ${value}`).join("\n")}\n`;
+}
+
+async function disk(
+  command: CommandSpec,
+  values: OptionValues,
+  positionals: string[],
+  io: KumoIo,
+): Promise<number> {
+  try {
+    return await runDiskCommand(values, positionals, {
+      stdout: io.stdout,
+      stderr: io.stderr as KumoIo["stderr"] & { isTTY?: boolean },
+      cwd: io.cwd,
+    });
+  } catch (error) {
+    if (error instanceof DiskUsageError) throw new UsageError(`disk: ${error.message}`, command);
+    if (error instanceof DiskCommandError) throw new CommandError(error.message);
+    throw error;
+  }
 }
 
 function info(io: KumoIo): number {
