@@ -2,6 +2,13 @@
 // a browser: Node-only parts (files, terminals, the CLI) live under src/node
 // and src/bin and are exported from "@kumo/toolstack/node".
 
+export {
+  attachDomainDevices,
+  DeviceAttachError,
+  type DomainDevices,
+  type DomainDevicesOptions,
+} from "./backends/devices";
+export { parseVdev, VdevError, type VirtualDevice } from "./backends/vdev";
 export { crc32, crc64 } from "./builder/crc";
 export {
   type ElfImage,
