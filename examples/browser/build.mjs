@@ -18,7 +18,7 @@ await build({
   target: "es2022",
   conditions: ["source"],
   sourcemap: true,
-  minify: true,
+  minify: process.env.KUMO_MINIFY !== "0",
   logLevel: "warning",
 });
 // The server for `pnpm start` (Node; the test imports src/serve.ts directly).

@@ -8,6 +8,13 @@
 import { createPvhGuest } from "@kumo/example-minimal-pvh";
 import { Terminal } from "@xterm/xterm";
 
+// Workaround for @kumo/event-channel (src/sink.ts, CallbackEvents): its default `defer`
+// is the bare `queueMicrotask`, called as `this.defer(...)`, which browsers reject with
+// "TypeError: Illegal invocation" (Node does not care about the receiver). A bound
+// wrapper works everywhere; remove this once the package wraps it itself.
+const nativeQueueMicrotask = globalThis.queueMicrotask;
+globalThis.queueMicrotask = (task) => nativeQueueMicrotask.call(globalThis, task);
+
 const status = document.getElementById("status") as HTMLElement;
 const progress = document.getElementById("progress") as HTMLProgressElement;
 
@@ -50,6 +57,7 @@ async function main(): Promise<void> {
   const guest = await createPvhGuest({ kernel, initramfs, shared, clock: { mode: "wall" } });
   const memory = shared ? "a SharedArrayBuffer" : "an ArrayBuffer";
   status.textContent = `Booting Linux (guest RAM in ${memory})...`;
+  progress.hidden = true;
   let booted = false;
   guest.onOutput((bytes) => {
     terminal.write(bytes);
@@ -66,5 +74,5 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   status.textContent = `Error: ${error instanceof Error ? error.message : String(error)}`;
-  console.error(error);
+  console.error(error instanceof Error ? error.stack : error);
 });
