@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium } from "playwright-core";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { ensureGuest } from "../../../guests/src/index";
 import { type ExampleServer, serveExample } from "../src/serve";
 
 const artifacts = join(import.meta.dirname, "../../../test-artifacts");
@@ -13,6 +14,8 @@ const servers: ExampleServer[] = [];
 type Kumo = { rowsOnScreen: () => string[] };
 
 beforeAll(async () => {
+  // Building the guest on a cold cache takes minutes: a hook has the longer timeout.
+  await ensureGuest("i386", { progress: false });
   execFileSync(process.execPath, [join(import.meta.dirname, "../build.mjs")]);
   userDataDir = mkdtempSync(join(tmpdir(), "kumo-chromium-"));
   // A fresh profile per run (playwright passes it as --user-data-dir).

@@ -1,14 +1,19 @@
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { expect, test } from "vitest";
+import { beforeAll, expect, test } from "vitest";
 import { ensureGuest } from "../../../guests/src/index";
 import { createPvhGuest } from "../src/index";
 
 const CURSOR_QUERY = `${String.fromCharCode(0x1b)}[6n`;
 
+let images: Awaited<ReturnType<typeof ensureGuest>>;
+// Building the guest on a cold cache takes minutes: a hook has the longer timeout.
+beforeAll(async () => {
+  images = await ensureGuest("i386", { progress: false });
+});
+
 test("boots the i386 guest to the busybox prompt, answers uname -m with i686, powers off", async () => {
-  const images = await ensureGuest("i386", { progress: false });
   const guest = await createPvhGuest({
     kernel: new Uint8Array(await readFile(images.vmlinux)),
     initramfs: new Uint8Array(await readFile(images.initramfs)),
