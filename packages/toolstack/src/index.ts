@@ -79,6 +79,7 @@ export {
   XenconsLayout,
 } from "./console/backend";
 export { hostConsoleChannel } from "./console/host-channel";
+export { attachLocalApic, type LocalApicWiring } from "./runner/local-apic";
 export {
   createPvhDomain,
   type PvhDomainImages,

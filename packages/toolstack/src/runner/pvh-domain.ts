@@ -25,6 +25,7 @@ import {
 import type { DomainAction, DomainConfig } from "../config/domain-config";
 import { ConsoleBackend } from "../console/backend";
 import { hostConsoleChannel } from "../console/host-channel";
+import { attachLocalApic, type LocalApicWiring } from "./local-apic";
 
 export interface PvhDomainImages {
   /** The kernel ELF (see `unpackKernelImage`). */
@@ -37,6 +38,12 @@ export interface PvhDomainOptions {
   readonly paused?: boolean;
   /** The domain's clock (default: virtual, reproducible; "wall" for interactive use). */
   readonly clock?: ClockOptions;
+  /**
+   * Give each vCPU an emulated local APIC, as Xen does for PVH guests
+   * (default true). False reproduces a CPU without one (CPUID.1:EDX.APIC
+   * clear, nothing at 0xFEE00000), on which Linux stays in PIC mode.
+   */
+  readonly localApic?: boolean;
 }
 
 export interface RunnablePvhDomain {
@@ -49,6 +56,8 @@ export interface RunnablePvhDomain {
   readonly storePort: number;
   /** The xenstore ring page, for a xenstore daemon to serve (HVM_PARAM_STORE_PFN). */
   readonly storePage: Uint8Array;
+  /** Each vCPU's local APIC (device model, mapped base, global enable) by vCPU id; empty with `localApic: false`. */
+  readonly localApics: readonly LocalApicWiring[];
 }
 
 /** xl.cfg actions the hypervisor carries out itself; the rest are the toolstack's (coredump, rename). */
@@ -125,14 +134,17 @@ export function createPvhDomain(
       hostConsoleChannel(hypervisor.host, domain.domid, PvhSpecialPages.consoleGfn, consolePort),
     );
 
+    const localApics: LocalApicWiring[] = [];
     for (let id = 0; id < config.vcpus; id++) {
       const cpu = createX86Cpu({ memory });
       // vCPU 0 starts at the PVH entry; the others wait for the guest to start them.
       if (id === 0) applyPvhEntryState(cpu, layout.vcpu);
       domain.attachVcpu(id, cpu);
+      // Xen emulates a local APIC for PVH guests (vlapic); Linux needs it to use the Xen timer.
+      if (options.localApic !== false) localApics.push(attachLocalApic(domain, id, cpu, memory));
     }
     if (!options.paused) domain.unpause();
-    return { domain, layout, console, consolePort, storePort, storePage };
+    return { domain, layout, console, consolePort, storePort, storePage, localApics };
   } catch (error) {
     hypervisor.destroyDomain(domain.domid);
     throw error;
