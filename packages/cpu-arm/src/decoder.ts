@@ -492,7 +492,9 @@ function decodeDataRegister(word: number, out: Int32Array, at: number): number {
   const subtract = (word >>> 30) & 1;
   if (op1 === 0) {
     const imm6 = (word >>> 10) & 0x3f;
-    if (!sf && imm6 >= 32) return Op.Undefined;
+    // A 32-bit shift amount of 32 or more is reserved in the shifted-register forms (not the extended one).
+    const badShift = !sf && imm6 >= 32 && (op2 & 9) !== 9;
+    if (badShift) return Op.Undefined;
     if ((op2 & 8) === 0) {
       // Logical (shifted register) (C4.1.89.1).
       const opc = (word >>> 29) & 3;

@@ -20,9 +20,9 @@ export function hasAssembler(): boolean {
   }
 }
 
-/** Flat binary of `source` assembled at offset 0 (`.text` only). */
-export function assemble(source: string): Uint8Array {
-  const text = `.text\n.globl _start\n_start:\n${source}\n`;
+/** Flat binary of `source` assembled and linked at `address` (`.text` only; relocations such as ADRP's are resolved). */
+export function assemble(source: string, address = 0x40010000): Uint8Array {
+  const text = `.text\n.globl _start\n_start:\n${source}\n// linked at 0x${address.toString(16)}\n`;
   const hash = createHash("sha256").update(text).digest("hex").slice(0, 24);
   mkdirSync(cacheDirectory, { recursive: true });
   const binary = join(cacheDirectory, `${hash}.bin`);
@@ -31,7 +31,9 @@ export function assemble(source: string): Uint8Array {
     const objectFile = join(cacheDirectory, `${hash}.o`);
     writeFileSync(sourceFile, text);
     execFileSync("aarch64-linux-gnu-as", ["-o", objectFile, sourceFile]);
-    execFileSync("aarch64-linux-gnu-objcopy", ["-O", "binary", "-j", ".text", objectFile, `${binary}.tmp`]);
+    const linked = join(cacheDirectory, `${hash}.elf`);
+    execFileSync("aarch64-linux-gnu-ld", ["-static", `-Ttext=0x${address.toString(16)}`, "-e", "_start", "-o", linked, objectFile]);
+    execFileSync("aarch64-linux-gnu-objcopy", ["-O", "binary", "-j", ".text", linked, `${binary}.tmp`]);
     writeFileSync(binary, readFileSync(`${binary}.tmp`));
   }
   return new Uint8Array(readFileSync(binary));

@@ -94,8 +94,16 @@ export function kumoArea(body: string): { area: Uint8Array; cpu: Arm64Cpu } {
   memory.writeBytes(DATA, pattern());
   const cpu = new Arm64Cpu({ memory });
   cpu.pc = CODE;
-  const reason = cpu.run(10_000_000);
-  if (reason !== 1) throw new Error(`Kumo did not reach wfi: exit ${reason}, pc 0x${cpu.pc.toString(16)}, ESR 0x${cpu.readSystemRegister("ESR_EL1")[0].toString(16)}`);
+  // VBAR_EL1 points at a wfi: an unexpected exception stops at once instead of running through unmapped vectors.
+  memory.write32(DATA + AREA_SIZE + 0x200, 0xd503207f);
+  cpu.writeSystemRegister("VBAR_EL1", DATA + AREA_SIZE);
+  const reason = cpu.run(2_000_000);
+  const [elr] = cpu.readSystemRegister("ELR_EL1");
+  if (reason !== 1 || cpu.pc !== BigInt(CODE + code.length)) {
+    throw new Error(
+      `Kumo did not reach the final wfi: exit ${reason}, pc 0x${cpu.pc.toString(16)}, ESR 0x${cpu.readSystemRegister("ESR_EL1")[0].toString(16)}, ELR 0x${elr.toString(16)} (word 0x${memory.read32(elr).toString(16)})`,
+    );
+  }
   const area = new Uint8Array(AREA_SIZE);
   for (let i = 0; i < AREA_SIZE; i++) area[i] = memory.read8(DATA + i);
   return { area, cpu };
