@@ -2,14 +2,20 @@ import {
   createVcpuExit,
   type InterruptSource,
   type Vcpu,
-  VcpuAccess,
+  type VcpuAccess,
   type VcpuExit,
   VcpuExitReason,
   type VcpuHooks,
   type VcpuIo,
   type VcpuState,
 } from "@kumo/abi";
-import { Arm64PageWalker, Arm64WalkFlags, arm64AccessPermission, type GuestMemory, SoftTlb } from "@kumo/mmu";
+import {
+  Arm64PageWalker,
+  Arm64WalkFlags,
+  arm64AccessPermission,
+  type GuestMemory,
+  SoftTlb,
+} from "@kumo/mmu";
 import { DECODED_STRIDE, decodeInstruction, LoadKind, Op, SP, ZR } from "./decoder";
 import {
   El0Access,
@@ -278,7 +284,14 @@ export class Arm64Cpu implements Vcpu {
 
   /** PSTATE in SPSR_EL1 layout (Arm ARM C5.2.18). */
   get pstate(): number {
-    return (this.nzcv | (this.daif << 6) | (this.illegalState ? 1 << 20 : 0) | (this.el << 2) | this.spSel) >>> 0;
+    return (
+      (this.nzcv |
+        (this.daif << 6) |
+        (this.illegalState ? 1 << 20 : 0) |
+        (this.el << 2) |
+        this.spSel) >>>
+      0
+    );
   }
 
   /** A system register by name, as [low, high] (tests and tools). */
@@ -306,8 +319,12 @@ export class Arm64Cpu implements Vcpu {
   invalidateCode(address: number, length: number): void {
     const base = this.memory.ram.base;
     const first = Math.max(0, Math.floor((address - base) / 4096));
-    const last = Math.min(this.codePage.length - 1, Math.floor((address - base + length - 1) / 4096));
-    for (let frame = first; frame <= last; frame++) if (this.codePage[frame]) this.invalidateFrame(frame);
+    const last = Math.min(
+      this.codePage.length - 1,
+      Math.floor((address - base + length - 1) / 4096),
+    );
+    for (let frame = first; frame <= last; frame++)
+      if (this.codePage[frame]) this.invalidateFrame(frame);
   }
 
   // ---- Vcpu ----
@@ -357,11 +374,26 @@ export class Arm64Cpu implements Vcpu {
     const systemRegisters: Record<string, [number, number]> = {};
     SYSTEM_REGISTERS.forEach((info, index) => {
       if (info.kind === SysRegKind.Constant || info.kind === SysRegKind.Zero) return;
-      if (info.name === "CurrentEL" || info.name === "SPSel" || info.name === "NZCV" || info.name === "DAIF") return;
-      if (info.name === "SP_EL0" || info.name.startsWith("CNTP_T") || info.name.startsWith("CNTV_T")) return;
-      if (info.name === "CNTPCT_EL0" || info.name === "CNTVCT_EL0" || info.name === "CNTFRQ_EL0") return;
+      if (
+        info.name === "CurrentEL" ||
+        info.name === "SPSel" ||
+        info.name === "NZCV" ||
+        info.name === "DAIF"
+      )
+        return;
+      if (
+        info.name === "SP_EL0" ||
+        info.name.startsWith("CNTP_T") ||
+        info.name.startsWith("CNTV_T")
+      )
+        return;
+      if (info.name === "CNTPCT_EL0" || info.name === "CNTVCT_EL0" || info.name === "CNTFRQ_EL0")
+        return;
       if (info.name === "MPIDR_EL1") return;
-      systemRegisters[info.name] = [this.sysRegs[index * 2] >>> 0, this.sysRegs[index * 2 + 1] >>> 0];
+      systemRegisters[info.name] = [
+        this.sysRegs[index * 2] >>> 0,
+        this.sysRegs[index * 2 + 1] >>> 0,
+      ];
     });
     const x: number[] = [];
     for (let i = 0; i < 62; i++) x.push(this.x[i] >>> 0);
@@ -380,10 +412,15 @@ export class Arm64Cpu implements Vcpu {
   }
 
   restoreState(state: VcpuState): void {
-    if (state.kind !== "arm64-cpu") throw new Arm64StateError(`expected an arm64-cpu state, got "${state.kind}"`);
-    if (state.version !== 1) throw new Arm64StateError(`arm64-cpu state version ${state.version} is not supported (expected 1)`);
+    if (state.kind !== "arm64-cpu")
+      throw new Arm64StateError(`expected an arm64-cpu state, got "${state.kind}"`);
+    if (state.version !== 1)
+      throw new Arm64StateError(
+        `arm64-cpu state version ${state.version} is not supported (expected 1)`,
+      );
     const saved = state as Arm64CpuState;
-    if (!Array.isArray(saved.x) || saved.x.length !== 62) throw new Arm64StateError("arm64-cpu state: x must hold 62 halves");
+    if (!Array.isArray(saved.x) || saved.x.length !== 62)
+      throw new Arm64StateError("arm64-cpu state: x must hold 62 halves");
     for (let i = 0; i < 62; i++) this.x[i] = saved.x[i] | 0;
     this.pcLow = saved.pc[0] | 0;
     this.pcHigh = saved.pc[1] | 0;
@@ -448,7 +485,11 @@ export class Arm64Cpu implements Vcpu {
       this.sysRegs[FAR * 2 + 1] = this.pcHigh;
       this.takeSync(ExceptionClass.PcAlignment, 0, pcLow, this.pcHigh);
     }
-    if (!this.fetchValid || pcLow >>> 12 !== this.fetchPageLow || this.pcHigh !== this.fetchPageHigh) {
+    if (
+      !this.fetchValid ||
+      pcLow >>> 12 !== this.fetchPageLow ||
+      this.pcHigh !== this.fetchPageHigh
+    ) {
       this.fetchPage();
     }
     const offset = pcLow & 0xfff;
@@ -475,7 +516,10 @@ export class Arm64Cpu implements Vcpu {
       if (physical < 0) {
         this.sysRegs[FAR * 2] = pcLow;
         this.sysRegs[FAR * 2 + 1] = pcHigh;
-        const ec = this.el === 0 ? ExceptionClass.InstructionAbortLower : ExceptionClass.InstructionAbortSame;
+        const ec =
+          this.el === 0
+            ? ExceptionClass.InstructionAbortLower
+            : ExceptionClass.InstructionAbortSame;
         this.takeSync(ec, this.walker.faultStatus, pcLow, pcHigh);
       }
       index = this.insertTlb(pcLow, pcHigh);
@@ -562,7 +606,7 @@ export class Arm64Cpu implements Vcpu {
         this.exitWith(VcpuExitReason.InterruptWindow);
         return;
       }
-      if (source !== null && source.hasPending()) {
+      if (source?.hasPending()) {
         // The GIC's CPU interface is read by the guest (IAR); the CPU only takes the IRQ exception (Arm ARM D1.3).
         this.takeException(0x80, this.pcLow, this.pcHigh);
         this.eventCheck = true;
@@ -643,7 +687,12 @@ export class Arm64Cpu implements Vcpu {
    * with `physical` set (MMIO, mapped frames). Raises data aborts. The
    * access must not cross a page (callers split those).
    */
-  private dataAddress(vaLow: number, vaHigh: number, write: boolean, unprivileged: boolean): number {
+  private dataAddress(
+    vaLow: number,
+    vaHigh: number,
+    write: boolean,
+    unprivileged: boolean,
+  ): number {
     const need = unprivileged
       ? arm64AccessPermission(write ? 1 : 0, Arm64WalkFlags.Unprivileged)
       : write
@@ -652,7 +701,8 @@ export class Arm64Cpu implements Vcpu {
     let index = this.tlb.lookup(vaLow, vaHigh, need);
     if (index < 0) {
       const flags = (write ? 1 : 0) | (unprivileged ? Arm64WalkFlags.Unprivileged : this.walkFlags);
-      if (this.walker.walk(vaLow, vaHigh, flags) < 0) this.dataAbort(vaLow, vaHigh, write, this.walker.faultStatus);
+      if (this.walker.walk(vaLow, vaHigh, flags) < 0)
+        this.dataAbort(vaLow, vaHigh, write, this.walker.faultStatus);
       index = this.insertTlb(vaLow, vaHigh);
     }
     const host = this.tlb.hostOffset[index];
@@ -728,7 +778,14 @@ export class Arm64Cpu implements Vcpu {
   }
 
   /** Stores the low 1 << sizeLog bytes of low/high. */
-  private store(vaLow: number, vaHigh: number, sizeLog: number, low: number, high: number, unprivileged: boolean): void {
+  private store(
+    vaLow: number,
+    vaHigh: number,
+    sizeLog: number,
+    low: number,
+    high: number,
+    unprivileged: boolean,
+  ): void {
     const size = 1 << sizeLog;
     if ((vaLow & 0xfff) + size > 0x1000) {
       // Check both pages first so that a fault leaves memory untouched.
@@ -983,7 +1040,7 @@ export class Arm64Cpu implements Vcpu {
       const remainder = a - q * b;
       if (remainder < 0) q--;
       else if (remainder >= b) q++;
-      this.resultLow = q % TWO_POW_32 | 0;
+      this.resultLow = (q % TWO_POW_32) | 0;
       this.resultHigh = Math.floor(q / TWO_POW_32) | 0;
       return;
     }
@@ -995,7 +1052,8 @@ export class Arm64Cpu implements Vcpu {
     for (let bit = 63; bit >= 0; bit--) {
       rHigh = (rHigh << 1) | (rLow >>> 31);
       rLow = (rLow << 1) | ((bit >= 32 ? aHigh >>> (bit - 32) : aLow >>> bit) & 1);
-      const greater = rHigh >>> 0 > bHigh >>> 0 || (rHigh >>> 0 === bHigh >>> 0 && rLow >>> 0 >= bLow >>> 0);
+      const greater =
+        rHigh >>> 0 > bHigh >>> 0 || (rHigh >>> 0 === bHigh >>> 0 && rLow >>> 0 >= bLow >>> 0);
       if (greater) {
         const low = (rLow >>> 0) - (bLow >>> 0);
         rHigh = ((rHigh >>> 0) - (bHigh >>> 0) - (low < 0 ? 1 : 0)) | 0;
@@ -1076,7 +1134,8 @@ export class Arm64Cpu implements Vcpu {
         return;
       }
       case Op.AddSubImm:
-        if (d[at + 3] === 0) this.addWithCarry(x[rn * 2], x[rn * 2 + 1], d[at + 2], 0, 0, sf, setFlags);
+        if (d[at + 3] === 0)
+          this.addWithCarry(x[rn * 2], x[rn * 2 + 1], d[at + 2], 0, 0, sf, setFlags);
         else this.addWithCarry(x[rn * 2], x[rn * 2 + 1], ~d[at + 2], -1, 1, sf, setFlags);
         this.setResult(rd, this.resultLow, this.resultHigh, sf);
         return;
@@ -1112,12 +1171,22 @@ export class Arm64Cpu implements Vcpu {
         } else if (lsb === 0) {
           this.setResult(rd, mLow, mHigh, 1);
         } else if (lsb < 32) {
-          this.setResult(rd, (mLow >>> lsb) | (mHigh << (32 - lsb)), (mHigh >>> lsb) | (nLow << (32 - lsb)), 1);
+          this.setResult(
+            rd,
+            (mLow >>> lsb) | (mHigh << (32 - lsb)),
+            (mHigh >>> lsb) | (nLow << (32 - lsb)),
+            1,
+          );
         } else if (lsb === 32) {
           this.setResult(rd, mHigh, nLow, 1);
         } else {
           const s = lsb - 32;
-          this.setResult(rd, (mHigh >>> s) | (nLow << (32 - s)), (nLow >>> s) | (nHigh << (32 - s)), 1);
+          this.setResult(
+            rd,
+            (mHigh >>> s) | (nLow << (32 - s)),
+            (nLow >>> s) | (nHigh << (32 - s)),
+            1,
+          );
         }
         return;
       }
@@ -1321,7 +1390,15 @@ export class Arm64Cpu implements Vcpu {
     }
   }
 
-  private logic(opc: number, aLow: number, aHigh: number, bLow: number, bHigh: number, sf: number, rd: number): void {
+  private logic(
+    opc: number,
+    aLow: number,
+    aHigh: number,
+    bLow: number,
+    bHigh: number,
+    sf: number,
+    rd: number,
+  ): void {
     let low: number;
     let high: number;
     if (opc === 1) {
@@ -1345,8 +1422,16 @@ export class Arm64Cpu implements Vcpu {
   }
 
   /** Add or subtract the shifted/extended operand in valueLow/valueHigh. */
-  private addSub(subtract: number, aLow: number, aHigh: number, sf: number, setFlags: number, rd: number): void {
-    if (subtract === 0) this.addWithCarry(aLow, aHigh, this.valueLow, this.valueHigh, 0, sf, setFlags);
+  private addSub(
+    subtract: number,
+    aLow: number,
+    aHigh: number,
+    sf: number,
+    setFlags: number,
+    rd: number,
+  ): void {
+    if (subtract === 0)
+      this.addWithCarry(aLow, aHigh, this.valueLow, this.valueHigh, 0, sf, setFlags);
     else this.addWithCarry(aLow, aHigh, ~this.valueLow, ~this.valueHigh, 1, sf, setFlags);
     this.setResult(rd, this.resultLow, this.resultHigh, sf);
   }
@@ -1382,7 +1467,14 @@ export class Arm64Cpu implements Vcpu {
   }
 
   /** One load or store of a register (LoadKind) at a computed address. */
-  private transfer(kind: number, sizeLog: number, rt: number, addressLow: number, addressHigh: number, unprivileged: boolean): void {
+  private transfer(
+    kind: number,
+    sizeLog: number,
+    rt: number,
+    addressLow: number,
+    addressHigh: number,
+    unprivileged: boolean,
+  ): void {
     const x = this.x;
     if (kind === LoadKind.Store) {
       this.store(addressLow, addressHigh, sizeLog, x[rt * 2], x[rt * 2 + 1], unprivileged);
@@ -1447,7 +1539,8 @@ export class Arm64Cpu implements Vcpu {
     const addressLow = x[rn * 2];
     const addressHigh = x[rn * 2 + 1];
     // Exclusives and acquire/release accesses must be aligned whatever SCTLR_EL1.A says (Arm ARM B2.5.2).
-    if ((addressLow & ((1 << sizeLog) - 1)) !== 0) this.dataAbort(addressLow, addressHigh, !load, 0x21);
+    if ((addressLow & ((1 << sizeLog) - 1)) !== 0)
+      this.dataAbort(addressLow, addressHigh, !load, 0x21);
     const key = (addressHigh >>> 0) * TWO_POW_32 + (addressLow >>> 0);
     if (load) {
       this.transfer(LoadKind.Load, sizeLog, rt, addressLow, addressHigh, false);
@@ -1565,11 +1658,18 @@ export class Arm64Cpu implements Vcpu {
     this.setResult(rd, qLow, qHigh, sf);
   }
 
-  private dataProcessing3(variant: number, rn: number, rm: number, ra: number, sf: number, rd: number): void {
+  private dataProcessing3(
+    variant: number,
+    rn: number,
+    rm: number,
+    ra: number,
+    sf: number,
+    rd: number,
+  ): void {
     const x = this.x;
     let aLow = x[rn * 2];
     let aHigh = x[rn * 2 + 1];
-    let bLow = x[rm * 2];
+    const bLow = x[rm * 2];
     let bHigh = x[rm * 2 + 1];
     const p = this.product;
     if (sf === 0) {
@@ -1645,7 +1745,7 @@ export class Arm64Cpu implements Vcpu {
       case 3: {
         // WFI completes at once when an interrupt is pending, masked or not (Arm ARM D1.16.2).
         const source = this.interrupts;
-        if (source !== null && source.hasPending()) return;
+        if (source?.hasPending()) return;
         this.exitWith(VcpuExitReason.Halt);
         return;
       }
@@ -1657,7 +1757,8 @@ export class Arm64Cpu implements Vcpu {
 
   private msrImmediate(op1: number, op2: number, crm: number): void {
     if (op1 === 3 && (op2 === 6 || op2 === 7)) {
-      if (this.el === 0 && (this.sysRegs[SCTLR * 2] & (1 << 9)) === 0) this.trapSysReg(0, 3, 4, crm, op2, 31, false);
+      if (this.el === 0 && (this.sysRegs[SCTLR * 2] & (1 << 9)) === 0)
+        this.trapSysReg(0, 3, 4, crm, op2, 31, false);
       if (op2 === 6) this.daif |= crm;
       else this.daif &= ~crm;
       this.eventCheck = true;
@@ -1672,8 +1773,23 @@ export class Arm64Cpu implements Vcpu {
     this.undefinedInstruction();
   }
 
-  private trapSysReg(op0: number, op1: number, crn: number, crm: number, op2: number, rt: number, read: boolean): never {
-    const iss = (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1) | (read ? 1 : 0);
+  private trapSysReg(
+    op0: number,
+    op1: number,
+    crn: number,
+    crm: number,
+    op2: number,
+    rt: number,
+    read: boolean,
+  ): never {
+    const iss =
+      (op0 << 20) |
+      (op2 << 17) |
+      (op1 << 14) |
+      (crn << 10) |
+      (rt << 5) |
+      (crm << 1) |
+      (read ? 1 : 0);
     this.takeSync(ExceptionClass.SysRegTrap, iss, this.pcLow, this.pcHigh);
   }
 
@@ -1711,7 +1827,15 @@ export class Arm64Cpu implements Vcpu {
     }
     if (!allowed) {
       if (el0 === El0Access.ReadOnly || el0 === El0Access.ReadAlways) this.undefinedInstruction();
-      this.trapSysReg(key >>> 14, (key >>> 11) & 7, (key >>> 7) & 15, (key >>> 3) & 15, key & 7, rt, read);
+      this.trapSysReg(
+        key >>> 14,
+        (key >>> 11) & 7,
+        (key >>> 7) & 15,
+        (key >>> 3) & 15,
+        key & 7,
+        rt,
+        read,
+      );
     }
   }
 
@@ -1776,7 +1900,7 @@ export class Arm64Cpu implements Vcpu {
         break;
       case "MPIDR_EL1":
         // Bit 31 is RES1; Aff0 is the vCPU index (Arm ARM D19.2 MPIDR_EL1).
-        low = (0x80000000 | (this.vcpuId & 0xff) | ((this.vcpuId >>> 8) << 8)) | 0;
+        low = 0x80000000 | (this.vcpuId & 0xff) | ((this.vcpuId >>> 8) << 8) | 0;
         high = 0;
         break;
       case "CNTFRQ_EL0":
@@ -1786,7 +1910,7 @@ export class Arm64Cpu implements Vcpu {
       case "CNTPCT_EL0":
       case "CNTVCT_EL0": {
         const count = this.counter();
-        low = count % TWO_POW_32 | 0;
+        low = (count % TWO_POW_32) | 0;
         high = Math.floor(count / TWO_POW_32) | 0;
         break;
       }
@@ -1884,7 +2008,7 @@ export class Arm64Cpu implements Vcpu {
       case "CNTP_TVAL_EL0": {
         const cval = info.name === "CNTV_TVAL_EL0" ? CNTV_CVAL : CNTP_CVAL;
         const target = this.counter() + low;
-        s[cval * 2] = target % TWO_POW_32 | 0;
+        s[cval * 2] = (target % TWO_POW_32) | 0;
         s[cval * 2 + 1] = Math.floor(target / TWO_POW_32) | 0;
         return;
       }
@@ -1948,7 +2072,8 @@ export class Arm64Cpu implements Vcpu {
       // Set/way and invalidate-by-VA at EL0 are UNDEFINED; the EL0-capable ones need SCTLR_EL1.UCI.
       if (this.el === 0) {
         if (op1 === 0) this.undefinedInstruction();
-        if ((this.sysRegs[SCTLR * 2] & (1 << 26)) === 0) this.trapSysReg(1, op1, crn, crm, op2, rt, false);
+        if ((this.sysRegs[SCTLR * 2] & (1 << 26)) === 0)
+          this.trapSysReg(1, op1, crn, crm, op2, rt, false);
       }
       if (op1 === 3 && crm !== 5) {
         // Cache maintenance by VA checks the translation like a read (Arm ARM D7.5.9): a fault is reported.
@@ -1960,7 +2085,8 @@ export class Arm64Cpu implements Vcpu {
   }
 
   private dcZva(rt: number): void {
-    if (this.el === 0 && (this.sysRegs[SCTLR * 2] & (1 << 14)) === 0) this.trapSysReg(1, 3, 7, 4, 1, rt, false);
+    if (this.el === 0 && (this.sysRegs[SCTLR * 2] & (1 << 14)) === 0)
+      this.trapSysReg(1, 3, 7, 4, 1, rt, false);
     const low = this.x[rt * 2] & ~63;
     const high = this.x[rt * 2 + 1];
     for (let i = 0; i < 64; i += 8) this.store((low + i) | 0, high, 3, 0, 0, false);
@@ -1976,7 +2102,7 @@ export class Arm64Cpu implements Vcpu {
       s[PAR * 2 + 1] = 0;
       return;
     }
-    s[PAR * 2] = (physical % TWO_POW_32 & ~0xfff) | (this.walker.shareability << 7);
+    s[PAR * 2] = ((physical % TWO_POW_32) & ~0xfff) | (this.walker.shareability << 7);
     s[PAR * 2 + 1] = (Math.floor(physical / TWO_POW_32) & 0xffff) | (this.walker.attributes << 24);
   }
 
@@ -2013,7 +2139,5 @@ function reverseBits(value: number): number {
 }
 
 function byteSwap(value: number): number {
-  return ((value >>> 24) | ((value >>> 8) & 0xff00) | ((value & 0xff00) << 8) | (value << 24)) | 0;
+  return (value >>> 24) | ((value >>> 8) & 0xff00) | ((value & 0xff00) << 8) | (value << 24) | 0;
 }
-
-

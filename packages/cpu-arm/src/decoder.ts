@@ -130,7 +130,13 @@ const maskScratch = new Int32Array(4);
  * writes wmask low/high and tmask low/high to `maskScratch`; false when the
  * encoding is reserved.
  */
-function decodeBitMasks(n: number, imms: number, immr: number, immediate: boolean, datasize: number): boolean {
+function decodeBitMasks(
+  n: number,
+  imms: number,
+  immr: number,
+  immediate: boolean,
+  datasize: number,
+): boolean {
   const combined = (n << 6) | (~imms & 0x3f);
   if (combined === 0) return false;
   const len = 31 - Math.clz32(combined);
@@ -245,7 +251,14 @@ function decodeInto(word: number, out: Int32Array, at: number): number {
         if (!decodeBitMasks(n, (word >>> 10) & 0x3f, (word >>> 16) & 0x3f, true, sf ? 64 : 32)) {
           return Op.Undefined;
         }
-        out[at + 1] = regs(reg(rdNumber, opc !== 3), reg(rnNumber, false), 0, 0, sf, opc === 3 ? 1 : 0);
+        out[at + 1] = regs(
+          reg(rdNumber, opc !== 3),
+          reg(rnNumber, false),
+          0,
+          0,
+          sf,
+          opc === 3 ? 1 : 0,
+        );
         out[at + 2] = opc;
         out[at + 3] = maskScratch[0];
         out[at + 4] = sf ? maskScratch[1] : 0;
@@ -286,7 +299,14 @@ function decodeInto(word: number, out: Int32Array, at: number): number {
         const o0 = (word >>> 21) & 1;
         const imms = (word >>> 10) & 0x3f;
         if (op21 !== 0 || o0 !== 0 || n !== sf || (!sf && imms >= 32)) return Op.Undefined;
-        out[at + 1] = regs(reg(rdNumber, false), reg(rnNumber, false), reg(rmNumber, false), 0, sf, 0);
+        out[at + 1] = regs(
+          reg(rdNumber, false),
+          reg(rnNumber, false),
+          reg(rmNumber, false),
+          0,
+          sf,
+          0,
+        );
         out[at + 2] = imms;
         return Op.Extr;
       }
@@ -299,7 +319,6 @@ function decodeInto(word: number, out: Int32Array, at: number): number {
   if ((group & 0x7) === 0x5) return decodeDataRegister(word, out, at);
   return Op.Undefined;
 }
-
 
 function decodeBranchSystem(word: number, out: Int32Array, at: number): number {
   const top = word >>> 26;
@@ -330,7 +349,7 @@ function decodeBranchSystem(word: number, out: Int32Array, at: number): number {
     out[at + 4] = word & 15;
     return Op.BCond;
   }
-  if ((word >>> 24) === 0xd4) {
+  if (word >>> 24 === 0xd4) {
     // Exception generation (C4.1.87.4).
     const opc = (word >>> 21) & 7;
     const op2 = (word >>> 2) & 7;
@@ -342,8 +361,8 @@ function decodeBranchSystem(word: number, out: Int32Array, at: number): number {
     if (opc === 2 && ll === 0) return Op.Hlt;
     return Op.Undefined;
   }
-  if ((word >>> 22) === 0x354) return decodeSystem(word, out, at);
-  if ((word >>> 25) === 0x6b) {
+  if (word >>> 22 === 0x354) return decodeSystem(word, out, at);
+  if (word >>> 25 === 0x6b) {
     // Unconditional branch (register) (C4.1.87.7).
     const opc = (word >>> 21) & 15;
     const op2 = (word >>> 16) & 31;

@@ -162,5 +162,5 @@ export function sysRegIndex(name: string): number {
 
 /** True for the rest of the ID register space (op0=3, op1=0, CRn=0, CRm=1..7): RAZ (Arm ARM D19.2, "reserved ID registers"). */
 export function isReservedIdRegister(key: number): boolean {
-  return (key >>> 7) === ((3 << 7) | 0) && ((key >>> 3) & 15) >= 1 && ((key >>> 3) & 15) <= 7;
+  return key >>> 7 === ((3 << 7) | 0) && ((key >>> 3) & 15) >= 1 && ((key >>> 3) & 15) <= 7;
 }

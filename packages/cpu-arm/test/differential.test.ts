@@ -56,12 +56,30 @@ function load64(register: string, value: bigint): string {
   const parts: string[] = [];
   for (let i = 0; i < 4; i++) {
     const half = Number((value >> BigInt(16 * i)) & 0xffffn);
-    parts.push(i === 0 ? `movz ${register}, #${half}` : `movk ${register}, #${half}, lsl #${16 * i}`);
+    parts.push(
+      i === 0 ? `movz ${register}, #${half}` : `movk ${register}, #${half}, lsl #${16 * i}`,
+    );
   }
   return parts.join("\n");
 }
 
-const CONDITIONS = ["eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al"];
+const CONDITIONS = [
+  "eq",
+  "ne",
+  "cs",
+  "cc",
+  "mi",
+  "pl",
+  "vs",
+  "vc",
+  "hi",
+  "ls",
+  "ge",
+  "lt",
+  "gt",
+  "le",
+  "al",
+];
 
 type Template = (random: Random) => string;
 
@@ -94,12 +112,32 @@ for (const wide of [true, false]) {
     TEMPLATES[`${mnemonic} ${suffix} immediate`] = (r) =>
       `${mnemonic} ${reg(r, wide)}, ${reg(r, wide)}, #${r.below(4096)}${r.below(2) ? ", lsl #12" : ""}`;
     TEMPLATES[`${mnemonic} ${suffix} extended`] = (r) => {
-      const extend = r.pick(["uxtb", "uxth", "uxtw", "sxtb", "sxth", "sxtw", ...(wide ? ["uxtx", "sxtx"] : [])]);
+      const extend = r.pick([
+        "uxtb",
+        "uxth",
+        "uxtw",
+        "sxtb",
+        "sxth",
+        "sxtw",
+        ...(wide ? ["uxtx", "sxtx"] : []),
+      ]);
       const source = wide && extend.endsWith("x") ? reg(r, true) : reg(r, false);
       return `${mnemonic} ${reg(r, wide)}, ${reg(r, wide)}, ${source}, ${extend} #${r.below(5)}`;
     };
   }
-  for (const mnemonic of ["adc", "adcs", "sbc", "sbcs", "udiv", "sdiv", "lslv", "lsrv", "asrv", "rorv", "mul"]) {
+  for (const mnemonic of [
+    "adc",
+    "adcs",
+    "sbc",
+    "sbcs",
+    "udiv",
+    "sdiv",
+    "lslv",
+    "lsrv",
+    "asrv",
+    "rorv",
+    "mul",
+  ]) {
     TEMPLATES[`${mnemonic} ${suffix}`] = (r) => `${mnemonic} ${three(r, wide)}`;
   }
   for (const mnemonic of ["and", "ands", "orr", "eor", "bic", "bics", "orn", "eon"]) {
@@ -107,7 +145,8 @@ for (const wide of [true, false]) {
       `${mnemonic} ${three(r, wide)}, ${r.pick(["lsl", "lsr", "asr", "ror"])} #${r.below(bits)}`;
   }
   for (const mnemonic of ["csel", "csinc", "csinv", "csneg"]) {
-    TEMPLATES[`${mnemonic} ${suffix}`] = (r) => `${mnemonic} ${three(r, wide)}, ${r.pick(CONDITIONS)}`;
+    TEMPLATES[`${mnemonic} ${suffix}`] = (r) =>
+      `${mnemonic} ${three(r, wide)}, ${r.pick(CONDITIONS)}`;
   }
   for (const mnemonic of ["ccmp", "ccmn"]) {
     TEMPLATES[`${mnemonic} ${suffix} register`] = (r) =>
@@ -121,9 +160,12 @@ for (const wide of [true, false]) {
   for (const mnemonic of ["rbit", "rev", "rev16", "clz", "cls"]) {
     TEMPLATES[`${mnemonic} ${suffix}`] = (r) => `${mnemonic} ${reg(r, wide)}, ${reg(r, wide)}`;
   }
-  TEMPLATES[`movz ${suffix}`] = (r) => `movz ${reg(r, wide)}, #${r.below(65536)}, lsl #${16 * r.below(bits / 16)}`;
-  TEMPLATES[`movn ${suffix}`] = (r) => `movn ${reg(r, wide)}, #${r.below(65536)}, lsl #${16 * r.below(bits / 16)}`;
-  TEMPLATES[`movk ${suffix}`] = (r) => `movk ${reg(r, wide)}, #${r.below(65536)}, lsl #${16 * r.below(bits / 16)}`;
+  TEMPLATES[`movz ${suffix}`] = (r) =>
+    `movz ${reg(r, wide)}, #${r.below(65536)}, lsl #${16 * r.below(bits / 16)}`;
+  TEMPLATES[`movn ${suffix}`] = (r) =>
+    `movn ${reg(r, wide)}, #${r.below(65536)}, lsl #${16 * r.below(bits / 16)}`;
+  TEMPLATES[`movk ${suffix}`] = (r) =>
+    `movk ${reg(r, wide)}, #${r.below(65536)}, lsl #${16 * r.below(bits / 16)}`;
   TEMPLATES[`extr ${suffix}`] = (r) => `extr ${three(r, wide)}, #${r.below(bits)}`;
   const sf = wide ? 0x80000000 : 0;
   // Logical immediate: sf opc 100100 N immr imms Rn Rd (Arm ARM C4.1.86.5).
@@ -133,27 +175,51 @@ for (const wide of [true, false]) {
   TEMPLATES[`bitfield ${suffix}`] = (r) =>
     raw(r, sf | 0x13000000 | (wide ? 0x00400000 : 0), 0x603fffff, Op.Bitfield);
 }
-for (const mnemonic of ["smulh", "umulh"]) TEMPLATES[mnemonic] = (r) => `${mnemonic} ${three(r, true)}`;
+for (const mnemonic of ["smulh", "umulh"])
+  TEMPLATES[mnemonic] = (r) => `${mnemonic} ${three(r, true)}`;
 for (const mnemonic of ["smaddl", "smsubl", "umaddl", "umsubl"]) {
-  TEMPLATES[mnemonic] = (r) => `${mnemonic} ${reg(r, true)}, ${reg(r, false)}, ${reg(r, false)}, ${reg(r, true)}`;
+  TEMPLATES[mnemonic] = (r) =>
+    `${mnemonic} ${reg(r, true)}, ${reg(r, false)}, ${reg(r, false)}, ${reg(r, true)}`;
 }
-TEMPLATES["rev32"] = (r) => `rev32 ${reg(r, true)}, ${reg(r, true)}`;
-TEMPLATES["adr"] = (r) => `adr ${reg(r, true)}, .+${4 * (r.below(2000) - 1000)}`;
-TEMPLATES["adrp"] = (r) => `adrp ${reg(r, true)}, .+${4096 * (r.below(2000) - 1000)}`;
+TEMPLATES.rev32 = (r) => `rev32 ${reg(r, true)}, ${reg(r, true)}`;
+TEMPLATES.adr = (r) => `adr ${reg(r, true)}, .+${4 * (r.below(2000) - 1000)}`;
+TEMPLATES.adrp = (r) => `adrp ${reg(r, true)}, .+${4096 * (r.below(2000) - 1000)}`;
 TEMPLATES["b.cond"] = (r) => `b.${r.pick(CONDITIONS)} 1f\nmov x0, #1\n1:`;
-TEMPLATES["cbz/cbnz"] = (r) => `${r.pick(["cbz", "cbnz"])} ${reg(r, r.below(2) === 0)}, 1f\nmov x0, #1\n1:`;
-TEMPLATES["tbz/tbnz"] = (r) => `${r.pick(["tbz", "tbnz"])} x${r.below(8)}, #${r.below(64)}, 1f\nmov x0, #1\n1:`;
+TEMPLATES["cbz/cbnz"] = (r) =>
+  `${r.pick(["cbz", "cbnz"])} ${reg(r, r.below(2) === 0)}, 1f\nmov x0, #1\n1:`;
+TEMPLATES["tbz/tbnz"] = (r) =>
+  `${r.pick(["tbz", "tbnz"])} x${r.below(8)}, #${r.below(64)}, 1f\nmov x0, #1\n1:`;
 // Loads and stores relative to x27 = DATA + 0x800 (inside the pattern); the index register is masked small.
-const LOADS = ["ldr x", "ldr w", "ldrb w", "ldrh w", "ldrsb x", "ldrsb w", "ldrsh x", "ldrsh w", "ldrsw x"];
+const LOADS = [
+  "ldr x",
+  "ldr w",
+  "ldrb w",
+  "ldrh w",
+  "ldrsb x",
+  "ldrsb w",
+  "ldrsh x",
+  "ldrsh w",
+  "ldrsw x",
+];
 const STORES = ["str x", "str w", "strb w", "strh w"];
 for (const form of [...LOADS, ...STORES]) {
   const [mnemonic, kind] = form.split(" ");
-  const size = mnemonic.endsWith("b") ? 1 : mnemonic.endsWith("h") ? 2 : mnemonic === "ldrsw" || kind === "w" ? 4 : 8;
+  const size = mnemonic.endsWith("b")
+    ? 1
+    : mnemonic.endsWith("h")
+      ? 2
+      : mnemonic === "ldrsw" || kind === "w"
+        ? 4
+        : 8;
   const target = (r: Random) => `${kind}${r.below(8)}`;
-  TEMPLATES[`${form} unsigned offset`] = (r) => `${mnemonic} ${target(r)}, [x27, #${size * r.below(64)}]`;
-  TEMPLATES[`${form} unscaled`] = (r) => `${mnemonic.replace("ldr", "ldur").replace("str", "stur")} ${target(r)}, [x27, #${r.below(512) - 256}]`;
-  TEMPLATES[`${form} pre-index`] = (r) => `${mnemonic} ${target(r)}, [x27, #${r.below(512) - 256}]!`;
-  TEMPLATES[`${form} post-index`] = (r) => `${mnemonic} ${target(r)}, [x27], #${r.below(512) - 256}`;
+  TEMPLATES[`${form} unsigned offset`] = (r) =>
+    `${mnemonic} ${target(r)}, [x27, #${size * r.below(64)}]`;
+  TEMPLATES[`${form} unscaled`] = (r) =>
+    `${mnemonic.replace("ldr", "ldur").replace("str", "stur")} ${target(r)}, [x27, #${r.below(512) - 256}]`;
+  TEMPLATES[`${form} pre-index`] = (r) =>
+    `${mnemonic} ${target(r)}, [x27, #${r.below(512) - 256}]!`;
+  TEMPLATES[`${form} post-index`] = (r) =>
+    `${mnemonic} ${target(r)}, [x27], #${r.below(512) - 256}`;
   TEMPLATES[`${form} register`] = (r) => {
     const extend = r.pick(["lsl", "uxtw", "sxtw", "sxtx"]);
     const index = extend === "uxtw" || extend === "sxtw" ? "w6" : "x6";
@@ -185,7 +251,10 @@ function caseText(random: Random, template: Template): string {
   const lines: string[] = [];
   for (let i = 0; i < 8; i++) lines.push(load64(`x${i}`, operand(random)));
   lines.push(`movz x9, #${random.below(16) << 12}, lsl #16`, "msr nzcv, x9");
-  lines.push(`movz x27, #${(DATA + 0x800) & 0xffff}`, `movk x27, #${(DATA + 0x800) >>> 16}, lsl #16`);
+  lines.push(
+    `movz x27, #${(DATA + 0x800) & 0xffff}`,
+    `movk x27, #${(DATA + 0x800) >>> 16}, lsl #16`,
+  );
   lines.push(template(random));
   lines.push(
     "stp x0, x1, [x28], #16",
@@ -206,27 +275,35 @@ describe.skipIf(!hasOracle())("differential against qemu-aarch64", () => {
   const random = new Random(0x5eed);
   const cases: { name: string; text: string }[] = [];
   for (const name of names) {
-    for (let i = 0; i < CASES_PER_TEMPLATE; i++) cases.push({ name, text: caseText(random, TEMPLATES[name]) });
+    for (let i = 0; i < CASES_PER_TEMPLATE; i++)
+      cases.push({ name, text: caseText(random, TEMPLATES[name]) });
   }
   const programs: (typeof cases)[] = [];
-  for (let i = 0; i < cases.length; i += CASES_PER_PROGRAM) programs.push(cases.slice(i, i + CASES_PER_PROGRAM));
+  for (let i = 0; i < cases.length; i += CASES_PER_PROGRAM)
+    programs.push(cases.slice(i, i + CASES_PER_PROGRAM));
 
   it(`has ${names.length} instruction forms, ${cases.length} cases`, () => {
     expect(names.length).toBeGreaterThan(150);
   });
 
   programs.forEach((program, index) => {
-    it(`program ${index + 1}/${programs.length} agrees on registers, NZCV and memory`, { timeout: 120_000 }, () => {
-      const body = `movz x28, #${(DATA + 0x1000) & 0xffff}\nmovk x28, #${(DATA + 0x1000) >>> 16}, lsl #16\n${program.map((c) => c.text).join("\n")}`;
-      const expected = qemuArea(body);
-      const actual = kumoArea(body).area;
-      const differences = describeDifferences(expected, actual, 12).map((line) => {
-        const match = /^memory \+0x([0-9a-f]+)/.exec(line);
-        if (!match) return line;
-        const offset = Number.parseInt(match[1], 16) - 0x1000;
-        return offset >= 0 && offset < program.length * 80 ? `${program[Math.floor(offset / 80)].name} (slot ${(offset % 80) / 8}): ${line}` : line;
-      });
-      expect(differences).toEqual([]);
-    });
+    it(
+      `program ${index + 1}/${programs.length} agrees on registers, NZCV and memory`,
+      { timeout: 120_000 },
+      () => {
+        const body = `movz x28, #${(DATA + 0x1000) & 0xffff}\nmovk x28, #${(DATA + 0x1000) >>> 16}, lsl #16\n${program.map((c) => c.text).join("\n")}`;
+        const expected = qemuArea(body);
+        const actual = kumoArea(body).area;
+        const differences = describeDifferences(expected, actual, 12).map((line) => {
+          const match = /^memory \+0x([0-9a-f]+)/.exec(line);
+          if (!match) return line;
+          const offset = Number.parseInt(match[1], 16) - 0x1000;
+          return offset >= 0 && offset < program.length * 80
+            ? `${program[Math.floor(offset / 80)].name} (slot ${(offset % 80) / 8}): ${line}`
+            : line;
+        });
+        expect(differences).toEqual([]);
+      },
+    );
   });
 });

@@ -173,7 +173,9 @@ describe.skipIf(!hasOracle())("A64 integer instructions against qemu-aarch64", (
 
 describe.skipIf(!hasAssembler())("hypervisor exits", () => {
   it("exits: hvc #0xEA1 is a hypercall with x16 and x0-x5, hvc #0 a platform call, wfe a yield", () => {
-    const m = machine(assemble("mov x16, #29\nmov x0, #-2\nmov x5, #7\nhvc #0xea1\nmov x1, x0\nhvc #0\nwfe\nwfi"));
+    const m = machine(
+      assemble("mov x16, #29\nmov x0, #-2\nmov x5, #7\nhvc #0xea1\nmov x1, x0\nhvc #0\nwfe\nwfi"),
+    );
     expect(m.cpu.run(1000)).toBe(VcpuExitReason.Hypercall);
     expect(m.cpu.exit.hypercall).toBe(29);
     expect([...m.cpu.exit.args.slice(0, 2)]).toEqual([0xfffffffe, 0xffffffff]);

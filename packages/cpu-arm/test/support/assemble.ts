@@ -32,8 +32,23 @@ export function assemble(source: string, address = 0x40010000): Uint8Array {
     writeFileSync(sourceFile, text);
     execFileSync("aarch64-linux-gnu-as", ["-o", objectFile, sourceFile]);
     const linked = join(cacheDirectory, `${hash}.elf`);
-    execFileSync("aarch64-linux-gnu-ld", ["-static", `-Ttext=0x${address.toString(16)}`, "-e", "_start", "-o", linked, objectFile]);
-    execFileSync("aarch64-linux-gnu-objcopy", ["-O", "binary", "-j", ".text", linked, `${binary}.tmp`]);
+    execFileSync("aarch64-linux-gnu-ld", [
+      "-static",
+      `-Ttext=0x${address.toString(16)}`,
+      "-e",
+      "_start",
+      "-o",
+      linked,
+      objectFile,
+    ]);
+    execFileSync("aarch64-linux-gnu-objcopy", [
+      "-O",
+      "binary",
+      "-j",
+      ".text",
+      linked,
+      `${binary}.tmp`,
+    ]);
     writeFileSync(binary, readFileSync(`${binary}.tmp`));
   }
   return new Uint8Array(readFileSync(binary));

@@ -27,7 +27,10 @@ export function runAsm(source: string, setup?: (m: Machine) => void): Machine {
   const m = machine(assemble(`${source}\nwfi`));
   setup?.(m);
   const reason = m.cpu.run(100000);
-  if (reason !== 1) throw new Error(`expected the wfi Halt exit, got ${reason}: ${m.cpu.exit.message} pc=${m.cpu.pc.toString(16)}`);
+  if (reason !== 1)
+    throw new Error(
+      `expected the wfi Halt exit, got ${reason}: ${m.cpu.exit.message} pc=${m.cpu.pc.toString(16)}`,
+    );
   return m;
 }
 

@@ -52,7 +52,8 @@ const dump = [
 function patternData(): string {
   const bytes = pattern();
   const lines: string[] = [];
-  for (let i = 0; i < bytes.length; i += 16) lines.push(`.byte ${Array.from(bytes.slice(i, i + 16)).join(",")}`);
+  for (let i = 0; i < bytes.length; i += 16)
+    lines.push(`.byte ${Array.from(bytes.slice(i, i + 16)).join(",")}`);
   return lines.join("\n");
 }
 
@@ -78,7 +79,14 @@ export function qemuArea(body: string): Uint8Array {
     const elf = join(cacheDirectory, `${hash}.elf`);
     writeFileSync(source, text);
     execFileSync("aarch64-linux-gnu-as", ["-o", object, source]);
-    execFileSync("aarch64-linux-gnu-ld", ["-static", `-Ttext=0x${CODE.toString(16)}`, `-Tdata=0x${DATA.toString(16)}`, "-o", elf, object]);
+    execFileSync("aarch64-linux-gnu-ld", [
+      "-static",
+      `-Ttext=0x${CODE.toString(16)}`,
+      `-Tdata=0x${DATA.toString(16)}`,
+      "-o",
+      elf,
+      object,
+    ]);
     const result = execFileSync("qemu-aarch64", [elf], { maxBuffer: 1 << 24 });
     writeFileSync(`${output}.tmp`, result);
     writeFileSync(output, readFileSync(`${output}.tmp`));
@@ -120,7 +128,12 @@ export function describeDifferences(expected: Uint8Array, actual: Uint8Array, li
     for (let i = 0; i < 8; i++) if (expected[offset + i] !== actual[offset + i]) same = false;
     if (same) continue;
     const slot = (offset - dumpStart) / 8;
-    const name = offset >= dumpStart ? (slot === 31 ? "nzcv" : `x${slot}`) : `memory +0x${offset.toString(16)}`;
+    const name =
+      offset >= dumpStart
+        ? slot === 31
+          ? "nzcv"
+          : `x${slot}`
+        : `memory +0x${offset.toString(16)}`;
     differences.push(`${name}: qemu 0x${view(expected, offset)} kumo 0x${view(actual, offset)}`);
   }
   return differences;
