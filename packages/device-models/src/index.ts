@@ -12,3 +12,11 @@ export {
   LocalApicStateError,
   LvtIndex,
 } from "./local-apic";
+export {
+  LineStatus,
+  Serial16550,
+  type Serial16550Options,
+  type Serial16550State,
+  Serial16550StateError,
+  SerialRegister,
+} from "./serial-16550";
