@@ -10,7 +10,7 @@ it("README example", () => {
   expect(readme).toContain("const code = [0xd28003b0, 0xd2800020, 0xd401d422, 0xd503207f];");
   const memory = createGuestMemory({ ramSize: 1 << 20, ramBase: 0x40000000 });
   const code = [0xd28003b0, 0xd2800020, 0xd401d422, 0xd503207f];
-  code.forEach((word, i) => memory.write32(0x40000000 + 4 * i, word));
+  for (const [i, word] of code.entries()) memory.write32(0x40000000 + 4 * i, word);
   const cpu = createArm64Cpu({ memory, hooks: { readCounter: () => 0 } });
   cpu.pc = 0x40000000;
   expect(cpu.run(1000)).toBe(2);
