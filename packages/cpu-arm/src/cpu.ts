@@ -207,7 +207,11 @@ export class Arm64Cpu implements Vcpu {
     this.decodedPages = new Array(frames);
     this.codePage = new Uint8Array(frames);
     this.walker = new Arm64PageWalker(this.memory);
-    this.memory.addP2mListener(() => this.flushTranslations());
+    // A p2m change can replace what backs a frame (populate, foreign map): forget translations and decoded code there.
+    this.memory.addP2mListener((gfn, count) => {
+      this.flushTranslations();
+      this.invalidateCode(gfn * 4096, count * 4096);
+    });
     this.reset();
   }
 

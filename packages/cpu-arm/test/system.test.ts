@@ -118,6 +118,38 @@ describe.skipIf(!hasAssembler())("exceptions", () => {
     expect(hex(cpu.getX(24))).toBe("0x7000001234");
   });
 
+  it("tlbi makes a changed translation visible", () => {
+    const m = machine(
+      assemble(`
+      movz x0, #0x20, lsl #32
+      ldr x1, [x0]
+      hvc #0xea1
+      tlbi vmalle1
+      dsb sy
+      isb
+      ldr x3, [x0]
+      wfi
+    `),
+    );
+    const tables = new Arm64PageTableBuilder(m.memory, 48, {
+      start: RAM_BASE + 0x40000,
+      end: RAM_BASE + 0x60000,
+    });
+    tables.map(RAM_BASE, RAM_BASE, 1 << 20);
+    tables.map(0x2000000000n, RAM_BASE + 0x90000, 4096);
+    m.memory.write32(RAM_BASE + 0x90000, 0x1111);
+    m.memory.write32(RAM_BASE + 0x91000, 0x2222);
+    m.cpu.writeSystemRegister("MAIR_EL1", 0xff);
+    m.cpu.writeSystemRegister("TCR_EL1", 16 | (1 << 23), 5);
+    m.cpu.writeSystemRegister("TTBR0_EL1", tables.ttbr);
+    m.cpu.writeSystemRegister("SCTLR_EL1", m.cpu.readSystemRegister("SCTLR_EL1")[0] | 1);
+    expect(m.cpu.run(100)).toBe(VcpuExitReason.Hypercall);
+    expect(m.cpu.getX(1)).toBe(0x1111n);
+    tables.map(0x2000000000n, RAM_BASE + 0x91000, 4096);
+    expect(m.cpu.run(100)).toBe(VcpuExitReason.Halt);
+    expect(m.cpu.getX(3)).toBe(0x2222n);
+  });
+
   it("takes an IRQ when PSTATE.I is cleared, at the current-EL IRQ vector", () => {
     let pending = true;
     const source: InterruptSource = { hasPending: () => pending, acknowledge: () => 27 };
