@@ -13,6 +13,13 @@ export {
   LvtIndex,
 } from "./local-apic";
 export {
+  PicPair,
+  type PicPairOptions,
+  type PicPairState,
+  PicPairStateError,
+  type PortWindow,
+} from "./pic-8259";
+export {
   LineStatus,
   Serial16550,
   type Serial16550Options,
