@@ -104,8 +104,10 @@ export interface InterruptSource {
   /** True when an interrupt is waiting for the CPU (whether or not it is masked). */
   hasPending(): boolean;
   /**
-   * Called when the CPU takes the interrupt: returns the vector (x86) or
-   * INTID (arm64) and marks it in service. Returns -1 if it vanished.
+   * x86: called when the CPU takes the interrupt; returns the vector and
+   * marks it in service, or -1 if it vanished. arm64 CPUs never call it: the
+   * guest acknowledges by reading the GIC CPU interface (IAR), so the GIC
+   * model marks the INTID in service then (Arm GIC architecture spec 4.1).
    */
   acknowledge(): number;
 }
