@@ -48,7 +48,9 @@ const OUT_PROD = 3084;
 /**
  * CPUID.1:EDX.APIC set: Linux 6.1 sets up the Xen clock event device only in
  * an APIC mode (arch/x86/kernel/apic/apic.c), and without timers hvc_xen
- * never reads input (packages/toolstack/README.md). Not done by cpu-x86 yet.
+ * never reads input (packages/toolstack/README.md). Only the bit: no APIC answers
+ * its MMIO page (reads float to all ones); the real wiring (toolstack's
+ * attachLocalApic) is not importable below the toolstack yet (README.md).
  */
 class ApicCpuModel extends CpuModel {
   override featuresEdx(): number {
