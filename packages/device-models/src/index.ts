@@ -20,6 +20,14 @@ export {
   type PortWindow,
 } from "./pic-8259";
 export {
+  PIT_FREQUENCY,
+  Pit8254,
+  type Pit8254Options,
+  type Pit8254State,
+  Pit8254StateError,
+  type PitClock,
+} from "./pit-8254";
+export {
   LineStatus,
   Serial16550,
   type Serial16550Options,
