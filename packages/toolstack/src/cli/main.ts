@@ -607,8 +607,11 @@ async function bootOnce(
     }
     if (stats.prompt < 0) {
       tail = (tail + new TextDecoder().decode(bytes)).slice(-64);
-      // A shell prompt: "# " or "$ " at the end of what the guest wrote so far.
-      if (/[#$] $/.test(tail)) {
+      // A shell prompt: "# " or "$ " at the end of what the guest wrote so far, possibly
+      // followed by the cursor-position query busybox ash's line editor sends once the
+      // console takes input (ESC [6n, "Device Status Report" of ECMA-48).
+      const end = tail.endsWith("\u001b[6n") ? tail.slice(0, -4) : tail;
+      if (/[#$] $/.test(end)) {
         stats.prompt = performance.now() - started;
         stats.promptInstructions = domain.instructionsRetired();
       }
