@@ -1866,6 +1866,31 @@ export class X86Cpu implements Vcpu {
         }
         this.executeRare(slot, op, info, o16, size);
         return;
+      case 0x69:
+      case 0x6b:
+        if (!o16) {
+          // Hot path: IMUL r32, r/m32, imm (compilers' multiply by a constant).
+          const modrm = d.modrm[slot];
+          const src =
+            info & Info.MEM ? this.readLin32(this.ea(slot, 2, false)) : this.regs[modrm & 7];
+          this.regs[(modrm >> 3) & 7] = this.imul2(2, src, d.immediate[slot]);
+          return;
+        }
+        this.executeRare(slot, op, info, o16, size);
+        return;
+      case 0xc1:
+      case 0xd1:
+      case 0xd3:
+        if (!o16 && !(info & Info.MEM)) {
+          this.shift32(
+            slot,
+            d.modrm[slot],
+            op === 0xc1 ? d.immediate[slot] : op === 0xd1 ? 1 : this.regs[ECX],
+          );
+          return;
+        }
+        this.executeRare(slot, op, info, o16, size);
+        return;
       case 0x1b6:
         this.setReg(size, (d.modrm[slot] >> 3) & 7, this.readRm(slot, 0));
         return;
@@ -2903,9 +2928,61 @@ export class X86Cpu implements Vcpu {
     this.writeRmBack(slot, size, result);
   }
 
+  /**
+   * Shift/rotate group 2 on a 32-bit register (C1, D1, D3 with mod = 3):
+   * the common forms inline, the others through `shiftGroup`. Same flags
+   * as `shiftGroup` (SDM vol. 2 SAL/SAR/SHL/SHR, RCL/RCR/ROL/ROR).
+   */
+  private shift32(slot: number, modrm: number, rawCount: number): void {
+    const count = rawCount & 31;
+    // A zero count changes neither the register nor the flags.
+    if (count === 0) return;
+    const r = modrm & 7;
+    const value = this.regs[r];
+    let result: number;
+    let cf: number;
+    switch ((modrm >> 3) & 7) {
+      case 0:
+        result = (value << count) | (value >>> (32 - count));
+        cf = result & 1;
+        this.rotateFlags(cf, (result >>> 31) ^ cf);
+        break;
+      case 1:
+        result = (value >>> count) | (value << (32 - count));
+        this.rotateFlags(result >>> 31, ((result ^ (result << 1)) >>> 31) & 1);
+        break;
+      case 4:
+      case 6:
+        result = value << count;
+        cf = (value >>> (32 - count)) & 1;
+        this.setLazyResult(2, result, (cf ? CF : 0) | ((result >>> 31) ^ cf ? OF : 0));
+        break;
+      case 5:
+        result = (value >>> count) | 0;
+        this.setLazyResult(
+          2,
+          result,
+          ((value >>> (count - 1)) & 1 ? CF : 0) | (value < 0 ? OF : 0),
+        );
+        break;
+      case 7:
+        result = value >> count;
+        this.setLazyResult(2, result, (value >> (count - 1)) & 1 ? CF : 0);
+        break;
+      default:
+        // RCL/RCR: through the general path.
+        this.shiftGroup(slot, (modrm >> 3) & 7, 2, count);
+        return;
+    }
+    this.regs[r] = result;
+  }
+
   private rotateFlags(cf: number, of: number): void {
-    this.materializeFlags();
+    // Rotates change only CF and OF (SDM vol. 2 RCL/RCR/ROL/ROR): those two
+    // become concrete, the others stay lazy (computeFlags takes each lazy
+    // flag on its own), so a rotate does not force a full flags evaluation.
     this.flagsRaw = (this.flagsRaw & ~(CF | OF)) | (cf ? CF : 0) | (of ? OF : 0);
+    this.lazy &= ~(CF | OF);
   }
 
   private doubleShift(
