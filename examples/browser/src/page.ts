@@ -8,13 +8,6 @@
 import { createPvhGuest } from "@kumo/example-minimal-pvh";
 import { Terminal } from "@xterm/xterm";
 
-// Workaround for @kumo/event-channel (src/sink.ts, CallbackEvents): its default `defer`
-// is the bare `queueMicrotask`, called as `this.defer(...)`, which browsers reject with
-// "TypeError: Illegal invocation" (Node does not care about the receiver). A bound
-// wrapper works everywhere; remove this once the package wraps it itself.
-const nativeQueueMicrotask = globalThis.queueMicrotask;
-globalThis.queueMicrotask = (task) => nativeQueueMicrotask.call(globalThis, task);
-
 const status = document.getElementById("status") as HTMLElement;
 const progress = document.getElementById("progress") as HTMLProgressElement;
 

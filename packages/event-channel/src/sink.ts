@@ -168,8 +168,11 @@ export class CallbackEvents implements EventSink {
 
   constructor(
     maxPorts: number,
-    /** Runs a task later on the host event loop; default `queueMicrotask`. */
-    private readonly defer: (task: () => void) => void = queueMicrotask,
+    /**
+     * Runs a task later on the host event loop; default `queueMicrotask`,
+     * wrapped: browsers reject it called as a method of another object.
+     */
+    private readonly defer: (task: () => void) => void = (task) => queueMicrotask(task),
   ) {
     this.pending = new Uint8Array(maxPorts);
     this.masked = new Uint8Array(maxPorts);
