@@ -16,88 +16,16 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { runKumo } from "../src/node/index";
-
-/** The newest built i386 guest (guests/ writes manifest.json last, so a dir with it is complete). */
-function findI386Guest(): { vmlinux: string; initramfs: string } | null {
-  const base = process.env.KUMO_GUESTS_CACHE ?? join(homedir(), ".cache/kumo/guests");
-  if (!existsSync(base)) return null;
-  const dirs = readdirSync(base)
-    .filter((name) => name.startsWith("i386-"))
-    .map((name) => join(base, name))
-    .filter((dir) =>
-      ["manifest.json", "vmlinux", "initramfs.cpio.gz"].every((f) => existsSync(join(dir, f))),
-    )
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return dirs.length > 0
-    ? { vmlinux: join(dirs[0], "vmlinux"), initramfs: join(dirs[0], "initramfs.cpio.gz") }
-    : null;
-}
-
-function hasTool(name: string): boolean {
-  return ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].some((dir) => existsSync(join(dir, name)));
-}
+import { Console, findI386Guest, hasTool } from "./support/linux-guest";
 
 const guest = findI386Guest();
 const enabled = guest !== null && ["mke2fs", "debugfs", "e2fsck", "qemu-img"].every(hasTool);
-
-/** A guest console driven from the test: collect output, wait for patterns, type lines. */
-class Console {
-  output = "";
-  private waiters: { pattern: RegExp; from: number; done: (match: RegExpExecArray) => void }[] = [];
-  constructor(readonly stdin: PassThrough) {}
-
-  write(chunk: string | Uint8Array): boolean {
-    this.output += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("latin1");
-    for (const waiter of [...this.waiters]) {
-      const match = waiter.pattern.exec(this.output.slice(waiter.from));
-      if (match) {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        waiter.done(match);
-      }
-    }
-    return true;
-  }
-
-  /** Resolves when `pattern` shows up in what the guest writes from now on. */
-  waitFor(pattern: RegExp, timeoutMs: number, from = this.output.length): Promise<RegExpExecArray> {
-    const already = pattern.exec(this.output.slice(from));
-    if (already) return Promise.resolve(already);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new Error(
-            `timed out waiting for ${pattern}; console so far:\n${this.output.slice(-3000)}`,
-          ),
-        );
-      }, timeoutMs);
-      this.waiters.push({
-        pattern,
-        from,
-        done: (match) => {
-          clearTimeout(timer);
-          resolve(match);
-        },
-      });
-    });
-  }
-
-  /**
-   * Types a command that ends by echoing a marker computed by the shell (so the
-   * typed text itself never matches) and returns what the command printed.
-   */
-  async run(command: string, marker: number, timeoutMs = 400_000): Promise<string> {
-    const from = this.output.length;
-    this.stdin.write(`${command}; echo "@@$((${marker}+1))@@"\n`);
-    await this.waitFor(new RegExp(`@@${marker + 1}@@`), timeoutMs, from);
-    return this.output.slice(from);
-  }
-}
 
 type Format = "raw" | "qcow2" | "vhd";
 
