@@ -907,6 +907,22 @@ export class X86Cpu implements Vcpu {
     return result & SIZE_MASK[size];
   }
 
+  /** `incdec` for a 32-bit operand (the common case), without the size lookups. */
+  private incdec32(value: number, decrement: boolean): number {
+    // INC/DEC leave CF alone (SDM vol. 2 INC).
+    if (this.lazy & CF) {
+      this.flagsRaw = (this.flagsRaw & ~CF) | this.getCF();
+    }
+    const result = decrement ? (value - 1) | 0 : (value + 1) | 0;
+    this.lazyOp = decrement ? LazyOp.SUB : LazyOp.ADD;
+    this.lazySize = 2;
+    this.lazyDst = value;
+    this.lazySrc = 1;
+    this.lazyResult = result;
+    this.lazy = ARITH_FLAGS & ~CF;
+    return result;
+  }
+
   // ---------------------------------------------------------------------
   // Registers by operand size (0: 8, 1: 16, 2: 32 bits)
 
@@ -1656,7 +1672,8 @@ export class X86Cpu implements Vcpu {
       case 0x45:
       case 0x46:
       case 0x47:
-        this.setReg(size, op & 7, this.incdec(size, this.getReg(size, op & 7), false));
+        if (!o16) this.regs[op & 7] = this.incdec32(this.regs[op & 7], false);
+        else this.setReg(size, op & 7, this.incdec(size, this.getReg(size, op & 7), false));
         return;
       case 0x48:
       case 0x49:
@@ -1666,7 +1683,8 @@ export class X86Cpu implements Vcpu {
       case 0x4d:
       case 0x4e:
       case 0x4f:
-        this.setReg(size, op & 7, this.incdec(size, this.getReg(size, op & 7), true));
+        if (!o16) this.regs[op & 7] = this.incdec32(this.regs[op & 7], true);
+        else this.setReg(size, op & 7, this.incdec(size, this.getReg(size, op & 7), true));
         return;
       case 0x50:
       case 0x51:
@@ -1710,7 +1728,9 @@ export class X86Cpu implements Vcpu {
       case 0x7d:
       case 0x7e:
       case 0x7f:
-        if (this.condition(op & 15)) this.jumpRelative(d.immediate[slot], o16);
+        // JZ/JNZ (the most frequent) test ZF without the condition switch.
+        if ((op & 14) === 4 ? this.getZF() !== ((op & 1) === 1) : this.condition(op & 15))
+          this.jumpRelative(d.immediate[slot], o16);
         return;
       case 0x180:
       case 0x181:
@@ -1728,7 +1748,9 @@ export class X86Cpu implements Vcpu {
       case 0x18d:
       case 0x18e:
       case 0x18f:
-        if (this.condition(op & 15)) this.jumpRelative(d.immediate[slot], o16);
+        // JZ/JNZ (the most frequent) test ZF without the condition switch.
+        if ((op & 14) === 4 ? this.getZF() !== ((op & 1) === 1) : this.condition(op & 15))
+          this.jumpRelative(d.immediate[slot], o16);
         return;
       case 0x80:
       case 0x82:
