@@ -1,4 +1,11 @@
 export {
+  AcpiSleep,
+  AcpiSleepOffset,
+  type AcpiSleepOptions,
+  type AcpiSleepState,
+  AcpiSleepStateError,
+} from "./acpi-sleep";
+export {
   ApicError,
   DeliveryMode,
   LOCAL_APIC_DEFAULT_BASE,
