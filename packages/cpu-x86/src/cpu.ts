@@ -1913,6 +1913,15 @@ export class X86Cpu implements Vcpu {
         }
         this.executeRare(slot, op, info, o16, size);
         return;
+      case 0xf6:
+      case 0xf7:
+        // Groups 3 and 5 (TEST/NOT/NEG/MUL/DIV; INC/DEC/CALL/JMP/PUSH r/m):
+        // frequent in kernel code, so straight from here, not via executeRare.
+        this.group3(slot, (d.modrm[slot] >> 3) & 7, op & 1 ? size : 0);
+        return;
+      case 0xff:
+        this.group5(slot, (d.modrm[slot] >> 3) & 7, info, o16, size);
+        return;
       case 0x1b6:
         this.setReg(size, (d.modrm[slot] >> 3) & 7, this.readRm(slot, 0));
         return;
