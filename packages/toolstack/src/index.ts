@@ -9,6 +9,15 @@ export {
   type DomainDevicesOptions,
 } from "./backends/devices";
 export { parseVdev, VdevError, type VirtualDevice } from "./backends/vdev";
+export {
+  ACPI_S5_SLEEP_TYPE,
+  ACPI_SLEEP_CONTROL_PORT,
+  ACPI_SLEEP_PORT_BASE,
+  ACPI_SLEEP_STATUS_PORT,
+  ACPI_TABLES_ADDRESS,
+  type AcpiTables,
+  buildAcpiTables,
+} from "./builder/acpi";
 export { crc32, crc64 } from "./builder/crc";
 export {
   type ElfImage,

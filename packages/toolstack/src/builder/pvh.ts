@@ -7,6 +7,7 @@
  */
 import { HvmMemmapType, HvmStartInfoConst } from "@kumo/abi";
 import type { GuestMemory } from "@kumo/mmu";
+import { ACPI_TABLES_ADDRESS, ACPI_TABLES_SIZE, type AcpiTables, buildAcpiTables } from "./acpi";
 import { type ElfImage, ElfMachine, findPhys32Entry, parseElf } from "./elf";
 import { DomainBuildError, KernelImageError } from "./errors";
 
@@ -120,6 +121,12 @@ export interface PvhBuildOptions {
   readonly kernel: Uint8Array | ElfImage;
   readonly ramdisk?: Uint8Array;
   readonly cmdline?: string;
+  /**
+   * Build ACPI tables (see ./acpi) for this many vCPUs, mark their page ACPI
+   * in the memmap and point hvm_start_info.rsdp_paddr at the RSDP, as Xen's
+   * toolstack does for PVH. Absent: no tables, rsdp_paddr 0.
+   */
+  readonly acpiVcpus?: number;
 }
 
 export interface PvhBootLayout {
@@ -137,6 +144,8 @@ export interface PvhBootLayout {
   readonly ramdisk: { readonly address: number; readonly size: number } | undefined;
   readonly specialPages: typeof PvhSpecialPages;
   readonly vcpu: PvhEntryState;
+  /** The ACPI tables written (with `acpiVcpus`), else undefined. */
+  readonly acpi: AcpiTables | undefined;
 }
 
 function hex(value: number): string {
@@ -207,8 +216,19 @@ export function buildPvhBoot(memory: BootMemory, options: PvhBuildOptions): PvhB
   const ramdisk = options.ramdisk;
   const moduleCount = ramdisk !== undefined ? 1 : 0;
 
+  const acpi = options.acpiVcpus !== undefined ? buildAcpiTables(options.acpiVcpus) : undefined;
+  const acpiEnd = ACPI_TABLES_ADDRESS + ACPI_TABLES_SIZE;
+  if (acpi !== undefined && ramSize < acpiEnd)
+    throw new DomainBuildError(`guest RAM of ${mib(ramSize)} cannot hold the ACPI tables`);
   const memmap: MemmapEntry[] = [
-    { address: 0, size: ramSize, type: HvmMemmapType.RAM },
+    ...(acpi === undefined
+      ? [{ address: 0, size: ramSize, type: HvmMemmapType.RAM }]
+      : [
+          // The tables' page is ACPI data (type 3) between two RAM ranges.
+          { address: 0, size: ACPI_TABLES_ADDRESS, type: HvmMemmapType.RAM },
+          { address: ACPI_TABLES_ADDRESS, size: ACPI_TABLES_SIZE, type: HvmMemmapType.ACPI },
+          { address: acpiEnd, size: ramSize - acpiEnd, type: HvmMemmapType.RAM },
+        ]),
     {
       address: PvhSpecialPages.firstGfn * PAGE,
       size: PvhSpecialPages.count * PAGE,
@@ -279,7 +299,8 @@ export function buildPvhBoot(memory: BootMemory, options: PvhBuildOptions): PvhB
   view.setUint32(12, moduleCount, true);
   u64(16, modlistAddress);
   u64(24, cmdlineAddress);
-  u64(32, 0); // rsdp_paddr: no ACPI tables yet; Linux scans the BIOS areas and uses defaults
+  // rsdp_paddr; without tables Linux scans the BIOS areas, finds nothing and uses defaults.
+  u64(32, acpi?.rsdpAddress ?? 0);
   u64(40, memmapAddress);
   view.setUint32(48, memmap.length, true);
   view.setUint32(52, 0, true);
@@ -297,6 +318,10 @@ export function buildPvhBoot(memory: BootMemory, options: PvhBuildOptions): PvhB
   });
   data.set(cmdlineBytes, cmdlineOffset);
   memory.write(base, data);
+  if (acpi !== undefined) {
+    memory.fill(ACPI_TABLES_ADDRESS, ACPI_TABLES_SIZE, 0);
+    memory.write(acpi.address, acpi.bytes);
+  }
 
   return {
     bits: elf.bits,
@@ -311,6 +336,7 @@ export function buildPvhBoot(memory: BootMemory, options: PvhBuildOptions): PvhB
     ramdisk: ramdiskLayout,
     specialPages: PvhSpecialPages,
     vcpu: pvhEntryState(entry, startInfoAddress),
+    acpi,
   };
 }
 

@@ -47,6 +47,11 @@ export interface DomainConfig {
   readonly onCrash: DomainAction;
   readonly disks: readonly DiskSpec[];
   readonly vifs: readonly VifSpec[];
+  /**
+   * `acpi` (xl.cfg(5): expose ACPI to the guest): give a PVH guest ACPI
+   * tables and the sleep registers. Undefined when not set.
+   */
+  readonly acpi?: boolean;
   /** Things that are not errors but that a user may want to know (unknown keys, ignored keys). */
   readonly warnings: readonly XlConfigWarning[];
 }
@@ -76,6 +81,7 @@ const knownKeys = new Set([
   "on_crash",
   "disk",
   "vif",
+  "acpi",
 ]);
 
 /** Largest guest Kumo accepts: guest RAM is one ArrayBuffer, which engines cap (V8: 2^53, practically host RAM). */
@@ -316,6 +322,7 @@ export function domainConfigFromFile(file: XlConfigFile): DomainConfig {
     onCrash: reader.oneOf("on_crash", actions) ?? "destroy",
     disks,
     vifs,
+    acpi: reader.boolean("acpi"),
     warnings: reader.warnings,
   };
 }

@@ -12,7 +12,9 @@
  */
 import { HvmParam } from "@kumo/abi";
 import { createX86Cpu } from "@kumo/cpu-x86";
+import { AcpiSleep } from "@kumo/device-models";
 import type { ClockOptions, Domain, Hypervisor, ShutdownAction } from "@kumo/hypervisor-core";
+import { ACPI_S5_SLEEP_TYPE, ACPI_SLEEP_PORT_BASE } from "../builder/acpi";
 import { type ElfImage, parseElf } from "../builder/elf";
 import { DomainBuildError } from "../builder/errors";
 import {
@@ -44,6 +46,17 @@ export interface PvhDomainOptions {
    * clear, nothing at 0xFEE00000), on which Linux stays in PIC mode.
    */
   readonly localApic?: boolean;
+  /**
+   * Give the guest ACPI tables and the hardware-reduced sleep registers, as
+   * Xen's toolstack does for PVH: Linux then powers off through `\_S5`.
+   * Default: xl.cfg `acpi`, else false, because the i386 test kernel from
+   * guests/ is built without CONFIG_PCI, and Linux 6.1's ACPICA then fails
+   * to load any table (no default PCI_Config handler: AE_BAD_PARAMETER
+   * "During Region initialization", drivers/acpi/acpica/evhandler.c). Off:
+   * rsdp_paddr = 0 (Linux's poweroff halts every vCPU, which the hypervisor
+   * takes as a poweroff).
+   */
+  readonly acpi?: boolean;
 }
 
 export interface RunnablePvhDomain {
@@ -58,6 +71,26 @@ export interface RunnablePvhDomain {
   readonly storePage: Uint8Array;
   /** Each vCPU's local APIC (device model, mapped base, global enable) by vCPU id; empty with `localApic: false`. */
   readonly localApics: readonly LocalApicWiring[];
+  /** The sleep control/status registers at I/O ports 0xb000-0xb007; null without ACPI. */
+  readonly acpiSleep: AcpiSleep | null;
+}
+
+/**
+ * The vCPUs' port I/O: the ACPI sleep registers, and all ones for every
+ * other port (nothing there: legacy probes find nothing, xen-abi.md 1.2).
+ */
+function acpiPortIo(sleep: AcpiSleep) {
+  return {
+    portRead(port: number, size: 1 | 2 | 4): number {
+      const offset = port - ACPI_SLEEP_PORT_BASE;
+      if (offset >= 0 && offset < 8) return sleep.read(offset, size);
+      return size === 1 ? 0xff : size === 2 ? 0xffff : -1;
+    },
+    portWrite(port: number, size: 1 | 2 | 4, value: number): void {
+      const offset = port - ACPI_SLEEP_PORT_BASE;
+      if (offset >= 0 && offset < 8) sleep.write(offset, size, value);
+    },
+  };
 }
 
 /** xl.cfg actions the hypervisor carries out itself; the rest are the toolstack's (coredump, rename). */
@@ -103,10 +136,12 @@ export function createPvhDomain(
   try {
     const memory = domain.memory;
     if (memory === null) throw new DomainBuildError("the new domain has no memory");
+    const acpiEnabled = options.acpi ?? config.acpi ?? false;
     const layout = buildPvhBoot(guestBootMemory(memory), {
       kernel: elf,
       ramdisk: images.ramdisk,
       cmdline: config.cmdline,
+      acpiVcpus: acpiEnabled ? config.vcpus : undefined,
     });
     // XENMEM_memory_map answers with the same map as hvm_start_info.
     domain.memoryMap = layout.memmap.map((entry) => ({ ...entry }));
@@ -134,9 +169,20 @@ export function createPvhDomain(
       hostConsoleChannel(hypervisor.host, domain.domid, PvhSpecialPages.consoleGfn, consolePort),
     );
 
+    // Xen enters S5 on the guest's write (domain_shutdown(SHUTDOWN_poweroff)); other
+    // sleep states are not offered in the DSDT, so a write of another SLP_TYP is ignored.
+    const acpiSleep = !acpiEnabled
+      ? null
+      : new AcpiSleep({
+          sleep(sleepType) {
+            hypervisor.log(`(d${domain.domid}) ACPI sleep request SLP_TYP ${sleepType}`);
+            if (sleepType === ACPI_S5_SLEEP_TYPE) domain.shutdown(0);
+          },
+        });
+    const io = acpiSleep === null ? undefined : acpiPortIo(acpiSleep);
     const localApics: LocalApicWiring[] = [];
     for (let id = 0; id < config.vcpus; id++) {
-      const cpu = createX86Cpu({ memory });
+      const cpu = createX86Cpu({ memory, io });
       // vCPU 0 starts at the PVH entry; the others wait for the guest to start them.
       if (id === 0) applyPvhEntryState(cpu, layout.vcpu);
       domain.attachVcpu(id, cpu);
@@ -144,7 +190,16 @@ export function createPvhDomain(
       if (options.localApic !== false) localApics.push(attachLocalApic(domain, id, cpu, memory));
     }
     if (!options.paused) domain.unpause();
-    return { domain, layout, console, consolePort, storePort, storePage, localApics };
+    return {
+      domain,
+      layout,
+      console,
+      consolePort,
+      storePort,
+      storePage,
+      localApics,
+      acpiSleep,
+    };
   } catch (error) {
     hypervisor.destroyDomain(domain.domid);
     throw error;
