@@ -19,6 +19,7 @@ import { describe, expect, it } from "vitest";
 import { createX86Cpu, ramOnly, type X86Cpu } from "../src/index";
 import { Random } from "./oracle/random";
 import { assemble } from "./support/nasm";
+import { writeSegmentDescriptor } from "./support/segment-descriptor";
 
 const ITERATIONS = Number(process.env.KUMO_FUZZ_ITERATIONS ?? 40);
 const SEED = Number(process.env.KUMO_FUZZ_SEED ?? 0x66757a7a);
@@ -104,39 +105,18 @@ idt_pointer:
 `;
 }
 
-function descriptor(
-  view: DataView,
-  at: number,
-  base: number,
-  limit: number,
-  access: number,
-  flags: number,
-): void {
-  view.setUint32(at, ((limit & 0xffff) | ((base & 0xffff) << 16)) >>> 0, true);
-  view.setUint32(
-    at + 4,
-    (((base >>> 16) & 0xff) |
-      (access << 8) |
-      (((limit >>> 16) & 0xf) << 16) |
-      (flags << 20) |
-      (base & 0xff000000)) >>>
-      0,
-    true,
-  );
-}
-
 const assembled = new Map<string, Uint8Array>();
 
 /** Builds the machine of one iteration in `ram`. */
 function buildProtectedMode(ram: Uint8Array, mode: Mode, random: Random, code: Uint8Array): void {
   const view = new DataView(ram.buffer);
   ram.fill(0, 0, PAGE_TABLE + 0x1000);
-  descriptor(view, GDT + 0x08, 0, 0xfffff, 0x9b, 0xc);
-  descriptor(view, GDT + 0x18, 0, 0xfffff, 0x93, 0xc);
-  descriptor(view, GDT + 0x20, 0, 0xfffff, 0xfb, 0xc);
-  descriptor(view, GDT + 0x28, 0, 0xfffff, 0xf3, 0xc);
-  descriptor(view, GDT + 0x30, 0, 0xffff, 0xfb, 0x0); // 16-bit user code, for far transfers
-  descriptor(view, GDT + 0x40, TSS, 0x67, 0x89, 0);
+  writeSegmentDescriptor(view, GDT + 0x08, 0, 0xfffff, 0x9b, 0xc);
+  writeSegmentDescriptor(view, GDT + 0x18, 0, 0xfffff, 0x93, 0xc);
+  writeSegmentDescriptor(view, GDT + 0x20, 0, 0xfffff, 0xfb, 0xc);
+  writeSegmentDescriptor(view, GDT + 0x28, 0, 0xfffff, 0xf3, 0xc);
+  writeSegmentDescriptor(view, GDT + 0x30, 0, 0xffff, 0xfb, 0x0); // 16-bit user code, for far transfers
+  writeSegmentDescriptor(view, GDT + 0x40, TSS, 0x67, 0x89, 0);
   view.setUint32(TSS + 4, KERNEL_STACK, true);
   view.setUint32(TSS + 8, 0x18, true);
   view.setUint16(TSS + 0x66, 0x68, true);

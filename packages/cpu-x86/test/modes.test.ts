@@ -1,58 +1,27 @@
 import { VcpuExitReason } from "@kumo/abi";
 import { describe, expect, it } from "vitest";
 import { createFlatCpu, runUntilHalt } from "../src/test/index";
+import { Descriptor, descriptorTables } from "./support/descriptor-tables";
+import { loadFlatSegments } from "./support/flat-segments";
+import { callSetGate, SET_GATE } from "./support/idt-gate";
 import { assemble } from "./support/nasm";
+import { loadTss } from "./support/tss";
 
+/**
+ * A flat ring-0 kernel with a TSS (no I/O bitmap) and an IDT that
+ * `handlerSetup` fills through `set_gate`; `enter` runs the test, `tail`
+ * holds its handlers.
+ */
 const KERNEL = (handlerSetup: string, enter: string, tail: string) => `
 RESULTS equ 0x9000
-  lgdt [gdt_ptr]
-  jmp 0x08:.reload
-.reload:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov esp, 0x70000
-  mov eax, tss
-  mov [gdt + 0x18 + 2], ax
-  shr eax, 16
-  mov [gdt + 0x18 + 4], al
-  mov [gdt + 0x18 + 7], ah
-  mov dword [tss + 4], 0x70000
-  mov dword [tss + 8], 0x10
-  mov word [tss + 0x66], 0x68
-  mov ax, 0x18
-  ltr ax
+${loadFlatSegments()}
+${loadTss("tss", 0x18, { esp0: "0x70000", ioMapBase: "0x68" })}
   lidt [idt_ptr]
 ${handlerSetup}
 ${enter}
 ${tail}
-set_gate:                      ; eax handler, ebx vector, ecx attributes
-  lea edx, [idt + ebx*8]
-  mov [edx], ax
-  mov word [edx + 2], 0x08
-  mov [edx + 4], cx
-  shr eax, 16
-  mov [edx + 6], ax
-  ret
-align 8
-gdt:
-  dq 0
-  dq 0x00cf9a000000ffff
-  dq 0x00cf92000000ffff
-  dq 0x0000890000000067
-gdt_end:
-gdt_ptr:
-  dw gdt_end - gdt - 1
-  dd gdt
-idt_ptr:
-  dw 256*8 - 1
-  dd idt
-align 16
-tss: times 104 db 0
-align 8
-idt: times 256*8 db 0
-`;
+${SET_GATE}
+${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, Descriptor.tss], ["tss"])}`;
 
 describe("virtual-8086 mode", () => {
   it("runs real-mode code under VM=1 and reflects int n and #GP to the monitor", () => {
@@ -69,15 +38,7 @@ describe("virtual-8086 mode", () => {
     );
     const code = assemble(
       KERNEL(
-        `
-  mov eax, int30
-  mov ebx, 0x30
-  mov ecx, 0xee00
-  call set_gate
-  mov eax, gp
-  mov ebx, 13
-  mov ecx, 0x8e00
-  call set_gate`,
+        `${callSetGate("int30", 0x30, "0xee00")}${callSetGate("gp", 13, "0x8e00")}`,
         `
   push dword 0            ; gs
   push dword 0            ; fs
@@ -137,11 +98,7 @@ describe("single-step", () => {
   it("raises #DB with DR6.BS after each instruction while TF is set", () => {
     const code = assemble(
       KERNEL(
-        `
-  mov eax, db
-  mov ebx, 1
-  mov ecx, 0x8e00
-  call set_gate
+        `${callSetGate("db", 1, "0x8e00")}
   xor esi, esi`,
         `
   pushfd
@@ -175,11 +132,7 @@ describe("NMI", () => {
   it("wakes hlt even with IF=0", () => {
     const code = assemble(
       KERNEL(
-        `
-  mov eax, nmi
-  mov ebx, 2
-  mov ecx, 0x8e00
-  call set_gate`,
+        `${callSetGate("nmi", 2, "0x8e00")}`,
         `
   cli
   hlt

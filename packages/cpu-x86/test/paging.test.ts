@@ -1,6 +1,9 @@
 import { VcpuAccess, VcpuExitReason } from "@kumo/abi";
 import { describe, expect, it } from "vitest";
 import { createFlatCpu, runUntilHalt } from "../src/test/index";
+import { Descriptor, descriptorTables } from "./support/descriptor-tables";
+import { loadFlatSegments } from "./support/flat-segments";
+import { idtGate } from "./support/idt-gate";
 import { assemble } from "./support/nasm";
 
 /**
@@ -15,14 +18,7 @@ PDPT equ 0x20000
 PD equ 0x21000
 PT0 equ 0x22000
 PT1 equ 0x23000
-  lgdt [gdt_ptr]
-  jmp 0x08:reload
-reload:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov esp, 0x70000
+${loadFlatSegments({ label: "reload" })}
   ; PDPT[0] -> PD
   mov dword [PDPT], PD | 1
   mov dword [PDPT + 4], 0
@@ -45,12 +41,7 @@ fill:
   mov dword [PT1 + 16], 0x202000 | 3
   mov dword [PT1 + 20], 0x80000000
   ; IDT entry 14
-  mov eax, pf_handler
-  mov [idt + 14*8], ax
-  mov word [idt + 14*8 + 2], 0x08
-  mov word [idt + 14*8 + 4], 0x8e00
-  shr eax, 16
-  mov [idt + 14*8 + 6], ax
+${idtGate(14, "pf_handler", "0x8e00")}
   lidt [idt_ptr]
   ; EFER.NXE
   mov ecx, 0xc0000080
@@ -92,21 +83,7 @@ pf_handler:
   iret
 
 resume: dd 0
-align 8
-gdt:
-  dq 0
-  dq 0x00cf9a000000ffff
-  dq 0x00cf92000000ffff
-gdt_end:
-gdt_ptr:
-  dw gdt_end - gdt - 1
-  dd gdt
-idt_ptr:
-  dw 256*8 - 1
-  dd idt
-align 8
-idt: times 256*8 db 0
-`;
+${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData])}`;
 
 describe("PAE paging", () => {
   it("raises #PF with the SDM error codes and sets CR2", () => {

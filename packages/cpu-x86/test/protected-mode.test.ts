@@ -1,7 +1,11 @@
 import { VcpuExitReason } from "@kumo/abi";
 import { describe, expect, it } from "vitest";
 import { createFlatCpu, runUntilHalt } from "../src/test/index";
+import { descriptorTables, KERNEL_USER_TSS } from "./support/descriptor-tables";
+import { loadFlatSegments } from "./support/flat-segments";
+import { callSetGate, SET_GATE } from "./support/idt-gate";
 import { assemble } from "./support/nasm";
+import { loadTss } from "./support/tss";
 
 /**
  * A small freestanding kernel: its own GDT/IDT/TSS, a trip to ring 3 by
@@ -14,35 +18,11 @@ KSTACK equ 0x70000
 USTACK equ 0x60000
 
 start:
-  lgdt [gdt_ptr]
-  jmp 0x08:reload
-reload:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov fs, ax
-  mov gs, ax
-  mov esp, KSTACK
-  ; TSS descriptor base
-  mov eax, tss
-  mov [gdt + 0x28 + 2], ax
-  shr eax, 16
-  mov [gdt + 0x28 + 4], al
-  mov [gdt + 0x28 + 7], ah
-  mov dword [tss + 4], KSTACK    ; esp0
-  mov dword [tss + 8], 0x10      ; ss0
-  mov ax, 0x28
-  ltr ax
+${loadFlatSegments({ label: "reload", stack: "KSTACK", fsGs: true })}
+${loadTss("tss", 0x28, { esp0: "KSTACK" })}
   ; IDT: 0x80 trap gate DPL 3, 13 interrupt gate DPL 0
-  mov eax, syscall_handler
-  mov ebx, 0x80
-  mov ecx, 0xef00
-  call set_gate
-  mov eax, gp_handler
-  mov ebx, 13
-  mov ecx, 0x8e00
-  call set_gate
+${callSetGate("syscall_handler", 0x80, "0xef00")}
+${callSetGate("gp_handler", 13, "0x8e00")}
   lidt [idt_ptr]
   ; enter ring 3
   push dword 0x23
@@ -52,15 +32,7 @@ reload:
   push dword user_entry
   iret
 
-set_gate:                 ; eax = handler, ebx = vector, ecx = type/dpl bits
-  lea edx, [idt + ebx*8]
-  mov [edx], ax
-  mov word [edx + 2], 0x08
-  mov [edx + 4], cx
-  shr eax, 16
-  mov [edx + 6], ax
-  ret
-
+${SET_GATE}
 syscall_handler:
   mov [RESULTS + 0], eax     ; eax from user
   mov ax, cs
@@ -124,26 +96,7 @@ user_after_sysexit:
   mov ebx, 0xfeed
   sysenter
 
-align 8
-gdt:
-  dq 0
-  dq 0x00cf9a000000ffff   ; 0x08 kernel code
-  dq 0x00cf92000000ffff   ; 0x10 kernel data
-  dq 0x00cffa000000ffff   ; 0x18 user code
-  dq 0x00cff2000000ffff   ; 0x20 user data
-  dq 0x0000890000000067   ; 0x28 TSS (base patched)
-gdt_end:
-gdt_ptr:
-  dw gdt_end - gdt - 1
-  dd gdt
-idt_ptr:
-  dw 256*8 - 1
-  dd idt
-align 16
-tss: times 104 db 0
-align 8
-idt: times 256*8 db 0
-`;
+${descriptorTables(KERNEL_USER_TSS, ["tss"])}`;
 
 describe("protected-mode kernel", () => {
   it("crosses privilege levels through iret, int 0x80, #GP and sysenter/sysexit", () => {

@@ -1,18 +1,12 @@
 import { VcpuExitReason } from "@kumo/abi";
 import { describe, expect, it } from "vitest";
 import { createFlatCpu, createRealModeCpu } from "../src/test/index";
+import { descriptorTables, KERNEL_USER_TSS } from "./support/descriptor-tables";
+import { loadFlatSegments } from "./support/flat-segments";
+import { random } from "./support/host";
+import { idtGate } from "./support/idt-gate";
 import { assemble } from "./support/nasm";
-
-/** xorshift32: deterministic random bytes so that a failure reproduces. */
-function random(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
+import { loadTss } from "./support/tss";
 
 /**
  * A kernel whose every IDT vector returns to the faulting code one byte
@@ -27,32 +21,10 @@ function hostileKernel(ring3: boolean): string {
   }
   const gates: string[] = [];
   for (let v = 0; v < 256; v++) gates.push(`  dd stub${v}`);
-  return `
-  lgdt [gdt_ptr]
-  jmp 0x08:.reload
-.reload:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov esp, 0x70000
-  mov eax, tss
-  mov [gdt + 0x28 + 2], ax
-  shr eax, 16
-  mov [gdt + 0x28 + 4], al
-  mov [gdt + 0x28 + 7], ah
-  mov dword [tss + 4], 0x70000
-  mov dword [tss + 8], 0x10
-  mov ax, 0x28
-  ltr ax
+  return `${loadFlatSegments()}
+${loadTss("tss", 0x28, { esp0: "0x70000" })}
   xor ecx, ecx
-.gate:
-  mov eax, [gate_table + ecx*4]
-  mov [idt + ecx*8], ax
-  mov word [idt + ecx*8 + 2], 0x08
-  mov word [idt + ecx*8 + 4], 0xee00
-  shr eax, 16
-  mov [idt + ecx*8 + 6], ax
+.gate:${idtGate("ecx", "[gate_table + ecx*4]", "0xee00")}
   inc ecx
   cmp ecx, 256
   jne .gate
@@ -61,26 +33,7 @@ function hostileKernel(ring3: boolean): string {
 ${stubs.join("\n")}
 gate_table:
 ${gates.join("\n")}
-align 8
-gdt:
-  dq 0
-  dq 0x00cf9a000000ffff
-  dq 0x00cf92000000ffff
-  dq 0x00cffa000000ffff
-  dq 0x00cff2000000ffff
-  dq 0x0000890000000067
-gdt_end:
-gdt_ptr:
-  dw gdt_end - gdt - 1
-  dd gdt
-idt_ptr:
-  dw 256*8 - 1
-  dd idt
-align 16
-tss: times 104 db 0
-align 8
-idt: times 256*8 db 0
-`;
+${descriptorTables(KERNEL_USER_TSS, ["tss"])}`;
 }
 
 describe("hostile instruction streams", () => {

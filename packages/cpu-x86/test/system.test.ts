@@ -1,41 +1,20 @@
 import { type InterruptSource, VcpuExitReason, VcpuShutdownKind } from "@kumo/abi";
 import { describe, expect, it } from "vitest";
 import { createFlatCpu, createRealModeCpu, runUntilHalt } from "../src/test/index";
+import { Descriptor, descriptorTables } from "./support/descriptor-tables";
+import { loadFlatSegments } from "./support/flat-segments";
+import { idtGate } from "./support/idt-gate";
 import { assemble } from "./support/nasm";
 
-const IDT_SETUP = `
-  lgdt [gdt_ptr]
-  jmp 0x08:.reload
-.reload:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov esp, 0x70000
-  mov eax, irq_handler
-  mov [idt + 0xf3*8], ax
-  mov word [idt + 0xf3*8 + 2], 0x08
-  mov word [idt + 0xf3*8 + 4], 0x8e00
-  shr eax, 16
-  mov [idt + 0xf3*8 + 6], ax
+const IDT_SETUP = `${loadFlatSegments()}${idtGate(0xf3, "irq_handler", "0x8e00")}
   lidt [idt_ptr]
 `;
-const TABLES = `
-align 8
-gdt:
-  dq 0
-  dq 0x00cf9a000000ffff
-  dq 0x00cf92000000ffff
-gdt_end:
-gdt_ptr:
-  dw gdt_end - gdt - 1
-  dd gdt
-idt_ptr:
-  dw 256*8 - 1
-  dd idt
-align 8
-idt: times 256*8 db 0
-`;
+const TABLES = descriptorTables([Descriptor.kernelCode, Descriptor.kernelData]);
+
+/** Assembles `body` as a flat ring-0 kernel whose vector 0xf3 leads to its `irq_handler`. */
+function flatIdtKernel(body: string): Uint8Array {
+  return assemble(`${IDT_SETUP}${body}\n${TABLES}`);
+}
 
 class OneShot implements InterruptSource {
   pending = false;
@@ -83,7 +62,7 @@ describe("external interrupts", () => {
   it("takes the upcall vector when IF=1, honouring the sti shadow, and wakes hlt", () => {
     const source = new OneShot(0xf3);
     const cpu = createFlatCpu(
-      assemble(`${IDT_SETUP}
+      flatIdtKernel(`
   xor ebx, ebx
   sti
   hlt                 ; woken by the interrupt
@@ -92,8 +71,7 @@ describe("external interrupts", () => {
   hlt
 irq_handler:
   inc ebx
-  iret
-${TABLES}`),
+  iret`),
     );
     cpu.interrupts = source;
     expect(runUntilHalt(cpu)).toBe(VcpuExitReason.Halt);
@@ -109,7 +87,7 @@ ${TABLES}`),
   it("does not interrupt between sti and the next instruction", () => {
     const source = new OneShot(0xf3);
     const cpu = createFlatCpu(
-      assemble(`${IDT_SETUP}
+      flatIdtKernel(`
   xor ebx, ebx
   mov ecx, 0
   sti
@@ -118,8 +96,7 @@ ${TABLES}`),
   hlt
 irq_handler:
   inc ebx
-  iret
-${TABLES}`),
+  iret`),
     );
     cpu.interrupts = source;
     // Run up to and including sti, then raise the interrupt.
@@ -153,13 +130,8 @@ describe("faults", () => {
 
   it("raises #DE on division by zero and on quotient overflow", () => {
     const cpu = createFlatCpu(
-      assemble(`${IDT_SETUP}
-  mov eax, de_handler
-  mov [idt], ax
-  mov word [idt + 2], 0x08
-  mov word [idt + 4], 0x8e00
-  shr eax, 16
-  mov [idt + 6], ax
+      flatIdtKernel(`
+${idtGate(0, "de_handler", "0x8e00")}
   xor esi, esi
   mov eax, 1
   xor edx, edx
@@ -174,8 +146,7 @@ de_handler:
   add dword [esp], 2
   iret
 irq_handler:
-  iret
-${TABLES}`),
+  iret`),
     );
     runUntilHalt(cpu);
     expect(cpu.regs[6]).toBe(2);
@@ -235,13 +206,8 @@ describe("cpuid, msr, tsc", () => {
   it("raises #GP on an unknown MSR and lets hooks own MSRs", () => {
     const writes: number[][] = [];
     const cpu = createFlatCpu(
-      assemble(`${IDT_SETUP}
-  mov eax, gp_handler
-  mov [idt + 13*8], ax
-  mov word [idt + 13*8 + 2], 0x08
-  mov word [idt + 13*8 + 4], 0x8e00
-  shr eax, 16
-  mov [idt + 13*8 + 6], ax
+      flatIdtKernel(`
+${idtGate(13, "gp_handler", "0x8e00")}
   xor esi, esi
   mov ecx, 0x12345678
   rdmsr
@@ -256,8 +222,7 @@ gp_handler:
   add esp, 4
   iret
 irq_handler:
-  iret
-${TABLES}`),
+  iret`),
       {
         hooks: {
           readCounter: () => 0,

@@ -1,32 +1,19 @@
 import { VcpuExitReason } from "@kumo/abi";
 import { describe, expect, it } from "vitest";
 import { createFlatCpu, runUntilHalt } from "../src/test/index";
+import { Descriptor, descriptorTables, KERNEL_USER_TSS } from "./support/descriptor-tables";
+import { loadFlatSegments } from "./support/flat-segments";
 import { assemble } from "./support/nasm";
+import { tssBase, tssRing0Stack } from "./support/tss";
 
 /** GDT, two 32-bit TSSs, an IDT; helpers shared by the task and gate tests. */
 const SETUP = `
 RESULTS equ 0x9000
-  lgdt [gdt_ptr]
-  jmp 0x08:.reload
-.reload:
-  mov ax, 0x10
-  mov ds, ax
-  mov es, ax
-  mov ss, ax
-  mov esp, 0x70000
+${loadFlatSegments()}
   ; TSS descriptors 0x28 (tss_a) and 0x30 (tss_b)
-  mov eax, tss_a
-  mov [gdt + 0x28 + 2], ax
-  shr eax, 16
-  mov [gdt + 0x28 + 4], al
-  mov [gdt + 0x28 + 7], ah
-  mov eax, tss_b
-  mov [gdt + 0x30 + 2], ax
-  shr eax, 16
-  mov [gdt + 0x30 + 4], al
-  mov [gdt + 0x30 + 7], ah
-  mov dword [tss_a + 4], 0x70000
-  mov dword [tss_a + 8], 0x10
+${tssBase("tss_a", 0x28)}
+${tssBase("tss_b", 0x30)}
+${tssRing0Stack("tss_a", "0x70000")}
   mov ax, 0x28
   ltr ax
   ; tss_b: runs task_b on its own stack
@@ -41,30 +28,11 @@ RESULTS equ 0x9000
   mov [tss_b + 0x1c], eax
   lidt [idt_ptr]
 `;
-const TABLES = `
-align 8
-gdt:
-  dq 0
-  dq 0x00cf9a000000ffff   ; 0x08
-  dq 0x00cf92000000ffff   ; 0x10
-  dq 0x00cffa000000ffff   ; 0x18 user code
-  dq 0x00cff2000000ffff   ; 0x20 user data
-  dq 0x0000890000000067   ; 0x28 tss_a
-  dq 0x0000890000000067   ; 0x30 tss_b
-  dq 0                    ; 0x38 call gate (filled in)
-gdt_end:
-gdt_ptr:
-  dw gdt_end - gdt - 1
-  dd gdt
-idt_ptr:
-  dw 256*8 - 1
-  dd idt
-align 16
-tss_a: times 104 db 0
-tss_b: times 104 db 0
-align 8
-idt: times 256*8 db 0
-`;
+/** Selectors 0x08/0x10 kernel, 0x18/0x20 user, 0x28 tss_a, 0x30 tss_b, 0x38 a call gate the test fills in. */
+const TABLES = descriptorTables(
+  [...KERNEL_USER_TSS, Descriptor.tss, Descriptor.empty],
+  ["tss_a", "tss_b"],
+);
 
 describe("hardware task switches", () => {
   it("calls a task, returns with iret (NT, back-link, busy bits)", () => {

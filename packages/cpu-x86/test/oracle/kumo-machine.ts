@@ -18,6 +18,7 @@
 import { VcpuExitReason } from "@kumo/abi";
 import { createX86Cpu, ramOnly, type X86Cpu } from "../../src/index";
 import { assemble } from "../support/nasm";
+import { writeSegmentDescriptor } from "../support/segment-descriptor";
 import {
   CODE_BASE,
   CODE_OFFSET,
@@ -71,43 +72,21 @@ const PROLOGUE_SOURCE = `
   iret
 `;
 
-/** Writes a segment descriptor (SDM vol. 3A 3.4.5). */
-function descriptor(
-  view: DataView,
-  at: number,
-  base: number,
-  limit: number,
-  access: number,
-  flags: number,
-): void {
-  view.setUint32(at, ((limit & 0xffff) | ((base & 0xffff) << 16)) >>> 0, true);
-  view.setUint32(
-    at + 4,
-    (((base >>> 16) & 0xff) |
-      (access << 8) |
-      (((limit >>> 16) & 0xf) << 16) |
-      (flags << 20) |
-      (base & 0xff000000)) >>>
-      0,
-    true,
-  );
-}
-
 function buildTemplate(): Uint8Array {
   const memory = new Uint8Array(TEMPLATE_SIZE);
   const view = new DataView(memory.buffer);
   // GDT (16 entries like Linux's; unlisted entries stay zero).
-  descriptor(view, GDT + 0x08, 0, 0xfffff, 0x9b, 0xc);
-  descriptor(view, GDT + 0x10, 0, 0xfffff, 0x9b, 0xa);
-  descriptor(view, GDT + 0x18, 0, 0xfffff, 0x93, 0xc);
-  descriptor(view, GDT + 0x20, 0, 0xfffff, 0xfb, 0xc);
-  descriptor(view, GDT + 0x28, 0, 0xfffff, 0xf3, 0xc);
-  descriptor(view, GDT + 0x30, 0, 0xfffff, 0xfb, 0xa);
-  descriptor(view, GDT + 0x40, TSS, 0x67, 0x89, 0);
-  descriptor(view, GDT + 0x50, LDT, 0x0f, 0x82, 0);
+  writeSegmentDescriptor(view, GDT + 0x08, 0, 0xfffff, 0x9b, 0xc);
+  writeSegmentDescriptor(view, GDT + 0x10, 0, 0xfffff, 0x9b, 0xa);
+  writeSegmentDescriptor(view, GDT + 0x18, 0, 0xfffff, 0x93, 0xc);
+  writeSegmentDescriptor(view, GDT + 0x20, 0, 0xfffff, 0xfb, 0xc);
+  writeSegmentDescriptor(view, GDT + 0x28, 0, 0xfffff, 0xf3, 0xc);
+  writeSegmentDescriptor(view, GDT + 0x30, 0, 0xfffff, 0xfb, 0xa);
+  writeSegmentDescriptor(view, GDT + 0x40, TSS, 0x67, 0x89, 0);
+  writeSegmentDescriptor(view, GDT + 0x50, LDT, 0x0f, 0x82, 0);
   // LDT as modify_ldt builds it (Linux arch/x86/include/asm/desc.h fill_ldt: accessed bit set).
-  descriptor(view, LDT + 0, CODE_BASE, 0xffff, 0xfb, 0);
-  descriptor(view, LDT + 8, DATA_BASE, 0xffff, 0xf3, 0);
+  writeSegmentDescriptor(view, LDT + 0, CODE_BASE, 0xffff, 0xfb, 0);
+  writeSegmentDescriptor(view, LDT + 8, DATA_BASE, 0xffff, 0xf3, 0);
   // TSS: ring-0 stack; I/O map base past the limit, so every port is denied at CPL 3.
   view.setUint32(TSS + 4, KERNEL_STACK, true);
   view.setUint32(TSS + 8, KERNEL_DS, true);
