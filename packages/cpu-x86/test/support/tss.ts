@@ -24,7 +24,7 @@ export function tssRing0Stack(label: string, esp0: string): string {
 export interface LoadTssOptions {
   /** Ring-0 stack pointer for privilege changes. */
   readonly esp0: string;
-  /** The I/O permission bitmap base (offset 0x66); 0x68, at the TSS limit, means no bitmap. */
+  /** The I/O permission bitmap base (offset 0x66); 0x68, past the TSS limit 0x67, means no bitmap (SDM vol. 1 19.5.2). */
   readonly ioMapBase?: string;
 }
 
