@@ -16,4 +16,15 @@ describe("README", () => {
     new Function(...Object.keys(scope), body)(...Object.values(scope));
     expect(log.mock.calls).toEqual([["wake the CPU"], [true, "ec"], [true]]);
   });
+
+  it("the ACPI sleep example runs and prints what its comments say", () => {
+    const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
+    const block = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)][1]?.[1];
+    expect(block).toBeDefined();
+    const body = (block ?? "").replace(/^import .*$/gm, "");
+    const log = vi.fn();
+    const scope = { ...deviceModels, console: { log } };
+    new Function(...Object.keys(scope), body)(...Object.values(scope));
+    expect(log.mock.calls).toEqual([["enter SLP_TYP", 5], [1]]);
+  });
 });
