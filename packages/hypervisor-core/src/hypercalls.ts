@@ -557,8 +557,12 @@ function schedOp(
       domain.hypervisor.scheduler.yieldCurrent();
       return 0;
     case SchedOp.block:
-      // Xen do_block: do not sleep when an event is already waiting.
-      if (!context.upcallPending()) context.blocked = BlockReason.Block;
+      // Xen do_block: local_event_delivery_enable() clears evtchn_upcall_mask, then the vCPU does
+      // not sleep when an event is already waiting (upcall_pending, or any deliverable interrupt:
+      // local_events_need_delivery; xen-abi.md 2.7).
+      enableEventDelivery(context);
+      if (!context.upcallPending() && !context.eventsNeedDelivery())
+        context.blocked = BlockReason.Block;
       return 0;
     case SchedOp.shutdown: {
       if (!access.readStruct(low, high, 4)) return -Errno.EFAULT;
@@ -572,6 +576,17 @@ function schedOp(
     default:
       return -Errno.ENOSYS;
   }
+}
+
+/**
+ * Xen x86 local_event_delivery_enable: evtchn_upcall_mask (vcpu_info byte 1) = 0; PVH/HVM
+ * delivery ignores it (xen-abi.md 3.1). On arm64 the byte is padding and Xen clears PSTATE.I
+ * instead, which the Vcpu contract cannot do: left alone there.
+ */
+function enableEventDelivery(context: VcpuContext): void {
+  if (context.domain.architecture !== "x86") return;
+  const page = context.vcpuInfoPage;
+  if (page !== null) page[context.vcpuInfoOffset + 1] = 0;
 }
 
 /** SCHEDOP_poll (xen-abi.md 2.7): return at once if a listed port is pending, else block until one is raised or timeout. */
@@ -600,6 +615,10 @@ function poll(
     context.pollPorts[i] = port;
   }
   if (timeout !== 0 && timeout <= domain.clock.now()) return 0;
+  // Xen do_poll returns at once when local_events_need_delivery(): the events that would have
+  // woken the poller (upcall_pending 0 -> 1, a LAPIC interrupt) may already have happened and
+  // will not kick again, so sleeping here would lose the wakeup (xen/common/sched/core.c).
+  if (context.eventsNeedDelivery()) return 0;
   context.pollCount = count;
   context.pollDeadline = timeout === 0 ? Number.POSITIVE_INFINITY : timeout;
   context.blocked = BlockReason.Poll;

@@ -261,8 +261,11 @@ export class Scheduler {
           if (!domain.vcpus.some((other) => other.online)) domain.shutdown(0);
           return false;
         }
-        // x86 wakes for the callback vector; arm64 wfi wakes for a pending event whatever PSTATE.I says.
-        if (domain.architecture === "x86" ? !context.hasPending() : !context.upcallPending()) {
+        // Xen hvm_hlt -> vcpu_block: do not sleep when local_events_need_delivery, which on x86
+        // asks the whole interrupt source (callback vector and LAPIC), not only the upcall: an
+        // APIC interrupt that is already pending will not call `kick` again. arm64 wfi wakes for
+        // a pending event whatever PSTATE.I says.
+        if (!context.eventsNeedDelivery()) {
           context.blocked = BlockReason.Halt;
         }
         return false;

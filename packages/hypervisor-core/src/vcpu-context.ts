@@ -84,6 +84,25 @@ export class VcpuContext implements InterruptSource {
     return this.hasPending() ? this.deliveryVector() : -1;
   }
 
+  /**
+   * Xen local_events_need_delivery for this vCPU: x86 (HVM/PVH) asks
+   * hvm_vcpu_has_pending_irq, i.e. the CPU's whole interrupt source (the
+   * callback vector and, when a VMM wired one in, the local APIC), and
+   * whether the CPU can take it now (hvm_interrupt_blocked: IF and the
+   * shadow); arm64 asks evtchn_upcall_pending (xen/include/xen/event.h).
+   * Used where Xen decides whether a vCPU may sleep (hlt, SCHEDOP_block,
+   * SCHEDOP_poll), so that a wakeup already waiting in an interrupt source
+   * that does not go through `kick` (the toolstack's LAPIC) is not lost.
+   */
+  eventsNeedDelivery(): boolean {
+    const vcpu = this.vcpu;
+    if (vcpu === null) return false;
+    if (this.domain.architecture !== "x86") return this.upcallPending();
+    if (!vcpu.interruptsEnabled()) return false;
+    const source = vcpu.interrupts ?? this;
+    return source.hasPending();
+  }
+
   /** An event arrived for this vCPU: wake it if blocked and tell the CPU (Xen vcpu_kick). */
   kick(): void {
     if (
