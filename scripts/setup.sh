@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   gcc gcc-multilib clang-14 binutils-aarch64-linux-gnu libxen-dev nasm
   qemu-user qemu-system-x86 qemu-system-arm qemu-utils xenstore-utils
-  e2fsprogs seabios chromium xen-utils-4.17 busybox-static linux-source-6.1 bc flex bison libelf-dev cpio xz-utils make
+  acpica-tools e2fsprogs seabios chromium xen-utils-4.17 busybox-static linux-source-6.1 bc flex bison libelf-dev cpio xz-utils make
 )
 SUDO=""
 [[ $(id -u) -ne 0 ]] && SUDO="sudo"
