@@ -19,35 +19,13 @@
  *
  * Slow (tens of seconds of emulated Linux): skipped without the guest images.
  */
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { runKumo } from "../src/node/index";
-
-/** The newest built i386 guest (guests/ writes manifest.json last, so a dir with it is complete). */
-function findI386Guest(): { vmlinux: string; initramfs: string } | null {
-  const base = process.env.KUMO_GUESTS_CACHE ?? join(homedir(), ".cache/kumo/guests");
-  if (!existsSync(base)) return null;
-  const dirs = readdirSync(base)
-    .filter((name) => name.startsWith("i386-"))
-    .map((name) => join(base, name))
-    .filter((dir) =>
-      ["manifest.json", "vmlinux", "initramfs.cpio.gz"].every((f) => existsSync(join(dir, f))),
-    )
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return dirs.length > 0
-    ? { vmlinux: join(dirs[0], "vmlinux"), initramfs: join(dirs[0], "initramfs.cpio.gz") }
-    : null;
-}
+import { Console, findI386Guest } from "./support/linux-guest";
 
 const guest = findI386Guest();
 /** Whether the guest kernel can load ACPI tables at all (see above). */
@@ -56,39 +34,6 @@ const pciKernel =
   /^CONFIG_PCI=y$/m.test(
     readFileSync(join(guest.vmlinux, "..", "config"), { encoding: "latin1", flag: "r" }),
   );
-
-/** Collects what the guest writes and resolves waits on patterns. */
-class Output {
-  text = "";
-  private waiters: { pattern: RegExp; from: number; done: () => void }[] = [];
-  write(chunk: string | Uint8Array): boolean {
-    this.text += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("latin1");
-    for (const waiter of [...this.waiters]) {
-      if (waiter.pattern.test(this.text.slice(waiter.from))) {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        waiter.done();
-      }
-    }
-    return true;
-  }
-  waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<void> {
-    if (pattern.test(this.text.slice(from))) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${pattern}:\n${this.text.slice(-3000)}`)),
-        timeoutMs,
-      );
-      this.waiters.push({
-        pattern,
-        from,
-        done: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
-  }
-}
 
 describe.skipIf(guest === null)("Linux i386 PVH guest with ACPI", () => {
   it("finds the tables and (with a CONFIG_PCI kernel) powers off through \\_S5", async () => {
@@ -107,7 +52,7 @@ describe.skipIf(guest === null)("Linux i386 PVH guest with ACPI", () => {
       ].join("\n"),
     );
     const stdin = new PassThrough();
-    const output = new Output();
+    const output = new Console(stdin);
     let stderr = "";
     const stateDir = join(dir, "state");
     const status = runKumo(["create", "-c", "guest.cfg"], {
@@ -122,20 +67,20 @@ describe.skipIf(guest === null)("Linux i386 PVH guest with ACPI", () => {
       return code;
     });
     await Promise.race([
-      output.waitFor(/Kumo test guest i386 ready[\s\S]*# /, 300_000),
+      output.waitFor(/Kumo test guest i386 ready[\s\S]*# /, 300_000, 0),
       ended.then((code) => {
-        throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.text}`);
+        throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.output}`);
       }),
     ]);
     // Linux found the RSDP through hvm_start_info and read our tables.
-    expect(output.text).not.toContain("A valid RSDP was not found");
-    expect(output.text).toMatch(/ACPI: RSDP 0x00000000000E0000/);
-    expect(output.text).toMatch(/ACPI: FACP 0x/);
-    expect(output.text).toMatch(/ACPI: DSDT 0x/);
-    expect(output.text).toMatch(/ACPI: APIC 0x/);
-    if (pciKernel) expect(output.text).not.toMatch(/ACPI BIOS Error|ACPI Error|ACPI Warning/);
+    expect(output.output).not.toContain("A valid RSDP was not found");
+    expect(output.output).toMatch(/ACPI: RSDP 0x00000000000E0000/);
+    expect(output.output).toMatch(/ACPI: FACP 0x/);
+    expect(output.output).toMatch(/ACPI: DSDT 0x/);
+    expect(output.output).toMatch(/ACPI: APIC 0x/);
+    if (pciKernel) expect(output.output).not.toMatch(/ACPI BIOS Error|ACPI Error|ACPI Warning/);
 
-    const from = output.text.length;
+    const from = output.output.length;
     stdin.write("uname -m\n");
     await output.waitFor(/i686/, 120_000, from);
     stdin.write("poweroff\n");
@@ -145,12 +90,12 @@ describe.skipIf(guest === null)("Linux i386 PVH guest with ACPI", () => {
     if (!pciKernel) {
       // No ACPI in this kernel: poweroff halts (kernel/reboot.c) and the hypervisor
       // takes hlt with interrupts off on every vCPU as a poweroff.
-      expect(output.text).toContain("reboot: System halted");
+      expect(output.output).toContain("reboot: System halted");
       return;
     }
-    expect(output.text).toContain("reboot: Power down");
-    expect(output.text).not.toContain("System halted");
-    expect(output.text).not.toMatch(/ACPI BIOS Error|ACPI Error|ACPI Warning/);
+    expect(output.output).toContain("reboot: Power down");
+    expect(output.output).not.toContain("System halted");
+    expect(output.output).not.toMatch(/ACPI BIOS Error|ACPI Error|ACPI Warning/);
     expect(log).toMatch(/ACPI sleep request SLP_TYP 5/);
   }, 600_000);
 });

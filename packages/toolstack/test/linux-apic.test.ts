@@ -10,63 +10,15 @@
  *
  * Slow (tens of seconds of emulated Linux): skipped without the guest images.
  */
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { runKumo } from "../src/node/index";
-
-/** The newest built i386 guest (guests/ writes manifest.json last, so a dir with it is complete). */
-function findI386Guest(): { vmlinux: string; initramfs: string } | null {
-  const base = process.env.KUMO_GUESTS_CACHE ?? join(homedir(), ".cache/kumo/guests");
-  if (!existsSync(base)) return null;
-  const dirs = readdirSync(base)
-    .filter((name) => name.startsWith("i386-"))
-    .map((name) => join(base, name))
-    .filter((dir) =>
-      ["manifest.json", "vmlinux", "initramfs.cpio.gz"].every((f) => existsSync(join(dir, f))),
-    )
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return dirs.length > 0
-    ? { vmlinux: join(dirs[0], "vmlinux"), initramfs: join(dirs[0], "initramfs.cpio.gz") }
-    : null;
-}
+import { Console, findI386Guest } from "./support/linux-guest";
 
 const guest = findI386Guest();
-
-/** Collects what the guest writes and resolves waits on patterns. */
-class Output {
-  text = "";
-  private waiters: { pattern: RegExp; from: number; done: () => void }[] = [];
-  write(chunk: string | Uint8Array): boolean {
-    this.text += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("latin1");
-    for (const waiter of [...this.waiters]) {
-      if (waiter.pattern.test(this.text.slice(waiter.from))) {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        waiter.done();
-      }
-    }
-    return true;
-  }
-  waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<void> {
-    if (pattern.test(this.text.slice(from))) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${pattern}:\n${this.text.slice(-3000)}`)),
-        timeoutMs,
-      );
-      this.waiters.push({
-        pattern,
-        from,
-        done: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
-  }
-}
 
 describe.skipIf(guest === null)("Linux i386 PVH guest with the local APIC", () => {
   it("installs the Xen timer, prints no APIC warning and takes keyboard input", async () => {
@@ -84,7 +36,7 @@ describe.skipIf(guest === null)("Linux i386 PVH guest with the local APIC", () =
       ].join("\n"),
     );
     const stdin = new PassThrough();
-    const output = new Output();
+    const output = new Console(stdin);
     let stderr = "";
     const status = runKumo(["create", "-c", "guest.cfg"], {
       stdout: output,
@@ -98,20 +50,20 @@ describe.skipIf(guest === null)("Linux i386 PVH guest with the local APIC", () =
       return code;
     });
     await Promise.race([
-      output.waitFor(/Kumo test guest i386 ready[\s\S]*# /, 300_000),
+      output.waitFor(/Kumo test guest i386 ready[\s\S]*# /, 300_000, 0),
       ended.then((code) => {
-        throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.text}`);
+        throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.output}`);
       }),
     ]);
-    expect(output.text).toContain("Found and enabled local APIC!");
-    expect(output.text).toContain("installing Xen timer for CPU 0");
-    expect(output.text).not.toMatch(/Stale IRR|APIC.*(error|warn|fail)|spurious APIC/i);
+    expect(output.output).toContain("Found and enabled local APIC!");
+    expect(output.output).toContain("installing Xen timer for CPU 0");
+    expect(output.output).not.toMatch(/Stale IRR|APIC.*(error|warn|fail)|spurious APIC/i);
     // Timer ticks run: printk time advances through the boot instead of freezing and jumping.
-    const freeing = /\[\s*([0-9.]+)\] Freeing unused kernel image/.exec(output.text);
+    const freeing = /\[\s*([0-9.]+)\] Freeing unused kernel image/.exec(output.output);
     expect(freeing).not.toBeNull();
     expect(Number(freeing?.[1])).toBeLessThan(5);
 
-    const from = output.text.length;
+    const from = output.output.length;
     stdin.write('echo "@@$((40+2))@@"; uname -m\n');
     await output.waitFor(/@@42@@\s+i686/, 120_000, from);
     stdin.write("poweroff -f\n");
