@@ -1,0 +1,128 @@
+/**
+ * Acceptance test of issue 7 (network, bulk): two unmodified Linux 6.1 i386
+ * guests under one `kumo daemon` on one bridge (as linux-net.test.ts), and a
+ * 64 MiB TCP transfer from guest a to guest b with busybox `nc`.
+ *
+ * The data: guest a fills a 1 MiB block from /dev/urandom and sends it
+ * TRANSFER_MIB times, each copy prefixed... no: each copy is the same block,
+ * so the sender hashes only 1 MiB; guest b cuts the stream it receives into
+ * 1 MiB pieces (`dd bs=1M count=1 iflag=fullblock`) and hashes each with
+ * `md5sum`, and hashes nothing twice. Every piece must have the block's hash
+ * (a lost, duplicated or reordered TCP segment shifts or changes a piece) and
+ * there must be exactly TRANSFER_MIB of them and nothing after: the stream is
+ * byte for byte the sender's. A whole-stream `sha256sum` on both sides would
+ * triple the guests' work (the interpreter runs ~10 MIPS for both guests on
+ * one thread; hashing 64 MiB takes it minutes).
+ *
+ * KUMO_NET_TRANSFER_MIB changes the size (default 64).
+ * Slow (two emulated Linux boots on one thread): skipped without the guest.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { KumoDaemon } from "../src/daemon/server";
+import { runKumo } from "../src/node/index";
+import { Console, findI386Guest } from "./support/linux-guest";
+
+const guest = findI386Guest();
+const TRANSFER_MIB = Number(process.env.KUMO_NET_TRANSFER_MIB ?? 64);
+
+describe.skipIf(guest === null)(
+  "two Linux i386 guests on one bridge: bulk TCP with busybox nc",
+  () => {
+    it(`${TRANSFER_MIB} MiB from a to b arrive intact`, async () => {
+      const started = performance.now();
+      const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
+      const dir = mkdtempSync(join(tmpdir(), "kumo-net-transfer-"));
+      const env = { KUMO_STATE_DIR: dir };
+      const daemon = new KumoDaemon({ env });
+      await daemon.listen(join(dir, "kumo.sock"));
+      const consoles: Console[] = [];
+      const ended: Promise<number>[] = [];
+      try {
+        for (const [name, host] of [
+          ["a", 1],
+          ["b", 2],
+        ] as const) {
+          writeFileSync(
+            join(dir, `${name}.cfg`),
+            [
+              `name = "${name}"`,
+              'type = "pvh"',
+              "memory = 128",
+              `kernel = "${guest!.vmlinux}"`,
+              `ramdisk = "${guest!.initramfs}"`,
+              'cmdline = "console=hvc0"',
+              `vif = [ "bridge=xenbr0,mac=00:16:3e:00:00:0${host}" ]`,
+              "",
+            ].join("\n"),
+          );
+          let stderr = "";
+          const io = {
+            stdout: { write: () => true },
+            stderr: { write: (text: string) => (stderr += text) },
+            env,
+            cwd: dir,
+          };
+          expect(await runKumo(["create", `${name}.cfg`], io), stderr).toBe(0);
+          const stdin = new PassThrough();
+          const console = new Console(stdin);
+          consoles.push(console);
+          ended.push(runKumo(["console", name], { ...io, stdout: console, stdin }));
+        }
+        for (const console of consoles) {
+          await console.waitFor(/Kumo test guest i386 ready[\s\S]*# (?:[^\w\s]\[6n)?/, 900_000, 0);
+        }
+        const log: string[] = [`both prompts at ${seconds()} s`];
+        const [a, b] = consoles;
+        for (const [index, console] of consoles.entries()) {
+          await console.run(
+            `ip link set eth0 up && ip addr add 10.0.0.${index + 1}/24 dev eth0`,
+            10 + index,
+          );
+        }
+        // One ping first, so that ARP is done and both links are up before nc connects.
+        expect(await a.run("ping -c 1 -W 5 10.0.0.2", 20)).toMatch(/1 packets received/);
+
+        const blockOut = await a.run(
+          "dd if=/dev/urandom of=/tmp/block bs=1024 count=1024 2>/dev/null && md5sum /tmp/block",
+          30,
+        );
+        const blockSum = /([0-9a-f]{32})\s+\/tmp\/block/.exec(blockOut)?.[1];
+        expect(blockSum, blockOut).toBeDefined();
+        log.push(`1 MiB block ready at ${seconds()} s`);
+
+        // Receiver: one md5 per MiB, then the byte count of whatever follows (must be 0).
+        b.stdin.write(
+          `nc -l -p 5000 | (i=0; while [ $i -lt ${TRANSFER_MIB} ]; do dd bs=1048576 count=1 iflag=fullblock 2>/dev/null | md5sum; i=$((i+1)); done; echo "tail $(wc -c) bytes") >/tmp/sums 2>&1 &\n`,
+        );
+        // Give nc time to listen (the shell echoes the job number when it started it).
+        await b.run("sleep 2", 40);
+        const sendStart = performance.now();
+        await a.run(
+          `i=0; while [ $i -lt ${TRANSFER_MIB} ]; do cat /tmp/block; i=$((i+1)); done | nc 10.0.0.2 5000`,
+          50,
+          1_500_000,
+        );
+        const received = await b.run("wait; cat /tmp/sums", 60, 1_500_000);
+        const transferSeconds = (performance.now() - sendStart) / 1000;
+        const sums = [...received.matchAll(/^([0-9a-f]{32})\s+-/gm)].map((m) => m[1]);
+        expect(sums.length, received).toBe(TRANSFER_MIB);
+        expect(new Set(sums)).toEqual(new Set([blockSum]));
+        expect(received).toMatch(/tail 0 bytes/);
+        log.push(
+          `${TRANSFER_MIB} MiB sent and hashed in ${transferSeconds.toFixed(1)} s (${((TRANSFER_MIB * 8) / transferSeconds).toFixed(2)} Mbit/s)`,
+        );
+
+        for (const console of consoles) console.stdin.write("poweroff\n");
+        expect(await Promise.all(ended)).toEqual([0, 0]);
+        log.push(`whole test ${seconds()} s`);
+        process.stderr.write(`linux-net-transfer: ${log.join(", ")}\n`);
+      } finally {
+        await daemon.close();
+      }
+    }, 3_600_000);
+  },
+);
