@@ -32,8 +32,13 @@ export interface RingWorkerOptions {
   grants: HostGrantTable;
   /** The frontend's domain. */
   domid: DomainId;
-  /** The mapped, writable ring page (4096 bytes). */
-  ring: Uint8Array;
+  /**
+   * The mapped, writable ring: one 4096-byte page, or the pages of a
+   * multi-page ring in `ring-ref<i>` order (`ring-page-order`, io/blkif.h).
+   * The pages need not be contiguous in host memory: a slot that straddles
+   * two of them is copied piecewise.
+   */
+  ring: Uint8Array | readonly Uint8Array[];
   /** The frontend's ABI, from its `protocol` key (x86_64 when absent). */
   abi: Abi;
   image: DiskImage;
@@ -108,7 +113,9 @@ export class BlkifRingWorker {
   };
   /** Set when the frontend broke the ring protocol; the ring is then ignored. */
   broken: string | null = null;
+  /** Page 0 of the ring: the io/ring.h indexes (req_prod, req_event, rsp_prod, rsp_event). */
   private readonly view: DataView;
+  private readonly pages: readonly Uint8Array[];
   private readonly size: number;
   private readonly slotBase: number;
   private readonly slotSize: number;
@@ -124,6 +131,9 @@ export class BlkifRingWorker {
   /** One slot's bytes, copied out of the shared page before anything is read (no double fetch). */
   private readonly slotCopy: Uint8Array;
   private readonly slotView: DataView;
+  /** One response, built here and then copied into its slot (which may straddle pages). */
+  private readonly responseCopy: Uint8Array;
+  private readonly responseView: DataView;
   private requestConsumer: number;
   private responseProducerPrivate: number;
   private inFlight = 0;
@@ -137,8 +147,10 @@ export class BlkifRingWorker {
 
   constructor(private readonly options: RingWorkerOptions) {
     const layouts = abiLayouts(options.abi);
-    this.view = new DataView(options.ring.buffer, options.ring.byteOffset, PAGE_SIZE);
-    this.size = layouts.ringEntries("blkif");
+    this.pages = options.ring instanceof Uint8Array ? [options.ring] : options.ring;
+    const first = this.pages[0];
+    this.view = new DataView(first.buffer, first.byteOffset, PAGE_SIZE);
+    this.size = layouts.ringEntries("blkif", this.pages.length);
     this.sringOffsets = layouts.blkif_sring.offsets;
     this.slotBase = this.sringOffsets.ring;
     this.slotSize = layouts.blkif_sring_entry.size;
@@ -148,6 +160,8 @@ export class BlkifRingWorker {
     this.responseOffsets = layouts.blkif_response.offsets;
     this.slotCopy = new Uint8Array(this.slotSize);
     this.slotView = new DataView(this.slotCopy.buffer);
+    this.responseCopy = new Uint8Array(layouts.blkif_response.size);
+    this.responseView = new DataView(this.responseCopy.buffer);
     this.maxIndirectSegments = options.maxIndirectSegments ?? 0;
     const maxSegments = Math.max(Blkif.MAX_SEGMENTS_PER_REQUEST, this.maxIndirectSegments);
     for (let i = 0; i < this.size; i++) this.freeRecords.push(new Request(maxSegments));
@@ -209,7 +223,7 @@ export class BlkifRingWorker {
         // RING_REQUEST_CONS_OVERFLOW: no response slot left until responses go out.
         if ((this.requestConsumer - this.responseProducerPrivate) >>> 0 >= this.size) break;
         const slot = this.slotBase + (this.requestConsumer & (this.size - 1)) * this.slotSize;
-        this.slotCopy.set(this.options.ring.subarray(slot, slot + this.slotSize));
+        this.copyOut(slot, this.slotCopy);
         this.requestConsumer = (this.requestConsumer + 1) >>> 0;
         this.stats.requests++;
         this.inFlight++;
@@ -500,12 +514,39 @@ export class BlkifRingWorker {
     if (status !== BlkifStatus.OKAY) this.stats.errors++;
     const slot = this.slotBase + (this.responseProducerPrivate & (this.size - 1)) * this.slotSize;
     const o = this.responseOffsets;
-    this.view.setUint32(slot + o.id, idLow, true);
-    this.view.setUint32(slot + o.id + 4, idHigh, true);
-    this.view.setUint8(slot + o.operation, operation);
-    this.view.setInt16(slot + o.status, status, true);
+    const v = this.responseView;
+    this.responseCopy.fill(0);
+    v.setUint32(o.id, idLow, true);
+    v.setUint32(o.id + 4, idHigh, true);
+    v.setUint8(o.operation, operation);
+    v.setInt16(o.status, status, true);
+    this.copyIn(this.responseCopy, slot);
     this.responseProducerPrivate = (this.responseProducerPrivate + 1) >>> 0;
     this.pushResponses();
+  }
+
+  /** Copies `into.length` ring bytes from byte `offset` of the (possibly multi-page) ring. */
+  private copyOut(offset: number, into: Uint8Array): void {
+    let done = 0;
+    while (done < into.length) {
+      const page = this.pages[(offset + done) >>> 12];
+      const within = (offset + done) & (PAGE_SIZE - 1);
+      const length = Math.min(into.length - done, PAGE_SIZE - within);
+      into.set(page.subarray(within, within + length), done);
+      done += length;
+    }
+  }
+
+  /** Copies `from` into the ring at byte `offset`, across a page boundary if need be. */
+  private copyIn(from: Uint8Array, offset: number): void {
+    let done = 0;
+    while (done < from.length) {
+      const page = this.pages[(offset + done) >>> 12];
+      const within = (offset + done) & (PAGE_SIZE - 1);
+      const length = Math.min(from.length - done, PAGE_SIZE - within);
+      page.set(from.subarray(done, done + length), within);
+      done += length;
+    }
   }
 
   /** io/ring.h RING_PUSH_RESPONSES_AND_CHECK_NOTIFY: notify only if rsp_event lies in the new batch. */

@@ -33,14 +33,23 @@ export interface VbdBackendOptions {
   maxQueues?: number;
   /** feature-max-indirect-segments (0 disables INDIRECT). Default 256, as Linux's blkback. */
   maxIndirectSegments?: number;
+  /**
+   * max-ring-page-order: rings of up to 2^order pages (`ring-page-order`,
+   * `ring-ref<i>`). Default 4, Linux blkback's xen_blkif_max_ring_order
+   * (XENBUS_MAX_RING_GRANT_ORDER); 0 offers single-page rings only.
+   */
+  maxRingPageOrder?: number;
   /** feature-persistent. Default true. */
   persistentGrants?: boolean;
   log?: (message: string) => void;
 }
 
+/** XENBUS_MAX_RING_GRANT_ORDER (Linux include/xen/xenbus.h): 16 pages per ring at most. */
+export const MAX_RING_PAGE_ORDER = 4;
+
 interface Queue {
   worker: BlkifRingWorker;
-  mapping: GrantMapping;
+  mappings: GrantMapping[];
   events: HostEventChannel;
 }
 
@@ -86,6 +95,16 @@ export class VbdBackend {
     return !this.readOnly && this.options.image.format === "qcow2";
   }
 
+  private get maxRingPageOrder(): number {
+    const order = this.options.maxRingPageOrder ?? MAX_RING_PAGE_ORDER;
+    if (!Number.isInteger(order) || order < 0 || order > MAX_RING_PAGE_ORDER) {
+      throw new RangeError(
+        `maxRingPageOrder must be an integer from 0 to ${MAX_RING_PAGE_ORDER}, got ${order}`,
+      );
+    }
+    return order;
+  }
+
   private get readOnly(): boolean {
     return this.options.readOnly === true || this.options.image.readOnly;
   }
@@ -102,6 +121,8 @@ export class VbdBackend {
     );
     const indirect = this.options.maxIndirectSegments ?? DEFAULT_MAX_INDIRECT_SEGMENTS;
     if (indirect > 0) await store.write(key("feature-max-indirect-segments"), String(indirect));
+    const order = this.maxRingPageOrder;
+    if (order > 0) await store.write(key("max-ring-page-order"), String(order));
     const queues = this.options.maxQueues ?? 4;
     if (queues > 1) await store.write(key("multi-queue-max-queues"), String(queues));
     if (this.discardSupported) {
@@ -185,9 +206,13 @@ export class VbdBackend {
       if (named === undefined) return fail(`unknown protocol '${protocol}'`);
       abi = named;
     }
-    const order = await store.tryRead(front("ring-page-order"));
-    if (order !== undefined && order !== "0")
-      return fail(`ring-page-order ${order} (this backend offers single-page rings)`);
+    // Linux connect_ring(): a ring-page-order key (even "0") means ring-ref0..ring-ref<n-1>.
+    const orderText = await store.tryRead(front("ring-page-order"));
+    const order = orderText === undefined ? 0 : parseNumber(orderText);
+    if (order === null || order > this.maxRingPageOrder)
+      return fail(`requested ring page order '${orderText}' exceeds max:${this.maxRingPageOrder}`);
+    const pages = 1 << order;
+    const multiRef = orderText !== undefined;
     const queueText = await store.tryRead(front("multi-queue-num-queues"));
     const maxQueues = this.options.maxQueues ?? 4;
     const queueCount = queueText === undefined ? 1 : parseNumber(queueText);
@@ -199,15 +224,23 @@ export class VbdBackend {
       (await store.tryRead(front("feature-persistent"))) === "1";
     for (let i = 0; i < queueCount; i++) {
       const dir = queueCount === 1 ? this.frontendPath : `${this.frontendPath}/queue-${i}`;
-      const ref = parseNumber((await store.tryRead(`${dir}/ring-ref`)) ?? "");
       const port = parseNumber((await store.tryRead(`${dir}/event-channel`)) ?? "");
-      if (ref === null || port === null)
-        return fail(`${dir}: ring-ref or event-channel missing or not a number`);
-      let mapping: GrantMapping;
-      try {
-        mapping = host.grants.map(domid, ref, true);
-      } catch (error) {
-        return fail(`${dir}: mapping ring-ref ${ref} failed: ${(error as Error).message}`);
+      if (port === null) return fail(`${dir}: event-channel missing or not a number`);
+      const refs: number[] = [];
+      for (let page = 0; page < pages; page++) {
+        const name = multiRef ? `ring-ref${page}` : "ring-ref";
+        const ref = parseNumber((await store.tryRead(`${dir}/${name}`)) ?? "");
+        if (ref === null) return fail(`${dir}/${name} missing or not a number`);
+        refs.push(ref);
+      }
+      const mappings: GrantMapping[] = [];
+      for (const ref of refs) {
+        try {
+          mappings.push(host.grants.map(domid, ref, true));
+        } catch (error) {
+          for (const mapping of mappings) host.grants.unmap(mapping);
+          return fail(`${dir}: mapping ring-ref ${ref} failed: ${(error as Error).message}`);
+        }
       }
       const events = host.openEventChannel();
       let worker: BlkifRingWorker | null = null;
@@ -215,14 +248,14 @@ export class VbdBackend {
       try {
         localPort = events.bindInterdomain(domid, port, () => worker?.kick());
       } catch (error) {
-        host.grants.unmap(mapping);
+        for (const mapping of mappings) host.grants.unmap(mapping);
         events.close();
         return fail(`${dir}: binding event-channel ${port} failed: ${(error as Error).message}`);
       }
       worker = new BlkifRingWorker({
         grants: host.grants,
         domid,
-        ring: mapping.view,
+        ring: mappings.map((mapping) => mapping.view),
         abi,
         image,
         readOnly: this.readOnly,
@@ -233,7 +266,7 @@ export class VbdBackend {
         flush: true,
         log: this.options.log,
       });
-      this.queues.push({ worker, mapping, events });
+      this.queues.push({ worker, mappings, events });
       // Requests published before the bind would otherwise wait for the next event.
       worker.kick();
     }
@@ -253,12 +286,14 @@ export class VbdBackend {
     for (const queue of queues) {
       await queue.worker.stop();
       queue.events.close();
-      try {
-        this.options.host.grants.unmap(queue.mapping);
-      } catch (error) {
-        this.options.log?.(
-          `vbd ${this.options.backendPath}: ring unmap failed: ${(error as Error).message}`,
-        );
+      for (const mapping of queue.mappings) {
+        try {
+          this.options.host.grants.unmap(mapping);
+        } catch (error) {
+          this.options.log?.(
+            `vbd ${this.options.backendPath}: ring unmap failed: ${(error as Error).message}`,
+          );
+        }
       }
     }
   }

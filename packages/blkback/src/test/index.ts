@@ -51,6 +51,12 @@ export interface SimulatedBlkfrontOptions {
   persistent?: boolean;
   /** The backend's feature-max-indirect-segments (0: no INDIRECT); Linux caps at 32 by default. */
   maxIndirectSegments?: number;
+  /**
+   * ring-page-order: a ring of 2^order pages (blkfront's max_ring_page_order
+   * module parameter, capped by the backend's max-ring-page-order), granted
+   * as ring-ref0..ring-ref<n-1>. Default 0 (one page, `ring-ref`).
+   */
+  ringPageOrder?: number;
   /** How long to wait for an event before calling a response lost. */
   timeoutMs?: number;
 }
@@ -73,13 +79,16 @@ interface Pending {
 
 export class SimulatedBlkfront {
   readonly port: number;
+  /** The first ring page's grant (`ring-ref`, or `ring-ref0` of a multi-page ring). */
   readonly ringRef: number;
+  readonly ringPageOrder: number;
   readonly ringGfn: number;
   /** Notifications the frontend sent / events it received. */
   notificationsSent = 0;
   eventsReceived = 0;
   /** Grants the backend still held when the frontend revoked them (Linux: "grant still in use"). */
   readonly grantLeaks: number[] = [];
+  /** All the ring pages, guest-contiguous (one view spanning 2^order pages). */
   readonly ringPage: Uint8Array;
   private readonly view: DataView;
   private readonly layouts: ReturnType<typeof abiLayouts>;
@@ -105,27 +114,47 @@ export class SimulatedBlkfront {
     this.maxIndirect = options.maxIndirectSegments ?? 0;
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.layouts = abiLayouts(options.abi ?? "x86_64");
-    this.size = this.layouts.ringEntries("blkif");
+    this.ringPageOrder = options.ringPageOrder ?? 0;
+    const ringPages = 1 << this.ringPageOrder;
+    this.size = this.layouts.ringEntries("blkif", ringPages);
     const firstGfn = options.firstGfn ?? 0x200;
     const firstRef = options.firstRef ?? 8;
     const pages = options.pages ?? 256;
-    while (domain.grants.nrEntries < firstRef + pages + 1) {
-      if (!domain.grants.grow(Math.ceil((firstRef + pages + 1) / 512)))
+    while (domain.grants.nrEntries < firstRef + pages + ringPages) {
+      if (!domain.grants.grow(Math.ceil((firstRef + pages + ringPages) / 512)))
         throw new Error("grant table too small");
     }
     this.ringGfn = firstGfn;
     this.ringRef = firstRef;
     const ring = domain.memory.frame(firstGfn);
     if (!ring) throw new Error(`no RAM at gfn ${firstGfn}`);
-    this.ringPage = ring;
-    this.view = new DataView(ring.buffer, ring.byteOffset, PAGE_SIZE);
+    // Linux allocates the ring with alloc_pages_exact (virtually contiguous); here consecutive
+    // guest frames that are also contiguous in the domain's RAM buffer give one view. The
+    // backend still maps each page on its own and must not rely on that.
+    for (let i = 1; i < ringPages; i++) {
+      const next = domain.memory.frame(firstGfn + i);
+      if (
+        !next ||
+        next.buffer !== ring.buffer ||
+        next.byteOffset !== ring.byteOffset + i * PAGE_SIZE
+      )
+        throw new Error(`ring frames ${firstGfn}..${firstGfn + ringPages - 1} are not contiguous`);
+    }
+    this.ringPage = new Uint8Array(ring.buffer, ring.byteOffset, ringPages * PAGE_SIZE);
+    this.view = new DataView(ring.buffer, ring.byteOffset, ringPages * PAGE_SIZE);
     // SHARED_RING_INIT: indices 0, events 1.
-    ring.fill(0);
+    this.ringPage.fill(0);
     this.view.setUint32(this.layouts.blkif_sring.offsets.req_event, 1, true);
     this.view.setUint32(this.layouts.blkif_sring.offsets.rsp_event, 1, true);
-    domain.grants.writeEntry(this.ringRef, this.backendDomid, firstGfn, GrantFlags.permit_access);
+    for (let i = 0; i < ringPages; i++)
+      domain.grants.writeEntry(
+        this.ringRef + i,
+        this.backendDomid,
+        firstGfn + i,
+        GrantFlags.permit_access,
+      );
     for (let i = 0; i < pages; i++) {
-      const page = { gfn: firstGfn + 1 + i, ref: firstRef + 1 + i };
+      const page = { gfn: firstGfn + ringPages + i, ref: firstRef + ringPages + i };
       // Persistent grants: granted read-write once and kept (blkfront get_free_grants).
       if (this.persistent)
         domain.grants.writeEntry(page.ref, this.backendDomid, page.gfn, GrantFlags.permit_access);
@@ -138,11 +167,28 @@ export class SimulatedBlkfront {
   /** The keys blkfront's talk_to_blkback writes (single queue). */
   frontendKeys(): Record<string, string> {
     return {
-      "ring-ref": String(this.ringRef),
+      ...this.ringKeys(),
       "event-channel": String(this.port),
       protocol: this.layouts.protocol,
       "feature-persistent": this.persistent ? "1" : "0",
     };
+  }
+
+  /**
+   * The ring's keys as blkfront's write_per_ring_nodes writes them, plus
+   * ring-page-order for a multi-page ring (talk_to_blkback).
+   */
+  ringKeys(): Record<string, string> {
+    if (this.ringPageOrder === 0) return { "ring-ref": String(this.ringRef) };
+    const keys: Record<string, string> = { "ring-page-order": String(this.ringPageOrder) };
+    for (let i = 0; i < 1 << this.ringPageOrder; i++)
+      keys[`ring-ref${i}`] = String(this.ringRef + i);
+    return keys;
+  }
+
+  /** The number of requests the ring holds (io/ring.h __CONST_RING_SIZE). */
+  get ringSize(): number {
+    return this.size;
   }
 
   /** The bytes of a data page (to fill before a write or check after a read). */
