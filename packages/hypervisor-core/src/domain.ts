@@ -12,6 +12,7 @@ import {
 import { GrantMapTrack, GrantTable } from "@kumo/grant-table";
 import { type ArrayBufferGuestMemory, createGuestMemory } from "@kumo/mmu";
 import { type ClockOptions, DomainClock } from "./clock";
+import { DeviceTimer } from "./device-timer";
 import { GuestAccess } from "./guest-access";
 import type { Hypervisor } from "./hypervisor";
 import {
@@ -149,6 +150,10 @@ export class Domain {
   readonly grantMapGfns = new Map<number, number>();
   /** GFN where each grant frame is mapped, -1 if not. */
   readonly grantFrameGfns: number[] = [];
+  /** Timers of the device models a VMM wired in (`createTimer`). */
+  readonly deviceTimers: DeviceTimer[] = [];
+  /** VM assists the guest enabled (bit per VMASST_TYPE_*; Xen struct domain vm_assist). */
+  vmAssist = 0;
   abi: GuestAbi;
   layout: SharedInfoLayout;
   /** HVM params as 32-bit halves (values are 64-bit; STORE_PFN may be ~0). */
@@ -303,11 +308,25 @@ export class Domain {
     if (id === 0 && this.state === "running") context.online = true;
   }
 
+  /**
+   * A timer for a device model of this domain (a LAPIC or PIT timer), run by
+   * the scheduler on the domain's clock: `timer.set(deadlineNs)` arms it in
+   * system-time ns (`domain.clock.now()`), `fire` runs from the scheduler
+   * once that time is reached. Virtual-clock domains skip to its deadline
+   * when every vCPU is blocked, as they do for Xen's own timers.
+   */
+  createTimer(fire: () => void): DeviceTimer {
+    const timer = new DeviceTimer(this, fire);
+    this.deviceTimers.push(timer);
+    return timer;
+  }
+
   /** Brings a vCPU online (VCPUOP_up, or the toolstack after an INIT/SIPI or PSCI CPU_ON). */
   startVcpu(id: number): boolean {
     const context = this.vcpus[id];
     if (context === undefined || context.vcpu === null) return false;
     context.online = true;
+    context.settleRunstate();
     this.hypervisor.scheduler.wake();
     return true;
   }
@@ -328,6 +347,7 @@ export class Domain {
     if (first !== undefined && first.vcpu !== null && !first.everOnline) {
       first.everOnline = true;
       first.online = true;
+      first.settleRunstate();
     }
     this.hypervisor.scheduler.wake();
   }
@@ -341,6 +361,7 @@ export class Domain {
     for (const context of this.vcpus) {
       context.online = false;
       context.wake();
+      context.settleRunstate();
     }
     const action = this.shutdownActions[name];
     this.flushConsole();
@@ -357,6 +378,8 @@ export class Domain {
       context.blocked = 0;
       if (context.vcpu !== null) context.vcpu.interrupts = null;
     }
+    for (const timer of this.deviceTimers) timer.cancel();
+    this.deviceTimers.length = 0;
     this.maptrack.unmapAll();
     this.grants?.destroy();
     this.hypervisor.eventBus.destroy(this.domid);

@@ -25,6 +25,8 @@ import {
   SchedOp,
   VcpuOp,
   Virq,
+  VmAssistCmd,
+  VmAssistType,
   XenFeature,
   XenVersionOp,
 } from "@kumo/abi";
@@ -453,10 +455,30 @@ function vcpuOp(domain: Domain, context: VcpuContext, access: GuestAccess, args:
       return registerVcpuInfo(domain, target, gfn, offset);
     }
     case VcpuOp.register_runstate_memory_area: {
-      // Accepted and never updated: all-zero runstate is valid (xen-abi.md 2.8, 3.5).
-      if (!access.readStruct(low, high, access.longMode ? 8 : 4)) return -Errno.EFAULT;
-      target.runstateArea = access.view.getUint32(0, true);
+      // Xen common/domain.c: the union is 8 bytes in every ABI (uint64_t p); a 32-bit caller's
+      // pointer is the low half (Linux leaves the rest of the on-stack union uninitialised). The
+      // address is not checked here (guest_handle_okay is true for translated guests); a null
+      // handle unregisters. The current runstate is copied at once through the caller's
+      // translation, failures ignored; later copies go through the target's (context switch).
+      if (!access.readStruct(low, high, 8)) return -Errno.EFAULT;
+      const runstate = target.runstate;
+      runstate.areaLow = access.view.getUint32(0, true);
+      runstate.areaHigh = access.longMode ? access.view.getUint32(4, true) : 0;
+      runstate.registered = runstate.areaLow !== 0 || runstate.areaHigh !== 0;
+      if (runstate.registered) {
+        const size = runstate.encode(domain.abi, domain.clock.now(), target !== context);
+        access.writeVirtual(runstate.areaLow, runstate.areaHigh, runstate.bytes, 0, size);
+      }
       return 0;
+    }
+    case VcpuOp.get_runstate_info: {
+      // Any vCPU of the caller's domain, time counted up to now (Xen vcpu_runstate_get).
+      const size = target.runstate.encode(
+        access.longMode ? (domain.architecture === "arm64" ? "a64" : "x64") : "x32",
+        domain.clock.now(),
+        true,
+      );
+      return access.writeVirtual(low, high, target.runstate.bytes, 0, size) ? 0 : -Errno.EFAULT;
     }
     case VcpuOp.set_periodic_timer: {
       if (!access.readStruct(low, high, 8)) return -Errno.EFAULT;
@@ -496,6 +518,7 @@ function vcpuOp(domain: Domain, context: VcpuContext, access: GuestAccess, args:
     case VcpuOp.down: {
       target.online = false;
       target.wake();
+      target.settleRunstate();
       // The last vCPU going down powers the domain off (Xen common/domain.c vcpu_down).
       if (!domain.vcpus.some((other) => other.online)) domain.shutdown(0);
       return 0;
@@ -503,8 +526,8 @@ function vcpuOp(domain: Domain, context: VcpuContext, access: GuestAccess, args:
     case VcpuOp.is_up:
       return target.online ? 1 : 0;
     default:
-      // register_vcpu_time_memory_area (Linux tolerates -ENOSYS), initialise, get_runstate_info,
-      // send_nmi, get_physid: not offered.
+      // register_vcpu_time_memory_area (Linux tolerates -ENOSYS), initialise, send_nmi,
+      // get_physid: not offered.
       return -Errno.ENOSYS;
   }
 }
@@ -640,6 +663,50 @@ function setTimerOp(
   context.singleshotDeadline = timeout === 0 ? Number.POSITIVE_INFINITY : timeout;
   domain.hypervisor.scheduler.wake();
   return 0;
+}
+
+// ---- vm_assist (21) --------------------------------------------------------------------------
+
+/**
+ * Xen common/domain.c do_vm_assist: a type outside the architecture's valid
+ * mask is -EINVAL, then enable/disable set or clear it, another cmd -ENOSYS.
+ * The mask for HVM/PVH (x86 arch_vm_assist_valid_mask, Xen commit "x86/HVM:
+ * expose VM assist hypercall", 2020) and arm (VM_ASSIST_VALID) is
+ * runstate_update_flag alone; Linux asks for it in drivers/xen/time.c
+ * xen_time_setup_guest.
+ */
+function vmAssist(
+  domain: Domain,
+  _context: VcpuContext,
+  _access: GuestAccess,
+  args: CallArgs,
+): number {
+  const cmd = args.u32(0);
+  const type = args.u32(1);
+  if (type !== VmAssistType.runstate_update_flag) return -Errno.EINVAL;
+  if (cmd === VmAssistCmd.enable) domain.vmAssist |= 1 << type;
+  else if (cmd === VmAssistCmd.disable) domain.vmAssist &= ~(1 << type);
+  else return -Errno.ENOSYS;
+  return 0;
+}
+
+// ---- physdev_op (33) -------------------------------------------------------------------------
+
+/**
+ * A PVH/HVM domU without PIRQs (Kumo has no passthrough) gets -ENOSYS for
+ * every sub-op (Xen arch/x86/hvm/hypercall.c hvm_physdev_op: map/unmap_pirq,
+ * eoi, irq_status_query and get_free_pirq need has_pirq; the rest needs the
+ * hardware domain), as on arm (xen/arch/arm/physdev.c). Linux reaches
+ * physdev_op only for PIRQs and PV (drivers/xen/events/events_base.c), and
+ * treats a failed irq_status_query as "no EOI needed".
+ */
+function physdevOp(
+  _domain: Domain,
+  _context: VcpuContext,
+  _access: GuestAccess,
+  _args: CallArgs,
+): number {
+  return -Errno.ENOSYS;
 }
 
 // ---- console_io (18) -------------------------------------------------------------------------
@@ -946,7 +1013,11 @@ HANDLERS[Hypercall.vcpu_op] = vcpuOp;
 HANDLERS[Hypercall.sched_op] = schedOp;
 HANDLERS[Hypercall.event_channel_op] = eventChannelOp;
 HANDLERS[Hypercall.hvm_op] = hvmOp;
-// vm_assist, physdev_op, multicall, platform_op and every PV-only call: -ENOSYS (xen-abi.md 2.1).
+HANDLERS[Hypercall.vm_assist] = vmAssist;
+HANDLERS[Hypercall.physdev_op] = physdevOp;
+// multicall, platform_op and every PV-only call: -ENOSYS (xen-abi.md 2.1). Linux 6.1 issues
+// multicall only from x86 PV code (arch/x86/xen/multicalls.c) and privcmd (dom0 user space);
+// neither a PVH nor an arm64 domU makes one.
 HANDLERS.length = 64;
 
 /** Timer expiry for one domain: singleshot and periodic timers raise VIRQ_TIMER; poll timeouts wake. */
@@ -964,4 +1035,7 @@ export function fireTimers(domain: Domain): void {
     }
     if (context.blocked === BlockReason.Poll && context.pollDeadline <= now) context.wake();
   }
+  // Device-model timers (a LAPIC timer): their callbacks raise interrupts and kick vCPUs.
+  const timers = domain.deviceTimers;
+  for (let i = 0; i < timers.length; i++) timers[i].expire(now);
 }

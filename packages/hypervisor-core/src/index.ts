@@ -1,4 +1,5 @@
 export { type ClockMode, type ClockOptions, DomainClock, timeScale } from "./clock";
+export { DeviceTimer } from "./device-timer";
 export {
   type Architecture,
   type AttachVcpuOptions,

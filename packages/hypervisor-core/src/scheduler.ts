@@ -6,7 +6,7 @@
  * next timer and the host otherwise sleeps on a real timer until the next
  * wall-clock deadline or until host I/O wakes it: no busy polling.
  */
-import { VcpuExitReason, VcpuShutdownKind } from "@kumo/abi";
+import { RunstateState, VcpuExitReason, VcpuShutdownKind } from "@kumo/abi";
 import type { Domain } from "./domain";
 import { dispatchHypercall, fireTimers } from "./hypercalls";
 import type { Hypervisor } from "./hypervisor";
@@ -20,6 +20,12 @@ export interface SchedulerOptions {
   yieldEveryMs?: number;
   /** Virtual-clock idle skips in a row that wake nothing before the machine counts as waiting; default 1000. */
   maxIdleSkips?: number;
+  /**
+   * An idle sleep of the host longer than this (ms) is logged with every
+   * vCPU's block reason, timers and event state, to diagnose a guest that
+   * waits for a wakeup that never comes; default 5000, Infinity turns it off.
+   */
+  stallLogMs?: number;
 }
 
 /** What one scheduling step did. */
@@ -52,6 +58,7 @@ export class Scheduler {
   readonly sliceInstructions: number;
   readonly yieldEveryMs: number;
   readonly maxIdleSkips: number;
+  readonly stallLogMs: number;
   /** Round-robin cursor over the flattened vCPU list. */
   private cursor = 0;
   private running = false;
@@ -70,6 +77,7 @@ export class Scheduler {
     this.sliceInstructions = options.sliceInstructions ?? 100_000;
     this.yieldEveryMs = options.yieldEveryMs ?? 10;
     this.maxIdleSkips = options.maxIdleSkips ?? 1000;
+    this.stallLogMs = options.stallLogMs ?? 5000;
     if (!Number.isInteger(this.sliceInstructions) || this.sliceInstructions < 1) {
       throw new RangeError(
         `sliceInstructions must be a positive integer, got ${options.sliceInstructions}`,
@@ -182,24 +190,66 @@ export class Scheduler {
     return delay;
   }
 
-  /** Sleeps until `ms` passes or `wake()` is called; Infinity waits for a wake only. */
+  /**
+   * Sleeps until `ms` passes or `wake()` is called; Infinity waits for a wake
+   * only. A sleep that outlasts `stallLogMs` is logged with the machine's
+   * state when it crosses that mark and again when it ends.
+   */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      const started = hostNow();
       let timer: ReturnType<typeof setTimeout> | undefined;
-      this.wakeup = () => {
+      let watchdog: ReturnType<typeof setTimeout> | undefined;
+      let reported = false;
+      const finish = (how: string) => {
         if (timer !== undefined) clearTimeout(timer);
+        if (watchdog !== undefined) clearTimeout(watchdog);
+        if (reported) {
+          this.hypervisor.log(
+            `scheduler: idle sleep ended after ${Math.round(hostNow() - started)} ms (${how})`,
+          );
+        }
         resolve();
       };
+      this.wakeup = () => finish("woken");
       if (ms !== Number.POSITIVE_INFINITY) {
         timer = setTimeout(
           () => {
             this.wakeup = null;
-            resolve();
+            finish("deadline");
           },
           Math.max(0, Math.ceil(ms)),
         );
       }
+      if (ms > this.stallLogMs && this.stallLogMs !== Number.POSITIVE_INFINITY) {
+        watchdog = setTimeout(() => {
+          watchdog = undefined;
+          reported = true;
+          this.logStall(ms);
+        }, this.stallLogMs);
+        // The diagnosis must not keep an otherwise finished host process alive.
+        (watchdog as { unref?: () => void }).unref?.();
+      }
     });
+  }
+
+  /** One line per vCPU of every running guest: why it sleeps and what could wake it. */
+  private logStall(plannedMs: number): void {
+    const planned =
+      plannedMs === Number.POSITIVE_INFINITY
+        ? "until host I/O wakes it"
+        : `for ${Math.round(plannedMs)} ms`;
+    this.hypervisor.log(
+      `scheduler: host idle for ${this.stallLogMs} ms, sleeping ${planned}; vCPU state:`,
+    );
+    for (const domain of this.hypervisor.guestDomains()) {
+      const now = domain.clock.now();
+      const deadline = nextDeadline(domain);
+      this.hypervisor.log(
+        `  d${domain.domid} ${domain.state} clock=${domain.clock.mode} now=${now} next-deadline=${deadline === Number.POSITIVE_INFINITY ? "none" : `+${deadline - now} ns`} device-timers=${domain.deviceTimers.length}`,
+      );
+      for (const context of domain.vcpus) this.hypervisor.log(`    ${context.describe(now)}`);
+    }
   }
 
   private pickNext(domains: readonly Domain[]): VcpuContext | null {
@@ -223,24 +273,37 @@ export class Scheduler {
     const domain = context.domain;
     this.slices++;
     this.yieldRequested = false;
-    let budget = this.sliceInstructions;
-    if (domain.clock.mode === "virtual") {
-      // End the slice at the domain's next deadline so timers fire at the exact instruction.
-      const deadline = nextDeadline(domain);
-      if (deadline !== Number.POSITIVE_INFINITY) {
-        budget = Math.max(1, Math.min(budget, domain.clock.instructionsUntil(deadline)));
-      }
-    }
+    const budget = this.sliceInstructions;
+    const virtual = domain.clock.mode === "virtual";
     const start = vcpu.instructionsRetired;
+    // Switched in: the runstate area says "running" (Xen context_switch -> update_runstate_area).
+    const runstate = context.runstate;
+    runstate.change(RunstateState.running, domain.clock.now());
+    context.writeRunstate();
     // Keep running the same vCPU through cheap exits (hypercalls) until the budget is spent;
     // the exit cap bounds a slice even if a CPU reports exits without retiring instructions.
     for (let exits = 0; exits < 4096; exits++) {
       if (!context.runnable() || domain.state !== "running" || this.yieldRequested) break;
-      const left = budget - (vcpu.instructionsRetired - start);
+      let left = budget - (vcpu.instructionsRetired - start);
       if (left <= 0) break;
+      if (virtual) {
+        // End the run at the domain's next deadline so timers fire at the exact instruction.
+        // Recomputed at every exit: a hypercall may have armed a nearer timer. A device timer
+        // armed by an MMIO write inside `run` is seen at the next exit, so it may fire up to
+        // one slice late (Xen's own timers allow 50 us of slop: common/timer.c timer_slop).
+        const deadline = nextDeadline(domain);
+        if (deadline !== Number.POSITIVE_INFINITY) {
+          const until = domain.clock.instructionsUntil(deadline);
+          if (until <= 0 && exits > 0) break;
+          left = Math.max(1, Math.min(left, until));
+        }
+      }
       const reason = vcpu.run(left);
       if (!this.handleExit(context, reason)) break;
     }
+    // Switched out: runnable, blocked or offline from now on.
+    runstate.change(context.offCpuState(), domain.clock.now());
+    if (domain.state === "running") context.writeRunstate();
   }
 
   /** Dispatches one exit; returns true when the vCPU may continue in the same slice. */
@@ -314,9 +377,13 @@ function contextAt(domains: readonly Domain[], index: number): VcpuContext | nul
   return null;
 }
 
-/** The earliest timer of any online vCPU of the domain. */
-function nextDeadline(domain: Domain): number {
+/** The earliest timer of any online vCPU of the domain or of its device models. */
+export function nextDeadline(domain: Domain): number {
   let deadline = Number.POSITIVE_INFINITY;
+  const timers = domain.deviceTimers;
+  for (let i = 0; i < timers.length; i++) {
+    if (timers[i].deadline < deadline) deadline = timers[i].deadline;
+  }
   for (const context of domain.vcpus) {
     if (!context.online) continue;
     const next = context.nextDeadline();

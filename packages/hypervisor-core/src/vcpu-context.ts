@@ -4,9 +4,10 @@
  * raises as the CPU's `InterruptSource` (xen-abi.md 3.3: the HVM callback
  * vector, level-like while evtchn_upcall_pending is set, bypassing the LAPIC).
  */
-import type { InterruptSource, Vcpu } from "@kumo/abi";
+import { type InterruptSource, RunstateState, type Vcpu } from "@kumo/abi";
 import type { Domain } from "./domain";
 import type { GuestAccess } from "./guest-access";
+import { Runstate } from "./runstate";
 
 /** Why a vCPU does not run. */
 export const BlockReason = {
@@ -19,6 +20,8 @@ export const BlockReason = {
   Poll: 3,
 } as const;
 export type BlockReason = (typeof BlockReason)[keyof typeof BlockReason];
+
+const BLOCK_NAMES = ["none", "halt", "block", "poll"] as const;
 
 /** SCHEDOP_poll accepts at most 128 ports (Xen common/sched/core.c do_poll). */
 export const MAX_POLL_PORTS = 128;
@@ -45,8 +48,8 @@ export class VcpuContext implements InterruptSource {
   vcpuInfoRegistered = false;
   /** HVMOP_set_evtchn_upcall_vector: a per-vCPU vector (0 = use the domain's callback vector). */
   upcallVector = 0;
-  /** Guest VA of the runstate area (accepted, not updated: xen-abi.md 2.8 allows it). */
-  runstateArea = 0;
+  /** Runstate accounting and the registered guest copy (VCPUOP_register_runstate_memory_area). */
+  readonly runstate = new Runstate();
   /** Instructions retired in this vCPU when it last ran (for info). */
   access: GuestAccess | null = null;
   /** arm64: starts another vCPU for PSCI CPU_ON (see AttachVcpuOptions.cpuOn). */
@@ -122,7 +125,46 @@ export class VcpuContext implements InterruptSource {
     this.blocked = BlockReason.None;
     this.pollCount = 0;
     this.pollDeadline = Number.POSITIVE_INFINITY;
+    this.settleRunstate();
     this.domain.hypervisor.scheduler.wake();
+  }
+
+  /**
+   * Moves the runstate of a vCPU that is not running to what its flags say
+   * (offline, blocked or runnable), charging the elapsed time (Xen
+   * vcpu_runstate_change at vcpu_wake, vcpu_sleep, VPF_down). A vCPU in its
+   * slice stays "running" until the scheduler ends the slice.
+   */
+  settleRunstate(): void {
+    const runstate = this.runstate;
+    if (runstate.state === RunstateState.running) return;
+    runstate.change(this.offCpuState(), this.domain.clock.now());
+  }
+
+  /** The runstate of this vCPU when it is not on the (host) CPU. */
+  offCpuState(): number {
+    if (!this.online) return RunstateState.offline;
+    return this.blocked === BlockReason.None ? RunstateState.runnable : RunstateState.blocked;
+  }
+
+  /**
+   * Copies the runstate to the registered guest area through this vCPU's own
+   * translation (Xen update_runstate_area at context switch). A failed copy
+   * is ignored, as Xen ignores it. With VMASST_TYPE_runstate_update_flag Xen
+   * sets XEN_RUNSTATE_UPDATE in state_entry_time around the copy so that
+   * another vCPU reading concurrently can retry; Kumo's vCPUs do not run
+   * while it writes, so the final value (flag clear) is all any reader sees.
+   */
+  writeRunstate(): void {
+    const runstate = this.runstate;
+    const access = this.access;
+    if (!runstate.registered || access === null) return;
+    const abi = this.domain.abi;
+    const size = runstate.encode(abi, this.domain.clock.now(), false);
+    const longMode = access.longMode;
+    access.longMode = abi !== "x32";
+    access.writeVirtual(runstate.areaLow, runstate.areaHigh, runstate.bytes, 0, size);
+    access.longMode = longMode;
   }
 
   /** The earliest timer deadline of this vCPU (system-time ns). */
@@ -132,6 +174,34 @@ export class VcpuContext implements InterruptSource {
     if (this.blocked === BlockReason.Poll && this.pollDeadline < deadline)
       deadline = this.pollDeadline;
     return deadline;
+  }
+
+  /** A one-line account of the vCPU's scheduling and event state (for the stall log). */
+  describe(now: number): string {
+    const page = this.vcpuInfoPage;
+    const at = this.vcpuInfoOffset;
+    const relative = (deadline: number) =>
+      deadline === Number.POSITIVE_INFINITY ? "off" : `+${deadline - now}ns`;
+    const vcpu = this.vcpu;
+    return [
+      `v${this.id}`,
+      this.online ? "online" : "offline",
+      `blocked=${BLOCK_NAMES[this.blocked]}`,
+      `upcall_pending=${page === null ? "-" : page[at]}`,
+      `upcall_mask=${page === null ? "-" : page[at + 1]}`,
+      `vector=${this.deliveryVector()}`,
+      `irq_enabled=${vcpu === null ? "-" : vcpu.interruptsEnabled()}`,
+      `source_pending=${vcpu?.interrupts?.hasPending() ?? "-"}`,
+      `needs_delivery=${this.eventsNeedDelivery()}`,
+      `singleshot=${relative(this.singleshotDeadline)}`,
+      `periodic=${relative(this.periodicDeadline)}`,
+      this.blocked === BlockReason.Poll
+        ? `poll=[${Array.from(this.pollPorts.subarray(0, this.pollCount)).join(",")}] timeout=${relative(this.pollDeadline)}`
+        : "",
+      `retired=${this.instructionsRetired()}`,
+    ]
+      .filter((part) => part !== "")
+      .join(" ");
   }
 
   /** True when the scheduler may run it now. */

@@ -57,7 +57,7 @@ describe("hypercall conventions", () => {
   it("answers -ENOSYS for unknown and PV-only numbers, -EPERM above CPL 0", () => {
     const { cpu } = run(function* () {
       yield hypercall(Hypercall.mmu_update, 0, 0, 0);
-      yield hypercall(Hypercall.vm_assist, 0, 5);
+      yield hypercall(Hypercall.multicall, ARG, 1);
       yield hypercall(Hypercall.physdev_op, 0, 0);
       yield hypercall(63);
       yield hypercall(0xffffffff);
