@@ -95,6 +95,7 @@ const GRANT_COPY_AT_VICTIM: Template = {
   ],
 };
 
+const FUZZ_RAM_CONST = 1 << 20;
 const HOST_ADDRESSES = [0, 0x5000, 0x20000, 0x80000, 0xff000, 0x100000, 0x200000, RANDOM];
 
 /** Guest-side grant maps into the fuzzer's own physical space, then writes there. */
@@ -265,6 +266,15 @@ const TEMPLATES: Template[] = [
     vcpuArg: true,
   },
   { nr: Hypercall.vcpu_op, cmd: 6, fields: [[0, 8, [0, 1e6, 1e7, RANDOM]]], vcpuArg: true },
+  // Runstate areas anywhere (own RAM, its end, grant-mapped frames, holes): written at every switch.
+  {
+    nr: Hypercall.vcpu_op,
+    cmd: 5,
+    fields: [[0, 8, [0, 0x5000, FUZZ_RAM_CONST - 20, ...HOST_ADDRESSES, 2 ** 40, RANDOM]]],
+    vcpuArg: true,
+  },
+  { nr: Hypercall.vcpu_op, cmd: 4, fields: [], vcpuArg: true },
+  { nr: Hypercall.vm_assist, cmd: 0, fields: [] },
   {
     nr: Hypercall.sched_op,
     cmd: 3,
@@ -284,7 +294,7 @@ export interface FuzzResult {
   seed: number;
 }
 
-const FUZZ_RAM = 1 << 20;
+const FUZZ_RAM = FUZZ_RAM_CONST;
 const VICTIM_RAM = 1 << 20;
 
 export function runFuzz(seed: number, totalCalls: number): FuzzResult {
