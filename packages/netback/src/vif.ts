@@ -76,7 +76,17 @@ export interface VifFeatures {
   readonly ipv6Csum: boolean;
   /** request-multicast-control: deliver only registered multicast groups. */
   readonly multicastControl: boolean;
+  /**
+   * feature-rx-notify (default true): the frontend notifies when it posts rx
+   * buffers. Without it the backend looks for buffers itself every
+   * RX_POLL_MS while frames wait (Linux xen-netback read_xenbus_vif_flags:
+   * drain_timeout of 30 ms, no stall detection).
+   */
+  readonly rxNotify?: boolean;
 }
+
+/** How often a vif without feature-rx-notify is polled for rx buffers (Linux: msecs_to_jiffies(30)). */
+const RX_POLL_MS = 30;
 
 /** One queue's rings and event channels as the frontend published them. */
 export interface QueueRings {
@@ -147,6 +157,7 @@ class VifQueue {
   readonly rxLocalPort: EventChannelPort;
   private txContinuation = false;
   private rxScheduled = false;
+  private rxPoll: ReturnType<typeof setTimeout> | null = null;
   /** Set on disconnect: deferred work must not touch the unmapped ring pages. */
   stopped = false;
   private readonly rxQueue: EthernetFrame[] = [];
@@ -459,7 +470,16 @@ class VifQueue {
         vif.fatal(`rx: impossible number of requests (req_prod ${this.rx.requestProducer()})`);
         return;
       }
-      if (available < needed) break;
+      if (available < needed) {
+        // A frontend without feature-rx-notify never sends an event for new buffers.
+        if (vif.features.rxNotify === false && this.rxPoll === null) {
+          this.rxPoll = setTimeout(() => {
+            this.rxPoll = null;
+            if (!this.rxScheduled) this.serveRx();
+          }, RX_POLL_MS);
+        }
+        break;
+      }
       this.rxHead++;
       this.receiveOne(frame);
       served++;
@@ -556,6 +576,8 @@ class VifQueue {
   dropRx(): void {
     this.rxQueue.length = 0;
     this.rxHead = 0;
+    if (this.rxPoll !== null) clearTimeout(this.rxPoll);
+    this.rxPoll = null;
   }
 
   get busy(): boolean {

@@ -322,6 +322,7 @@ export class VifBackend {
       ipCsum: !(await flag("feature-no-csum-offload")),
       ipv6Csum: await flag("feature-ipv6-csum-offload"),
       multicastControl: await flag("request-multicast-control"),
+      rxNotify: await flag("feature-rx-notify"),
     };
     const rings: QueueRings[] = [];
     for (let queue = 0; queue < requested; queue++) {

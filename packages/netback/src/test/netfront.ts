@@ -40,6 +40,12 @@ export interface NetfrontFeatures {
   ipv6CsumOffload?: boolean;
   noCsumOffload?: boolean;
   multicastControl?: boolean;
+  /**
+   * feature-rx-notify (default true). False: the key is not written and
+   * posting rx buffers sends no event, as a pre-2.6.x frontend (Linux
+   * xen-netback then polls; read_xenbus_vif_flags).
+   */
+  rxNotify?: boolean;
 }
 
 export interface NetfrontOptions {
@@ -184,7 +190,8 @@ export class SimulatedNetfront {
     }
     if (count > 1) this.store.set(`${this.path}/multi-queue-num-queues`, String(count));
     this.store.set(`${this.path}/request-rx-copy`, "1");
-    this.store.set(`${this.path}/feature-rx-notify`, "1");
+    if (this.options.features?.rxNotify !== false)
+      this.store.set(`${this.path}/feature-rx-notify`, "1");
     this.store.set(`${this.path}/feature-sg`, features.sg ? "1" : "0");
     this.store.set(`${this.path}/feature-gso-tcpv4`, features.gsoTcpv4 ? "1" : "0");
     this.store.set(`${this.path}/feature-gso-tcpv6`, features.gsoTcpv6 ? "1" : "0");
@@ -494,6 +501,7 @@ export class SimulatedNetfront {
     view.setUint32(SRING.req_prod, queue.rxRequestProducer, true);
     const event = view.getUint32(SRING.req_event, true);
     const fresh = queue.rxRequestProducer;
+    if (this.options.features?.rxNotify === false) return;
     if ((fresh - event) >>> 0 < (fresh - old) >>> 0) this.domain.events.send(queue.rxPort);
   }
 
