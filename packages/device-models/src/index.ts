@@ -6,6 +6,32 @@ export {
   AcpiSleepStateError,
 } from "./acpi-sleep";
 export {
+  CmosRegister,
+  CmosRtc,
+  type CmosRtcOptions,
+  type CmosRtcState,
+  CmosRtcStateError,
+  type RtcClock,
+} from "./cmos-rtc";
+export {
+  DebugConsole,
+  type DebugConsoleOptions,
+  DebugExit,
+  type DebugExitOptions,
+} from "./debug-ports";
+export * from "./gic-v2";
+export { I8042, type I8042Options, type I8042State, I8042StateError } from "./i8042";
+export {
+  IO_APIC_DEFAULT_BASE,
+  IO_APIC_PINS,
+  IO_APIC_SIZE,
+  IoApic,
+  type IoApicMessage,
+  type IoApicOptions,
+  type IoApicState,
+  IoApicStateError,
+} from "./io-apic";
+export {
   ApicError,
   DeliveryMode,
   LOCAL_APIC_DEFAULT_BASE,
@@ -19,6 +45,13 @@ export {
   LocalApicStateError,
   LvtIndex,
 } from "./local-apic";
+export {
+  PciFunction,
+  PciHost,
+  type PciHostOptions,
+  type PciHostState,
+  PciHostStateError,
+} from "./pci-host";
 export {
   PicPair,
   type PicPairOptions,
@@ -34,6 +67,16 @@ export {
   Pit8254StateError,
   type PitClock,
 } from "./pit-8254";
+export * from "./pl011";
+export { PortBus, PortBusError } from "./port-bus";
+export {
+  ResetControl,
+  type ResetControlOptions,
+  type ResetPortState,
+  ResetPortStateError,
+  SystemControlPortA,
+  type SystemControlPortAOptions,
+} from "./reset-ports";
 export {
   LineStatus,
   Serial16550,
