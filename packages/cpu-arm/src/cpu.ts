@@ -17,6 +17,8 @@ import {
   SoftTlb,
 } from "@kumo/mmu";
 import { DECODED_STRIDE, decodeInstruction, LoadKind, Op, SP, ZR } from "./decoder";
+import { FpUnit } from "./fp";
+import { executeSimd, executeSimdMemory } from "./simd";
 import {
   El0Access,
   isReservedIdRegister,
@@ -33,6 +35,8 @@ const FAULT = { fault: true };
 export const ExceptionClass = {
   Unknown: 0x00,
   IllegalState: 0x0e,
+  /** Access to FP/Advanced SIMD trapped by CPACR_EL1.FPEN. */
+  FpAccess: 0x07,
   Svc64: 0x15,
   SysRegTrap: 0x18,
   InstructionAbortLower: 0x20,
@@ -62,7 +66,8 @@ export interface Arm64CpuOptions {
 /** The saved state of an `Arm64Cpu` (named, versioned, JSON-safe). */
 export interface Arm64CpuState extends VcpuState {
   readonly kind: "arm64-cpu";
-  readonly version: 1;
+  /** 2 adds the FP/SIMD registers; version 1 states are still accepted. */
+  readonly version: 1 | 2;
   /** X0..X30 as 62 unsigned 32-bit halves (low, high). */
   readonly x: number[];
   readonly pc: [number, number];
@@ -74,6 +79,10 @@ export interface Arm64CpuState extends VcpuState {
   readonly systemRegisters: Record<string, [number, number]>;
   readonly exclusive: { valid: boolean; address: number };
   readonly instructionsRetired: number;
+  /** V0..V31 as 128 unsigned 32-bit words (version 2). */
+  readonly v?: number[];
+  readonly fpcr?: number;
+  readonly fpsr?: number;
 }
 
 /** A user's mistake with a saved state. */
@@ -106,6 +115,12 @@ const CNTV_CVAL = sysRegIndex("CNTV_CVAL_EL0");
 const CNTP_CVAL = sysRegIndex("CNTP_CVAL_EL0");
 const CNTV_CTL = sysRegIndex("CNTV_CTL_EL0");
 const CNTP_CTL = sysRegIndex("CNTP_CTL_EL0");
+const FPCR = sysRegIndex("FPCR");
+const FPSR = sysRegIndex("FPSR");
+/** FPCR bits implemented: AHP, DN, FZ, RMode (no FP16, no trapped exceptions; Arm ARM D19.2 FPCR). */
+const FPCR_MASK = 0x07c00000;
+/** FPSR bits implemented: QC and the cumulative IDC, IXC, UFC, OFC, DZC, IOC flags. */
+const FPSR_MASK = 0x0800009f;
 const SCTLR_RESET = 0x30d00800; // RES1 bits of SCTLR_EL1 (Arm ARM D19.2), MMU and caches off.
 
 /**
@@ -151,6 +166,18 @@ export class Arm64Cpu implements Vcpu {
   exclusiveValid = false;
   exclusiveAddress = 0;
 
+  /**
+   * V0..V31 (16 bytes each, little-endian lanes) plus two scratch registers
+   * (V32, V33) used by loads that must not change a register before they
+   * complete. Views share one buffer, so a lane is one typed-array element.
+   */
+  readonly vBuffer = new ArrayBuffer(34 * 16);
+  readonly v8 = new Uint8Array(this.vBuffer);
+  readonly v16 = new Uint16Array(this.vBuffer);
+  readonly v32 = new Int32Array(this.vBuffer);
+  /** FPCR and FPSR live in the FP unit (`fpu.fpcr`, `fpu.flags`). */
+  readonly fpu = new FpUnit();
+
   retired = 0;
   readonly memory: GuestMemory;
   readonly walker: Arm64PageWalker;
@@ -179,12 +206,16 @@ export class Arm64Cpu implements Vcpu {
   private walkFlags = 0;
 
   // Per-instruction scratch.
-  private nextLow = 0;
-  private nextHigh = 0;
+  /** @internal */
+  nextLow = 0;
+  /** @internal */
+  nextHigh = 0;
   private resultLow = 0;
   private resultHigh = 0;
-  private valueLow = 0;
-  private valueHigh = 0;
+  /** @internal */
+  valueLow = 0;
+  /** @internal */
+  valueHigh = 0;
   private physical = 0;
   private remaining = 0;
   private stop = false;
@@ -232,6 +263,9 @@ export class Arm64Cpu implements Vcpu {
     });
     this.sysRegs[SCTLR * 2] = SCTLR_RESET;
     this.exclusiveValid = false;
+    this.v32.fill(0);
+    this.fpu.fpcr = 0;
+    this.fpu.flags = 0;
     this.syncWalker();
     this.modeChanged();
   }
@@ -382,7 +416,9 @@ export class Arm64Cpu implements Vcpu {
         info.name === "CurrentEL" ||
         info.name === "SPSel" ||
         info.name === "NZCV" ||
-        info.name === "DAIF"
+        info.name === "DAIF" ||
+        info.name === "FPCR" ||
+        info.name === "FPSR"
       )
         return;
       if (
@@ -403,7 +439,7 @@ export class Arm64Cpu implements Vcpu {
     for (let i = 0; i < 62; i++) x.push(this.x[i] >>> 0);
     return {
       kind: "arm64-cpu",
-      version: 1,
+      version: 2,
       x,
       pc: [this.pcLow >>> 0, this.pcHigh >>> 0],
       spEl0: [this.spBank[0] >>> 0, this.spBank[1] >>> 0],
@@ -412,17 +448,28 @@ export class Arm64Cpu implements Vcpu {
       systemRegisters,
       exclusive: { valid: this.exclusiveValid, address: this.exclusiveAddress },
       instructionsRetired: this.retired,
+      v: Array.from(this.v32.subarray(0, 128), (word) => word >>> 0),
+      fpcr: this.fpu.fpcr,
+      fpsr: this.fpu.flags,
     };
   }
 
   restoreState(state: VcpuState): void {
     if (state.kind !== "arm64-cpu")
       throw new Arm64StateError(`expected an arm64-cpu state, got "${state.kind}"`);
-    if (state.version !== 1)
+    if (state.version !== 1 && state.version !== 2)
       throw new Arm64StateError(
-        `arm64-cpu state version ${state.version} is not supported (expected 1)`,
+        `arm64-cpu state version ${state.version} is not supported (expected 1 or 2)`,
       );
     const saved = state as Arm64CpuState;
+    // Version 1 states predate the FP/SIMD unit: its registers restore as zero.
+    const vector = saved.version === 2 ? saved.v : undefined;
+    if (saved.version === 2 && (!Array.isArray(vector) || vector.length !== 128))
+      throw new Arm64StateError("arm64-cpu state: v must hold 128 words (V0-V31)");
+    this.v32.fill(0);
+    if (vector) for (let i = 0; i < 128; i++) this.v32[i] = vector[i] | 0;
+    this.fpu.fpcr = (saved.fpcr ?? 0) & FPCR_MASK;
+    this.fpu.flags = (saved.fpsr ?? 0) & FPSR_MASK;
     if (!Array.isArray(saved.x) || saved.x.length !== 62)
       throw new Arm64StateError("arm64-cpu state: x must hold 62 halves");
     for (let i = 0; i < 62; i++) this.x[i] = saved.x[i] | 0;
@@ -666,14 +713,29 @@ export class Arm64Cpu implements Vcpu {
   }
 
   /** Takes a synchronous exception with ESR_EL1 = EC:IL=1:ISS and unwinds the instruction. */
-  private takeSync(ec: number, iss: number, returnLow: number, returnHigh: number): never {
+  /** @internal */
+  takeSync(ec: number, iss: number, returnLow: number, returnHigh: number): never {
     this.takeException(0, returnLow, returnHigh);
     this.sysRegs[ESR * 2] = (ec << 26) | (1 << 25) | (iss & 0x1ffffff);
     this.sysRegs[ESR * 2 + 1] = 0;
     throw FAULT;
   }
 
-  private undefinedInstruction(): never {
+  /**
+   * CheckFPAdvSIMDEnabled64 (Arm ARM D19.2 CPACR_EL1.FPEN): 0b11 allows
+   * EL0 and EL1, 0b01 EL1 only; otherwise the instruction traps to EL1 with
+   * EC 0x07. The ISS has CV = 1 and COND = 0b1110 as for any A64
+   * instruction (Linux's do_fpsimd_acc enables FP lazily from this trap).
+   * @internal
+   */
+  checkFpEnabled(): void {
+    const fpen = (this.sysRegs[CPACR * 2] >>> 20) & 3;
+    if (fpen === 3 || (fpen === 1 && this.el === 1)) return;
+    this.takeSync(ExceptionClass.FpAccess, 0x1e00000, this.pcLow, this.pcHigh);
+  }
+
+  /** @internal */
+  undefinedInstruction(): never {
     this.takeSync(ExceptionClass.Unknown, 0, this.pcLow, this.pcHigh);
   }
 
@@ -691,12 +753,8 @@ export class Arm64Cpu implements Vcpu {
    * with `physical` set (MMIO, mapped frames). Raises data aborts. The
    * access must not cross a page (callers split those).
    */
-  private dataAddress(
-    vaLow: number,
-    vaHigh: number,
-    write: boolean,
-    unprivileged: boolean,
-  ): number {
+  /** @internal */
+  dataAddress(vaLow: number, vaHigh: number, write: boolean, unprivileged: boolean): number {
     const need = unprivileged
       ? arm64AccessPermission(write ? 1 : 0, Arm64WalkFlags.Unprivileged)
       : write
@@ -716,7 +774,8 @@ export class Arm64Cpu implements Vcpu {
   }
 
   /** Loads 1 << sizeLog bytes (zero-extended) into valueLow/valueHigh. */
-  private load(vaLow: number, vaHigh: number, sizeLog: number, unprivileged: boolean): void {
+  /** @internal */
+  load(vaLow: number, vaHigh: number, sizeLog: number, unprivileged: boolean): void {
     const size = 1 << sizeLog;
     if ((vaLow & 0xfff) + size > 0x1000) {
       this.loadSplit(vaLow, vaHigh, size, unprivileged);
@@ -782,7 +841,8 @@ export class Arm64Cpu implements Vcpu {
   }
 
   /** Stores the low 1 << sizeLog bytes of low/high. */
-  private store(
+  /** @internal */
+  store(
     vaLow: number,
     vaHigh: number,
     sizeLog: number,
@@ -1070,7 +1130,8 @@ export class Arm64Cpu implements Vcpu {
     this.resultHigh = qHigh;
   }
 
-  private conditionHolds(cond: number): boolean {
+  /** @internal */
+  conditionHolds(cond: number): boolean {
     let result: boolean;
     switch (cond >>> 1) {
       case 0:
@@ -1100,7 +1161,8 @@ export class Arm64Cpu implements Vcpu {
     return (cond & 1) === 1 ? !result : result;
   }
 
-  private branchRelative(offsetLow: number, offsetHigh: number): void {
+  /** @internal */
+  branchRelative(offsetLow: number, offsetHigh: number): void {
     const sum = (this.pcLow >>> 0) + (offsetLow >>> 0);
     this.nextLow = sum | 0;
     this.nextHigh = (this.pcHigh + offsetHigh + (sum > 0xffffffff ? 1 : 0)) | 0;
@@ -1388,6 +1450,12 @@ export class Arm64Cpu implements Vcpu {
         return;
       case Op.DataProc3:
         this.dataProcessing3(d[at + 2], rn, rm, (registers >>> 18) & 63, sf, rd);
+        return;
+      case Op.Simd:
+        if (!executeSimd(this, d[at + 2])) this.undefinedInstruction();
+        return;
+      case Op.SimdMemory:
+        if (!executeSimdMemory(this, d[at + 2])) this.undefinedInstruction();
         return;
       default:
         this.undefinedInstruction();
@@ -1860,6 +1928,7 @@ export class Arm64Cpu implements Vcpu {
     }
     const info = SYSTEM_REGISTERS[index];
     this.checkEl0(key, info.el0, rt, true);
+    if (index === FPCR || index === FPSR) this.checkFpEnabled();
     if (info.kind === SysRegKind.Special) this.fetchSpecialForSave(index);
     else if (info.kind === SysRegKind.Zero) {
       x[rt * 2] = 0;
@@ -1879,6 +1948,14 @@ export class Arm64Cpu implements Vcpu {
     switch (name) {
       case "NZCV":
         low = this.nzcv | 0;
+        high = 0;
+        break;
+      case "FPCR":
+        low = this.fpu.fpcr;
+        high = 0;
+        break;
+      case "FPSR":
+        low = this.fpu.flags;
         high = 0;
         break;
       case "DAIF":
@@ -1949,6 +2026,7 @@ export class Arm64Cpu implements Vcpu {
     if (index < 0) this.undefinedInstruction();
     const info = SYSTEM_REGISTERS[index];
     this.checkEl0(key, info.el0, rt, false);
+    if (index === FPCR || index === FPSR) this.checkFpEnabled();
     if (info.kind === SysRegKind.Constant) this.undefinedInstruction();
     if (info.kind === SysRegKind.Zero) return;
     const low = x[rt * 2];
@@ -1972,6 +2050,12 @@ export class Arm64Cpu implements Vcpu {
     switch (info.name) {
       case "NZCV":
         this.nzcv = low;
+        return;
+      case "FPCR":
+        this.fpu.fpcr = low & FPCR_MASK;
+        return;
+      case "FPSR":
+        this.fpu.flags = low & FPSR_MASK;
         return;
       case "DAIF":
         this.daif = (low >>> 6) & 15;

@@ -96,6 +96,10 @@ export const Op = {
   DataProc2: 43,
   /** [2] variant (0 madd, 1 msub, 2 smaddl, 3 smsubl, 4 smulh, 5 umaddl, 6 umsubl, 7 umulh). */
   DataProc3: 44,
+  /** FP and Advanced SIMD data processing (C4.1.95): [2] the instruction word, decoded by `simd.ts`. */
+  Simd: 45,
+  /** FP and Advanced SIMD loads and stores (C4.1.88, V = 1): [2] the instruction word. */
+  SimdMemory: 46,
 } as const;
 
 /** What a load/store does with the data. */
@@ -317,6 +321,10 @@ function decodeInto(word: number, out: Int32Array, at: number): number {
   if ((group & 0xe) === 0xa) return decodeBranchSystem(word, out, at);
   if ((group & 0x5) === 0x4) return decodeLoadStore(word, out, at);
   if ((group & 0x7) === 0x5) return decodeDataRegister(word, out, at);
+  if ((group & 0x7) === 0x7) {
+    out[at + 2] = word;
+    return Op.Simd;
+  }
   return Op.Undefined;
 }
 
@@ -419,8 +427,10 @@ function decodeLoadStore(word: number, out: Int32Array, at: number): number {
   const rt = word & 31;
   const rn = (word >>> 5) & 31;
   const vector = (word >>> 26) & 1;
-  // FP/SIMD loads and stores are not implemented (ID_AA64PFR0_EL1.FP = 0xF).
-  if (vector) return Op.Undefined;
+  if (vector) {
+    out[at + 2] = word;
+    return Op.SimdMemory;
+  }
   const op = (word >>> 27) & 7;
   if (((word >>> 24) & 0x3f) === 0x08) {
     // Load/store exclusive and ordered (C4.1.88.5).

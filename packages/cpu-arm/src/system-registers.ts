@@ -74,12 +74,13 @@ const { Plain, Constant, Zero, Special } = SysRegKind;
 /**
  * ID register values describe exactly what this interpreter implements
  * (Arm ARM D19.2): AArch64-only EL0 and EL1, no EL2/EL3 (Kumo stands in
- * for EL2 and answers `hvc` itself), no FP/Advanced SIMD yet (fields 0xF),
+ * for EL2 and answers `hvc` itself), FP and Advanced SIMD with single and
+ * double precision but no half precision (FP and AdvSIMD fields 0b0000),
  * no GIC system register interface, no optional ISA features, 48-bit
  * physical addresses, 16-bit ASIDs, 4 KiB granule only, hardware Access
  * flag update (the `@kumo/mmu` walker does TCR_EL1.HA).
  */
-export const ID_AA64PFR0_EL1 = 0x00ff0011;
+export const ID_AA64PFR0_EL1 = 0x00000011;
 /** PARange 0b0101 (48 bits), ASIDBits 0b0010 (16), TGran4 0b0000 (supported), TGran64 0xF and TGran16 0x0 (not supported). */
 export const ID_AA64MMFR0_EL1 = 0x0f000025;
 /** HAFDBS 0b0001: hardware update of the Access flag only. */
@@ -120,6 +121,8 @@ export const SYSTEM_REGISTERS: readonly SysRegInfo[] = [
   r("CurrentEL", 3, 0, 4, 2, 2, Special),
   r("NZCV", 3, 3, 4, 2, 0, Special, El0Access.Always),
   r("DAIF", 3, 3, 4, 2, 1, Special, El0Access.Uma),
+  r("FPCR", 3, 3, 4, 4, 0, Special, El0Access.Always),
+  r("FPSR", 3, 3, 4, 4, 1, Special, El0Access.Always),
   r("AFSR0_EL1", 3, 0, 5, 1, 0, Zero),
   r("AFSR1_EL1", 3, 0, 5, 1, 1, Zero),
   r("ESR_EL1", 3, 0, 5, 2, 0, Plain),
