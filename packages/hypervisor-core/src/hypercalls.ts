@@ -41,11 +41,29 @@ const TWO_POW_32 = 4294967296;
 /** GFNs must stay below 2^40 (52-bit guest-physical addresses: Intel SDM vol. 3A 4.1.4, Arm FEAT_LPA). */
 const MAX_GFN = 2 ** 40;
 /**
- * Work cap per grant_table_op call. Xen preempts long batches with a
- * continuation; Kumo has no continuation, so it refuses larger batches with
- * -EINVAL (Linux batches at most a few dozen).
+ * Preemption of long batches (Xen hypercall_create_continuation): a
+ * grant_table_op batch or a memory reservation op does at most this many
+ * elements, then rewrites its argument registers to the rest of the work
+ * (grant_table_op: the pointer advanced and the count reduced; memory_op:
+ * the extents done in cmd's bits above MEMOP_EXTENT_SHIFT), exactly as Xen
+ * does, and the vCPU's slice ends. The call is resumed at the vCPU's next
+ * slice, before any guest instruction, so other vCPUs and domains and the
+ * host event loop run in between and no call can hold the host for long.
+ * Xen preempts when work is pending (hypercall_preempt_check); Kumo
+ * preempts at fixed counts so that runs stay reproducible. Unlike Xen, the
+ * guest takes no interrupt between the pieces (Xen re-executes the vmcall
+ * after delivering one); Linux cannot tell the difference.
  */
-export const MAX_GRANT_OPS_PER_CALL = 1024;
+export const GRANT_OPS_PER_PREEMPTION = 256;
+export const EXTENTS_PER_PREEMPTION = 256;
+
+/** A handler's answer meaning "preempted, arguments rewritten": never a Xen errno (> -4096) or result. */
+const PREEMPTED = -0x80000000;
+/** Xen public memory.h MEMOP_EXTENT_SHIFT: cmd bits above it carry the start extent. */
+const MEMOP_EXTENT_SHIFT = 6;
+const MEMOP_CMD_MASK = (1 << MEMOP_EXTENT_SHIFT) - 1;
+/** Xen common/grant_table.c: cmd bits from 12 up are a continuation argument (cache_flush only). */
+const GNTTABOP_CMD_MASK = 0xfff;
 
 /** Arguments of the current call: halves of the six argument registers. */
 class CallArgs {
@@ -59,6 +77,15 @@ class CallArgs {
   /** Argument i as a signed 32-bit int (Xen `int` / `unsigned int` parameters such as cmd and count). */
   u32(i: number): number {
     return this.args[2 * i] >>> 0;
+  }
+  /** Argument i as an unsigned long: 64-bit for 64-bit callers, 32-bit otherwise (exact below 2^53). */
+  ulong(i: number, longMode: boolean): number {
+    return longMode ? this.args[2 * i + 1] * TWO_POW_32 + this.args[2 * i] : this.args[2 * i];
+  }
+  /** Rewrites argument register i for a continuation (Xen hypercall_create_continuation). */
+  set(i: number, value: number): void {
+    this.args[2 * i] = value >>> 0;
+    this.args[2 * i + 1] = Math.floor(value / TWO_POW_32) >>> 0;
   }
 }
 
@@ -99,8 +126,21 @@ export function dispatchHypercall(domain: Domain, context: VcpuContext): void {
     result = handler === undefined ? -Errno.ENOSYS : handler(domain, context, access, call);
   }
   if (domain.state === "destroyed") return;
+  if (result === PREEMPTED) {
+    // The arguments in `exit.args` now describe the rest of the work: the scheduler calls
+    // `resumeHypercall` at this vCPU's next slice, before the guest runs again.
+    context.continuation = true;
+    domain.hypervisor.scheduler.yieldCurrent();
+    return;
+  }
   if (result < 0) vcpu.completeHypercall(result >>> 0, 0xffffffff);
   else vcpu.completeHypercall(result >>> 0, Math.floor(result / TWO_POW_32) >>> 0);
+}
+
+/** Resumes a preempted hypercall of `context` (see GRANT_OPS_PER_PREEMPTION). */
+export function resumeHypercall(domain: Domain, context: VcpuContext): void {
+  context.continuation = false;
+  dispatchHypercall(domain, context);
 }
 
 /** DOMID_SELF or the caller's own id names the caller; anything else is refused for unprivileged callers. */
@@ -171,10 +211,24 @@ function memoryOp(
   access: GuestAccess,
   args: CallArgs,
 ): number {
-  // Bits above 4 of cmd carry a continuation start extent (Xen MEMOP_EXTENT_SHIFT); Linux passes 0.
-  const cmd = args.u32(0) & 0x3f;
-  const at = { low: args.low(1), high: args.high(1) };
+  // cmd bits above MEMOP_EXTENT_SHIFT carry a start extent (Xen do_memory_op): the reservation
+  // ops resume there, add_to_physmap refuses any that does not fit xatp.size (-EDOM), the rest
+  // any at all (-EINVAL).
   const wide = access.longMode;
+  const cmd = args.u32(0) & MEMOP_CMD_MASK;
+  const startExtent = Math.floor(args.ulong(0, wide) / (1 << MEMOP_EXTENT_SHIFT));
+  const at = { low: args.low(1), high: args.high(1) };
+  if (startExtent !== 0) {
+    if (cmd === MemoryOp.add_to_physmap && startExtent > 0xffff) return -Errno.EDOM;
+    if (
+      cmd === MemoryOp.remove_from_physmap ||
+      cmd === MemoryOp.current_reservation ||
+      cmd === MemoryOp.maximum_reservation ||
+      cmd === MemoryOp.maximum_ram_page ||
+      cmd === MemoryOp.maximum_gpfn
+    )
+      return -Errno.EINVAL;
+  }
   switch (cmd) {
     case MemoryOp.add_to_physmap: {
       const size = wide ? 24 : 16;
@@ -214,14 +268,18 @@ function memoryOp(
       access.view.setUint32(0, count, true);
       return access.writeStructField(at.low, at.high, 0, 4) ? 0 : -Errno.EFAULT;
     }
+    case MemoryOp.increase_reservation:
     case MemoryOp.decrease_reservation:
     case MemoryOp.populate_physmap:
-      return reservation(domain, access, cmd, at.low, at.high);
+      return reservation(domain, access, args, cmd, startExtent, at.low, at.high);
     case MemoryOp.current_reservation:
     case MemoryOp.maximum_reservation: {
       // The argument is a pointer to a domid_t (Xen do_memory_op).
       if (!access.readStruct(at.low, at.high, 2)) return -Errno.EFAULT;
-      if (!isSelf(domain, access.view.getUint16(0, true))) return -Errno.ESRCH;
+      const domid = access.view.getUint16(0, true);
+      // Xen: an unknown domain is -ESRCH, another's is refused by XSM (-EPERM).
+      if (!isSelf(domain, domid))
+        return domain.hypervisor.domain(domid) === undefined ? -Errno.ESRCH : -Errno.EPERM;
       const memory = domain.memory;
       if (memory === null) return 0;
       if (cmd === MemoryOp.maximum_reservation) return memory.ram.size / 4096;
@@ -339,43 +397,60 @@ function removeFromPhysmap(domain: Domain, gpfn: number): number {
   return memory.removeFrame(gpfn) ? 0 : -Errno.EINVAL;
 }
 
+const extentBytes = new Uint8Array(8);
+const extentView = new DataView(extentBytes.buffer);
+
 /**
- * decrease_reservation / populate_physmap with order-0 extents (Linux's
- * balloon uses order 0). Returns the number of extents done; stops at the
- * first failure, as Xen does.
+ * increase_reservation / decrease_reservation / populate_physmap (Xen
+ * common/memory.c do_memory_op): returns the number of extents done, counted
+ * from the start extent in cmd; every refusal (unreadable struct, more
+ * extents than a continuation can encode, start beyond the end, another
+ * domain, an order above 0) answers the start extent, and the loop stops at
+ * the first extent that fails, as Xen's do. Order-0 extents only: Linux's
+ * balloon and grant-frame allocations use order 0 (drivers/xen/balloon.c
+ * EXTENT_ORDER with 4 KiB pages). increase_reservation of a translated guest
+ * gives pages without a GFN (Xen leaves them out of the p2m); Kumo's RAM has
+ * none such, so it answers as Xen does at max_pages: no extent done.
  */
 function reservation(
   domain: Domain,
   access: GuestAccess,
+  args: CallArgs,
   cmd: number,
+  startExtent: number,
   low: number,
   high: number,
 ): number {
   const wide = access.longMode;
-  if (!access.readStruct(low, high, wide ? 32 : 20)) return -Errno.EFAULT;
+  if (!access.readStruct(low, high, wide ? 32 : 20)) return startExtent;
   access.handleAt(0, pointer);
   const extents = wide ? access.u64At(8) : access.view.getUint32(4, true);
   const order = access.view.getUint32(wide ? 16 : 8, true);
   const domid = access.view.getUint16(wide ? 24 : 16, true);
-  if (!isSelf(domain, domid)) return -Errno.ESRCH;
+  if (extents > 0xffffffff >>> MEMOP_EXTENT_SHIFT) return startExtent;
+  if (startExtent >= extents) return startExtent;
+  if (!isSelf(domain, domid)) return startExtent;
   const memory = domain.memory;
-  if (memory === null) return 0;
-  if (order !== 0) return 0;
+  if (memory === null || order !== 0) return startExtent;
+  if (cmd === MemoryOp.increase_reservation) return startExtent;
   const entrySize = wide ? 8 : 4;
-  const entry = new Uint8Array(8);
-  const view = new DataView(entry.buffer);
-  // Each successful step changes a distinct frame, so the loop is bounded by the RAM size.
-  let done = 0;
-  for (; done < extents; done++) {
+  const end = Math.min(extents, startExtent + EXTENTS_PER_PREEMPTION);
+  let done = startExtent;
+  for (; done < end; done++) {
     advancePointer(pointer, done * entrySize, element);
-    if (!access.readVirtual(element.low, element.high, entrySize, entry, 0)) break;
+    if (!access.readVirtual(element.low, element.high, entrySize, extentBytes, 0)) return done;
     const gfn = wide
-      ? view.getUint32(4, true) * TWO_POW_32 + view.getUint32(0, true)
-      : view.getUint32(0, true);
-    if (gfn >= MAX_GFN) break;
+      ? extentView.getUint32(4, true) * TWO_POW_32 + extentView.getUint32(0, true)
+      : extentView.getUint32(0, true);
+    if (gfn >= MAX_GFN) return done;
     const ok =
       cmd === MemoryOp.decrease_reservation ? memory.removeFrame(gfn) : memory.populateFrame(gfn);
-    if (!ok) break;
+    if (!ok) return done;
+  }
+  if (done < extents) {
+    // Xen: hypercall_create_continuation(memory_op, "lh", op | (done << MEMOP_EXTENT_SHIFT), arg).
+    args.set(0, cmd + done * (1 << MEMOP_EXTENT_SHIFT));
+    return PREEMPTED;
   }
   return done;
 }
@@ -836,14 +911,18 @@ function grantTableOp(
   access: GuestAccess,
   args: CallArgs,
 ): number {
-  const cmd = args.u32(0);
+  const rawCmd = args.u32(0);
+  const cmd = rawCmd & GNTTABOP_CMD_MASK;
   const low = args.low(1);
   const high = args.high(1);
   const count = args.u32(2);
   const grants = domain.grants;
   if (grants === null) return -Errno.ENOSYS;
-  // Xen: a negative (int) count is -EINVAL.
-  if (count >= 0x80000000) return -Errno.EINVAL;
+  // Xen do_grant_table_op: a negative (int) count, or continuation bits on a cmd that has none
+  // (only cache_flush, which Kumo does not offer, uses them), is -EINVAL.
+  if (count >= 0x80000000 || rawCmd !== cmd) return -Errno.EINVAL;
+  // Batches of more than GRANT_OPS_PER_PREEMPTION elements do that many, then continue.
+  const chunk = Math.min(count, GRANT_OPS_PER_PREEMPTION);
   const view = access.view;
   switch (cmd) {
     case GnttabOp.query_size: {
@@ -882,23 +961,23 @@ function grantTableOp(
       view.setUint32(4, grants.version, true);
       return access.writeStructField(low, high, 4, 4) ? 0 : -Errno.EFAULT;
     }
-    case GnttabOp.copy:
-      return grantCopyOps(domain, access, low, high, count);
+    case GnttabOp.copy: {
+      const result = grantCopyOps(domain, access, low, high, chunk);
+      return result < 0 ? result : continueGrantOp(args, count, chunk, access.longMode ? 40 : 24);
+    }
     case GnttabOp.swap_grant_ref: {
-      if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < chunk; i++) {
         advancePointer({ low, high }, i * 12, element);
         if (!access.readStruct(element.low, element.high, 12)) return -Errno.EFAULT;
         view.setInt16(8, grants.swap(view.getUint32(0, true), view.getUint32(4, true)), true);
         if (!access.writeStructField(element.low, element.high, 8, 2)) return -Errno.EFAULT;
       }
-      return 0;
+      return continueGrantOp(args, count, chunk, 12);
     }
     case GnttabOp.map_grant_ref: {
       // A PVH/HVM driver domain maps a grant into its own physical space (GNTMAP_host_map with
       // host_addr a guest-physical address; Xen create_grant_p2m_mapping).
-      if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < chunk; i++) {
         advancePointer({ low, high }, i * 32, element);
         if (!access.readStruct(element.low, element.high, 32)) return -Errno.EFAULT;
         const hostAddress = access.u64At(0);
@@ -911,23 +990,37 @@ function grantTableOp(
         access.setU64At(24, 0);
         if (!access.writeStructField(element.low, element.high, 18, 14)) return -Errno.EFAULT;
       }
-      return 0;
+      return continueGrantOp(args, count, chunk, 32);
     }
     case GnttabOp.unmap_grant_ref: {
-      if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < chunk; i++) {
         advancePointer({ low, high }, i * 24, element);
         if (!access.readStruct(element.low, element.high, 24)) return -Errno.EFAULT;
         const status = guestUnmapGrant(domain, access.u64At(0), view.getUint32(16, true));
         view.setInt16(20, status, true);
         if (!access.writeStructField(element.low, element.high, 20, 2)) return -Errno.EFAULT;
       }
-      return 0;
+      return continueGrantOp(args, count, chunk, 24);
     }
     default:
       // setup_table is PV-only (xen-abi.md 2.6); transfer, dump_table, ... are not offered.
       return -Errno.ENOSYS;
   }
+}
+
+/**
+ * After `done` of `count` elements of `size` bytes: 0 when all are done, else
+ * the arguments become (cmd, uop + done elements, count - done) and the call
+ * is preempted (Xen do_grant_table_op: guest_handle_add_offset, then
+ * hypercall_create_continuation(grant_table_op, "ihi", cmd, uop, count)).
+ */
+function continueGrantOp(args: CallArgs, count: number, done: number, size: number): number {
+  if (done >= count) return 0;
+  advancePointer({ low: args.low(1), high: args.high(1) }, done * size, element);
+  args.args[2] = element.low;
+  args.args[3] = element.high;
+  args.set(2, count - done);
+  return PREEMPTED;
 }
 
 const copySource: GrantCopySideSpec = {
@@ -953,7 +1046,6 @@ function grantCopyOps(
   high: number,
   count: number,
 ): number {
-  if (count > MAX_GRANT_OPS_PER_CALL) return -Errno.EINVAL;
   const wide = access.longMode;
   const size = wide ? 40 : 24;
   const sideSize = wide ? 16 : 8;

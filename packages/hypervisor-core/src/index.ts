@@ -15,7 +15,7 @@ export {
   type ShutdownReasonName,
 } from "./domain";
 export * from "./host";
-export { featureBits, MAX_GRANT_OPS_PER_CALL } from "./hypercalls";
+export { EXTENTS_PER_PREEMPTION, featureBits, GRANT_OPS_PER_PREEMPTION } from "./hypercalls";
 export { type DomainEvent, Hypervisor, type HypervisorOptions, MAX_DOMID } from "./hypervisor";
 export { type GuestAbi, HVM_NR_PARAMS, XEN_MAJOR, XEN_MINOR } from "./layouts";
 export { type CpuOnHandler, PsciFunction, PsciReturn, vcpuAffinity } from "./psci";

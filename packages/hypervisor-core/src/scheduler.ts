@@ -8,7 +8,7 @@
  */
 import { RunstateState, VcpuExitReason, VcpuShutdownKind } from "@kumo/abi";
 import type { Domain } from "./domain";
-import { dispatchHypercall, fireTimers } from "./hypercalls";
+import { dispatchHypercall, fireTimers, resumeHypercall } from "./hypercalls";
 import type { Hypervisor } from "./hypervisor";
 import { handlePsci } from "./psci";
 import { BlockReason, type VcpuContext } from "./vcpu-context";
@@ -280,6 +280,8 @@ export class Scheduler {
     const runstate = context.runstate;
     runstate.change(RunstateState.running, domain.clock.now());
     context.writeRunstate();
+    // A preempted hypercall goes on before any guest instruction (Xen re-enters it at once).
+    if (context.continuation) resumeHypercall(domain, context);
     // Keep running the same vCPU through cheap exits (hypercalls) until the budget is spent;
     // the exit cap bounds a slice even if a CPU reports exits without retiring instructions.
     for (let exits = 0; exits < 4096; exits++) {

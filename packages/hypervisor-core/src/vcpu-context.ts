@@ -48,6 +48,8 @@ export class VcpuContext implements InterruptSource {
   vcpuInfoRegistered = false;
   /** HVMOP_set_evtchn_upcall_vector: a per-vCPU vector (0 = use the domain's callback vector). */
   upcallVector = 0;
+  /** A preempted hypercall waits in `vcpu.exit` with rewritten arguments (see GRANT_OPS_PER_PREEMPTION). */
+  continuation = false;
   /** Runstate accounting and the registered guest copy (VCPUOP_register_runstate_memory_area). */
   readonly runstate = new Runstate();
   /** Instructions retired in this vCPU when it last ran (for info). */
