@@ -122,7 +122,11 @@ describe("grant_table_op continuations", () => {
 
 describe("memory_op reservation continuations", () => {
   /** struct xen_memory_reservation (x64) at ARG. */
-  const reservation = (memory: ArrayBufferGuestMemory, extents: number, domid = DomId.SELF) =>
+  const reservation = (
+    memory: ArrayBufferGuestMemory,
+    extents: number,
+    domid: number = DomId.SELF,
+  ) =>
     put(memory, ARG, [
       [0, 8, LIST],
       [8, 8, extents],
