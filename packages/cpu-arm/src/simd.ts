@@ -1525,7 +1525,7 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
           }
           break;
         default:
-          return false;
+          return scalar ? false : floatTwoRegisterMisc(cpu, word);
       }
       s32[e * 2] = rLow;
       s32[e * 2 + 1] = rHigh;
@@ -1589,11 +1589,8 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
           ? lane(cpu, rn, 2 * e, size) + lane(cpu, rn, 2 * e + 1, size)
           : signedLane(cpu, rn, 2 * e, size) + signedLane(cpu, rn, 2 * e + 1, size);
         if (size === 2) {
-          let total = sum;
-          if (accumulate) total += v[rd * 4 + e * 2 + 1] * TWO_POW_32 + (v[rd * 4 + e * 2] >>> 0);
-          const low = ((total % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
-          s32[e * 2] = low | 0;
-          s32[e * 2 + 1] = Math.floor((total - low) / TWO_POW_32) | 0;
+          if (accumulate) addToScratch64(e * 2, v[rd * 4 + e * 2], v[rd * 4 + e * 2 + 1], sum);
+          else addToScratch64(e * 2, 0, 0, sum);
         } else {
           setScratch(e, size + 1, accumulate ? sum + lane(cpu, rd, e, size + 1) : sum);
         }
@@ -1875,16 +1872,21 @@ function threeDifferent(cpu: Arm64Cpu, word: number): boolean {
   const wide = opcode === 1 || opcode === 3;
   clearScratch();
   for (let e = 0; e < elements; e++) {
-    let a: number;
-    if (wide)
-      a =
-        size === 2
-          ? wideLane(cpu, rn, e, u)
-          : u
-            ? lane(cpu, rn, e, size + 1)
-            : signedLane(cpu, rn, e, size + 1);
-    else a = u ? lane(cpu, rn, base + e, size) : signedLane(cpu, rn, base + e, size);
     const b = u ? lane(cpu, rm, base + e, size) : signedLane(cpu, rm, base + e, size);
+    if (size === 2 && (wide || opcode === 5)) {
+      // 64-bit accumulators on halves: ADDW/SUBW add +-b to Vn's lane, ABAL adds |a - b| to Vd's.
+      const v = cpu.v32;
+      if (wide)
+        addToScratch64(e * 2, v[rn * 4 + e * 2], v[rn * 4 + e * 2 + 1], opcode === 1 ? b : -b);
+      else {
+        const a = u ? lane(cpu, rn, base + e, size) : signedLane(cpu, rn, base + e, size);
+        addToScratch64(e * 2, v[rd * 4 + e * 2], v[rd * 4 + e * 2 + 1], Math.abs(a - b));
+      }
+      continue;
+    }
+    let a: number;
+    if (wide) a = u ? lane(cpu, rn, e, size + 1) : signedLane(cpu, rn, e, size + 1);
+    else a = u ? lane(cpu, rn, base + e, size) : signedLane(cpu, rn, base + e, size);
     let r: number;
     switch (opcode) {
       case 0:
@@ -1896,7 +1898,7 @@ function threeDifferent(cpu: Arm64Cpu, word: number): boolean {
         r = a - b;
         break;
       case 5:
-        r = Math.abs(a - b) + (size === 2 ? wideLane(cpu, rd, e, 1) : lane(cpu, rd, e, size + 1));
+        r = Math.abs(a - b) + lane(cpu, rd, e, size + 1);
         break;
       case 7:
         r = Math.abs(a - b);
@@ -1918,6 +1920,15 @@ function threeDifferent(cpu: Arm64Cpu, word: number): boolean {
   }
   writeScratch(cpu, rd, 1);
   return true;
+}
+
+/** s32[at], s32[at + 1] = the 64-bit value low/high plus an integer n (|n| < 2^53), wrapping. */
+function addToScratch64(at: number, low: number, high: number, n: number): void {
+  const nLow = ((n % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
+  const nHigh = (n - nLow) / TWO_POW_32;
+  const sum = (low >>> 0) + nLow;
+  s32[at] = sum | 0;
+  s32[at + 1] = (high + nHigh + (sum > 0xffffffff ? 1 : 0)) | 0;
 }
 
 /** A 64-bit lane as a double (exact only below 2^53; used for sums of 32-bit values). */
@@ -2022,10 +2033,13 @@ function shiftImmediate(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     const round = opcode === 0b10001 ? 2 ** (rightShift - 1) : 0;
     for (let e = 0; e < elements; e++) {
       let value: number;
-      if (size === 2) value = wideLane(cpu, rn, e, 1);
-      else value = lane(cpu, rn, e, size + 1);
-      value = Math.floor((value + round) / 2 ** rightShift);
-      if (size === 2) value = (value % TWO_POW_32) | 0;
+      if (size === 2) {
+        // 64-bit source on halves: add the rounding constant, keep bits [shift + 31 : shift].
+        const sum = (v[rn * 4 + e * 2] >>> 0) + round;
+        const low = sum | 0;
+        const high = (v[rn * 4 + e * 2 + 1] + (sum > 0xffffffff ? 1 : 0)) | 0;
+        value = rightShift === 32 ? high : (low >>> rightShift) | (high << (32 - rightShift));
+      } else value = Math.floor((lane(cpu, rn, e, size + 1) + round) / 2 ** rightShift);
       setScratch(base + e, size, value);
     }
     if (!q) s32[2] = s32[3] = 0;

@@ -105,6 +105,8 @@ export function kumoArea(body: string): { area: Uint8Array; cpu: Arm64Cpu } {
   // VBAR_EL1 points at a wfi: an unexpected exception stops at once instead of running through unmapped vectors.
   memory.write32(DATA + AREA_SIZE + 0x200, 0xd503207f);
   cpu.writeSystemRegister("VBAR_EL1", DATA + AREA_SIZE);
+  // FP/SIMD enabled at EL0 and EL1 (CPACR_EL1.FPEN = 0b11), as Linux leaves it for a user task that uses FP.
+  cpu.writeSystemRegister("CPACR_EL1", 3 << 20);
   const reason = cpu.run(2_000_000);
   const [elr] = cpu.readSystemRegister("ELR_EL1");
   if (reason !== 1 || cpu.pc !== BigInt(CODE + code.length)) {
