@@ -11,6 +11,7 @@ import {
 } from "@kumo/event-channel";
 import { GrantMapTrack, GrantTable } from "@kumo/grant-table";
 import { type ArrayBufferGuestMemory, createGuestMemory } from "@kumo/mmu";
+import { EVENT_CHANNEL_PPI, type EventChannelInterruptController } from "./arm-events";
 import { type ClockOptions, DomainClock } from "./clock";
 import { DeviceTimer } from "./device-timer";
 import { GuestAccess } from "./guest-access";
@@ -88,10 +89,17 @@ export interface DomainConfig {
 
 export interface AttachVcpuOptions {
   /**
-   * arm64: asserts the event-channel PPI (Xen's INTID 31) of this vCPU on the
-   * interrupt controller whenever evtchn_upcall_pending goes 0 -> 1. The PPI
-   * is level-like: the controller re-samples `domain.vcpus[id].upcallPending()`
-   * on EOI/deactivate (xen-abi.md 3.3).
+   * arm64: the interrupt controller (a GIC model) on which the event-channel
+   * PPI (INTID 31) of this vCPU is asserted whenever evtchn_upcall_pending
+   * goes 0 -> 1, and again at each slice start while it stays set. The line
+   * is a level: the controller re-samples `domain.eventLineLevel(id)` on
+   * EOI/deactivation (xen-abi.md 3.3; see `EventChannelInterruptController`).
+   */
+  interruptController?: EventChannelInterruptController;
+  /**
+   * arm64, the same as a function: `eventLine(id)` is called where
+   * `interruptController.assertPpi(id, 31)` would be. Ignored when
+   * `interruptController` is given.
    */
   eventLine?: (vcpuId: number) => void;
   /**
@@ -295,7 +303,11 @@ export class Domain {
     if (memory === null) throw new DomainConfigError("domain 0 has no CPU");
     context.vcpu = vcpu;
     context.access = new GuestAccess(vcpu, memory);
-    context.eventLine = options.eventLine ?? null;
+    const controller = options.interruptController;
+    context.eventLine =
+      controller !== undefined
+        ? (vcpuId) => controller.assertPpi(vcpuId, EVENT_CHANNEL_PPI)
+        : (options.eventLine ?? null);
     context.cpuOn = options.cpuOn ?? null;
     if (this.architecture === "x86") {
       // x86: the HVM callback vector is injected directly, bypassing the LAPIC (xen-abi.md 3.3).
@@ -319,6 +331,15 @@ export class Domain {
     const timer = new DeviceTimer(this, fire);
     this.deviceTimers.push(timer);
     return timer;
+  }
+
+  /**
+   * arm64: the level of vCPU `vcpuId`'s event-channel PPI (its
+   * evtchn_upcall_pending), for a GIC model that re-samples the line on
+   * EOI or deactivation. False for an unknown vCPU.
+   */
+  eventLineLevel(vcpuId: number): boolean {
+    return this.vcpus[vcpuId]?.upcallPending() ?? false;
   }
 
   /** Brings a vCPU online (VCPUOP_up, or the toolstack after an INIT/SIPI or PSCI CPU_ON). */

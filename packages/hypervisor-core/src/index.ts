@@ -1,3 +1,4 @@
+export { EVENT_CHANNEL_PPI, type EventChannelInterruptController } from "./arm-events";
 export { type ClockMode, type ClockOptions, DomainClock, timeScale } from "./clock";
 export { DeviceTimer } from "./device-timer";
 export {

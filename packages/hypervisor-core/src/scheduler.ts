@@ -280,6 +280,10 @@ export class Scheduler {
     const runstate = context.runstate;
     runstate.change(RunstateState.running, domain.clock.now());
     context.writeRunstate();
+    // arm64: the event PPI is level-like; re-assert it on entry while upcall_pending is set
+    // (Xen on arm checks upcall_pending beside the vGIC in local_events_need_delivery_nomask;
+    // its gic_inject re-injected evtchn_irq on every entry while it was set).
+    if (context.eventLine !== null && context.upcallPending()) context.eventLine(context.id);
     // A preempted hypercall goes on before any guest instruction (Xen re-enters it at once).
     if (context.continuation) resumeHypercall(domain, context);
     // Keep running the same vCPU through cheap exits (hypercalls) until the budget is spent;

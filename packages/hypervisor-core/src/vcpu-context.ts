@@ -102,7 +102,10 @@ export class VcpuContext implements InterruptSource {
   eventsNeedDelivery(): boolean {
     const vcpu = this.vcpu;
     if (vcpu === null) return false;
-    if (this.domain.architecture !== "x86") return this.upcallPending();
+    // arm64 (Xen local_events_need_delivery_nomask): any interrupt pending in the vGIC, then
+    // upcall_pending; wfi wakes whatever PSTATE.I says (Arm ARM D1.16.2).
+    if (this.domain.architecture !== "x86")
+      return this.upcallPending() || (vcpu.interrupts?.hasPending() ?? false);
     if (!vcpu.interruptsEnabled()) return false;
     const source = vcpu.interrupts ?? this;
     return source.hasPending();
