@@ -10,6 +10,7 @@ import {
   VcpuShutdownKind,
 } from "@kumo/abi";
 import { type GuestMemory, TlbPermission, X86PageWalker, X86WalkFlags } from "@kumo/mmu";
+import { BlockCache, compileBlock, DEFAULT_JIT_THRESHOLD } from "./block";
 import { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Vector } from "./constants";
 import { type CpuModel, defaultCpuModel } from "./cpuid";
 import {
@@ -109,6 +110,22 @@ export interface X86CpuOptions {
   hooks?: VcpuHooks;
   /** CPUID model; defaults to `defaultCpuModel()`. */
   model?: CpuModel;
+  /**
+   * The block tier (hot code compiled to JavaScript with `new Function`);
+   * default on. Turn it off where a Content-Security-Policy forbids
+   * `unsafe-eval`. The environment variable KUMO_X86_JIT=off does the same,
+   * KUMO_X86_JIT=eager compiles every block on its first execution (tests).
+   */
+  jit?: boolean;
+  /** Interpreted executions of an address before a block is compiled there (default 40). */
+  jitThreshold?: number;
+}
+
+/** KUMO_X86_JIT from the environment, where there is one (Node). */
+function jitEnvironment(): string {
+  const process = (globalThis as { process?: { env?: Record<string, string | undefined> } })
+    .process;
+  return process?.env?.KUMO_X86_JIT ?? "";
 }
 
 const noIo: VcpuIo = {
@@ -209,6 +226,13 @@ export class X86Cpu implements Vcpu {
   /** Pages holding decoded instructions, and their write generations. */
   private readonly codePage: Uint8Array;
   readonly decoded = new DecodedInstructions(DECODE_CACHE_SIZE);
+  /** Compiled blocks (null when the block tier is off). */
+  readonly blocks: BlockCache | null;
+  /** Set when translations, the mode or a code page changed: a running block stops. */
+  blockAbort = false;
+  /** Instructions of the running block that completed (for a fault unwinding it). */
+  blockDone = 0;
+  private readonly blockScratch = new DecodedInstructions(64);
 
   // Per-instruction scratch.
   private startEip = 0;
@@ -255,6 +279,14 @@ export class X86Cpu implements Vcpu {
     this.model = options.model ?? defaultCpuModel();
     const pages = Math.ceil(this.ramSize / 4096);
     this.codePage = new Uint8Array(pages);
+    const jitMode = jitEnvironment();
+    this.blocks =
+      options.jit === false || jitMode === "off"
+        ? null
+        : new BlockCache(
+            pages,
+            jitMode === "eager" ? 1 : (options.jitThreshold ?? DEFAULT_JIT_THRESHOLD),
+          );
     this.reset();
   }
 
@@ -372,6 +404,7 @@ export class X86Cpu implements Vcpu {
     this.modeChanged();
     this.flushTlb(true);
     this.decoded.clear();
+    this.blocks?.clear();
     this.eventCheck = true;
   }
 
@@ -494,6 +527,8 @@ export class X86Cpu implements Vcpu {
     const tlbInfo = this.tlbInfo;
     const tlbPhys = this.tlbPhys;
     const segBase = this.segBase;
+    const segCheck = this.segCheck;
+    const blocks = this.blocks;
     // The retired count lives in a local; `finally` writes it back on every
     // way out (exit, fault unwinding) so that no instruction is lost.
     let retired = this.retired;
@@ -533,6 +568,37 @@ export class X86Cpu implements Vcpu {
           }
         }
         const slot = phys & (DECODE_CACHE_SIZE - 1);
+        // The block tier: 32-bit code in a flat CS, no event pending.
+        if (blocks !== null && this.code32 && !this.eventCheck && !(segCheck[CS] & SC_LIMIT)) {
+          if (blocks.tag[slot] !== phys && ++blocks.hot[slot] >= blocks.threshold) {
+            this.compileBlockAt(phys, slot);
+          }
+          // The whole block must fit in the budget (it may end earlier).
+          if (blocks.tag[slot] === phys && retired + blocks.length[slot] <= limit) {
+            this.blockAbort = false;
+            this.blockDone = 0;
+            let count: number;
+            try {
+              count = (blocks.code[slot] as (eip: number) => number)(eip);
+            } catch (error) {
+              retired += this.blockDone;
+              throw error;
+            }
+            if (count >= 0) {
+              retired += count;
+              if (this.afterInstruction) {
+                this.retired = retired;
+                if (this.singleStep) this.singleStepTrap();
+                if (this.stop) return;
+              }
+              continue;
+            }
+            // Its code bytes changed behind the CPU's back.
+            blocks.tag[slot] = EMPTY_TAG;
+            blocks.code[slot] = undefined;
+            blocks.hot[slot] = 0;
+          }
+        }
         // The tag folds in the code size: bit 31 set for 16-bit code (RAM is below 2 GiB).
         // The first four bytes are compared too: code pages may be rewritten
         // behind the CPU's back (grant copies by backends, the toolstack).
@@ -554,6 +620,39 @@ export class X86Cpu implements Vcpu {
     } finally {
       this.retired = retired;
     }
+  }
+
+  /** Compiles the block at `phys` into the block cache, or marks the address as no block start. */
+  private compileBlockAt(phys: number, slot: number): void {
+    const blocks = this.blocks as BlockCache;
+    const page = phys >>> 12;
+    if (
+      phys < 0 ||
+      phys > this.ramSize - 4 ||
+      this.frameState[page] !== 0 ||
+      !blocks.pageAllowed(page)
+    ) {
+      blocks.markCold(slot);
+      return;
+    }
+    const arrays = {
+      tlbInfo: this.tlbInfo,
+      tlbPhys: this.tlbPhys,
+      codePage: this.codePage,
+      segBase: this.segBase,
+      segCheck: this.segCheck,
+    };
+    const block = compileBlock(this, this.view, arrays, this.blockScratch, phys);
+    if (block === null) {
+      blocks.markCold(slot);
+      return;
+    }
+    blocks.tag[slot] = phys;
+    blocks.code[slot] = block.code;
+    blocks.length[slot] = block.length;
+    blocks.compiled++;
+    // Writes to this page now drop the block (and the decoded instructions).
+    this.codePage[page] = 1;
   }
 
   private decodeAt(linear: number, phys: number, slot: number): void {
@@ -995,6 +1094,7 @@ export class X86Cpu implements Vcpu {
     this.stack32 = pe && !v86 && (this.segAttr[SS] & 0x4000) !== 0;
     const user = this.cpl === 3;
     this.fetchLinearPage = -1;
+    this.blockAbort = true;
     this.readNeed = user ? T_USER_READ : T_SUP_READ;
     this.writeNeed = user ? T_USER_WRITE : T_SUP_WRITE;
     this.execNeed = user ? T_USER_EXEC : T_SUP_EXEC;
@@ -1156,6 +1256,7 @@ export class X86Cpu implements Vcpu {
 
   flushTlb(all: boolean): void {
     this.fetchLinearPage = -1;
+    this.blockAbort = true;
     const keepGlobal = !all && (this.cr4 & Cr4.PGE) !== 0;
     if (this.tlbOverflow) {
       if (keepGlobal) {
@@ -1183,6 +1284,7 @@ export class X86Cpu implements Vcpu {
 
   invalidatePage(linear: number): void {
     this.fetchLinearPage = -1;
+    this.blockAbort = true;
     this.tlbInfo[linear >>> 12] = 0;
   }
 
@@ -1309,6 +1411,8 @@ export class X86Cpu implements Vcpu {
    */
   private invalidatePhysPage(page: number): void {
     this.codePage[page] = 0;
+    this.blockAbort = true;
+    if (this.blocks !== null) this.blocks.invalidatePage(page);
     const tags = this.decoded.tag;
     const start = (page << 12) & (DECODE_CACHE_SIZE - 1);
     for (let i = start; i < start + 4096; i++) {
@@ -4404,6 +4508,7 @@ export class X86Cpu implements Vcpu {
     if (changed & (Cr0.PG | Cr0.WP | Cr0.PE)) this.flushTlb(true);
     if (changed & Cr0.PE) {
       this.decoded.clear();
+      this.blocks?.clear();
     }
     this.modeChanged();
   }

@@ -1,0 +1,774 @@
+/**
+ * The block tier: hot runs of 32-bit code compiled into JavaScript functions
+ * (source text through `new Function`), the technique of QEMU's TCG and
+ * v86's JIT with JavaScript as the target. Its input is the decoder's
+ * plain-data output (`DecodedInstructions`), so a WebAssembly tier can take
+ * the same records.
+ *
+ * A block is a run of decoded instructions in one physical page, up to a
+ * control transfer, the page end or an instruction the tier leaves to the
+ * interpreter (mode, segment, I/O, interrupt-flag and system instructions).
+ * The hottest forms are generated inline with the decoded fields folded in
+ * as constants; every other instruction of the run calls the interpreter's
+ * `execute` on its decoded slot, so the tier covers most of the
+ * instruction stream without a second implementation of each instruction.
+ *
+ * Exactness: before an instruction that can fault, the block stores its
+ * start EIP and how many instructions of the block completed, so a fault
+ * leaves EIP, registers and the retired count as the interpreter leaves
+ * them. Events (interrupts, the budget, single-step, interrupt shadows) are
+ * checked between blocks: a block is entered only when no event is pending
+ * and its whole length fits in the budget, and it returns early as soon as
+ * an interpreted instruction transferred control, raised an event or wrote
+ * to a page holding code.
+ */
+import {
+  type CodeFetcher,
+  DECODE_TOO_LONG,
+  type DecodedInstructions,
+  decodeInstruction,
+  EMPTY_TAG,
+  Info,
+} from "./decoder";
+import { LazyOp, PARITY } from "./flags";
+
+/** Slots of the block cache: the decode cache's indexing (physical address modulo its size). */
+export const BLOCK_CACHE_SIZE = 1 << 17;
+/** Longest block, in instructions (bounds compile time and the budget overshoot test). */
+const MAX_BLOCK = 48;
+/** A page whose blocks were dropped this often holds data written next to code: no more blocks there. */
+const MAX_PAGE_INVALIDATIONS = 16;
+/** Interpreted executions of an instruction before a block is compiled at it. */
+export const DEFAULT_JIT_THRESHOLD = 40;
+/** `hot` value of a start address where compilation failed (retried after the counter wraps). */
+const COLD = 40000;
+
+const T_MMIO = 64;
+const ARITH = 0x8d5; // CF PF AF ZF SF OF
+const CF = 1;
+const ZF = 0x40;
+
+/** What a compiled block sees of the CPU (the generated code reads these fields by name). */
+export interface BlockHost {
+  readonly regs: Int32Array;
+  readonly ram: Uint8Array;
+  readonly decoded: DecodedInstructions;
+  eip: number;
+  flagsRaw: number;
+  lazy: number;
+  lazyOp: number;
+  lazySize: number;
+  lazyDst: number;
+  lazySrc: number;
+  lazyResult: number;
+  lazyCarry: number;
+  /** Set by the CPU when translations, modes or code pages changed: the running block stops. */
+  blockAbort: boolean;
+  /** Instructions of the running block that completed (read when a fault unwinds it). */
+  blockDone: number;
+}
+
+/** A compiled block: returns the instructions it retired, or -1 when its code bytes changed. */
+export type BlockFunction = (eip: number) => number;
+
+/** Arguments of every block factory: the CPU and the arrays its hot paths use. */
+const FACTORY_PARAMETERS = [
+  "cpu",
+  "regs",
+  "ram",
+  "view",
+  "tlbInfo",
+  "tlbPhys",
+  "codePage",
+  "segBase",
+  "segCheck",
+  "tags",
+  "firstWords",
+  "redecode",
+  "PARITY",
+];
+
+/** Compiled blocks by physical address, invalidated with the decode cache's code pages. */
+export class BlockCache {
+  readonly tag = new Int32Array(BLOCK_CACHE_SIZE).fill(EMPTY_TAG);
+  readonly length = new Uint8Array(BLOCK_CACHE_SIZE);
+  readonly code: (BlockFunction | undefined)[] = new Array(BLOCK_CACHE_SIZE).fill(undefined);
+  /** Interpreted executions per start slot. */
+  readonly hot = new Uint16Array(BLOCK_CACHE_SIZE);
+  readonly pageInvalidations: Uint8Array;
+  readonly threshold: number;
+  /** Blocks compiled (for tests and `--stats`). */
+  compiled = 0;
+
+  constructor(pages: number, threshold: number) {
+    this.pageInvalidations = new Uint8Array(pages);
+    this.threshold = Math.max(1, threshold);
+  }
+
+  /** Drops the blocks of physical page `page` (a write hit it). */
+  invalidatePage(page: number): void {
+    const start = (page << 12) & (BLOCK_CACHE_SIZE - 1);
+    const tags = this.tag;
+    let dropped = false;
+    for (let i = start; i < start + 4096; i++) {
+      if (tags[i] !== EMPTY_TAG && tags[i] >>> 12 === page) {
+        tags[i] = EMPTY_TAG;
+        this.code[i] = undefined;
+        dropped = true;
+      }
+      this.hot[i] = 0;
+    }
+    if (dropped && this.pageInvalidations[page] < 255) this.pageInvalidations[page]++;
+  }
+
+  clear(): void {
+    this.tag.fill(EMPTY_TAG);
+    this.code.fill(undefined);
+    this.hot.fill(0);
+  }
+
+  /** Whether blocks may be compiled in page `page`. */
+  pageAllowed(page: number): boolean {
+    return this.pageInvalidations[page] < MAX_PAGE_INVALIDATIONS;
+  }
+
+  /** Marks a start slot where no block could be compiled. */
+  markCold(slot: number): void {
+    this.hot[slot] = COLD;
+  }
+}
+
+/** Reads instruction bytes from RAM at a physical address, never past the page (zeros there). */
+class PhysicalFetcher implements CodeFetcher {
+  start = 0;
+  constructor(private readonly ram: Uint8Array) {}
+  fetchCodeByte(offset: number): number {
+    const address = this.start + offset;
+    if ((address & ~0xfff) !== (this.start & ~0xfff)) return 0;
+    return this.ram[address];
+  }
+}
+
+/** Decodes the instruction at `phys` into `slot` of the CPU's decode cache (32-bit code). */
+export function redecodeInto(
+  ram: Uint8Array,
+  view: DataView,
+  decoded: DecodedInstructions,
+  slot: number,
+  phys: number,
+): void {
+  const fetcher = new PhysicalFetcher(ram);
+  fetcher.start = phys;
+  decodeInstruction(fetcher, decoded, slot, true);
+  decoded.tag[slot] = phys;
+  decoded.firstWord[slot] = view.getInt32(phys, true);
+}
+
+/**
+ * Opcodes a block may run through the interpreter's `execute`: those that
+ * change neither the mode, the segment registers, the interrupt flag or
+ * shadow, nor leave for the VMM (I/O, hlt, hypercalls, MSRs, CPUID). The
+ * others end the block and the interpreter runs them.
+ */
+const GENERIC = (() => {
+  const t = new Uint8Array(512);
+  const set = (from: number, to: number) => {
+    for (let i = from; i <= to; i++) t[i] = 1;
+  };
+  for (let row = 0; row < 0x40; row += 8) set(row, row + 5);
+  t[0x06] = t[0x0e] = t[0x16] = t[0x1e] = 1; // push es/cs/ss/ds
+  t[0x27] = t[0x2f] = t[0x37] = t[0x3f] = 1; // daa das aaa aas
+  set(0x40, 0x6b); // inc dec push pop pusha popa bound arpl push imul
+  set(0x70, 0x8d); // jcc, group 1, test, xchg, mov, mov r/m sreg, lea
+  t[0x8f] = 1;
+  set(0x90, 0x99);
+  t[0x9b] = t[0x9c] = t[0x9e] = t[0x9f] = 1; // fwait pushf sahf lahf
+  set(0xa0, 0xc3);
+  set(0xc6, 0xc9);
+  set(0xd0, 0xe3); // shifts aam aad salc xlat x87 loop jcxz
+  set(0xe8, 0xe9);
+  t[0xeb] = 1;
+  t[0xf5] = t[0xf6] = t[0xf7] = t[0xf8] = t[0xf9] = t[0xfa] = t[0xfc] = t[0xfd] = 1;
+  t[0xfe] = t[0xff] = 1; // group 5's far forms are excluded by reg below
+  set(0x118, 0x11f); // hint nops
+  set(0x140, 0x14f); // cmovcc
+  set(0x180, 0x19f); // jcc, setcc
+  t[0x1a0] = t[0x1a3] = t[0x1a4] = t[0x1a5] = t[0x1a8] = 1; // push fs, bt, shld, push gs
+  set(0x1ab, 0x1ad); // bts shrd
+  t[0x1af] = t[0x1b0] = t[0x1b1] = t[0x1b3] = 1; // imul cmpxchg btr
+  set(0x1b6, 0x1b7);
+  set(0x1ba, 0x1c1); // bt group, btc, bsf, bsr, movsx, xadd
+  t[0x1c7] = 1; // cmpxchg8b
+  set(0x1c8, 0x1cf); // bswap
+  return t;
+})();
+
+/** Result of `compileBlock`: the function and its length, or null when no block starts here. */
+export interface CompiledBlock {
+  code: BlockFunction;
+  length: number;
+}
+
+/**
+ * Compiles the block starting at physical `phys` (32-bit code, RAM the CPU
+ * reads directly). Returns null when its first instruction is one the tier
+ * leaves to the interpreter.
+ */
+export function compileBlock(
+  cpu: BlockHost,
+  view: DataView,
+  arrays: {
+    tlbInfo: Int32Array;
+    tlbPhys: Int32Array;
+    codePage: Uint8Array;
+    segBase: Int32Array;
+    segCheck: Uint8Array;
+  },
+  scratch: DecodedInstructions,
+  phys: number,
+): CompiledBlock | null {
+  const ram = cpu.ram;
+  const fetcher = new PhysicalFetcher(ram);
+  const pageEnd = (phys & ~0xfff) + 4096;
+  const lines: string[] = [];
+  let offset = 0;
+  let count = 0;
+  let ended = false;
+  /** The last instruction's flags as known locals (for a following Jcc/SETcc). */
+  let known: { op: number; result: string; dst: string; src: string } | null = null;
+  while (count < MAX_BLOCK && !ended) {
+    const at = phys + offset;
+    if (at >= pageEnd) break;
+    fetcher.start = at;
+    const length = decodeInstruction(fetcher, scratch, count, true);
+    if (length === DECODE_TOO_LONG || at + length > pageEnd || at + 4 > pageEnd) break;
+    const op = scratch.op[count];
+    const info = scratch.info[count];
+    const modrm = scratch.modrm[count];
+    const reg = (modrm >> 3) & 7;
+    if (info & Info.INVALID || !GENERIC[op]) break;
+    if (op === 0xff && (reg === 3 || reg === 5 || reg === 7)) break; // far call/jmp
+    if (op === 0x8c && reg > 5) break;
+    const emitter = new InstructionEmitter(
+      scratch,
+      count,
+      offset,
+      length,
+      at,
+      view.getInt32(at, true),
+    );
+    const inline = emitter.emit(known);
+    if (inline !== null) {
+      lines.push(inline.code);
+      // A write through the slow path may have hit a page holding code
+      // (perhaps this block's): leave before running stale code.
+      if (!inline.ends && inline.code.includes("cpu.writeLin")) {
+        lines.push(`  if (cpu.blockAbort) ${emitter.leave()}`);
+      }
+      known = inline.flags;
+      ended = inline.ends;
+    } else {
+      lines.push(emitter.generic());
+      known = null;
+    }
+    offset += length;
+    count++;
+  }
+  if (count === 0) return null;
+  // The code bytes are compared on entry (words covering the whole block,
+  // the last one aligned to its end): an external write that bypassed
+  // invalidateCode makes the block refuse to run, as the interpreter's
+  // first-word check re-decodes.
+  const checks: string[] = [];
+  for (let at = 0; at < offset; at += 4) {
+    const address = Math.min(phys + at, pageEnd - 4);
+    checks.push(`view.getInt32(${address}, true) !== ${view.getInt32(address, true)}`);
+  }
+  const body = `
+return function block(e) {
+  if (${checks.join(" || ")}) return -1;
+  const rn = cpu.readNeed, rnm = rn | ${T_MMIO}, wn = cpu.writeNeed, wnm = wn | ${T_MMIO};
+  const s32 = cpu.stack32;
+  let o = 0, l = 0, p = 0, v = 0, d = 0, s = 0, r = 0, t = 0;
+${lines.join("\n")}
+  cpu.eip = (e + ${offset}) | 0;
+  return ${count};
+};`;
+  const factory = new Function(...FACTORY_PARAMETERS, body);
+  const decoded = cpu.decoded;
+  const code = factory(
+    cpu,
+    cpu.regs,
+    ram,
+    view,
+    arrays.tlbInfo,
+    arrays.tlbPhys,
+    arrays.codePage,
+    arrays.segBase,
+    arrays.segCheck,
+    decoded.tag,
+    decoded.firstWord,
+    (slot: number, address: number) => redecodeInto(ram, view, decoded, slot, address),
+    PARITY,
+  ) as BlockFunction;
+  return { code, length: count };
+}
+
+interface Emitted {
+  code: string;
+  /** Locals holding the flag inputs after this instruction, for a following condition. */
+  flags: { op: number; result: string; dst: string; src: string } | null;
+  /** The instruction transfers control: the block ends with it. */
+  ends: boolean;
+}
+
+/** Generates one instruction's source. */
+class InstructionEmitter {
+  private readonly op: number;
+  private readonly info: number;
+  private readonly modrm: number;
+  private readonly immediate: number;
+
+  constructor(
+    private readonly d: DecodedInstructions,
+    private readonly index: number,
+    private readonly offset: number,
+    private readonly length: number,
+    private readonly phys: number,
+    private readonly firstWord: number,
+  ) {
+    this.op = d.op[index];
+    this.info = d.info[index];
+    this.modrm = d.modrm[index];
+    this.immediate = d.immediate[index];
+  }
+
+  private get next(): string {
+    return `(e + ${this.offset + this.length}) | 0`;
+  }
+
+  /** Records where a fault would leave EIP and the retired count. */
+  private faultPoint(): string {
+    return `cpu.startEip = (e + ${this.offset}) | 0; cpu.blockDone = ${this.index};`;
+  }
+
+  /** Leaves the block after this instruction (it completed). */
+  leave(): string {
+    return `{ cpu.eip = ${this.next}; return ${this.index + 1}; }`;
+  }
+
+  /** Runs the instruction through the interpreter on its decoded slot. */
+  generic(): string {
+    const slot = this.phys & (BLOCK_CACHE_SIZE - 1);
+    const n = this.index + 1;
+    return `  // op 0x${this.op.toString(16)}: the interpreter
+  ${this.faultPoint()} cpu.eip = ${this.next};
+  if (tags[${slot}] !== ${this.phys} || firstWords[${slot}] !== ${this.firstWord}) redecode(${slot}, ${this.phys});
+  cpu.execute(${slot});
+  if (cpu.eip !== ${this.next} || cpu.eventCheck || cpu.blockAbort || cpu.afterInstruction) return ${n};`;
+  }
+
+  /** Offset expression of the ModRM memory operand (32-bit addressing). */
+  private offsetExpression(): string {
+    const d = this.d;
+    const i = this.index;
+    const parts: string[] = [];
+    if (d.base[i] >= 0) parts.push(`regs[${d.base[i]}]`);
+    if (d.index[i] >= 0) {
+      parts.push(d.scale[i] ? `(regs[${d.index[i]}] << ${d.scale[i]})` : `regs[${d.index[i]}]`);
+    }
+    const displacement = d.displacement[i];
+    if (displacement !== 0 || parts.length === 0) parts.push(String(displacement));
+    return parts.length === 1 && parts[0].startsWith("regs")
+      ? parts[0]
+      : `(${parts.join(" + ")}) | 0`;
+  }
+
+  /** Linear address of the memory operand into `l` (segment checks as `ea`). */
+  private address(size: number, write: boolean): string {
+    const seg = (this.info >> Info.SEG_SHIFT) & 7;
+    return `o = ${this.offsetExpression()};
+  if (segCheck[${seg}] !== 0) cpu.checkSegment(${seg}, o, ${1 << size}, ${write});
+  l = (segBase[${seg}] + o) | 0;`;
+  }
+
+  /** Reads `size` (0, 1, 2) at linear `l` into `target`: the TLB hit inline, the rest through readLin. */
+  private read(size: number, target: string): string {
+    if (size === 2) {
+      return `p = l >>> 12;
+  ${target} = (tlbInfo[p] & rnm) === rn && (l & 4095) <= 4092 ? view.getInt32(tlbPhys[p] | (l & 4095), true) : cpu.readLin32(l);`;
+    }
+    if (size === 1) {
+      return `p = l >>> 12;
+  ${target} = (tlbInfo[p] & rnm) === rn && (l & 4095) <= 4094 ? view.getUint16(tlbPhys[p] | (l & 4095), true) : cpu.readLin16(l);`;
+    }
+    return `p = l >>> 12;
+  ${target} = (tlbInfo[p] & rnm) === rn ? ram[tlbPhys[p] | (l & 4095)] : cpu.readLin8(l);`;
+  }
+
+  /** Writes `value` to linear `l`; pages holding code take the slow path (it invalidates them). */
+  private write32(value: string): string {
+    return `p = l >>> 12;
+  if ((tlbInfo[p] & wnm) === wn && (l & 4095) <= 4092 && codePage[tlbPhys[p] >>> 12] === 0) view.setInt32(tlbPhys[p] | (l & 4095), ${value}, true);
+  else cpu.writeLin32(l, ${value});`;
+  }
+
+  private write8(value: string): string {
+    return `p = l >>> 12;
+  if ((tlbInfo[p] & wnm) === wn && codePage[tlbPhys[p] >>> 12] === 0) ram[tlbPhys[p] | (l & 4095)] = ${value};
+  else cpu.writeLin8(l, ${value});`;
+  }
+
+  /** The lazy-flag record of a 32-bit ALU result (as `alu32`). */
+  private static lazy(kind: number, dst: string, src: string, result: string): string {
+    return `cpu.lazyOp = ${kind}; cpu.lazySize = 2; cpu.lazyDst = ${dst}; cpu.lazySrc = ${src}; cpu.lazyResult = ${result}; cpu.lazy = ${ARITH};`;
+  }
+
+  /** ALU operation `operation` (ADD OR . . AND SUB XOR CMP) of d and s into r; null for ADC/SBB. */
+  private static alu(operation: number): { code: string; kind: number } | null {
+    switch (operation) {
+      case 0:
+        return { code: "r = (d + s) | 0;", kind: LazyOp.ADD };
+      case 1:
+        return { code: "r = d | s;", kind: LazyOp.LOGIC };
+      case 4:
+        return { code: "r = d & s;", kind: LazyOp.LOGIC };
+      case 5:
+      case 7:
+        return { code: "r = (d - s) | 0;", kind: LazyOp.SUB };
+      case 6:
+        return { code: "r = d ^ s;", kind: LazyOp.LOGIC };
+      default:
+        return null;
+    }
+  }
+
+  /** Inline code for the hottest forms, or null to use `generic`. */
+  emit(known: Emitted["flags"]): Emitted | null {
+    const op = this.op;
+    const info = this.info;
+    // Inline forms are 32-bit operand and address size, no lock/rep.
+    if (info & (Info.O16 | Info.A16 | Info.LOCK | Info.REP | Info.REPNE)) return null;
+    const mem = (info & Info.MEM) !== 0;
+    const modrm = this.modrm;
+    const reg = (modrm >> 3) & 7;
+    const rm = modrm & 7;
+    const fp = this.faultPoint();
+    if (op < 0x40 && (op & 7) < 6 && (op & 7) !== 0 && (op & 7) !== 2 && (op & 7) !== 4) {
+      // ALU r/m32,r32 (form 1), r32,r/m32 (form 3), eax,imm32 (form 5).
+      const operation = op >> 3;
+      const alu = InstructionEmitter.alu(operation);
+      if (alu === null) return null;
+      const form = op & 7;
+      const flags = { op: alu.kind, result: "r", dst: "d", src: "s" };
+      const lazy = InstructionEmitter.lazy(alu.kind, "d", "s", "r");
+      if (form === 5) {
+        return {
+          code: `  d = regs[0]; s = ${this.immediate}; ${alu.code} ${lazy}${operation !== 7 ? " regs[0] = r;" : ""}`,
+          flags,
+          ends: false,
+        };
+      }
+      if (!mem) {
+        const dstReg = form === 1 ? rm : reg;
+        const srcReg = form === 1 ? reg : rm;
+        return {
+          code: `  d = regs[${dstReg}]; s = regs[${srcReg}]; ${alu.code} ${lazy}${operation !== 7 ? ` regs[${dstReg}] = r;` : ""}`,
+          flags,
+          ends: false,
+        };
+      }
+      if (form === 3 || operation === 7) {
+        // Memory source (or CMP r/m, r: reads only).
+        const load = `${fp} ${this.address(2, false)}
+  ${this.read(2, form === 3 ? "s" : "d")}`;
+        const regLoad = form === 3 ? `d = regs[${reg}];` : `s = regs[${reg}];`;
+        return {
+          code: `  ${load}
+  ${regLoad} ${alu.code} ${lazy}${operation !== 7 ? ` regs[${reg}] = r;` : ""}`,
+          flags,
+          ends: false,
+        };
+      }
+      // Read-modify-write of memory (as readRmForWrite / alu / writeRmBack).
+      return {
+        code: `  ${fp} ${this.address(2, true)}
+  ${this.read(2, "d")}
+  s = regs[${reg}]; ${alu.code} ${lazy}
+  ${this.write32("r")}`,
+        flags,
+        ends: false,
+      };
+    }
+    switch (op) {
+      case 0x81:
+      case 0x83: {
+        const alu = InstructionEmitter.alu(reg);
+        if (alu === null) return null;
+        const flags = { op: alu.kind, result: "r", dst: "d", src: "s" };
+        const lazy = InstructionEmitter.lazy(alu.kind, "d", "s", "r");
+        if (!mem) {
+          return {
+            code: `  d = regs[${rm}]; s = ${this.immediate}; ${alu.code} ${lazy}${reg !== 7 ? ` regs[${rm}] = r;` : ""}`,
+            flags,
+            ends: false,
+          };
+        }
+        if (reg === 7) {
+          return {
+            code: `  ${fp} ${this.address(2, false)}
+  ${this.read(2, "d")}
+  s = ${this.immediate}; ${alu.code} ${lazy}`,
+            flags,
+            ends: false,
+          };
+        }
+        return {
+          code: `  ${fp} ${this.address(2, true)}
+  ${this.read(2, "d")}
+  s = ${this.immediate}; ${alu.code} ${lazy}
+  ${this.write32("r")}`,
+          flags,
+          ends: false,
+        };
+      }
+      case 0x85:
+      case 0xa9: {
+        const flags = { op: LazyOp.LOGIC, result: "r", dst: "d", src: "s" };
+        const lazy = InstructionEmitter.lazy(LazyOp.LOGIC, "d", "s", "r");
+        if (op === 0xa9) {
+          return {
+            code: `  d = regs[0]; s = ${this.immediate}; r = d & s; ${lazy}`,
+            flags,
+            ends: false,
+          };
+        }
+        if (!mem) {
+          return {
+            code: `  d = regs[${rm}]; s = regs[${reg}]; r = d & s; ${lazy}`,
+            flags,
+            ends: false,
+          };
+        }
+        return {
+          code: `  ${fp} ${this.address(2, false)}
+  ${this.read(2, "d")}
+  s = regs[${reg}]; r = d & s; ${lazy}`,
+          flags,
+          ends: false,
+        };
+      }
+      case 0x40:
+      case 0x41:
+      case 0x42:
+      case 0x43:
+      case 0x44:
+      case 0x45:
+      case 0x46:
+      case 0x47:
+      case 0x48:
+      case 0x49:
+      case 0x4a:
+      case 0x4b:
+      case 0x4c:
+      case 0x4d:
+      case 0x4e:
+      case 0x4f: {
+        // INC/DEC leave CF alone (SDM vol. 2 INC): it becomes concrete first.
+        const r = op & 7;
+        const decrement = op >= 0x48;
+        return {
+          code: `  if (cpu.lazy & ${CF}) cpu.flagsRaw = (cpu.flagsRaw & ${~CF}) | cpu.getCF();
+  d = regs[${r}]; r = (d ${decrement ? "-" : "+"} 1) | 0; regs[${r}] = r;
+  cpu.lazyOp = ${decrement ? LazyOp.SUB : LazyOp.ADD}; cpu.lazySize = 2; cpu.lazyDst = d; cpu.lazySrc = 1; cpu.lazyResult = r; cpu.lazy = ${ARITH & ~CF};`,
+          flags: { op: decrement ? INC_DEC_SUB : INC_DEC_ADD, result: "r", dst: "d", src: "1" },
+          ends: false,
+        };
+      }
+      case 0x50:
+      case 0x51:
+      case 0x52:
+      case 0x53:
+      case 0x54:
+      case 0x55:
+      case 0x56:
+      case 0x57:
+        return { code: this.push(`regs[${op & 7}]`), flags: known, ends: false };
+      case 0x68:
+      case 0x6a:
+        return { code: this.push(String(this.immediate)), flags: known, ends: false };
+      case 0x58:
+      case 0x59:
+      case 0x5a:
+      case 0x5b:
+      case 0x5c:
+      case 0x5d:
+      case 0x5e:
+      case 0x5f:
+        return { code: this.pop(`regs[${op & 7}]`), flags: known, ends: false };
+      case 0x89:
+        if (!mem) return { code: `  regs[${rm}] = regs[${reg}];`, flags: known, ends: false };
+        return {
+          code: `  ${fp} ${this.address(2, true)}
+  ${this.write32(`regs[${reg}]`)}`,
+          flags: known,
+          ends: false,
+        };
+      case 0x88:
+        if (!mem) return null;
+        return {
+          code: `  ${fp} ${this.address(0, true)}
+  v = ${reg < 4 ? `regs[${reg}] & 255` : `(regs[${reg - 4}] >> 8) & 255`};
+  ${this.write8("v")}`,
+          flags: known,
+          ends: false,
+        };
+      case 0x8b:
+        if (!mem) return { code: `  regs[${reg}] = regs[${rm}];`, flags: known, ends: false };
+        return {
+          code: `  ${fp} ${this.address(2, false)}
+  ${this.read(2, `regs[${reg}]`)}`,
+          flags: known,
+          ends: false,
+        };
+      case 0xc7:
+        if (!mem) return { code: `  regs[${rm}] = ${this.immediate};`, flags: known, ends: false };
+        return {
+          code: `  ${fp} ${this.address(2, true)}
+  ${this.write32(String(this.immediate))}`,
+          flags: known,
+          ends: false,
+        };
+      case 0x8d:
+        if (!mem) return null;
+        return { code: `  regs[${reg}] = ${this.offsetExpression()};`, flags: known, ends: false };
+      case 0xb8:
+      case 0xb9:
+      case 0xba:
+      case 0xbb:
+      case 0xbc:
+      case 0xbd:
+      case 0xbe:
+      case 0xbf:
+        return { code: `  regs[${op & 7}] = ${this.immediate};`, flags: known, ends: false };
+      case 0x1b6:
+      case 0x1b7: {
+        const size = op === 0x1b6 ? 0 : 1;
+        if (!mem) {
+          const value =
+            size === 1
+              ? `regs[${rm}] & 65535`
+              : rm < 4
+                ? `regs[${rm}] & 255`
+                : `(regs[${rm - 4}] >> 8) & 255`;
+          return { code: `  regs[${reg}] = ${value};`, flags: known, ends: false };
+        }
+        return {
+          code: `  ${fp} ${this.address(size, false)}
+  ${this.read(size, `regs[${reg}]`)}`,
+          flags: known,
+          ends: false,
+        };
+      }
+      case 0x90:
+        return { code: "", flags: known, ends: false };
+      case 0xe9:
+      case 0xeb:
+        return {
+          code: `  cpu.eip = (e + ${this.offset + this.length + this.immediate}) | 0; return ${this.index + 1};`,
+          flags: null,
+          ends: true,
+        };
+      case 0xe8:
+        return {
+          code: `${this.push(this.next)}
+  cpu.eip = (e + ${this.offset + this.length + this.immediate}) | 0; return ${this.index + 1};`,
+          flags: null,
+          ends: true,
+        };
+      case 0xc3:
+        return {
+          code: `${this.pop("cpu.eip")}
+  return ${this.index + 1};`,
+          flags: null,
+          ends: true,
+        };
+    }
+    if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+      // Jcc: the fall-through path stays in the block (a side exit when taken).
+      const condition = conditionExpression(op & 15, known);
+      return {
+        code: `  if (${condition}) { cpu.eip = (e + ${this.offset + this.length + this.immediate}) | 0; return ${this.index + 1}; }`,
+        flags: known,
+        ends: false,
+      };
+    }
+    return null;
+  }
+
+  /** PUSH of a 32-bit value (as push32: the write first, ESP after it). */
+  private push(value: string): string {
+    return `  ${this.faultPoint()} v = ${value};
+  if (s32) { t = (regs[4] - 4) | 0; if (segCheck[2] !== 0) cpu.checkSegment(2, t, 4, true); l = (segBase[2] + t) | 0;
+  ${this.write32("v")}
+  regs[4] = t; } else cpu.push32(v);`;
+  }
+
+  /** POP of a 32-bit value into `target` (as pop32: the read first, ESP after it). */
+  private pop(target: string): string {
+    return `  ${this.faultPoint()}
+  if (s32) { t = regs[4]; if (segCheck[2] !== 0) cpu.checkSegment(2, t, 4, false); l = (segBase[2] + t) | 0;
+  ${this.read(2, "v")}
+  regs[4] = (t + 4) | 0; ${target} = v; } else ${target} = cpu.pop32();`;
+  }
+}
+
+/** Flag kinds of INC/DEC for `conditionExpression` (CF is not theirs). */
+const INC_DEC_ADD = 100;
+const INC_DEC_SUB = 101;
+
+/**
+ * Condition `cc` (SDM vol. 1 appendix B) as an expression: straight from
+ * the last instruction's operands when the block knows them (CMP/SUB,
+ * logic, ADD, INC/DEC), else through the CPU's lazy flags.
+ */
+function conditionExpression(cc: number, known: Emitted["flags"]): string {
+  const negate = (cc & 1) !== 0;
+  let expression: string | null = null;
+  if (known !== null) {
+    const { op, result, dst, src } = known;
+    switch (cc >> 1) {
+      case 1: // B
+        if (op === LazyOp.SUB) expression = `(${dst} >>> 0) < (${src} >>> 0)`;
+        else if (op === LazyOp.LOGIC) expression = "false";
+        else if (op === LazyOp.ADD) expression = `(${result} >>> 0) < (${dst} >>> 0)`;
+        break;
+      case 2: // Z
+        expression = `${result} === 0`;
+        break;
+      case 3: // BE
+        if (op === LazyOp.SUB) expression = `(${dst} >>> 0) <= (${src} >>> 0)`;
+        else if (op === LazyOp.LOGIC) expression = `${result} === 0`;
+        break;
+      case 4: // S
+        expression = `${result} < 0`;
+        break;
+      case 6: // L
+        if (op === LazyOp.SUB) expression = `${dst} < ${src}`;
+        else if (op === LazyOp.LOGIC) expression = `${result} < 0`;
+        break;
+      case 7: // LE
+        if (op === LazyOp.SUB) expression = `${dst} <= ${src}`;
+        else if (op === LazyOp.LOGIC) expression = `${result} <= 0`;
+        break;
+    }
+  }
+  if (expression === null) {
+    if (cc >> 1 === 2) {
+      expression = `(cpu.lazy & ${ZF} ? cpu.lazySize === 2 ? cpu.lazyResult === 0 : cpu.getZF() : (cpu.flagsRaw & ${ZF}) !== 0)`;
+    } else {
+      return `cpu.condition(${cc})`;
+    }
+  }
+  return negate ? `!(${expression})` : expression;
+}
