@@ -1,0 +1,294 @@
+/**
+ * Creates a runnable HVM domain from a validated xl.cfg configuration: an
+ * emulated PC (`createPcPlatform`) and a Linux bzImage booted directly, as
+ * `qemu -kernel` does (see ../builder/bzimage-boot.ts), without firmware.
+ * The Xen side is the same as for PVH (xen-abi.md): the CPUID leaves, the
+ * hypercall page MSR, shared info, the console and xenstore pages and
+ * event channels in HVM params, the callback vector, so a Linux built with
+ * CONFIG_XEN_PVHVM finds Xen and uses its clock and event channels (PVHVM).
+ *
+ * The vCPU's interrupt source follows Xen's hvm_vcpu_has_pending_irq: the
+ * callback vector first, then the 8259A when it may reach the CPU (local
+ * APIC globally disabled, or LINT0 unmasked in ExtINT mode: Xen
+ * vlapic_accept_pic_intr; only vCPU 0 is wired to the PIC), then the local
+ * APIC. I/O APIC messages go to the local APIC of the vCPU whose APIC ID
+ * they name (physical) or to vCPU 0.
+ *
+ * With `serial = "pty"` the domain's console (`console`) is COM1: what the
+ * guest transmits goes to its listeners and host input is received, as
+ * `xl console` attaches to an HVM guest's first serial port.
+ */
+import { HvmParam } from "@kumo/abi";
+import { createX86Cpu } from "@kumo/cpu-x86";
+import { LocalApicRegister } from "@kumo/device-models";
+import type { ClockOptions, Domain, Hypervisor, VcpuContext } from "@kumo/hypervisor-core";
+import { type BzImageBootLayout, buildBzImageBoot } from "../builder/bzimage-boot";
+import { DomainBuildError } from "../builder/errors";
+import { guestBootMemory, PvhSpecialPages } from "../builder/pvh";
+import type { DomainConfig } from "../config/domain-config";
+import { ConsoleBackend } from "../console/backend";
+import { hostConsoleChannel } from "../console/host-channel";
+import { attachLocalApic, type LocalApicWiring } from "./local-apic";
+import { createPcPlatform, type PcPlatform } from "./pc-platform";
+import { shutdownActionOf } from "./shutdown-action";
+
+/** ESI in the SDM's register numbering (vol. 2A, table 2-1). */
+const ESI = 6;
+/** Xen's SHUTDOWN_poweroff / SHUTDOWN_reboot (public sched.h). */
+const SHUTDOWN_POWEROFF = 0;
+const SHUTDOWN_REBOOT = 1;
+/** LVT bits: mask (16), delivery mode (10:8), ExtINT = 7 (SDM vol. 3A figure 11-8). */
+const LVT_MASKED = 1 << 16;
+const LVT_MODE_MASK = 7 << 8;
+const LVT_MODE_EXTINT = 7 << 8;
+
+export interface HvmDomainImages {
+  /** A Linux x86 bzImage. */
+  readonly kernel: Uint8Array;
+  readonly ramdisk?: Uint8Array;
+}
+
+export interface HvmDomainOptions {
+  readonly paused?: boolean;
+  readonly clock?: ClockOptions;
+  /** Debug console port (default 0xE9, null none) and where its bytes go (default: the hypervisor log by line). */
+  readonly debugconPort?: number | null;
+  readonly debugconOutput?: (byte: number) => void;
+  /** Exit port (default 0xF4, null none). */
+  readonly exitPort?: number | null;
+}
+
+/** The guest's COM1 as a console: the same surface as ConsoleBackend where the CLI uses it. */
+export class SerialConsole {
+  private readonly listeners = new Set<(bytes: Uint8Array) => void>();
+  private outputQueue: number[] = [];
+  private flushQueued = false;
+  private pending: number[] = [];
+  private closed = false;
+  outputBytes = 0;
+  platform: PcPlatform | null = null;
+
+  get broken(): string | undefined {
+    return undefined;
+  }
+
+  onOutput(listener: (bytes: Uint8Array) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A byte the guest transmitted; delivered in batches after the running slice. */
+  transmit(byte: number): void {
+    if (this.closed) return;
+    this.outputBytes++;
+    this.outputQueue.push(byte);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.outputQueue.length === 0) return;
+    const bytes = Uint8Array.from(this.outputQueue);
+    this.outputQueue = [];
+    for (const listener of this.listeners) listener(bytes);
+  }
+
+  /** Host input for the guest: what the UART's FIFO takes now, the rest as the guest reads. */
+  write(input: Uint8Array | string): void {
+    if (this.closed) return;
+    const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
+    for (const byte of bytes) this.pending.push(byte);
+    this.service();
+  }
+
+  service(): void {
+    const uart = this.platform?.com1;
+    if (this.closed || uart === undefined || this.pending.length === 0) return;
+    const taken = uart.enqueue(this.pending);
+    if (taken > 0) this.pending.splice(0, taken);
+  }
+
+  close(): void {
+    this.flush();
+    this.closed = true;
+    this.listeners.clear();
+  }
+}
+
+export interface RunnableHvmDomain {
+  readonly domain: Domain;
+  readonly layout: BzImageBootLayout & { readonly specialPages: typeof PvhSpecialPages };
+  /** COM1 (serial = "pty", the default for HVM here). */
+  readonly console: SerialConsole;
+  /** The PV console (hvc0), which a PVHVM Linux may also use. */
+  readonly pvConsole: ConsoleBackend;
+  readonly consolePort: number;
+  readonly storePort: number;
+  readonly storePage: Uint8Array;
+  readonly localApics: readonly LocalApicWiring[];
+  readonly platform: PcPlatform;
+  /** The exit port's status once the guest wrote it. */
+  readonly exitStatus: number | undefined;
+}
+
+/** Xen's hvm_vcpu_has_pending_irq order for vCPU 0: callback vector, 8259A via LINT0, local APIC. */
+class HvmInterruptSource {
+  constructor(
+    private readonly upcall: VcpuContext,
+    private readonly wiring: LocalApicWiring,
+    private readonly platform: PcPlatform | null,
+  ) {}
+
+  private picReaches(): boolean {
+    if (this.platform === null) return false;
+    if (!this.wiring.enabled) return true;
+    const lvt = this.wiring.apic.read(LocalApicRegister.LvtLint0, 4);
+    return (lvt & (LVT_MASKED | LVT_MODE_MASK)) === LVT_MODE_EXTINT;
+  }
+
+  hasPending(): boolean {
+    if (this.upcall.hasPending()) return true;
+    if (this.platform?.pic.hasPending() && this.picReaches()) return true;
+    return this.wiring.enabled && this.wiring.apic.hasPending();
+  }
+
+  acknowledge(): number {
+    if (this.upcall.hasPending()) return this.upcall.acknowledge();
+    if (this.platform?.pic.hasPending() && this.picReaches())
+      return this.platform.pic.acknowledge();
+    return this.wiring.enabled ? this.wiring.apic.acknowledge() : -1;
+  }
+}
+
+export function createHvmDomain(
+  hypervisor: Hypervisor,
+  config: DomainConfig,
+  images: HvmDomainImages,
+  options: HvmDomainOptions = {},
+): RunnableHvmDomain {
+  if (config.type !== "hvm")
+    throw new DomainBuildError(`createHvmDomain builds type "hvm" domains, not "${config.type}"`);
+  const domain = hypervisor.createDomain({
+    name: config.name,
+    memory: config.memoryMiB * 1024 * 1024,
+    vcpus: config.vcpus,
+    type: "hvm",
+    architecture: "x86",
+    // An HVM guest starts 32-bit; the shared_info layout latches 32-bit until it says otherwise.
+    guestWidth: 32,
+    clock: options.clock,
+    onShutdown: {
+      poweroff: shutdownActionOf(config.onPoweroff),
+      reboot: shutdownActionOf(config.onReboot),
+      crash: shutdownActionOf(config.onCrash),
+    },
+  });
+  try {
+    const memory = domain.memory;
+    if (memory === null) throw new DomainBuildError("the new domain has no memory");
+    const layout = buildBzImageBoot(guestBootMemory(memory), {
+      bzImage: images.kernel,
+      ramdisk: images.ramdisk,
+      cmdline: config.cmdline,
+    });
+    domain.memoryMap = layout.e820.map((entry) => ({ ...entry }));
+
+    // The Xen special pages and their HVM params, as for PVH (xen-abi.md 1.2, 6.3).
+    const consolePage = new Uint8Array(4096);
+    const storePage = new Uint8Array(4096);
+    memory.mapFrame(PvhSpecialPages.consoleGfn, consolePage, true);
+    memory.mapFrame(PvhSpecialPages.xenstoreGfn, storePage, true);
+    const consolePort = domain.events.allocUnbound(0);
+    const storePort = domain.events.allocUnbound(0);
+    if (consolePort <= 0 || storePort <= 0)
+      throw new DomainBuildError(
+        `cannot allocate the console and xenstore event channels (${consolePort}, ${storePort})`,
+      );
+    const params = hypervisor.host.hvmParams;
+    params.set(domain.domid, HvmParam.CONSOLE_PFN, PvhSpecialPages.consoleGfn);
+    params.set(domain.domid, HvmParam.CONSOLE_EVTCHN, consolePort);
+    params.set(domain.domid, HvmParam.STORE_PFN, PvhSpecialPages.xenstoreGfn);
+    params.set(domain.domid, HvmParam.STORE_EVTCHN, storePort);
+    const pvConsole = new ConsoleBackend(
+      hostConsoleChannel(hypervisor.host, domain.domid, PvhSpecialPages.consoleGfn, consolePort),
+    );
+
+    const console = new SerialConsole();
+    let exitStatus: number | undefined;
+    let debugLine = "";
+    const localApics: LocalApicWiring[] = [];
+    const kick = () => domain.vcpus[0]?.kick();
+    const platform = createPcPlatform(domain, memory, {
+      debugconPort: options.debugconPort,
+      exitPort: options.exitPort,
+      serialOutput: (byte) => console.transmit(byte),
+      serialDrained: () => console.service(),
+      debugconOutput:
+        options.debugconOutput ??
+        ((byte) => {
+          // Default: whole lines into the hypervisor log (xl dmesg), as Xen's HVM debug port does.
+          if (byte === 10) {
+            hypervisor.log(`(d${domain.domid}) ${debugLine}`);
+            debugLine = "";
+          } else if (debugLine.length < 4096) {
+            debugLine += String.fromCharCode(byte);
+          }
+        }),
+      exit: (status) => {
+        exitStatus = status;
+        hypervisor.log(`(d${domain.domid}) exit port: status ${status}`);
+        domain.shutdown(SHUTDOWN_POWEROFF);
+      },
+      reset: (source) => {
+        hypervisor.log(`(d${domain.domid}) reset through the ${source}`);
+        domain.shutdown(SHUTDOWN_REBOOT);
+      },
+      kick,
+      deliver: (message) => {
+        // Fixed and lowest-priority messages to the addressed APIC (physical) or vCPU 0.
+        if (message.deliveryMode > 1) return;
+        const target =
+          localApics.find(
+            (wiring) => !message.logical && wiring.apic.apicId === message.destination,
+          ) ?? localApics[0];
+        target?.apic.acceptInterrupt(message.vector, message.level);
+        domain.vcpus[localApics.indexOf(target)]?.kick();
+      },
+    });
+    console.platform = platform;
+
+    for (let id = 0; id < config.vcpus; id++) {
+      const cpu = createX86Cpu({ memory, io: platform.bus });
+      if (id === 0) {
+        // boot.rst 32-bit boot protocol: flat __BOOT_CS/__BOOT_DS, paging and interrupts off, ESI = boot_params.
+        cpu.setFlatProtectedMode(layout.entry);
+        cpu.regs[ESI] = layout.bootParamsAddress;
+      }
+      domain.attachVcpu(id, cpu);
+      const wiring = attachLocalApic(domain, id, cpu, memory);
+      localApics.push(wiring);
+      cpu.interrupts = new HvmInterruptSource(domain.vcpus[id], wiring, id === 0 ? platform : null);
+    }
+    if (!options.paused) domain.unpause();
+    return {
+      domain,
+      layout,
+      console,
+      pvConsole,
+      consolePort,
+      storePort,
+      storePage,
+      localApics,
+      platform,
+      get exitStatus() {
+        return exitStatus;
+      },
+    };
+  } catch (error) {
+    hypervisor.destroyDomain(domain.domid);
+    throw error;
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The emulated PC of an HVM domain, what Xen's hvmloader/QEMU pair and its
+ * in-hypervisor models (vpic, vpt, vrtc, vioapic) give a fully virtualized
+ * guest, built from `@kumo/device-models`:
+ *
+ *   ports 0x20/0xA0/0x4D0  8259A pair with ELCR     port 0x40-0x43, 0x61  8254 PIT
+ *   ports 0x70-0x71        MC146818 RTC (IRQ 8)     ports 0x60, 0x64      i8042 (IRQ 1, 12)
+ *   port 0x92              fast A20 and reset       ports 0xCF8-0xCFF     PCI host (i440FX, PIIX3), 0xCF9 reset
+ *   ports 0x3F8-0x3FF      COM1 16550A (IRQ 4)      port 0xE9 (config)    debug console
+ *   port 0xF4 (config)     isa-debug-exit           MMIO 0xFEC00000       82093AA I/O APIC
+ *
+ * ISA IRQ n goes to the PIC's IR n and to I/O APIC pin n, except IRQ 0,
+ * which reaches pin 2 (the interrupt source override every PC's MP table
+ * and MADT describe). Device timers run on host timers against the
+ * domain's clock, as the toolstack's local APIC does.
+ */
+import {
+  CmosRtc,
+  DebugConsole,
+  DebugExit,
+  I8042,
+  IO_APIC_DEFAULT_BASE,
+  IO_APIC_SIZE,
+  IoApic,
+  type IoApicMessage,
+  PciHost,
+  PicPair,
+  Pit8254,
+  PortBus,
+  ResetControl,
+  Serial16550,
+  SystemControlPortA,
+} from "@kumo/device-models";
+import type { Domain } from "@kumo/hypervisor-core";
+import type { ArrayBufferGuestMemory } from "@kumo/mmu";
+
+/** A device's `clock.schedule` on the host event loop for the domain's clock. */
+export class DeviceTimer {
+  private handle: ReturnType<typeof setTimeout> | undefined;
+  constructor(
+    private readonly domain: Domain,
+    private readonly fire: () => void,
+  ) {}
+
+  schedule(deadline: number): void {
+    if (this.handle !== undefined) clearTimeout(this.handle);
+    this.handle = undefined;
+    if (!Number.isFinite(deadline) || this.domain.state === "destroyed") return;
+    // Wall clock: wait until the deadline; virtual clock: time moves only as the guest
+    // runs, so look again every millisecond (see src/runner/local-apic.ts).
+    const delay =
+      this.domain.clock.mode === "wall"
+        ? Math.max(0, Math.ceil(this.domain.clock.hostDelayUntil(deadline)))
+        : 1;
+    this.handle = setTimeout(() => {
+      this.handle = undefined;
+      if (this.domain.state !== "destroyed") this.fire();
+    }, delay);
+    (this.handle as { unref?: () => void }).unref?.();
+  }
+
+  cancel(): void {
+    if (this.handle !== undefined) clearTimeout(this.handle);
+    this.handle = undefined;
+  }
+}
+
+export interface PcPlatformOptions {
+  /** Debug console port (QEMU isa-debugcon iobase), default 0xE9; null: none. */
+  readonly debugconPort?: number | null;
+  /** Exit port (QEMU isa-debug-exit iobase), default 0xF4; null: none. */
+  readonly exitPort?: number | null;
+  /** Bytes the guest writes to the debug console. */
+  readonly debugconOutput?: (byte: number) => void;
+  /** Bytes the guest transmits on COM1. */
+  readonly serialOutput?: (byte: number) => void;
+  /** The guest read COM1's receive buffer (room for more host input). */
+  readonly serialDrained?: () => void;
+  /** The guest wrote the exit port: the machine ends with `status`. */
+  readonly exit?: (status: number) => void;
+  /** A reset request (keyboard controller, port 0x92, 0xCF9). */
+  readonly reset?: (source: string) => void;
+  /** The PIC's INTR rose or an I/O APIC message arrived: wake the vCPU. */
+  readonly kick: () => void;
+  /** An I/O APIC message for the local APICs. */
+  readonly deliver?: (message: IoApicMessage) => void;
+}
+
+export interface PcPlatform {
+  readonly bus: PortBus;
+  readonly pic: PicPair;
+  readonly pit: Pit8254;
+  readonly rtc: CmosRtc;
+  readonly ioapic: IoApic;
+  readonly keyboard: I8042;
+  readonly pci: PciHost;
+  readonly com1: Serial16550;
+  readonly port92: SystemControlPortA;
+  /** Drives ISA IRQ `irq` (PIC IR and I/O APIC pin). */
+  setIsaIrq(irq: number, level: boolean): void;
+  /** Stops the device timers. */
+  close(): void;
+}
+
+export const COM1_PORT = 0x3f8;
+export const COM1_IRQ = 4;
+
+export function createPcPlatform(
+  domain: Domain,
+  memory: ArrayBufferGuestMemory,
+  options: PcPlatformOptions,
+): PcPlatform {
+  const bus = new PortBus();
+  const pic = new PicPair({
+    interrupt: (asserted) => {
+      if (asserted) options.kick();
+    },
+  });
+  const ioapic = new IoApic({
+    deliver: (message) => {
+      options.deliver?.(message);
+      options.kick();
+    },
+  });
+  const setIsaIrq = (irq: number, level: boolean) => {
+    pic.setIrq(irq, level);
+    ioapic.setIrq(irq === 0 ? 2 : irq, level);
+  };
+  const clock = (fire: () => void) => {
+    const timer = new DeviceTimer(domain, fire);
+    timers.push(timer);
+    return { now: () => domain.clock.now(), schedule: (at: number) => timer.schedule(at) };
+  };
+  const timers: DeviceTimer[] = [];
+  const pit: Pit8254 = new Pit8254({
+    clock: clock(() => pit.timerExpired()),
+    irq: (level) => setIsaIrq(0, level),
+  });
+  const rtc: CmosRtc = new CmosRtc({
+    clock: clock(() => rtc.timerExpired()),
+    irq: (level) => setIsaIrq(8, level),
+    // The guest's wall clock starts at the domain clock's idea of now (Xen's wallclock).
+    memorySize: memory.ram.size,
+  });
+  const reset = (source: string) => () => options.reset?.(source);
+  const keyboard = new I8042({
+    keyboardIrq: (level) => setIsaIrq(1, level),
+    auxIrq: (level) => setIsaIrq(12, level),
+    reset: reset("keyboard controller"),
+  });
+  const port92 = new SystemControlPortA({ reset: reset("port 0x92") });
+  const pci = new PciHost({
+    resetControl: new ResetControl({ reset: reset("reset control register 0xcf9") }),
+  });
+  const com1 = new Serial16550({
+    output: options.serialOutput,
+    interrupt: (asserted) => setIsaIrq(COM1_IRQ, asserted),
+  });
+
+  bus.register(0x20, 2, pic.master, "8259A master");
+  bus.register(0xa0, 2, pic.slave, "8259A slave");
+  bus.register(0x4d0, 2, pic.elcr, "ELCR");
+  bus.register(0x40, 4, pit, "8254 PIT");
+  bus.register(0x61, 1, pit.speakerPort, "port 0x61");
+  bus.register(0x70, 2, rtc, "CMOS RTC");
+  bus.register(0x60, 1, keyboard.data, "i8042 data");
+  bus.register(0x64, 1, keyboard.command, "i8042 command");
+  bus.register(0x92, 1, port92, "port 0x92");
+  bus.register(0xcf8, 4, pci.address, "PCI CONFIG_ADDRESS");
+  bus.register(0xcfc, 4, pci.data, "PCI CONFIG_DATA");
+  bus.register(
+    COM1_PORT,
+    8,
+    {
+      read(offset, size) {
+        const value = com1.read(offset, size);
+        if (offset === 0) options.serialDrained?.();
+        return value;
+      },
+      write: (offset, size, value) => com1.write(offset, size, value),
+    },
+    "COM1",
+  );
+  const debugconPort = options.debugconPort === undefined ? 0xe9 : options.debugconPort;
+  if (debugconPort !== null) {
+    bus.register(
+      debugconPort,
+      1,
+      new DebugConsole({ output: options.debugconOutput ?? (() => {}) }),
+      "debug console",
+    );
+  }
+  const exitPort = options.exitPort === undefined ? 0xf4 : options.exitPort;
+  if (exitPort !== null) {
+    bus.register(
+      exitPort,
+      1,
+      new DebugExit({ exit: (status) => options.exit?.(status) }),
+      "exit port",
+    );
+  }
+  memory.addMmio(IO_APIC_DEFAULT_BASE, IO_APIC_SIZE, ioapic);
+
+  return {
+    bus,
+    pic,
+    pit,
+    rtc,
+    ioapic,
+    keyboard,
+    pci,
+    com1,
+    port92,
+    setIsaIrq,
+    close() {
+      for (const timer of timers) timer.cancel();
+    },
+  };
+}

@@ -1,0 +1,18 @@
+/** xl.cfg `on_*` actions as the hypervisor carries them out (the rest is the toolstack's: rename, coredump). */
+import type { ShutdownAction } from "@kumo/hypervisor-core";
+import type { DomainAction } from "../config/domain-config";
+
+export function shutdownActionOf(action: DomainAction): ShutdownAction {
+  switch (action) {
+    case "destroy":
+    case "coredump-destroy":
+      return "destroy";
+    case "restart":
+    case "rename-restart":
+    case "coredump-restart":
+    case "soft-reset":
+      return "restart";
+    case "preserve":
+      return "preserve";
+  }
+}
