@@ -9,6 +9,7 @@ export {
   type DomainDevicesOptions,
 } from "./backends/devices";
 export { parseVdev, VdevError, type VirtualDevice } from "./backends/vdev";
+export * from "./arm64/index";
 export {
   ACPI_S5_SLEEP_TYPE,
   ACPI_SLEEP_CONTROL_PORT,
