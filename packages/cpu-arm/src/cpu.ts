@@ -50,6 +50,16 @@ export const ExceptionClass = {
 /** Xen's hypercall immediate: `hvc #0xEA1` (Xen public arch-arm.h, XEN_HYPERCALL_TAG). */
 export const XEN_HYPERCALL_TAG = 0xea1;
 
+/** The EL1 timers of the generic timer, as `onTimer` names them. */
+export const Arm64Timer = { Physical: 0, Virtual: 1 } as const;
+export type Arm64Timer = (typeof Arm64Timer)[keyof typeof Arm64Timer];
+
+/**
+ * The PPIs a Xen guest's timers raise, by `Arm64Timer` (Xen public
+ * arch-arm.h: GUEST_TIMER_PHYS_NS_PPI 30, GUEST_TIMER_VIRT_PPI 27).
+ */
+export const ARM64_TIMER_PPI: readonly [number, number] = [30, 27];
+
 const TWO_POW_32 = 4294967296;
 
 /** Options for `createArm64Cpu`. */
@@ -139,7 +149,18 @@ export class Arm64Cpu implements Vcpu {
   readonly exit: VcpuExit = createVcpuExit();
   io: VcpuIo;
   hooks: VcpuHooks;
+  /** The IRQ input (a GIC CPU interface), taken when PSTATE.I is clear. */
   interrupts: InterruptSource | null = null;
+  /** The FIQ input, taken when PSTATE.F is clear (Linux does not use FIQs; GICv2 signals Group 0 as FIQ with FIQEn). */
+  fiq: InterruptSource | null = null;
+  /**
+   * Called when a generic timer's output changes (Arm ARM D11.2.4: ENABLE
+   * and ISTATUS set, IMASK clear), with `Arm64Timer.Physical` or `.Virtual`.
+   * The VMM drives the timer's PPI at the GIC from it (`ARM64_TIMER_PPI`).
+   */
+  onTimer: ((timer: Arm64Timer, asserted: boolean) => void) | null = null;
+  /** Timer outputs last reported: bit 0 physical, bit 1 virtual. */
+  private timerLevels = 0;
 
   /** X0..X30, SP (slot 32), XZR (slot 33) as halves. */
   readonly x = new Int32Array(68);
@@ -372,6 +393,8 @@ export class Arm64Cpu implements Vcpu {
     exit.reason = VcpuExitReason.Budget;
     this.remaining = budget;
     this.stop = false;
+    // Timer outputs are sampled once per slice (and at timer writes and wfi): a GIC line changes at most a slice late.
+    this.updateTimers();
     while (this.remaining > 0 && !this.stop) {
       try {
         this.loop();
@@ -405,6 +428,60 @@ export class Arm64Cpu implements Vcpu {
 
   interruptsEnabled(): boolean {
     return (this.daif & 2) === 0;
+  }
+
+  // ---- the generic timer (Arm ARM D11.2) ----
+
+  /**
+   * Re-evaluates both timers against the counter (`hooks.readCounter`) and
+   * reports changed outputs to `onTimer`. The CPU calls it at the start of
+   * every `run`, after timer register writes and at `wfi`; the VMM calls it
+   * when a deadline it scheduled (`nextTimerDeadline`) has passed.
+   */
+  updateTimers(): void {
+    const listener = this.onTimer;
+    const ctlP = this.sysRegs[CNTP_CTL * 2];
+    const ctlV = this.sysRegs[CNTV_CTL * 2];
+    // Fast path: neither timer enabled and nothing asserted.
+    if (((ctlP | ctlV) & 1) === 0 && this.timerLevels === 0) return;
+    const now = this.counter();
+    let levels = 0;
+    if ((ctlP & 3) === 1 && now >= this.compareValue(CNTP_CVAL)) levels |= 1;
+    if ((ctlV & 3) === 1 && now >= this.compareValue(CNTV_CVAL)) levels |= 2;
+    const changed = levels ^ this.timerLevels;
+    if (changed === 0) return;
+    this.timerLevels = levels;
+    if (listener === null) return;
+    if (changed & 1) listener(Arm64Timer.Physical, (levels & 1) !== 0);
+    if (changed & 2) listener(Arm64Timer.Virtual, (levels & 2) !== 0);
+  }
+
+  /** The timer outputs as last evaluated: bit 0 physical, bit 1 virtual. */
+  get timerOutputs(): number {
+    return this.timerLevels;
+  }
+
+  /**
+   * The counter value at which `timer` will assert its output, or Infinity
+   * when it is disabled or masked (the VMM's wake-up time for a halted vCPU).
+   */
+  timerDeadline(timer: Arm64Timer): number {
+    const ctl = this.sysRegs[(timer === Arm64Timer.Physical ? CNTP_CTL : CNTV_CTL) * 2];
+    if ((ctl & 3) !== 1) return Number.POSITIVE_INFINITY;
+    return this.compareValue(timer === Arm64Timer.Physical ? CNTP_CVAL : CNTV_CVAL);
+  }
+
+  /** The earlier of both timers' deadlines (Infinity when none is armed). */
+  nextTimerDeadline(): number {
+    return Math.min(
+      this.timerDeadline(Arm64Timer.Physical),
+      this.timerDeadline(Arm64Timer.Virtual),
+    );
+  }
+
+  /** CVAL as an unsigned 64-bit count (a double: exact to 2^53, as the counter). */
+  private compareValue(index: number): number {
+    return (this.sysRegs[index * 2 + 1] >>> 0) * TWO_POW_32 + (this.sysRegs[index * 2] >>> 0);
   }
 
   saveState(): Arm64CpuState {
@@ -495,6 +572,8 @@ export class Arm64Cpu implements Vcpu {
       this.sysRegs[index * 2] = value[0] | 0;
       this.sysRegs[index * 2 + 1] = value[1] | 0;
     }
+    // Timer outputs are reported afresh from the restored registers at the next run.
+    this.timerLevels = 0;
     this.exclusiveValid = saved.exclusive.valid;
     this.exclusiveAddress = saved.exclusive.address;
     this.retired = saved.instructionsRetired;
@@ -651,6 +730,12 @@ export class Arm64Cpu implements Vcpu {
   private checkEvents(): void {
     this.eventCheck = false;
     const source = this.interrupts;
+    if ((this.daif & 1) === 0 && this.fiq?.hasPending()) {
+      // FIQ: vector offset 0x100 (Arm ARM D1.10.2), masked by PSTATE.F.
+      this.takeException(0x100, this.pcLow, this.pcHigh);
+      this.eventCheck = true;
+      return;
+    }
     if ((this.daif & 2) === 0) {
       if (this.windowRequested) {
         this.windowRequested = false;
@@ -1816,8 +1901,9 @@ export class Arm64Cpu implements Vcpu {
         return;
       case 3: {
         // WFI completes at once when an interrupt is pending, masked or not (Arm ARM D1.16.2).
-        const source = this.interrupts;
-        if (source?.hasPending()) return;
+        // The timers are brought up to date first: an expired timer raises its PPI at the GIC.
+        this.updateTimers();
+        if (this.interrupts?.hasPending() || this.fiq?.hasPending()) return;
         this.exitWith(VcpuExitReason.Halt);
         return;
       }
@@ -1887,6 +1973,12 @@ export class Arm64Cpu implements Vcpu {
         break;
       case El0Access.Counter:
         allowed = read && (cntkctl & 3) !== 0;
+        break;
+      case El0Access.PhysicalCount:
+        allowed = read && (cntkctl & 1) !== 0;
+        break;
+      case El0Access.VirtualCount:
+        allowed = read && (cntkctl & 2) !== 0;
         break;
       case El0Access.VirtualTimer:
         allowed = (cntkctl & (1 << 8)) !== 0;
@@ -2045,6 +2137,7 @@ export class Arm64Cpu implements Vcpu {
       }
       s[index * 2] = low;
       s[index * 2 + 1] = high;
+      if (index === CNTP_CVAL || index === CNTV_CVAL) this.updateTimers();
       return;
     }
     switch (info.name) {
@@ -2098,11 +2191,13 @@ export class Arm64Cpu implements Vcpu {
         const target = this.counter() + low;
         s[cval * 2] = (target % TWO_POW_32) | 0;
         s[cval * 2 + 1] = Math.floor(target / TWO_POW_32) | 0;
+        this.updateTimers();
         return;
       }
       case "CNTV_CTL_EL0":
       case "CNTP_CTL_EL0":
         s[(info.name === "CNTV_CTL_EL0" ? CNTV_CTL : CNTP_CTL) * 2] = low & 3;
+        this.updateTimers();
         return;
       default:
         // CurrentEL, MPIDR, CNTFRQ (writable only at the highest EL), counters: read-only here.

@@ -5,10 +5,12 @@
 import { Arm64Cpu, type Arm64CpuOptions } from "./cpu";
 
 export {
+  ARM64_TIMER_PPI,
   Arm64Cpu,
   type Arm64CpuOptions,
   type Arm64CpuState,
   Arm64StateError,
+  Arm64Timer,
   ExceptionClass,
   XEN_HYPERCALL_TAG,
 } from "./cpu";

@@ -34,7 +34,7 @@ export const El0Access = {
   Uct: 3,
   /** When SCTLR_EL1.UMA (bit 9) is set (DAIF). */
   Uma: 4,
-  /** When CNTKCTL_EL1.EL0VCTEN or EL0PCTEN (CNTFRQ_EL0, counters). */
+  /** CNTFRQ_EL0: when CNTKCTL_EL1.EL0VCTEN or EL0PCTEN (read-only). */
   Counter: 5,
   /** DCZID_EL0: always readable. */
   ReadAlways: 6,
@@ -42,6 +42,10 @@ export const El0Access = {
   VirtualTimer: 7,
   /** The EL0 physical timer registers, when CNTKCTL_EL1.EL0PTEN (bit 9). */
   PhysicalTimer: 8,
+  /** CNTPCT_EL0: when CNTKCTL_EL1.EL0PCTEN (bit 0). */
+  PhysicalCount: 9,
+  /** CNTVCT_EL0: when CNTKCTL_EL1.EL0VCTEN (bit 1). */
+  VirtualCount: 10,
 } as const;
 
 export interface SysRegInfo {
@@ -137,8 +141,8 @@ export const SYSTEM_REGISTERS: readonly SysRegInfo[] = [
   r("TPIDRRO_EL0", 3, 3, 13, 0, 3, Plain, El0Access.ReadOnly),
   r("CNTKCTL_EL1", 3, 0, 14, 1, 0, Plain),
   r("CNTFRQ_EL0", 3, 3, 14, 0, 0, Special, El0Access.Counter),
-  r("CNTPCT_EL0", 3, 3, 14, 0, 1, Special, El0Access.Counter),
-  r("CNTVCT_EL0", 3, 3, 14, 0, 2, Special, El0Access.Counter),
+  r("CNTPCT_EL0", 3, 3, 14, 0, 1, Special, El0Access.PhysicalCount),
+  r("CNTVCT_EL0", 3, 3, 14, 0, 2, Special, El0Access.VirtualCount),
   r("CNTP_TVAL_EL0", 3, 3, 14, 2, 0, Special, El0Access.PhysicalTimer),
   r("CNTP_CTL_EL0", 3, 3, 14, 2, 1, Special, El0Access.PhysicalTimer),
   r("CNTP_CVAL_EL0", 3, 3, 14, 2, 2, Plain, El0Access.PhysicalTimer),
