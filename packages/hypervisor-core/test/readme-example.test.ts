@@ -1,6 +1,6 @@
 import { DomId, EvtchnOp, Hypercall, SchedOp, XenVersionOp } from "@kumo/abi";
-import { Hypervisor } from "@kumo/hypervisor-core";
-import { hypercall, ScriptedVcpu } from "@kumo/hypervisor-core/test";
+import { type EventChannelInterruptController, Hypervisor } from "@kumo/hypervisor-core";
+import { halt, hypercall, ScriptedVcpu } from "@kumo/hypervisor-core/test";
 import type { ArrayBufferGuestMemory } from "@kumo/mmu";
 import { expect, it } from "vitest";
 
@@ -45,4 +45,47 @@ it("runs the README example", async () => {
   expect(printed).toContain("Xen 4.17");
   expect(printed.some((line) => line.startsWith("notified on dom0 port"))).toBe(true);
   expect(printed).toContain("destroyed 1");
+});
+
+it("runs the README's device-model example", () => {
+  const printed: string[] = [];
+  const console = { log: (...parts: unknown[]) => printed.push(parts.join(" ")) };
+
+  const hypervisor = new Hypervisor();
+  const domain = hypervisor.createDomain({
+    name: "arm",
+    memory: 4 << 20,
+    vcpus: 1,
+    architecture: "arm64",
+  });
+  const memory = domain.memory as ArrayBufferGuestMemory;
+  const argument = memory.ram.base + 0x1000;
+
+  // A GIC model: the core asserts the event-channel PPI (31) on it.
+  const gic: EventChannelInterruptController = {
+    assertPpi: (vcpuId, intid) => console.log(`PPI ${intid} on vCPU ${vcpuId}`),
+  };
+  // A device timer (say the arm generic timer) on the domain's clock: it raises an event.
+  let port = 0;
+  const timer = domain.createTimer(() => domain.events.send(port));
+
+  const cpu = new ScriptedVcpu({
+    architecture: "arm64",
+    addressLimit: 2 ** 40,
+    program: function* () {
+      memory.write32(argument, 0); // evtchn_bind_ipi { vcpu: 0 }
+      yield hypercall(Hypercall.event_channel_op, EvtchnOp.bind_ipi, argument);
+      port = memory.read32(argument + 4);
+      timer.set(domain.clock.now() + 1_000_000); // 1 ms of guest time
+      yield halt(); // wfi: the clock skips to the timer, which sends: "PPI 31 on vCPU 0" (twice:
+      // once at the send, once as the vCPU is scheduled in with the upcall still pending)
+      console.log(`woke at ${domain.clock.now()} ns, line level ${domain.eventLineLevel(0)}`);
+    },
+  });
+  domain.attachVcpu(0, cpu, { interruptController: gic });
+  domain.unpause();
+  hypervisor.scheduler.runUntil(() => cpu.finished);
+
+  expect(printed.slice(0, 2)).toEqual(["PPI 31 on vCPU 0", "PPI 31 on vCPU 0"]);
+  expect(printed[2]).toMatch(/^woke at 100000\d ns, line level true$/);
 });
