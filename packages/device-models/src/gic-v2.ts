@@ -100,6 +100,13 @@ export interface GicV2Options {
   spis?: number;
   /** The IRQ line of a CPU changed level. */
   interrupt?: (cpu: number, asserted: boolean) => void;
+  /**
+   * The level of a PPI raised with `assertPpi`, asked when that PPI is
+   * deactivated: true makes it pending again (a level re-sampled on EOI, as
+   * Xen's vGIC does for the event-channel PPI; `Domain.eventLineLevel` of
+   * `@kumo/hypervisor-core` answers it).
+   */
+  resamplePpi?: (cpu: number, intid: number) => boolean;
 }
 
 /** The saved state: named, versioned, plain (JSON-safe). Per-CPU arrays hold INTIDs 0-31 of each CPU in turn. */
@@ -157,6 +164,7 @@ export class GicV2 {
   readonly cpuInterface: MmioHandler;
 
   private readonly line: ((cpu: number, asserted: boolean) => void) | undefined;
+  private readonly resample: ((cpu: number, intid: number) => boolean) | undefined;
   private readonly interruptCount: number;
   private distributorEnabled = false;
   // Indexed by INTID (shared) or cpu * 32 + INTID (private).
@@ -196,6 +204,7 @@ export class GicV2 {
     this.cpus = cpus;
     this.spis = spis;
     this.line = options.interrupt;
+    this.resample = options.resamplePpi;
     this.interruptCount = PRIVATE + spis;
     const n = this.interruptCount;
     this.enabled = new Uint8Array(n);
@@ -281,6 +290,20 @@ export class GicV2 {
     if (this.privateLevel[index] === value) return;
     this.privateLevel[index] = value;
     if (value && this.privateEdge[index]) this.privatePendingLatch[index] = 1;
+    this.update();
+  }
+
+  /**
+   * Makes PPI `intid` of CPU `cpu` pending, as a write of its bit to that
+   * CPU's GICD_ISPENDR0 would (harmless when already pending): the
+   * `EventChannelInterruptController` of `@kumo/hypervisor-core`. On
+   * deactivation `resamplePpi` decides whether it is pending again.
+   */
+  assertPpi(cpu: number, intid: number): void {
+    if (intid < 16 || intid >= PRIVATE) throw new GicV2Error(`PPI ${intid} is outside 16-31`);
+    if (!(cpu >= 0 && cpu < this.cpus))
+      throw new GicV2Error(`no CPU interface ${cpu} (the GIC has ${this.cpus})`);
+    this.privatePendingLatch[cpu * PRIVATE + intid] = 1;
     this.update();
   }
 
@@ -675,8 +698,11 @@ export class GicV2 {
   }
 
   private deactivate(cpu: number, intid: number): void {
-    if (intid < PRIVATE) this.privateActive[cpu * PRIVATE + intid] = 0;
-    else if (intid < this.interruptCount) this.active[intid] = 0;
+    if (intid < PRIVATE) {
+      const index = cpu * PRIVATE + intid;
+      this.privateActive[index] = 0;
+      if (intid >= 16 && this.resample?.(cpu, intid)) this.privatePendingLatch[index] = 1;
+    } else if (intid < this.interruptCount) this.active[intid] = 0;
   }
 
   // ---- State ----

@@ -232,6 +232,24 @@ describe("GICv2 distributor and CPU interface (IHI 0048B)", () => {
     expect(cpu(C.Iar)).toBe(27);
   });
 
+  it("assertPpi latches a PPI; resamplePpi makes it pending again at EOI while the level holds", () => {
+    let level = true;
+    const gic = new GicV2({ resamplePpi: (_cpu, intid) => intid === 31 && level });
+    gic.distributor.write(D.Ctlr, 4, 1);
+    gic.cpuInterface.write(C.Pmr, 4, 0xf0);
+    gic.cpuInterface.write(C.Ctlr, 4, 1);
+    gic.distributor.write(D.ISEnableR, 4, 1 << 31);
+    gic.assertPpi(0, 31);
+    gic.assertPpi(0, 31); // already pending: harmless
+    expect(gic.cpuInterface.read(C.Iar, 4)).toBe(31);
+    gic.cpuInterface.write(C.Eoir, 4, 31);
+    expect(gic.cpuInterface.read(C.Iar, 4)).toBe(31); // the line was still high
+    level = false;
+    gic.cpuInterface.write(C.Eoir, 4, 31);
+    expect(gic.irqAsserted(0)).toBe(false);
+    expect(() => gic.assertPpi(0, 32)).toThrow(GicV2Error);
+  });
+
   it("EOImode splits priority drop and deactivation (GICC_DIR, 4.4.15)", () => {
     const ctx = setup();
     const { gic, dist, cpu } = ctx;
