@@ -28,6 +28,7 @@ import { createPvhDomain } from "../runner/pvh-domain";
 import { introduceDomain } from "../runner/xenstore";
 import { type CommandSpec, commandHelp, findCommand, generalHelp, usageLine } from "./commands";
 import { DiskCommandError, DiskUsageError, runDiskCommand } from "./disk";
+import { createHvm } from "./hvm-create";
 
 export interface KumoIo {
   readonly stdout: { write(text: string | Uint8Array): unknown };
@@ -397,9 +398,7 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
     }
   }
   if (config.type === "hvm") {
-    throw new CommandError(
-      'type "hvm" needs firmware and emulated PC devices, which Kumo does not have yet; use type = "pvh"',
-    );
+    return createHvm(config, text, configArgument, values, io, existsSync(socketPath(io.env)));
   }
   const kernelPath = resolve(io.cwd, config.kernel);
   const kernel = await unpackKernelImage(readUserFile(kernelPath, "kernel"));

@@ -82,6 +82,10 @@ const knownKeys = new Set([
   "disk",
   "vif",
   "acpi",
+  // HVM (src/config/hvm-options.ts)
+  "serial",
+  "debugcon_port",
+  "debug_exit_port",
 ]);
 
 /** Largest guest Kumo accepts: guest RAM is one ArrayBuffer, which engines cap (V8: 2^53, practically host RAM). */

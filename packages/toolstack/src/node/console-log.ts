@@ -30,7 +30,10 @@ export interface ConsoleLog {
  * its folder). Writes are synchronous so the log is complete even if the
  * process dies right after a guest panic message.
  */
-export function logConsoleToFile(backend: ConsoleBackend, path: string): ConsoleLog {
+export function logConsoleToFile(
+  backend: Pick<ConsoleBackend, "onOutput">,
+  path: string,
+): ConsoleLog {
   mkdirSync(join(path, ".."), { recursive: true });
   const fd = openSync(path, "a");
   let open = true;

@@ -37,7 +37,7 @@ export interface TerminalAttachment {
 
 /** Connects `input`/`output` to `backend` until Ctrl-], end of input or `detach()`. */
 export function attachTerminal(
-  backend: ConsoleBackend,
+  backend: Pick<ConsoleBackend, "onOutput" | "write">,
   input: TerminalInput,
   output: TerminalOutput,
 ): TerminalAttachment {

@@ -1,0 +1,66 @@
+/**
+ * The xl.cfg keys of an HVM domain that Kumo reads beyond the common ones
+ * (xl.cfg(5) "Fully-virtualised (HVM) Guest Specific Options", and two of
+ * Kumo's own for the test-harness ports):
+ *
+ * - `serial = "pty"` (or `[ "pty" ]`): COM1 is the domain's console, which
+ *   `kumo create -c` attaches to, as `xl console` does for an HVM guest.
+ *   `"none"` leaves COM1 in place with nothing attached. Default "pty".
+ * - `debugcon_port = 0xe9`: the Bochs/QEMU debug console port (QEMU
+ *   `isa-debugcon,iobase=`); its lines go to the hypervisor log. `-1` none.
+ * - `debug_exit_port = 0xf4`: QEMU's `isa-debug-exit` port; a write of v
+ *   ends the domain and `kumo create -c` exits with (v << 1) | 1. `-1` none.
+ */
+import { XlConfigError } from "./errors";
+import { parseXlConfigText, type XlValue } from "./syntax";
+
+export interface HvmOptions {
+  readonly serial: "pty" | "none";
+  readonly debugconPort: number | null;
+  readonly debugExitPort: number | null;
+}
+
+export const HVM_CONFIG_KEYS = ["serial", "debugcon_port", "debug_exit_port"] as const;
+
+function port(
+  source: string,
+  value: XlValue | undefined,
+  key: string,
+  fallback: number,
+): number | null {
+  if (value === undefined) return fallback;
+  if (
+    value.kind !== "number" ||
+    !Number.isInteger(value.value) ||
+    value.value < -1 ||
+    value.value > 0xffff
+  )
+    throw new XlConfigError(
+      source,
+      value.position,
+      `expected ${key} to be an I/O port number 0-0xffff, or -1 for none`,
+    );
+  return value.value === -1 ? null : value.value;
+}
+
+/** Reads the HVM keys of an xl.cfg text (already checked by parseDomainConfig). */
+export function parseHvmOptions(text: string, source = "<config>"): HvmOptions {
+  const settings = parseXlConfigText(text, source).settings;
+  let serial: "pty" | "none" = "pty";
+  const serialSetting = settings.get("serial")?.value;
+  if (serialSetting !== undefined) {
+    const first = serialSetting.kind === "list" ? serialSetting.items[0] : serialSetting;
+    if (first?.kind !== "string" || (first.value !== "pty" && first.value !== "none"))
+      throw new XlConfigError(
+        source,
+        serialSetting.position,
+        'expected serial = "pty" or "none" (Kumo has one serial backend: the domain console)',
+      );
+    serial = first.value;
+  }
+  return {
+    serial,
+    debugconPort: port(source, settings.get("debugcon_port")?.value, "debugcon_port", 0xe9),
+    debugExitPort: port(source, settings.get("debug_exit_port")?.value, "debug_exit_port", 0xf4),
+  };
+}
