@@ -1458,6 +1458,9 @@ export class Arm64Cpu implements Vcpu {
       case Op.Exclusive:
         this.exclusive(d, at, rd, rn, rm);
         return;
+      case Op.ExclusivePair:
+        this.exclusivePair(d[at + 4], d[at + 5] === 1, rd, rn, rm, (registers >>> 18) & 63);
+        return;
       case Op.LogicReg: {
         this.shift(x[rm * 2], x[rm * 2 + 1], d[at + 4], d[at + 5], sf);
         let low = this.valueLow;
@@ -1716,6 +1719,55 @@ export class Arm64Cpu implements Vcpu {
       x[rs * 2] = 0;
     } else {
       // Still translate for a write so that a faulting STXR faults (Arm ARM B2.9.4 allows either; real cores check).
+      this.dataAddress(addressLow, addressHigh, true, false);
+      x[rs * 2] = 1;
+    }
+    x[rs * 2 + 1] = 0;
+    this.exclusiveValid = false;
+  }
+
+  /**
+   * LDXP/STXP/LDAXP/STLXP (Arm ARM C6.2): two registers as one
+   * single-copy-atomic access of twice their size, which must be aligned to
+   * that size; the local monitor covers it as for LDXR/STXR. Linux's
+   * cmpxchg_double (SLUB's freelist) uses these when LSE is not advertised.
+   */
+  private exclusivePair(
+    sizeLog: number,
+    load: boolean,
+    rt: number,
+    rn: number,
+    rs: number,
+    rt2: number,
+  ): void {
+    const x = this.x;
+    const addressLow = x[rn * 2];
+    const addressHigh = x[rn * 2 + 1];
+    const bytes = 2 << sizeLog;
+    if ((addressLow & (bytes - 1)) !== 0) this.dataAbort(addressLow, addressHigh, !load, 0x21);
+    const secondLow = (addressLow + (bytes >>> 1)) | 0;
+    const key = (addressHigh >>> 0) * TWO_POW_32 + (addressLow >>> 0);
+    if (load) {
+      // Both halves are read before either register is written (a fault leaves both unchanged).
+      this.load(addressLow, addressHigh, sizeLog, false);
+      const firstLow = this.valueLow;
+      const firstHigh = this.valueHigh;
+      this.load(secondLow, addressHigh, sizeLog, false);
+      x[rt * 2] = firstLow;
+      x[rt * 2 + 1] = sizeLog === 3 ? firstHigh : 0;
+      x[rt2 * 2] = this.valueLow;
+      x[rt2 * 2 + 1] = sizeLog === 3 ? this.valueHigh : 0;
+      this.exclusiveValid = true;
+      this.exclusiveAddress = key;
+      return;
+    }
+    if (this.exclusiveValid && this.exclusiveAddress === key) {
+      // The aligned pair never crosses a page: check the write once, then store both.
+      this.dataAddress(addressLow, addressHigh, true, false);
+      this.store(addressLow, addressHigh, sizeLog, x[rt * 2], x[rt * 2 + 1], false);
+      this.store(secondLow, addressHigh, sizeLog, x[rt2 * 2], x[rt2 * 2 + 1], false);
+      x[rs * 2] = 0;
+    } else {
       this.dataAddress(addressLow, addressHigh, true, false);
       x[rs * 2] = 1;
     }

@@ -96,6 +96,8 @@ export const Op = {
   DataProc2: 43,
   /** [2] variant (0 madd, 1 msub, 2 smaddl, 3 smsubl, 4 smulh, 5 umaddl, 6 umsubl, 7 umulh). */
   DataProc3: 44,
+  /** rd = Rt, rm = Rs, ra = Rt2. [4] size (2 or 3, per register), [5] 1 = load, [7] 1 = acquire/release. */
+  ExclusivePair: 47,
   /** FP and Advanced SIMD data processing (C4.1.95): [2] the instruction word, decoded by `simd.ts`. */
   Simd: 45,
   /** FP and Advanced SIMD loads and stores (C4.1.88, V = 1): [2] the instruction word. */
@@ -440,7 +442,23 @@ function decodeLoadStore(word: number, out: Int32Array, at: number): number {
     const o0 = (word >>> 15) & 1;
     const rs = (word >>> 16) & 31;
     const rt2 = (word >>> 10) & 31;
-    if (o1 !== 0 || rt2 !== 31) return Op.Undefined; // pairs and CAS not implemented
+    if (o1 === 1 && o2 === 0) {
+      // LDXP/STXP/LDAXP/STLXP (C6.2): 32- or 64-bit registers; Rs must be ones for loads.
+      if (size < 2 || (load && rs !== 31)) return Op.Undefined;
+      out[at + 1] = regs(
+        reg(rt, false),
+        reg(rn, true),
+        reg(rs, false),
+        reg(rt2, false),
+        size & 1,
+        0,
+      );
+      out[at + 4] = size;
+      out[at + 5] = load;
+      out[at + 7] = o0;
+      return Op.ExclusivePair;
+    }
+    if (o1 !== 0 || rt2 !== 31) return Op.Undefined; // CASP/CAS (LSE) not implemented
     if (o2 === 1 && (o0 === 0 || rs !== 31)) return Op.Undefined; // LDLAR/STLLR (FEAT_LOR) not implemented
     if (o2 === 0 && load && rs !== 31) return Op.Undefined;
     out[at + 1] = regs(reg(rt, false), reg(rn, true), reg(rs, false), 0, size === 3 ? 1 : 0, 0);

@@ -247,6 +247,27 @@ for (const [mnemonic, kind, size] of [
   }
 }
 
+// Exclusive pairs on the 16-byte aligned x27: load, modify, store-exclusive (status 0), then a store without the monitor (status 1).
+for (const kind of ["x", "w"]) {
+  for (const [load, store] of [
+    ["ldxp", "stxp"],
+    ["ldaxp", "stlxp"],
+  ]) {
+    TEMPLATES[`${load}/${store} ${kind}`] = (r) => {
+      const order = [0, 1, 2, 3, 4, 5, 6, 7].sort(() => (r.below(2) ? 1 : -1));
+      const [a, b, c, d, status] = order;
+      return [
+        `${load} ${kind}${a}, ${kind}${b}, [x27]`,
+        `add ${kind}${c}, ${kind}${a}, ${kind}${b}`,
+        `${store} w${status}, ${kind}${c}, ${kind}${d}, [x27]`,
+        `mov x9, x${status}`,
+        `${store} w${status}, ${kind}${d}, ${kind}${c}, [x27]`,
+        `add x${status}, x${status}, x9, lsl #4`,
+      ].join("\n");
+    };
+  }
+}
+
 function caseText(random: Random, template: Template): string {
   const lines: string[] = [];
   for (let i = 0; i < 8; i++) lines.push(load64(`x${i}`, operand(random)));
