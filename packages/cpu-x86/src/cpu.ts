@@ -22,6 +22,7 @@ import {
 } from "./decoder";
 import { LazyOp, PARITY, SIZE_MASK, SIZE_SIGN } from "./flags";
 import { Fpu } from "./fpu";
+import { emms, executeSimd, loadStoreMxcsr } from "./sse";
 import { loadState, saveState, type X86CpuState } from "./state";
 
 // Register indices (ModRM encoding).
@@ -322,6 +323,7 @@ export class X86Cpu implements Vcpu {
     this.halted = false;
     this.interruptShadow = false;
     this.fpu.reset();
+    this.fpu.resetSimd();
     this.modeChanged();
     this.flushTlb(true);
   }
@@ -2734,8 +2736,12 @@ export class X86Cpu implements Vcpu {
           : (v >>> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24) | 0;
         return;
       }
+      case 0x177:
+        emms(this);
+        return;
       default:
-        this.fault(Vector.UD, 0);
+        // MMX, SSE and SSE2 (sse.ts); anything else in the map is #UD there.
+        executeSimd(this, slot, op, info);
     }
   }
 
@@ -4412,11 +4418,16 @@ export class X86Cpu implements Vcpu {
 
   private group15(slot: number, info: number, modrm: number, reg: number): void {
     if (!(info & Info.MEM)) {
-      // lfence/mfence/sfence are SSE/SSE2; without those in CPUID they are #UD.
-      if (reg >= 5 && this.model.sse2) return;
+      // lfence/mfence (SSE2) and sfence (SSE) order memory; this CPU has no
+      // reordering to fence (SDM vol. 2B LFENCE).
+      if (reg >= 5 && (reg === 7 ? this.model.sse : this.model.sse2)) return;
       this.fault(Vector.UD, 0);
     }
     switch (reg) {
+      case 2:
+      case 3:
+        loadStoreMxcsr(this, slot, reg === 3);
+        return;
       case 0:
       case 1:
         if (!this.model.fxsr) this.fault(Vector.UD, 0);

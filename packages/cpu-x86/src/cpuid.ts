@@ -25,8 +25,10 @@ export class CpuModel {
   readonly fxsr = true;
   /** CLFLUSH is implemented (as an access check). */
   readonly clflush = true;
-  /** SSE2 is not implemented yet (so not advertised). */
-  readonly sse2 = false;
+  /** MMX, SSE and SSE2 are implemented (sse.ts) and advertised. */
+  readonly mmx = true;
+  readonly sse = true;
+  readonly sse2 = true;
 
   constructor(options: CpuModelOptions = {}) {
     this.vendor = options.vendor ?? "GenuineIntel";
@@ -39,7 +41,7 @@ export class CpuModel {
     this.mtrr = options.mtrr ?? false;
   }
 
-  /** CPUID.1:EDX: FPU PSE TSC MSR PAE CX8 SEP (MTRR) PGE CMOV PAT CLFSH FXSR. */
+  /** CPUID.1:EDX: FPU PSE TSC MSR PAE CX8 SEP (MTRR) PGE CMOV PAT CLFSH MMX FXSR SSE SSE2. */
   featuresEdx(): number {
     let edx =
       (1 << 0) | // FPU
@@ -54,7 +56,10 @@ export class CpuModel {
       (1 << 16); // PAT
     if (this.mtrr) edx |= 1 << 12;
     if (this.clflush) edx |= 1 << 19;
+    if (this.mmx) edx |= 1 << 23;
     if (this.fxsr) edx |= 1 << 24;
+    if (this.sse) edx |= 1 << 25;
+    if (this.sse2) edx |= 1 << 26;
     return edx;
   }
 

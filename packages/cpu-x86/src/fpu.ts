@@ -41,6 +41,49 @@ export class Fpu {
   dataSelector = 0;
   opcode = 0;
   mxcsr = 0x1f80;
+  /** XMM0-7 as 32 dwords (SSE/SSE2, sse.ts). */
+  readonly xmm = new Int32Array(32);
+  /**
+   * MM0-7 (two dwords each). MMi aliases the significand of physical
+   * register Ri (SDM vol. 1 9.5): MMX writes keep the 64 bits here, mark
+   * `mmValid` and leave Ri a NaN (exponent all ones) for x87 code; a read of
+   * a register last written by x87 code takes the significand of its value.
+   */
+  readonly mm = new Int32Array(16);
+  readonly mmValid = new Uint8Array(8);
+  significandLow = 0;
+  significandHigh = 0;
+
+  /** Power-on state of the SSE registers (SDM vol. 3A 9.1.1): zeros, MXCSR 0x1f80. */
+  resetSimd(): void {
+    this.xmm.fill(0);
+    this.mm.fill(0);
+    this.mmValid.fill(0);
+    this.mxcsr = 0x1f80;
+  }
+
+  /** The 64-bit significand of an x87 value as the 80-bit format holds it, into significandLow/High. */
+  significandOf(value: number): void {
+    conversion[0] = value;
+    const high = conversionWords[1];
+    const exponent = (high >>> 20) & 0x7ff;
+    if (value === 0) {
+      this.significandLow = 0;
+      this.significandHigh = 0;
+    } else if (Number.isNaN(value)) {
+      this.significandLow = 0;
+      this.significandHigh = 0xc0000000 | 0;
+    } else if (exponent === 0x7ff) {
+      this.significandLow = 0;
+      this.significandHigh = 0x80000000 | 0;
+    } else {
+      if (exponent === 0) conversion[0] = value * 2 ** 64;
+      const h = conversionWords[1];
+      const l = conversionWords[0];
+      this.significandHigh = 0x80000000 | ((h & 0xfffff) << 11) | (l >>> 21);
+      this.significandLow = l << 11;
+    }
+  }
 
   reset(): void {
     this.control = 0x37f;
@@ -826,21 +869,28 @@ export class Fpu {
     cpu.writeLin32((address + 16) | 0, this.dataPointer);
     cpu.writeLin32((address + 20) | 0, this.dataSelector);
     cpu.writeLin32((address + 24) | 0, this.mxcsr);
-    cpu.writeLin32((address + 28) | 0, 0xffbf);
+    // MXCSR_MASK: every bit of MXCSR's low word is writable, DAZ included (SDM vol. 1 11.6.6).
+    cpu.writeLin32((address + 28) | 0, 0xffff);
     for (let i = 0; i < 8; i++) {
       const base = (address + 32 + 16 * i) | 0;
-      this.writeExtended(cpu, base, this.st[(this.top + i) & 7]);
+      const physical = (this.top + i) & 7;
+      if (this.mmValid[physical] && Number.isNaN(this.st[physical])) {
+        // An MMX value: its 64 bits and an all-ones exponent (SDM vol. 1 9.5.1).
+        cpu.writeLin32(base, this.mm[physical * 2]);
+        cpu.writeLin32((base + 4) | 0, this.mm[physical * 2 + 1]);
+        cpu.writeLin16((base + 8) | 0, 0xffff);
+      } else this.writeExtended(cpu, base, this.st[physical]);
       cpu.writeLin16((base + 10) | 0, 0);
       cpu.writeLin32((base + 12) | 0, 0);
     }
-    // XMM0-7 (no SSE yet): stored as zeros.
-    for (let i = 160; i < 288; i += 4) cpu.writeLin32((address + i) | 0, 0);
+    // XMM0-7 (SDM vol. 2A FXSAVE table 3-53); bytes 288-511 are reserved and left alone.
+    for (let i = 0; i < 32; i++) cpu.writeLin32((address + 160 + 4 * i) | 0, this.xmm[i]);
   }
 
   fxrstor(cpu: X86Cpu, address: number): void {
     if (address & 15) cpu.fault(13, 0);
     const mxcsr = cpu.readLin32((address + 24) | 0);
-    if (mxcsr & ~0xffbf) cpu.fault(13, 0);
+    if (mxcsr & ~0xffff) cpu.fault(13, 0);
     this.control = cpu.readLin16(address) | 0x40;
     const status = cpu.readLin16((address + 2) | 0);
     this.status = status & ~0x3800;
@@ -854,8 +904,14 @@ export class Fpu {
     this.dataSelector = cpu.readLin16((address + 20) | 0);
     this.mxcsr = mxcsr;
     for (let i = 0; i < 8; i++) {
-      this.st[(this.top + i) & 7] = this.readExtended(cpu, (address + 32 + 16 * i) | 0);
+      const base = (address + 32 + 16 * i) | 0;
+      const physical = (this.top + i) & 7;
+      this.st[physical] = this.readExtended(cpu, base);
+      this.mm[physical * 2] = cpu.readLin32(base);
+      this.mm[physical * 2 + 1] = cpu.readLin32((base + 4) | 0);
+      this.mmValid[physical] = 1;
     }
+    for (let i = 0; i < 32; i++) this.xmm[i] = cpu.readLin32((address + 160 + 4 * i) | 0);
     this.updateSummary();
   }
 }

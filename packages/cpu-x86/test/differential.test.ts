@@ -13,6 +13,7 @@ import { type GeneratedCase, generateSuite } from "./oracle/generator";
 import { defaultOracle, runOnHost } from "./oracle/host-oracle";
 import { KumoMachine } from "./oracle/kumo-machine";
 import { CODE_OFFSET, Mode, type TestResult } from "./oracle/layout";
+import { generateSimdSuite, SIMD_ENTRY_COUNT } from "./oracle/simd";
 
 /**
  * Integer forms that disagree today, each explained in oracle/REQUESTS.md.
@@ -150,4 +151,25 @@ describe("differential oracle: Kumo against the host CPU", () => {
       );
     });
   }
+});
+
+/**
+ * MMX, SSE and SSE2 (test/oracle/simd.ts): every encoding, register and
+ * memory forms, random operands from pools of special values, all four
+ * rounding modes, DAZ and FZ, masked and unmasked exceptions. Compared:
+ * XMM/MM results, MXCSR, EFLAGS, general registers, memory and the
+ * exception (#XM, #GP for misaligned operands). Any disagreement fails.
+ * KUMO_SIMD_CASES sets the cases per form (default 12).
+ */
+describe("differential oracle: MMX, SSE and SSE2 against the host CPU", () => {
+  const perForm = Number(process.env.KUMO_SIMD_CASES ?? 12);
+  const suite = generateSimdSuite(SEED, perForm);
+  it(`agrees on every MMX/SSE/SSE2 form (${SIMD_ENTRY_COUNT} encodings)`, () => {
+    const host = runOnHost(suite.pristine, suite.cases);
+    const kumo = runKumo(suite.pristine, suite.cases);
+    const report = compareSuite(suite.cases, host.results, kumo, suite.pristine);
+    console.log(summary(`simd, oracle ${host.kind}`, report));
+    if (host.kind === "qemu") return;
+    expect([...report.disagreements.keys()]).toEqual([]);
+  });
 });

@@ -57,6 +57,10 @@ const PROLOGUE_SOURCE = `
   mov eax, cr0
   or eax, 0x40020
   mov cr0, eax
+  ; CR4.OSFXSR and OSXMMEXCPT, as Linux sets them on SSE CPUs (arch/x86/kernel/fpu/init.c)
+  mov eax, cr4
+  or eax, 0x600
+  mov cr4, eax
   mov ax, ${KERNEL_DS}
   mov ss, ax
   mov ax, 0x40
