@@ -24,6 +24,7 @@ export interface SchedulerOptions {
    * An idle sleep of the host longer than this (ms) is logged with every
    * vCPU's block reason, timers and event state, to diagnose a guest that
    * waits for a wakeup that never comes; default 5000, Infinity turns it off.
+   * At most one report per 12 `stallLogMs` (a minute by default).
    */
   stallLogMs?: number;
 }
@@ -67,6 +68,8 @@ export class Scheduler {
   private yieldRequested = false;
   /** Slices run since creation (for tests and info). */
   slices = 0;
+  /** Host time of the last stall report (see stallLogMs). */
+  private lastStallReport = Number.NEGATIVE_INFINITY;
   /** Consecutive idle skips without a slice run (see step). */
   private idleStreak = 0;
 
@@ -221,10 +224,17 @@ export class Scheduler {
           Math.max(0, Math.ceil(ms)),
         );
       }
-      if (ms > this.stallLogMs && this.stallLogMs !== Number.POSITIVE_INFINITY) {
+      // At most one report per 12 stallLogMs (a minute by default), so that a long-idle
+      // daemon's log does not fill up.
+      if (
+        ms > this.stallLogMs &&
+        this.stallLogMs !== Number.POSITIVE_INFINITY &&
+        started - this.lastStallReport >= 12 * this.stallLogMs
+      ) {
         watchdog = setTimeout(() => {
           watchdog = undefined;
           reported = true;
+          this.lastStallReport = hostNow();
           this.logStall(ms);
         }, this.stallLogMs);
         // The diagnosis must not keep an otherwise finished host process alive.

@@ -156,7 +156,7 @@ describe("the stall log", () => {
         yield shutdown(memory);
       },
       { mode: "wall" },
-      50,
+      20,
     );
     // VIRQ_TIMER is not bound: the timer fires without waking the vCPU, which then sleeps with no
     // deadline at all; the host stops it after the report.
@@ -166,7 +166,7 @@ describe("the stall log", () => {
     hypervisor.stop();
     await running;
     const report = logs.join("\n");
-    expect(report).toMatch(/scheduler: host idle for 50 ms, sleeping for \d+ ms; vCPU state:/);
+    expect(report).toMatch(/scheduler: host idle for 20 ms, sleeping for \d+ ms; vCPU state:/);
     expect(report).toMatch(/v0 online blocked=halt upcall_pending=0 upcall_mask=0 vector=243/);
     expect(report).toMatch(/singleshot=\+\d+ns/);
     expect(report).toMatch(/scheduler: idle sleep ended after \d+ ms \(deadline\)/);
