@@ -109,7 +109,14 @@ describe("kumo command line", () => {
     expect(result.stdout).toMatch(/^kernel +: .*vmlinux \(elf, ELF32\)$/m);
     expect(result.stdout).toMatch(/^cmdline +: "console=hvc0"$/m);
     expect(result.stdout).toMatch(/^ramdisk +: initrd.img at 0xff3000 \(50000 bytes\)$/m);
-    expect(result.stdout).toMatch(/^memmap +: 0x0\+0x1000000:1 0xfeff8000\+0x8000:2$/m);
+    // ACPI by default (libxl's default on x86): the tables' page is type 3 (ACPI reclaimable).
+    expect(result.stdout).toMatch(
+      /^memmap +: 0x0\+0xe0000:1 0xe0000\+0x1000:3 0xe1000\+0xf1f000:1 0xfeff8000\+0x8000:2$/m,
+    );
+    expect(result.stdout).toMatch(/^acpi +: RSDP at 0xe0000, S5 sleep registers/m);
+    const off = await kumo(["create", "-n", "guest.cfg", "acpi=0"], work);
+    expect(off.stdout).toMatch(/^memmap +: 0x0\+0x1000000:1 0xfeff8000\+0x8000:2$/m);
+    expect(off.stdout).toMatch(/^acpi +: off$/m);
   });
 
   it("applies key=value overrides and reports configuration errors with file, line and column", async () => {

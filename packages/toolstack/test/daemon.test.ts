@@ -145,17 +145,23 @@ describe("kumo daemon", () => {
     expect(dmesg.stdout).toMatch(/destroyed d1/);
   });
 
-  it("restarts a domain whose on_reboot is restart", async () => {
+  it("restarts a domain whose on_reboot is restart, and the console follows it", async () => {
     expect((await kumo(["create", "c.cfg"])).status).toBe(0);
     const stdin = new PassThrough();
     const attached = kumo(["console", "gamma"], stdin);
     await sleep(100);
     stdin.write("q");
-    expect((await attached).status).toBe(3);
-    await sleep(200);
+    await sleep(300);
     expect((await kumo(["dmesg"])).stdout).toMatch(/restarting "gamma" after reboot/);
     expect((await kumo(["list", "gamma"])).stdout).toMatch(/gamma .*r-----/);
+    // As xl's console autoconnect: the same console now talks to the new boot.
+    stdin.write("hi");
+    await sleep(100);
     expect((await kumo(["destroy", "gamma"])).status).toBe(0);
+    const result = await attached;
+    expect(result.stdout).toMatch(/bye\r\nkumo test guest\r\n> hi$/);
+    expect(result.status).toBe(5);
+    expect(result.stderr).toMatch(/domain "gamma" ended: destroyed/);
   });
 
   it("asks a domain to shut down through control/shutdown", async () => {

@@ -205,6 +205,7 @@ async function withDaemon(
 function stateFlags(state: string): string {
   const flags = ["-", "-", "-", "-", "-", "-"];
   if (state === "running") flags[0] = "r";
+  else if (state === "blocked") flags[1] = "b";
   else if (state === "paused") flags[2] = "p";
   else if (state === "shutdown") flags[3] = "s";
   else if (state === "destroyed") flags[5] = "d";
@@ -290,7 +291,10 @@ function exitStatusFor(reason: string, name: string, io: KumoIo): number {
     case "poweroff":
       return ExitStatus.Ok;
     case "reboot":
-      io.stderr.write(`kumo: domain "${name}" rebooted (restarting it is not implemented yet)\n`);
+      // A restarted domain keeps the console (the daemon moves it); this is a reboot that on_reboot ends.
+      io.stderr.write(
+        `kumo: domain "${name}" rebooted (its on_reboot action does not restart it)\n`,
+      );
       return ExitStatus.Reboot;
     case "crash":
       io.stderr.write(`kumo: domain "${name}" crashed\n`);
@@ -411,6 +415,8 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
     kernel: parseElf(kernel.elf),
     ramdisk,
     cmdline: config.cmdline,
+    // The same default as the domain builder (createPvhDomain): ACPI unless `acpi = 0`.
+    acpiVcpus: (config.acpi ?? true) ? config.vcpus : undefined,
   });
   if (values["dry-run"]) {
     io.stdout.write(describeBuild(config, kernelPath, kernel, layout));
@@ -475,6 +481,8 @@ interface BootStats {
   firstOutputInstructions: number;
   prompt: number;
   promptInstructions: number;
+  /** When the domain ended (shutdown or destroy), ms after this boot started; -1 if it did not. */
+  end: number;
   instructions: number;
 }
 
@@ -518,7 +526,7 @@ async function runInForeground(
     io.stderr.write(
       `kumo: stats: first console output ${seconds(stats.firstOutput)} (${stats.firstOutputInstructions} guest instructions), ` +
         `shell prompt ${seconds(stats.prompt)} (${stats.promptInstructions} guest instructions), ` +
-        `total ${stats.instructions} guest instructions\n`,
+        `end (${reason ?? "destroyed"}) ${seconds(stats.end)} (${stats.instructions} guest instructions)\n`,
     );
   }
   switch (reason) {
@@ -596,6 +604,7 @@ async function bootOnce(
     firstOutputInstructions: 0,
     prompt: -1,
     promptInstructions: 0,
+    end: -1,
     instructions: 0,
   };
   let tail = "";
@@ -623,9 +632,11 @@ async function bootOnce(
       // Drain what the guest wrote just before it went down (xenconsoled does too).
       backend.service();
       reason ??= event.reason;
+      if (stats.end < 0) stats.end = performance.now() - started;
       hypervisor.stop();
     } else if (event.kind === "destroyed") {
       backend.service();
+      if (stats.end < 0) stats.end = performance.now() - started;
       hypervisor.stop();
     }
   });
@@ -700,6 +711,12 @@ function describeBuild(
       layout.memmap
         .map((entry) => `${hex(entry.address)}+${hex(entry.size)}:${entry.type}`)
         .join(" "),
+    ],
+    [
+      "acpi",
+      layout.acpi
+        ? `RSDP at ${hex(layout.acpi.rsdpAddress)}, S5 sleep registers at I/O 0xb000-0xb007`
+        : "off",
     ],
     ["on_poweroff", config.onPoweroff],
     ["on_reboot", config.onReboot],

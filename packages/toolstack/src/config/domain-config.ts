@@ -49,7 +49,8 @@ export interface DomainConfig {
   readonly vifs: readonly VifSpec[];
   /**
    * `acpi` (xl.cfg(5): expose ACPI to the guest): give a PVH guest ACPI
-   * tables and the sleep registers. Undefined when not set.
+   * tables and the sleep registers. Undefined when not set: the domain
+   * builder then gives ACPI, as libxl does on x86 (createPvhDomain).
    */
   readonly acpi?: boolean;
   /** Things that are not errors but that a user may want to know (unknown keys, ignored keys). */

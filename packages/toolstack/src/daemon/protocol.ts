@@ -100,6 +100,7 @@ export interface DomainListEntry {
   readonly name: string;
   readonly memoryMiB: number;
   readonly vcpus: number;
+  /** The hypervisor's domain state, or "blocked" for a running domain whose vCPUs all wait. */
   readonly state: string;
   readonly instructions: number;
 }

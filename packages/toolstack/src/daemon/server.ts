@@ -37,8 +37,8 @@ interface HostedDomain {
   restart: boolean;
   readonly runnable: RunnablePvhDomain;
   readonly log: ConsoleLog;
-  /** Console connections to tell when the domain ends. */
-  readonly consoles: Set<(reason: string) => void>;
+  /** Console connections to tell when the domain ends, or to move to its restarted successor. */
+  readonly consoles: Set<ConsoleSession>;
   endReason: ShutdownReasonName | "destroyed" | undefined;
   /** The disk and vif backends, once started. */
   devices?: DomainDevices;
@@ -49,6 +49,14 @@ export interface KumoDaemonOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** "virtual" makes runs reproducible (tests); default "wall". */
   readonly clock?: "wall" | "virtual";
+}
+
+/** One attached `kumo console` (or `create -c`) connection. */
+interface ConsoleSession {
+  /** The domain is gone for good: send the reason and close. */
+  end(reason: string): void;
+  /** The domain was restarted (xl.cfg restart action): go on with the new one, as xl's console autoconnect does. */
+  follow(next: HostedDomain): void;
 }
 
 class RequestError extends Error {}
@@ -78,23 +86,41 @@ export class KumoDaemon {
         hosted.runnable.console.service();
         hosted.endReason ??= event.reason;
         hosted.restart = event.action === "restart";
+        // The consoles stay for the restart (moved to the new domain once it exists).
+        if (hosted.restart && hosted.restarts < MAX_RESTARTS) return;
       } else if (event.kind === "destroyed") {
         hosted.runnable.console.service();
         hosted.endReason ??= "destroyed";
         const released = this.forget(event.domid);
         if (hosted.restart && hosted.restarts < MAX_RESTARTS) {
           this.hypervisor.log(`restarting "${hosted.config.name}" after ${hosted.endReason}`);
+          const consoles = [...hosted.consoles];
+          hosted.consoles.clear();
+          const reason = hosted.endReason;
           // The disk images are closed before the new domain opens them again.
           released
-            .then(() => this.create({ ...hosted.request, paused: false }, hosted.restarts + 1))
-            .catch((error: Error) =>
-              this.hypervisor.log(`restarting "${hosted.config.name}" failed: ${error.message}`),
-            );
+            // Paused until the consoles follow, so that they miss none of the new boot's output.
+            .then(() => this.create({ ...hosted.request, paused: true }, hosted.restarts + 1))
+            .then((response) => {
+              const { domid } = (response as { result: { domid: number } }).result;
+              const next = this.domains.get(domid);
+              for (const session of consoles) {
+                if (next) session.follow(next);
+                else session.end(reason);
+              }
+              next?.runnable.domain.unpause();
+              this.ensureRunning();
+            })
+            .catch((error: Error) => {
+              this.hypervisor.log(`restarting "${hosted.config.name}" failed: ${error.message}`);
+              for (const session of consoles) session.end(reason);
+            });
+          return;
         }
       } else {
         return;
       }
-      for (const notify of hosted.consoles) notify(hosted.endReason);
+      for (const session of hosted.consoles) session.end(hosted.endReason);
       hosted.consoles.clear();
     });
   }
@@ -232,7 +258,12 @@ export class KumoDaemon {
       name: config.name,
       memoryMiB: config.memoryMiB,
       vcpus: config.vcpus,
-      state: runnable.domain.state,
+      // xl list's "b": every online vCPU waits (hlt, SCHEDOP_block/poll) for an event.
+      state:
+        runnable.domain.state === "running" &&
+        runnable.domain.vcpus.every((vcpu) => !vcpu.online || vcpu.blocked !== 0)
+          ? "blocked"
+          : runnable.domain.state,
       instructions: runnable.domain.instructionsRetired(),
     }));
   }
@@ -308,22 +339,30 @@ export class KumoDaemon {
   }
 
   private attachConsole(hosted: HostedDomain, socket: Socket): void {
-    const backend = hosted.runnable.console;
     socket.write(encodeJson(FrameType.Json, { ok: true } satisfies DaemonResponse));
-    const unsubscribe = backend.onOutput((bytes) =>
-      socket.write(encodeFrame(FrameType.ConsoleData, bytes)),
-    );
-    const end = (reason: string) => {
-      unsubscribe();
-      socket.end(encodeJson(FrameType.ConsoleEnd, { reason }));
+    let current = hosted;
+    let unsubscribe = () => {};
+    const session: ConsoleSession = {
+      end(reason) {
+        unsubscribe();
+        socket.end(encodeJson(FrameType.ConsoleEnd, { reason }));
+      },
+      follow(next) {
+        unsubscribe();
+        current = next;
+        unsubscribe = next.runnable.console.onOutput((bytes) =>
+          socket.write(encodeFrame(FrameType.ConsoleData, bytes)),
+        );
+        next.consoles.add(session);
+      },
     };
-    hosted.consoles.add(end);
+    session.follow(hosted);
     socket.once("close", () => {
       unsubscribe();
-      hosted.consoles.delete(end);
+      current.consoles.delete(session);
     });
     (socket as Socket & { kumoConsole?: (bytes: Uint8Array) => void }).kumoConsole = (bytes) =>
-      backend.write(bytes);
+      current.runnable.console.write(bytes);
   }
 
   private serve(socket: Socket): void {

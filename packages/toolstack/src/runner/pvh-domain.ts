@@ -49,12 +49,15 @@ export interface PvhDomainOptions {
   /**
    * Give the guest ACPI tables and the hardware-reduced sleep registers, as
    * Xen's toolstack does for PVH: Linux then powers off through `\_S5`.
-   * Default: xl.cfg `acpi`, else false, because the i386 test kernel from
-   * guests/ is built without CONFIG_PCI, and Linux 6.1's ACPICA then fails
-   * to load any table (no default PCI_Config handler: AE_BAD_PARAMETER
-   * "During Region initialization", drivers/acpi/acpica/evhandler.c). Off:
-   * rsdp_paddr = 0 (Linux's poweroff halts every vCPU, which the hypervisor
-   * takes as a poweroff).
+   * Default: xl.cfg `acpi`, else true, as libxl
+   * (tools/libs/light/libxl_x86.c libxl__arch_domain_build_info_setdefault).
+   * A kernel without CONFIG_PCI loads no table (Linux 6.1's ACPICA has no
+   * default PCI_Config handler then: AE_BAD_PARAMETER "During Region
+   * initialization", drivers/acpi/acpica/evhandler.c) and powers off as
+   * with ACPI off. Off: rsdp_paddr = 0 and no sleep registers; Linux's
+   * poweroff then halts every vCPU with interrupts off, which the hypervisor
+   * takes as a poweroff (Xen hvm_hlt -> hvm_vcpu_down: "All CPUs offline --
+   * powering off").
    */
   readonly acpi?: boolean;
 }
@@ -136,7 +139,7 @@ export function createPvhDomain(
   try {
     const memory = domain.memory;
     if (memory === null) throw new DomainBuildError("the new domain has no memory");
-    const acpiEnabled = options.acpi ?? config.acpi ?? false;
+    const acpiEnabled = options.acpi ?? config.acpi ?? true;
     const layout = buildPvhBoot(guestBootMemory(memory), {
       kernel: elf,
       ramdisk: images.ramdisk,

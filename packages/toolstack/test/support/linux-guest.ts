@@ -7,8 +7,25 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { PassThrough } from "node:stream";
 
-/** The newest built i386 guest (guests/ writes manifest.json last, so a dir with it is complete). */
+/**
+ * The newest built i386 guest (guests/ writes manifest.json last, so a dir
+ * with it is complete), or null: the Linux tests then skip. In CI
+ * (`process.env.CI` set) a missing guest throws instead, failing the test
+ * file: `pnpm test` builds the guest first (turbo), so a skip there would
+ * hide a broken guest build.
+ */
 export function findI386Guest(): { vmlinux: string; initramfs: string } | null {
+  const guest = newestI386Guest();
+  if (guest === null && process.env.CI) {
+    throw new Error(
+      "CI is set but no i386 guest is built (looked in $KUMO_GUESTS_CACHE or ~/.cache/kumo/guests): " +
+        "`node guests/bin/guests.mjs i386` must run before these tests (pnpm test does it)",
+    );
+  }
+  return guest;
+}
+
+function newestI386Guest(): { vmlinux: string; initramfs: string } | null {
   const base = process.env.KUMO_GUESTS_CACHE ?? join(homedir(), ".cache/kumo/guests");
   if (!existsSync(base)) return null;
   const dirs = readdirSync(base)
