@@ -11,7 +11,9 @@ import { pattern, random } from "./helpers";
 
 const MiB = 1024 * 1024;
 const RING_GFN = 0x100;
-const DATA_GFN = 0x101;
+const DATA_GFN = 0x110;
+/** The second page of a two-page ring (ring-ref1). */
+const SECOND_RING_REF = 200;
 const FIRST_REF = 8;
 const GRANTED = 48;
 
@@ -20,9 +22,15 @@ function hash(bytes: Uint8Array): string {
 }
 
 describe("hostile frontend", () => {
-  for (const persistent of [true, false]) {
-    it(`random and mutated requests (${persistent ? "persistent" : "per-request"} grants)`, async () => {
-      const next = random(persistent ? 41 : 42);
+  for (const [persistent, pages] of [
+    [true, 1],
+    [false, 1],
+    [true, 2],
+  ] as const) {
+    it(`random and mutated requests (${persistent ? "persistent" : "per-request"} grants, ${pages}-page ring)`, async () => {
+      const next = random((persistent ? 41 : 42) + pages * 100);
+      // io/ring.h: 32 slots of 112 bytes on one page, 64 on two (some straddle the pages).
+      const entries = pages === 1 ? 32 : 64;
       const hypervisor = new Hypervisor();
       const guest = hypervisor.createDomain({ name: "hostile", memory: 4 * MiB, vcpus: 1 });
       const bystander = hypervisor.createDomain({ name: "bystander", memory: 2 * MiB, vcpus: 1 });
@@ -34,6 +42,8 @@ describe("hostile frontend", () => {
       const grants = guest.grants!;
       grants.grow(1);
       grants.writeEntry(FIRST_REF, 0, RING_GFN, GrantFlags.permit_access);
+      if (pages === 2)
+        grants.writeEntry(SECOND_RING_REF, 0, RING_GFN + 1, GrantFlags.permit_access);
       for (let i = 0; i < GRANTED; i++) {
         const readonly = next() < 0.2 ? GrantFlags.readonly : 0;
         grants.writeEntry(FIRST_REF + 1 + i, 0, DATA_GFN + i, GrantFlags.permit_access | readonly);
@@ -45,14 +55,16 @@ describe("hostile frontend", () => {
       await createDiskImage(disk, { format: "qcow2", size: MiB, clusterSize: 4096 });
       const image = await openDiskImage(disk);
       const host = hypervisor.host;
-      const ringMapping = host.grants.map(guest.domid, FIRST_REF, true);
+      const ringMappings = [FIRST_REF, SECOND_RING_REF]
+        .slice(0, pages)
+        .map((ringRef) => host.grants.map(guest.domid, ringRef, true));
       const events = host.openEventChannel();
       let worker: BlkifRingWorker | null = null;
       const local = events.bindInterdomain(guest.domid, port, () => worker?.kick());
       worker = new BlkifRingWorker({
         grants: host.grants,
         domid: guest.domid,
-        ring: ringMapping.view,
+        ring: ringMappings.map((mapping) => mapping.view),
         abi: "x86_64",
         image,
         readOnly: false,
@@ -63,8 +75,11 @@ describe("hostile frontend", () => {
         discard: true,
         flush: true,
       });
-      const ring = guest.memory!.frame(RING_GFN)!;
-      const view = new DataView(ring.buffer, ring.byteOffset, 4096);
+      // The guest's view of its ring: consecutive frames, contiguous in the domain's RAM.
+      const first = guest.memory!.frame(RING_GFN)!;
+      expect(guest.memory!.frame(RING_GFN + 1)!.byteOffset).toBe(first.byteOffset + 4096);
+      const ring = new Uint8Array(first.buffer, first.byteOffset, pages * 4096);
+      const view = new DataView(first.buffer, first.byteOffset, pages * 4096);
       const ref = () =>
         next() < 0.85 ? FIRST_REF + 1 + Math.floor(next() * GRANTED) : Math.floor(next() * 70000);
       // Indirect pages hold random segments too.
@@ -85,7 +100,7 @@ describe("hostile frontend", () => {
       for (let round = 0; round < 300 && worker.broken === null; round++) {
         const batch = 1 + Math.floor(next() * 8);
         for (let b = 0; b < batch; b++) {
-          const slot = 64 + ((producer + b) & 31) * 112;
+          const slot = 64 + ((producer + b) & (entries - 1)) * 112;
           const kind = next();
           if (kind < 0.2) {
             ring.set(pattern(112, round * 100 + b), slot);
@@ -125,7 +140,7 @@ describe("hostile frontend", () => {
         await new Promise((resolve) => setImmediate(resolve));
         await worker.idle();
         // Mutate slots already consumed: the backend works on its copies.
-        ring.set(pattern(112, round), 64 + (producer & 31) * 112);
+        ring.set(pattern(112, round), 64 + (producer & (entries - 1)) * 112);
         if (worker.broken === null) {
           answered = view.getUint32(8, true);
           expect(answered).toBe(producer);
@@ -145,7 +160,7 @@ describe("hostile frontend", () => {
       const after = new Uint8Array(2 * MiB);
       for (let gfn = 0; gfn < 512; gfn++) after.set(bystander.memory!.frame(gfn)!, gfn * 4096);
       expect(hash(after)).toBe(before);
-      host.grants.unmap(ringMapping);
+      for (const mapping of ringMappings) host.grants.unmap(mapping);
       // The image is still a consistent qcow2.
       const check = await (
         image as unknown as { checkRefcounts(): Promise<{ errors: string[] }> }

@@ -254,7 +254,7 @@ describe("hostile frontend keys", () => {
         else if (action < 0.8) await connectFrontend(store, front, {});
         else
           await store.write(
-            `${FRONT}/${pick(["ring-ref", "event-channel", "protocol", "multi-queue-num-queues", "feature-persistent"])}`,
+            `${FRONT}/${pick(["ring-ref", "event-channel", "protocol", "multi-queue-num-queues", "feature-persistent", "ring-page-order", "ring-ref0", "ring-ref1"])}`,
             pick([
               "0",
               "1",
