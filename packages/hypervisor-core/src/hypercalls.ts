@@ -518,6 +518,14 @@ export function setCallbackIrq(domain: Domain, low: number, high: number, longMo
 
 function vcpuOp(domain: Domain, context: VcpuContext, access: GuestAccess, args: CallArgs): number {
   const cmd = args.u32(0);
+  // Xen on arm (arch/arm/domain.c do_arm_vcpu_op) offers only these two; the rest is -EINVAL
+  // before the vCPU id is looked at. Linux on arm64 uses PSCI and the arch timer instead.
+  if (
+    domain.architecture === "arm64" &&
+    cmd !== VcpuOp.register_vcpu_info &&
+    cmd !== VcpuOp.register_runstate_memory_area
+  )
+    return -Errno.EINVAL;
   const target = domain.vcpus[args.u32(1)];
   const low = args.low(2);
   const high = args.high(2);

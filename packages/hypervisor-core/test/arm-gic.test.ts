@@ -7,12 +7,14 @@
  */
 import {
   DomId,
+  Errno,
   EvtchnOp,
   Hypercall,
   type InterruptSource,
   MapSpace,
   MemoryOp,
   SchedOp,
+  VcpuOp,
 } from "@kumo/abi";
 import type { ArrayBufferGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
@@ -114,5 +116,35 @@ describe("arm64 event-channel PPI through an interrupt controller", () => {
     expect(cpu.interruptsTaken).toEqual([EVENT_CHANNEL_PPI]);
     expect(levels).toEqual([true, false]);
     expect(domain.eventLineLevel(5)).toBe(false);
+  });
+});
+
+describe("arm64 vcpu_op", () => {
+  it("offers register_vcpu_info and register_runstate_memory_area only (Xen do_arm_vcpu_op)", () => {
+    const hypervisor = new Hypervisor();
+    const domain = hypervisor.createDomain({
+      name: "arm",
+      memory: 4 * MiB,
+      vcpus: 1,
+      architecture: "arm64",
+    });
+    const memory = domain.memory as ArrayBufferGuestMemory;
+    const base = memory.ram.base;
+    const cpu = new ScriptedVcpu({
+      architecture: "arm64",
+      addressLimit: 2 ** 40,
+      program: function* () {
+        yield hypercall(Hypercall.vcpu_op, VcpuOp.is_up, 0, 0);
+        yield hypercall(Hypercall.vcpu_op, VcpuOp.set_singleshot_timer, 0, base + ARG);
+        yield hypercall(Hypercall.vcpu_op, VcpuOp.up, 7, 0);
+        put(memory, base + ARG, [[0, 8, base + 0x2000]]);
+        yield hypercall(Hypercall.vcpu_op, VcpuOp.register_runstate_memory_area, 0, base + ARG);
+        yield hypercall(Hypercall.vcpu_op, VcpuOp.register_runstate_memory_area, 7, base + ARG);
+      },
+    });
+    domain.attachVcpu(0, cpu);
+    domain.unpause();
+    hypervisor.scheduler.runUntil(() => cpu.finished, 100);
+    expect(cpu.results).toEqual([-Errno.EINVAL, -Errno.EINVAL, -Errno.EINVAL, 0, -Errno.ENOENT]);
   });
 });
