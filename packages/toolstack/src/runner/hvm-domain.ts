@@ -20,9 +20,9 @@
  */
 import { HvmParam } from "@kumo/abi";
 import { createX86Cpu } from "@kumo/cpu-x86";
-import { LocalApicRegister } from "@kumo/device-models";
+import { LocalApicRegister, LvtIndex } from "@kumo/device-models";
 import type { ClockOptions, Domain, Hypervisor, VcpuContext } from "@kumo/hypervisor-core";
-import { type BzImageBootLayout, buildBzImageBoot } from "../builder/bzimage-boot";
+import { type BzImageBootLayout, buildBzImageBoot, pcE820 } from "../builder/bzimage-boot";
 import { DomainBuildError } from "../builder/errors";
 import { guestBootMemory, PvhSpecialPages } from "../builder/pvh";
 import type { DomainConfig } from "../config/domain-config";
@@ -32,8 +32,26 @@ import { attachLocalApic, type LocalApicWiring } from "./local-apic";
 import { createPcPlatform, type PcPlatform } from "./pc-platform";
 import { shutdownActionOf } from "./shutdown-action";
 
-/** ESI in the SDM's register numbering (vol. 2A, table 2-1). */
+/** EDX and ESI in the SDM's register numbering (vol. 2A, table 2-1). */
+const EDX = 2;
 const ESI = 6;
+const BOOT_SECTOR_ADDRESS = 0x7c00;
+const BOOT_SECTOR_MAX = 0x9fc00 - 0x7c00;
+
+/** The layout of a boot-sector domain: no kernel, the PC's e820 map. */
+function bootSectorLayout(ramSize: number): BzImageBootLayout {
+  return {
+    protocol: 0,
+    entry: BOOT_SECTOR_ADDRESS,
+    bootParamsAddress: 0,
+    cmdlineAddress: 0,
+    kernelStart: BOOT_SECTOR_ADDRESS,
+    kernelEnd: BOOT_SECTOR_ADDRESS,
+    ramdisk: undefined,
+    e820: pcE820(ramSize),
+    specialPages: PvhSpecialPages,
+  };
+}
 /** Xen's SHUTDOWN_poweroff / SHUTDOWN_reboot (public sched.h). */
 const SHUTDOWN_POWEROFF = 0;
 const SHUTDOWN_REBOOT = 1;
@@ -43,9 +61,16 @@ const LVT_MODE_MASK = 7 << 8;
 const LVT_MODE_EXTINT = 7 << 8;
 
 export interface HvmDomainImages {
-  /** A Linux x86 bzImage. */
-  readonly kernel: Uint8Array;
+  /** A Linux x86 bzImage (direct kernel boot). */
+  readonly kernel?: Uint8Array;
   readonly ramdisk?: Uint8Array;
+  /**
+   * Instead of a kernel: a boot sector (or any real-mode program that fits in
+   * 0x7C00-0x9FBFF) loaded at 0000:7C00 and entered in real mode
+   * with DL = 0x80, as a BIOS hands over to a disk's boot sector, but with no
+   * BIOS: no interrupt vectors, no BIOS data area (test programs set up their own).
+   */
+  readonly bootSector?: Uint8Array;
 }
 
 export interface HvmDomainOptions {
@@ -189,11 +214,22 @@ export function createHvmDomain(
   try {
     const memory = domain.memory;
     if (memory === null) throw new DomainBuildError("the new domain has no memory");
-    const layout = buildBzImageBoot(guestBootMemory(memory), {
-      bzImage: images.kernel,
-      ramdisk: images.ramdisk,
-      cmdline: config.cmdline,
-    });
+    const bootSector = images.bootSector;
+    if (bootSector !== undefined && bootSector.length > BOOT_SECTOR_MAX)
+      throw new DomainBuildError(
+        `a ${bootSector.length}-byte boot program does not fit between 0x7c00 and the EBDA (${BOOT_SECTOR_MAX} bytes)`,
+      );
+    if (bootSector === undefined && images.kernel === undefined)
+      throw new DomainBuildError("an HVM domain needs a kernel (bzImage) or a boot sector");
+    const layout: BzImageBootLayout =
+      bootSector !== undefined
+        ? bootSectorLayout(memory.ram.size)
+        : buildBzImageBoot(guestBootMemory(memory), {
+            bzImage: images.kernel as Uint8Array,
+            ramdisk: images.ramdisk,
+            cmdline: config.cmdline,
+          });
+    if (bootSector !== undefined) memory.writeBytes(BOOT_SECTOR_ADDRESS, bootSector);
     domain.memoryMap = layout.e820.map((entry) => ({ ...entry }));
 
     // The Xen special pages and their HVM params, as for PVH (xen-abi.md 1.2, 6.3).
@@ -262,13 +298,26 @@ export function createHvmDomain(
 
     for (let id = 0; id < config.vcpus; id++) {
       const cpu = createX86Cpu({ memory, io: platform.bus });
-      if (id === 0) {
+      if (id === 0 && bootSector !== undefined) {
+        // What a BIOS leaves for a boot sector: CS:IP = 0000:7C00, DL = boot drive.
+        cpu.setRealMode(0, BOOT_SECTOR_ADDRESS);
+        cpu.regs[EDX] = 0x80;
+      } else if (id === 0) {
         // boot.rst 32-bit boot protocol: flat __BOOT_CS/__BOOT_DS, paging and interrupts off, ESI = boot_params.
         cpu.setFlatProtectedMode(layout.entry);
         cpu.regs[ESI] = layout.bootParamsAddress;
       }
       domain.attachVcpu(id, cpu);
       const wiring = attachLocalApic(domain, id, cpu, memory);
+      if (id === 0) {
+        // Virtual wire mode (MP spec 1.4, 3.6.2.2): the BSP's LINT0 takes the 8259A as ExtINT,
+        // as a PC BIOS leaves it and QEMU's APIC resets the BSP to (LVT0 = 0x700). A write
+        // through the register would be masked while the APIC is software-disabled.
+        const state = wiring.apic.state();
+        const lvt = [...state.lvt];
+        lvt[LvtIndex.Lint0] = LVT_MODE_EXTINT;
+        wiring.apic.fromState({ ...state, lvt });
+      }
       localApics.push(wiring);
       cpu.interrupts = new HvmInterruptSource(domain.vcpus[id], wiring, id === 0 ? platform : null);
     }

@@ -1,0 +1,83 @@
+/**
+ * The boot-sector test program of issue 9 (packages/device-models/test/
+ * boot-sector/pc-interrupts.asm, assembled with nasm) on an HVM domain's
+ * emulated PC: in real mode, without firmware, it takes PIT, RTC and UART
+ * interrupts through the 8259A pair, prints one line per device on COM1 and
+ * the 0xE9 debug console, and ends the domain through the isa-debug-exit
+ * port. (In the linux-hvm* file family only because that is this work's
+ * test-name pattern; no Linux is involved.)
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Hypervisor } from "@kumo/hypervisor-core";
+import { describe, expect, it } from "vitest";
+import { parseDomainConfig } from "../src/config/domain-config";
+import { createHvmDomain } from "../src/runner/hvm-domain";
+import { hasTool } from "./support/linux-guest";
+
+const source = join(import.meta.dirname, "../../device-models/test/boot-sector/pc-interrupts.asm");
+
+function assemble(): Uint8Array {
+  const output = join(mkdtempSync(join(tmpdir(), "kumo-bootsector-")), "pc-interrupts.bin");
+  execFileSync("nasm", ["-f", "bin", "-o", output, source]);
+  return new Uint8Array(readFileSync(output));
+}
+
+describe.skipIf(!hasTool("nasm"))("real-mode boot sector on the HVM PC", () => {
+  it("takes PIT, RTC and UART interrupts and exits through port 0xf4", async () => {
+    const program = assemble();
+    expect(program.length).toBe(512);
+    expect(program[510] | (program[511] << 8)).toBe(0xaa55);
+    const hypervisor = new Hypervisor();
+    const config = parseDomainConfig(
+      'name = "bootsector"\ntype = "hvm"\nmemory = 16\nkernel = "-"\n',
+    );
+    let debugcon = "";
+    const runnable = createHvmDomain(
+      hypervisor,
+      config,
+      { bootSector: program },
+      {
+        paused: true,
+        // The program halts between interrupts: device timers need the host clock.
+        clock: { mode: "wall" },
+        debugconOutput: (byte) => {
+          debugcon += String.fromCharCode(byte);
+        },
+      },
+    );
+    let serial = "";
+    runnable.console.onOutput((bytes) => {
+      serial += Buffer.from(bytes).toString("latin1");
+    });
+    const ended = new Promise<void>((resolve) => {
+      hypervisor.onDomainEvent((event) => {
+        if (event.kind === "shutdown") {
+          hypervisor.stop();
+          resolve();
+        }
+      });
+    });
+    runnable.domain.unpause();
+    const running = hypervisor.run();
+    const timeout = setTimeout(() => hypervisor.stop(), 60_000);
+    await Promise.race([ended, running]);
+    clearTimeout(timeout);
+    await running;
+    runnable.console.close();
+    runnable.platform.close();
+    const lines = [
+      "PC IRQ test\r\n",
+      "PIT: 10 IRQ 0\r\n",
+      "RTC: 16 IRQ 8\r\n",
+      "\r\nUART: 2 IRQ 4\r\n",
+    ];
+    expect(debugcon).toBe(lines.join(""));
+    // COM1 also carries the byte that made the second THRE interrupt.
+    expect(serial).toBe(`${lines.slice(0, 3).join("")}*${lines[3]}`);
+    expect(runnable.exitStatus).toBe((0x10 << 1) | 1);
+    expect(runnable.domain.shutdownReason).toBe(0); // SHUTDOWN_poweroff
+  }, 120_000);
+});
