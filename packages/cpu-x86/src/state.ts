@@ -74,6 +74,11 @@ export interface X86CpuState extends VcpuState {
      */
     registers: [number, number][];
     mxcsr: number;
+    /** XMM0-7 as 32 unsigned dwords (XMM0 bits 31:0 first). Absent in states saved before SSE. */
+    xmm?: number[];
+    /** MM0-7 as 16 unsigned dwords, and which physical registers hold an MMX value (bit i: Ri). */
+    mm?: number[];
+    mmValid?: number;
   };
 }
 
@@ -130,6 +135,9 @@ export function saveState(cpu: X86Cpu): X86CpuState {
         return [words[0], words[1]] as [number, number];
       }),
       mxcsr: fpu.mxcsr,
+      xmm: Array.from(fpu.xmm, (v) => v >>> 0),
+      mm: Array.from(fpu.mm, (v) => v >>> 0),
+      mmValid: fpu.mmValid.reduce((mask, valid, i) => mask | (valid << i), 0),
     },
   };
   REGISTER_NAMES.forEach((name, i) => {
@@ -218,6 +226,15 @@ export function loadState(cpu: X86Cpu, raw: VcpuState): void {
       cpu.fpu.st[i] = bits[0];
       cpu.fpu.empty[i] = ((fpu.tag >> (2 * i)) & 3) === 3 ? 1 : 0;
     }
-    cpu.fpu.mxcsr = fpu.mxcsr;
+    const mxcsr = number(fpu.mxcsr, "fpu.mxcsr");
+    if (mxcsr & ~0xffff) {
+      throw new StateError(`state field fpu.mxcsr has reserved bits set: 0x${mxcsr.toString(16)}`);
+    }
+    cpu.fpu.resetSimd();
+    cpu.fpu.mxcsr = mxcsr;
+    for (let i = 0; i < 32 && fpu.xmm; i++)
+      cpu.fpu.xmm[i] = number(fpu.xmm[i], `fpu.xmm[${i}]`) | 0;
+    for (let i = 0; i < 16 && fpu.mm; i++) cpu.fpu.mm[i] = number(fpu.mm[i], `fpu.mm[${i}]`) | 0;
+    for (let i = 0; i < 8; i++) cpu.fpu.mmValid[i] = ((fpu.mmValid ?? 0) >> i) & 1;
   }
 }

@@ -4,6 +4,7 @@
  * 32-bit protected-mode state of a Xen PVH entry, and a run-until-hlt loop.
  */
 import { VcpuExitReason } from "@kumo/abi";
+import { Cr4 } from "../constants";
 import { X86Cpu, type X86CpuOptions } from "../cpu";
 import { ramOnly } from "../memory";
 
@@ -14,6 +15,8 @@ export interface FlatCpuOptions extends Partial<X86CpuOptions> {
   loadAddress?: number;
   /** Initial ESP (default 0x80000). */
   stackPointer?: number;
+  /** Set CR4.OSFXSR and OSXMMEXCPT, as an SSE-aware OS does (default false: a PVH entry has CR4 = 0). */
+  sse?: boolean;
 }
 
 /** A CPU in flat 32-bit protected mode (paging off, CPL 0) with `code` loaded at `loadAddress`. */
@@ -23,6 +26,7 @@ export function createFlatCpu(code: Uint8Array, options: FlatCpuOptions = {}): X
   ram.set(code, loadAddress);
   const cpu = new X86Cpu({ ...options, memory: options.memory ?? ramOnly(ram) });
   cpu.setFlatProtectedMode(loadAddress, options.stackPointer ?? 0x80000);
+  if (options.sse) cpu.writeCr4(cpu.cr4 | Cr4.OSFXSR | Cr4.OSXMMEXCPT);
   return cpu;
 }
 

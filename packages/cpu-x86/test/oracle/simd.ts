@@ -470,7 +470,9 @@ export function simdPristine(seed: number): Uint8Array {
 // ---------------------------------------------------------------------------
 // Encoding
 
-function absolute(reg: number, offset: number): number[] {
+/** ModRM and displacement of [offset] in the data region (DS: flat in 32-bit code, based in 16-bit code). */
+function absolute(reg: number, offset: number, mode: Mode = Mode.Bits32): number[] {
+  if (mode === Mode.Bits16) return [(reg << 3) | 6, offset & 0xff, offset >>> 8];
   return [(reg << 3) | 5, ...le32(DATA_BASE + offset)];
 }
 
@@ -512,7 +514,7 @@ const SHAPES: Record<Shape, ShapeInfo> = {
   "m,mr": { reg: "m", rm: "m", dest: "reg" },
 };
 
-function buildCase(e: SimdEntry, memoryForm: boolean, random: Random): GeneratedCase {
+function buildCase(e: SimdEntry, memoryForm: boolean, random: Random, mode: Mode): GeneratedCase {
   const shape = SHAPES[e.shape];
   const regs = new Uint32Array(8);
   for (let r = 0; r < 8; r++) regs[r] = randomInteger(random);
@@ -542,10 +544,10 @@ function buildCase(e: SimdEntry, memoryForm: boolean, random: Random): Generated
   const code: number[] = [];
   const mmx = shape.reg === "m" || shape.rm === "m";
   if (mmx) code.push(0xdb, 0xe3); // fninit: no pending x87 exception, empty stack
-  code.push(0x0f, 0xae, ...absolute(2, CONTROL)); // ldmxcsr
+  code.push(0x0f, 0xae, ...absolute(2, CONTROL, mode)); // ldmxcsr
   const load = (kind: string, r: number, offset: number) => {
-    if (kind === "x") code.push(...LOAD_XMM, ...absolute(r, offset));
-    else if (kind === "m") code.push(...LOAD_MM, ...absolute(r, offset));
+    if (kind === "x") code.push(...LOAD_XMM, ...absolute(r, offset, mode));
+    else if (kind === "m") code.push(...LOAD_MM, ...absolute(r, offset, mode));
   };
   load(shape.reg, d, a);
   if (!memoryForm) load(shape.rm, s, shape.reg === "g" ? a : SOURCE_B);
@@ -559,30 +561,34 @@ function buildCase(e: SimdEntry, memoryForm: boolean, random: Random): Generated
     if (e.aligned && random.chance(0.1))
       offset += random.pick([4, 8, 1]); // #GP(0)
     else if (!e.aligned && !storing && random.chance(0.3)) offset = a + random.below(8);
-    code.push(...absolute(regField, offset));
+    code.push(...absolute(regField, offset, mode));
   } else {
     code.push(0xc0 | (regField << 3) | s);
   }
   if (e.imm) code.push(random.below(256));
   // Capture the destination register (general registers are compared anyway).
   const [kind, r] = shape.dest === "reg" ? [shape.reg, d] : [memoryForm ? "" : shape.rm, s];
-  if (kind === "x") code.push(...STORE_XMM, ...absolute(r, RESULT));
-  else if (kind === "m") code.push(...STORE_MM, ...absolute(r, RESULT));
-  code.push(0x0f, 0xae, ...absolute(3, MXCSR_OUT)); // stmxcsr
+  if (kind === "x") code.push(...STORE_XMM, ...absolute(r, RESULT, mode));
+  else if (kind === "m") code.push(...STORE_MM, ...absolute(r, RESULT, mode));
+  code.push(0x0f, 0xae, ...absolute(3, MXCSR_OUT, mode)); // stmxcsr
   if (mmx) code.push(0x0f, 0x77); // emms
   if (code.length > 64) throw new Error(`simd case for ${e.name} is ${code.length} bytes`);
   // maskmovq/maskmovdqu store to DS:EDI: point it into the store area.
-  if (e.opcode === 0xf7) regs[7] = DATA_BASE + STORE_AREA + random.below(32);
+  if (e.opcode === 0xf7) {
+    regs[7] = (mode === Mode.Bits16 ? 0 : DATA_BASE) + STORE_AREA + random.below(32);
+  }
+  // 16-bit code: a 16-bit stack (ESP[31:16] = 0, see REQUESTS.md).
+  if (mode === Mode.Bits16) regs[4] = 0x1800;
   const prefix = e.prefix ? `${e.prefix.toString(16)} ` : "";
   const ext = e.ext !== undefined ? `/${e.ext}` : "";
   return {
     regs,
     eflags: (0x202 | (random.u32() & 0x8d5)) >>> 0,
-    mode: Mode.Bits32,
+    mode,
     code: Uint8Array.from(code),
     patch,
     patchOffset: CONTROL,
-    form: `simd ${prefix}0f ${e.opcode.toString(16).padStart(2, "0")}${ext} ${memoryForm ? "mem" : "reg"}`,
+    form: `simd ${mode === Mode.Bits16 ? "c16 " : ""}${prefix}0f ${e.opcode.toString(16).padStart(2, "0")}${ext} ${memoryForm ? "mem" : "reg"}`,
     text: e.name,
     mask: emptyMask(),
   };
@@ -627,7 +633,10 @@ export function generateSimdSuite(seed: number, perForm: number): SimdSuite {
     const hasMemory = e.memory > 0;
     for (const memoryForm of [false, true]) {
       if (memoryForm ? !hasMemory : !hasRegister) continue;
-      for (let i = 0; i < perForm; i++) cases.push(buildCase(e, memoryForm, random));
+      for (let i = 0; i < perForm; i++) cases.push(buildCase(e, memoryForm, random, Mode.Bits32));
+      // 16-bit code: the 66 prefix selects the SSE2 forms there too (SDM vol. 2A 2.1.2).
+      const cases16 = Math.max(2, perForm >> 2);
+      for (let i = 0; i < cases16; i++) cases.push(buildCase(e, memoryForm, random, Mode.Bits16));
     }
   }
   for (const [name, bytes] of PLAIN) {

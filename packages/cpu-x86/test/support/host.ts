@@ -121,7 +121,8 @@ export function runOnBoth(cases: HostCase[]): [CaseResult[], CaseResult[]] {
     writeFileSync(join(dir, "kumo.asm"), program(cases, false));
     execFileSync("nasm", ["-f", "bin", "-o", join(dir, "kumo.bin"), join(dir, "kumo.asm")]);
     const code = new Uint8Array(readFileSync(join(dir, "kumo.bin")));
-    const cpu = createFlatCpu(code, { ramSize: 4 << 20 });
+    // Linux runs user code with CR4.OSFXSR and OSXMMEXCPT set.
+    const cpu = createFlatCpu(code, { ramSize: 4 << 20, sse: true });
     runUntilHalt(cpu, 50_000_000);
     if (cpu.exit.message) throw new Error(cpu.exit.message);
     const outOffset = code.length - cases.length * RESULT_WORDS * 4;
