@@ -13,7 +13,7 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
-import { archRecipes, type GuestArch } from "./arches";
+import { type ArchRecipe, archRecipes, type GuestArch } from "./arches";
 import { GuestBuildError } from "./errors";
 import {
   type GuestInputs,
@@ -211,12 +211,21 @@ export async function verifyGuestConfig(
           join(temporary, "out"),
           recipe.crossCompile,
         ],
-        { KUMO_GUESTS_CONFIGURE_ONLY: "1" },
+        { KUMO_GUESTS_CONFIGURE_ONLY: "1", ...llvmEnv(recipe) },
       );
     } finally {
       rmSync(temporary, { recursive: true, force: true });
     }
   });
+}
+
+/**
+ * `LLVM=-14` reaches the kernel's make through the environment (make turns
+ * environment variables into make variables; Linux Documentation/kbuild/llvm.rst),
+ * so the recipe, which is part of every architecture's cache key, stays as it is.
+ */
+function llvmEnv(recipe: ArchRecipe): Record<string, string> {
+  return recipe.llvm ? { LLVM: recipe.llvm } : {};
 }
 
 /** Debian's tarball unpacked once per version, shared by every architecture. */
@@ -270,7 +279,7 @@ async function ensureKernel(
       temporary,
       recipe.crossCompile,
     ],
-    { KUMO_GUESTS_JOBS: String(jobs) },
+    { KUMO_GUESTS_JOBS: String(jobs), ...llvmEnv(recipe) },
   );
   renameSync(temporary, out);
   return out;

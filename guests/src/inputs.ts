@@ -154,10 +154,13 @@ export function guestInputs(arch: GuestArch, options: GuestOptions = {}): GuestI
         : `apt knows no busybox-static:${recipe.debianArch}; run dpkg --add-architecture ${recipe.debianArch} && apt-get update`,
     );
   }
-  const gcc = `${recipe.crossCompile}gcc`;
-  const compiler = run(gcc, ["--version"])?.split("\n")[0]?.trim();
-  if (!compiler) {
-    throw new GuestBuildError(arch, `no ${gcc} on PATH; apt-get install ${recipe.compilerPackage}`);
+  const cc = recipe.llvm ? recipe.compiler : `${recipe.crossCompile}${recipe.compiler}`;
+  const compiler = run(cc, ["--version"])?.split("\n")[0]?.trim();
+  if (!compiler || (recipe.llvm && !run(`ld.lld${recipe.llvm}`, ["--version"]))) {
+    throw new GuestBuildError(
+      arch,
+      `no ${cc}${recipe.llvm ? ` or ld.lld${recipe.llvm}` : ""} on PATH; apt-get install ${recipe.compilerPackage}`,
+    );
   }
   const kernelKey = sha256([
     arch,

@@ -11,13 +11,15 @@ import { archRecipes, guestArches, verifyGuestConfig } from "../src/index";
 // one), so the default run checks the recipe's failure path and i386 (whose
 // build checks it again); KUMO_GUESTS_ALL=1 checks every fragment.
 const all = process.env.KUMO_GUESTS_ALL === "1";
-const hasCompiler = (prefix: string) =>
-  spawnSync("sh", ["-c", `command -v ${prefix}gcc`]).status === 0;
+const hasCompiler = (command: string) =>
+  spawnSync("sh", ["-c", `command -v ${command}`]).status === 0;
 
 describe("the kernel config fragments", () => {
   for (const arch of guestArches) {
-    const { crossCompile } = archRecipes[arch];
-    it.skipIf(!hasCompiler(crossCompile) || (arch !== "i386" && !all))(
+    const { crossCompile, llvm, compiler } = archRecipes[arch];
+    it.skipIf(
+      !hasCompiler(llvm ? compiler : `${crossCompile}${compiler}`) || (arch !== "i386" && !all),
+    )(
       `configs/${arch}.config survives Kconfig whole`,
       async () => {
         await expect(verifyGuestConfig(arch, { progress: false })).resolves.toBeUndefined();
