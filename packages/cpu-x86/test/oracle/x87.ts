@@ -1,6 +1,6 @@
 /**
- * x87 cases for the differential oracle (the CPU advertises CPUID.1:EDX.FPU;
- * MMX and SSE are not advertised, so not tested). Each case is a sequence:
+ * x87 cases for the differential oracle (MMX and SSE are in simd.ts). Each
+ * case is a sequence:
  *
  *   fninit; fldcw [cw]; fld qword [a]; fld qword [b]
  *   <the instruction under test>
