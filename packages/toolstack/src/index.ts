@@ -2,6 +2,7 @@
 // a browser: Node-only parts (files, terminals, the CLI) live under src/node
 // and src/bin and are exported from "@kumo/toolstack/node".
 
+export * from "./arm64/index";
 export {
   attachDomainDevices,
   DeviceAttachError,
@@ -9,7 +10,6 @@ export {
   type DomainDevicesOptions,
 } from "./backends/devices";
 export { parseVdev, VdevError, type VirtualDevice } from "./backends/vdev";
-export * from "./arm64/index";
 export {
   ACPI_S5_SLEEP_TYPE,
   ACPI_SLEEP_CONTROL_PORT,

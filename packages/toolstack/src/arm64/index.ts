@@ -5,6 +5,13 @@ export {
   buildArm64DeviceTree,
 } from "./device-tree";
 export {
+  type Arm64DomainImages,
+  type Arm64DomainOptions,
+  Arm64SpecialPages,
+  createArm64Domain,
+  type RunnableArm64Domain,
+} from "./domain";
+export {
   cells,
   cells64,
   DeviceTreeError,

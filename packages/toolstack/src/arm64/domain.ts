@@ -1,0 +1,162 @@
+/**
+ * Creates a runnable arm64 Xen guest, the way libxl does for Xen on Arm
+ * (`type = "pvh"` with an arm64 `Image`): create the domain, load the
+ * Image, the device tree and the initrd (buildArm64Boot), map a GICv2 at
+ * Xen's GUEST_GICD_BASE/GUEST_GICC_BASE, back the console and xenstore
+ * special pages in the GUEST_MAGIC region, allocate their event channels
+ * for domain 0 and publish them through HVM params, wire an arm64 CPU into
+ * each vCPU (vCPU 0 at the Image's entry), and start the console backend.
+ *
+ * Browser-safe: everything comes in as bytes and goes out as objects.
+ * Multi-vCPU guests need the scheduler to set `gic.currentCpu` before each
+ * vCPU runs (banked GIC registers); not done yet, so `vcpus` must be 1.
+ */
+import { ArmGuest, HvmParam } from "@kumo/abi";
+import { ARM64_TIMER_PPI, createArm64Cpu } from "@kumo/cpu-arm";
+import { GicV2, Pl011 } from "@kumo/device-models";
+import type { ClockOptions, Domain, Hypervisor } from "@kumo/hypervisor-core";
+import { DomainBuildError } from "../builder/errors";
+import type { DomainConfig } from "../config/domain-config";
+import { ConsoleBackend } from "../console/backend";
+import { hostConsoleChannel } from "../console/host-channel";
+import {
+  type Arm64BootLayout,
+  applyArm64EntryState,
+  arm64BootMemory,
+  buildArm64Boot,
+} from "./image";
+
+/** Special pages in Xen's GUEST_MAGIC region (libxl_arm.c / xc_dom_arm.c: console, xenstore). */
+export const Arm64SpecialPages = {
+  consoleGfn: ArmGuest.MAGIC_BASE / 4096,
+  xenstoreGfn: ArmGuest.MAGIC_BASE / 4096 + 1,
+} as const;
+
+/** CNTFRQ_EL0 of Kumo's arm64 CPUs (the default of `@kumo/cpu-arm`, QEMU virt's 62.5 MHz). */
+const COUNTER_HZ = 62_500_000;
+/** How often a vCPU's timer deadlines are re-read while none is armed (virtual ns). */
+const TIMER_POLL_NS = 1_000_000;
+
+export interface Arm64DomainImages {
+  /** The arm64 `Image`. */
+  readonly kernel: Uint8Array;
+  readonly ramdisk?: Uint8Array;
+}
+
+export interface Arm64DomainOptions {
+  readonly paused?: boolean;
+  readonly clock?: ClockOptions;
+  /** An SBSA UART at GUEST_PL011_BASE on SPI 32 (xl.cfg `vuart = "sbsa_uart"`); its bytes go to `uartOutput`. */
+  readonly uart?: boolean;
+  readonly uartOutput?: (byte: number) => void;
+}
+
+export interface RunnableArm64Domain {
+  readonly domain: Domain;
+  readonly layout: Arm64BootLayout;
+  readonly gic: GicV2;
+  readonly uart: Pl011 | null;
+  readonly console: ConsoleBackend;
+  readonly consolePort: number;
+  readonly storePort: number;
+  readonly storePage: Uint8Array;
+}
+
+export function createArm64Domain(
+  hypervisor: Hypervisor,
+  config: DomainConfig,
+  images: Arm64DomainImages,
+  options: Arm64DomainOptions = {},
+): RunnableArm64Domain {
+  if (config.type !== "pvh")
+    throw new DomainBuildError(`an arm64 guest has type = "pvh", not "${config.type}"`);
+  if (config.vcpus !== 1)
+    throw new DomainBuildError(`arm64 guests have one vCPU for now, not ${config.vcpus}`);
+  const domain = hypervisor.createDomain({
+    name: config.name,
+    memory: config.memoryMiB * 1024 * 1024,
+    vcpus: config.vcpus,
+    type: "pvh",
+    architecture: "arm64",
+    // The generic counter is the domain's TSC: one clock source (docs/architecture.md "Time"),
+    // at the frequency CNTFRQ_EL0 reports.
+    clock: { mode: "virtual", ...options.clock, tscHz: COUNTER_HZ },
+  });
+  try {
+    const memory = domain.memory;
+    if (memory === null) throw new DomainBuildError("the new domain has no memory");
+    const layout = buildArm64Boot(arm64BootMemory(memory), {
+      kernel: images.kernel,
+      initrd: images.ramdisk,
+      cmdline: config.cmdline,
+      vcpus: config.vcpus,
+      ...(options.uart ? { uart: { base: ArmGuest.PL011_BASE, spi: ArmGuest.VPL011_SPI } } : {}),
+    });
+
+    const cpus = Array.from({ length: config.vcpus }, (_, id) =>
+      createArm64Cpu({ memory, vcpuId: id, counterFrequency: COUNTER_HZ }),
+    );
+    const gic = new GicV2({
+      cpus: config.vcpus,
+      // A raised IRQ line wakes the vCPU from wfi.
+      interrupt: (cpu, asserted) => {
+        if (asserted) cpus[cpu]?.notifyInterrupt();
+      },
+      // The event-channel PPI is a level: pending again at EOI while upcall_pending is set.
+      resamplePpi: (cpu, intid) => intid === ArmGuest.EVTCHN_PPI && domain.eventLineLevel(cpu),
+    });
+    memory.addMmio(ArmGuest.GICD_BASE, ArmGuest.GICD_SIZE, gic.distributor);
+    memory.addMmio(ArmGuest.GICC_BASE, ArmGuest.GICC_SIZE, gic.cpuInterface);
+    let uart: Pl011 | null = null;
+    if (options.uart) {
+      uart = new Pl011({
+        output: options.uartOutput,
+        interrupt: (asserted) => gic.setSpi(ArmGuest.VPL011_SPI, asserted),
+      });
+      memory.addMmio(ArmGuest.PL011_BASE, ArmGuest.PL011_SIZE, uart);
+    }
+
+    const consolePage = new Uint8Array(4096);
+    const storePage = new Uint8Array(4096);
+    memory.mapFrame(Arm64SpecialPages.consoleGfn, consolePage, true);
+    memory.mapFrame(Arm64SpecialPages.xenstoreGfn, storePage, true);
+    const consolePort = domain.events.allocUnbound(0);
+    const storePort = domain.events.allocUnbound(0);
+    if (consolePort <= 0 || storePort <= 0)
+      throw new DomainBuildError(
+        `cannot allocate the console and xenstore event channels (${consolePort}, ${storePort})`,
+      );
+    const params = hypervisor.host.hvmParams;
+    params.set(domain.domid, HvmParam.CONSOLE_PFN, Arm64SpecialPages.consoleGfn);
+    params.set(domain.domid, HvmParam.CONSOLE_EVTCHN, consolePort);
+    params.set(domain.domid, HvmParam.STORE_PFN, Arm64SpecialPages.xenstoreGfn);
+    params.set(domain.domid, HvmParam.STORE_EVTCHN, storePort);
+    const console = new ConsoleBackend(
+      hostConsoleChannel(hypervisor.host, domain.domid, Arm64SpecialPages.consoleGfn, consolePort),
+    );
+
+    cpus.forEach((cpu, id) => {
+      cpu.interrupts = gic.source(id);
+      // The generic timer's outputs drive its PPIs (27 virtual, 30 physical).
+      cpu.onTimer = (timer, asserted) => gic.setPpi(id, ARM64_TIMER_PPI[timer], asserted);
+      if (id === 0) applyArm64EntryState(cpu, layout.entry);
+      domain.attachVcpu(id, cpu, { interruptController: gic });
+      // The CPU samples its timers at each slice start and at timer writes; a vCPU asleep in
+      // wfi needs the hypervisor to look at the deadline (Xen: vtimer.c's per-vCPU timers).
+      // The CPU reports no arming, so the deadline is re-read at least every TIMER_POLL_NS.
+      const timer = domain.createTimer(() => {
+        cpu.updateTimers();
+        const deadline = cpu.nextTimerDeadline();
+        const now = domain.clock.now();
+        const due = (deadline * 1e9) / COUNTER_HZ;
+        timer.set(due > now ? Math.min(due, now + TIMER_POLL_NS) : now + TIMER_POLL_NS);
+      });
+      timer.set(domain.clock.now() + TIMER_POLL_NS);
+    });
+    if (!options.paused) domain.unpause();
+    return { domain, layout, gic, uart, console, consolePort, storePort, storePage };
+  } catch (error) {
+    hypervisor.destroyDomain(domain.domid);
+    throw error;
+  }
+}
