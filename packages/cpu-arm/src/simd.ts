@@ -1449,6 +1449,13 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
   const v = cpu.v32;
+  // The FP half of the space: opcodes 11xxx, 011xx with size<1> set, FCVTN/FCVTL.
+  if (
+    opcode >= 0b11000 ||
+    (opcode >= 0b01100 && opcode <= 0b01111 && size >= 2) ||
+    ((opcode === 0b10110 || opcode === 0b10111) && u === 0)
+  )
+    return floatTwoRegisterMisc(cpu, word, scalar);
   if (opcode === 0b10010 || opcode === 0b10100) {
     // XTN/XTN2 (U=0, 10010), SQXTUN (U=1, 10010), SQXTN/UQXTN (10100): narrow to half-width elements.
     if (size === 3 || scalar) return false;
@@ -1525,7 +1532,7 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
           }
           break;
         default:
-          return scalar ? false : floatTwoRegisterMisc(cpu, word);
+          return false;
       }
       s32[e * 2] = rLow;
       s32[e * 2 + 1] = rHigh;
@@ -1609,7 +1616,7 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
     case 0b101011:
       break;
     default:
-      return floatTwoRegisterMisc(cpu, word);
+      return false;
   }
   cpu.checkFpEnabled();
   const bits = 8 << size;
@@ -1655,48 +1662,106 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
   return true;
 }
 
-/** FP vector two-register misc: FABS, FNEG, FSQRT, FCVTZS/ZU, SCVTF/UCVTF (single/double lanes). */
-function floatTwoRegisterMisc(cpu: Arm64Cpu, word: number): boolean {
-  const q = (word >>> 30) & 1;
+/**
+ * FP two-register misc, vector and scalar (C4.1.95.21/.23): FABS, FNEG,
+ * FSQRT, FRINT*, FCVT{N,M,P,Z,A}{S,U}, SCVTF/UCVTF, FCMxx #0, FCVTN/FCVTL
+ * (single and double lanes; no half precision, no estimates).
+ */
+function floatTwoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
+  const q = scalar ? 0 : (word >>> 30) & 1;
   const u = (word >>> 29) & 1;
   const a = (word >>> 23) & 1;
   const double = (word >>> 22) & 1;
   const opcode = (word >>> 12) & 31;
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
-  if (double && !q) return false;
+  if (!scalar && (opcode === 0b10110 || opcode === 0b10111) && u === 0 && a === 0)
+    return floatWidthConvert(cpu, word);
+  if (double && !q && !scalar) return false;
   const key = (u << 6) | (a << 5) | opcode;
+  // operation: 0 FABS 1 FNEG 2 FSQRT 3 FRINT 4 FCVT*S 5 FCVT*U 6 SCVTF 7 UCVTF 8 FCMxx #0
   let operation: number;
+  let mode: number = Rounding.TiesEven;
+  let compare = 0; // FCMGT 0, FCMEQ 1, FCMLT 2, FCMGE 3, FCMLE 4
+  let exact = false;
   switch (key) {
     case (1 << 5) | 0b01111:
       operation = 0;
-      break; // FABS
+      break;
     case (1 << 6) | (1 << 5) | 0b01111:
       operation = 1;
-      break; // FNEG
+      break;
     case (1 << 6) | (1 << 5) | 0b11111:
       operation = 2;
-      break; // FSQRT
-    case (1 << 5) | 0b11011:
+      break;
+    case 0b11000: // FRINTN
+    case 0b11001: // FRINTM
+    case (1 << 5) | 0b11000: // FRINTP
+    case (1 << 5) | 0b11001: // FRINTZ
+    case (1 << 6) | 0b11000: // FRINTA
+    case (1 << 6) | 0b11001: // FRINTX
+    case (1 << 6) | (1 << 5) | 0b11001: // FRINTI
+      if (scalar) return false;
       operation = 3;
-      break; // FCVTZS
+      mode =
+        key === 0b11000
+          ? Rounding.TiesEven
+          : key === 0b11001
+            ? Rounding.MinusInfinity
+            : key === ((1 << 5) | 0b11000)
+              ? Rounding.PlusInfinity
+              : key === ((1 << 5) | 0b11001)
+                ? Rounding.Zero
+                : key === ((1 << 6) | 0b11000)
+                  ? Rounding.TiesAway
+                  : cpu.fpu.rounding();
+      exact = key === ((1 << 6) | 0b11001);
+      break;
+    case 0b11010: // FCVTNS / FCVTNU
+    case (1 << 6) | 0b11010:
+    case 0b11011: // FCVTMS / FCVTMU
+    case (1 << 6) | 0b11011:
+    case 0b11100: // FCVTAS / FCVTAU
+    case (1 << 6) | 0b11100:
+    case (1 << 5) | 0b11010: // FCVTPS / FCVTPU
+    case (1 << 6) | (1 << 5) | 0b11010:
+    case (1 << 5) | 0b11011: // FCVTZS / FCVTZU
     case (1 << 6) | (1 << 5) | 0b11011:
-      operation = 4;
-      break; // FCVTZU
+      operation = u ? 5 : 4;
+      mode =
+        opcode === 0b11100
+          ? Rounding.TiesAway
+          : a === 0
+            ? opcode === 0b11010
+              ? Rounding.TiesEven
+              : Rounding.MinusInfinity
+            : opcode === 0b11010
+              ? Rounding.PlusInfinity
+              : Rounding.Zero;
+      break;
     case 0b11101:
-      operation = 5;
-      break; // SCVTF
-    case (1 << 6) | 0b11101:
       operation = 6;
-      break; // UCVTF
+      break;
+    case (1 << 6) | 0b11101:
+      operation = 7;
+      break;
+    case (1 << 5) | 0b01100:
+    case (1 << 5) | 0b01101:
+    case (1 << 5) | 0b01110:
+    case (1 << 6) | (1 << 5) | 0b01100:
+    case (1 << 6) | (1 << 5) | 0b01101:
+      operation = 8;
+      compare = u ? 3 + (opcode & 1) : opcode - 0b01100;
+      break;
     default:
       return false;
   }
+  if (scalar && operation <= 2) return false;
   cpu.checkFpEnabled();
   const fpu = cpu.fpu;
   const v = cpu.v32;
   const step = double ? 2 : 1;
-  const elements = (q ? 4 : 2) >> double;
+  const elements = scalar ? 1 : (q ? 4 : 2) >> double;
   const signLow = double ? 0 : 0x80000000 | 0;
   const signHigh = double ? 0x80000000 | 0 : 0;
   clearScratch();
@@ -1716,16 +1781,59 @@ function floatTwoRegisterMisc(cpu: Arm64Cpu, word: number): boolean {
         fpu.squareRoot(double, low, high);
         break;
       case 3:
-      case 4:
-        fpu.toInteger(double, low, high, 0, Rounding.Zero, double ? 64 : 32, operation === 4);
+        fpu.roundToIntegral(double, low, high, mode, exact);
         break;
-      default:
-        fpu.fromInteger(double, low, high, 0, double ? 64 : 32, operation === 6);
+      case 4:
+      case 5:
+        fpu.toInteger(double, low, high, 0, mode, double ? 64 : 32, operation === 5);
+        break;
+      case 6:
+      case 7:
+        fpu.fromInteger(double, low, high, 0, double ? 64 : 32, operation === 7);
+        break;
+      default: {
+        // FCMGT/FCMEQ/FCMGE #0 compare (x, 0); FCMLT/FCMLE compare (0, x) as GT/GE.
+        const swapped = compare === 2 || compare === 4;
+        const kind = compare === 1 ? 0 : compare === 0 || compare === 2 ? 2 : 1;
+        const result = swapped
+          ? fpu.compareVector(double, kind, 0, 0, low, high)
+          : fpu.compareVector(double, kind, low, high, 0, 0);
+        fpu.resultLow = fpu.resultHigh = result ? -1 : 0;
+      }
     }
     s32[e * step] = fpu.resultLow;
     if (double) s32[e * step + 1] = fpu.resultHigh;
   }
   writeScratch(cpu, rd, q);
+  return true;
+}
+
+/** FCVTN/FCVTN2 (double to single, narrowing) and FCVTL/FCVTL2 (single to double), C7.2. */
+function floatWidthConvert(cpu: Arm64Cpu, word: number): boolean {
+  const q = (word >>> 30) & 1;
+  const double = (word >>> 22) & 1;
+  const narrow = ((word >>> 12) & 31) === 0b10110;
+  const rn = (word >>> 5) & 31;
+  const rd = word & 31;
+  if (!double) return false; // the half-precision forms are not implemented
+  cpu.checkFpEnabled();
+  const fpu = cpu.fpu;
+  const v = cpu.v32;
+  if (narrow) {
+    for (let i = 0; i < 4; i++) s32[i] = v[rd * 4 + i];
+    for (let e = 0; e < 2; e++) {
+      fpu.convert(0, v[rn * 4 + e * 2], v[rn * 4 + e * 2 + 1]);
+      s32[q * 2 + e] = fpu.resultLow;
+    }
+    if (!q) s32[2] = s32[3] = 0;
+  } else {
+    for (let e = 0; e < 2; e++) {
+      fpu.convert(1, v[rn * 4 + q * 2 + e], 0);
+      s32[e * 2] = fpu.resultLow;
+      s32[e * 2 + 1] = fpu.resultHigh;
+    }
+  }
+  writeScratch(cpu, rd, 1);
   return true;
 }
 

@@ -296,6 +296,55 @@ for (const [arrangement, kind] of [
     add(`${op} ${arrangement}`, kind, (r) => `${op} ${v(r)}, ${v(r)}`, 16);
 }
 
+const CONVERSIONS = [
+  "fcvtns",
+  "fcvtnu",
+  "fcvtms",
+  "fcvtmu",
+  "fcvtas",
+  "fcvtau",
+  "fcvtps",
+  "fcvtpu",
+  "fcvtzs",
+  "fcvtzu",
+];
+for (const [arrangement, kind] of [
+  ["2s", "single"],
+  ["4s", "single"],
+  ["2d", "double"],
+] as const) {
+  const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
+  for (const op of [
+    "frintn",
+    "frintm",
+    "frintp",
+    "frintz",
+    "frinta",
+    "frintx",
+    "frinti",
+    ...CONVERSIONS,
+  ])
+    add(`${op} ${arrangement}`, kind, (r) => `${op} ${v(r)}, ${v(r)}`, 16);
+  for (const op of ["fcmgt", "fcmeq", "fcmlt", "fcmge", "fcmle"])
+    add(`${op} ${arrangement} zero`, kind, (r) => `${op} ${v(r)}, ${v(r)}, #0.0`, 16);
+}
+for (const [prefix, kind] of [
+  ["s", "single"],
+  ["d", "double"],
+] as const) {
+  const f = (r: Random) => `${prefix}${vreg(r)}`;
+  for (const op of [...CONVERSIONS, "scvtf", "ucvtf"])
+    add(`${op} scalar ${prefix}`, kind, (r) => `${op} ${f(r)}, ${f(r)}`, 16);
+  for (const op of ["fcmgt", "fcmeq", "fcmlt", "fcmge", "fcmle"])
+    add(`${op} scalar ${prefix} zero`, kind, (r) => `${op} ${f(r)}, ${f(r)}, #0.0`, 16);
+  for (const op of ["fcmgt", "fcmeq", "fcmge"])
+    add(`${op} scalar ${prefix}`, kind, (r) => `${op} ${f(r)}, ${f(r)}, ${f(r)}`, 16);
+}
+add("fcvtn 2s", "double", (r) => `fcvtn v${vreg(r)}.2s, v${vreg(r)}.2d`, 24);
+add("fcvtn2 4s", "double", (r) => `fcvtn2 v${vreg(r)}.4s, v${vreg(r)}.2d`, 24);
+add("fcvtl 2d", "single", (r) => `fcvtl v${vreg(r)}.2d, v${vreg(r)}.2s`, 24);
+add("fcvtl2 2d", "single", (r) => `fcvtl2 v${vreg(r)}.2d, v${vreg(r)}.4s`, 24);
+
 // ---- integer vectors ----
 const ARRANGEMENTS = ["8b", "16b", "4h", "8h", "2s", "4s"];
 for (const arrangement of [...ARRANGEMENTS, "2d"]) {
