@@ -7,9 +7,9 @@
  *   `kumo create -c` attaches to, as `xl console` does for an HVM guest.
  *   `"none"` leaves COM1 in place with nothing attached. Default "pty".
  * - `debugcon_port = 0xe9`: the Bochs/QEMU debug console port (QEMU
- *   `isa-debugcon,iobase=`); its lines go to the hypervisor log. `-1` none.
+ *   `isa-debugcon,iobase=`); its lines go to the hypervisor log. `"none"`: no port.
  * - `debug_exit_port = 0xf4`: QEMU's `isa-debug-exit` port; a write of v
- *   ends the domain and `kumo create -c` exits with (v << 1) | 1. `-1` none.
+ *   ends the domain and `kumo create -c` exits with (v << 1) | 1. `"none"`: no port.
  */
 import { XlConfigError } from "./errors";
 import { parseXlConfigText, type XlValue } from "./syntax";
@@ -29,18 +29,14 @@ function port(
   fallback: number,
 ): number | null {
   if (value === undefined) return fallback;
-  if (
-    value.kind !== "number" ||
-    !Number.isInteger(value.value) ||
-    value.value < -1 ||
-    value.value > 0xffff
-  )
+  if (value.kind === "string" && value.value === "none") return null;
+  if (value.kind !== "number" || !Number.isInteger(value.value) || value.value > 0xffff)
     throw new XlConfigError(
       source,
       value.position,
-      `expected ${key} to be an I/O port number 0-0xffff, or -1 for none`,
+      `expected ${key} to be an I/O port number 0-0xffff, or "none"`,
     );
-  return value.value === -1 ? null : value.value;
+  return value.value;
 }
 
 /** Reads the HVM keys of an xl.cfg text (already checked by parseDomainConfig). */

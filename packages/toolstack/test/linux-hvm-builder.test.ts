@@ -1,0 +1,125 @@
+/**
+ * The HVM direct-boot builder (src/builder/bzimage-boot.ts) against Linux's
+ * boot protocol (Documentation/arch/x86/boot.rst, zero-page.rst), on a
+ * synthetic bzImage, and the `kumo create -n` dry run of an HVM config.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { BzImageLayout, buildBzImageBoot, readSetupHeader } from "../src/builder/bzimage-boot";
+import { KernelImageError } from "../src/builder/errors";
+import { ramBootMemory } from "../src/builder/pvh";
+import { XlConfigError } from "../src/config/errors";
+import { parseHvmOptions } from "../src/config/hvm-options";
+import { runKumo } from "../src/node/index";
+
+/** A bzImage shaped like Linux 6.1's: 4 setup sectors, protocol 2.15, code32_start 0x100000. */
+function fakeBzImage(payload = 0x3000): Uint8Array {
+  const image = new Uint8Array(5 * 512 + payload);
+  const view = new DataView(image.buffer);
+  image[0x1f1] = 4;
+  image[0x201] = 0x6a; // header ends at 0x26c (jump offset byte)
+  view.setUint32(0x202, 0x53726448, true);
+  view.setUint16(0x206, 0x020f, true);
+  image[0x211] = 0x01; // LOADED_HIGH
+  view.setUint32(0x214, 0x100000, true);
+  view.setUint32(0x22c, 0x7fffffff, true); // initrd_addr_max
+  view.setUint32(0x238, 2047, true); // cmdline_size
+  view.setUint32(0x260, 0x10000, true); // init_size
+  for (let i = 0; i < payload; i++) image[5 * 512 + i] = (i * 7) & 0xff;
+  return image;
+}
+
+describe("bzImage direct boot", () => {
+  it("writes the zero page, command line, kernel and ramdisk as boot.rst asks", () => {
+    const ram = new Uint8Array(32 << 20);
+    const image = fakeBzImage();
+    const ramdisk = new Uint8Array(10000).fill(0x5a);
+    const layout = buildBzImageBoot(ramBootMemory(ram), {
+      bzImage: image,
+      ramdisk,
+      cmdline: "console=ttyS0",
+    });
+    const params = new DataView(ram.buffer, BzImageLayout.bootParams, 4096);
+    expect(layout.entry).toBe(0x100000);
+    expect(layout.protocol).toBe(0x20f);
+    // The setup header copied, then the loader's fields.
+    expect(params.getUint32(0x202, true)).toBe(0x53726448);
+    expect(params.getUint8(0x210)).toBe(0xff); // type_of_loader
+    expect(params.getUint8(0x211)).toBe(0x81); // LOADED_HIGH | CAN_USE_HEAP
+    expect(params.getUint32(0x228, true)).toBe(layout.cmdlineAddress);
+    expect(
+      new TextDecoder().decode(ram.subarray(layout.cmdlineAddress, layout.cmdlineAddress + 14)),
+    ).toBe("console=ttyS0\0");
+    // Ramdisk at the top of RAM, page-aligned.
+    expect(params.getUint32(0x218, true)).toBe(layout.ramdisk?.address);
+    expect(params.getUint32(0x21c, true)).toBe(10000);
+    expect((layout.ramdisk?.address ?? 1) % 4096).toBe(0);
+    expect(ram[(layout.ramdisk?.address ?? 0) + 9999]).toBe(0x5a);
+    // The protected-mode kernel from (setup_sects + 1) * 512 at 0x100000.
+    expect(Array.from(ram.subarray(0x100000, 0x100004))).toEqual([0, 7, 14, 21]);
+    // e820: count at 0x1e8, 20-byte entries at 0x2d0.
+    expect(params.getUint8(0x1e8)).toBe(layout.e820.length);
+    const entry = (i: number) => [
+      params.getUint32(0x2d0 + 20 * i, true),
+      params.getUint32(0x2d0 + 20 * i + 8, true),
+      params.getUint32(0x2d0 + 20 * i + 16, true),
+    ];
+    expect(entry(0)).toEqual([0, 0x9fc00, 1]);
+    expect(entry(3)).toEqual([0x100000, (32 << 20) - 0x100000, 1]);
+    expect(entry(4)).toEqual([0xfeff8000, 0x8000, 2]);
+  });
+
+  it("rejects what is not a bootable bzImage, or a command line too long", () => {
+    const ram = ramBootMemory(new Uint8Array(16 << 20));
+    expect(() => readSetupHeader(new Uint8Array(4096))).toThrow(/HdrS/);
+    const old = fakeBzImage();
+    old[0x206] = 0x02;
+    expect(() => readSetupHeader(old)).toThrow(KernelImageError);
+    const low = fakeBzImage();
+    low[0x211] = 0;
+    expect(() => readSetupHeader(low)).toThrow(/zImage/);
+    expect(() =>
+      buildBzImageBoot(ram, { bzImage: fakeBzImage(), cmdline: "x".repeat(2048) }),
+    ).toThrow(/2047/);
+  });
+
+  it("reads the HVM xl.cfg keys", () => {
+    expect(parseHvmOptions('serial = "pty"')).toEqual({
+      serial: "pty",
+      debugconPort: 0xe9,
+      debugExitPort: 0xf4,
+    });
+    expect(
+      parseHvmOptions('serial = [ "none" ]\ndebugcon_port = 0x402\ndebug_exit_port = "none"'),
+    ).toEqual({
+      serial: "none",
+      debugconPort: 0x402,
+      debugExitPort: null,
+    });
+    expect(() => parseHvmOptions('serial = "file:/tmp/x"', "g.cfg")).toThrow(XlConfigError);
+    expect(() => parseHvmOptions("debugcon_port = 0x10000", "g.cfg")).toThrow(/g.cfg:1:17/);
+  });
+
+  it("kumo create -n describes the HVM boot", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-hvm-dry-"));
+    writeFileSync(join(dir, "bzImage"), fakeBzImage());
+    writeFileSync(
+      join(dir, "guest.cfg"),
+      'name = "d"\ntype = "hvm"\nmemory = 32\nkernel = "bzImage"\ncmdline = "console=ttyS0"\nserial = "pty"\n',
+    );
+    let stdout = "";
+    let stderr = "";
+    const status = await runKumo(["create", "-n", "guest.cfg"], {
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+      env: { KUMO_STATE_DIR: join(dir, "state") },
+      cwd: dir,
+    });
+    expect(stderr).toBe("");
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/entry\s+0x100000 \(code32_start, ESI = boot_params at 0x10000\)/);
+    expect(stdout).toMatch(/serial\s+pty/);
+  });
+});
