@@ -12,7 +12,7 @@
  * of the space raises UNDEFINED, matching the ID registers.
  */
 import type { Arm64Cpu } from "./cpu";
-import { FpFlag, Rounding } from "./fp";
+import { Rounding } from "./fp";
 
 /** FPSR.QC: cumulative saturation (Arm ARM D19.2 FPSR). */
 const QC = 1 << 27;
@@ -43,12 +43,6 @@ function setScratch(e: number, size: number, value: number): void {
   if (size === 0) s8[e] = value;
   else if (size === 1) s16[e] = value;
   else s32[e] = value;
-}
-
-function scratchLane(e: number, size: number): number {
-  if (size === 0) return s8[e];
-  if (size === 1) return s16[e];
-  return s32[e] >>> 0;
 }
 
 /** Copies the scratch vector to Vd: 16 bytes, or 8 with the upper half zeroed (Q = 0). */
@@ -523,11 +517,6 @@ export function executeSimd(cpu: Arm64Cpu, word: number): boolean {
 function floatType(word: number): number {
   const ptype = (word >>> 22) & 3;
   return ptype <= 1 ? ptype : -1;
-}
-
-function readFloat(cpu: Arm64Cpu, reg: number): void {
-  cpu.valueLow = cpu.v32[reg * 4];
-  cpu.valueHigh = cpu.v32[reg * 4 + 1];
 }
 
 function writeFloat(cpu: Arm64Cpu, rd: number, double: number): void {
@@ -1044,9 +1033,8 @@ function copy(cpu: Arm64Cpu, word: number): boolean {
     case 7: {
       // SMOV (5) / UMOV (7): Q selects the 64-bit destination.
       const signed = imm4 === 5;
-      if (signed && (size === 3 || (size === 2 && !q) || (size < 2 && false))) {
-        if (size === 3 || (size === 2 && !q)) return false;
-      }
+      // SMOV has no 64-bit element and no W form of a word; UMOV's Q must match a doubleword element.
+      if (signed && (size === 3 || (size === 2 && !q))) return false;
       if (!signed && (size === 3) !== (q === 1)) return false;
       cpu.checkFpEnabled();
       if (rd === 31) return true;
@@ -1101,7 +1089,6 @@ function threeSame64(
   cpu: Arm64Cpu,
   u: number,
   opcode: number,
-  rd: number,
   rn: number,
   rm: number,
   e: number,
@@ -1198,7 +1185,7 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     // Scalar forms implemented: 64-bit ADD/SUB/CMEQ/CMTST/CMGT/CMHI/CMGE/CMHS.
     if (size !== 3) return false;
     clearScratch();
-    if (!threeSame64(cpu, u, opcode, rd, rn, rm, 0)) return false;
+    if (!threeSame64(cpu, u, opcode, rn, rm, 0)) return false;
     cpu.checkFpEnabled();
     writeScratch(cpu, rd, 0);
     return true;
@@ -1218,7 +1205,7 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
       writeScratch(cpu, rd, 1);
       return true;
     }
-    for (let e = 0; e < 2; e++) if (!threeSame64(cpu, u, opcode, rd, rn, rm, e)) return false;
+    for (let e = 0; e < 2; e++) if (!threeSame64(cpu, u, opcode, rn, rm, e)) return false;
     cpu.checkFpEnabled();
     writeScratch(cpu, rd, 1);
     return true;
@@ -1942,8 +1929,6 @@ function threeDifferent(cpu: Arm64Cpu, word: number): boolean {
         let value: number;
         if (size === 2) {
           const v = cpu.v32;
-          const a = (v[rn * 4 + e * 2 + 1] >>> 0) * TWO_POW_32 + (v[rn * 4 + e * 2] >>> 0);
-          const b = (v[rm * 4 + e * 2 + 1] >>> 0) * TWO_POW_32 + (v[rm * 4 + e * 2] >>> 0);
           // High 32 bits of a +/- b (+ 2^31 when rounding), exactly via halves.
           const lowSum =
             (v[rn * 4 + e * 2] >>> 0) +
@@ -1955,8 +1940,6 @@ function threeDifferent(cpu: Arm64Cpu, word: number): boolean {
               (opcode === 4 ? v[rm * 4 + e * 2 + 1] : -v[rm * 4 + e * 2 + 1]) +
               carry) |
             0;
-          void a;
-          void b;
         } else {
           const a = lane(cpu, rn, e, size + 1);
           const b = lane(cpu, rm, e, size + 1);
@@ -2037,13 +2020,6 @@ function addToScratch64(at: number, low: number, high: number, n: number): void 
   const sum = (low >>> 0) + nLow;
   s32[at] = sum | 0;
   s32[at + 1] = (high + nHigh + (sum > 0xffffffff ? 1 : 0)) | 0;
-}
-
-/** A 64-bit lane as a double (exact only below 2^53; used for sums of 32-bit values). */
-function wideLane(cpu: Arm64Cpu, reg: number, e: number, unsigned: number): number {
-  const v = cpu.v32;
-  const high = unsigned ? v[reg * 4 + e * 2 + 1] >>> 0 : v[reg * 4 + e * 2 + 1];
-  return high * TWO_POW_32 + (v[reg * 4 + e * 2] >>> 0);
 }
 
 /** SMULL/UMULL/SMLAL/UMLAL/SMLSL/UMLSL with 32-bit elements: exact 64-bit products on 16-bit limbs. */
@@ -2210,9 +2186,8 @@ function shiftImmediate(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
         r = r % 2 ** esize;
         break;
       case 5: {
-        const mask = 2 ** esize - 1 - (2 ** leftShift - 1);
+        // SLI keeps the destination's low `leftShift` bits.
         r = ((a * 2 ** leftShift) % 2 ** esize) + (d % 2 ** leftShift);
-        void mask;
         break;
       }
       default: {
@@ -2389,6 +2364,3 @@ function permute(cpu: Arm64Cpu, word: number): boolean {
   writeScratch(cpu, rd, q);
   return true;
 }
-
-export { FpFlag };
-void scratchLane;
