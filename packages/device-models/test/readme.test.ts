@@ -27,4 +27,17 @@ describe("README", () => {
     new Function(...Object.keys(scope), body)(...Object.values(scope));
     expect(log.mock.calls).toEqual([["enter SLP_TYP", 5], [1]]);
   });
+
+  it("the PC port bus example runs and prints what its comments say", () => {
+    const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
+    const block = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].find((match) =>
+      match[1].includes("new PortBus()"),
+    )?.[1];
+    expect(block).toBeDefined();
+    const body = (block ?? "").replace(/^import .*$/gm, "");
+    const log = vi.fn();
+    const scope = { ...deviceModels, console: { log } };
+    new Function(...Object.keys(scope), body)(...Object.values(scope));
+    expect(log.mock.calls).toEqual([[true, "28"], ["c0"], [255]]);
+  });
 });
