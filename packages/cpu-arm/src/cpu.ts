@@ -1997,7 +1997,7 @@ export class Arm64Cpu implements Vcpu {
       (op2 << 17) |
       (op1 << 14) |
       (crn << 10) |
-      (rt << 5) |
+      ((rt >= 31 ? 31 : rt) << 5) | // the zero register is slot 33 here, 31 in the ISS
       (crm << 1) |
       (read ? 1 : 0);
     this.takeSync(ExceptionClass.SysRegTrap, iss, this.pcLow, this.pcHigh);
