@@ -43,13 +43,21 @@ export async function createHvm(
   daemonRunning: boolean,
 ): Promise<number> {
   const hvm = parseHvmOptions(configText, configName);
+  const firmwarePath = hvm.firmware === undefined ? undefined : resolve(io.cwd, hvm.firmware);
+  const firmware = firmwarePath === undefined ? undefined : readInput(firmwarePath, "firmware");
   const kernelPath = resolve(io.cwd, config.kernel);
-  const kernel = readInput(kernelPath, "kernel");
+  const kernel = firmware !== undefined ? undefined : readInput(kernelPath, "kernel");
   const ramdisk =
     config.ramdisk === undefined
       ? undefined
       : readInput(resolve(io.cwd, config.ramdisk), "ramdisk");
-  if (values["dry-run"]) {
+  if (values["dry-run"] && firmware !== undefined) {
+    io.stdout.write(
+      `${"name".padEnd(16)}${config.name}\n${"type".padEnd(16)}hvm (firmware)\n${"firmware".padEnd(16)}${firmwarePath} (${firmware.length} bytes at ${hex(4294967296 - firmware.length)}, reset vector F000:FFF0)\n`,
+    );
+    return ExitStatus.Ok;
+  }
+  if (values["dry-run"] && kernel !== undefined) {
     const ram = config.memoryMiB * 1024 * 1024;
     const layout = buildBzImageBoot(
       { size: ram, write() {}, fill() {} },
@@ -94,12 +102,13 @@ export async function createHvm(
   const runnable = createHvmDomain(
     hypervisor,
     config,
-    { kernel, ramdisk },
+    { kernel, ramdisk, firmware },
     {
       paused: true,
       clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
       debugconPort: hvm.debugconPort,
       exitPort: hvm.debugExitPort,
+      hideXenCpuid: firmware !== undefined,
     },
   );
   const { domain, console } = runnable;

@@ -85,6 +85,7 @@ const knownKeys = new Set([
   "acpi",
   // HVM (src/config/hvm-options.ts)
   "serial",
+  "firmware",
   "debugcon_port",
   "debug_exit_port",
 ]);
@@ -253,7 +254,9 @@ export function domainConfigFromFile(file: XlConfigFile): DomainConfig {
   }
 
   const kernel = reader.string("kernel");
-  if (kernel === undefined || kernel.value === "") {
+  // An HVM guest may boot from its firmware instead (xl.cfg(5) firmware=; src/config/hvm-options.ts).
+  const firmwareBoot = type === "hvm" && kernel === undefined && file.settings.has("firmware");
+  if (!firmwareBoot && (kernel === undefined || kernel.value === "")) {
     return reader.fail(
       kernel?.position ?? { line: 1, column: 1 },
       `expected a "kernel" setting: a ${type.toUpperCase()} guest is booted from a kernel image`,
@@ -318,7 +321,7 @@ export function domainConfigFromFile(file: XlConfigFile): DomainConfig {
     maxMemoryMiB: maxMemory ?? memoryMiB,
     vcpus,
     maxVcpus: maxVcpusSetting ?? vcpus,
-    kernel: kernel.value,
+    kernel: kernel?.value ?? "",
     ramdisk: ramdisk?.value === "" ? undefined : ramdisk?.value,
     cmdline: commandLine,
     // xl.cfg(5) defaults: on_poweroff destroy, on_reboot restart, on_crash destroy.

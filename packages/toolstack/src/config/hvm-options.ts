@@ -6,6 +6,11 @@
  * - `serial = "pty"` (or `[ "pty" ]`): COM1 is the domain's console, which
  *   `kumo create -c` attaches to, as `xl console` does for an HVM guest.
  *   `"none"` leaves COM1 in place with nothing attached. Default "pty".
+ * - `firmware = "seabios"` or a path: boot the firmware image (SeaBIOS's
+ *   bios.bin for "seabios") instead of a kernel; `kernel` may then be left
+ *   out. The firmware sees no Xen CPUID leaves (SeaBIOS's Xen mode needs
+ *   hvmloader's tables). SeaBIOS prints its log on port 0x402 when it finds
+ *   a debug console there: set `debugcon_port = 0x402` to see it.
  * - `debugcon_port = 0xe9`: the Bochs/QEMU debug console port (QEMU
  *   `isa-debugcon,iobase=`); its lines go to the hypervisor log. `"none"`: no port.
  * - `debug_exit_port = 0xf4`: QEMU's `isa-debug-exit` port; a write of v
@@ -14,13 +19,18 @@
 import { XlConfigError } from "./errors";
 import { parseXlConfigText, type XlValue } from "./syntax";
 
+/** Debian's SeaBIOS (package seabios), what `firmware = "seabios"` names. */
+export const SEABIOS_PATH = "/usr/share/seabios/bios.bin";
+
 export interface HvmOptions {
   readonly serial: "pty" | "none";
+  /** The firmware image path, or undefined for direct kernel boot. */
+  readonly firmware: string | undefined;
   readonly debugconPort: number | null;
   readonly debugExitPort: number | null;
 }
 
-export const HVM_CONFIG_KEYS = ["serial", "debugcon_port", "debug_exit_port"] as const;
+export const HVM_CONFIG_KEYS = ["serial", "firmware", "debugcon_port", "debug_exit_port"] as const;
 
 function port(
   source: string,
@@ -54,8 +64,29 @@ export function parseHvmOptions(text: string, source = "<config>"): HvmOptions {
       );
     serial = first.value;
   }
+  let firmware: string | undefined;
+  const firmwareSetting = settings.get("firmware")?.value;
+  if (firmwareSetting !== undefined) {
+    if (firmwareSetting.kind !== "string" || firmwareSetting.value === "")
+      throw new XlConfigError(
+        source,
+        firmwareSetting.position,
+        'expected firmware = "seabios" or the path of a firmware image',
+      );
+    if (firmwareSetting.value === "ovmf" || firmwareSetting.value === "uefi")
+      throw new XlConfigError(
+        source,
+        firmwareSetting.position,
+        'expected firmware = "seabios" or a path (Kumo has no UEFI firmware)',
+      );
+    firmware =
+      firmwareSetting.value === "seabios" || firmwareSetting.value === "bios"
+        ? SEABIOS_PATH
+        : firmwareSetting.value;
+  }
   return {
     serial,
+    firmware,
     debugconPort: port(source, settings.get("debugcon_port")?.value, "debugcon_port", 0xe9),
     debugExitPort: port(source, settings.get("debug_exit_port")?.value, "debug_exit_port", 0xf4),
   };

@@ -71,6 +71,13 @@ export interface HvmDomainImages {
    * BIOS: no interrupt vectors, no BIOS data area (test programs set up their own).
    */
   readonly bootSector?: Uint8Array;
+  /**
+   * Instead of a kernel: a PC firmware image (xl.cfg `firmware`, e.g. SeaBIOS's
+   * bios.bin), mapped read-only just below 4 GiB and its last 128 KiB copied to
+   * 0xE0000-0xFFFFF (RAM there, as after the firmware opened the PAM shadow),
+   * and vCPU 0 starts at the reset vector F000:FFF0 (SDM vol. 3A 9.1.4).
+   */
+  readonly firmware?: Uint8Array;
 }
 
 export interface HvmDomainOptions {
@@ -81,6 +88,12 @@ export interface HvmDomainOptions {
   readonly debugconOutput?: (byte: number) => void;
   /** Exit port (default 0xF4, null none). */
   readonly exitPort?: number | null;
+  /**
+   * Hide the Xen CPUID leaves (0x40000000-0x400000FF) from the guest. SeaBIOS
+   * switches to its Xen mode when it sees them and then needs hvmloader's
+   * info table (SeaBIOS src/fw/xen.c), which Kumo does not write.
+   */
+  readonly hideXenCpuid?: boolean;
 }
 
 /** The guest's COM1 as a console: the same surface as ConsoleBackend where the CLI uses it. */
@@ -188,6 +201,19 @@ class HvmInterruptSource {
   }
 }
 
+/** Answers the hypervisor leaves as a CPU without a hypervisor: zeros (SDM vol. 2A CPUID, reserved leaves). */
+function hideXenLeaves(cpu: ReturnType<typeof createX86Cpu>): void {
+  const hooks = cpu.hooks;
+  const inner = hooks.cpuid;
+  hooks.cpuid = (leaf, subleaf, out) => {
+    if (leaf >>> 8 === 0x400000) {
+      out.fill(0);
+      return true;
+    }
+    return inner?.(leaf, subleaf, out) ?? false;
+  };
+}
+
 export function createHvmDomain(
   hypervisor: Hypervisor,
   config: DomainConfig,
@@ -219,10 +245,20 @@ export function createHvmDomain(
       throw new DomainBuildError(
         `a ${bootSector.length}-byte boot program does not fit between 0x7c00 and the EBDA (${BOOT_SECTOR_MAX} bytes)`,
       );
-    if (bootSector === undefined && images.kernel === undefined)
-      throw new DomainBuildError("an HVM domain needs a kernel (bzImage) or a boot sector");
+    const firmware = images.firmware;
+    if (
+      firmware !== undefined &&
+      (firmware.length % 4096 !== 0 || firmware.length < 65536 || firmware.length > 16 << 20)
+    )
+      throw new DomainBuildError(
+        `a ${firmware.length}-byte firmware image cannot be mapped below 4 GiB: expected a multiple of 4 KiB from 64 KiB to 16 MiB`,
+      );
+    if (bootSector === undefined && firmware === undefined && images.kernel === undefined)
+      throw new DomainBuildError(
+        "an HVM domain needs a kernel (bzImage), a firmware image or a boot sector",
+      );
     const layout: BzImageBootLayout =
-      bootSector !== undefined
+      bootSector !== undefined || firmware !== undefined
         ? bootSectorLayout(memory.ram.size)
         : buildBzImageBoot(guestBootMemory(memory), {
             bzImage: images.kernel as Uint8Array,
@@ -230,6 +266,13 @@ export function createHvmDomain(
             cmdline: config.cmdline,
           });
     if (bootSector !== undefined) memory.writeBytes(BOOT_SECTOR_ADDRESS, bootSector);
+    if (firmware !== undefined) {
+      const top = 4294967296 - firmware.length;
+      for (let offset = 0; offset < firmware.length; offset += 4096)
+        memory.mapFrame((top + offset) / 4096, firmware.slice(offset, offset + 4096), false);
+      const low = firmware.subarray(Math.max(0, firmware.length - 0x20000));
+      memory.writeBytes(0x100000 - low.length, low);
+    }
     domain.memoryMap = layout.e820.map((entry) => ({ ...entry }));
 
     // The Xen special pages and their HVM params, as for PVH (xen-abi.md 1.2, 6.3).
@@ -298,7 +341,10 @@ export function createHvmDomain(
 
     for (let id = 0; id < config.vcpus; id++) {
       const cpu = createX86Cpu({ memory, io: platform.bus });
-      if (id === 0 && bootSector !== undefined) {
+      if (id === 0 && firmware !== undefined) {
+        // Power-on state: real mode at F000:FFF0 with CS.base 0xFFFF0000.
+        cpu.reset();
+      } else if (id === 0 && bootSector !== undefined) {
         // What a BIOS leaves for a boot sector: CS:IP = 0000:7C00, DL = boot drive.
         cpu.setRealMode(0, BOOT_SECTOR_ADDRESS);
         cpu.regs[EDX] = 0x80;
@@ -319,6 +365,8 @@ export function createHvmDomain(
         wiring.apic.fromState({ ...state, lvt });
       }
       localApics.push(wiring);
+      // Outermost, so that it answers before the hypervisor's leaves.
+      if (options.hideXenCpuid) hideXenLeaves(cpu);
       cpu.interrupts = new HvmInterruptSource(domain.vcpus[id], wiring, id === 0 ? platform : null);
     }
     if (!options.paused) domain.unpause();
