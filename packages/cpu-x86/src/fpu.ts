@@ -1,5 +1,17 @@
 import type { X86Cpu } from "./cpu";
 import { Info } from "./decoder";
+import {
+  add,
+  DOUBLE,
+  divide,
+  type Format,
+  multiply,
+  roundedUp,
+  roundFlags,
+  roundValue,
+  SINGLE,
+  squareRoot,
+} from "./simd-float";
 
 /**
  * The x87 FPU (Intel SDM vol. 1 chapter 8). Registers are held as IEEE
@@ -26,6 +38,10 @@ const conversion = new Float64Array(1);
 const conversionWords = new Uint32Array(conversion.buffer);
 const conversion32 = new Float32Array(1);
 const conversion32Word = new Int32Array(conversion32.buffer);
+/** The x87 "real indefinite" QNaN (SDM vol. 1 4.8.3.7), negative, as a double's bits. */
+conversionWords[0] = 0;
+conversionWords[1] = 0xfff80000;
+const INDEFINITE = conversion[0];
 
 export class Fpu {
   /** Physical registers R0..R7; ST(i) is R[(top + i) & 7]. */
@@ -108,9 +124,20 @@ export class Fpu {
     if (this.status & ES && cpu.cr0 & (1 << 5)) cpu.fault(16, 0);
   }
 
+  /**
+   * Set when the current instruction raised an unmasked invalid-operation,
+   * denormal or divide-by-zero exception: it then stores nothing and pops
+   * nothing (SDM vol. 1 8.5.1.2, 8.5.2, 8.5.3: the destination and the stack
+   * are unchanged); #MF follows at the next waiting instruction.
+   */
+  private abort = false;
+
   private raise(flags: number): void {
     this.status |= flags;
-    if (flags & ~this.control & 0x3f) this.status |= ES | 0x8000;
+    if (flags & ~this.control & 0x3f) {
+      this.status |= ES | 0x8000;
+      if (flags & ~this.control & (IE | DE | ZE)) this.abort = true;
+    }
   }
 
   private get0(): number {
@@ -118,7 +145,7 @@ export class Fpu {
     if (this.empty[index]) {
       this.raise(IE | SF);
       this.status &= ~C1;
-      return Number.NaN;
+      return INDEFINITE;
     }
     return this.st[index];
   }
@@ -128,23 +155,26 @@ export class Fpu {
     if (this.empty[index]) {
       this.raise(IE | SF);
       this.status &= ~C1;
-      return Number.NaN;
+      return INDEFINITE;
     }
     return this.st[index];
   }
 
   private set(i: number, value: number): void {
+    if (this.abort) return;
     const index = (this.top + i) & 7;
     this.st[index] = value;
     this.empty[index] = 0;
   }
 
   push(value: number): void {
+    if (this.abort) return;
     const index = (this.top - 1) & 7;
     if (!this.empty[index]) {
       // Stack overflow: C1=1, masked response loads the indefinite NaN.
       this.raise(IE | SF | C1);
-      value = Number.NaN;
+      if (this.abort) return;
+      value = INDEFINITE;
     }
     this.top = index;
     this.st[index] = value;
@@ -152,6 +182,7 @@ export class Fpu {
   }
 
   pop(): void {
+    if (this.abort) return;
     this.empty[this.top & 7] = 1;
     this.top = (this.top + 1) & 7;
   }
@@ -198,7 +229,54 @@ export class Fpu {
     }
   }
 
+  /**
+   * MXCSR-style control for simd-float (rounding control in bits 13-14, all
+   * exceptions masked); the precision-control format of the control word.
+   */
+  private roundingControl(): number {
+    return (((this.control >> 10) & 3) << 13) | 0x1f80;
+  }
+
+  private precisionFormat(): Format {
+    // PC = 0: single; 2 or 3: double (registers are doubles, see above).
+    return ((this.control >> 8) & 3) === 0 ? SINGLE : DOUBLE;
+  }
+
+  /** PE and C1 of a rounded result (SDM vol. 1 8.1.3.1, 8.5.6). */
+  private rounded(value: number): number {
+    if (roundFlags & 0x20) {
+      this.raise(PE);
+      if (roundedUp) this.status |= C1;
+    }
+    return value;
+  }
+
+  /**
+   * Finite operands are rounded exactly once at the precision-control
+   * precision and the rounding-control mode (simd-float.ts); infinities,
+   * zeros of MUL/DIV and NaNs keep the IEEE double result.
+   */
   private arith(operation: number, a: number, b: number): number {
+    if (Number.isFinite(a) && Number.isFinite(b)) {
+      const format = this.precisionFormat();
+      const control = this.roundingControl();
+      switch (operation) {
+        case 0:
+          return this.rounded(add(a, b, format, control));
+        case 4:
+          return this.rounded(add(a, -b, format, control));
+        case 5:
+          return this.rounded(add(b, -a, format, control));
+        case 1:
+          if (a !== 0 && b !== 0) return this.rounded(multiply(a, b, format, control));
+          break;
+        case 6:
+          if (a !== 0 && b !== 0) return this.rounded(divide(a, b, format, control));
+          break;
+        default:
+          if (a !== 0 && b !== 0) return this.rounded(divide(b, a, format, control));
+      }
+    }
     switch (operation) {
       case 0:
         return a + b;
@@ -248,6 +326,7 @@ export class Fpu {
       (op === 0xdb && !memory && (modrm === 0xe2 || modrm === 0xe3)) ||
       (op === 0xdd && memory && (reg === 4 || reg === 6 || reg === 7)) ||
       (op === 0xdf && !memory && modrm === 0xe0);
+    this.abort = false;
     if (!control) {
       this.checkPending(cpu);
       // C1 is the round-up indicator of most instructions; cleared unless set below.
@@ -273,7 +352,7 @@ export class Fpu {
         }
         if (reg < 4) {
           const conditions = [2, 4, 6, 10];
-          if (cpu.condition(conditions[reg])) this.set(0, this.get(rm));
+          this.conditionalMove(cpu.condition(conditions[reg]), rm);
           return;
         }
         cpu.fault(6, 0);
@@ -281,7 +360,7 @@ export class Fpu {
       case 0xdb:
         if (reg < 4) {
           const conditions = [3, 5, 7, 11];
-          if (cpu.condition(conditions[reg])) this.set(0, this.get(rm));
+          this.conditionalMove(cpu.condition(conditions[reg]), rm);
           return;
         }
         if (modrm === 0xe2) {
@@ -370,6 +449,16 @@ export class Fpu {
     }
   }
 
+  /**
+   * FCMOVcc: an empty source is a stack underflow whatever the condition,
+   * and its masked response loads the indefinite into ST(0) (checked on the host).
+   */
+  private conditionalMove(condition: boolean, i: number): void {
+    const empty = this.empty[(this.top + i) & 7] === 1;
+    const value = this.get(i);
+    if (condition || empty) this.set(0, value);
+  }
+
   /** ST(0) op= src (toRegister false) or ST(i) = ST(i) op ST(0). */
   private executeArith(
     operation: number,
@@ -384,17 +473,29 @@ export class Fpu {
         if (operation === 3) this.pop();
         return;
       }
-      this.set(0, this.checkResult(this.arith(operation, this.get0(), src)));
+      const before = this.status;
+      const a = this.get0();
+      const result = this.checkResult(this.arith(operation, a, src), a, src);
+      // An unmasked invalid-operation or divide-by-zero exception leaves the
+      // destination unchanged (SDM vol. 1 8.5.1.2, 8.5.3).
+      if ((this.status & ~before & ~this.control & (IE | ZE)) === 0) this.set(0, result);
       return;
     }
-    this.set(i, this.checkResult(this.arith(operation, this.get(i), src)));
-    if (pop) this.pop();
+    const before = this.status;
+    const a = this.get(i);
+    const result = this.checkResult(this.arith(operation, a, src), a, src);
+    if ((this.status & ~before & ~this.control & (IE | ZE)) === 0) {
+      this.set(i, result);
+      if (pop) this.pop();
+    }
   }
 
-  private checkResult(value: number): number {
-    // Invalid operations (0/0, inf-inf, sqrt(-1)) give NaN. Overflow and
-    // precision cannot be seen in double arithmetic: OE/PE are not raised.
-    if (Number.isNaN(value)) this.raise(IE);
+  /** IE for a NaN made from non-NaN operands (an invalid operation); a NaN operand propagates quietly. */
+  private checkResult(value: number, a: number, b: number): number {
+    if (Number.isNaN(value) && !Number.isNaN(a) && !Number.isNaN(b)) {
+      this.raise(IE);
+      return INDEFINITE;
+    }
     return value;
   }
 
@@ -504,7 +605,11 @@ export class Fpu {
       case 0xfa: {
         const v = this.get0();
         if (v < 0) this.raise(IE);
-        this.set(0, Math.sqrt(v));
+        const root =
+          v > 0 && Number.isFinite(v)
+            ? this.rounded(squareRoot(v, this.precisionFormat(), this.roundingControl()))
+            : Math.sqrt(v);
+        this.set(0, root);
         return;
       }
       case 0xfb: {
@@ -561,12 +666,15 @@ export class Fpu {
             return;
           case 2:
           case 3: {
-            const value = this.get0();
-            this.writeFloat32(cpu, cpu.ea(slot, 2, true), value);
-            if (Number.isFinite(value) && Math.fround(value) !== value) {
-              this.raise(PE);
-              if (Math.abs(Math.fround(value)) > Math.abs(value)) this.status |= C1;
+            let value = this.get0();
+            if (Number.isFinite(value) && value !== 0) {
+              // Rounded to single in the rounding-control mode, with OE/UE/PE (SDM vol. 2A FST).
+              value = roundValue(value, SINGLE, this.roundingControl());
+              if (roundFlags & 0x18) this.raise(roundFlags & 0x18);
+              this.rounded(value);
             }
+            const address = cpu.ea(slot, 2, true);
+            if (!this.abort) this.writeFloat32(cpu, address, value);
             if (reg === 3) this.pop();
             return;
           }
@@ -594,17 +702,23 @@ export class Fpu {
             this.push(cpu.readLin32(cpu.ea(slot, 2, false)));
             return;
           case 2:
-          case 3:
-            cpu.writeLin32(cpu.ea(slot, 2, true), this.toInteger(this.get0(), 32));
+          case 3: {
+            const address = cpu.ea(slot, 2, true);
+            const value = this.toInteger(this.get0(), 32);
+            if (!this.abort) cpu.writeLin32(address, value);
             if (reg === 3) this.pop();
             return;
+          }
           case 5:
             this.push(this.readExtended(cpu, cpu.ea(slot, 2, false)));
             return;
-          case 7:
-            this.writeExtended(cpu, cpu.ea(slot, 2, true), this.get0());
+          case 7: {
+            const address = cpu.ea(slot, 2, true);
+            const value = this.get0();
+            if (!this.abort) this.writeExtended(cpu, address, value);
             this.pop();
             return;
+          }
           default:
             cpu.fault(6, 0);
         }
@@ -615,10 +729,13 @@ export class Fpu {
             this.push(this.readFloat64(cpu, cpu.ea(slot, 2, false)));
             return;
           case 2:
-          case 3:
-            this.writeFloat64(cpu, cpu.ea(slot, 2, true), this.get0());
+          case 3: {
+            const address = cpu.ea(slot, 2, true);
+            const value = this.get0();
+            if (!this.abort) this.writeFloat64(cpu, address, value);
             if (reg === 3) this.pop();
             return;
+          }
           case 4: {
             const address = cpu.ea(slot, 2, false);
             const size = this.loadEnvironment(cpu, address, o16);
@@ -649,10 +766,13 @@ export class Fpu {
             this.push((cpu.readLin16(cpu.ea(slot, 1, false)) << 16) >> 16);
             return;
           case 2:
-          case 3:
-            cpu.writeLin16(cpu.ea(slot, 1, true), this.toInteger(this.get0(), 16));
+          case 3: {
+            const address = cpu.ea(slot, 1, true);
+            const value = this.toInteger(this.get0(), 16);
+            if (!this.abort) cpu.writeLin16(address, value);
             if (reg === 3) this.pop();
             return;
+          }
           case 4: {
             // FBLD: 18 BCD digits and a sign byte.
             const address = cpu.ea(slot, 2, false);
@@ -690,9 +810,14 @@ export class Fpu {
           }
           case 7: {
             const address = cpu.ea(slot, 2, true);
-            const value = this.round(this.get0());
+            const exact = this.get0();
+            const value = this.round(exact);
             let low: number;
             let high: number;
+            if (Number.isFinite(value) && value !== exact) {
+              this.raise(PE);
+              if (Math.abs(value) > Math.abs(exact)) this.status |= C1;
+            }
             if (!Number.isFinite(value) || Math.abs(value) >= 2 ** 63) {
               this.raise(IE);
               low = 0;
@@ -706,6 +831,7 @@ export class Fpu {
                 high = (~high + (low === 0 ? 1 : 0)) | 0;
               }
             }
+            if (this.abort) return;
             cpu.writeLin32(address, low | 0);
             cpu.writeLin32((address + 4) | 0, high | 0);
             this.pop();
@@ -742,9 +868,9 @@ export class Fpu {
   }
 
   private writeFloat32(cpu: X86Cpu, address: number, value: number): void {
+    // A NaN keeps its sign and the top of its payload, quieted (SDM vol. 1 4.8.3.5).
     conversion32[0] = value;
-    // NaNs are stored as the x87 "real indefinite" (SDM vol. 1 8.2.1): payloads are not kept.
-    cpu.writeLin32(address, Number.isNaN(value) ? 0xffc00000 | 0 : conversion32Word[0]);
+    cpu.writeLin32(address, conversion32Word[0] | (Number.isNaN(value) ? 0x400000 : 0));
   }
 
   private readFloat64(cpu: X86Cpu, address: number): number {
@@ -755,9 +881,8 @@ export class Fpu {
 
   private writeFloat64(cpu: X86Cpu, address: number, value: number): void {
     conversion[0] = value;
-    const nan = Number.isNaN(value);
-    const low = nan ? 0 : conversionWords[0] | 0;
-    const high = nan ? 0xfff80000 | 0 : conversionWords[1] | 0;
+    const low = conversionWords[0] | 0;
+    const high = conversionWords[1] | (Number.isNaN(value) ? 0x80000 : 0);
     cpu.writeLin32(address, low);
     cpu.writeLin32((address + 4) | 0, high);
   }

@@ -50,6 +50,8 @@ const words = new Int32Array(bits.buffer);
 
 /** Flags raised by the last `round` (OE, UE, PE). */
 export let roundFlags = 0;
+/** The last rounding increased the magnitude (the x87 C1 "rounded up" bit, SDM vol. 1 8.1.3.1). */
+export let roundedUp = false;
 /** Exponent out of `decompose`. */
 export let decomposedExponent = 0;
 
@@ -155,6 +157,7 @@ function roundAt(q: number, rc: number): number {
   }
   const inexact = f !== 0 || ml !== 0;
   roundedInexact = inexact;
+  roundedUp = false;
   if (!inexact) return n;
   let up = false;
   switch (rc) {
@@ -174,6 +177,7 @@ function roundAt(q: number, rc: number): number {
       up = !exactNegative;
       break;
   }
+  roundedUp = up;
   return up ? n + 1 : n;
 }
 
@@ -195,6 +199,7 @@ function roundExact(format: Format, mxcsr: number): number {
   const q = (e < format.emin ? format.emin : e) - p + 1;
   const n = roundAt(q, rc);
   const inexact = roundedInexact;
+  const up = roundedUp;
   let value = scale(n, q);
   // Overflow after rounding (SDM vol. 1 4.9.1.4).
   if (value > format.max) {
@@ -210,6 +215,7 @@ function roundExact(format: Format, mxcsr: number): number {
     tiny = unbounded < 2 ** format.emin;
   }
   const underflowMasked = (mxcsr & (UE << 7)) !== 0;
+  roundedUp = up;
   if (tiny) {
     if (underflowMasked && mxcsr & FZ) {
       // Flush to zero (SDM vol. 1 10.2.3.3).
@@ -228,6 +234,7 @@ function roundExact(format: Format, mxcsr: number): number {
 export function roundValue(x: number, format: Format, mxcsr: number): number {
   if (x === 0) {
     roundFlags = 0;
+    roundedUp = false;
     return x;
   }
   exactNegative = x < 0;
