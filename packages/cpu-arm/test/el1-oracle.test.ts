@@ -13,7 +13,7 @@ import { Arm64Cpu } from "../src/cpu";
  * Debian's qemu-system-aarch64 (`-M virt -cpu cortex-a57`, which starts an
  * ELF kernel at EL1 with no EL2/EL3): the CPACR_EL1.FPEN traps (ESR, ELR)
  * at EL1 and EL0, CNTKCTL_EL1's EL0 counter/timer traps, and the EL1
- * timers' CTL/ISTATUS and TVAL. The same program runs on both: it records
+ * timers' CTL/ISTATUS and TVAL, the writable FPCR/FPSR bits. The same program runs on both: it records
  * (ESR, ELR offset) for every exception and (tag, value) pairs into RAM;
  * under qemu it prints them on the PL011 and powers off with PSCI, Kumo
  * stops at the PSCI call (a PlatformCall exit) and the records are read
@@ -188,6 +188,21 @@ back_timer_3:
   record 0x38, x2
   mrs x2, cntfrq_el0
   record 0x39, x2
+  // FPCR and FPSR: which bits are writable. Cortex-A57 also has AArch32, so it keeps FPCR.Len/Stride
+  // and FPSR.NZCV, which are RES0 on an AArch64-only CPU (Arm ARM D19.2 FPCR, FPSR): masked out.
+  mov x1, #-1
+  msr fpcr, x1
+  mrs x2, fpcr
+  ldr x3, =0x00370000
+  bic x2, x2, x3
+  record 0x40, x2
+  msr fpsr, x1
+  mrs x2, fpsr
+  ldr x3, =0xf0000000
+  bic x2, x2, x3
+  record 0x41, x2
+  msr fpcr, xzr
+  msr fpsr, xzr
   // Done: print the records (qemu), then PSCI SYSTEM_OFF.
   ldr x1, =${SKIP_PRINT}
   ldr x1, [x1]
