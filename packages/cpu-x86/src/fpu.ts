@@ -619,9 +619,17 @@ export class Fpu {
         this.status &= ~C2;
         return;
       }
-      case 0xfc:
-        this.set(0, this.round(this.get0()));
+      case 0xfc: {
+        // FRNDINT: PE and C1 when the value was not an integer (SDM vol. 2A FRNDINT).
+        const v = this.get0();
+        const r = this.round(v);
+        if (Number.isFinite(v) && r !== v) {
+          this.raise(PE);
+          if (Math.abs(r) > Math.abs(v)) this.status |= C1;
+        }
+        this.set(0, r === 0 && v < 0 ? -0 : r);
         return;
+      }
       case 0xfd:
         this.set(0, this.get0() * 2 ** Math.trunc(this.get(1)));
         return;
@@ -862,8 +870,21 @@ export class Fpu {
     return rounded | 0;
   }
 
+  /**
+   * Loads of m32fp/m64fp: a denormal is DE, a signalling NaN IE (and loads
+   * quieted) (SDM vol. 1 8.5.1.1, 8.5.2; vol. 2A FLD).
+   */
   private readFloat32(cpu: X86Cpu, slot: number): number {
-    conversion32Word[0] = cpu.readLin32(cpu.ea(slot, 2, false));
+    const word = cpu.readLin32(cpu.ea(slot, 2, false));
+    const exponent = (word >>> 23) & 0xff;
+    const fraction = word & 0x7fffff;
+    if (exponent === 0 && fraction !== 0) this.raise(DE);
+    else if (exponent === 0xff && fraction !== 0 && !(fraction & 0x400000)) {
+      this.raise(IE);
+      conversion32Word[0] = word | 0x400000;
+      return conversion32[0];
+    }
+    conversion32Word[0] = word;
     return conversion32[0];
   }
 
@@ -874,8 +895,17 @@ export class Fpu {
   }
 
   private readFloat64(cpu: X86Cpu, address: number): number {
-    conversionWords[0] = cpu.readLin32(address);
-    conversionWords[1] = cpu.readLin32((address + 4) | 0);
+    const low = cpu.readLin32(address);
+    const high = cpu.readLin32((address + 4) | 0);
+    const exponent = (high >>> 20) & 0x7ff;
+    const nonzeroFraction = (high & 0xfffff) !== 0 || low !== 0;
+    conversionWords[0] = low;
+    conversionWords[1] = high;
+    if (exponent === 0 && nonzeroFraction) this.raise(DE);
+    else if (exponent === 0x7ff && nonzeroFraction && !(high & 0x80000)) {
+      this.raise(IE);
+      conversionWords[1] = high | 0x80000;
+    }
     return conversion[0];
   }
 
