@@ -60,10 +60,14 @@ it("run() never throws on random FP/SIMD instruction streams", () => {
     for (let offset = 0; offset < 1 << 16; offset += 4) {
       const word = next();
       // Half data processing (bits 27:25 = 111), half loads/stores with V = 1 (bits 27, 26 set, 25 clear).
-      const simd = next() & 1 ? (word | 0x0e000000) >>> 0 : ((word | 0x0c000000) & ~0x02000000) >>> 0;
+      const simd =
+        next() & 1 ? (word | 0x0e000000) >>> 0 : ((word | 0x0c000000) & ~0x02000000) >>> 0;
       memory.write32(base + offset, next() % 8 === 0 ? word : simd);
     }
-    const cpu = new Arm64Cpu({ memory, hooks: { readCounter: () => retired + cpu.instructionsRetired } });
+    const cpu = new Arm64Cpu({
+      memory,
+      hooks: { readCounter: () => retired + cpu.instructionsRetired },
+    });
     cpu.pc = base + (next() & 0xfffc);
     cpu.writeSystemRegister("VBAR_EL1", base + (next() & 0xf800));
     cpu.writeSystemRegister("CPACR_EL1", 3 << 20);

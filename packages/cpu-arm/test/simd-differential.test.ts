@@ -188,9 +188,9 @@ for (const [prefix, kind] of [
 ] as const) {
   const f = (r: Random) => `${prefix}${vreg(r)}`;
   for (const op of ["fadd", "fsub", "fmul", "fdiv", "fnmul", "fmax", "fmin", "fmaxnm", "fminnm"])
-    add(`${op} ${prefix}`, kind, (r) => `${op} ${f(r)}, ${f(r)}, ${f(r)}`, 48);
+    add(`${op} ${prefix}`, kind, (r) => `${op} ${f(r)}, ${f(r)}, ${f(r)}`, 128);
   for (const op of ["fmadd", "fmsub", "fnmadd", "fnmsub"])
-    add(`${op} ${prefix}`, kind, (r) => `${op} ${f(r)}, ${f(r)}, ${f(r)}, ${f(r)}`, 64);
+    add(`${op} ${prefix}`, kind, (r) => `${op} ${f(r)}, ${f(r)}, ${f(r)}, ${f(r)}`, 256);
   for (const op of [
     "fsqrt",
     "fabs",
