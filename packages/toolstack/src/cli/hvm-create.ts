@@ -1,26 +1,80 @@
 /**
- * `kumo create` for `type = "hvm"`: the domain runs in the foreground (`-c`)
- * on an emulated PC with its kernel booted directly (src/runner/
- * hvm-domain.ts), the terminal attached to COM1 (`serial = "pty"`), as
- * `xl create -c` attaches to an HVM guest's first serial port. The daemon
- * does not host HVM domains yet. The command ends when the domain does:
- * 0 after a poweroff, (v << 1) | 1 after the guest wrote v to the exit
- * port, and the PVH statuses otherwise.
+ * `kumo create` for `type = "hvm"`: with a kumo daemon running, the daemon
+ * hosts the domain and `-c` attaches to its COM1 (`serial = "pty"`), as
+ * `xl create -c` attaches to an HVM guest's first serial port; without one,
+ * `-c` runs the domain in this process (src/runner/hvm-domain.ts) with the
+ * terminal on COM1. The foreground command ends when the domain does: 0
+ * after a poweroff, (v << 1) | 1 (low 8 bits) after the guest wrote v to the
+ * exit port, and the PVH statuses otherwise. Through the daemon the exit
+ * port's status is not passed on (the console reports a poweroff).
  */
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { Xenstored } from "@kumo/xenstore";
 import { buildBzImageBoot } from "../builder/bzimage-boot";
 import type { DomainConfig } from "../config/domain-config";
 import { parseHvmOptions } from "../config/hvm-options";
-import { consoleLogPath, logConsoleToFile } from "../node/console-log";
+import { daemonConsole, daemonRequest } from "../daemon/client";
+import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
 import { attachTerminal } from "../node/terminal";
 import { createHvmDomain } from "../runner/hvm-domain";
 import { introduceDomain } from "../runner/xenstore";
 import { CommandError, ExitStatus, type KumoIo } from "./main";
 
 type OptionValues = Record<string, string | boolean | undefined>;
+
+function daemonSocket(io: KumoIo): string {
+  return join(kumoStateDir(io.env), "kumo.sock");
+}
+
+/** `kumo create [-c]` through a running daemon, which hosts the domain; -c attaches to its COM1. */
+async function createInDaemon(
+  config: DomainConfig,
+  configText: string,
+  configName: string,
+  values: OptionValues,
+  io: KumoIo,
+): Promise<number> {
+  const socket = daemonSocket(io);
+  const response = await daemonRequest(socket, {
+    command: "create",
+    configText,
+    configName,
+    cwd: io.cwd,
+    // With -c the domain starts once the console is attached, so that no output is missed.
+    paused: Boolean(values.paused) || Boolean(values.console),
+  }).catch((error: Error) => {
+    throw new CommandError(`create: ${error.message}`);
+  });
+  if (!response.ok) throw new CommandError(response.error);
+  const { domid } = response.result as { domid: number };
+  if (!values.console) {
+    io.stderr.write(`kumo: created domain "${config.name}" (id ${domid})\n`);
+    return ExitStatus.Ok;
+  }
+  const reason = await daemonConsole(socket, String(domid), io.stdin, io.stdout, () => {
+    if (!values.paused) void daemonRequest(socket, { command: "unpause", domain: String(domid) });
+  });
+  return exitStatusOf(reason, config.name, io);
+}
+
+function exitStatusOf(reason: string | undefined, name: string, io: KumoIo): number {
+  switch (reason) {
+    case "poweroff":
+    case "detached":
+      return ExitStatus.Ok;
+    case "reboot":
+      io.stderr.write(`kumo: domain "${name}" rebooted (HVM domains are not restarted yet)\n`);
+      return ExitStatus.Reboot;
+    case "crash":
+      io.stderr.write(`kumo: domain "${name}" crashed\n`);
+      return ExitStatus.Crash;
+    default:
+      io.stderr.write(`kumo: domain "${name}" ended: ${reason ?? "destroyed"}\n`);
+      return ExitStatus.OtherShutdown;
+  }
+}
 
 function readInput(path: string, what: string): Uint8Array {
   try {
@@ -92,9 +146,10 @@ export async function createHvm(
     io.stdout.write(rows.map(([key, value]) => `${key.padEnd(16)}${value}\n`).join(""));
     return ExitStatus.Ok;
   }
-  if (daemonRunning || !values.console)
+  if (daemonRunning) return createInDaemon(config, configText, configName, values, io);
+  if (!values.console)
     throw new CommandError(
-      'type "hvm" domains run in the foreground only for now: use `kumo create -c` with no kumo daemon running',
+      `no kumo daemon is running (no socket at ${daemonSocket(io)}): start one with \`kumo daemon\`, or use \`kumo create -c\` to run the domain in the foreground`,
     );
 
   const hypervisor = new Hypervisor();

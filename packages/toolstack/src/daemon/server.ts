@@ -13,8 +13,10 @@ import { connectLocal, type XenstoreClient, Xenstored } from "@kumo/xenstore";
 import type { DomainDevices } from "../backends/devices";
 import { unpackKernelImage } from "../builder/kernel-image";
 import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
+import { parseHvmOptions } from "../config/hvm-options";
 import { type ConsoleLog, consoleLogPath, logConsoleToFile } from "../node/console-log";
 import { attachConfiguredDevices } from "../node/devices";
+import { createHvmDomain, type RunnableHvmDomain } from "../runner/hvm-domain";
 import { createPvhDomain, type RunnablePvhDomain } from "../runner/pvh-domain";
 import { introduceDomain } from "../runner/xenstore";
 import {
@@ -35,7 +37,7 @@ interface HostedDomain {
   readonly request: CreateRequest;
   readonly restarts: number;
   restart: boolean;
-  readonly runnable: RunnablePvhDomain;
+  readonly runnable: RunnablePvhDomain | RunnableHvmDomain;
   readonly log: ConsoleLog;
   /** Console connections to tell when the domain ends, or to move to its restarted successor. */
   readonly consoles: Set<ConsoleSession>;
@@ -165,6 +167,7 @@ export class KumoDaemon {
     this.domains.delete(domid);
     hosted.log.close();
     hosted.runnable.console.close();
+    if ("platform" in hosted.runnable) hosted.runnable.platform.close();
     this.xenstored.releaseDomain(domid);
     void this.store.rm(`/local/domain/${domid}`).catch(() => {});
     return (hosted.devices?.destroy() ?? Promise.resolve()).catch((error: Error) =>
@@ -193,19 +196,27 @@ export class KumoDaemon {
     if ([...this.domains.values()].some((entry) => entry.config.name === config.name)) {
       throw new RequestError(`a domain named "${config.name}" exists already`);
     }
-    const kernel = await unpackKernelImage(
-      new Uint8Array(readFileSync(resolve(request.cwd, config.kernel))),
-    );
     const ramdisk =
       config.ramdisk === undefined
         ? undefined
         : new Uint8Array(readFileSync(resolve(request.cwd, config.ramdisk)));
-    const runnable = createPvhDomain(
-      this.hypervisor,
-      config,
-      { kernel: kernel.elf, ramdisk },
-      { paused: true, clock: { mode: this.options.clock ?? "wall" } },
-    );
+    const clock = { mode: this.options.clock ?? "wall" } as const;
+    const runnable =
+      config.type === "hvm"
+        ? createHvmDomainFromConfig(this.hypervisor, config, request, ramdisk, clock)
+        : createPvhDomain(
+            this.hypervisor,
+            config,
+            {
+              kernel: (
+                await unpackKernelImage(
+                  new Uint8Array(readFileSync(resolve(request.cwd, config.kernel))),
+                )
+              ).elf,
+              ramdisk,
+            },
+            { paused: true, clock },
+          );
     const { domain } = runnable;
     const log = logConsoleToFile(runnable.console, consoleLogPath(config.name, this.options.env));
     this.domains.set(domain.domid, {
@@ -406,4 +417,29 @@ export class KumoDaemon {
       }
     });
   }
+}
+
+/** An HVM domain of a create request: its kernel or firmware and the HVM keys (src/config/hvm-options.ts). */
+function createHvmDomainFromConfig(
+  hypervisor: Hypervisor,
+  config: DomainConfig,
+  request: CreateRequest,
+  ramdisk: Uint8Array | undefined,
+  clock: { readonly mode: "wall" | "virtual" },
+): RunnableHvmDomain {
+  const hvm = parseHvmOptions(request.configText, request.configName);
+  const read = (path: string) => new Uint8Array(readFileSync(resolve(request.cwd, path)));
+  const firmware = hvm.firmware === undefined ? undefined : read(hvm.firmware);
+  return createHvmDomain(
+    hypervisor,
+    config,
+    { kernel: firmware === undefined ? read(config.kernel) : undefined, ramdisk, firmware },
+    {
+      paused: true,
+      clock,
+      debugconPort: hvm.debugconPort,
+      exitPort: hvm.debugExitPort,
+      hideXenCpuid: firmware !== undefined,
+    },
+  );
 }

@@ -139,10 +139,16 @@ export class SerialConsole {
     if (this.closed) return;
     const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
     for (const byte of bytes) this.pending.push(byte);
-    this.service();
+    this.pushInput();
   }
 
+  /** Delivers what the guest sent so far (the daemon calls this as the domain ends) and moves input. */
   service(): void {
+    this.flush();
+    this.pushInput();
+  }
+
+  pushInput(): void {
     const uart = this.platform?.com1;
     if (this.closed || uart === undefined || this.pending.length === 0) return;
     const taken = uart.enqueue(this.pending);
@@ -304,7 +310,7 @@ export function createHvmDomain(
       debugconPort: options.debugconPort,
       exitPort: options.exitPort,
       serialOutput: (byte) => console.transmit(byte),
-      serialDrained: () => console.service(),
+      serialDrained: () => console.pushInput(),
       debugconOutput:
         options.debugconOutput ??
         ((byte) => {
