@@ -198,6 +198,7 @@ export function executeSimdMemory(cpu: Arm64Cpu, word: number): boolean {
     // LDR (literal, SIMD&FP): opc 0 S, 1 D, 2 Q.
     const opc = word >>> 30;
     if (opc === 3) return false;
+    cpu.checkFpEnabled();
     cpu.branchRelative(signExtend((word >>> 5) & 0x7ffff, 19) * 4, (word >>> 23) & 1 ? -1 : 0);
     const low = cpu.nextLow;
     const high = cpu.nextHigh;

@@ -46,6 +46,9 @@ describe.skipIf(!hasAssembler())("FP/SIMD enable traps", () => {
     ["FPEN 0b00 traps EL1 MSR FPSR", 0, false, "msr fpsr, xzr", true],
     ["FPEN 0b00 traps EL1 LD1", 0, false, "ld1 {v0.16b}, [sp]", true],
     ["FPEN 0b00 traps EL1 FMOV from general", 0, false, "fmov d0, x1", true],
+    ["FPEN 0b00 traps EL1 LDR (literal)", 0, false, "ldr q0, .", true],
+    ["FPEN 0b01 traps EL0 LDP (Q)", 1, true, "ldp q0, q1, [sp]", true],
+    ["FPEN 0b01 traps EL0 LD1R", 1, true, "ld1r {v0.4s}, [sp]", true],
   ];
   for (const [name, fpen, el0, instruction, traps] of cases) {
     it(`${name}: ${instruction}`, () => {
