@@ -3,7 +3,7 @@
  * boot protocol (Documentation/arch/x86/boot.rst, zero-page.rst), on a
  * synthetic bzImage, and the `kumo create -n` dry run of an HVM config.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -13,6 +13,12 @@ import { ramBootMemory } from "../src/builder/pvh";
 import { XlConfigError } from "../src/config/errors";
 import { parseHvmOptions } from "../src/config/hvm-options";
 import { runKumo } from "../src/node/index";
+import { hasTool } from "./support/linux-guest";
+import { runC } from "./support/oracles";
+
+/** boot.rst loadflags bits: the kernel's and the loader's. */
+const LOADED_HIGH = 0x01;
+const CAN_USE_HEAP = 0x80;
 
 /** A bzImage shaped like Linux 6.1's: 4 setup sectors, protocol 2.15, code32_start 0x100000. */
 function fakeBzImage(payload = 0x3000): Uint8Array {
@@ -70,6 +76,50 @@ describe("bzImage direct boot", () => {
     expect(entry(3)).toEqual([0x100000, (32 << 20) - 0x100000, 1]);
     expect(entry(4)).toEqual([0xfeff8000, 0x8000, 2]);
   });
+
+  it.skipIf(!hasTool("gcc") || !existsSync("/usr/include/asm/bootparam.h"))(
+    "Linux's struct boot_params (linux-libc-dev asm/bootparam.h) reads back what the builder wrote",
+    () => {
+      const ram = new Uint8Array(32 << 20);
+      const layout = buildBzImageBoot(ramBootMemory(ram), {
+        bzImage: fakeBzImage(),
+        ramdisk: new Uint8Array(5000),
+        cmdline: "console=ttyS0 quiet",
+      });
+      const dir = mkdtempSync(join(tmpdir(), "kumo-bootparams-"));
+      const dump = join(dir, "ram.bin");
+      writeFileSync(dump, ram.subarray(0, 0x100000));
+      const printed = runC(
+        "boot-params-oracle",
+        `#include <stdio.h>
+#include <asm/bootparam.h>
+int main(int argc, char **argv) {
+  static unsigned char ram[1 << 20];
+  FILE *f = fopen(argv[1], "rb");
+  if (!f || fread(ram, 1, sizeof ram, f) != sizeof ram) return 1;
+  struct boot_params *bp = (void *)(ram + ${BzImageLayout.bootParams});
+  struct setup_header *h = &bp->hdr;
+  printf("header %#x version %#x loader %#x loadflags %#x code32 %#x\\n", h->header, h->version, h->type_of_loader, h->loadflags, h->code32_start);
+  printf("cmdline %s\\n", (char *)ram + h->cmd_line_ptr);
+  printf("ramdisk %#x %u\\n", h->ramdisk_image, h->ramdisk_size);
+  for (int i = 0; i < bp->e820_entries; i++)
+    printf("e820 %#llx %#llx %u\\n", bp->e820_table[i].addr, bp->e820_table[i].size, bp->e820_table[i].type);
+  return 0;
+}
+`,
+        [dump],
+      );
+      const hex = (value: number) => `0x${value.toString(16)}`;
+      expect(printed.split("\n").filter(Boolean)).toEqual([
+        `header 0x53726448 version 0x20f loader 0xff loadflags ${hex(LOADED_HIGH | CAN_USE_HEAP)} code32 0x100000`,
+        "cmdline console=ttyS0 quiet",
+        `ramdisk ${hex(layout.ramdisk?.address ?? 0)} 5000`,
+        ...layout.e820.map(
+          (e) => `e820 ${e.address === 0 ? "0" : hex(e.address)} ${hex(e.size)} ${e.type}`,
+        ),
+      ]);
+    },
+  );
 
   it("rejects what is not a bootable bzImage, or a command line too long", () => {
     const ram = ramBootMemory(new Uint8Array(16 << 20));
