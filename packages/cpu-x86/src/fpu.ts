@@ -678,7 +678,11 @@ export class Fpu {
             if (Number.isFinite(value) && value !== 0) {
               // Rounded to single in the rounding-control mode, with OE/UE/PE (SDM vol. 2A FST).
               value = roundValue(value, SINGLE, this.roundingControl());
-              if (roundFlags & 0x18) this.raise(roundFlags & 0x18);
+              if (roundFlags & 0x18) {
+                this.raise(roundFlags & 0x18);
+                // Unmasked overflow or underflow on a store leaves memory and the stack unchanged (SDM vol. 1 8.5.4).
+                if (roundFlags & 0x18 & ~this.control) this.abort = true;
+              }
               this.rounded(value);
             }
             const address = cpu.ea(slot, 2, true);
