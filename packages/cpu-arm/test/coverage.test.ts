@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
 import { Arm64Cpu, ExceptionClass } from "../src/cpu";
+import { decodeInstruction, Op } from "../src/decoder";
 
 /**
  * Coverage against real programs: every distinct instruction word that
@@ -74,11 +75,16 @@ function unadvertised(text: string): string | undefined {
   return undefined;
 }
 
-function scan(path: string): {
+interface ScanResult {
   words: number;
   undefinedWords: string[];
   features: Map<string, number>;
-} {
+  /** FP/SIMD words checked to trap with FPEN = 0 (EC 0x07, nothing changed). */
+  fpTrapped: number;
+  fpNotTrapped: string[];
+}
+
+function scan(path: string): ScanResult {
   const listing = execFileSync("aarch64-linux-gnu-objdump", ["-d", path], {
     maxBuffer: 1 << 30,
     encoding: "utf8",
@@ -96,24 +102,44 @@ function scan(path: string): {
   const cpu = new Arm64Cpu({ memory });
   const undefinedWords: string[] = [];
   const features = new Map<string, number>();
-  for (const [word, text] of seen) {
+  const fpNotTrapped: string[] = [];
+  let fpTrapped = 0;
+  const slots = new Int32Array(8);
+  const start = (fpen: number, word: number) => {
     cpu.reset();
-    cpu.writeSystemRegister("CPACR_EL1", 3 << 20);
+    cpu.writeSystemRegister("CPACR_EL1", fpen << 20);
     cpu.writeSystemRegister("VBAR_EL1", 0x40080000);
     memory.write32(0x40010000, word);
     cpu.invalidateCode(0x40010000, 4);
     cpu.pc = 0x40010000;
     for (let i = 0; i < 31; i++) cpu.setX(i, 0x40040000);
     cpu.sp = 0x40040000;
+    for (let i = 0; i < 128; i++) cpu.v32[i] = i * 0x01010101;
     cpu.run(1);
+  };
+  for (const [word, text] of seen) {
+    start(3, word);
     const tookException = cpu.pc === 0x40080200n;
-    if (!tookException || cpu.readSystemRegister("ESR_EL1")[0] >>> 26 !== ExceptionClass.Unknown)
-      continue;
+    const ec = tookException ? cpu.readSystemRegister("ESR_EL1")[0] >>> 26 : -1;
+    const op = decodeInstruction(word, slots, 0);
+    const fpRegister = /\bfp(cr|sr)\b/.test(text) && /^m(rs|sr)/.test(text);
+    if ((op === Op.Simd || op === Op.SimdMemory || fpRegister) && ec !== ExceptionClass.Unknown) {
+      // The same word with FP disabled at EL1 must trap before changing anything (Arm ARM D19.2 CPACR_EL1).
+      start(0, word);
+      const esr = cpu.readSystemRegister("ESR_EL1")[0];
+      let unchanged = true;
+      for (let i = 0; i < 128; i++) if (cpu.v32[i] !== i * 0x01010101) unchanged = false;
+      for (let i = 0; i < 31; i++) if (cpu.getX(i) !== 0x40040000n) unchanged = false;
+      if (cpu.pc === 0x40080200n && esr >>> 26 === ExceptionClass.FpAccess && unchanged)
+        fpTrapped++;
+      else fpNotTrapped.push(`${word.toString(16).padStart(8, "0")} ${text}`);
+    }
+    if (ec !== ExceptionClass.Unknown) continue;
     const feature = unadvertised(text);
     if (feature) features.set(feature, (features.get(feature) ?? 0) + 1);
     else undefinedWords.push(`${word.toString(16).padStart(8, "0")} ${text}`);
   }
-  return { words: seen.size, undefinedWords, features };
+  return { words: seen.size, undefinedWords, features, fpTrapped, fpNotTrapped };
 }
 
 describe.skipIf(!hasObjdump())("instruction coverage of real arm64 programs", () => {
@@ -128,12 +154,13 @@ describe.skipIf(!hasObjdump())("instruction coverage of real arm64 programs", ()
       () => {
         const result = scan(path as string);
         console.log(
-          `${name}: ${result.words} distinct instruction words; UNDEFINED as unadvertised: ${[...result.features].map(([feature, count]) => `${feature} ${count}`).join(", ") || "none"}`,
+          `${name}: ${result.words} distinct instruction words, ${result.fpTrapped} FP/SIMD ones trap with FPEN = 0; UNDEFINED as unadvertised: ${[...result.features].map(([feature, count]) => `${feature} ${count}`).join(", ") || "none"}`,
         );
         const kinds = new Map<string, string>();
         for (const line of result.undefinedWords)
           kinds.set(line.slice(9).replace(/\b[xw]\d+\b/g, "r"), line);
         expect([...kinds.values()]).toEqual([]);
+        expect(result.fpNotTrapped.slice(0, 20)).toEqual([]);
       },
     );
   }
