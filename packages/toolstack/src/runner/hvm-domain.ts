@@ -360,7 +360,10 @@ export function createHvmDomain(
         cpu.regs[ESI] = layout.bootParamsAddress;
       }
       domain.attachVcpu(id, cpu);
-      const wiring = attachLocalApic(domain, id, cpu, memory);
+      // Level-triggered EOIs reach the I/O APIC's remote IRR (82093AA 3.2.4; Xen vlapic -> vioapic_update_EOI).
+      const wiring = attachLocalApic(domain, id, cpu, memory, (vector) =>
+        platform.ioapic.eoi(vector),
+      );
       if (id === 0) {
         // Virtual wire mode (MP spec 1.4, 3.6.2.2): the BSP's LINT0 takes the 8259A as ExtINT,
         // as a PC BIOS leaves it and QEMU's APIC resets the BSP to (LVT0 = 0x700). A write

@@ -94,6 +94,8 @@ export function attachLocalApic(
   id: number,
   cpu: X86Cpu,
   memory: ArrayBufferGuestMemory,
+  /** The APIC's EOI of a level-triggered vector (an HVM PC forwards it to its I/O APIC). */
+  eoi?: (vector: number) => void,
 ): LocalApicWiring {
   const context = domain.vcpus[id];
   const timer = new HostTimer(domain, () => apic.timerExpired());
@@ -106,6 +108,7 @@ export function attachLocalApic(
     // Xen vcpu_kick: wake a halted or blocked vCPU and make the CPU look at its interrupts.
     interrupt: () => context.kick(),
     ipi: (ipi) => ignoredIpi(domain, id, ipi),
+    eoi,
   });
   const wiring: LocalApicWiring = { apic, mappedBase: -1, enabled: false };
   applyApicBase(domain, memory, wiring, cpu.apicBaseLow, cpu.apicBaseHigh);
