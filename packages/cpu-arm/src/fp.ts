@@ -441,14 +441,24 @@ export class FpUnit {
     );
   }
 
-  multiply(double: number, aLow: number, aHigh: number, bLow: number, bHigh: number): void {
+  /** FPMul, or FPMulX (`extended`: infinity times zero is 2.0 with the product's sign, FMULX). */
+  multiply(
+    double: number,
+    aLow: number,
+    aHigh: number,
+    bLow: number,
+    bHigh: number,
+    extended = false,
+  ): void {
     this.unpack(0, double, aLow, aHigh);
     this.unpack(1, double, bLow, bHigh);
     if (this.nans2(double, aLow, aHigh, bLow, bHigh)) return;
     const sign = this.sign0 ^ this.sign1;
     if (this.kind0 === Infinity_ || this.kind1 === Infinity_) {
-      if (this.kind0 === Zero || this.kind1 === Zero) this.invalid(double);
-      else this.packInfinity(double, sign);
+      if (this.kind0 === Zero || this.kind1 === Zero) {
+        if (extended) this.packValue(double, sign, 2);
+        else this.invalid(double);
+      } else this.packInfinity(double, sign);
       return;
     }
     if (this.kind0 === Zero || this.kind1 === Zero) {

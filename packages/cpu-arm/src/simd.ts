@@ -501,6 +501,8 @@ export function executeSimd(cpu: Arm64Cpu, word: number): boolean {
   if ((word & 0x9fe08400) === 0x0e000400) return copy(cpu, word);
   if ((word & 0x9ff80400) === 0x0f000400) return modifiedImmediate(cpu, word);
   if ((word & 0x9f800400) === 0x0f000400) return shiftImmediate(cpu, word, false);
+  if ((word & 0x9f000400) === 0x0f000000) return byElement(cpu, word, false);
+  if ((word & 0xdf000400) === 0x5f000000) return byElement(cpu, word, true);
   if ((word & 0xbfe08400) === 0x2e000000) return extract(cpu, word);
   if ((word & 0xbfe08c00) === 0x0e000000) return tableLookup(cpu, word);
   if ((word & 0xbf208c00) === 0x0e000800) return permute(cpu, word);
@@ -1125,6 +1127,30 @@ function threeSame64(
     case 0b00111: // CMGE / CMHS
       low = high = compare64(aLow, aHigh, bLow, bHigh, u === 0) >= 0 ? -1 : 0;
       break;
+    case 0b01000: {
+      // SSHL/USHL by the signed low byte of Vm.
+      const shift = (bLow << 24) >> 24;
+      const fill = u ? 0 : aHigh >> 31;
+      if (shift >= 64 || shift <= -64) {
+        low = high = shift > 0 ? 0 : fill;
+      } else if (shift >= 32) {
+        high = aLow << (shift - 32);
+        low = 0;
+      } else if (shift > 0) {
+        high = (aHigh << shift) | (aLow >>> (32 - shift));
+        low = aLow << shift;
+      } else if (shift === 0) {
+        low = aLow;
+        high = aHigh;
+      } else if (shift > -32) {
+        low = (aLow >>> -shift) | (aHigh << (32 + shift));
+        high = u ? aHigh >>> -shift : aHigh >> -shift;
+      } else {
+        low = u ? aHigh >>> (-shift - 32) : aHigh >> (-shift - 32);
+        high = fill;
+      }
+      break;
+    }
     default:
       return false;
   }
@@ -1231,6 +1257,7 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     case 0b00101:
     case 0b00110:
     case 0b00111:
+    case 0b01000:
     case 0b01100:
     case 0b01101:
     case 0b01110:
@@ -1287,6 +1314,14 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
       case 0b00111: // CMGE/CMHS
         r = a >= b ? -1 : 0;
         break;
+      case 0b01000: {
+        // SSHL/USHL: shift by the signed low byte of the Vm lane; negative shifts go right (C7.2 SSHL).
+        const shift = (b << 24) >> 24;
+        if (shift >= 0) r = shift >= 32 ? 0 : a << shift;
+        else if (shift <= -32) r = u || a >= 0 ? 0 : -1;
+        else r = u ? a >>> -shift : a >> -shift;
+        break;
+      }
       case 0b01100:
       case 0b10100: // SMAX/UMAX, SMAXP/UMAXP
         r = a > b ? a : b;
@@ -1325,7 +1360,86 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   return true;
 }
 
-/** FP vector three-same: FADD/FSUB/FMUL/FDIV/FMAX/FMIN(NM)/FCMEQ/FCMGE/FCMGT and FADDP (single and double lanes). */
+/** FP three-same operations beyond `floatBinary`'s 0-8. */
+const FMULX = 9;
+const FCMEQ = 10;
+const FCMGE = 11;
+const FCMGT = 12;
+const FACGE = 14;
+const FACGT = 15;
+const FABD = 16;
+const FMLA = 17;
+const FMLS = 18;
+
+/**
+ * One FP lane operation by code (`floatBinary` codes 0-8, then FMULX,
+ * compares, absolute compares, FABD, FMLA/FMLS with `d` the accumulator);
+ * the result (or the compare mask) is in fpu.resultLow/resultHigh.
+ */
+function floatLane(
+  cpu: Arm64Cpu,
+  double: number,
+  operation: number,
+  aLow: number,
+  aHigh: number,
+  bLow: number,
+  bHigh: number,
+  dLow: number,
+  dHigh: number,
+): void {
+  const fpu = cpu.fpu;
+  const signLow = double ? 0 : 0x80000000 | 0;
+  const signHigh = double ? 0x80000000 | 0 : 0;
+  switch (operation) {
+    case FMULX:
+      fpu.multiply(double, aLow, aHigh, bLow, bHigh, true);
+      return;
+    case FCMEQ:
+    case FCMGE:
+    case FCMGT:
+    case FACGE:
+    case FACGT: {
+      // FACGE/FACGT compare FPAbs of both operands (Arm ARM C7.2 FACGE).
+      const absolute = operation >= FACGE;
+      const kind = operation === FCMEQ ? 0 : operation === FCMGE || operation === FACGE ? 1 : 2;
+      const result = absolute
+        ? fpu.compareVector(
+            double,
+            kind,
+            aLow & ~signLow,
+            aHigh & ~signHigh,
+            bLow & ~signLow,
+            bHigh & ~signHigh,
+          )
+        : fpu.compareVector(double, kind, aLow, aHigh, bLow, bHigh);
+      fpu.resultLow = fpu.resultHigh = result ? -1 : 0;
+      return;
+    }
+    case FABD:
+      // FPAbs(FPSub(a, b)): the sign is cleared even on a NaN result.
+      fpu.add(double, aLow, aHigh, bLow, bHigh, true);
+      fpu.resultLow &= ~signLow;
+      fpu.resultHigh &= ~signHigh;
+      return;
+    case FMLA:
+    case FMLS:
+      // FPMulAdd(d, a, b) with a negated for FMLS (C7.2 FMLS (vector)).
+      if (operation === FMLS) {
+        aLow ^= signLow;
+        aHigh ^= signHigh;
+      }
+      fpu.multiplyAdd(double, dLow, dHigh, aLow, aHigh, bLow, bHigh);
+      return;
+    default:
+      floatBinary(cpu, double, operation, aLow, aHigh, bLow, bHigh);
+  }
+}
+
+/**
+ * FP three-same, vector and scalar (C4.1.95.22/.10): FADD/FSUB/FMUL/FDIV/
+ * FMULX/FABD, FMAX/FMIN(NM), FMLA/FMLS, FCMEQ/FCMGE/FCMGT, FACGE/FACGT and
+ * the pairwise FADDP/FMAXP/FMINP/FMAXNMP/FMINNMP, for single and double lanes.
+ */
 function floatThreeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   const q = scalar ? 0 : (word >>> 30) & 1;
   const u = (word >>> 29) & 1;
@@ -1336,54 +1450,89 @@ function floatThreeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
   if (double && !q && !scalar) return false;
-  // opcode:u:a selects the operation (C4.1.95.22 Advanced SIMD three same, size<1> = a).
-  const key = (opcode << 2) | (u << 1) | a;
-  let operation: number; // 0 mul 1 div 2 add 3 sub 4 max 5 min 6 maxnm 7 minnm, 10 cmeq, 11 cmge, 12 cmgt, 13 addp
-  switch (key) {
-    case (0b011 << 2) | 2:
-      operation = 0;
-      break; // FMUL
-    case (0b111 << 2) | 2:
-      operation = 1;
-      break; // FDIV
-    case (0b010 << 2) | 0:
-      operation = 2;
-      break; // FADD
-    case (0b010 << 2) | 1:
-      operation = 3;
-      break; // FSUB
-    case (0b110 << 2) | 0:
-      operation = 4;
-      break; // FMAX
-    case (0b110 << 2) | 1:
-      operation = 5;
-      break; // FMIN
+  // opcode<2:0>:U:a selects the operation (the size<1> bit is a).
+  let operation: number;
+  let pairwise = false;
+  switch ((opcode << 2) | (u << 1) | a) {
     case (0b000 << 2) | 0:
-      operation = 6;
-      break; // FMAXNM
+      operation = 6; // FMAXNM
+      break;
     case (0b000 << 2) | 1:
-      operation = 7;
-      break; // FMINNM
-    case (0b100 << 2) | 0:
-      operation = 10;
-      break; // FCMEQ
-    case (0b100 << 2) | 2:
-      operation = 11;
-      break; // FCMGE
-    case (0b100 << 2) | 3:
-      operation = 12;
-      break; // FCMGT
+      operation = 7; // FMINNM
+      break;
+    case (0b000 << 2) | 2:
+      operation = 6; // FMAXNMP
+      pairwise = true;
+      break;
+    case (0b000 << 2) | 3:
+      operation = 7; // FMINNMP
+      pairwise = true;
+      break;
+    case (0b001 << 2) | 0:
+      operation = FMLA;
+      break;
+    case (0b001 << 2) | 1:
+      operation = FMLS;
+      break;
+    case (0b010 << 2) | 0:
+      operation = 2; // FADD
+      break;
+    case (0b010 << 2) | 1:
+      operation = 3; // FSUB
+      break;
     case (0b010 << 2) | 2:
-      operation = 13;
-      break; // FADDP
+      operation = 2; // FADDP
+      pairwise = true;
+      break;
+    case (0b010 << 2) | 3:
+      operation = FABD;
+      break;
+    case (0b011 << 2) | 0:
+      operation = FMULX;
+      break;
+    case (0b011 << 2) | 2:
+      operation = 0; // FMUL
+      break;
+    case (0b100 << 2) | 0:
+      operation = FCMEQ;
+      break;
+    case (0b100 << 2) | 2:
+      operation = FCMGE;
+      break;
+    case (0b100 << 2) | 3:
+      operation = FCMGT;
+      break;
+    case (0b101 << 2) | 2:
+      operation = FACGE;
+      break;
+    case (0b101 << 2) | 3:
+      operation = FACGT;
+      break;
+    case (0b110 << 2) | 0:
+      operation = 4; // FMAX
+      break;
+    case (0b110 << 2) | 1:
+      operation = 5; // FMIN
+      break;
+    case (0b110 << 2) | 2:
+      operation = 4; // FMAXP
+      pairwise = true;
+      break;
+    case (0b110 << 2) | 3:
+      operation = 5; // FMINP
+      pairwise = true;
+      break;
+    case (0b111 << 2) | 2:
+      operation = 1; // FDIV
+      break;
     default:
       return false;
   }
-  if (scalar && operation < 10) return false;
-  if (scalar && operation === 13) return false;
+  // Scalar three-same FP has FMULX, the compares, FABD (and the unimplemented reciprocal steps).
+  if (scalar && !(operation === FMULX || (operation >= FCMEQ && operation <= FABD))) return false;
   cpu.checkFpEnabled();
-  const fpu = cpu.fpu;
   const v = cpu.v32;
+  const fpu = cpu.fpu;
   const elements = scalar ? 1 : (q ? 4 : 2) >> double;
   const step = double ? 2 : 1;
   clearScratch();
@@ -1392,41 +1541,165 @@ function floatThreeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     let rb = rm;
     let ia = e * step;
     let ib = e * step;
-    if (operation === 13) {
+    if (pairwise) {
+      // Pairs of adjacent elements of the concatenation Vm:Vn (Vn supplies the low half).
       const half = elements / 2;
-      const source = e < half ? rn : rm;
-      ra = rb = source;
+      ra = rb = e < half ? rn : rm;
       ia = (e % half) * 2 * step;
       ib = ia + step;
     }
-    const aLow = v[ra * 4 + ia];
-    const aHigh = double ? v[ra * 4 + ia + 1] : 0;
-    const bLow = v[rb * 4 + ib];
-    const bHigh = double ? v[rb * 4 + ib + 1] : 0;
-    if (operation >= 10 && operation <= 12) {
-      const result = fpu.compareVector(double, operation - 10, aLow, aHigh, bLow, bHigh) ? -1 : 0;
-      s32[e * step] = result;
-      if (double) s32[e * step + 1] = result;
-      continue;
-    }
-    const code =
-      operation === 13
-        ? 2
-        : operation === 0
-          ? 0
-          : operation === 1
-            ? 1
-            : operation === 2
-              ? 2
-              : operation === 3
-                ? 3
-                : operation;
-    floatBinary(cpu, double, code, aLow, aHigh, bLow, bHigh);
+    floatLane(
+      cpu,
+      double,
+      operation,
+      v[ra * 4 + ia],
+      double ? v[ra * 4 + ia + 1] : 0,
+      v[rb * 4 + ib],
+      double ? v[rb * 4 + ib + 1] : 0,
+      v[rd * 4 + e * step],
+      double ? v[rd * 4 + e * step + 1] : 0,
+    );
     s32[e * step] = fpu.resultLow;
     if (double) s32[e * step + 1] = fpu.resultHigh;
   }
   writeScratch(cpu, rd, q);
   return true;
+}
+
+/**
+ * Advanced SIMD (vector and scalar) x indexed element (C4.1.95.29/.15):
+ * FMLA/FMLS/FMUL/FMULX by element, MUL/MLA/MLS by element and the long
+ * SMULL/UMULL/SMLAL/UMLAL/SMLSL/UMLSL by element.
+ */
+function byElement(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
+  const q = scalar ? 0 : (word >>> 30) & 1;
+  const u = (word >>> 29) & 1;
+  const size = (word >>> 22) & 3;
+  const l = (word >>> 21) & 1;
+  const m = (word >>> 20) & 1;
+  const rmLow = (word >>> 16) & 15;
+  const opcode = (word >>> 12) & 15;
+  const h = (word >>> 11) & 1;
+  const rn = (word >>> 5) & 31;
+  const rd = word & 31;
+  const v = cpu.v32;
+  const fpu = cpu.fpu;
+  if (opcode === 0b0001 || opcode === 0b0101 || opcode === 0b1001) {
+    // FP: size 10 single (index H:L), 11 double (index H, L = 0); Rm is M:Rm.
+    if (size < 2 || (opcode !== 0b1001 && u === 1)) return false;
+    const double = size & 1;
+    if (double && (l === 1 || (!q && !scalar))) return false;
+    const index = double ? h : (h << 1) | l;
+    const rm = (m << 4) | rmLow;
+    const operation = opcode === 0b0001 ? FMLA : opcode === 0b0101 ? FMLS : u ? FMULX : 0;
+    cpu.checkFpEnabled();
+    const step = double ? 2 : 1;
+    const bLow = v[rm * 4 + index * step];
+    const bHigh = double ? v[rm * 4 + index * step + 1] : 0;
+    const elements = scalar ? 1 : (q ? 4 : 2) >> double;
+    clearScratch();
+    for (let e = 0; e < elements; e++) {
+      floatLane(
+        cpu,
+        double,
+        operation,
+        v[rn * 4 + e * step],
+        double ? v[rn * 4 + e * step + 1] : 0,
+        bLow,
+        bHigh,
+        v[rd * 4 + e * step],
+        double ? v[rd * 4 + e * step + 1] : 0,
+      );
+      s32[e * step] = fpu.resultLow;
+      if (double) s32[e * step + 1] = fpu.resultHigh;
+    }
+    writeScratch(cpu, rd, q);
+    return true;
+  }
+  if (scalar) return false;
+  // Integer: size 01 halfwords (index H:L:M, Rm 0-15), 10 words (index H:L, Rm M:Rm).
+  if (size !== 1 && size !== 2) return false;
+  const index = size === 1 ? (h << 2) | (l << 1) | m : (h << 1) | l;
+  const rm = size === 1 ? rmLow : (m << 4) | rmLow;
+  const multiply = opcode === 0b1000 && u === 0;
+  const accumulate = (opcode === 0b0000 || opcode === 0b0100) && u === 1;
+  const long = opcode === 0b1010 || opcode === 0b0010 || opcode === 0b0110;
+  if (!multiply && !accumulate && !long) return false;
+  cpu.checkFpEnabled();
+  if (long) {
+    // [SU]MULL/[SU]MLAL/[SU]MLSL by element: widen the low or high half of Vn.
+    const elements = 8 >>> size;
+    const base = q ? elements : 0;
+    const b = u ? lane(cpu, rm, index, size) : signedLane(cpu, rm, index, size);
+    clearScratch();
+    for (let e = 0; e < elements; e++) {
+      const a = u ? lane(cpu, rn, base + e, size) : signedLane(cpu, rn, base + e, size);
+      const product = a * b; // below 2^64 in magnitude; exact below 2^53 (16-bit lanes) or split below
+      if (size === 1) {
+        const accumulator = lane(cpu, rd, e, 2);
+        const value =
+          opcode === 0b1010
+            ? product
+            : opcode === 0b0010
+              ? accumulator + product
+              : accumulator - product;
+        s32[e] = value;
+      } else {
+        longProduct64(a, b, u === 1);
+        let pLow = productLow;
+        let pHigh = productHigh;
+        if (opcode !== 0b1010) {
+          if (opcode === 0b0110) {
+            pLow = ~pLow;
+            pHigh = ~pHigh;
+          }
+          const sum = (v[rd * 4 + e * 2] >>> 0) + (pLow >>> 0) + (opcode === 0b0110 ? 1 : 0);
+          pLow = sum | 0;
+          pHigh = (v[rd * 4 + e * 2 + 1] + pHigh + (sum > 0xffffffff ? 1 : 0)) | 0;
+        }
+        s32[e * 2] = pLow;
+        s32[e * 2 + 1] = pHigh;
+      }
+    }
+    writeScratch(cpu, rd, 1);
+    return true;
+  }
+  const elements = (q ? 16 : 8) >>> size;
+  const b = lane(cpu, rm, index, size);
+  clearScratch();
+  for (let e = 0; e < elements; e++) {
+    const product = Math.imul(lane(cpu, rn, e, size), b);
+    const r = multiply
+      ? product
+      : opcode === 0b0000
+        ? lane(cpu, rd, e, size) + product
+        : lane(cpu, rd, e, size) - product;
+    setScratch(e, size, r);
+  }
+  writeScratch(cpu, rd, q);
+  return true;
+}
+
+let productLow = 0;
+let productHigh = 0;
+
+/** The exact 64-bit product of two 32-bit values (signed or not) into productLow/productHigh. */
+function longProduct64(a: number, b: number, unsigned: boolean): void {
+  const negative = !unsigned && a < 0 !== b < 0;
+  const ma = Math.abs(a);
+  const mb = Math.abs(b);
+  const lowPart = ma * (mb & 0xffff);
+  const highPart = ma * Math.floor(mb / 65536);
+  let low = (lowPart % TWO_POW_32) + (highPart % 65536) * 65536;
+  let high = Math.floor(lowPart / TWO_POW_32) + Math.floor(highPart / 65536);
+  high += Math.floor(low / TWO_POW_32);
+  low %= TWO_POW_32;
+  productLow = low | 0;
+  productHigh = high | 0;
+  if (negative && (productLow | productHigh) !== 0) {
+    productLow = (~productLow + 1) | 0;
+    productHigh = (~productHigh + (productLow === 0 ? 1 : 0)) | 0;
+  }
 }
 
 function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
@@ -1832,6 +2105,20 @@ function acrossLanes(cpu: Arm64Cpu, word: number): boolean {
   const opcode = (word >>> 12) & 31;
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
+  if (u === 1 && (opcode === 0b01100 || opcode === 0b01111)) {
+    // FMAXNMV/FMINNMV/FMAXV/FMINV: 4S only (no half precision), reduced as a pairwise tree.
+    if (!q || (size & 1) !== 0) return false;
+    cpu.checkFpEnabled();
+    const operation = (opcode === 0b01111 ? 4 : 6) + (size >>> 1);
+    const v = cpu.v32;
+    const fpu = cpu.fpu;
+    floatBinary(cpu, 0, operation, v[rn * 4], 0, v[rn * 4 + 1], 0);
+    const low = fpu.resultLow;
+    floatBinary(cpu, 0, operation, v[rn * 4 + 2], 0, v[rn * 4 + 3], 0);
+    floatBinary(cpu, 0, operation, low, 0, fpu.resultLow, 0);
+    setScalar(cpu, rd, fpu.resultLow, 0);
+    return true;
+  }
   if (size === 3 || (size === 2 && !q)) return false;
   const elements = (q ? 16 : 8) >>> size;
   let result: number;
@@ -1889,6 +2176,27 @@ function scalarPairwise(cpu: Arm64Cpu, word: number): boolean {
   const opcode = (word >>> 12) & 31;
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
+  if (u === 1 && (opcode === 0b01100 || opcode === 0b01101 || opcode === 0b01111)) {
+    // FP pairwise scalar: FMAXNMP/FMINNMP, FADDP, FMAXP/FMINP of the two lanes of Vn (2S or 2D).
+    const double = size & 1;
+    const min = size >>> 1;
+    if (opcode === 0b01101 && min) return false;
+    cpu.checkFpEnabled();
+    const operation = opcode === 0b01101 ? 2 : (opcode === 0b01111 ? 4 : 6) + min;
+    const v = cpu.v32;
+    const step = double ? 2 : 1;
+    floatBinary(
+      cpu,
+      double,
+      operation,
+      v[rn * 4],
+      double ? v[rn * 4 + 1] : 0,
+      v[rn * 4 + step],
+      double ? v[rn * 4 + step + 1] : 0,
+    );
+    setScalar(cpu, rd, cpu.fpu.resultLow, double ? cpu.fpu.resultHigh : 0);
+    return true;
+  }
   if (u !== 0 || size !== 3 || opcode !== 0b11011) return false;
   // ADDP (scalar): Dd = Vn.D[0] + Vn.D[1].
   cpu.checkFpEnabled();

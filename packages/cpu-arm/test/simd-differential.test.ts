@@ -345,11 +345,91 @@ add("fcvtn2 4s", "double", (r) => `fcvtn2 v${vreg(r)}.4s, v${vreg(r)}.2d`, 24);
 add("fcvtl 2d", "single", (r) => `fcvtl v${vreg(r)}.2d, v${vreg(r)}.2s`, 24);
 add("fcvtl2 2d", "single", (r) => `fcvtl2 v${vreg(r)}.2d, v${vreg(r)}.4s`, 24);
 
+for (const [arrangement, kind] of [
+  ["2s", "single"],
+  ["4s", "single"],
+  ["2d", "double"],
+] as const) {
+  const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
+  for (const op of [
+    "fmla",
+    "fmls",
+    "fmulx",
+    "fabd",
+    "facge",
+    "facgt",
+    "fmaxp",
+    "fminp",
+    "fmaxnmp",
+    "fminnmp",
+  ])
+    add(`${op} ${arrangement}`, kind, (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`, 24);
+  const element = arrangement === "2d" ? "d" : "s";
+  const lanes = arrangement === "2d" ? 2 : 4;
+  for (const op of ["fmla", "fmls", "fmul", "fmulx"])
+    add(
+      `${op} ${arrangement} by element`,
+      kind,
+      (r) => `${op} ${v(r)}, ${v(r)}, v${vreg(r)}.${element}[${r.below(lanes)}]`,
+      24,
+    );
+}
+for (const [prefix, kind, lanes] of [
+  ["s", "single", 4],
+  ["d", "double", 2],
+] as const) {
+  const f = (r: Random) => `${prefix}${vreg(r)}`;
+  for (const op of ["fmulx", "fabd", "facge", "facgt"])
+    add(`${op} scalar ${prefix}`, kind, (r) => `${op} ${f(r)}, ${f(r)}, ${f(r)}`, 24);
+  for (const op of ["fmla", "fmls", "fmul", "fmulx"])
+    add(
+      `${op} scalar ${prefix} by element`,
+      kind,
+      (r) => `${op} ${f(r)}, ${f(r)}, v${vreg(r)}.${prefix}[${r.below(lanes)}]`,
+      24,
+    );
+  for (const op of ["faddp", "fmaxp", "fminp", "fmaxnmp", "fminnmp"])
+    add(`${op} scalar ${prefix}`, kind, (r) => `${op} ${f(r)}, v${vreg(r)}.2${prefix}`, 24);
+}
+for (const op of ["fmaxv", "fminv", "fmaxnmv", "fminnmv"])
+  add(`${op} 4s`, "single", (r) => `${op} s${vreg(r)}, v${vreg(r)}.4s`, 24);
+for (const [arrangement, element, lanes] of [
+  ["4h", "h", 8],
+  ["8h", "h", 8],
+  ["2s", "s", 4],
+  ["4s", "s", 4],
+] as const) {
+  const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
+  const index = (r: Random) =>
+    element === "h" ? `v${r.below(8)}.h[${r.below(lanes)}]` : `v${vreg(r)}.s[${r.below(lanes)}]`;
+  for (const op of ["mul", "mla", "mls"])
+    add(`${op} ${arrangement} by element`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, ${index(r)}`);
+}
+for (const [narrow, upper, wide, element, lanes] of [
+  ["4h", "8h", "4s", "h", 8],
+  ["2s", "4s", "2d", "s", 4],
+] as const) {
+  const index = (r: Random) =>
+    element === "h" ? `v${r.below(8)}.h[${r.below(lanes)}]` : `v${vreg(r)}.s[${r.below(lanes)}]`;
+  for (const op of ["smull", "umull", "smlal", "umlal", "smlsl", "umlsl"]) {
+    add(
+      `${op} ${narrow} by element`,
+      "integer",
+      (r) => `${op} v${vreg(r)}.${wide}, v${vreg(r)}.${narrow}, ${index(r)}`,
+    );
+    add(
+      `${op}2 ${upper} by element`,
+      "integer",
+      (r) => `${op}2 v${vreg(r)}.${wide}, v${vreg(r)}.${upper}, ${index(r)}`,
+    );
+  }
+}
+
 // ---- integer vectors ----
 const ARRANGEMENTS = ["8b", "16b", "4h", "8h", "2s", "4s"];
 for (const arrangement of [...ARRANGEMENTS, "2d"]) {
   const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
-  const ops = ["add", "sub", "cmeq", "cmhs", "cmhi", "cmgt", "cmge", "cmtst"];
+  const ops = ["add", "sub", "cmeq", "cmhs", "cmhi", "cmgt", "cmge", "cmtst", "sshl", "ushl"];
   if (arrangement !== "2d")
     ops.push(
       "umax",
@@ -547,7 +627,7 @@ for (const op of ["ushr", "sshr", "usra", "ssra", "urshr", "srshr", "sri"])
   add(`${op} d`, "integer", (r) => `${op} d${vreg(r)}, d${vreg(r)}, #${1 + r.below(64)}`);
 for (const op of ["shl", "sli"])
   add(`${op} d`, "integer", (r) => `${op} d${vreg(r)}, d${vreg(r)}, #${r.below(64)}`);
-for (const op of ["add", "sub", "cmeq", "cmhs", "cmhi", "cmgt", "cmge", "cmtst"])
+for (const op of ["add", "sub", "cmeq", "cmhs", "cmhi", "cmgt", "cmge", "cmtst", "sshl", "ushl"])
   add(`${op} d`, "integer", (r) => `${op} d${vreg(r)}, d${vreg(r)}, d${vreg(r)}`);
 for (const op of ["cmeq", "cmgt", "cmge", "cmle", "cmlt"])
   add(`${op} d zero`, "integer", (r) => `${op} d${vreg(r)}, d${vreg(r)}, #0`);
