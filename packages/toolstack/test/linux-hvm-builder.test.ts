@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BzImageLayout, buildBzImageBoot, readSetupHeader } from "../src/builder/bzimage-boot";
 import { KernelImageError } from "../src/builder/errors";
+import { buildMpTable, MP_TABLE_ADDRESS } from "../src/builder/mp-table";
 import { ramBootMemory } from "../src/builder/pvh";
 import { XlConfigError } from "../src/config/errors";
 import { parseHvmOptions } from "../src/config/hvm-options";
@@ -171,5 +172,31 @@ int main(int argc, char **argv) {
     expect(status).toBe(0);
     expect(stdout).toMatch(/entry\s+0x100000 \(code32_start, ESI = boot_params at 0x10000\)/);
     expect(stdout).toMatch(/serial\s+pty/);
+  });
+
+  it("MP spec 1.4 tables: checksums, pointer, and the PC's interrupt wiring", () => {
+    const bytes = buildMpTable({
+      vcpus: 2,
+      ioApicId: 2,
+      ioApicAddress: 0xfec00000,
+      localApicAddress: 0xfee00000,
+      cpuSignature: 0x6fb,
+      cpuFeatures: 0x200,
+    });
+    const sum = (part: Uint8Array) => part.reduce((total, byte) => (total + byte) & 0xff, 0);
+    const view = new DataView(bytes.buffer);
+    expect(String.fromCharCode(...bytes.subarray(0, 4))).toBe("_MP_");
+    expect(sum(bytes.subarray(0, 16))).toBe(0);
+    expect(view.getUint32(4, true)).toBe(MP_TABLE_ADDRESS + 16);
+    const table = bytes.subarray(16);
+    expect(String.fromCharCode(...table.subarray(0, 4))).toBe("PCMP");
+    expect(view.getUint16(16 + 4, true)).toBe(table.length);
+    expect(sum(table)).toBe(0);
+    // 2 processors, bus, I/O APIC, 15 ISA IRQs, 2 local interrupts.
+    expect(view.getUint16(16 + 34, true)).toBe(2 + 1 + 1 + 15 + 2);
+    // The first I/O interrupt: ISA IRQ 0 on pin 2.
+    const irq0 = 16 + 44 + 2 * 20 + 8 + 8;
+    expect(Array.from(bytes.subarray(irq0, irq0 + 8))).toEqual([3, 0, 0, 0, 0, 0, 2, 2]);
+    expect(bytes.length).toBeLessThanOrEqual(0x400);
   });
 });

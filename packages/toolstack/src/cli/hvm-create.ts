@@ -8,17 +8,17 @@
  * exit port, and the PVH statuses otherwise. Through the daemon the exit
  * port's status is not passed on (the console reports a poweroff).
  */
-import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { Xenstored } from "@kumo/xenstore";
 import { buildBzImageBoot } from "../builder/bzimage-boot";
 import type { DomainConfig } from "../config/domain-config";
-import { parseHvmOptions } from "../config/hvm-options";
+import { type HvmOptions, parseHvmOptions } from "../config/hvm-options";
 import { daemonConsole, daemonRequest } from "../daemon/client";
 import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
 import { attachTerminal } from "../node/terminal";
-import { createHvmDomain } from "../runner/hvm-domain";
+import { createHvmDomain, type HvmDomainImages } from "../runner/hvm-domain";
 import { introduceDomain } from "../runner/xenstore";
 import { CommandError, ExitStatus, type KumoIo } from "./main";
 
@@ -153,19 +153,93 @@ export async function createHvm(
     );
 
   const hypervisor = new Hypervisor();
+  // The hypervisor's log (debug console lines included) goes to <state>/hypervisor.log, as for PVH.
+  const logPath = join(kumoStateDir(io.env), "hypervisor.log");
+  mkdirSync(dirname(logPath), { recursive: true });
+  const stopLogging = hypervisor.onLog((line) => appendFileSync(logPath, `${line}\n`));
   const xenstored = new Xenstored();
-  const runnable = createHvmDomain(
-    hypervisor,
-    config,
-    { kernel, ramdisk, firmware },
-    {
-      paused: true,
-      clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
-      debugconPort: hvm.debugconPort,
-      exitPort: hvm.debugExitPort,
-      hideXenCpuid: firmware !== undefined,
-    },
-  );
+  let reason: ShutdownReasonName | "detached" | undefined;
+  let exitStatus: number | undefined;
+  try {
+    for (let boot = 0; ; boot++) {
+      ({ reason, exitStatus } = await bootOnce(
+        hypervisor,
+        xenstored,
+        config,
+        hvm,
+        { kernel, ramdisk, firmware },
+        values,
+        io,
+      ));
+      const action =
+        reason === "poweroff"
+          ? config.onPoweroff
+          : reason === "reboot"
+            ? config.onReboot
+            : reason === "crash"
+              ? config.onCrash
+              : undefined;
+      const restart =
+        action === "restart" || action === "rename-restart" || action === "coredump-restart";
+      if (!restart || exitStatus !== undefined) break;
+      if (boot >= MAX_RESTARTS) {
+        io.stderr.write(
+          `kumo: domain "${config.name}" restarted ${MAX_RESTARTS} times; giving up\n`,
+        );
+        break;
+      }
+      io.stderr.write(`kumo: domain "${config.name}" ended (${reason}); restarting it\n`);
+    }
+  } finally {
+    stopLogging();
+  }
+  if (exitStatus !== undefined) return exitStatus & 0xff;
+  switch (reason) {
+    case "poweroff":
+      return ExitStatus.Ok;
+    case "reboot":
+      io.stderr.write(
+        `kumo: domain "${config.name}" rebooted (on_reboot = "${config.onReboot}")\n`,
+      );
+      return ExitStatus.Reboot;
+    case "crash":
+      io.stderr.write(`kumo: domain "${config.name}" crashed\n`);
+      for (const line of hypervisor.dmesg().slice(-10)) io.stderr.write(`  ${line}\n`);
+      return ExitStatus.Crash;
+    case "detached":
+      io.stderr.write(
+        `kumo: detached; without a kumo daemon the domain cannot outlive this command, so "${config.name}" was destroyed\n`,
+      );
+      return ExitStatus.Detached;
+    default:
+      io.stderr.write(`kumo: domain "${config.name}" ended: ${reason ?? "destroyed"}\n`);
+      return ExitStatus.OtherShutdown;
+  }
+}
+
+/** Guards against a guest that fails as it boots with a restart action (xl stops such loops too). */
+const MAX_RESTARTS = 50;
+
+/** One boot of a foreground HVM domain, from creation to its end. */
+async function bootOnce(
+  hypervisor: Hypervisor,
+  xenstored: Xenstored,
+  config: DomainConfig,
+  hvm: HvmOptions,
+  images: HvmDomainImages,
+  values: OptionValues,
+  io: KumoIo,
+): Promise<{
+  reason: ShutdownReasonName | "detached" | undefined;
+  exitStatus: number | undefined;
+}> {
+  const runnable = createHvmDomain(hypervisor, config, images, {
+    paused: true,
+    clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
+    debugconPort: hvm.debugconPort,
+    exitPort: hvm.debugExitPort,
+    hideXenCpuid: images.firmware !== undefined,
+  });
   const { domain, console } = runnable;
   await introduceDomain(xenstored, hypervisor.host, {
     domid: domain.domid,
@@ -207,26 +281,5 @@ export async function createHvm(
     xenstored.releaseDomain(domain.domid);
     runnable.pvConsole.close();
   }
-  if (runnable.exitStatus !== undefined) return runnable.exitStatus & 0xff;
-  switch (reason) {
-    case "poweroff":
-      return ExitStatus.Ok;
-    case "reboot":
-      io.stderr.write(
-        `kumo: domain "${config.name}" rebooted (HVM domains are not restarted yet)\n`,
-      );
-      return ExitStatus.Reboot;
-    case "crash":
-      io.stderr.write(`kumo: domain "${config.name}" crashed\n`);
-      for (const line of hypervisor.dmesg().slice(-10)) io.stderr.write(`  ${line}\n`);
-      return ExitStatus.Crash;
-    case "detached":
-      io.stderr.write(
-        `kumo: detached; without a kumo daemon the domain cannot outlive this command, so "${config.name}" was destroyed\n`,
-      );
-      return ExitStatus.Detached;
-    default:
-      io.stderr.write(`kumo: domain "${config.name}" ended: ${reason ?? "destroyed"}\n`);
-      return ExitStatus.OtherShutdown;
-  }
+  return { reason, exitStatus: runnable.exitStatus };
 }

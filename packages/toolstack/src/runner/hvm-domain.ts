@@ -20,10 +20,16 @@
  */
 import { HvmParam } from "@kumo/abi";
 import { createX86Cpu } from "@kumo/cpu-x86";
-import { LocalApicRegister, LvtIndex } from "@kumo/device-models";
+import {
+  IO_APIC_DEFAULT_BASE,
+  LOCAL_APIC_DEFAULT_BASE,
+  LocalApicRegister,
+  LvtIndex,
+} from "@kumo/device-models";
 import type { ClockOptions, Domain, Hypervisor, VcpuContext } from "@kumo/hypervisor-core";
 import { type BzImageBootLayout, buildBzImageBoot, pcE820 } from "../builder/bzimage-boot";
 import { DomainBuildError } from "../builder/errors";
+import { writeMpTable } from "../builder/mp-table";
 import { guestBootMemory, PvhSpecialPages } from "../builder/pvh";
 import type { DomainConfig } from "../config/domain-config";
 import { ConsoleBackend } from "../console/backend";
@@ -94,6 +100,12 @@ export interface HvmDomainOptions {
    * info table (SeaBIOS src/fw/xen.c), which Kumo does not write.
    */
   readonly hideXenCpuid?: boolean;
+  /**
+   * Direct kernel boot: write MP spec 1.4 tables (src/builder/mp-table.ts) so
+   * that the kernel finds the I/O APIC, as a BIOS would leave them (default
+   * true). False leaves Linux in virtual wire mode through the 8259A.
+   */
+  readonly mpTable?: boolean;
 }
 
 /** The guest's COM1 as a console: the same surface as ConsoleBackend where the CLI uses it. */
@@ -332,6 +344,8 @@ export function createHvmDomain(
         domain.shutdown(SHUTDOWN_REBOOT);
       },
       kick,
+      // After the local APICs' IDs (0 .. vcpus - 1), as the MP table says.
+      ioApicId: config.vcpus,
       deliver: (message) => {
         // Fixed and lowest-priority messages to the addressed APIC (physical) or vCPU 0.
         if (message.deliveryMode > 1) return;
@@ -347,6 +361,25 @@ export function createHvmDomain(
 
     for (let id = 0; id < config.vcpus; id++) {
       const cpu = createX86Cpu({ memory, io: platform.bus });
+      if (
+        id === 0 &&
+        images.kernel !== undefined &&
+        bootSector === undefined &&
+        firmware === undefined &&
+        options.mpTable !== false
+      ) {
+        const leaf1 = new Uint32Array(4);
+        cpu.model.query(1, 0, leaf1);
+        writeMpTable(guestBootMemory(memory), {
+          vcpus: config.vcpus,
+          ioApicId: config.vcpus,
+          ioApicAddress: IO_APIC_DEFAULT_BASE,
+          localApicAddress: LOCAL_APIC_DEFAULT_BASE,
+          cpuSignature: leaf1[0],
+          // CPUID.1:EDX with the APIC bit the toolstack's LAPIC sets (SDM vol. 2A table 3-11).
+          cpuFeatures: (leaf1[3] | (1 << 9)) >>> 0,
+        });
+      }
       if (id === 0 && firmware !== undefined) {
         // Power-on state: real mode at F000:FFF0 with CS.base 0xFFFF0000.
         cpu.reset();

@@ -82,6 +82,8 @@ export interface PcPlatformOptions {
   readonly reset?: (source: string) => void;
   /** The PIC's INTR rose or an I/O APIC message arrived: wake the vCPU. */
   readonly kick: () => void;
+  /** The I/O APIC's ID (distinct from the local APICs'; default 0). */
+  readonly ioApicId?: number;
   /** An I/O APIC message for the local APICs. */
   readonly deliver?: (message: IoApicMessage) => void;
 }
@@ -117,6 +119,7 @@ export function createPcPlatform(
     },
   });
   const ioapic = new IoApic({
+    id: options.ioApicId,
     deliver: (message) => {
       options.deliver?.(message);
       options.kick();
