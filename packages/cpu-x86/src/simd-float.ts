@@ -210,9 +210,10 @@ function roundExact(format: Format, mxcsr: number): number {
   }
   let tiny = e < format.emin;
   if (e === format.emin - 1) {
-    // Tiny unless rounding with an unbounded exponent reaches 2^emin.
-    const unbounded = scale(roundAt(e - p + 1, rc), e - p + 1);
-    tiny = unbounded < 2 ** format.emin;
+    // Tiny unless rounding with an unbounded exponent reaches 2^emin, that
+    // is 2^p units of the quantum 2^(emin - p) (compared as integers: the
+    // rounded value itself may not be representable as a double).
+    tiny = roundAt(e - p + 1, rc) < 2 ** p;
   }
   const underflowMasked = (mxcsr & (UE << 7)) !== 0;
   roundedUp = up;

@@ -85,6 +85,60 @@ describe("MMX, SSE and SSE2 against the host CPU", () => {
     expect(compareWithHost(cases)).toEqual([]);
   });
 
+  it("rounds results at the underflow threshold like the host (tininess after rounding, every mode)", () => {
+    const cases: HostCase[] = [];
+    // [a low, a high, b low, b high, operation]: quotients and products just below 2^-1022.
+    const doubles: [number, number, number, number, string][] = [
+      [0, 0x00100000, 1, 0x3ff00000, "divsd"],
+      [0, 0x00100000, 0xffffffff, 0x3fefffff, "mulsd"],
+      [1, 0x00100000, 0xffffffff, 0x3fefffff, "mulsd"],
+      [0, 0x00100000, 0, 0x3ff00000, "divsd"],
+      [0, 0x00200000, 1, 0x40000000, "divsd"],
+    ];
+    for (const [aLow, aHigh, bLow, bHigh, operation] of doubles) {
+      for (let mode = 0; mode < 4; mode++) {
+        for (const extra of [0, 0x8000]) {
+          // All exceptions masked (an unmasked one would kill the host process), with and without FZ.
+          const control = 0x1f80 | (mode << 13) | extra;
+          cases.push({
+            code: [
+              `mov dword [buf], ${control}`,
+              "ldmxcsr [buf]",
+              `mov dword [buf + 8], ${aLow}\nmov dword [buf + 12], ${aHigh}`,
+              `mov dword [buf + 16], ${bLow}\nmov dword [buf + 20], ${bHigh}`,
+              "movsd xmm0, [buf + 8]",
+              "movsd xmm1, [buf + 16]",
+              `${operation} xmm0, xmm1`,
+              "movsd [buf + 24], xmm0",
+              "stmxcsr [buf + 32]",
+              "mov dword [buf], 0x1f80\nldmxcsr [buf]",
+            ].join("\n"),
+            regs: zeros,
+            flags: 0,
+          });
+        }
+      }
+    }
+    // Single precision at FLT_MIN.
+    for (let mode = 0; mode < 4; mode++) {
+      cases.push({
+        code: [
+          `mov dword [buf], ${0x1f80 | (mode << 13)}`,
+          "ldmxcsr [buf]",
+          "mov dword [buf + 8], 0x00800000\nmov dword [buf + 12], 0x3f800001\nmov dword [buf + 16], 0x3f7fffff",
+          "movss xmm0, [buf + 8]\nmovss xmm2, xmm0",
+          "divss xmm0, [buf + 12]\nmulss xmm2, [buf + 16]",
+          "movss [buf + 24], xmm0\nmovss [buf + 28], xmm2",
+          "stmxcsr [buf + 32]",
+          "mov dword [buf], 0x1f80\nldmxcsr [buf]",
+        ].join("\n"),
+        regs: zeros,
+        flags: 0,
+      });
+    }
+    expect(compareWithHost(cases)).toEqual([]);
+  });
+
   it("MMX instructions make the x87 stack all valid with TOP 0, EMMS empties it", () => {
     const cases: HostCase[] = [
       {
