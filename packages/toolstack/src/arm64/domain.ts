@@ -98,9 +98,12 @@ export function createArm64Domain(
     );
     const gic = new GicV2({
       cpus: config.vcpus,
-      // A raised IRQ line wakes the vCPU from wfi.
+      // A raised IRQ line wakes the vCPU from wfi (Xen vcpu_kick, without the event-channel
+      // line that kick() would also raise: this is the GIC's own output).
       interrupt: (cpu, asserted) => {
-        if (asserted) cpus[cpu]?.notifyInterrupt();
+        if (!asserted) return;
+        domain.vcpus[cpu]?.wake();
+        cpus[cpu]?.notifyInterrupt();
       },
       // The event-channel PPI is a level: pending again at EOI while upcall_pending is set.
       resamplePpi: (cpu, intid) => intid === ArmGuest.EVTCHN_PPI && domain.eventLineLevel(cpu),
