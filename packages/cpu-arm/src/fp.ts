@@ -167,7 +167,10 @@ export class FpUnit {
   // ---- results ----
 
   private packZero(double: number, sign: number): void {
-    if (double === 0) {
+    if (double === 2) {
+      this.resultLow = sign << 15;
+      this.resultHigh = 0;
+    } else if (double === 0) {
       this.resultLow = sign << 31;
       this.resultHigh = 0;
     } else {
@@ -177,7 +180,10 @@ export class FpUnit {
   }
 
   private packInfinity(double: number, sign: number): void {
-    if (double === 0) {
+    if (double === 2) {
+      this.resultLow = (sign << 15) | 0x7c00;
+      this.resultHigh = 0;
+    } else if (double === 0) {
       this.resultLow = (sign << 31) | 0x7f800000;
       this.resultHigh = 0;
     } else {
@@ -188,7 +194,10 @@ export class FpUnit {
 
   private packDefaultNaN(double: number): void {
     // FPDefaultNaN: positive, quiet, zero payload.
-    if (double === 0) {
+    if (double === 2) {
+      this.resultLow = 0x7e00;
+      this.resultHigh = 0;
+    } else if (double === 0) {
       this.resultLow = 0x7fc00000;
       this.resultHigh = 0;
     } else {
@@ -203,7 +212,16 @@ export class FpUnit {
       this.packZero(double, sign);
       return;
     }
-    if (double === 0) {
+    if (double === 2) {
+      // binary16 (or the alternative format, whose exponent 31 is a normal binade).
+      const exponent = exponentOf(magnitude);
+      const bits =
+        exponent < -14
+          ? magnitude * 2 ** 24
+          : ((exponent + 15) << 10) | (magnitude * pow2(10 - exponent) - 1024);
+      this.resultLow = (sign << 15) | bits;
+      this.resultHigh = 0;
+    } else if (double === 0) {
       scratch32[0] = magnitude;
       this.resultLow = scratch32Bits[0] | (sign << 31);
       this.resultHigh = 0;
@@ -232,14 +250,18 @@ export class FpUnit {
       r *= 2 ** 256;
       scale -= 256;
     }
-    const precision = double ? 53 : 24;
-    const minExponent = double ? -1022 : -126;
-    const maxExponent = double ? 1023 : 127;
+    // Format 2 is binary16 for conversions (FPRoundCV): never flushed, and with FPCR.AHP the
+    // alternative format, whose top binade is numbers and which saturates with IOC on overflow.
+    const half = double === 2;
+    const alternative = half && (this.fpcr & (1 << 26)) !== 0;
+    const precision = half ? 11 : double ? 53 : 24;
+    const minExponent = half ? -14 : double ? -1022 : -126;
+    const maxExponent = half ? (alternative ? 16 : 15) : double ? 1023 : 127;
     const exponent = exponentOf(r);
     let e = exponent + scale;
     if (errorSign < 0 && r === pow2(exponent)) e--;
     const tiny = e < minExponent;
-    if (tiny && (this.fpcr & (1 << 24)) !== 0) {
+    if (tiny && !half && (this.fpcr & (1 << 24)) !== 0) {
       this.flags |= FpFlag.Underflow;
       this.packZero(double, sign);
       return;
@@ -249,11 +271,18 @@ export class FpUnit {
     // position of the exact value between L and L+1 quanta: 0 exact, 1 below half, 2 half, 3 above half
     let whole: number;
     let position: number;
-    if (k < -1000) {
+    if (exponent + k < -2) {
+      // Below a quarter of the smallest quantum: rounds from zero, never a tie.
       whole = 0;
       position = 1;
     } else {
-      const n = k > 1023 ? r * pow2(k - 1000) * pow2(1000) : r * pow2(k);
+      // n = r * 2^k exactly (a normal double of at most precision + 1 integer bits).
+      const n =
+        k > 1023
+          ? r * pow2(k - 1000) * pow2(1000)
+          : k < -1022
+            ? r * pow2(-1000) * pow2(k + 1000)
+            : r * pow2(k);
       whole = Math.floor(n);
       const fraction = n - whole;
       if (fraction === 0) {
@@ -285,8 +314,13 @@ export class FpUnit {
         up = false;
     }
     if (up) whole += 1;
-    const limit = maxExponent + 1 - quantum;
-    if (limit <= precision + 1 && whole >= pow2(limit)) {
+    if (whole > 0 && exponentOf(whole) + quantum > maxExponent) {
+      if (alternative) {
+        this.flags |= FpFlag.InvalidOperation;
+        this.resultLow = (sign << 15) | 0x7fff;
+        this.resultHigh = 0;
+        return;
+      }
       // Overflow (FPRound): infinity or the largest finite number, by mode and sign.
       this.flags |= FpFlag.Overflow | FpFlag.Inexact;
       const toInfinity =
@@ -295,7 +329,10 @@ export class FpUnit {
         (mode === Rounding.PlusInfinity && sign === 0) ||
         (mode === Rounding.MinusInfinity && sign === 1);
       if (toInfinity) this.packInfinity(double, sign);
-      else if (double === 0) {
+      else if (double === 2) {
+        this.resultLow = (sign << 15) | 0x7bff;
+        this.resultHigh = 0;
+      } else if (double === 0) {
         this.resultLow = (sign << 31) | 0x7f7fffff;
         this.resultHigh = 0;
       } else {
@@ -809,6 +846,66 @@ export class FpUnit {
     if (kind === Infinity_) this.packInfinity(toDouble, sign);
     else if (kind === Zero) this.packZero(toDouble, sign);
     else this.roundPack(toDouble, sign, this.value0, 0, 0, this.rounding());
+  }
+
+  /** FCVT to binary16 from binary32/64 (`fromDouble`): FPConvert with FPCR.AHP and DN. */
+  convertToHalf(fromDouble: number, low: number, high: number): void {
+    this.unpack(0, fromDouble, low, high);
+    const kind = this.kind0;
+    const sign = this.sign0;
+    const alternative = (this.fpcr & (1 << 26)) !== 0;
+    if (kind === SignalingNaN || kind === QuietNaN) {
+      if (kind === SignalingNaN || alternative) this.flags |= FpFlag.InvalidOperation;
+      if (alternative) this.packZero(2, sign);
+      else if ((this.fpcr & (1 << 25)) !== 0) this.packDefaultNaN(2);
+      else {
+        // FPConvertNaN: the top nine payload bits follow the quiet bit.
+        const payload = fromDouble ? (high >>> 10) & 0x1ff : (low >>> 13) & 0x1ff;
+        this.resultLow = (sign << 15) | 0x7e00 | payload;
+        this.resultHigh = 0;
+      }
+      return;
+    }
+    if (kind === Infinity_) {
+      if (alternative) {
+        this.flags |= FpFlag.InvalidOperation;
+        this.resultLow = (sign << 15) | 0x7fff;
+        this.resultHigh = 0;
+      } else this.packInfinity(2, sign);
+      return;
+    }
+    if (kind === Zero) this.packZero(2, sign);
+    else this.roundPack(2, sign, this.value0, 0, 0, this.rounding());
+  }
+
+  /** FCVT from binary16 (`bits`) to binary32/64: exact; denormal halves are not flushed (FPUnpackCV). */
+  convertFromHalf(toDouble: number, bits: number): void {
+    const sign = (bits >>> 15) & 1;
+    const exponent = (bits >>> 10) & 31;
+    const fraction = bits & 0x3ff;
+    if (exponent === 31 && (this.fpcr & (1 << 26)) === 0) {
+      if (fraction === 0) {
+        this.packInfinity(toDouble, sign);
+        return;
+      }
+      if ((fraction & 0x200) === 0) this.flags |= FpFlag.InvalidOperation;
+      if ((this.fpcr & (1 << 25)) !== 0) this.packDefaultNaN(toDouble);
+      else if (toDouble) {
+        this.resultLow = 0;
+        this.resultHigh = (sign << 31) | 0x7ff80000 | (fraction << 10);
+      } else {
+        this.resultLow = (sign << 31) | 0x7fc00000 | (fraction << 13);
+        this.resultHigh = 0;
+      }
+      return;
+    }
+    if (exponent === 0 && fraction === 0) {
+      this.packZero(toDouble, sign);
+      return;
+    }
+    const magnitude =
+      exponent === 0 ? fraction * 2 ** -24 : (1024 + fraction) * pow2(exponent - 25);
+    this.packValue(toDouble, sign, magnitude);
   }
 
   /**

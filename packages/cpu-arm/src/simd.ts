@@ -532,9 +532,16 @@ function floatOneSource(cpu: Arm64Cpu, word: number): boolean {
   const opcode = (word >>> 15) & 0x3f;
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
+  const v = cpu.v32;
+  if (((word >>> 22) & 3) === 3 && (opcode === 4 || opcode === 5)) {
+    // FCVT Sd/Dd, Hn: half-precision conversions are part of base FP (ID_AA64PFR0_EL1.FP = 0b0000).
+    cpu.checkFpEnabled();
+    cpu.fpu.convertFromHalf(opcode - 4, v[rn * 4] & 0xffff);
+    writeFloat(cpu, rd, opcode - 4);
+    return true;
+  }
   if (double < 0) return false;
   const fpu = cpu.fpu;
-  const v = cpu.v32;
   const low = v[rn * 4];
   const high = double ? v[rn * 4 + 1] : 0;
   const signBit = double ? 0 : 0x80000000 | 0;
@@ -566,6 +573,12 @@ function floatOneSource(cpu: Arm64Cpu, word: number): boolean {
       writeFloat(cpu, rd, target);
       return true;
     }
+    case 7:
+      // FCVT Hd, Sn/Dn.
+      cpu.checkFpEnabled();
+      fpu.convertToHalf(double, low, high);
+      setScalar(cpu, rd, fpu.resultLow & 0xffff, 0);
+      return true;
     case 8:
     case 9:
     case 10:
@@ -2076,10 +2089,27 @@ function floatWidthConvert(cpu: Arm64Cpu, word: number): boolean {
   const narrow = ((word >>> 12) & 31) === 0b10110;
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
-  if (!double) return false; // the half-precision forms are not implemented
   cpu.checkFpEnabled();
   const fpu = cpu.fpu;
   const v = cpu.v32;
+  if (!double) {
+    // 4S <-> 4H (size 0): halves in the low or (the "2" forms) high 64 bits.
+    if (narrow) {
+      for (let i = 0; i < 4; i++) s32[i] = v[rd * 4 + i];
+      for (let e = 0; e < 4; e++) {
+        fpu.convertToHalf(0, v[rn * 4 + e], 0);
+        s16[q * 4 + e] = fpu.resultLow;
+      }
+      if (!q) s32[2] = s32[3] = 0;
+    } else {
+      for (let e = 0; e < 4; e++) {
+        fpu.convertFromHalf(0, cpu.v16[rn * 8 + q * 4 + e]);
+        s32[e] = fpu.resultLow;
+      }
+    }
+    writeScratch(cpu, rd, 1);
+    return true;
+  }
   if (narrow) {
     for (let i = 0; i < 4; i++) s32[i] = v[rd * 4 + i];
     for (let e = 0; e < 2; e++) {

@@ -93,7 +93,23 @@ function double(r: Random): [number, number] {
   return [low, (sign | ((r.below(60) + 993) << 20) | fractionHigh) >>> 0];
 }
 
-type Kind = "single" | "double" | "integer";
+type Kind = "single" | "double" | "half" | "integer";
+
+const SPECIAL16 = [
+  0x0000, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0xfe01, 0x7c01, 0x7d55, 0x0001, 0x03ff, 0x0400, 0x7bff,
+  0x3c00, 0xbc00,
+];
+
+/** Two binary16 bit patterns in a word. */
+function halves(r: Random): number {
+  const one = () => {
+    const choice = r.below(4);
+    if (choice === 0) return r.pick(SPECIAL16);
+    if (choice === 1) return (r.below(2) << 15) | (r.next() & 0x3ff);
+    return r.next() & 0xffff;
+  };
+  return ((one() << 16) | one()) >>> 0;
+}
 
 /** 128 bits as four 32-bit words for a register of the given kind. */
 function vector(r: Random, kind: Kind, previous: number[][]): number[] {
@@ -107,6 +123,7 @@ function vector(r: Random, kind: Kind, previous: number[][]): number[] {
     return base;
   }
   if (kind === "single") return [single(r), single(r), single(r), single(r)];
+  if (kind === "half") return [halves(r), halves(r), halves(r), halves(r)];
   if (kind === "double") return [...double(r), ...double(r)];
   const words: number[] = [];
   for (let i = 0; i < 4; i++) {
@@ -340,6 +357,17 @@ for (const [prefix, kind] of [
   for (const op of ["fcmgt", "fcmeq", "fcmge"])
     add(`${op} scalar ${prefix}`, kind, (r) => `${op} ${f(r)}, ${f(r)}, ${f(r)}`, 16);
 }
+for (const [prefix, kind] of [
+  ["s", "single"],
+  ["d", "double"],
+] as const) {
+  add(`fcvt h from ${prefix}`, kind, (r) => `fcvt h${vreg(r)}, ${prefix}${vreg(r)}`, 64);
+  add(`fcvt ${prefix} from h`, "half", (r) => `fcvt ${prefix}${vreg(r)}, h${vreg(r)}`, 48);
+}
+add("fcvtn 4h", "single", (r) => `fcvtn v${vreg(r)}.4h, v${vreg(r)}.4s`, 24);
+add("fcvtn2 8h", "single", (r) => `fcvtn2 v${vreg(r)}.8h, v${vreg(r)}.4s`, 24);
+add("fcvtl 4s", "half", (r) => `fcvtl v${vreg(r)}.4s, v${vreg(r)}.4h`, 24);
+add("fcvtl2 4s", "half", (r) => `fcvtl2 v${vreg(r)}.4s, v${vreg(r)}.8h`, 24);
 add("fcvtn 2s", "double", (r) => `fcvtn v${vreg(r)}.2s, v${vreg(r)}.2d`, 24);
 add("fcvtn2 4s", "double", (r) => `fcvtn2 v${vreg(r)}.4s, v${vreg(r)}.2d`, 24);
 add("fcvtl 2d", "single", (r) => `fcvtl v${vreg(r)}.2d, v${vreg(r)}.2s`, 24);
@@ -897,8 +925,12 @@ function caseText(r: Random, template: Template): string {
       `mov v${i}.d[1], x10`,
     );
   }
+  // Rounding mode, FZ, DN and AHP (which only the half-precision conversions use).
   const fpcr =
-    (r.below(4) << 22) | (r.below(4) === 0 ? 1 << 24 : 0) | (r.below(4) === 0 ? 1 << 25 : 0);
+    (r.below(4) << 22) |
+    (r.below(4) === 0 ? 1 << 24 : 0) |
+    (r.below(4) === 0 ? 1 << 25 : 0) |
+    (r.below(4) === 0 ? 1 << 26 : 0);
   lines.push(`movz x9, #${fpcr >>> 16}, lsl #16`, "msr fpcr, x9", "msr fpsr, xzr");
   lines.push(`movz x9, #${r.below(16) << 12}, lsl #16`, "msr nzcv, x9");
   lines.push(
