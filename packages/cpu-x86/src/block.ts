@@ -30,7 +30,7 @@ import {
   EMPTY_TAG,
   Info,
 } from "./decoder";
-import { LazyOp, PARITY } from "./flags";
+import { LazyOp } from "./flags";
 
 /** Slots of the block cache: the decode cache's indexing (physical address modulo its size). */
 export const BLOCK_CACHE_SIZE = 1 << 17;
@@ -39,14 +39,15 @@ const MAX_BLOCK = 48;
 /** A page whose blocks were dropped this often holds data written next to code: no more blocks there. */
 const MAX_PAGE_INVALIDATIONS = 16;
 /** Interpreted executions of an instruction before a block is compiled at it. */
-export const DEFAULT_JIT_THRESHOLD = 40;
-/** `hot` value of a start address where compilation failed (retried after the counter wraps). */
-const COLD = 40000;
+export const DEFAULT_JIT_THRESHOLD = 50000;
 
 const T_MMIO = 64;
 const ARITH = 0x8d5; // CF PF AF ZF SF OF
 const CF = 1;
+const PF = 4;
 const ZF = 0x40;
+const SF = 0x80;
+const OF = 0x800;
 
 /** What a compiled block sees of the CPU (the generated code reads these fields by name). */
 export interface BlockHost {
@@ -84,8 +85,13 @@ const FACTORY_PARAMETERS = [
   "segCheck",
   "tags",
   "firstWords",
-  "redecode",
-  "PARITY",
+  "step",
+  "rd32",
+  "rd16",
+  "rd8",
+  "wr32",
+  "wr8",
+  "lz",
 ];
 
 /** Compiled blocks by physical address, invalidated with the decode cache's code pages. */
@@ -94,9 +100,11 @@ export class BlockCache {
   readonly length = new Uint8Array(BLOCK_CACHE_SIZE);
   readonly code: (BlockFunction | undefined)[] = new Array(BLOCK_CACHE_SIZE).fill(undefined);
   /** Interpreted executions per start slot. */
-  readonly hot = new Uint16Array(BLOCK_CACHE_SIZE);
+  readonly hot = new Uint32Array(BLOCK_CACHE_SIZE);
   readonly pageInvalidations: Uint8Array;
   readonly threshold: number;
+  /** Shared by the blocks (created with the first block). */
+  helpers: BlockHelpers | null = null;
   /** Blocks compiled (for tests and `--stats`). */
   compiled = 0;
 
@@ -132,9 +140,9 @@ export class BlockCache {
     return this.pageInvalidations[page] < MAX_PAGE_INVALIDATIONS;
   }
 
-  /** Marks a start slot where no block could be compiled. */
+  /** Marks a start slot where no block could be compiled (until its page is written). */
   markCold(slot: number): void {
-    this.hot[slot] = COLD;
+    this.hot[slot] = this.threshold + 1;
   }
 }
 
@@ -203,6 +211,120 @@ const GENERIC = (() => {
   return t;
 })();
 
+/**
+ * Functions every block of one CPU shares. They stay optimized once warm,
+ * while each new block starts in V8's bytecode interpreter: the less code
+ * a block carries itself, the less a block costs before V8 optimizes it.
+ */
+interface BlockHelpers {
+  step(
+    slot: number,
+    phys: number,
+    word: number,
+    start: number,
+    next: number,
+    index: number,
+  ): boolean;
+  rd32(linear: number): number;
+  rd16(linear: number): number;
+  rd8(linear: number): number;
+  wr32(linear: number, value: number): void;
+  wr8(linear: number, value: number): void;
+  lz(kind: number, dst: number, src: number, result: number): void;
+}
+
+/** The CPU's side the helpers use (private members of X86Cpu, reached by name). */
+interface HelperHost extends BlockHost {
+  startEip: number;
+  eventCheck: boolean;
+  afterInstruction: boolean;
+  readNeed: number;
+  writeNeed: number;
+  execute(slot: number): void;
+  readLin32(linear: number): number;
+  readLin16(linear: number): number;
+  readLin8(linear: number): number;
+  writeLin32(linear: number, value: number): void;
+  writeLin8(linear: number, value: number): void;
+}
+
+function createHelpers(
+  host: BlockHost,
+  view: DataView,
+  arrays: { tlbInfo: Int32Array; tlbPhys: Int32Array; codePage: Uint8Array },
+): BlockHelpers {
+  const cpu = host as HelperHost;
+  const ram = cpu.ram;
+  const decoded = cpu.decoded;
+  const tags = decoded.tag;
+  const firstWords = decoded.firstWord;
+  const { tlbInfo, tlbPhys, codePage } = arrays;
+  return {
+    step(slot, phys, word, start, next, index) {
+      cpu.startEip = start;
+      cpu.blockDone = index;
+      cpu.eip = next;
+      if (tags[slot] !== phys || firstWords[slot] !== word) {
+        redecodeInto(ram, view, decoded, slot, phys);
+      }
+      cpu.execute(slot);
+      return cpu.eip !== next || cpu.eventCheck || cpu.blockAbort || cpu.afterInstruction;
+    },
+    rd32(l) {
+      const p = l >>> 12;
+      const need = cpu.readNeed;
+      if ((tlbInfo[p] & (need | T_MMIO)) === need && (l & 4095) <= 4092) {
+        return view.getInt32(tlbPhys[p] | (l & 4095), true);
+      }
+      return cpu.readLin32(l);
+    },
+    rd16(l) {
+      const p = l >>> 12;
+      const need = cpu.readNeed;
+      if ((tlbInfo[p] & (need | T_MMIO)) === need && (l & 4095) <= 4094) {
+        return view.getUint16(tlbPhys[p] | (l & 4095), true);
+      }
+      return cpu.readLin16(l);
+    },
+    rd8(l) {
+      const p = l >>> 12;
+      const need = cpu.readNeed;
+      if ((tlbInfo[p] & (need | T_MMIO)) === need) return ram[tlbPhys[p] | (l & 4095)];
+      return cpu.readLin8(l);
+    },
+    wr32(l, v) {
+      const p = l >>> 12;
+      const need = cpu.writeNeed;
+      if (
+        (tlbInfo[p] & (need | T_MMIO)) === need &&
+        (l & 4095) <= 4092 &&
+        codePage[tlbPhys[p] >>> 12] === 0
+      ) {
+        view.setInt32(tlbPhys[p] | (l & 4095), v, true);
+      } else {
+        cpu.writeLin32(l, v);
+      }
+    },
+    wr8(l, v) {
+      const p = l >>> 12;
+      const need = cpu.writeNeed;
+      if ((tlbInfo[p] & (need | T_MMIO)) === need && codePage[tlbPhys[p] >>> 12] === 0) {
+        ram[tlbPhys[p] | (l & 4095)] = v;
+      } else {
+        cpu.writeLin8(l, v);
+      }
+    },
+    lz(kind, dst, src, result) {
+      cpu.lazyOp = kind;
+      cpu.lazySize = 2;
+      cpu.lazyDst = dst;
+      cpu.lazySrc = src;
+      cpu.lazyResult = result;
+      cpu.lazy = ARITH;
+    },
+  };
+}
+
 /** Result of `compileBlock`: the function and its length, or null when no block starts here. */
 export interface CompiledBlock {
   code: BlockFunction;
@@ -226,6 +348,7 @@ export function compileBlock(
   },
   scratch: DecodedInstructions,
   phys: number,
+  cache: BlockCache,
 ): CompiledBlock | null {
   const ram = cpu.ram;
   const fetcher = new PhysicalFetcher(ram);
@@ -262,7 +385,7 @@ export function compileBlock(
       lines.push(inline.code);
       // A write through the slow path may have hit a page holding code
       // (perhaps this block's): leave before running stale code.
-      if (!inline.ends && inline.code.includes("cpu.writeLin")) {
+      if (!inline.ends && /wr(32|8)\(/.test(inline.code)) {
         lines.push(`  if (cpu.blockAbort) ${emitter.leave()}`);
       }
       known = inline.flags;
@@ -284,18 +407,22 @@ export function compileBlock(
     const address = Math.min(phys + at, pageEnd - 4);
     checks.push(`view.getInt32(${address}, true) !== ${view.getInt32(address, true)}`);
   }
+  // Parenthesized so that V8 compiles the inner function with the factory
+  // (its eager-compilation heuristic) instead of parsing it a second time
+  // on the first call.
   const body = `
-return function block(e) {
+return (function block(e) {
   if (${checks.join(" || ")}) return -1;
-  const rn = cpu.readNeed, rnm = rn | ${T_MMIO}, wn = cpu.writeNeed, wnm = wn | ${T_MMIO};
   const s32 = cpu.stack32;
   let o = 0, l = 0, p = 0, v = 0, d = 0, s = 0, r = 0, t = 0;
 ${lines.join("\n")}
   cpu.eip = (e + ${offset}) | 0;
   return ${count};
-};`;
+});`;
   const factory = new Function(...FACTORY_PARAMETERS, body);
   const decoded = cpu.decoded;
+  const helpers = cache.helpers ?? createHelpers(cpu, view, arrays);
+  cache.helpers = helpers;
   const code = factory(
     cpu,
     cpu.regs,
@@ -308,8 +435,13 @@ ${lines.join("\n")}
     arrays.segCheck,
     decoded.tag,
     decoded.firstWord,
-    (slot: number, address: number) => redecodeInto(ram, view, decoded, slot, address),
-    PARITY,
+    helpers.step,
+    helpers.rd32,
+    helpers.rd16,
+    helpers.rd8,
+    helpers.wr32,
+    helpers.wr8,
+    helpers.lz,
   ) as BlockFunction;
   return { code, length: count };
 }
@@ -344,7 +476,7 @@ class InstructionEmitter {
   }
 
   private get next(): string {
-    return `(e + ${this.offset + this.length}) | 0`;
+    return `((e + ${this.offset + this.length}) | 0)`;
   }
 
   /** Records where a fault would leave EIP and the retired count. */
@@ -361,11 +493,7 @@ class InstructionEmitter {
   generic(): string {
     const slot = this.phys & (BLOCK_CACHE_SIZE - 1);
     const n = this.index + 1;
-    return `  // op 0x${this.op.toString(16)}: the interpreter
-  ${this.faultPoint()} cpu.eip = ${this.next};
-  if (tags[${slot}] !== ${this.phys} || firstWords[${slot}] !== ${this.firstWord}) redecode(${slot}, ${this.phys});
-  cpu.execute(${slot});
-  if (cpu.eip !== ${this.next} || cpu.eventCheck || cpu.blockAbort || cpu.afterInstruction) return ${n};`;
+    return `  if (step(${slot}, ${this.phys}, ${this.firstWord}, (e + ${this.offset}) | 0, ${this.next}, ${this.index})) return ${n}; // op 0x${this.op.toString(16)}`;
   }
 
   /** Offset expression of the ModRM memory operand (32-bit addressing). */
@@ -394,34 +522,21 @@ class InstructionEmitter {
 
   /** Reads `size` (0, 1, 2) at linear `l` into `target`: the TLB hit inline, the rest through readLin. */
   private read(size: number, target: string): string {
-    if (size === 2) {
-      return `p = l >>> 12;
-  ${target} = (tlbInfo[p] & rnm) === rn && (l & 4095) <= 4092 ? view.getInt32(tlbPhys[p] | (l & 4095), true) : cpu.readLin32(l);`;
-    }
-    if (size === 1) {
-      return `p = l >>> 12;
-  ${target} = (tlbInfo[p] & rnm) === rn && (l & 4095) <= 4094 ? view.getUint16(tlbPhys[p] | (l & 4095), true) : cpu.readLin16(l);`;
-    }
-    return `p = l >>> 12;
-  ${target} = (tlbInfo[p] & rnm) === rn ? ram[tlbPhys[p] | (l & 4095)] : cpu.readLin8(l);`;
+    return `${target} = rd${size === 2 ? 32 : size === 1 ? 16 : 8}(l);`;
   }
 
   /** Writes `value` to linear `l`; pages holding code take the slow path (it invalidates them). */
   private write32(value: string): string {
-    return `p = l >>> 12;
-  if ((tlbInfo[p] & wnm) === wn && (l & 4095) <= 4092 && codePage[tlbPhys[p] >>> 12] === 0) view.setInt32(tlbPhys[p] | (l & 4095), ${value}, true);
-  else cpu.writeLin32(l, ${value});`;
+    return `wr32(l, ${value});`;
   }
 
   private write8(value: string): string {
-    return `p = l >>> 12;
-  if ((tlbInfo[p] & wnm) === wn && codePage[tlbPhys[p] >>> 12] === 0) ram[tlbPhys[p] | (l & 4095)] = ${value};
-  else cpu.writeLin8(l, ${value});`;
+    return `wr8(l, ${value});`;
   }
 
   /** The lazy-flag record of a 32-bit ALU result (as `alu32`). */
   private static lazy(kind: number, dst: string, src: string, result: string): string {
-    return `cpu.lazyOp = ${kind}; cpu.lazySize = 2; cpu.lazyDst = ${dst}; cpu.lazySrc = ${src}; cpu.lazyResult = ${result}; cpu.lazy = ${ARITH};`;
+    return `lz(${kind}, ${dst}, ${src}, ${result});`;
   }
 
   /** ALU operation `operation` (ADD OR . . AND SUB XOR CMP) of d and s into r; null for ADC/SBB. */
@@ -670,6 +785,83 @@ class InstructionEmitter {
           ends: false,
         };
       }
+      case 0x69:
+      case 0x6b: {
+        // IMUL r32, r/m32, imm (as imul2): CF=OF when the product does not fit.
+        const load = mem
+          ? `${fp} ${this.address(2, false)}
+  ${this.read(2, "d")}`
+          : `d = regs[${rm}];`;
+        return {
+          code: `  ${load}
+  r = Math.imul(d, ${this.immediate}); v = d * ${this.immediate};
+  cpu.flagsRaw = (cpu.flagsRaw & ${~ARITH}) | (v === r ? 0 : ${CF | OF}); cpu.lazyOp = ${LazyOp.LOGIC}; cpu.lazySize = 2; cpu.lazyResult = r; cpu.lazy = ${ZF | SF | PF};
+  regs[${reg}] = r;`,
+          flags: { op: RESULT_ONLY, result: "r", dst: "d", src: "0" },
+          ends: false,
+        };
+      }
+      case 0xc1:
+      case 0xd1: {
+        // Shifts and rotates of a register by a constant (as shift32).
+        if (mem) return null;
+        const count = (op === 0xd1 ? 1 : this.immediate) & 31;
+        if (count === 0) return { code: "", flags: known, ends: false };
+        let code: string;
+        switch (reg) {
+          case 0:
+            code = `d = regs[${rm}]; r = (d << ${count}) | (d >>> ${32 - count}); v = r & 1;
+  cpu.flagsRaw = (cpu.flagsRaw & ${~(CF | OF)}) | v | (((r >>> 31) ^ v) ? ${OF} : 0); cpu.lazy &= ${~(CF | OF)};`;
+            break;
+          case 1:
+            code = `d = regs[${rm}]; r = (d >>> ${count}) | (d << ${32 - count});
+  cpu.flagsRaw = (cpu.flagsRaw & ${~(CF | OF)}) | (r >>> 31) | (((r ^ (r << 1)) >>> 31) ? ${OF} : 0); cpu.lazy &= ${~(CF | OF)};`;
+            break;
+          case 4:
+          case 6:
+            code = `d = regs[${rm}]; r = d << ${count}; v = (d >>> ${32 - count}) & 1;
+  ${resultFlags(`v | (((r >>> 31) ^ v) ? ${OF} : 0)`)}`;
+            break;
+          case 5:
+            code = `d = regs[${rm}]; r = (d >>> ${count}) | 0;
+  ${resultFlags(`((d >>> ${count - 1}) & 1) | (d < 0 ? ${OF} : 0)`)}`;
+            break;
+          case 7:
+            code = `d = regs[${rm}]; r = d >> ${count};
+  ${resultFlags(`(d >> ${count - 1}) & 1`)}`;
+            break;
+          default:
+            return null;
+        }
+        const rotate = reg < 2;
+        return {
+          code: `  ${code}
+  regs[${rm}] = r;`,
+          flags: rotate ? null : { op: RESULT_ONLY, result: "r", dst: "d", src: "0" },
+          ends: false,
+        };
+      }
+      case 0x1be:
+      case 0x1bf: {
+        const size = op === 0x1be ? 0 : 1;
+        const shift = size === 0 ? 24 : 16;
+        if (!mem) {
+          const value =
+            size === 1 ? `regs[${rm}]` : rm < 4 ? `regs[${rm}]` : `(regs[${rm - 4}] >> 8)`;
+          return {
+            code: `  regs[${reg}] = (${value} << ${shift}) >> ${shift};`,
+            flags: known,
+            ends: false,
+          };
+        }
+        return {
+          code: `  ${fp} ${this.address(size, false)}
+  ${this.read(size, "v")}
+  regs[${reg}] = (v << ${shift}) >> ${shift};`,
+          flags: known,
+          ends: false,
+        };
+      }
       case 0x90:
         return { code: "", flags: known, ends: false };
       case 0xe9:
@@ -722,6 +914,14 @@ class InstructionEmitter {
   regs[4] = (t + 4) | 0; ${target} = v; } else ${target} = cpu.pop32();`;
   }
 }
+
+/** Result-only lazy flags (as setLazyResult): CF/OF/AF concrete in flagsRaw. */
+function resultFlags(concrete: string): string {
+  return `cpu.flagsRaw = (cpu.flagsRaw & ${~ARITH}) | ${concrete}; cpu.lazyOp = ${LazyOp.LOGIC}; cpu.lazySize = 2; cpu.lazyResult = r; cpu.lazy = ${ZF | SF | PF};`;
+}
+
+/** Flag kind of IMUL and shifts for `conditionExpression`: only ZF and SF follow the result. */
+const RESULT_ONLY = 102;
 
 /** Flag kinds of INC/DEC for `conditionExpression` (CF is not theirs). */
 const INC_DEC_ADD = 100;

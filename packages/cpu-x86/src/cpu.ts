@@ -115,10 +115,11 @@ export interface X86CpuOptions {
    * The block tier (hot code compiled to JavaScript with `new Function`);
    * default on. Turn it off where a Content-Security-Policy forbids
    * `unsafe-eval`. The environment variable KUMO_X86_JIT=off does the same,
-   * KUMO_X86_JIT=eager compiles every block on its first execution (tests).
+   * KUMO_X86_JIT=eager compiles every block on its first execution (tests),
+   * KUMO_X86_JIT=<number> sets the threshold.
    */
   jit?: boolean;
-  /** Interpreted executions of an address before a block is compiled there (default 40). */
+  /** Interpreted executions of an address before a block is compiled there (default 50000). */
   jitThreshold?: number;
 }
 
@@ -286,7 +287,11 @@ export class X86Cpu implements Vcpu {
         ? null
         : new BlockCache(
             pages,
-            jitMode === "eager" ? 1 : (options.jitThreshold ?? DEFAULT_JIT_THRESHOLD),
+            jitMode === "eager"
+              ? 1
+              : Number(jitMode) > 0
+                ? Number(jitMode)
+                : (options.jitThreshold ?? DEFAULT_JIT_THRESHOLD),
           );
     this.reset();
   }
@@ -572,7 +577,9 @@ export class X86Cpu implements Vcpu {
         const slot = phys & (DECODE_CACHE_SIZE - 1);
         // The block tier: 32-bit code in a flat CS, no event pending.
         if (blocks !== null && this.code32 && !this.eventCheck && !(segCheck[CS] & SC_LIMIT)) {
-          if (blocks.tag[slot] !== phys && ++blocks.hot[slot] >= blocks.threshold) {
+          // Compiled once, when the count reaches the threshold (a failed
+          // start is marked cold until a write to its page resets the count).
+          if (blocks.tag[slot] !== phys && ++blocks.hot[slot] === blocks.threshold) {
             this.compileBlockAt(phys, slot);
           }
           // The whole block must fit in the budget (it may end earlier).
@@ -644,7 +651,7 @@ export class X86Cpu implements Vcpu {
       segBase: this.segBase,
       segCheck: this.segCheck,
     };
-    const block = compileBlock(this, this.view, arrays, this.blockScratch, phys);
+    const block = compileBlock(this, this.view, arrays, this.blockScratch, phys, blocks);
     if (block === null) {
       blocks.markCold(slot);
       return;

@@ -167,11 +167,11 @@ describe("block tier", () => {
     );
   });
 
-  it("runs with the tier off (jit: false) and on by default", () => {
+  it("runs with the tier off (jit: false) and compiles a loop once it is hot", () => {
     const code = assemble("mov ecx, 1000\nl: dec ecx\njnz l\nhlt");
     const off = createFlatCpu(code, { jit: false });
     expect(off.blocks).toBeNull();
-    const on = createFlatCpu(code);
+    const on = createFlatCpu(code, { jitThreshold: 100 });
     expect(on.run(100_000)).toBe(VcpuExitReason.Halt);
     expect(on.instructionsRetired).toBe(2002);
     expect(on.blocks?.compiled).toBeGreaterThan(0);
