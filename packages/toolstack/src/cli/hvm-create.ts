@@ -13,6 +13,8 @@ import { dirname, join, resolve } from "node:path";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { Xenstored } from "@kumo/xenstore";
 import { buildBzImageBoot } from "../builder/bzimage-boot";
+import { isBzImage } from "../builder/kernel-image";
+import { findMultibootHeader } from "../builder/multiboot";
 import type { DomainConfig } from "../config/domain-config";
 import { type HvmOptions, parseHvmOptions } from "../config/hvm-options";
 import { daemonConsole, daemonRequest } from "../daemon/client";
@@ -108,6 +110,17 @@ export async function createHvm(
   if (values["dry-run"] && firmware !== undefined) {
     io.stdout.write(
       `${"name".padEnd(16)}${config.name}\n${"type".padEnd(16)}hvm (firmware)\n${"firmware".padEnd(16)}${firmwarePath} (${firmware.length} bytes at ${hex(4294967296 - firmware.length)}, reset vector F000:FFF0)\n`,
+    );
+    return ExitStatus.Ok;
+  }
+  if (
+    values["dry-run"] &&
+    kernel !== undefined &&
+    !isBzImage(kernel) &&
+    findMultibootHeader(kernel) >= 0
+  ) {
+    io.stdout.write(
+      `${"name".padEnd(16)}${config.name}\n${"type".padEnd(16)}hvm (Multiboot kernel)\n${"kernel".padEnd(16)}${kernelPath} (Multiboot header at offset ${hex(findMultibootHeader(kernel))})\n${"cmdline".padEnd(16)}${JSON.stringify(config.cmdline)}\n`,
     );
     return ExitStatus.Ok;
   }

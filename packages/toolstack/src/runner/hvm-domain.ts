@@ -29,7 +29,13 @@ import {
 import type { ClockOptions, Domain, Hypervisor, VcpuContext } from "@kumo/hypervisor-core";
 import { type BzImageBootLayout, buildBzImageBoot, pcE820 } from "../builder/bzimage-boot";
 import { DomainBuildError } from "../builder/errors";
+import { isBzImage } from "../builder/kernel-image";
 import { writeMpTable } from "../builder/mp-table";
+import {
+  buildMultibootBoot,
+  findMultibootHeader,
+  MULTIBOOT_BOOTLOADER_MAGIC,
+} from "../builder/multiboot";
 import { guestBootMemory, PvhSpecialPages } from "../builder/pvh";
 import type { DomainConfig } from "../config/domain-config";
 import { ConsoleBackend } from "../console/backend";
@@ -38,8 +44,10 @@ import { attachLocalApic, type LocalApicWiring } from "./local-apic";
 import { createPcPlatform, type PcPlatform } from "./pc-platform";
 import { shutdownActionOf } from "./shutdown-action";
 
-/** EDX and ESI in the SDM's register numbering (vol. 2A, table 2-1). */
+/** EAX, EDX, EBX and ESI in the SDM's register numbering (vol. 2A, table 2-1). */
+const EAX = 0;
 const EDX = 2;
+const EBX = 3;
 const ESI = 6;
 const BOOT_SECTOR_ADDRESS = 0x7c00;
 const BOOT_SECTOR_MAX = 0x9fc00 - 0x7c00;
@@ -275,8 +283,25 @@ export function createHvmDomain(
       throw new DomainBuildError(
         "an HVM domain needs a kernel (bzImage), a firmware image or a boot sector",
       );
+    // A kernel without the bzImage setup header but with a Multiboot header boots as Multiboot.
+    const multiboot =
+      bootSector === undefined &&
+      firmware === undefined &&
+      images.kernel !== undefined &&
+      !isBzImage(images.kernel) &&
+      findMultibootHeader(images.kernel) >= 0
+        ? buildMultibootBoot(guestBootMemory(memory), {
+            kernel: images.kernel,
+            cmdline: config.cmdline,
+            modules:
+              images.ramdisk === undefined
+                ? []
+                : [{ data: images.ramdisk, cmdline: config.ramdisk ?? "module" }],
+            memoryMap: pcE820(memory.ram.size),
+          })
+        : undefined;
     const layout: BzImageBootLayout =
-      bootSector !== undefined || firmware !== undefined
+      bootSector !== undefined || firmware !== undefined || multiboot !== undefined
         ? bootSectorLayout(memory.ram.size)
         : buildBzImageBoot(guestBootMemory(memory), {
             bzImage: images.kernel as Uint8Array,
@@ -335,6 +360,8 @@ export function createHvmDomain(
           }
         }),
       exit: (status) => {
+        // QEMU's isa-debug-exit ends the machine at once: the first status is the one that counts.
+        if (exitStatus !== undefined) return;
         exitStatus = status;
         hypervisor.log(`(d${domain.domid}) exit port: status ${status}`);
         domain.shutdown(SHUTDOWN_POWEROFF);
@@ -380,7 +407,12 @@ export function createHvmDomain(
           cpuFeatures: (leaf1[3] | (1 << 9)) >>> 0,
         });
       }
-      if (id === 0 && firmware !== undefined) {
+      if (id === 0 && multiboot !== undefined) {
+        // Multiboot 3.2: flat 32-bit protected mode, paging off, EAX = magic, EBX = boot information.
+        cpu.setFlatProtectedMode(multiboot.entry);
+        cpu.regs[EAX] = MULTIBOOT_BOOTLOADER_MAGIC | 0;
+        cpu.regs[EBX] = multiboot.infoAddress;
+      } else if (id === 0 && firmware !== undefined) {
         // Power-on state: real mode at F000:FFF0 with CS.base 0xFFFF0000.
         cpu.reset();
       } else if (id === 0 && bootSector !== undefined) {
