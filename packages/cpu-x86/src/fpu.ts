@@ -3,6 +3,8 @@ import { Info } from "./decoder";
 import {
   add,
   DOUBLE,
+  decompose,
+  decomposedExponent,
   divide,
   type Format,
   multiply,
@@ -459,6 +461,49 @@ export class Fpu {
     if (condition || empty) this.set(0, value);
   }
 
+  /**
+   * FPREM / FPREM1 (SDM vol. 2A): when the exponents differ by less than 64
+   * the remainder is complete and exact (JavaScript's % is IEEE fmod; FPREM1
+   * then rounds the quotient to nearest), C2 = 0 and C0 C3 C1 are the low
+   * quotient bits. Otherwise the result is partial (C2 = 1); the reduction
+   * step is implementation specific, so it is approximated.
+   */
+  private partialRemainder(ieee: boolean): void {
+    const a = this.get0();
+    const b = this.get(1);
+    this.status &= ~(C0 | C1 | C2 | C3);
+    if (!Number.isFinite(a) || Number.isNaN(b) || b === 0) {
+      if (!Number.isNaN(a) && !Number.isNaN(b)) this.raise(IE);
+      this.set(0, Number.isNaN(a) ? a : Number.isNaN(b) ? b : INDEFINITE);
+      return;
+    }
+    if (a === 0 || !Number.isFinite(b)) return;
+    decompose(a);
+    const exponentA = decomposedExponent;
+    decompose(b);
+    if (exponentA - decomposedExponent >= 64) {
+      const q = Math.trunc(a / b);
+      this.set(0, a - q * b);
+      this.status |= C2;
+      return;
+    }
+    let r = a % b;
+    // Low three bits of the truncated quotient: (a mod 8b) / b.
+    let q = Math.trunc(Math.abs((a % (8 * b)) / b)) & 7;
+    const magnitudeB = Math.abs(b);
+    if (ieee) {
+      const magnitudeR = Math.abs(r);
+      if (magnitudeR > magnitudeB / 2 || (magnitudeR === magnitudeB / 2 && q & 1)) {
+        r -= r < 0 ? -magnitudeB : magnitudeB;
+        q = (q + 1) & 7;
+      }
+    }
+    this.set(0, r === 0 ? (a < 0 ? -0 : 0) : r);
+    if (q & 1) this.status |= C1;
+    if (q & 2) this.status |= C3;
+    if (q & 4) this.status |= C0;
+  }
+
   /** ST(0) op= src (toRegister false) or ST(i) = ST(i) op ST(0). */
   private executeArith(
     operation: number,
@@ -582,14 +627,7 @@ export class Fpu {
       }
       case 0xf5:
       case 0xf8: {
-        const a = this.get0();
-        const b = this.get(1);
-        const q = modrm === 0xf8 ? Math.trunc(a / b) : Math.round(a / b);
-        this.set(0, a - q * b);
-        this.status &= ~(C0 | C1 | C2 | C3);
-        if (q & 1) this.status |= C1;
-        if (q & 2) this.status |= C3;
-        if (q & 4) this.status |= C0;
+        this.partialRemainder(modrm === 0xf5);
         return;
       }
       case 0xf6:

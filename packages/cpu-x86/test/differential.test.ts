@@ -28,7 +28,7 @@ const KNOWN_INTEGER: Record<string, string> = {};
  * with 64-bit precision that Kumo's double registers do not hold). The x87
  * group fails when more forms than this disagree.
  */
-const KNOWN_X87_DISAGREEMENTS = 35;
+const KNOWN_X87_DISAGREEMENTS = 33;
 
 /**
  * 16-bit forms that behave the same in real mode and in a 16-bit ring-3
