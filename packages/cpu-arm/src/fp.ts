@@ -104,6 +104,8 @@ export class FpUnit {
   private exponent = 0;
   private sumError = 0;
   private productError = 0;
+  /** Added to every rounded result's exponent (FRSQRTS halves its fused result before the one rounding). */
+  private scaleAdjust = 0;
 
   rounding(): number {
     return (this.fpcr >>> 22) & 3;
@@ -246,6 +248,7 @@ export class FpUnit {
     scale: number,
     mode: number,
   ): void {
+    scale += this.scaleAdjust;
     if (r < 1e-290) {
       r *= 2 ** 256;
       scale -= 256;
@@ -846,6 +849,168 @@ export class FpUnit {
     if (kind === Infinity_) this.packInfinity(toDouble, sign);
     else if (kind === Zero) this.packZero(toDouble, sign);
     else this.roundPack(toDouble, sign, this.value0, 0, 0, this.rounding());
+  }
+
+  /**
+   * FRECPS (2 - a*b) and FRSQRTS ((3 - a*b) / 2), fused with one rounding
+   * (FPRecipStepFused, FPRSqrtStepFused): infinity times zero gives 2.0 or
+   * 1.5 instead of the default NaN.
+   */
+  reciprocalStep(
+    double: number,
+    squareRoot: boolean,
+    aLow: number,
+    aHigh: number,
+    bLow: number,
+    bHigh: number,
+  ): void {
+    this.unpack(0, double, aLow, aHigh);
+    this.unpack(1, double, bLow, bHigh);
+    const k0 = this.kind0;
+    const k1 = this.kind1;
+    const nan = k0 >= QuietNaN || k1 >= QuietNaN;
+    const infinityTimesZero =
+      (k0 === Infinity_ && k1 === Zero) || (k0 === Zero && k1 === Infinity_);
+    if (!nan && infinityTimesZero) {
+      this.packValue(double, 0, squareRoot ? 1.5 : 2);
+      return;
+    }
+    if (!nan && (k0 === Zero || k1 === Zero)) {
+      this.packValue(double, 0, squareRoot ? 1.5 : 2);
+      return;
+    }
+    // The first operand is negated (FPNeg, NaNs included) and the addend is 2.0 or 3.0.
+    const sign = double ? 0 : 0x80000000 | 0;
+    const signHigh = double ? 0x80000000 | 0 : 0;
+    const addendLow = double ? 0 : squareRoot ? 0x40400000 : 0x40000000;
+    const addendHigh = double ? (squareRoot ? 0x40080000 : 0x40000000) : 0;
+    this.scaleAdjust = squareRoot ? -1 : 0;
+    this.multiplyAdd(double, addendLow, addendHigh, aLow ^ sign, aHigh ^ signHigh, bLow, bHigh);
+    this.scaleAdjust = 0;
+  }
+
+  /** FRECPE (FPRecipEstimate): 8-bit reciprocal estimate, Arm's table-free integer algorithm. */
+  reciprocalEstimate(double: number, low: number, high: number): void {
+    this.unpack(0, double, low, high);
+    const kind = this.kind0;
+    const sign = this.sign0;
+    if (kind === QuietNaN || kind === SignalingNaN) {
+      this.propagate(double, 0, low, high);
+      return;
+    }
+    if (kind === Infinity_) {
+      this.packZero(double, sign);
+      return;
+    }
+    if (kind === Zero) {
+      this.flags |= FpFlag.DivideByZero;
+      this.packInfinity(double, sign);
+      return;
+    }
+    const value = this.value0;
+    if (value < (double ? 2 ** -1024 : 2 ** -128)) {
+      const mode = this.rounding();
+      const toInfinity =
+        mode === Rounding.TiesEven ||
+        (mode === Rounding.PlusInfinity && sign === 0) ||
+        (mode === Rounding.MinusInfinity && sign === 1);
+      this.flags |= FpFlag.Overflow | FpFlag.Inexact;
+      if (toInfinity) this.packInfinity(double, sign);
+      else if (double) {
+        this.resultLow = -1;
+        this.resultHigh = (sign << 31) | 0x7fefffff;
+      } else {
+        this.resultLow = (sign << 31) | 0x7f7fffff;
+        this.resultHigh = 0;
+      }
+      return;
+    }
+    if ((this.fpcr & (1 << 24)) !== 0 && value >= (double ? 2 ** 1022 : 2 ** 126)) {
+      this.flags |= FpFlag.Underflow;
+      this.packZero(double, sign);
+      return;
+    }
+    // The fraction as a 52-bit integer (held exactly in a double) and the biased exponent.
+    let fraction = double
+      ? (high & 0xfffff) * TWO_POW_32 + (low >>> 0)
+      : (low & 0x7fffff) * 2 ** 29;
+    let exponent = double ? (high >>> 20) & 0x7ff : (low >>> 23) & 0xff;
+    if (exponent === 0) {
+      if (fraction < 2 ** 51) {
+        exponent = -1;
+        fraction = (fraction % 2 ** 50) * 4;
+      } else fraction = (fraction % 2 ** 51) * 2;
+    }
+    const scaled = 256 + Math.floor(fraction / 2 ** 44);
+    let resultExponent = (double ? 2045 : 253) - exponent;
+    // RecipEstimate: a = 2 * scaled + 1, b = 2^19 DIV a, r = (b + 1) DIV 2, in 256..511.
+    const estimate = Math.floor((Math.floor(2 ** 19 / (scaled * 2 + 1)) + 1) / 2) & 0xff;
+    let resultFraction: number; // 52-bit
+    if (resultExponent === 0) resultFraction = (256 + estimate) * 2 ** 43;
+    else if (resultExponent === -1) {
+      resultFraction = (256 + estimate) * 2 ** 42;
+      resultExponent = 0;
+    } else resultFraction = estimate * 2 ** 44;
+    this.packFields(double, sign, resultExponent, resultFraction);
+  }
+
+  /** FRSQRTE (FPRSqrtEstimate): 8-bit reciprocal square-root estimate. */
+  reciprocalSquareRootEstimate(double: number, low: number, high: number): void {
+    this.unpack(0, double, low, high);
+    const kind = this.kind0;
+    const sign = this.sign0;
+    if (kind === QuietNaN || kind === SignalingNaN) {
+      this.propagate(double, 0, low, high);
+      return;
+    }
+    if (kind === Zero) {
+      this.flags |= FpFlag.DivideByZero;
+      this.packInfinity(double, sign);
+      return;
+    }
+    if (sign === 1) {
+      this.invalid(double);
+      return;
+    }
+    if (kind === Infinity_) {
+      this.packZero(double, 0);
+      return;
+    }
+    let fraction = double
+      ? (high & 0xfffff) * TWO_POW_32 + (low >>> 0)
+      : (low & 0x7fffff) * 2 ** 29;
+    let exponent = double ? (high >>> 20) & 0x7ff : (low >>> 23) & 0xff;
+    if (exponent === 0) {
+      while (fraction < 2 ** 51) {
+        fraction *= 2;
+        exponent -= 1;
+      }
+      fraction = (fraction % 2 ** 51) * 2;
+    }
+    const scaled =
+      (exponent & 1) === 0
+        ? 256 + Math.floor(fraction / 2 ** 44)
+        : 128 + Math.floor(fraction / 2 ** 45);
+    const resultExponent = Math.floor(((double ? 3068 : 380) - exponent) / 2);
+    // RecipSqrtEstimate: a in units of 1/512 (or 1/256, bottom bit dropped), rounded to nearest;
+    // then the largest b with a * (b + 1)^2 < 2^28, and r = (b + 1) DIV 2.
+    const units = scaled < 256 ? scaled * 2 + 1 : (((scaled >> 1) << 1) + 1) * 2;
+    let b = 512;
+    while (units * (b + 1) * (b + 1) < 2 ** 28) b++;
+    const estimate = Math.floor((b + 1) / 2) & 0xff;
+    this.packFields(double, 0, resultExponent, estimate * 2 ** 44);
+  }
+
+  /** Packs sign, biased exponent and a 52-bit fraction (truncated to 23 bits for binary32). */
+  private packFields(double: number, sign: number, exponent: number, fraction: number): void {
+    if (double) {
+      this.resultLow = (fraction % TWO_POW_32) | 0;
+      this.resultHigh =
+        (sign << 31) | ((exponent & 0x7ff) << 20) | Math.floor(fraction / TWO_POW_32);
+    } else {
+      this.resultLow = (sign << 31) | ((exponent & 0xff) << 23) | Math.floor(fraction / 2 ** 29);
+      this.resultHigh = 0;
+    }
   }
 
   /** FCVT to binary16 from binary32/64 (`fromDouble`): FPConvert with FPCR.AHP and DN. */

@@ -1383,6 +1383,8 @@ const FACGT = 15;
 const FABD = 16;
 const FMLA = 17;
 const FMLS = 18;
+const FRECPS = 19;
+const FRSQRTS = 20;
 
 /**
  * One FP lane operation by code (`floatBinary` codes 0-8, then FMULX,
@@ -1442,6 +1444,10 @@ function floatLane(
         aHigh ^= signHigh;
       }
       fpu.multiplyAdd(double, dLow, dHigh, aLow, aHigh, bLow, bHigh);
+      return;
+    case FRECPS:
+    case FRSQRTS:
+      fpu.reciprocalStep(double, operation === FRSQRTS, aLow, aHigh, bLow, bHigh);
       return;
     default:
       floatBinary(cpu, double, operation, aLow, aHigh, bLow, bHigh);
@@ -1538,11 +1544,21 @@ function floatThreeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     case (0b111 << 2) | 2:
       operation = 1; // FDIV
       break;
+    case (0b111 << 2) | 0:
+      operation = FRECPS;
+      break;
+    case (0b111 << 2) | 1:
+      operation = FRSQRTS;
+      break;
     default:
       return false;
   }
   // Scalar three-same FP has FMULX, the compares, FABD (and the unimplemented reciprocal steps).
-  if (scalar && !(operation === FMULX || (operation >= FCMEQ && operation <= FABD))) return false;
+  if (
+    scalar &&
+    !(operation === FMULX || operation >= FRECPS || (operation >= FCMEQ && operation <= FABD))
+  )
+    return false;
   cpu.checkFpEnabled();
   const v = cpu.v32;
   const fpu = cpu.fpu;
@@ -2016,6 +2032,12 @@ function floatTwoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boo
     case 0b11101:
       operation = 6;
       break;
+    case (1 << 5) | 0b11101: // FRECPE
+      operation = 9;
+      break;
+    case (1 << 6) | (1 << 5) | 0b11101: // FRSQRTE
+      operation = 10;
+      break;
     case (1 << 6) | 0b11101:
       operation = 7;
       break;
@@ -2064,6 +2086,12 @@ function floatTwoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boo
       case 6:
       case 7:
         fpu.fromInteger(double, low, high, 0, double ? 64 : 32, operation === 7);
+        break;
+      case 9:
+        fpu.reciprocalEstimate(double, low, high);
+        break;
+      case 10:
+        fpu.reciprocalSquareRootEstimate(double, low, high);
         break;
       default: {
         // FCMGT/FCMEQ/FCMGE #0 compare (x, 0); FCMLT/FCMLE compare (0, x) as GT/GE.

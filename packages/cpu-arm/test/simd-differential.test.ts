@@ -453,6 +453,35 @@ for (const [narrow, upper, wide, element, lanes] of [
   }
 }
 
+// Reciprocal and reciprocal square-root estimates and steps (FPRecipEstimate, FPRSqrtEstimate, *StepFused).
+for (const [arrangement, kind, prefix] of [
+  ["2s", "single", "s"],
+  ["4s", "single", "s"],
+  ["2d", "double", "d"],
+] as const) {
+  const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
+  for (const op of ["frecpe", "frsqrte"]) {
+    add(`${op} ${arrangement}`, kind, (r) => `${op} ${v(r)}, ${v(r)}`, 32);
+    if (arrangement !== "4s")
+      add(
+        `${op} scalar ${prefix}`,
+        kind,
+        (r) => `${op} ${prefix}${vreg(r)}, ${prefix}${vreg(r)}`,
+        32,
+      );
+  }
+  for (const op of ["frecps", "frsqrts"]) {
+    add(`${op} ${arrangement}`, kind, (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`, 32);
+    if (arrangement !== "4s")
+      add(
+        `${op} scalar ${prefix}`,
+        kind,
+        (r) => `${op} ${prefix}${vreg(r)}, ${prefix}${vreg(r)}, ${prefix}${vreg(r)}`,
+        32,
+      );
+  }
+}
+
 // ---- integer vectors ----
 const ARRANGEMENTS = ["8b", "16b", "4h", "8h", "2s", "4s"];
 for (const arrangement of [...ARRANGEMENTS, "2d"]) {
