@@ -952,6 +952,45 @@ function grantTableOp(
       }
       return access.writeStructField(low, high, 4, 10) ? 0 : -Errno.EFAULT;
     }
+    case GnttabOp.setup_table: {
+      // Xen gnttab_setup_table, which HVM/PVH guests may call too (hvm_grant_table_op): grow the
+      // table to nr_frames and list, per frame, the GFN it is mapped at (add_to_physmap), or
+      // INVALID_GFN (all ones) where it is not mapped (the M2P has no entry for it; on arm
+      // gnttab_shared_gfn is INVALID_GFN). Struct {dom u16 @0, nr_frames u32 @4, status i16 @8,
+      // frame_list handle @16 (x32 @12)}; xen_pfn_t is 8 bytes (x64, a64) or 4 (x32).
+      if (count !== 1) return -Errno.EINVAL;
+      const wide = access.longMode;
+      if (!access.readStruct(low, high, wide ? 24 : 16)) return -Errno.EFAULT;
+      const dom = view.getUint16(0, true);
+      const nrFrames = view.getUint32(4, true);
+      access.handleAt(wide ? 16 : 12, pointer);
+      let status: number = GntStatus.okay;
+      if (!isSelf(domain, dom)) {
+        status =
+          domain.hypervisor.domain(dom) === undefined
+            ? GntStatus.bad_domain
+            : GntStatus.permission_denied;
+      } else if (nrFrames > grants.maxFrames || !grants.grow(nrFrames)) {
+        status = GntStatus.general_error;
+      } else {
+        const entrySize = wide ? 8 : 4;
+        for (let i = 0; i < nrFrames; i++) {
+          const gfn = domain.grantFrameGfns[i] ?? -1;
+          if (gfn < 0) {
+            extentView.setUint32(0, 0xffffffff, true);
+            extentView.setUint32(4, 0xffffffff, true);
+          } else {
+            extentView.setUint32(0, gfn >>> 0, true);
+            extentView.setUint32(4, Math.floor(gfn / TWO_POW_32) >>> 0, true);
+          }
+          advancePointer(pointer, i * entrySize, element);
+          if (!access.writeVirtual(element.low, element.high, extentBytes, 0, entrySize))
+            status = GntStatus.bad_virt_addr;
+        }
+      }
+      view.setInt16(8, status, true);
+      return access.writeStructField(low, high, 8, 2) ? 0 : -Errno.EFAULT;
+    }
     case GnttabOp.set_version: {
       if (count !== 1) return -Errno.EINVAL;
       if (!access.readStruct(low, high, 4)) return -Errno.EFAULT;
@@ -1011,7 +1050,8 @@ function grantTableOp(
       return continueGrantOp(args, count, chunk, 24);
     }
     default:
-      // setup_table is PV-only (xen-abi.md 2.6); transfer, dump_table, ... are not offered.
+      // transfer, dump_table, unmap_and_replace, get_status_frames, cache_flush: Xen refuses
+      // them to HVM/PVH guests (hvm_grant_table_op: -ENOSYS).
       return -Errno.ENOSYS;
   }
 }

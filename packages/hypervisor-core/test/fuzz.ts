@@ -130,6 +130,15 @@ const TEMPLATES: Template[] = [
   GRANT_COPY,
   GRANT_COPY,
   { nr: Hypercall.grant_table_op, cmd: 6, fields: [[0, 2, DOMIDS]] },
+  {
+    nr: Hypercall.grant_table_op,
+    cmd: 2,
+    fields: [
+      [0, 2, DOMIDS],
+      [4, 4, [0, 1, 4, 64, 65, 1024, RANDOM]],
+      [16, 8, [...HOST_ADDRESSES, POINTER]],
+    ],
+  },
   { nr: Hypercall.grant_table_op, cmd: 8, fields: [[0, 4, [0, 1, 2, 3, RANDOM]]] },
   {
     nr: Hypercall.grant_table_op,

@@ -387,7 +387,7 @@ describe("event_channel_op and grant_table_op from a guest", () => {
       yield hypercall(Hypercall.grant_table_op, GnttabOp.set_version, 0x2200, 1);
       yield hypercall(Hypercall.grant_table_op, GnttabOp.set_version, 0x2200, 1); // written back as 1
       yield hypercall(Hypercall.grant_table_op, GnttabOp.set_version, 0x2200, 2); // count must be 1
-      yield hypercall(Hypercall.grant_table_op, GnttabOp.setup_table, 0x2200, 1);
+      yield hypercall(Hypercall.grant_table_op, GnttabOp.dump_table, 0x2200, 1);
       put(m, 0x2300, [[0, 2, 3]]);
       yield hypercall(Hypercall.grant_table_op, GnttabOp.query_size, 0x2300, 1);
       yield hypercall(Hypercall.grant_table_op, GnttabOp.copy, 0x2300, 0x80000000);
