@@ -161,6 +161,8 @@ export class Arm64Cpu implements Vcpu {
   onTimer: ((timer: Arm64Timer, asserted: boolean) => void) | null = null;
   /** Timer outputs last reported: bit 0 physical, bit 1 virtual. */
   private timerLevels = 0;
+  /** True while `writeSystemRegister` runs an MSR for the VMM (no FP enable check). */
+  private hostAccess = false;
 
   /** X0..X30, SP (slot 32), XZR (slot 33) as halves. */
   readonly x = new Int32Array(68);
@@ -368,8 +370,14 @@ export class Arm64Cpu implements Vcpu {
     this.x[67] = high | 0;
     const savedEl = this.el;
     this.el = 1;
-    this.msr(info.key, 33);
-    this.el = savedEl;
+    // The VMM's own write is not an instruction: CPACR_EL1.FPEN does not apply to FPCR/FPSR here.
+    this.hostAccess = true;
+    try {
+      this.msr(info.key, 33);
+    } finally {
+      this.hostAccess = false;
+      this.el = savedEl;
+    }
     this.x[66] = 0;
     this.x[67] = 0;
   }
@@ -2072,7 +2080,7 @@ export class Arm64Cpu implements Vcpu {
     }
     const info = SYSTEM_REGISTERS[index];
     this.checkEl0(key, info.el0, rt, true);
-    if (index === FPCR || index === FPSR) this.checkFpEnabled();
+    if ((index === FPCR || index === FPSR) && !this.hostAccess) this.checkFpEnabled();
     if (info.kind === SysRegKind.Special) this.fetchSpecialForSave(index);
     else if (info.kind === SysRegKind.Zero) {
       x[rt * 2] = 0;
@@ -2170,7 +2178,7 @@ export class Arm64Cpu implements Vcpu {
     if (index < 0) this.undefinedInstruction();
     const info = SYSTEM_REGISTERS[index];
     this.checkEl0(key, info.el0, rt, false);
-    if (index === FPCR || index === FPSR) this.checkFpEnabled();
+    if ((index === FPCR || index === FPSR) && !this.hostAccess) this.checkFpEnabled();
     if (info.kind === SysRegKind.Constant) this.undefinedInstruction();
     if (info.kind === SysRegKind.Zero) return;
     const low = x[rt * 2];

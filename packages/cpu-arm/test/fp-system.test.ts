@@ -116,6 +116,16 @@ describe.skipIf(!hasAssembler())("FP/SIMD enable traps", () => {
 });
 
 describe.skipIf(!hasAssembler())("FP/SIMD state", () => {
+  it("the VMM reads and writes FPCR/FPSR whatever CPACR_EL1.FPEN says", () => {
+    const m = machine(assemble("wfi"));
+    m.cpu.writeSystemRegister("FPCR", 0x00c00000);
+    m.cpu.writeSystemRegister("FPSR", 0x10);
+    expect(m.cpu.readSystemRegister("FPCR")).toEqual([0xc00000, 0]);
+    expect(m.cpu.readSystemRegister("FPSR")).toEqual([0x10, 0]);
+    expect(m.cpu.readSystemRegister("ESR_EL1")).toEqual([0, 0]);
+    expect(m.cpu.run(10)).toBe(VcpuExitReason.Halt);
+  });
+
   it("saves and restores V registers, FPCR and FPSR through JSON", () => {
     const code = assemble(`
       mov x1, #${3 << 20}
