@@ -146,6 +146,9 @@ export class I8042 {
     }
     const value = this.output;
     this.output = -1;
+    // The IRQ line follows OBF: it drops with the read and rises again for the next byte, so an
+    // edge-triggered PIC or I/O APIC pin sees one edge per byte (Linux's i8042_interrupt reads one).
+    this.updateIrqs();
     this.refill();
     return value;
   }
@@ -161,6 +164,10 @@ export class I8042 {
         this.outputAux = aux;
       }
     }
+    this.updateIrqs();
+  }
+
+  private updateIrqs(): void {
     const full = this.output >= 0;
     const keyboard = full && !this.outputAux && (this.commandByte & CB_KBD_INT) !== 0;
     const aux = full && this.outputAux && (this.commandByte & CB_AUX_INT) !== 0;

@@ -86,6 +86,16 @@ describe("i8042 keyboard controller with a PS/2 keyboard", () => {
     expect(k.kbc.sendScancodes(new Array(40).fill(0x1e))).toBe(16);
   });
 
+  it("drops the IRQ line at each read so that every queued byte makes a new edge", () => {
+    const k = controller();
+    k.send(0xf2); // identify: FA AB 83
+    expect(k.irq1).toEqual([true]);
+    expect(k.data()).toBe(0xfa);
+    expect(k.data()).toBe(0xab);
+    expect(k.data()).toBe(0x83);
+    expect(k.irq1).toEqual([true, false, true, false, true, false]);
+  });
+
   it("pulses reset with 0xFE and via output port bit 0; output port bit 1 is A20", () => {
     const k = controller();
     k.command(0xfe);
