@@ -90,6 +90,7 @@ const FACTORY_PARAMETERS = [
   "rd16",
   "rd8",
   "wr32",
+  "wr16",
   "wr8",
   "lz",
 ];
@@ -137,7 +138,8 @@ export class BlockCache {
 
   /** Whether blocks may be compiled in page `page`. */
   pageAllowed(page: number): boolean {
-    return this.pageInvalidations[page] < MAX_PAGE_INVALIDATIONS;
+    // Eager mode (tests) compiles everywhere, however often a page is rewritten.
+    return this.threshold === 1 || this.pageInvalidations[page] < MAX_PAGE_INVALIDATIONS;
   }
 
   /** Marks a start slot where no block could be compiled (until its page is written). */
@@ -229,6 +231,7 @@ interface BlockHelpers {
   rd16(linear: number): number;
   rd8(linear: number): number;
   wr32(linear: number, value: number): void;
+  wr16(linear: number, value: number): void;
   wr8(linear: number, value: number): void;
   lz(kind: number, dst: number, src: number, result: number): void;
 }
@@ -245,6 +248,7 @@ interface HelperHost extends BlockHost {
   readLin16(linear: number): number;
   readLin8(linear: number): number;
   writeLin32(linear: number, value: number): void;
+  writeLin16(linear: number, value: number): void;
   writeLin8(linear: number, value: number): void;
 }
 
@@ -303,6 +307,19 @@ function createHelpers(
         view.setInt32(tlbPhys[p] | (l & 4095), v, true);
       } else {
         cpu.writeLin32(l, v);
+      }
+    },
+    wr16(l, v) {
+      const p = l >>> 12;
+      const need = cpu.writeNeed;
+      if (
+        (tlbInfo[p] & (need | T_MMIO)) === need &&
+        (l & 4095) <= 4094 &&
+        codePage[tlbPhys[p] >>> 12] === 0
+      ) {
+        view.setUint16(tlbPhys[p] | (l & 4095), v, true);
+      } else {
+        cpu.writeLin16(l, v);
       }
     },
     wr8(l, v) {
@@ -385,7 +402,7 @@ export function compileBlock(
       lines.push(inline.code);
       // A write through the slow path may have hit a page holding code
       // (perhaps this block's): leave before running stale code.
-      if (!inline.ends && /wr(32|8)\(/.test(inline.code)) {
+      if (!inline.ends && /wr(32|16|8)\(/.test(inline.code)) {
         lines.push(`  if (cpu.blockAbort) ${emitter.leave()}`);
       }
       known = inline.flags;
@@ -440,6 +457,7 @@ ${lines.join("\n")}
     helpers.rd16,
     helpers.rd8,
     helpers.wr32,
+    helpers.wr16,
     helpers.wr8,
     helpers.lz,
   ) as BlockFunction;
@@ -562,13 +580,15 @@ class InstructionEmitter {
   emit(known: Emitted["flags"]): Emitted | null {
     const op = this.op;
     const info = this.info;
-    // Inline forms are 32-bit operand and address size, no lock/rep.
-    if (info & (Info.O16 | Info.A16 | Info.LOCK | Info.REP | Info.REPNE)) return null;
+    // Inline forms are 32-bit address size, no lock/rep; 32-bit operands
+    // but for a few 16-bit moves and tests frequent in kernel code.
+    if (info & (Info.A16 | Info.LOCK | Info.REP | Info.REPNE)) return null;
     const mem = (info & Info.MEM) !== 0;
     const modrm = this.modrm;
     const reg = (modrm >> 3) & 7;
     const rm = modrm & 7;
     const fp = this.faultPoint();
+    if (info & Info.O16) return this.emit16(known, mem, reg, rm, fp);
     if (op < 0x40 && (op & 7) < 6 && (op & 7) !== 0 && (op & 7) !== 2 && (op & 7) !== 4) {
       // ALU r/m32,r32 (form 1), r32,r/m32 (form 3), eax,imm32 (form 5).
       const operation = op >> 3;
@@ -738,6 +758,20 @@ class InstructionEmitter {
           flags: known,
           ends: false,
         };
+      case 0x8a: {
+        if (!mem) return null;
+        const target =
+          reg < 4
+            ? `regs[${reg}] = (regs[${reg}] & -256) | v;`
+            : `regs[${reg - 4}] = (regs[${reg - 4}] & -65281) | (v << 8);`;
+        return {
+          code: `  ${fp} ${this.address(0, false)}
+  ${this.read(0, "v")}
+  ${target}`,
+          flags: known,
+          ends: false,
+        };
+      }
       case 0x8b:
         if (!mem) return { code: `  regs[${reg}] = regs[${rm}];`, flags: known, ends: false };
         return {
@@ -896,6 +930,51 @@ class InstructionEmitter {
       };
     }
     return null;
+  }
+
+  /** 16-bit forms (as setReg(1, ...)/writeLin16/alu(4, 1, ...)), or null. */
+  private emit16(
+    known: Emitted["flags"],
+    mem: boolean,
+    reg: number,
+    rm: number,
+    fp: string,
+  ): Emitted | null {
+    switch (this.op) {
+      case 0x8b:
+        if (!mem) {
+          return {
+            code: `  regs[${reg}] = (regs[${reg}] & -65536) | (regs[${rm}] & 65535);`,
+            flags: known,
+            ends: false,
+          };
+        }
+        return {
+          code: `  ${fp} ${this.address(1, false)}
+  ${this.read(1, "v")}
+  regs[${reg}] = (regs[${reg}] & -65536) | v;`,
+          flags: known,
+          ends: false,
+        };
+      case 0x89:
+        if (!mem) return null;
+        return {
+          code: `  ${fp} ${this.address(1, true)}
+  wr16(l, regs[${reg}]);`,
+          flags: known,
+          ends: false,
+        };
+      case 0x85:
+        if (mem) return null;
+        return {
+          code: `  d = regs[${rm}] & 65535; s = regs[${reg}] & 65535; r = d & s;
+  cpu.lazyOp = ${LazyOp.LOGIC}; cpu.lazySize = 1; cpu.lazyDst = d; cpu.lazySrc = s; cpu.lazyResult = r; cpu.lazy = ${ARITH};`,
+          flags: null,
+          ends: false,
+        };
+      default:
+        return null;
+    }
   }
 
   /** PUSH of a 32-bit value (as push32: the write first, ESP after it). */
