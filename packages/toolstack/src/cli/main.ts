@@ -10,6 +10,8 @@ import { parseArgs } from "node:util";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { BridgeRegistry } from "@kumo/netback";
 import { Xenstored } from "@kumo/xenstore";
+import { Arm64SpecialPages, createArm64Domain } from "../arm64/domain";
+import { isArm64Image } from "../arm64/image";
 import { DeviceAttachError } from "../backends/devices";
 import { VdevError } from "../backends/vdev";
 import { parseElf } from "../builder/elf";
@@ -405,11 +407,26 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
     return createHvm(config, text, configArgument, values, io, existsSync(socketPath(io.env)));
   }
   const kernelPath = resolve(io.cwd, config.kernel);
-  const kernel = await unpackKernelImage(readUserFile(kernelPath, "kernel"));
+  const kernelBytes = readUserFile(kernelPath, "kernel");
   const ramdisk =
     config.ramdisk === undefined
       ? undefined
       : readUserFile(resolve(io.cwd, config.ramdisk), "ramdisk");
+  // The CPU follows the kernel: an arm64 Image (booting.rst header) runs on @kumo/cpu-arm.
+  if (isArm64Image(kernelBytes)) {
+    if (!values.console || existsSync(socketPath(io.env)) || values["dry-run"])
+      throw new CommandError(
+        "create: arm64 guests run in the foreground only for now: `kumo create -c` without a kumo daemon",
+      );
+    return runInForeground(
+      config,
+      { kind: "arm64-image", image: kernelBytes },
+      ramdisk,
+      values,
+      io,
+    );
+  }
+  const kernel = await unpackKernelImage(kernelBytes);
   const memoryBytes = config.memoryMiB * 1024 * 1024;
   const layout = buildPvhBoot(measuringMemory(memoryBytes), {
     kernel: parseElf(kernel.elf),
@@ -491,9 +508,12 @@ interface BootStats {
  * the terminal attached; the command ends when the domain does (after any
  * restarts its xl.cfg actions ask for).
  */
+/** What a foreground domain boots: an x86 PVH ELF or an arm64 Image. */
+type BootKernel = UnpackedKernel | { readonly kind: "arm64-image"; readonly image: Uint8Array };
+
 async function runInForeground(
   config: DomainConfig,
-  kernel: UnpackedKernel,
+  kernel: BootKernel,
   ramdisk: Uint8Array | undefined,
   values: OptionValues,
   io: KumoIo,
@@ -560,29 +580,30 @@ async function bootOnce(
   hypervisor: Hypervisor,
   xenstored: Xenstored,
   config: DomainConfig,
-  kernel: UnpackedKernel,
+  kernel: BootKernel,
   ramdisk: Uint8Array | undefined,
   values: OptionValues,
   io: KumoIo,
 ): Promise<{ reason: ShutdownReasonName | "detached" | undefined; stats: BootStats }> {
   const started = performance.now();
-  const runnable = createPvhDomain(
-    hypervisor,
-    config,
-    { kernel: kernel.elf, ramdisk },
-    {
-      paused: true,
-      // Interactive use runs on the host's clock; tests may ask for the reproducible virtual one.
-      clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
-    },
-  );
+  const options = {
+    paused: true,
+    // Interactive use runs on the host's clock; tests may ask for the reproducible virtual one.
+    clock:
+      io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" as const } : { mode: "wall" as const },
+  };
+  const runnable =
+    kernel.kind === "arm64-image"
+      ? createArm64Domain(hypervisor, config, { kernel: kernel.image, ramdisk }, options)
+      : createPvhDomain(hypervisor, config, { kernel: kernel.elf, ramdisk }, options);
   const { domain, console: backend } = runnable;
   await introduceDomain(xenstored, hypervisor.host, {
     domid: domain.domid,
     name: config.name,
     memoryKiB: config.memoryMiB * 1024,
     vcpus: config.vcpus,
-    storeGfn: runnable.layout.specialPages.xenstoreGfn,
+    storeGfn:
+      "gic" in runnable ? Arm64SpecialPages.xenstoreGfn : runnable.layout.specialPages.xenstoreGfn,
     storePort: runnable.storePort,
   });
   let devices: Awaited<ReturnType<typeof attachConfiguredDevices>>;
