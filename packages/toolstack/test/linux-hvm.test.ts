@@ -70,6 +70,9 @@ describe.skipIf(bzImage === null || !existsSync(bzImage))(
       );
       expect(output.output).toContain("..TIMER: vector=0x30 apic1=0 pin1=2");
       expect(output.output).not.toMatch(/MP-BIOS bug|ExtINT not setup|APIC.*(error|fail)/i);
+      // The i8042 answers Linux's probe and atkbd finds the PS/2 keyboard behind it.
+      expect(output.output).toContain("serio: i8042 KBD port at 0x60,0x64 irq 1");
+      expect(output.output).toContain("input: AT Translated Set 2 keyboard");
 
       const from = output.output.length;
       stdin.write("uname -m\n");
