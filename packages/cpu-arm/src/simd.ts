@@ -1257,6 +1257,8 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   const signedMin = -(2 ** (bits - 1));
   const pairwise = (opcode >= 0b10100 && opcode <= 0b10101) || opcode === 0b10111;
   if (opcode === 0b10111 && u === 1) return false;
+  // SQDMULH/SQRDMULH have halfword and word lanes only.
+  if (opcode === 0b10110 && (size === 0 || size === 3)) return false;
   if (
     (opcode === 0b10011 && (u === 1 ? size !== 0 : size === 3)) ||
     (opcode === 0b10010 && size === 3)
@@ -1271,6 +1273,10 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     case 0b00110:
     case 0b00111:
     case 0b01000:
+    case 0b01001:
+    case 0b01010:
+    case 0b01011:
+    case 0b10110:
     case 0b01100:
     case 0b01101:
     case 0b01110:
@@ -1333,6 +1339,45 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
         if (shift >= 0) r = shift >= 32 ? 0 : a << shift;
         else if (shift <= -32) r = u || a >= 0 ? 0 : -1;
         else r = u ? a >>> -shift : a >> -shift;
+        break;
+      }
+      case 0b01001:
+      case 0b01010:
+      case 0b01011: {
+        // [SU]QSHL (saturating), [SU]RSHL (rounding), [SU]QRSHL (both), by the signed low byte of Vm.
+        const shift = (b << 24) >> 24;
+        const saturating = opcode !== 0b01010;
+        const rounding = opcode !== 0b01001;
+        if (shift >= 0) {
+          if (saturating) {
+            const wide = a * 2 ** shift;
+            r = u ? saturate(cpu, wide, 0, mask) : saturate(cpu, wide, signedMin, signedMax);
+          } else r = shift >= 32 ? 0 : a << shift;
+        } else {
+          const right = -shift;
+          r = Math.floor((a + (rounding ? 2 ** (right - 1) : 0)) / 2 ** right);
+          if (saturating)
+            r = u ? saturate(cpu, r, 0, mask) : saturate(cpu, r, signedMin, signedMax);
+        }
+        break;
+      }
+      case 0b10110: {
+        // SQDMULH/SQRDMULH: the high half of 2*a*b (+ rounding), saturated (only -2^(n-1) squared overflows).
+        // Both are signed; U selects the rounding form.
+        a = signedLane(cpu, rn, e, size);
+        b = signedLane(cpu, rm, e, size);
+        if (size === 1) {
+          r = Math.floor((2 * a * b + (u ? 2 ** 15 : 0)) / 2 ** 16);
+        } else {
+          longProduct64(a, b, false);
+          // 2*a*b + round, high word: shift the 64-bit product left by one, add 2^31 when rounding.
+          const doubledHigh = (productHigh << 1) | (productLow >>> 31);
+          const doubledLow = productLow << 1;
+          const carry = u && (doubledLow >>> 0) + 2 ** 31 > 0xffffffff ? 1 : 0;
+          r = (doubledHigh + carry) | 0;
+          if (a === -2147483648 && b === -2147483648) r = 2 ** 31;
+        }
+        r = saturate(cpu, r, signedMin, signedMax);
         break;
       }
       case 0b01100:
@@ -1904,12 +1949,19 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
     case 0b101000:
     case 0b101001:
     case 0b101011:
+    case 0b00111: // SQABS
+    case 0b100111: // SQNEG
+    case 0b00011: // SUQADD
+    case 0b100011: // USQADD
       break;
     default:
       return false;
   }
   cpu.checkFpEnabled();
   const bits = 8 << size;
+  const signedMax = 2 ** (bits - 1) - 1;
+  const signedMin = -(2 ** (bits - 1));
+  const unsignedMax = 2 ** bits - 1;
   clearScratch();
   for (let e = 0; e < elements; e++) {
     const a = signedLane(cpu, rn, e, size);
@@ -1924,6 +1976,23 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
       }
       case 0b100100: // CLZ
         r = Math.clz32(lane(cpu, rn, e, size)) - (32 - bits);
+        break;
+      case 0b00111:
+        r = saturate(cpu, Math.abs(a), signedMin, signedMax);
+        break;
+      case 0b100111:
+        r = saturate(cpu, -a, signedMin, signedMax);
+        break;
+      case 0b00011: // SUQADD: signed Vd plus unsigned Vn, saturated signed
+        r = saturate(
+          cpu,
+          signedLane(cpu, rd, e, size) + lane(cpu, rn, e, size),
+          signedMin,
+          signedMax,
+        );
+        break;
+      case 0b100011: // USQADD: unsigned Vd plus signed Vn, saturated unsigned
+        r = saturate(cpu, lane(cpu, rd, e, size) + a, 0, unsignedMax);
         break;
       case 0b01000:
         r = a > 0 ? -1 : 0;

@@ -127,7 +127,9 @@ function vector(r: Random, kind: Kind, previous: number[][]): number[] {
   if (kind === "double") return [...double(r), ...double(r)];
   const words: number[] = [];
   for (let i = 0; i < 4; i++) {
-    const choice = r.below(6);
+    const choice = r.below(7);
+    // Lane extremes for the saturating operations: INT_MIN / INT_MAX halfwords and words.
+    const extremes = [0x80000000, 0x7fffffff, 0x80008000, 0x7fff7fff, 0x80007fff, 0x01000080];
     words.push(
       choice === 0
         ? 0
@@ -137,7 +139,9 @@ function vector(r: Random, kind: Kind, previous: number[][]): number[] {
             ? (r.next() & 0x80808080) >>> 0
             : choice === 3
               ? (r.next() & 0x7f7f7f7f) >>> 0
-              : r.next(),
+              : choice === 4
+                ? r.pick(extremes)
+                : r.next(),
     );
   }
   return words;
@@ -480,6 +484,18 @@ for (const [arrangement, kind, prefix] of [
         32,
       );
   }
+}
+
+// Saturating and rounding shifts by register, saturating doubling multiplies, saturating abs/neg/accumulate.
+for (const arrangement of ["8b", "16b", "4h", "8h", "2s", "4s"]) {
+  const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
+  for (const op of ["sqshl", "uqshl", "srshl", "urshl", "sqrshl", "uqrshl"])
+    add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`, 16);
+  for (const op of ["sqabs", "sqneg", "suqadd", "usqadd"])
+    add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}`, 16);
+  if (!arrangement.endsWith("b"))
+    for (const op of ["sqdmulh", "sqrdmulh"])
+      add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`, 16);
 }
 
 // ---- integer vectors ----
