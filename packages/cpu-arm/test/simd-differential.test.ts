@@ -498,6 +498,38 @@ for (const arrangement of ["8b", "16b", "4h", "8h", "2s", "4s"]) {
       add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`, 16);
 }
 
+for (const [narrow, upper, wide, bits] of [
+  ["8b", "16b", "8h", 8],
+  ["4h", "8h", "4s", 16],
+  ["2s", "4s", "2d", 32],
+] as const) {
+  for (const op of ["sqshrn", "uqshrn", "sqrshrn", "uqrshrn", "sqshrun", "sqrshrun"]) {
+    add(
+      `${op} ${narrow}`,
+      "integer",
+      (r) => `${op} v${vreg(r)}.${narrow}, v${vreg(r)}.${wide}, #${1 + r.below(bits)}`,
+      16,
+    );
+    add(
+      `${op}2 ${upper}`,
+      "integer",
+      (r) => `${op}2 v${vreg(r)}.${upper}, v${vreg(r)}.${wide}, #${1 + r.below(bits)}`,
+      16,
+    );
+  }
+}
+for (const arrangement of ["8b", "16b", "4h", "8h", "2s", "4s"]) {
+  const bits = arrangement.endsWith("b") ? 8 : arrangement.endsWith("h") ? 16 : 32;
+  const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
+  for (const op of ["sqshl", "uqshl", "sqshlu"])
+    add(
+      `${op} ${arrangement} immediate`,
+      "integer",
+      (r) => `${op} ${v(r)}, ${v(r)}, #${r.below(bits)}`,
+      16,
+    );
+}
+
 // ---- integer vectors ----
 const ARRANGEMENTS = ["8b", "16b", "4h", "8h", "2s", "4s"];
 for (const arrangement of [...ARRANGEMENTS, "2d"]) {
