@@ -1364,20 +1364,13 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
       case 0b10110: {
         // SQDMULH/SQRDMULH: the high half of 2*a*b (+ rounding), saturated (only -2^(n-1) squared overflows).
         // Both are signed; U selects the rounding form.
-        a = signedLane(cpu, rn, e, size);
-        b = signedLane(cpu, rm, e, size);
-        if (size === 1) {
-          r = Math.floor((2 * a * b + (u ? 2 ** 15 : 0)) / 2 ** 16);
-        } else {
-          longProduct64(a, b, false);
-          // 2*a*b + round, high word: shift the 64-bit product left by one, add 2^31 when rounding.
-          const doubledHigh = (productHigh << 1) | (productLow >>> 31);
-          const doubledLow = productLow << 1;
-          const carry = u && (doubledLow >>> 0) + 2 ** 31 > 0xffffffff ? 1 : 0;
-          r = (doubledHigh + carry) | 0;
-          if (a === -2147483648 && b === -2147483648) r = 2 ** 31;
-        }
-        r = saturate(cpu, r, signedMin, signedMax);
+        r = doublingHigh(
+          cpu,
+          size,
+          signedLane(cpu, rn, e, size),
+          signedLane(cpu, rm, e, size),
+          u === 1,
+        );
         break;
       }
       case 0b01100:
@@ -1698,6 +1691,41 @@ function byElement(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   const multiply = opcode === 0b1000 && u === 0;
   const accumulate = (opcode === 0b0000 || opcode === 0b0100) && u === 1;
   const long = opcode === 0b1010 || opcode === 0b0010 || opcode === 0b0110;
+  if (u === 0 && (opcode === 0b1011 || opcode === 0b0011 || opcode === 0b0111)) {
+    // SQDMULL/SQDMLAL/SQDMLSL by element.
+    cpu.checkFpEnabled();
+    const elements = 8 >>> size;
+    const base = q ? elements : 0;
+    const b = signedLane(cpu, rm, index, size);
+    clearScratch();
+    for (let e = 0; e < elements; e++)
+      saturatingDoublingLong(
+        cpu,
+        opcode === 0b1011 ? 0 : opcode === 0b0011 ? 1 : -1,
+        size,
+        rd,
+        e,
+        signedLane(cpu, rn, base + e, size),
+        b,
+      );
+    writeScratch(cpu, rd, 1);
+    return true;
+  }
+  if (u === 0 && (opcode === 0b1100 || opcode === 0b1101)) {
+    // SQDMULH/SQRDMULH by element.
+    cpu.checkFpEnabled();
+    const elements = (q ? 16 : 8) >>> size;
+    const b = signedLane(cpu, rm, index, size);
+    clearScratch();
+    for (let e = 0; e < elements; e++)
+      setScratch(
+        e,
+        size,
+        doublingHigh(cpu, size, signedLane(cpu, rn, e, size), b, opcode === 0b1101),
+      );
+    writeScratch(cpu, rd, q);
+    return true;
+  }
   if (!multiply && !accumulate && !long) return false;
   cpu.checkFpEnabled();
   if (long) {
@@ -1756,6 +1784,89 @@ function byElement(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
 
 let productLow = 0;
 let productHigh = 0;
+
+/** SQDMULH/SQRDMULH of one lane (16 or 32 bits): the high half of 2ab (+ rounding), saturated with QC. */
+function doublingHigh(
+  cpu: Arm64Cpu,
+  size: number,
+  a: number,
+  b: number,
+  rounding: boolean,
+): number {
+  if (size === 1)
+    return saturate(
+      cpu,
+      Math.floor((2 * a * b + (rounding ? 2 ** 15 : 0)) / 2 ** 16),
+      -32768,
+      32767,
+    );
+  if (a === -2147483648 && b === -2147483648)
+    return saturate(cpu, 2 ** 31, -(2 ** 31), 2 ** 31 - 1);
+  longProduct64(a, b, false);
+  // 2ab + round: the 64-bit product shifted left by one; the result is its high word.
+  const doubledHigh = (productHigh << 1) | (productLow >>> 31);
+  const doubledLow = productLow << 1;
+  const carry = rounding && (doubledLow >>> 0) + 2 ** 31 > 0xffffffff ? 1 : 0;
+  return (doubledHigh + carry) | 0;
+}
+
+/**
+ * SQDMULL (accumulate 0), SQDMLAL (1), SQDMLSL (-1) of one lane into the
+ * double-width scratch lane `e`: 2ab saturated, then added to or subtracted
+ * from Vd's lane with signed saturation (QC on either).
+ */
+function saturatingDoublingLong(
+  cpu: Arm64Cpu,
+  accumulate: number,
+  size: number,
+  rd: number,
+  e: number,
+  a: number,
+  b: number,
+): void {
+  if (size === 1) {
+    let product = 2 * a * b;
+    product = saturate(cpu, product, -(2 ** 31), 2 ** 31 - 1);
+    const value = accumulate === 0 ? product : cpu.v32[rd * 4 + e] + accumulate * product;
+    s32[e] = saturate(cpu, value, -(2 ** 31), 2 ** 31 - 1);
+    return;
+  }
+  let low: number;
+  let high: number;
+  if (a === -2147483648 && b === -2147483648) {
+    cpu.fpu.flags |= 1 << 27;
+    low = -1;
+    high = 0x7fffffff;
+  } else {
+    longProduct64(a, b, false);
+    high = (productHigh << 1) | (productLow >>> 31);
+    low = productLow << 1;
+  }
+  if (accumulate !== 0) {
+    const accumulatorLow = cpu.v32[rd * 4 + e * 2];
+    const accumulatorHigh = cpu.v32[rd * 4 + e * 2 + 1];
+    if (accumulate < 0) {
+      // Subtract: add the two's complement (the product is never -2^63, so this cannot overflow).
+      low = ~low + 1;
+      high = ~high + (low === 0 ? 1 : 0);
+      low |= 0;
+      high |= 0;
+    }
+    const sum = (accumulatorLow >>> 0) + (low >>> 0);
+    const sumHigh = (accumulatorHigh + high + (sum > 0xffffffff ? 1 : 0)) | 0;
+    // Signed overflow: both operands of one sign, the sum of the other.
+    if (accumulatorHigh >> 31 === high >> 31 && sumHigh >> 31 !== accumulatorHigh >> 31) {
+      cpu.fpu.flags |= 1 << 27;
+      low = accumulatorHigh < 0 ? 0 : -1;
+      high = accumulatorHigh < 0 ? 0x80000000 | 0 : 0x7fffffff;
+    } else {
+      low = sum | 0;
+      high = sumHigh;
+    }
+  }
+  s32[e * 2] = low;
+  s32[e * 2 + 1] = high;
+}
 
 /** The exact 64-bit product of two 32-bit values (signed or not) into productLow/productHigh. */
 function longProduct64(a: number, b: number, unsigned: boolean): void {
@@ -2342,6 +2453,25 @@ function threeDifferent(cpu: Arm64Cpu, word: number): boolean {
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
   if (size === 3) return false;
+  if ((opcode === 9 || opcode === 11 || opcode === 13) && u === 0) {
+    if (size !== 1 && size !== 2) return false;
+    cpu.checkFpEnabled();
+    const elements = 8 >>> size;
+    const base = q ? elements : 0;
+    clearScratch();
+    for (let e = 0; e < elements; e++)
+      saturatingDoublingLong(
+        cpu,
+        opcode === 13 ? 0 : opcode === 9 ? 1 : -1,
+        size,
+        rd,
+        e,
+        signedLane(cpu, rn, base + e, size),
+        signedLane(cpu, rm, base + e, size),
+      );
+    writeScratch(cpu, rd, 1);
+    return true;
+  }
   // Long and wide forms: ADDL(0) ADDW(1) SUBL(2) SUBW(3) ABAL(5) ABDL(7) MLAL(8) MLSL(10) MULL(12).
   switch (opcode) {
     case 0:

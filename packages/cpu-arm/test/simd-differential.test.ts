@@ -530,6 +530,49 @@ for (const arrangement of ["8b", "16b", "4h", "8h", "2s", "4s"]) {
     );
 }
 
+for (const [narrow, upper, wide, element, lanes] of [
+  ["4h", "8h", "4s", "h", 8],
+  ["2s", "4s", "2d", "s", 4],
+] as const) {
+  const index = (r: Random) =>
+    element === "h" ? `v${r.below(8)}.h[${r.below(lanes)}]` : `v${vreg(r)}.s[${r.below(lanes)}]`;
+  for (const op of ["sqdmull", "sqdmlal", "sqdmlsl"]) {
+    add(
+      `${op} ${narrow}`,
+      "integer",
+      (r) => `${op} v${vreg(r)}.${wide}, v${vreg(r)}.${narrow}, v${vreg(r)}.${narrow}`,
+      16,
+    );
+    add(
+      `${op}2 ${upper}`,
+      "integer",
+      (r) => `${op}2 v${vreg(r)}.${wide}, v${vreg(r)}.${upper}, v${vreg(r)}.${upper}`,
+      16,
+    );
+    add(
+      `${op} ${narrow} by element`,
+      "integer",
+      (r) => `${op} v${vreg(r)}.${wide}, v${vreg(r)}.${narrow}, ${index(r)}`,
+      16,
+    );
+    add(
+      `${op}2 ${upper} by element`,
+      "integer",
+      (r) => `${op}2 v${vreg(r)}.${wide}, v${vreg(r)}.${upper}, ${index(r)}`,
+      16,
+    );
+  }
+  for (const arrangement of [narrow, upper]) {
+    for (const op of ["sqdmulh", "sqrdmulh"])
+      add(
+        `${op} ${arrangement} by element`,
+        "integer",
+        (r) => `${op} v${vreg(r)}.${arrangement}, v${vreg(r)}.${arrangement}, ${index(r)}`,
+        16,
+      );
+  }
+}
+
 // ---- integer vectors ----
 const ARRANGEMENTS = ["8b", "16b", "4h", "8h", "2s", "4s"];
 for (const arrangement of [...ARRANGEMENTS, "2d"]) {
