@@ -1221,7 +1221,16 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     writeScratch(cpu, rd, q);
     return true;
   }
-  if (scalar) {
+  // Scalar saturating forms on one B/H/S element: [SU]QADD, [SU]QSUB, [SU]QSHL, [SU]QRSHL, SQ(R)DMULH.
+  const scalarSaturating =
+    scalar &&
+    size !== 3 &&
+    (opcode === 0b00001 ||
+      opcode === 0b00101 ||
+      opcode === 0b01001 ||
+      opcode === 0b01011 ||
+      (opcode === 0b10110 && size !== 0));
+  if (scalar && !scalarSaturating) {
     // Scalar forms implemented: 64-bit ADD/SUB/CMEQ/CMTST/CMGT/CMHI/CMGE/CMHS.
     if (size !== 3) return false;
     clearScratch();
@@ -1250,7 +1259,7 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     writeScratch(cpu, rd, 1);
     return true;
   }
-  const elements = (q ? 16 : 8) >>> size;
+  const elements = scalarSaturating ? 1 : (q ? 16 : 8) >>> size;
   const bits = 8 << size;
   const mask = size === 2 ? 0xffffffff : (1 << bits) - 1;
   const signedMax = 2 ** (bits - 1) - 1;

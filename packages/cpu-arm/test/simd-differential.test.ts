@@ -573,6 +573,14 @@ for (const [narrow, upper, wide, element, lanes] of [
   }
 }
 
+for (const prefix of ["b", "h", "s"]) {
+  const x = (r: Random) => `${prefix}${vreg(r)}`;
+  const ops = ["sqadd", "uqadd", "sqsub", "uqsub", "sqshl", "uqshl", "sqrshl", "uqrshl"];
+  if (prefix !== "b") ops.push("sqdmulh", "sqrdmulh");
+  for (const op of ops)
+    add(`${op} scalar ${prefix}`, "integer", (r) => `${op} ${x(r)}, ${x(r)}, ${x(r)}`, 16);
+}
+
 // ---- integer vectors ----
 const ARRANGEMENTS = ["8b", "16b", "4h", "8h", "2s", "4s"];
 for (const arrangement of [...ARRANGEMENTS, "2d"]) {
