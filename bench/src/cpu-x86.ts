@@ -289,13 +289,15 @@ const SLICE = 20_000;
 /** v86 runs this many times the iterations Kumo runs. */
 const V86_SCALE = 30;
 
-function runKumo(kernel: Uint8Array, entry: number): Run {
+/** Runs the kernel on Kumo, with its block tier (`jit`) or the interpreter alone. */
+function runKumo(kernel: Uint8Array, entry: number, jit: boolean): Run {
   const ram = new Uint8Array(MEMORY_SIZE);
   ram.set(kernel, LOAD_ADDRESS);
   const marks: Mark[] = [];
   let pending = 0;
   const cpu = createX86Cpu({
     memory: ramOnly(ram),
+    jit,
     io: {
       portRead: (_port, size) => (size === 1 ? 0xff : size === 2 ? 0xffff : -1),
       portWrite: (port, _size, value) => {
@@ -379,7 +381,7 @@ function format(value: number): string {
 const benchmark: Benchmark = {
   name: "cpu-x86",
   description:
-    "guest instructions per second, @kumo/cpu-x86 interpreter vs v86 (WebAssembly JIT), same guest code",
+    "guest instructions per second, @kumo/cpu-x86 (block tier, and interpreter alone) vs v86 (WebAssembly JIT), same guest code",
   async run(context: BenchmarkContext) {
     // Kumo runs each workload for about `seconds`; v86, some 30 times faster,
     // runs V86_SCALE times more iterations so that its interval is long enough
@@ -390,15 +392,23 @@ const benchmark: Benchmark = {
       measured.map((m) => [m, Math.max(1, Math.round(m / 4))]),
     );
     const v86Kernel = buildWorkloadKernel(measured.map((m) => [m * V86_SCALE, m]));
-    const kumo = runKumo(kumoKernel.kernel, kumoKernel.entry);
+    const kumo = runKumo(kumoKernel.kernel, kumoKernel.entry, true);
+    const interpreter = runKumo(kumoKernel.kernel, kumoKernel.entry, false);
     const v86 = await runV86(v86Kernel.kernel);
     const kumoSegments = parseMarks(kumo.marks);
+    const interpreterSegments = parseMarks(interpreter.marks);
     const v86Segments = parseMarks(v86.marks, v86.counters);
     const rows: string[] = [];
     for (const workload of WORKLOADS) {
       const k = kumoSegments.get(workload.marker);
+      const i = interpreterSegments.get(workload.marker);
       const v = v86Segments.get(workload.marker);
-      if (!k || !v) throw new Error(`workload ${workload.marker} did not report on both machines`);
+      if (!k || !i || !v) {
+        throw new Error(`workload ${workload.marker} did not report on every machine`);
+      }
+      if (i.checksum !== k.checksum || i.instructions !== k.instructions) {
+        throw new Error(`${workload.label}: the block tier and the interpreter disagree`);
+      }
       if (k.checksum !== v.warmChecksum) {
         throw new Error(
           `${workload.label}: checksum differs, Kumo 0x${k.checksum.toString(16)} v86 0x${v.warmChecksum.toString(16)}`,
@@ -406,6 +416,7 @@ const benchmark: Benchmark = {
       }
       const instructions = k.instructions;
       const kumoRate = instructions / k.seconds;
+      const interpreterRate = instructions / i.seconds;
       // v86's own counter over its longer run, checked against Kumo's exact
       // count scaled by the iteration ratio.
       const expected = instructions * V86_SCALE;
@@ -423,6 +434,12 @@ const benchmark: Benchmark = {
         detail: `${(instructions / 1e6).toFixed(0)}M instructions in ${k.seconds.toFixed(2)} s`,
       });
       context.report({
+        label: `${workload.label}: Kumo interpreter alone`,
+        value: interpreterRate,
+        unit: "instr/s",
+        detail: `jit: false, ${i.seconds.toFixed(2)} s`,
+      });
+      context.report({
         label: `${workload.label}: v86`,
         value: v86Rate,
         unit: "instr/s",
@@ -430,11 +447,11 @@ const benchmark: Benchmark = {
       });
       context.report({ label: `${workload.label}: Kumo/v86`, value: ratio, unit: "x" });
       rows.push(
-        `  ${workload.label.padEnd(34)} ${format(kumoRate).padStart(8)} ${format(v86Rate).padStart(8)} ${ratio.toFixed(3).padStart(9)}`,
+        `  ${workload.label.padEnd(34)} ${format(kumoRate).padStart(9)} ${format(interpreterRate).padStart(11)} ${format(v86Rate).padStart(8)} ${ratio.toFixed(3).padStart(9)}`,
       );
     }
     console.log(
-      `  ${"workload".padEnd(34)} ${"Kumo MIPS".padStart(8)} ${"v86 MIPS".padStart(8)} ${"Kumo/v86".padStart(9)}`,
+      `  ${"workload".padEnd(34)} ${"Kumo MIPS".padStart(9)} ${"interpreter".padStart(11)} ${"v86 MIPS".padStart(8)} ${"Kumo/v86".padStart(9)}`,
     );
     for (const row of rows) console.log(row);
   },
