@@ -19,6 +19,7 @@ import {
   parseArm64ImageHeader,
   strings,
 } from "../src/index";
+import { runKumo } from "../src/node/index";
 
 // Oracles: Debian's dtc (device-tree-compiler) decompiles and re-encodes
 // the DTB; the guest kernel's own symbols (_text, _end, via llvm-nm) give
@@ -241,5 +242,27 @@ describe.runIf(guest !== undefined && hasNm)("the arm64 test guest's Image", () 
         { kernel, initrd, vcpus: 1 },
       ),
     ).toThrow(/need RAM up to/);
+  });
+
+  it("kumo create -n shows the arm64 layout: the CPU follows the image", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-arm64-dry-"));
+    try {
+      writeFileSync(
+        join(dir, "guest.cfg"),
+        `name = "a"\ntype = "pvh"\nmemory = 64\nkernel = "${guest?.kernel}"\ncmdline = "console=hvc0"\n`,
+      );
+      let stdout = "";
+      const status = await runKumo(["create", "-n", "guest.cfg"], {
+        stdout: { write: (text: string) => (stdout += text) },
+        stderr: { write: () => true },
+        env: { KUMO_STATE_DIR: join(dir, "state") },
+        cwd: dir,
+      });
+      expect(status).toBe(0);
+      expect(stdout).toMatch(/type\s+: pvh \(arm64\)/);
+      expect(stdout).toMatch(/entry\s+: 0x40000000 x0=0x40[02468ace]00000 EL1h/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { BridgeRegistry } from "@kumo/netback";
 import { Xenstored } from "@kumo/xenstore";
+import { describeArm64Build } from "../arm64/describe";
 import { Arm64SpecialPages, createArm64Domain } from "../arm64/domain";
 import { isArm64Image } from "../arm64/image";
 import { DeviceAttachError } from "../backends/devices";
@@ -414,7 +415,11 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
       : readUserFile(resolve(io.cwd, config.ramdisk), "ramdisk");
   // The CPU follows the kernel: an arm64 Image (booting.rst header) runs on @kumo/cpu-arm.
   if (isArm64Image(kernelBytes)) {
-    if (!values.console || existsSync(socketPath(io.env)) || values["dry-run"])
+    if (values["dry-run"]) {
+      io.stdout.write(describeArm64Build(config, kernelPath, kernelBytes, ramdisk));
+      return ExitStatus.Ok;
+    }
+    if (!values.console || existsSync(socketPath(io.env)))
       throw new CommandError(
         "create: arm64 guests run in the foreground only for now: `kumo create -c` without a kumo daemon",
       );
