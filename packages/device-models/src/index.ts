@@ -85,3 +85,9 @@ export {
   Serial16550StateError,
   SerialRegister,
 } from "./serial-16550";
+export {
+  XEN_PLATFORM_IO_BASE,
+  XEN_PLATFORM_MAGIC,
+  XenPlatformDevice,
+  type XenPlatformOptions,
+} from "./xen-platform";
