@@ -79,6 +79,22 @@ function exponentOf(x: number): number {
   return ((scratchWords[1] >>> 20) & 0x7ff) - 1023 - 64;
 }
 
+/** RecipEstimate (Arm ARM shared pseudocode): a in 256..511 (0.5 <= x < 1 in 1/512 steps) to 256..511. */
+export function recipEstimate(a: number): number {
+  // a*2+1 rounds to nearest, b = 2^19 DIV that, r = (b + 1) DIV 2.
+  return Math.floor((Math.floor(2 ** 19 / (a * 2 + 1)) + 1) / 2);
+}
+
+/** RecipSqrtEstimate: a in 128..511 (0.25 <= x < 1) to 256..511. */
+export function recipSqrtEstimate(a: number): number {
+  // a in units of 1/512 (or 1/256 with the bottom bit dropped), rounded to nearest; then the
+  // largest b with a * (b + 1)^2 < 2^28, and r = (b + 1) DIV 2.
+  const units = a < 256 ? a * 2 + 1 : (((a >> 1) << 1) + 1) * 2;
+  let b = 512;
+  while (units * (b + 1) * (b + 1) < 2 ** 28) b++;
+  return Math.floor((b + 1) / 2);
+}
+
 export class FpUnit {
   /** FPCR (AHP, DN, FZ, RMode are used). */
   fpcr = 0;
@@ -944,7 +960,7 @@ export class FpUnit {
     const scaled = 256 + Math.floor(fraction / 2 ** 44);
     let resultExponent = (double ? 2045 : 253) - exponent;
     // RecipEstimate: a = 2 * scaled + 1, b = 2^19 DIV a, r = (b + 1) DIV 2, in 256..511.
-    const estimate = Math.floor((Math.floor(2 ** 19 / (scaled * 2 + 1)) + 1) / 2) & 0xff;
+    const estimate = recipEstimate(scaled) & 0xff;
     let resultFraction: number; // 52-bit
     if (resultExponent === 0) resultFraction = (256 + estimate) * 2 ** 43;
     else if (resultExponent === -1) {
@@ -992,13 +1008,27 @@ export class FpUnit {
         ? 256 + Math.floor(fraction / 2 ** 44)
         : 128 + Math.floor(fraction / 2 ** 45);
     const resultExponent = Math.floor(((double ? 3068 : 380) - exponent) / 2);
-    // RecipSqrtEstimate: a in units of 1/512 (or 1/256, bottom bit dropped), rounded to nearest;
-    // then the largest b with a * (b + 1)^2 < 2^28, and r = (b + 1) DIV 2.
-    const units = scaled < 256 ? scaled * 2 + 1 : (((scaled >> 1) << 1) + 1) * 2;
-    let b = 512;
-    while (units * (b + 1) * (b + 1) < 2 ** 28) b++;
-    const estimate = Math.floor((b + 1) / 2) & 0xff;
+    const estimate = recipSqrtEstimate(scaled) & 0xff;
     this.packFields(double, 0, resultExponent, estimate * 2 ** 44);
+  }
+
+  /** FRECPX (FPRecpX): the exponent inverted (zero and denormal give the largest), fraction zero. */
+  reciprocalExponent(double: number, low: number, high: number): void {
+    this.unpack(0, double, low, high);
+    if (this.kind0 === QuietNaN || this.kind0 === SignalingNaN) {
+      this.propagate(double, 0, low, high);
+      return;
+    }
+    const sign = this.sign0;
+    if (double) {
+      const exponent = (high >>> 20) & 0x7ff;
+      this.resultLow = 0;
+      this.resultHigh = (sign << 31) | ((exponent === 0 ? 0x7fe : ~exponent & 0x7ff) << 20);
+    } else {
+      const exponent = (low >>> 23) & 0xff;
+      this.resultLow = (sign << 31) | ((exponent === 0 ? 0xfe : ~exponent & 0xff) << 23);
+      this.resultHigh = 0;
+    }
   }
 
   /** Packs sign, biased exponent and a 52-bit fraction (truncated to 23 bits for binary32). */

@@ -12,7 +12,7 @@
  * of the space raises UNDEFINED, matching the ID registers.
  */
 import type { Arm64Cpu } from "./cpu";
-import { Rounding } from "./fp";
+import { Rounding, recipEstimate, recipSqrtEstimate } from "./fp";
 
 /** FPSR.QC: cumulative saturation (Arm ARM D19.2 FPSR). */
 const QC = 1 << 27;
@@ -2224,6 +2224,15 @@ function floatTwoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boo
     case (1 << 5) | 0b11101: // FRECPE
       operation = 9;
       break;
+    case (1 << 5) | 0b11100: // URECPE
+    case (1 << 6) | (1 << 5) | 0b11100: // URSQRTE
+      if (double || scalar) return false;
+      operation = u ? 12 : 11;
+      break;
+    case (1 << 5) | 0b11111: // FRECPX (scalar only)
+      if (!scalar) return false;
+      operation = 13;
+      break;
     case (1 << 6) | (1 << 5) | 0b11101: // FRSQRTE
       operation = 10;
       break;
@@ -2281,6 +2290,17 @@ function floatTwoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boo
         break;
       case 10:
         fpu.reciprocalSquareRootEstimate(double, low, high);
+        break;
+      case 11:
+        // URECPE (UnsignedRecipEstimate): operand<31:23> as 0.5..1, all ones below 0.5.
+        fpu.resultLow = low >= 0 ? -1 : recipEstimate(low >>> 23) << 23;
+        break;
+      case 12:
+        // URSQRTE (UnsignedRSqrtEstimate): operand<31:23> as 0.25..1, all ones below 0.25.
+        fpu.resultLow = low >>> 30 === 0 ? -1 : recipSqrtEstimate(low >>> 23) << 23;
+        break;
+      case 13:
+        fpu.reciprocalExponent(double, low, high);
         break;
       default: {
         // FCMGT/FCMEQ/FCMGE #0 compare (x, 0); FCMLT/FCMLE compare (0, x) as GT/GE.

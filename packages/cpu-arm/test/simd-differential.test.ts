@@ -581,6 +581,17 @@ for (const prefix of ["b", "h", "s"]) {
     add(`${op} scalar ${prefix}`, "integer", (r) => `${op} ${x(r)}, ${x(r)}, ${x(r)}`, 16);
 }
 
+for (const arrangement of ["2s", "4s"])
+  for (const op of ["urecpe", "ursqrte"])
+    add(
+      `${op} ${arrangement}`,
+      "integer",
+      (r) => `${op} v${vreg(r)}.${arrangement}, v${vreg(r)}.${arrangement}`,
+      24,
+    );
+add("frecpx s", "single", (r) => `frecpx s${vreg(r)}, s${vreg(r)}`, 24);
+add("frecpx d", "double", (r) => `frecpx d${vreg(r)}, d${vreg(r)}`, 24);
+
 // ---- integer vectors ----
 const ARRANGEMENTS = ["8b", "16b", "4h", "8h", "2s", "4s"];
 for (const arrangement of [...ARRANGEMENTS, "2d"]) {
