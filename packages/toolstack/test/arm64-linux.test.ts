@@ -32,7 +32,9 @@ function builtArm64Guest() {
   }
 }
 const guest = enabled ? builtArm64Guest() : undefined;
-const seconds = Number(process.env.KUMO_ARM64_SECONDS ?? 300);
+const seconds = Number(process.env.KUMO_ARM64_SECONDS ?? 600);
+/** vCPUs of the first test's guest (KUMO_ARM64_VCPUS, default 2: secondary CPUs come up by PSCI CPU_ON). */
+const vcpus = Number(process.env.KUMO_ARM64_VCPUS ?? 2);
 
 describe.runIf(guest !== undefined)("the arm64 Linux guest on Kumo", () => {
   it("finds Xen in the device tree, reaches the prompt on hvc0, answers uname -m and powers off", async () => {
@@ -44,6 +46,7 @@ describe.runIf(guest !== undefined)("the arm64 Linux guest on Kumo", () => {
         'name = "arm64"',
         'type = "pvh"',
         "memory = 128",
+        `vcpus = ${vcpus}`,
         `kernel = "${guest?.kernel}"`,
         `ramdisk = "${guest?.initramfs}"`,
         'cmdline = "console=hvc0 earlycon=xenboot"',
@@ -104,6 +107,8 @@ describe.runIf(guest !== undefined)("the arm64 Linux guest on Kumo", () => {
         await seen("42\r\n");
         runnable.console.write("poweroff\n");
         await seen("reboot: Power down");
+        // The last vCPU's PSCI SYSTEM_OFF comes after the message; the shutdown event stops the run.
+        await running;
       })(),
       deadline,
       running,
@@ -129,6 +134,7 @@ describe.runIf(guest !== undefined)("the arm64 Linux guest on Kumo", () => {
     expect(hvc).toContain("Kumo test guest arm64 ready");
     expect(hvc).toMatch(/aarch64\r\n42\r\n/);
     expect(hvc).toContain("reboot: Power down");
+    expect(hvc).toContain(`smp: Brought up 1 node, ${vcpus} CPU`);
     expect(ended).toBe("poweroff");
     expect(`${log.join("\n")}\n${hvc}`).not.toMatch(/WARNING|Oops|BUG:|xen.*(error|fail)/i);
   }, 1_200_000);

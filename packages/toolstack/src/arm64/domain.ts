@@ -8,8 +8,9 @@
  * each vCPU (vCPU 0 at the Image's entry), and start the console backend.
  *
  * Browser-safe: everything comes in as bytes and goes out as objects.
- * Multi-vCPU guests need the scheduler to set `gic.currentCpu` before each
- * vCPU runs (banked GIC registers); not done yet, so `vcpus` must be 1.
+ * Up to 8 vCPUs (a GICv2): each vCPU's `run` sets `gic.currentCpu` first,
+ * since the banked GIC registers belong to the vCPU that accesses them;
+ * secondary vCPUs start through PSCI CPU_ON.
  */
 import { ArmGuest, HvmParam } from "@kumo/abi";
 import { ARM64_TIMER_PPI, createArm64Cpu } from "@kumo/cpu-arm";
@@ -70,8 +71,8 @@ export function createArm64Domain(
 ): RunnableArm64Domain {
   if (config.type !== "pvh")
     throw new DomainBuildError(`an arm64 guest has type = "pvh", not "${config.type}"`);
-  if (config.vcpus !== 1)
-    throw new DomainBuildError(`arm64 guests have one vCPU for now, not ${config.vcpus}`);
+  if (config.vcpus > 8)
+    throw new DomainBuildError(`a GICv2 guest has at most 8 vCPUs, not ${config.vcpus}`);
   const domain = hypervisor.createDomain({
     name: config.name,
     memory: config.memoryMiB * 1024 * 1024,
@@ -140,10 +141,27 @@ export function createArm64Domain(
 
     cpus.forEach((cpu, id) => {
       cpu.interrupts = gic.source(id);
+      // Banked GIC registers belong to the vCPU that runs: one store per slice.
+      const run = cpu.run.bind(cpu);
+      cpu.run = (budget) => {
+        gic.currentCpu = id;
+        return run(budget);
+      };
       // The generic timer's outputs drive its PPIs (27 virtual, 30 physical).
       cpu.onTimer = (timer, asserted) => gic.setPpi(id, ARM64_TIMER_PPI[timer], asserted);
       if (id === 0) applyArm64EntryState(cpu, layout.entry);
-      domain.attachVcpu(id, cpu, { interruptController: gic });
+      domain.attachVcpu(id, cpu, {
+        interruptController: gic,
+        // PSCI CPU_ON: the target starts at `entry` with x0 = `context`, EL1h, MMU off (DEN0022 6.4.3).
+        cpuOn: (target, entry, context) => {
+          const other = cpus[target];
+          if (other === undefined) return false;
+          other.reset();
+          other.setX(0, context);
+          other.pc = entry;
+          return true;
+        },
+      });
       // The CPU samples its timers at each slice start and at timer writes; a vCPU asleep in
       // wfi needs the hypervisor to look at the deadline (Xen: vtimer.c's per-vCPU timers).
       // The CPU reports no arming, so the deadline is re-read at least every TIMER_POLL_NS.
