@@ -1101,6 +1101,9 @@ function compare64(
 }
 
 /** One 64-bit lane of a three-same integer op; false when not implemented. */
+/** Three-same opcodes with 64-bit lanes: [SU]QADD, [SU]QSUB, CMGT/CMHI, CMGE/CMHS, [SU]SHL, ADD/SUB, CMTST/CMEQ. */
+const THREE_SAME_64 = [0b00001, 0b00101, 0b00110, 0b00111, 0b01000, 0b10000, 0b10001];
+
 function threeSame64(
   cpu: Arm64Cpu,
   u: number,
@@ -1140,6 +1143,29 @@ function threeSame64(
     case 0b00111: // CMGE / CMHS
       low = high = compare64(aLow, aHigh, bLow, bHigh, u === 0) >= 0 ? -1 : 0;
       break;
+    case 0b00001:
+    case 0b00101: {
+      // [SU]QADD / [SU]QSUB on halves, saturating with QC (C7.2 SQADD).
+      const subtract = opcode === 0b00101;
+      const bl = subtract ? ~bLow : bLow;
+      const bh = subtract ? ~bHigh : bHigh;
+      const sum = (aLow >>> 0) + (bl >>> 0) + (subtract ? 1 : 0);
+      const carryOut = (aHigh >>> 0) + (bh >>> 0) + (sum > 0xffffffff ? 1 : 0) > 0xffffffff;
+      low = sum | 0;
+      high = (aHigh + bh + (sum > 0xffffffff ? 1 : 0)) | 0;
+      if (u) {
+        // Unsigned: an add saturates on a carry out, a subtract on a borrow (no carry out).
+        if (subtract ? !carryOut : carryOut) {
+          cpu.fpu.flags |= QC;
+          low = high = subtract ? 0 : -1;
+        }
+      } else if (aHigh >> 31 === bh >> 31 && high >> 31 !== aHigh >> 31) {
+        cpu.fpu.flags |= QC;
+        low = aHigh < 0 ? 0 : -1;
+        high = aHigh < 0 ? 0x80000000 | 0 : 0x7fffffff;
+      }
+      break;
+    }
     case 0b01000: {
       // SSHL/USHL by the signed low byte of Vm.
       const shift = (bLow << 24) >> 24;
@@ -1233,9 +1259,10 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   if (scalar && !scalarSaturating) {
     // Scalar forms implemented: 64-bit ADD/SUB/CMEQ/CMTST/CMGT/CMHI/CMGE/CMHS.
     if (size !== 3) return false;
-    clearScratch();
-    if (!threeSame64(cpu, u, opcode, rn, rm, 0)) return false;
+    if (!THREE_SAME_64.includes(opcode)) return false;
     cpu.checkFpEnabled();
+    clearScratch();
+    threeSame64(cpu, u, opcode, rn, rm, 0);
     writeScratch(cpu, rd, 0);
     return true;
   }
@@ -1254,8 +1281,9 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
       writeScratch(cpu, rd, 1);
       return true;
     }
-    for (let e = 0; e < 2; e++) if (!threeSame64(cpu, u, opcode, rn, rm, e)) return false;
+    if (!THREE_SAME_64.includes(opcode)) return false;
     cpu.checkFpEnabled();
+    for (let e = 0; e < 2; e++) threeSame64(cpu, u, opcode, rn, rm, e);
     writeScratch(cpu, rd, 1);
     return true;
   }

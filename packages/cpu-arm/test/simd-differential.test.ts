@@ -592,6 +592,11 @@ for (const arrangement of ["2s", "4s"])
 add("frecpx s", "single", (r) => `frecpx s${vreg(r)}, s${vreg(r)}`, 24);
 add("frecpx d", "double", (r) => `frecpx d${vreg(r)}, d${vreg(r)}`, 24);
 
+for (const op of ["sqadd", "uqadd", "sqsub", "uqsub"]) {
+  add(`${op} 2d`, "integer", (r) => `${op} v${vreg(r)}.2d, v${vreg(r)}.2d, v${vreg(r)}.2d`, 24);
+  add(`${op} scalar d`, "integer", (r) => `${op} d${vreg(r)}, d${vreg(r)}, d${vreg(r)}`, 24);
+}
+
 // ---- integer vectors ----
 const ARRANGEMENTS = ["8b", "16b", "4h", "8h", "2s", "4s"];
 for (const arrangement of [...ARRANGEMENTS, "2d"]) {
