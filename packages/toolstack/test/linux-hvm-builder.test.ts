@@ -141,6 +141,7 @@ int main(int argc, char **argv) {
       serial: "pty",
       debugconPort: 0xe9,
       debugExitPort: 0xf4,
+      xenPlatformPci: false,
     });
     expect(
       parseHvmOptions('serial = [ "none" ]\ndebugcon_port = 0x402\ndebug_exit_port = "none"'),
@@ -148,6 +149,7 @@ int main(int argc, char **argv) {
       serial: "none",
       debugconPort: 0x402,
       debugExitPort: null,
+      xenPlatformPci: false,
     });
     expect(() => parseHvmOptions('serial = "file:/tmp/x"', "g.cfg")).toThrow(XlConfigError);
     expect(() => parseHvmOptions("debugcon_port = 0x10000", "g.cfg")).toThrow(/g.cfg:1:17/);
@@ -182,6 +184,7 @@ int main(int argc, char **argv) {
       localApicAddress: 0xfee00000,
       cpuSignature: 0x6fb,
       cpuFeatures: 0x200,
+      pciDevices: [2],
     });
     const sum = (part: Uint8Array) => part.reduce((total, byte) => (total + byte) & 0xff, 0);
     const view = new DataView(bytes.buffer);
@@ -192,11 +195,14 @@ int main(int argc, char **argv) {
     expect(String.fromCharCode(...table.subarray(0, 4))).toBe("PCMP");
     expect(view.getUint16(16 + 4, true)).toBe(table.length);
     expect(sum(table)).toBe(0);
-    // 2 processors, bus, I/O APIC, 15 ISA IRQs, 2 local interrupts.
-    expect(view.getUint16(16 + 34, true)).toBe(2 + 1 + 1 + 15 + 2);
-    // The first I/O interrupt: ISA IRQ 0 on pin 2.
-    const irq0 = 16 + 44 + 2 * 20 + 8 + 8;
-    expect(Array.from(bytes.subarray(irq0, irq0 + 8))).toEqual([3, 0, 0, 0, 0, 0, 2, 2]);
+    // 2 processors, 2 buses, I/O APIC, 15 ISA IRQs, 1 PCI INTA#, 2 local interrupts.
+    expect(view.getUint16(16 + 34, true)).toBe(2 + 2 + 1 + 15 + 1 + 2);
+    // The first I/O interrupt: ISA (bus 1) IRQ 0 on pin 2.
+    const irq0 = 16 + 44 + 2 * 20 + 8 + 8 + 8;
+    expect(Array.from(bytes.subarray(irq0, irq0 + 8))).toEqual([3, 0, 0, 0, 1, 0, 2, 2]);
+    // PCI device 2 INTA#: level, active low, on pin 18.
+    const pci = irq0 + 15 * 8;
+    expect(Array.from(bytes.subarray(pci, pci + 8))).toEqual([3, 0, 0x0f, 0, 0, 8, 2, 18]);
     expect(bytes.length).toBeLessThanOrEqual(0x400);
   });
 });

@@ -2,7 +2,8 @@
  * The Intel MultiProcessor Specification 1.4 tables a PC BIOS leaves for an
  * OS (MP spec chapter 4): the MP floating pointer structure and the MP
  * configuration table with one processor entry per vCPU, an ISA bus, the
- * I/O APIC and its interrupt assignments: ISA IRQ n on I/O APIC pin n,
+ * I/O APIC and its interrupt assignments: PCI INTA# of the devices given
+ * on pins 16-19, ISA IRQ n on I/O APIC pin n,
  * except IRQ 0 on pin 2 (the 8254 behind the PC's interrupt source
  * override), and ExtINT / NMI on every local APIC's LINT0 / LINT1: the
  * 8259A reaches the CPU in virtual wire mode through LINT0 only (no ExtINT
@@ -25,9 +26,13 @@ export interface MpTableOptions {
   /** CPUID.1:EAX and EDX of the processors (MP spec 4.3.1 processor entry). */
   readonly cpuSignature: number;
   readonly cpuFeatures: number;
+  /** PCI bus 0 device numbers whose INTA# the table routes (the Xen platform device). */
+  readonly pciDevices?: readonly number[];
 }
 
-const ISA_BUS = 0;
+/** MP bus IDs: a PCI bus's ID is its bus number (MP spec 4.3.2), so PCI bus 0 is 0 and ISA 1. */
+const PCI_BUS = 0;
+const ISA_BUS = 1;
 
 function checksum(bytes: Uint8Array): number {
   let sum = 0;
@@ -63,7 +68,8 @@ export function buildMpTable(options: MpTableOptions): Uint8Array {
       0,
     ]);
   }
-  // Bus: type 1, bus ID, "ISA   ".
+  // Buses: type 1, bus ID, type string.
+  entries.push([1, PCI_BUS, ...Array.from("PCI   ", (c) => c.charCodeAt(0))]);
   entries.push([1, ISA_BUS, ...Array.from("ISA   ", (c) => c.charCodeAt(0))]);
   // I/O APIC: type 2, ID, version 0x11, enabled, address.
   entries.push([2, options.ioApicId, 0x11, 1, ...u32(options.ioApicAddress)]);
@@ -72,6 +78,12 @@ export function buildMpTable(options: MpTableOptions): Uint8Array {
   for (let irq = 0; irq < 16; irq++) {
     if (irq === 2) continue;
     entries.push([3, 0, 0, 0, ISA_BUS, irq, options.ioApicId, irq === 0 ? 2 : irq]);
+  }
+  // PCI INTx of the devices given: source IRQ = device << 2 | pin (INTA# = 0), level, active low
+  // (flags: polarity 3 = low in bits 1:0, trigger 3 = level in bits 3:2), on pin 16 + the PIIX3's
+  // PIRQ of that slot ((device + pin) & 3), as Xen's hvmloader wires PCI INTx to GSIs 16 and up.
+  for (const device of options.pciDevices ?? []) {
+    entries.push([3, 0, 0x0f, 0, PCI_BUS, device << 2, options.ioApicId, 16 + (device & 3)]);
   }
   // Local interrupt assignments to every local APIC (0xFF): ExtINT on LINT0, NMI on LINT1.
   entries.push([4, 3, 0, 0, ISA_BUS, 0, 0xff, 0]);

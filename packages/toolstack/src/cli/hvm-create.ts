@@ -11,6 +11,7 @@
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
+import { BridgeRegistry } from "@kumo/netback";
 import { Xenstored } from "@kumo/xenstore";
 import { buildBzImageBoot } from "../builder/bzimage-boot";
 import { isBzImage } from "../builder/kernel-image";
@@ -19,6 +20,7 @@ import type { DomainConfig } from "../config/domain-config";
 import { type HvmOptions, parseHvmOptions } from "../config/hvm-options";
 import { daemonConsole, daemonRequest } from "../daemon/client";
 import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
+import { attachConfiguredDevices } from "../node/devices";
 import { attachTerminal } from "../node/terminal";
 import { createHvmDomain, type HvmDomainImages } from "../runner/hvm-domain";
 import { introduceDomain } from "../runner/xenstore";
@@ -252,6 +254,7 @@ async function bootOnce(
     debugconPort: hvm.debugconPort,
     exitPort: hvm.debugExitPort,
     hideXenCpuid: images.firmware !== undefined,
+    xenPlatform: hvm.xenPlatformPci,
   });
   const { domain, console } = runnable;
   await introduceDomain(xenstored, hypervisor.host, {
@@ -262,6 +265,20 @@ async function bootOnce(
     storeGfn: runnable.layout.specialPages.xenstoreGfn,
     storePort: runnable.storePort,
   });
+  // Disks and vifs (used by a guest's PV frontends through the Xen platform device), as for PVH.
+  let devices: Awaited<ReturnType<typeof attachConfiguredDevices>>;
+  try {
+    devices = await attachConfiguredDevices(xenstored, hypervisor.host, domain.domid, config, {
+      cwd: io.cwd,
+      bridges: new BridgeRegistry(),
+      log: (line) => hypervisor.log(line),
+    });
+  } catch (error) {
+    runnable.platform.close();
+    hypervisor.destroyDomain(domain.domid);
+    xenstored.releaseDomain(domain.domid);
+    throw error;
+  }
   const log = logConsoleToFile(console, consoleLogPath(config.name, io.env));
   let reason: ShutdownReasonName | "detached" | undefined;
   const unsubscribe = hypervisor.onDomainEvent((event) => {
@@ -291,6 +308,7 @@ async function bootOnce(
     log.close();
     runnable.platform.close();
     if (domain.state !== "destroyed") hypervisor.destroyDomain(domain.domid);
+    await devices.destroy();
     xenstored.releaseDomain(domain.domid);
     runnable.pvConsole.close();
   }

@@ -88,6 +88,7 @@ const knownKeys = new Set([
   "firmware",
   "debugcon_port",
   "debug_exit_port",
+  "xen_platform_pci",
 ]);
 
 /** Largest guest Kumo accepts: guest RAM is one ArrayBuffer, which engines cap (V8: 2^53, practically host RAM). */

@@ -11,6 +11,9 @@
  *   out. The firmware sees no Xen CPUID leaves (SeaBIOS's Xen mode needs
  *   hvmloader's tables). SeaBIOS prints its log on port 0x402 when it finds
  *   a debug console there: set `debugcon_port = 0x402` to see it.
+ * - `xen_platform_pci = 1`: the Xen platform PCI device (5853:0001) and its
+ *   unplug ports, through which Linux switches to its PV frontends (PVHVM
+ *   disks and NICs). xl's default is 1; Kumo's is 0 for now.
  * - `debugcon_port = 0xe9`: the Bochs/QEMU debug console port (QEMU
  *   `isa-debugcon,iobase=`); its lines go to the hypervisor log. `"none"`: no port.
  * - `debug_exit_port = 0xf4`: QEMU's `isa-debug-exit` port; a write of v
@@ -28,9 +31,17 @@ export interface HvmOptions {
   readonly firmware: string | undefined;
   readonly debugconPort: number | null;
   readonly debugExitPort: number | null;
+  /** xl.cfg `xen_platform_pci` (Kumo's default: off, see the file comment). */
+  readonly xenPlatformPci: boolean;
 }
 
-export const HVM_CONFIG_KEYS = ["serial", "firmware", "debugcon_port", "debug_exit_port"] as const;
+export const HVM_CONFIG_KEYS = [
+  "serial",
+  "firmware",
+  "debugcon_port",
+  "debug_exit_port",
+  "xen_platform_pci",
+] as const;
 
 function port(
   source: string,
@@ -84,7 +95,15 @@ export function parseHvmOptions(text: string, source = "<config>"): HvmOptions {
         ? SEABIOS_PATH
         : firmwareSetting.value;
   }
+  const platformSetting = settings.get("xen_platform_pci")?.value;
+  if (
+    platformSetting !== undefined &&
+    (platformSetting.kind !== "number" ||
+      (platformSetting.value !== 0 && platformSetting.value !== 1))
+  )
+    throw new XlConfigError(source, platformSetting.position, "expected xen_platform_pci = 0 or 1");
   return {
+    xenPlatformPci: platformSetting?.kind === "number" && platformSetting.value === 1,
     serial,
     firmware,
     debugconPort: port(source, settings.get("debugcon_port")?.value, "debugcon_port", 0xe9),

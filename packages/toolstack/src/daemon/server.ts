@@ -440,6 +440,7 @@ function createHvmDomainFromConfig(
       debugconPort: hvm.debugconPort,
       exitPort: hvm.debugExitPort,
       hideXenCpuid: firmware !== undefined,
+      xenPlatform: hvm.xenPlatformPci,
     },
   );
 }

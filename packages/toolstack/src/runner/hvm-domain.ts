@@ -114,6 +114,8 @@ export interface HvmDomainOptions {
    * true). False leaves Linux in virtual wire mode through the 8259A.
    */
   readonly mpTable?: boolean;
+  /** The Xen platform PCI device (xl.cfg xen_platform_pci; default false here). */
+  readonly xenPlatform?: boolean;
 }
 
 /** The guest's COM1 as a console: the same surface as ConsoleBackend where the CLI uses it. */
@@ -373,6 +375,7 @@ export function createHvmDomain(
       kick,
       // After the local APICs' IDs (0 .. vcpus - 1), as the MP table says.
       ioApicId: config.vcpus,
+      xenPlatform: options.xenPlatform,
       deliver: (message) => {
         // Fixed and lowest-priority messages to the addressed APIC (physical) or vCPU 0.
         if (message.deliveryMode > 1) return;
@@ -405,6 +408,7 @@ export function createHvmDomain(
           cpuSignature: leaf1[0],
           // CPUID.1:EDX with the APIC bit the toolstack's LAPIC sets (SDM vol. 2A table 3-11).
           cpuFeatures: (leaf1[3] | (1 << 9)) >>> 0,
+          pciDevices: platform.xenPlatform === null ? [] : [2],
         });
       }
       if (id === 0 && multiboot !== undefined) {

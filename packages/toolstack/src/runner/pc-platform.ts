@@ -30,6 +30,8 @@ import {
   ResetControl,
   Serial16550,
   SystemControlPortA,
+  XEN_PLATFORM_IO_BASE,
+  XenPlatformDevice,
 } from "@kumo/device-models";
 import type { Domain } from "@kumo/hypervisor-core";
 import type { ArrayBufferGuestMemory } from "@kumo/mmu";
@@ -82,6 +84,8 @@ export interface PcPlatformOptions {
   readonly reset?: (source: string) => void;
   /** The PIC's INTR rose or an I/O APIC message arrived: wake the vCPU. */
   readonly kick: () => void;
+  /** Add the Xen platform PCI device at 00:02.0 and its unplug ports 0x10-0x13 (xl.cfg xen_platform_pci). */
+  readonly xenPlatform?: boolean;
   /** The I/O APIC's ID (distinct from the local APICs'; default 0). */
   readonly ioApicId?: number;
   /** An I/O APIC message for the local APICs. */
@@ -98,6 +102,8 @@ export interface PcPlatform {
   readonly pci: PciHost;
   readonly com1: Serial16550;
   readonly port92: SystemControlPortA;
+  /** The Xen platform PCI device, when asked for. */
+  readonly xenPlatform: XenPlatformDevice | null;
   /** Drives ISA IRQ `irq` (PIC IR and I/O APIC pin). */
   setIsaIrq(irq: number, level: boolean): void;
   /** Stops the device timers. */
@@ -203,6 +209,17 @@ export function createPcPlatform(
     );
   }
   memory.addMmio(IO_APIC_DEFAULT_BASE, IO_APIC_SIZE, ioapic);
+  let xenPlatform: XenPlatformDevice | null = null;
+  if (options.xenPlatform) {
+    xenPlatform = new XenPlatformDevice({
+      unplug: (mask) =>
+        domain.hypervisor.log(`d${domain.domid}: Xen platform: unplug request ${mask}`),
+    });
+    // Where hvmloader would put its BARs: I/O 0xC000, memory 0xF0000000 (the MMIO hole's start).
+    xenPlatform.assign(0xc000, 0xf0000000);
+    pci.addFunction(2, 0, xenPlatform.pci);
+    bus.register(XEN_PLATFORM_IO_BASE, 4, xenPlatform.ports, "Xen platform unplug ports");
+  }
 
   return {
     bus,
@@ -214,6 +231,7 @@ export function createPcPlatform(
     pci,
     com1,
     port92,
+    xenPlatform,
     setIsaIrq,
     close() {
       for (const timer of timers) timer.cancel();
