@@ -150,7 +150,7 @@ async function transfer(mib: number, queues: number): Promise<void> {
     expect(new Set(sums)).toEqual(new Set([blockSum]));
     expect(received).toMatch(/tail 0 bytes/);
     log.push(
-      `${TRANSFER_MIB} MiB sent and hashed in ${transferSeconds.toFixed(1)} s (${((TRANSFER_MIB * 8) / transferSeconds).toFixed(2)} Mbit/s)`,
+      `${TRANSFER_MIB} MiB sent and hashed in ${transferSeconds.toFixed(1)} s (${((TRANSFER_MIB * 1048576 * 8) / 1e6 / transferSeconds).toFixed(2)} Mbit/s)`,
     );
 
     for (const console of consoles) console.stdin.write("poweroff\n");
