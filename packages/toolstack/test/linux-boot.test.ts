@@ -16,9 +16,10 @@
  * SCHEDOP_shutdown(SHUTDOWN_reboot), before any of arch/x86/kernel/reboot.c's
  * methods (ACPI reset register, keyboard controller, CF9, triple fault).
  *
- * Two more: two guests under one `kumo daemon`, `kumo list` with both, and
- * destroying one leaves the other running; `acpi = 0` powers off by halting
- * (Xen's hvm_hlt -> hvm_vcpu_down rule) - that one is in linux-acpi.test.ts.
+ * The second test: two guests under one `kumo daemon`, `kumo list` shows
+ * both, destroying one leaves the other running, `kumo shutdown` powers the
+ * other off. `acpi = 0` (poweroff by halting, Xen's hvm_hlt ->
+ * hvm_vcpu_down rule) is tested in linux-acpi.test.ts.
  *
  * Slow (tens of seconds of emulated Linux per boot): skipped without the
  * guest images, except in CI, where a missing guest fails (support/linux-guest).
@@ -193,8 +194,11 @@ describe.skipIf(guest === null)("kumo create -c on the Linux i386 PVH guest (iss
       expect(after.stdout).toMatch(/^two +\d+ /m);
       // The other guest still answers.
       expect(await consoles[1].run("echo $((6*7))", 200, 300_000)).toMatch(/\n42\r?\n/);
-      consoles[1].stdin.write("poweroff\n");
+      // `kumo shutdown` writes control/shutdown = "poweroff", as xl does; Linux's xenbus
+      // watch (drivers/xen/manage.c) runs an orderly poweroff, which ends through \_S5.
+      expect((await kumo(["shutdown", "two"])).code).toBe(0);
       expect(await ended[1]).toBe(0);
+      expect(consoles[1].output).toContain("reboot: Power down");
       for (const console of consoles) expect(brokenAbi(console.output)).toEqual([]);
     } finally {
       await daemon.close();
