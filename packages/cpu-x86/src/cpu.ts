@@ -1592,6 +1592,11 @@ export class X86Cpu implements Vcpu {
     this.physWrite8(this.walk(linear, ACCESS_WRITE, false, true), value);
   }
 
+  systemWrite16(linear: number, value: number): void {
+    this.physWrite8(this.walk(linear, ACCESS_WRITE, false, true), value);
+    this.physWrite8(this.walk((linear + 1) | 0, ACCESS_WRITE, false, true), value >> 8);
+  }
+
   systemWrite32(linear: number, value: number): void {
     for (let i = 0; i < 4; i++) {
       this.physWrite8(this.walk((linear + i) | 0, ACCESS_WRITE, false, true), value >> (8 * i));
@@ -3668,51 +3673,93 @@ export class X86Cpu implements Vcpu {
   }
 
   /**
-   * Hardware task switch to the 32-bit TSS `selector` (SDM vol. 3A 7.3):
-   * saves the current task in its TSS, loads the new one, and handles busy
-   * bits, NT and the back-link per kind (JMP, CALL/INT, IRET).
+   * Hardware task switch to the TSS `selector` (SDM vol. 3A 7.3): saves the
+   * current task in its TSS, loads the new one, and handles busy bits, NT
+   * and the back-link per kind (JMP, CALL/INT, IRET). Each TSS is read or
+   * written in its own format: 32-bit (types 9/11, figure 7-2) or the
+   * 80286 16-bit one (types 1/3, SDM vol. 3A 7.6, figure 7-11).
    */
   private taskSwitch(selector: number, kind: number, hasCode: boolean, code: number): void {
     this.readDescriptor(selector, Vector.GP);
     const attr = this.descriptorAttr();
-    const type = attr & 0xf;
-    if (type === 1 || type === 3)
-      this.unsupported(`switch to a 16-bit TSS 0x${selector.toString(16)}`);
+    const new32 = (attr & 8) !== 0;
     const newBase = this.descriptorBase();
     const newLimit = this.descriptorLimit();
-    if (newLimit >>> 0 < 0x67) this.fault(Vector.TS, selector & 0xfffc);
+    // A 32-bit TSS is 104 bytes (last byte 0x67), a 16-bit one 44 (last byte
+    // 0x2b): a shorter limit is #TS(new TSS) before anything changes (SDM
+    // vol. 3A 7.3 step 8, table 7-1; the table's "less than 2CH" counts bytes).
+    if (newLimit >>> 0 < (new32 ? 0x67 : 0x2b)) this.fault(Vector.TS, selector & 0xfffc);
     const newLow = this.descLow;
     const newHigh = this.descHigh;
     // Make sure both TSSs are writable/readable before anything changes.
     const oldBase = this.segBase[TR];
     const oldSelector = this.segSel[TR];
+    const oldType = this.segAttr[TR] & 0xf;
+    const old32 = oldType === 9 || oldType === 11;
     this.walk(oldBase, ACCESS_WRITE, false, true);
-    this.walk((oldBase + 0x67) | 0, ACCESS_WRITE, false, true);
+    this.walk((oldBase + (old32 ? 0x67 : 0x2b)) | 0, ACCESS_WRITE, false, true);
     this.walk(newBase, ACCESS_READ, false, true);
-    this.walk((newBase + 0x67) | 0, ACCESS_READ, false, true);
+    this.walk((newBase + (new32 ? 0x67 : 0x2b)) | 0, ACCESS_READ, false, true);
     // Save the outgoing task.
     let flags = this.computeFlags();
     if (kind === TASK_IRET) flags &= ~Flag.NT;
-    this.systemWrite32((oldBase + 0x20) | 0, this.eip);
-    this.systemWrite32((oldBase + 0x24) | 0, flags);
-    for (let r = 0; r < 8; r++) this.systemWrite32((oldBase + 0x28 + 4 * r) | 0, this.regs[r]);
-    for (let seg = 0; seg < 6; seg++) {
-      this.systemWrite32((oldBase + 0x48 + 4 * seg) | 0, this.segSel[seg]);
+    if (old32) {
+      this.systemWrite32((oldBase + 0x20) | 0, this.eip);
+      this.systemWrite32((oldBase + 0x24) | 0, flags);
+      for (let r = 0; r < 8; r++) this.systemWrite32((oldBase + 0x28 + 4 * r) | 0, this.regs[r]);
+      for (let seg = 0; seg < 6; seg++) {
+        this.systemWrite32((oldBase + 0x48 + 4 * seg) | 0, this.segSel[seg]);
+      }
+    } else {
+      // 16-bit TSS: IP at 0x0e, FLAGS at 0x10, AX..DI at 0x12-0x20, ES CS SS DS
+      // at 0x22-0x28; the upper halves of EIP, EFLAGS and the registers, and
+      // FS/GS, are lost (SDM vol. 3A 7.6).
+      this.systemWrite16((oldBase + 0x0e) | 0, this.eip);
+      this.systemWrite16((oldBase + 0x10) | 0, flags);
+      for (let r = 0; r < 8; r++) this.systemWrite16((oldBase + 0x12 + 2 * r) | 0, this.regs[r]);
+      for (let seg = 0; seg < 4; seg++) {
+        this.systemWrite16((oldBase + 0x22 + 2 * seg) | 0, this.segSel[seg]);
+      }
     }
     if (kind === TASK_JUMP || kind === TASK_IRET) this.setTssBusy(oldSelector, false);
     // Read the incoming task.
-    const cr3 = this.systemRead32((newBase + 0x1c) | 0);
-    const eip = this.systemRead32((newBase + 0x20) | 0);
-    let newFlags = this.systemRead32((newBase + 0x24) | 0);
     const regs = this.scratchRegs;
-    for (let r = 0; r < 8; r++) regs[r] = this.systemRead32((newBase + 0x28 + 4 * r) | 0);
     const selectors = this.scratchSelectors;
-    for (let seg = 0; seg < 6; seg++) {
-      selectors[seg] = this.systemRead16((newBase + 0x48 + 4 * seg) | 0);
+    let cr3 = this.cr3;
+    let eip: number;
+    let newFlags: number;
+    let ldt: number;
+    if (new32) {
+      cr3 = this.systemRead32((newBase + 0x1c) | 0);
+      eip = this.systemRead32((newBase + 0x20) | 0);
+      newFlags = this.systemRead32((newBase + 0x24) | 0);
+      for (let r = 0; r < 8; r++) regs[r] = this.systemRead32((newBase + 0x28 + 4 * r) | 0);
+      for (let seg = 0; seg < 6; seg++) {
+        selectors[seg] = this.systemRead16((newBase + 0x48 + 4 * seg) | 0);
+      }
+      ldt = this.systemRead16((newBase + 0x60) | 0);
+    } else {
+      // No CR3 in a 16-bit TSS: the page tables stay those of the previous
+      // task; EIP and EFLAGS get zero upper halves; FS and GS are null
+      // (SDM vol. 3A 7.6). The upper halves of the general registers are
+      // "modified and not maintained" (ibid.): they are kept here, as
+      // qemu-system-i386 does.
+      eip = this.systemRead16((newBase + 0x0e) | 0);
+      newFlags = this.systemRead16((newBase + 0x10) | 0);
+      for (let r = 0; r < 8; r++) {
+        regs[r] = (this.regs[r] & ~0xffff) | this.systemRead16((newBase + 0x12 + 2 * r) | 0);
+      }
+      for (let seg = 0; seg < 4; seg++) {
+        selectors[seg] = this.systemRead16((newBase + 0x22 + 2 * seg) | 0);
+      }
+      selectors[4] = 0;
+      selectors[5] = 0;
+      ldt = this.systemRead16((newBase + 0x2a) | 0);
     }
-    const ldt = this.systemRead16((newBase + 0x60) | 0);
     if (kind === TASK_CALL) {
-      this.systemWrite32(newBase, oldSelector);
+      // The back-link; in a 32-bit TSS its upper half is reserved (zero).
+      if (new32) this.systemWrite32(newBase, oldSelector);
+      else this.systemWrite16(newBase, oldSelector);
       newFlags |= Flag.NT;
     }
     if (kind !== TASK_IRET) this.setTssBusy(selector, true);
@@ -3936,8 +3983,7 @@ export class X86Cpu implements Vcpu {
 
   /**
    * IRET with NT=1 returns to the task in the TSS back-link (SDM vol. 2
-   * IRET "TASK-RETURN"). The checks are made; the switch itself is not
-   * modelled yet.
+   * IRET "TASK-RETURN"), a busy 32-bit (type 11) or 16-bit (type 3) TSS.
    */
   private taskReturn(): void {
     const link = this.systemRead16(this.segBase[TR]);
@@ -4015,10 +4061,6 @@ export class X86Cpu implements Vcpu {
     this.regs[ESP] = this.regs[ECX];
     this.eip = this.regs[EDX];
     this.modeChanged();
-  }
-
-  private unsupported(what: string): never {
-    throw new UnsupportedOperation(what);
   }
 
   // ---------------------------------------------------------------------
