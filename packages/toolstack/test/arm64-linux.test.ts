@@ -14,6 +14,7 @@ import { Hypervisor } from "@kumo/hypervisor-core";
 import { Xenstored } from "@kumo/xenstore";
 import { describe, expect, it } from "vitest";
 import { findGuest } from "../../../guests/src/index";
+import { KumoDaemon } from "../src/daemon/server";
 import {
   Arm64SpecialPages,
   createArm64Domain,
@@ -182,5 +183,43 @@ describe.runIf(guest !== undefined)("kumo create -c with an arm64 Image", () => 
     stdin.write("poweroff\n");
     expect(await ended).toBe(0);
     expect(output.output).toContain("reboot: Power down");
+  }, 1_200_000);
+});
+
+describe.runIf(guest !== undefined)("kumo daemon with an arm64 Image", () => {
+  it("creates the arm64 domain and `create -c` through the daemon reaches the prompt", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-arm64-daemon-"));
+    writeFileSync(
+      join(dir, "guest.cfg"),
+      [
+        'name = "arm64d"',
+        'type = "pvh"',
+        "memory = 128",
+        `kernel = "${guest?.kernel}"`,
+        `ramdisk = "${guest?.initramfs}"`,
+        'cmdline = "console=hvc0"',
+        "",
+      ].join("\n"),
+    );
+    const daemon = new KumoDaemon({ env: { KUMO_STATE_DIR: dir }, clock: "virtual" });
+    await daemon.listen(join(dir, "kumo.sock"));
+    try {
+      const stdin = new PassThrough();
+      const output = new Console(stdin);
+      const status = runKumo(["create", "-c", "guest.cfg"], {
+        stdout: output,
+        stderr: { write: () => true },
+        stdin,
+        env: { KUMO_STATE_DIR: dir },
+        cwd: dir,
+      });
+      await output.waitFor(/Kumo test guest arm64 ready[\s\S]*# /, seconds * 1000, 0);
+      const from = output.output.length;
+      stdin.write("uname -m; poweroff\n");
+      await output.waitFor(/aarch64/, 120_000, from);
+      expect(await status).toBe(0);
+    } finally {
+      await daemon.close();
+    }
   }, 1_200_000);
 });

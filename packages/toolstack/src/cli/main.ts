@@ -419,10 +419,10 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
       io.stdout.write(describeArm64Build(config, kernelPath, kernelBytes, ramdisk));
       return ExitStatus.Ok;
     }
-    if (!values.console || existsSync(socketPath(io.env)))
-      throw new CommandError(
-        "create: arm64 guests run in the foreground only for now: `kumo create -c` without a kumo daemon",
-      );
+    // A daemon creates it itself (and picks the CPU the same way); else it runs here.
+    if (existsSync(socketPath(io.env)))
+      return createInDaemon(config, text, configArgument, values, io);
+    if (!values.console) throw noDaemonError(io);
     return runInForeground(
       config,
       { kind: "arm64-image", image: kernelBytes },
@@ -444,42 +444,54 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
     io.stdout.write(describeBuild(config, kernelPath, kernel, layout));
     return ExitStatus.Ok;
   }
-  const socket = socketPath(io.env);
-  if (existsSync(socket)) {
-    const request: DaemonRequest = {
-      command: "create",
-      configText: text,
-      configName: configArgument,
-      cwd: io.cwd,
-      // With -c the domain starts once the console is attached, so that no output is missed.
-      paused: Boolean(values.paused) || Boolean(values.console),
-    };
-    let response: DaemonResponse;
-    try {
-      response = await daemonRequest(socket, request);
-    } catch (error) {
-      throw new CommandError(`create: ${(error as Error).message}`);
-    }
-    const { domid } = expectOk(response) as { domid: number };
-    if (!values.console) {
-      io.stderr.write(`kumo: created domain "${config.name}" (id ${domid})\n`);
-      return ExitStatus.Ok;
-    }
-    const unpause = () => {
-      if (!values.paused) void daemonRequest(socket, { command: "unpause", domain: String(domid) });
-    };
-    return exitStatusFor(
-      await daemonConsole(socket, String(domid), io.stdin, io.stdout, unpause),
-      config.name,
-      io,
-    );
-  }
-  if (!values.console) {
-    throw new CommandError(
-      `no kumo daemon is running (no socket at ${socket}): start one with \`kumo daemon\`, or use \`kumo create -c\` to run the domain in the foreground`,
-    );
-  }
+  if (existsSync(socketPath(io.env)))
+    return createInDaemon(config, text, configArgument, values, io);
+  if (!values.console) throw noDaemonError(io);
   return runInForeground(config, kernel, ramdisk, values, io);
+}
+
+function noDaemonError(io: KumoIo): CommandError {
+  return new CommandError(
+    `no kumo daemon is running (no socket at ${socketPath(io.env)}): start one with \`kumo daemon\`, or use \`kumo create -c\` to run the domain in the foreground`,
+  );
+}
+
+/** `create` through a running kumo daemon, which builds the domain itself. */
+async function createInDaemon(
+  config: DomainConfig,
+  text: string,
+  configArgument: string,
+  values: OptionValues,
+  io: KumoIo,
+): Promise<number> {
+  const socket = socketPath(io.env);
+  const request: DaemonRequest = {
+    command: "create",
+    configText: text,
+    configName: configArgument,
+    cwd: io.cwd,
+    // With -c the domain starts once the console is attached, so that no output is missed.
+    paused: Boolean(values.paused) || Boolean(values.console),
+  };
+  let response: DaemonResponse;
+  try {
+    response = await daemonRequest(socket, request);
+  } catch (error) {
+    throw new CommandError(`create: ${(error as Error).message}`);
+  }
+  const { domid } = expectOk(response) as { domid: number };
+  if (!values.console) {
+    io.stderr.write(`kumo: created domain "${config.name}" (id ${domid})\n`);
+    return ExitStatus.Ok;
+  }
+  const unpause = () => {
+    if (!values.paused) void daemonRequest(socket, { command: "unpause", domain: String(domid) });
+  };
+  return exitStatusFor(
+    await daemonConsole(socket, String(domid), io.stdin, io.stdout, unpause),
+    config.name,
+    io,
+  );
 }
 
 /** True when xl.cfg's action for this end of a domain asks for a new boot. */

@@ -10,6 +10,8 @@ import { resolve } from "node:path";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { BridgeRegistry } from "@kumo/netback";
 import { connectLocal, type XenstoreClient, Xenstored } from "@kumo/xenstore";
+import { Arm64SpecialPages, createArm64Domain, type RunnableArm64Domain } from "../arm64/domain";
+import { isArm64Image } from "../arm64/image";
 import type { DomainDevices } from "../backends/devices";
 import { unpackKernelImage } from "../builder/kernel-image";
 import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
@@ -37,7 +39,7 @@ interface HostedDomain {
   readonly request: CreateRequest;
   readonly restarts: number;
   restart: boolean;
-  readonly runnable: RunnablePvhDomain | RunnableHvmDomain;
+  readonly runnable: RunnablePvhDomain | RunnableHvmDomain | RunnableArm64Domain;
   readonly log: ConsoleLog;
   /** Console connections to tell when the domain ends, or to move to its restarted successor. */
   readonly consoles: Set<ConsoleSession>;
@@ -201,22 +203,22 @@ export class KumoDaemon {
         ? undefined
         : new Uint8Array(readFileSync(resolve(request.cwd, config.ramdisk)));
     const clock = { mode: this.options.clock ?? "wall" } as const;
-    const runnable =
+    const kernel =
       config.type === "hvm"
+        ? undefined
+        : new Uint8Array(readFileSync(resolve(request.cwd, config.kernel)));
+    const runnable =
+      kernel === undefined
         ? createHvmDomainFromConfig(this.hypervisor, config, request, ramdisk, clock)
-        : createPvhDomain(
-            this.hypervisor,
-            config,
-            {
-              kernel: (
-                await unpackKernelImage(
-                  new Uint8Array(readFileSync(resolve(request.cwd, config.kernel))),
-                )
-              ).elf,
-              ramdisk,
-            },
-            { paused: true, clock },
-          );
+        : isArm64Image(kernel)
+          ? // The CPU follows the kernel: an arm64 Image runs on @kumo/cpu-arm.
+            createArm64Domain(this.hypervisor, config, { kernel, ramdisk }, { paused: true, clock })
+          : createPvhDomain(
+              this.hypervisor,
+              config,
+              { kernel: (await unpackKernelImage(kernel)).elf, ramdisk },
+              { paused: true, clock },
+            );
     const { domain } = runnable;
     const log = logConsoleToFile(runnable.console, consoleLogPath(config.name, this.options.env));
     this.domains.set(domain.domid, {
@@ -235,7 +237,10 @@ export class KumoDaemon {
         name: config.name,
         memoryKiB: config.memoryMiB * 1024,
         vcpus: config.vcpus,
-        storeGfn: runnable.layout.specialPages.xenstoreGfn,
+        storeGfn:
+          "gic" in runnable
+            ? Arm64SpecialPages.xenstoreGfn
+            : runnable.layout.specialPages.xenstoreGfn,
         storePort: runnable.storePort,
       });
       const hosted = this.domains.get(domain.domid);
