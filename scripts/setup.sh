@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
   gcc gcc-multilib clang-14 binutils-aarch64-linux-gnu libxen-dev nasm
+  lld-14 llvm-14 device-tree-compiler
   qemu-user qemu-system-x86 qemu-system-arm qemu-utils xenstore-utils
   acpica-tools e2fsprogs seabios chromium xen-utils-4.17 busybox-static linux-source-6.1 bc flex bison libelf-dev cpio xz-utils make
 )
@@ -17,14 +18,17 @@ SUDO=""
 
 # The i386 test guest's initramfs holds Debian's i386 busybox-static, fetched
 # with `apt-get download busybox-static:i386`: apt must know the architecture.
-# (The arm64 guest needs arm64 too, and gcc-aarch64-linux-gnu, which Debian 12
-# cannot install beside gcc-multilib: guests/README.md says how to build it.)
+# The arm64 guest's initramfs likewise takes busybox-static:arm64; its kernel
+# is built with LLVM (clang-14, lld-14), since Debian 12's gcc-aarch64-linux-gnu
+# cannot be installed beside gcc-multilib.
 need_update=0
-if ! dpkg --print-foreign-architectures | grep -qx i386; then
-  echo "setup: adding the i386 architecture to apt"
-  $SUDO dpkg --add-architecture i386
-  need_update=1
-fi
+for arch in i386 arm64; do
+  if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+    echo "setup: adding the $arch architecture to apt"
+    $SUDO dpkg --add-architecture "$arch"
+    need_update=1
+  fi
+done
 
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do
