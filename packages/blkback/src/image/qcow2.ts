@@ -360,7 +360,7 @@ export class Qcow2Image implements DiskImage {
           : undefined;
       backing = await options.openBacking(backingFile, format);
     }
-    return new Qcow2Image(
+    const image = new Qcow2Image(
       store,
       size,
       readOnly,
@@ -386,6 +386,43 @@ export class Qcow2Image implements DiskImage {
       options.inflate ?? streamInflate,
       Math.max(1, options.l2CacheTables ?? 32),
     );
+    if (!readOnly) await image.skipCountedClusters();
+    return image;
+  }
+
+  /**
+   * New clusters go after the last one the refcounts count, not only after
+   * the end of the file: a crash between a refcount update and the write
+   * that extends the file leaves counted clusters just past the end, which
+   * must stay leaks (refcount 1, unreferenced), never be handed out again
+   * (refcount 2 with one reference: qemu-img check's OFLAG_COPIED error).
+   * One allocation counts a few clusters at most (data, L2 table, refcount
+   * block), so only a window of COUNTED_WINDOW clusters after the end is
+   * looked at: a wild refcount far away (a corrupt image) cannot make the
+   * file jump.
+   */
+  private async skipCountedClusters(): Promise<void> {
+    const first = this.end / this.clusterSize;
+    let highest = -1;
+    let loaded = -1;
+    let table: Uint8Array | null = null;
+    for (let cluster = first; cluster < first + COUNTED_WINDOW; cluster++) {
+      const tableIndex = Math.floor(cluster / this.refcountsPerBlock);
+      if (tableIndex * 8 >= this.refTable.length) break;
+      if (tableIndex !== loaded) {
+        loaded = tableIndex;
+        const block = u64(this.refTableView, tableIndex * 8);
+        table = null;
+        if (block !== 0 && block % this.clusterSize === 0 && block < this.end) {
+          table = new Uint8Array(this.clusterSize);
+          await this.store.read(table, block);
+        }
+      }
+      if (table === null) continue;
+      if (readRefcount(table, this.refcountOrder, cluster % this.refcountsPerBlock) !== 0)
+        highest = cluster;
+    }
+    if (highest >= 0) this.end = (highest + 1) * this.clusterSize;
   }
 
   /** Writes a new, empty image to `store` (which should be empty). */
@@ -1004,6 +1041,9 @@ export class Qcow2Image implements DiskImage {
  * starting at the least significant bits of a byte below that (qemu
  * block/qcow2-refcount.c get_refcount_ro0..ro6).
  */
+/** Clusters past the end of the file that skipCountedClusters looks at. */
+const COUNTED_WINDOW = 64;
+
 function readRefcount(block: Uint8Array, order: number, index: number): number {
   switch (order) {
     case 0:
