@@ -349,7 +349,10 @@ export class VhdImage implements DiskImage {
       await this.store.read(buffer, offset);
       return;
     }
-    await this.mutex.run(async () => {
+    // No lock: a BAT entry is set only after its block exists (allocateBlock), so a read sees
+    // either zeros (not yet allocated) or the block; requests in flight overlap their file I/O.
+    this.active++;
+    try {
       let done = 0;
       while (done < buffer.length) {
         const position = offset + done;
@@ -362,7 +365,9 @@ export class VhdImage implements DiskImage {
         else await this.store.read(part, start + this.bitmapSize + inBlock);
         done += length;
       }
-    });
+    } finally {
+      this.settle();
+    }
   }
 
   async write(data: Uint8Array, offset: number): Promise<void> {
@@ -371,7 +376,10 @@ export class VhdImage implements DiskImage {
       await this.store.write(data, offset);
       return;
     }
-    await this.mutex.run(async () => {
+    // Only allocation (footer, bitmap, BAT entry) is serialized; data goes to allocated
+    // blocks without the lock, so requests in flight overlap their file I/O.
+    this.active++;
+    try {
       let done = 0;
       while (done < data.length) {
         const position = offset + done;
@@ -379,14 +387,30 @@ export class VhdImage implements DiskImage {
         const inBlock = position - block * this.blockSize;
         const length = Math.min(this.blockSize - inBlock, data.length - done);
         let start = this.blockStart(block);
-        if (start === null) start = await this.allocateBlock(block);
+        if (start === null)
+          start = await this.mutex.run(
+            async () => this.blockStart(block) ?? (await this.allocateBlock(block)),
+          );
         await this.store.write(
           data.subarray(done, done + length),
           start + this.bitmapSize + inBlock,
         );
         done += length;
       }
-    });
+    } finally {
+      this.settle();
+    }
+  }
+
+  /** Reads and writes in progress (close waits for them). */
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  private settle(): void {
+    if (--this.active > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   async flush(): Promise<void> {
@@ -399,10 +423,11 @@ export class VhdImage implements DiskImage {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.mutex.run(async () => {
-      this.closed = true;
-      await this.store.close();
-    });
+    // New requests are refused from here on; those in flight finish first (a write waiting for
+    // the lock to allocate a block must get it, so wait before taking the lock).
+    this.closed = true;
+    while (this.active > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.mutex.run(() => this.store.close());
   }
 
   private check(offset: number, length: number, write: boolean): void {
