@@ -50,6 +50,18 @@ export interface Arm64DomainOptions {
   /** An SBSA UART at GUEST_PL011_BASE on SPI 32 (xl.cfg `vuart = "sbsa_uart"`); its bytes go to `uartOutput`. */
   readonly uart?: boolean;
   readonly uartOutput?: (byte: number) => void;
+  /**
+   * Describe Xen in the device tree (default true). False boots the Image on a
+   * plain arm64 machine (GIC, timer, PSCI, the SBSA UART as its console; no
+   * `/hypervisor` node) for kernels that are not Xen-aware; it implies `uart`.
+   */
+  readonly xen?: boolean;
+}
+
+/** The SBSA UART as a console, shaped like ConsoleBackend's terminal side (for attachTerminal). */
+export interface Arm64UartConsole {
+  onOutput(listener: (bytes: Uint8Array) => void): () => void;
+  write(input: Uint8Array | string): void;
 }
 
 export interface RunnableArm64Domain {
@@ -57,6 +69,10 @@ export interface RunnableArm64Domain {
   readonly layout: Arm64BootLayout;
   readonly gic: GicV2;
   readonly uart: Pl011 | null;
+  /** The UART's bytes both ways (xl console -t vuart), or null without a UART. */
+  readonly uartConsole: Arm64UartConsole | null;
+  /** False when the device tree does not describe Xen (`xen: false`). */
+  readonly xen: boolean;
   readonly console: ConsoleBackend;
   readonly consolePort: number;
   readonly storePort: number;
@@ -83,6 +99,8 @@ export function createArm64Domain(
     // at the frequency CNTFRQ_EL0 reports.
     clock: { mode: "virtual", ...options.clock, tscHz: COUNTER_HZ },
   });
+  const xen = options.xen ?? true;
+  const withUart = options.uart === true || !xen;
   try {
     const memory = domain.memory;
     if (memory === null) throw new DomainBuildError("the new domain has no memory");
@@ -91,7 +109,8 @@ export function createArm64Domain(
       initrd: images.ramdisk,
       cmdline: config.cmdline,
       vcpus: config.vcpus,
-      ...(options.uart ? { uart: { base: ArmGuest.PL011_BASE, spi: ArmGuest.VPL011_SPI } } : {}),
+      xen,
+      ...(withUart ? { uart: { base: ArmGuest.PL011_BASE, spi: ArmGuest.VPL011_SPI } } : {}),
     });
 
     const cpus = Array.from({ length: config.vcpus }, (_, id) =>
@@ -112,12 +131,40 @@ export function createArm64Domain(
     memory.addMmio(ArmGuest.GICD_BASE, ArmGuest.GICD_SIZE, gic.distributor);
     memory.addMmio(ArmGuest.GICC_BASE, ArmGuest.GICC_SIZE, gic.cpuInterface);
     let uart: Pl011 | null = null;
-    if (options.uart) {
+    let uartConsole: Arm64UartConsole | null = null;
+    if (withUart) {
+      const listeners = new Set<(bytes: Uint8Array) => void>();
+      const uartOutput = options.uartOutput;
       uart = new Pl011({
-        output: options.uartOutput,
+        output: (byte) => {
+          uartOutput?.(byte);
+          if (listeners.size === 0) return;
+          const bytes = Uint8Array.of(byte);
+          for (const listener of listeners) listener(bytes);
+        },
         interrupt: (asserted) => gic.setSpi(ArmGuest.VPL011_SPI, asserted),
       });
       memory.addMmio(ArmGuest.PL011_BASE, ArmGuest.PL011_SIZE, uart);
+      const receiver = uart;
+      // Typed bytes wait here while the receive FIFO is full and go in as the guest drains it
+      // (xenconsoled buffers for the PV console the same way), retried every TIMER_POLL_NS.
+      let pending: number[] = [];
+      const feed = domain.createTimer(() => {
+        pending = pending.slice(receiver.enqueue(pending));
+        if (pending.length > 0) feed.set(domain.clock.now() + TIMER_POLL_NS);
+      });
+      uartConsole = {
+        onOutput(listener) {
+          listeners.add(listener);
+          return () => listeners.delete(listener);
+        },
+        write(input) {
+          const bytes = typeof input === "string" ? new TextEncoder().encode(input) : input;
+          for (const byte of bytes) pending.push(byte);
+          pending = pending.slice(receiver.enqueue(pending));
+          if (pending.length > 0) feed.set(domain.clock.now() + TIMER_POLL_NS);
+        },
+      };
     }
 
     const consolePage = new Uint8Array(4096);
@@ -175,7 +222,18 @@ export function createArm64Domain(
       timer.set(domain.clock.now() + TIMER_POLL_NS);
     });
     if (!options.paused) domain.unpause();
-    return { domain, layout, gic, uart, console, consolePort, storePort, storePage };
+    return {
+      domain,
+      layout,
+      gic,
+      uart,
+      uartConsole,
+      xen,
+      console,
+      consolePort,
+      storePort,
+      storePage,
+    };
   } catch (error) {
     hypervisor.destroyDomain(domain.domid);
     throw error;

@@ -8,6 +8,7 @@ export {
   type Arm64DomainImages,
   type Arm64DomainOptions,
   Arm64SpecialPages,
+  type Arm64UartConsole,
   createArm64Domain,
   type RunnableArm64Domain,
 } from "./domain";

@@ -420,8 +420,10 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
       return ExitStatus.Ok;
     }
     // A daemon creates it itself (and picks the CPU the same way); else it runs here.
-    if (existsSync(socketPath(io.env)))
+    if (existsSync(socketPath(io.env))) {
+      if (config.vuart !== undefined || config.xenAware === false) throw arm64UartInDaemonError();
       return createInDaemon(config, text, configArgument, values, io);
+    }
     if (!values.console) throw noDaemonError(io);
     return runInForeground(
       config,
@@ -448,6 +450,13 @@ async function create(values: OptionValues, positionals: string[], io: KumoIo): 
     return createInDaemon(config, text, configArgument, values, io);
   if (!values.console) throw noDaemonError(io);
   return runInForeground(config, kernel, ramdisk, values, io);
+}
+
+/** The daemon's consoles are PV consoles only; the SBSA UART is served by a foreground run. */
+function arm64UartInDaemonError(): CommandError {
+  return new CommandError(
+    'vuart = "sbsa_uart" and xen_aware = 0 run only in the foreground for now: stop the kumo daemon and use `kumo create -c`, which attaches to the UART when the guest is not Xen-aware',
+  );
 }
 
 function noDaemonError(io: KumoIo): CommandError {
@@ -611,9 +620,25 @@ async function bootOnce(
   };
   const runnable =
     kernel.kind === "arm64-image"
-      ? createArm64Domain(hypervisor, config, { kernel: kernel.image, ramdisk }, options)
+      ? createArm64Domain(
+          hypervisor,
+          config,
+          { kernel: kernel.image, ramdisk },
+          { ...options, uart: config.vuart === "sbsa_uart", xen: config.xenAware ?? true },
+        )
       : createPvhDomain(hypervisor, config, { kernel: kernel.elf, ramdisk }, options);
   const { domain, console: backend } = runnable;
+  // The terminal takes the PV console, as `xl create -c` does, unless the guest's console is
+  // the SBSA UART (what `xl console -t vuart` attaches to): a guest that is not Xen-aware has
+  // no PV console, and Linux makes the last console= of its command line /dev/console
+  // (Documentation/admin-guide/serial-console.rst), ttyAMA0 being the PL011 driver's name.
+  const consoles = [...config.cmdline.matchAll(/(?:^|\s)console=([^\s,]+)/g)].map((m) => m[1]);
+  const terminalConsole =
+    "uartConsole" in runnable &&
+    runnable.uartConsole !== null &&
+    (!runnable.xen || consoles.at(-1)?.startsWith("ttyAMA"))
+      ? runnable.uartConsole
+      : backend;
   await introduceDomain(xenstored, hypervisor.host, {
     domid: domain.domid,
     name: config.name,
@@ -646,7 +671,7 @@ async function bootOnce(
     instructions: 0,
   };
   let tail = "";
-  backend.onOutput((bytes) => {
+  terminalConsole.onOutput((bytes) => {
     if (stats.firstOutput < 0) {
       stats.firstOutput = performance.now() - started;
       stats.firstOutputInstructions = domain.instructionsRetired();
@@ -678,7 +703,7 @@ async function bootOnce(
       hypervisor.stop();
     }
   });
-  const terminal = io.stdin ? attachTerminal(backend, io.stdin, io.stdout) : undefined;
+  const terminal = io.stdin ? attachTerminal(terminalConsole, io.stdin, io.stdout) : undefined;
   if (!values.paused) domain.unpause();
   terminal?.done.then((why) => {
     if (why === "escape") {

@@ -53,6 +53,18 @@ export interface DomainConfig {
    * builder then gives ACPI, as libxl does on x86 (createPvhDomain).
    */
   readonly acpi?: boolean;
+  /**
+   * `vuart = "sbsa_uart"` (xl.cfg(5), Arm only): an emulated SBSA UART at
+   * GUEST_PL011_BASE, described in the device tree. Undefined when not set.
+   */
+  readonly vuart?: "sbsa_uart";
+  /**
+   * `xen_aware = 0` (a Kumo key, not in xl.cfg(5); arm64 only): boot the
+   * Image on a plain arm64 machine whose device tree has no `/hypervisor`
+   * node, for kernels that are not Xen-aware; the SBSA UART is then its
+   * console. Undefined (Xen-aware) when not set.
+   */
+  readonly xenAware?: boolean;
   /** Things that are not errors but that a user may want to know (unknown keys, ignored keys). */
   readonly warnings: readonly XlConfigWarning[];
 }
@@ -83,6 +95,9 @@ const knownKeys = new Set([
   "disk",
   "vif",
   "acpi",
+  // arm64 (src/arm64/domain.ts)
+  "vuart",
+  "xen_aware",
   // HVM (src/config/hvm-options.ts)
   "serial",
   "firmware",
@@ -332,8 +347,23 @@ export function domainConfigFromFile(file: XlConfigFile): DomainConfig {
     disks,
     vifs,
     acpi: reader.boolean("acpi"),
+    vuart: readVuart(reader),
+    xenAware: reader.boolean("xen_aware"),
     warnings: reader.warnings,
   };
+}
+
+/** xl.cfg(5) `vuart`: "sbsa_uart" is the only virtual UART Xen on Arm emulates (libxl_arm.c, xen/arch/arm/vpl011.c). */
+function readVuart(reader: Reader): "sbsa_uart" | undefined {
+  const value = reader.string("vuart");
+  if (value === undefined) return undefined;
+  if (value.value !== "sbsa_uart")
+    reader.fail(
+      value.position,
+      'expected vuart = "sbsa_uart" (the only virtual UART of an arm64 guest, as on Xen on Arm)',
+      JSON.stringify(value.value),
+    );
+  return "sbsa_uart";
 }
 
 /** Reads a boolean the way xl.cfg spells them (0 or 1); exported for keys added later. */

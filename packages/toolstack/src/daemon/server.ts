@@ -207,6 +207,10 @@ export class KumoDaemon {
       config.type === "hvm"
         ? undefined
         : new Uint8Array(readFileSync(resolve(request.cwd, config.kernel)));
+    if (kernel !== undefined && isArm64Image(kernel) && (config.vuart || config.xenAware === false))
+      throw new RequestError(
+        'vuart = "sbsa_uart" and xen_aware = 0 run only in the foreground for now (`kumo create -c` without a daemon)',
+      );
     const runnable =
       kernel === undefined
         ? createHvmDomainFromConfig(this.hypervisor, config, request, ramdisk, clock)
