@@ -19,7 +19,10 @@ import {
  * The x87 FPU (Intel SDM vol. 1 chapter 8). Registers are held as IEEE
  * doubles: results are rounded to 53 bits rather than 64 (documented
  * deviation; Linux only needs the FPU to be present and save/restore to be
- * exact for values it stored). Exceptions are flagged in the status word;
+ * exact for values it stored). Values that enter with a full 64-bit
+ * significand (FLD m80, FILD m64, the constants) keep their low bits in
+ * `residual` until arithmetic uses them, so loads, moves, FCHS/FABS and
+ * stores of them are exact. Exceptions are flagged in the status word;
  * an unmasked one raises #MF (CR0.NE=1) at the next waiting x87 instruction.
  */
 
@@ -45,9 +48,58 @@ conversionWords[0] = 0;
 conversionWords[1] = 0xfff80000;
 const INDEFINITE = conversion[0];
 
+/** Splits a 64-bit significand `high:low` times 2^`scale` into hi + lo (see `Fpu.residual`); sets `splitLow`. */
+let splitLow = 0;
+function splitSignificand(high: number, low: number, scale: number): number {
+  // Fast2Sum (Dekker): the sum rounds to the nearest double, the error is exact.
+  const a = high * 2 ** (32 + scale);
+  const b = low * 2 ** scale;
+  const hi = a + b;
+  splitLow = b - (hi - a);
+  return hi;
+}
+
+/**
+ * FLDL2T FLDL2E FLDPI FLDLG2 FLDLN2 (D9 E9..ED): the 64-bit significands the
+ * CPU loads in each rounding-control mode (nearest, down, up, zero) and the
+ * biased exponent, read on the host with FLD constant + FSTP m80 (the SDM
+ * vol. 2A FLD1/FLDL2T... "Description": a 66-bit constant rounded per RC).
+ */
+const CONSTANTS: readonly (readonly [number, readonly string[]])[] = [
+  [0x4000, ["d49a784bcd1b8afe", "d49a784bcd1b8afe", "d49a784bcd1b8aff", "d49a784bcd1b8afe"]],
+  [0x3fff, ["b8aa3b295c17f0bc", "b8aa3b295c17f0bb", "b8aa3b295c17f0bc", "b8aa3b295c17f0bb"]],
+  [0x4000, ["c90fdaa22168c235", "c90fdaa22168c234", "c90fdaa22168c235", "c90fdaa22168c234"]],
+  [0x3ffd, ["9a209a84fbcff799", "9a209a84fbcff798", "9a209a84fbcff799", "9a209a84fbcff798"]],
+  [0x3ffe, ["b17217f7d1cf79ac", "b17217f7d1cf79ab", "b17217f7d1cf79ac", "b17217f7d1cf79ab"]],
+];
+/** hi, lo per constant (index opcode - 0xe9) and rounding mode: [4 * constant + rc]. */
+const CONSTANT_HI = new Float64Array(20);
+const CONSTANT_LO = new Float64Array(20);
+CONSTANTS.forEach(([exponent, significands], k) => {
+  significands.forEach((hex, rc) => {
+    const scale = exponent - 16383 - 63;
+    CONSTANT_HI[4 * k + rc] = splitSignificand(
+      Number.parseInt(hex.slice(0, 8), 16),
+      Number.parseInt(hex.slice(8), 16),
+      scale,
+    );
+    CONSTANT_LO[4 * k + rc] = splitLow;
+  });
+});
+
 export class Fpu {
   /** Physical registers R0..R7; ST(i) is R[(top + i) & 7]. */
   readonly st = new Float64Array(8);
+  /**
+   * The part of a register's 64-bit significand a double cannot hold: the
+   * register's value is st + residual exactly (st the nearest double), for
+   * values that enter exactly from FLD m80, FILD m64 and the constants and
+   * leave through stores. Arithmetic uses st alone (53-bit precision) and
+   * leaves a zero residual. Meaningful only when st is finite.
+   */
+  readonly residual = new Float64Array(8);
+  /** The residual of the last `readExtended`. */
+  private extendedResidual = 0;
   /** 1 when the physical register is empty. */
   readonly empty = new Uint8Array(8);
   top = 0;
@@ -109,6 +161,7 @@ export class Fpu {
     this.top = 0;
     this.empty.fill(1);
     this.st.fill(0);
+    this.residual.fill(0);
     this.instructionPointer = 0;
     this.instructionSelector = 0;
     this.dataPointer = 0;
@@ -166,7 +219,15 @@ export class Fpu {
     if (this.abort) return;
     const index = (this.top + i) & 7;
     this.st[index] = value;
+    this.residual[index] = 0;
     this.empty[index] = 0;
+  }
+
+  /** Pushes the exact value hi + lo (see `residual`). */
+  private pushExact(hi: number, lo: number): void {
+    this.push(hi);
+    const index = this.top & 7;
+    if (!this.abort && this.st[index] === hi) this.residual[index] = lo;
   }
 
   push(value: number): void {
@@ -180,6 +241,7 @@ export class Fpu {
     }
     this.top = index;
     this.st[index] = value;
+    this.residual[index] = 0;
     this.empty[index] = 0;
   }
 
@@ -245,6 +307,59 @@ export class Fpu {
   }
 
   /** PE and C1 of a rounded result (SDM vol. 1 8.1.3.1, 8.5.6). */
+  /**
+   * The finite double `value` moved by one unit in the last place, toward
+   * zero (`step` -1) or away from it (+1), by stepping its bit pattern.
+   */
+  private nextDouble(value: number, step: number): number {
+    conversion[0] = value;
+    let low = (conversionWords[0] >>> 0) + step;
+    let high = conversionWords[1];
+    if (low < 0) {
+      low += 4294967296;
+      high = (high - 1) | 0;
+    } else if (low >= 4294967296) {
+      low -= 4294967296;
+      high = (high + 1) | 0;
+    }
+    conversionWords[0] = low;
+    conversionWords[1] = high;
+    return conversion[0];
+  }
+
+  /**
+   * FST m64 of the exact value st + residual (residual non-zero, st finite):
+   * st is its nearest double, so round-to-nearest keeps st and the directed
+   * modes step one unit when st lies on the wrong side (SDM vol. 1 4.8.4);
+   * always inexact (PE), C1 when the magnitude was rounded up.
+   */
+  private roundResidual(value: number, residual: number): number {
+    const rc = (this.control >> 10) & 3;
+    // Does the exact value lie further from zero than st?
+    const above = value > 0 === residual > 0;
+    let result = value;
+    if (rc === 1 ? residual < 0 : rc === 2 ? residual > 0 : rc === 3 && !above) {
+      result = this.nextDouble(value, above ? 1 : -1);
+    }
+    this.raise(PE);
+    const up = result === value ? !above : above;
+    if (up) this.status |= C1;
+    return result;
+  }
+
+  /**
+   * Round-to-odd of st + residual at 53 bits (st itself when residual is 0):
+   * rounding that once more to a narrower format (24 bits for FST m32) gives
+   * the correctly rounded result in every mode (Boldo and Melquiond, "When
+   * double rounding is odd", 2005).
+   */
+  private sticky(value: number, residual: number): number {
+    if (residual === 0) return value;
+    conversion[0] = value;
+    if (conversionWords[0] & 1) return value;
+    return this.nextDouble(value, value > 0 === residual > 0 ? 1 : -1);
+  }
+
   private rounded(value: number): number {
     if (roundFlags & 0x20) {
       this.raise(PE);
@@ -546,25 +661,39 @@ export class Fpu {
 
   private executeD9(cpu: X86Cpu, modrm: number, reg: number, rm: number): void {
     if (reg === 0) {
-      this.push(this.get(rm));
+      this.pushExact(this.get(rm), this.residual[(this.top + rm) & 7]);
       return;
     }
     if (reg === 1) {
       const a = this.get0();
       const b = this.get(rm);
+      const aLow = this.residual[this.top & 7];
+      const bLow = this.residual[(this.top + rm) & 7];
       this.set(0, b);
       this.set(rm, a);
+      if (!this.abort) {
+        this.residual[this.top & 7] = bLow;
+        this.residual[(this.top + rm) & 7] = aLow;
+      }
       return;
     }
     switch (modrm) {
       case 0xd0:
         return;
-      case 0xe0:
+      case 0xe0: {
+        // FCHS and FABS are exact: the residual follows the sign.
+        const residual = this.residual[this.top & 7];
         this.set(0, -this.get0());
+        if (!this.abort) this.residual[this.top & 7] = -residual;
         return;
-      case 0xe1:
-        this.set(0, Math.abs(this.get0()));
+      }
+      case 0xe1: {
+        const value = this.get0();
+        const residual = this.residual[this.top & 7];
+        this.set(0, Math.abs(value));
+        if (!this.abort) this.residual[this.top & 7] = value < 0 ? -residual : residual;
         return;
+      }
       case 0xe4:
         this.compare(this.get0(), 0, false);
         return;
@@ -585,20 +714,14 @@ export class Fpu {
         this.push(1);
         return;
       case 0xe9:
-        this.push(Math.LN10 / Math.LN2);
-        return;
       case 0xea:
-        this.push(Math.LOG2E);
-        return;
       case 0xeb:
-        this.push(Math.PI);
-        return;
       case 0xec:
-        this.push(Math.LOG10E / Math.LOG2E);
+      case 0xed: {
+        const k = 4 * (modrm - 0xe9) + ((this.control >> 10) & 3);
+        this.pushExact(CONSTANT_HI[k], CONSTANT_LO[k]);
         return;
-      case 0xed:
-        this.push(Math.LN2);
-        return;
+      }
       case 0xee:
         this.push(0);
         return;
@@ -714,6 +837,7 @@ export class Fpu {
           case 3: {
             let value = this.get0();
             if (Number.isFinite(value) && value !== 0) {
+              value = this.sticky(value, this.residual[this.top & 7]);
               // Rounded to single in the rounding-control mode, with OE/UE/PE (SDM vol. 2A FST).
               value = roundValue(value, SINGLE, this.roundingControl());
               if (roundFlags & 0x18) {
@@ -759,13 +883,16 @@ export class Fpu {
             if (reg === 3) this.pop();
             return;
           }
-          case 5:
-            this.push(this.readExtended(cpu, cpu.ea(slot, 2, false)));
+          case 5: {
+            const value = this.readExtended(cpu, cpu.ea(slot, 2, false));
+            this.pushExact(value, this.extendedResidual);
             return;
+          }
           case 7: {
             const address = cpu.ea(slot, 2, true);
             const value = this.get0();
-            if (!this.abort) this.writeExtended(cpu, address, value);
+            const residual = this.residual[this.top & 7];
+            if (!this.abort) this.writeExtended(cpu, address, value, residual);
             this.pop();
             return;
           }
@@ -781,7 +908,11 @@ export class Fpu {
           case 2:
           case 3: {
             const address = cpu.ea(slot, 2, true);
-            const value = this.get0();
+            let value = this.get0();
+            const residual = this.residual[this.top & 7];
+            if (residual !== 0 && Number.isFinite(value)) {
+              value = this.roundResidual(value, residual);
+            }
             if (!this.abort) this.writeFloat64(cpu, address, value);
             if (reg === 3) this.pop();
             return;
@@ -790,7 +921,9 @@ export class Fpu {
             const address = cpu.ea(slot, 2, false);
             const size = this.loadEnvironment(cpu, address, o16);
             for (let i = 0; i < 8; i++) {
-              this.st[(this.top + i) & 7] = this.readExtended(cpu, (address + size + 10 * i) | 0);
+              const physical = (this.top + i) & 7;
+              this.st[physical] = this.readExtended(cpu, (address + size + 10 * i) | 0);
+              this.residual[physical] = this.extendedResidual;
             }
             return;
           }
@@ -798,7 +931,9 @@ export class Fpu {
             const address = cpu.ea(slot, 2, true);
             const size = this.storeEnvironment(cpu, address, o16);
             for (let i = 0; i < 8; i++) {
-              this.writeExtended(cpu, (address + size + 10 * i) | 0, this.st[(this.top + i) & 7]);
+              const physical = (this.top + i) & 7;
+              const base = (address + size + 10 * i) | 0;
+              this.writeExtended(cpu, base, this.st[physical], this.residual[physical]);
             }
             this.reset();
             return;
@@ -839,7 +974,9 @@ export class Fpu {
             const address = cpu.ea(slot, 2, false);
             const low = cpu.readLin32(address) >>> 0;
             const high = cpu.readLin32((address + 4) | 0);
-            this.push(high * 4294967296 + low);
+            // Exact: a 64-bit integer fits the 64-bit significand (SDM vol. 2A FILD).
+            const value = splitSignificand(high, low, 0);
+            this.pushExact(value, splitLow);
             return;
           }
           case 6: {
@@ -861,6 +998,8 @@ export class Fpu {
           case 7: {
             const address = cpu.ea(slot, 2, true);
             const exact = this.get0();
+            // An integer beyond 2^53 is st + residual, both integers.
+            const residual = Math.abs(exact) >= 2 ** 53 ? this.residual[this.top & 7] : 0;
             const value = this.round(exact);
             let low: number;
             let high: number;
@@ -876,6 +1015,16 @@ export class Fpu {
               const magnitude = Math.abs(value);
               low = magnitude % 4294967296;
               high = Math.floor(magnitude / 4294967296);
+              if (residual !== 0) {
+                low += value < 0 ? -residual : residual;
+                if (low < 0) {
+                  low += 4294967296;
+                  high -= 1;
+                } else if (low >= 4294967296) {
+                  low -= 4294967296;
+                  high += 1;
+                }
+              }
               if (value < 0) {
                 low = (~low + 1) | 0;
                 high = (~high + (low === 0 ? 1 : 0)) | 0;
@@ -967,14 +1116,22 @@ export class Fpu {
     const sign = top & 0x8000 ? -1 : 1;
     const exponent = top & 0x7fff;
     const mantissa = high * 4294967296 + low;
+    this.extendedResidual = 0;
     if (exponent === 0x7fff) {
       return (high & 0x7fffffff) === 0 && low === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
     }
     if (exponent === 0 && mantissa === 0) return sign * 0;
+    // Normal doubles keep the low 11 bits exactly in the residual; beyond the
+    // double range (or as double denormals) the value stays rounded.
+    if (exponent > 16383 - 1022 && exponent < 16383 + 1023) {
+      const value = splitSignificand(high, low, exponent - 16383 - 63);
+      this.extendedResidual = sign * splitLow;
+      return sign * value;
+    }
     return sign * mantissa * 2 ** (exponent - 16383 - 63);
   }
 
-  writeExtended(cpu: X86Cpu, address: number, value: number): void {
+  writeExtended(cpu: X86Cpu, address: number, value: number, residual = 0): void {
     let top = 0;
     let high = 0;
     let low = 0;
@@ -1007,6 +1164,30 @@ export class Fpu {
       high = 0x80000000 | (mantHigh << 11) | (mantLow >>> 21) | 0;
       low = (mantLow << 11) | 0;
       top = (sign << 15) | (exponent - 1023 + 16383);
+      if (residual !== 0 && Number.isFinite(residual)) {
+        // The low 11 bits: residual in units of the significand's last bit,
+        // negative when st was rounded up (sign-relative).
+        let units = (sign ? -residual : residual) * 2 ** (63 - (exponent - 1023));
+        if (units < 0 && high === (0x80000000 | 0) && low === 0) {
+          // st a power of two rounded up: the value is just below it.
+          top -= 1;
+          units *= 2;
+          high = -1;
+          low = 0;
+          units += 4294967296;
+        }
+        let sum = (low >>> 0) + units;
+        let carryHigh = high >>> 0;
+        if (sum < 0) {
+          sum += 4294967296;
+          carryHigh -= 1;
+        } else if (sum >= 4294967296) {
+          sum -= 4294967296;
+          carryHigh += 1;
+        }
+        low = sum | 0;
+        high = carryHigh | 0;
+      }
       mantHigh = 0;
       mantLow = 0;
     } else if (Object.is(value, -0)) {
@@ -1076,7 +1257,7 @@ export class Fpu {
         cpu.writeLin32(base, this.mm[physical * 2]);
         cpu.writeLin32((base + 4) | 0, this.mm[physical * 2 + 1]);
         cpu.writeLin16((base + 8) | 0, 0xffff);
-      } else this.writeExtended(cpu, base, this.st[physical]);
+      } else this.writeExtended(cpu, base, this.st[physical], this.residual[physical]);
       cpu.writeLin16((base + 10) | 0, 0);
       cpu.writeLin32((base + 12) | 0, 0);
     }
@@ -1104,6 +1285,7 @@ export class Fpu {
       const base = (address + 32 + 16 * i) | 0;
       const physical = (this.top + i) & 7;
       this.st[physical] = this.readExtended(cpu, base);
+      this.residual[physical] = this.extendedResidual;
       this.mm[physical * 2] = cpu.readLin32(base);
       this.mm[physical * 2 + 1] = cpu.readLin32((base + 4) | 0);
       this.mmValid[physical] = 1;

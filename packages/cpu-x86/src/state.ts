@@ -79,6 +79,11 @@ export interface X86CpuState extends VcpuState {
     /** MM0-7 as 16 unsigned dwords, and which physical registers hold an MMX value (bit i: Ri). */
     mm?: number[];
     mmValid?: number;
+    /**
+     * R0..R7's residuals (the low significand bits a double cannot hold, see
+     * `Fpu.residual`), all zero for most values; absent in older states.
+     */
+    residuals?: number[];
   };
 }
 
@@ -138,6 +143,7 @@ export function saveState(cpu: X86Cpu): X86CpuState {
       xmm: Array.from(fpu.xmm, (v) => v >>> 0),
       mm: Array.from(fpu.mm, (v) => v >>> 0),
       mmValid: fpu.mmValid.reduce((mask, valid, i) => mask | (valid << i), 0),
+      residuals: Array.from(fpu.residual),
     },
   };
   REGISTER_NAMES.forEach((name, i) => {
@@ -224,6 +230,8 @@ export function loadState(cpu: X86Cpu, raw: VcpuState): void {
       words[0] = number(register?.[0], `fpu.registers[${i}][0]`);
       words[1] = number(register?.[1], `fpu.registers[${i}][1]`);
       cpu.fpu.st[i] = bits[0];
+      const residual = fpu.residuals?.[i] ?? 0;
+      cpu.fpu.residual[i] = Number.isFinite(residual) ? residual : 0;
       cpu.fpu.empty[i] = ((fpu.tag >> (2 * i)) & 3) === 3 ? 1 : 0;
     }
     const mxcsr = number(fpu.mxcsr, "fpu.mxcsr");

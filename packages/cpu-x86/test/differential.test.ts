@@ -24,11 +24,12 @@ const KNOWN_INTEGER: Record<string, string> = {};
 
 /**
  * x87 forms that disagree today (out of 246), for the reasons listed in
- * oracle/REQUESTS.md (transcendentals, constants and frndint/fprem/fscale
- * with 64-bit precision that Kumo's double registers do not hold). The x87
+ * oracle/REQUESTS.md (transcendentals, fprem/fprem1/fscale with 64-bit
+ * precision that Kumo's double registers do not hold, FLD m80 of encodings
+ * the x87 does not support). The x87
  * group fails when more forms than this disagree.
  */
-const KNOWN_X87_DISAGREEMENTS = 33;
+const KNOWN_X87_DISAGREEMENTS = 21;
 
 /**
  * 16-bit forms that behave the same in real mode and in a 16-bit ring-3
