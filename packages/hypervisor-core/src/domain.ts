@@ -2,7 +2,7 @@
  * A domain: memory, vCPUs, clock, shared_info, event channels, grant table
  * and HVM params (Xen struct domain). Created through `Hypervisor.createDomain`.
  */
-import type { Vcpu } from "@kumo/abi";
+import { PvclockFlags, type Vcpu } from "@kumo/abi";
 import {
   CallbackEvents,
   type EventChannelTable,
@@ -152,6 +152,9 @@ export class Domain {
   readonly grants: GrantTable | null;
   readonly maptrack: GrantMapTrack;
   readonly sharedInfo = new Uint8Array(4096);
+  /** Staging copy of a vcpu_time_info (updateTime; no allocation per update). */
+  private readonly timeBytes = new Uint8Array(VcpuTimeInfo.size);
+  private readonly timeView = new DataView(this.timeBytes.buffer);
   sharedInfoGfn = -1;
   /** Grants this domain mapped into its own physical space: gfn -> handle and handle -> gfn. */
   readonly grantMapsByGfn = new Map<number, number>();
@@ -468,24 +471,55 @@ export class Domain {
    * Writes vcpu_time_info for `context` under the version odd/even protocol
    * (xen-abi.md 3.5). The TSC is exactly linear in system time, so one
    * update stays valid until the clock is re-based.
+   *
+   * A registered secondary copy (VCPUOP_register_vcpu_time_memory_area) is
+   * written after it as Xen's update_secondary_system_time does
+   * (arch/x86/time.c): the version (odd) first, then the whole struct, then
+   * the version made even, through the guest-virtual address with `access`
+   * (the caller's at registration, else the vCPU's own translation, as Xen
+   * copies through current's); a failed copy is ignored, and a failed
+   * version write skips the rest.
    */
-  updateTime(context: VcpuContext): void {
-    const page = context.vcpuInfoPage;
-    if (page === null) return;
-    const base = context.vcpuInfoOffset + this.layout.timeOffset;
-    const view = new DataView(page.buffer, page.byteOffset + base, VcpuTimeInfo.size);
-    const version = view.getUint32(VcpuTimeInfo.version, true);
-    const odd = (version | 1) >>> 0;
-    view.setUint32(VcpuTimeInfo.version, odd, true);
+  updateTime(context: VcpuContext, access: GuestAccess | null = context.access): void {
+    const bytes = this.timeBytes;
+    const view = this.timeView;
     const now = this.clock.now();
-    const tsc = this.clock.tscAt(now);
-    setU64(view, VcpuTimeInfo.tscTimestamp, tsc);
+    setU64(view, VcpuTimeInfo.tscTimestamp, this.clock.tscAt(now));
     setU64(view, VcpuTimeInfo.systemTime, now);
     view.setUint32(VcpuTimeInfo.tscToSystemMul, this.clock.scale.mul, true);
     view.setInt8(VcpuTimeInfo.tscShift, this.clock.scale.shift);
-    // TSC_STABLE: one clock source for every vCPU of the domain.
-    view.setUint8(VcpuTimeInfo.flags, 1);
-    view.setUint32(VcpuTimeInfo.version, (odd + 1) >>> 0, true);
+    // PVCLOCK_TSC_STABLE_BIT (Xen public xen.h XEN_PVCLOCK_TSC_STABLE_BIT, bit 0): one clock
+    // source for every vCPU of the domain, an invariant TSC. Linux's vDSO reads the secondary
+    // copy only with it set (arch/x86/xen/time.c xen_setup_vsyscall_time_info).
+    view.setUint8(VcpuTimeInfo.flags, PvclockFlags.TSC_STABLE_BIT);
+    const page = context.vcpuInfoPage;
+    let odd: number;
+    if (page !== null) {
+      const base = context.vcpuInfoOffset + this.layout.timeOffset;
+      const primary = new DataView(page.buffer, page.byteOffset + base, VcpuTimeInfo.size);
+      odd = (primary.getUint32(VcpuTimeInfo.version, true) | 1) >>> 0;
+      primary.setUint32(VcpuTimeInfo.version, odd, true);
+      view.setUint32(VcpuTimeInfo.version, odd, true);
+      // Bytes 4..31 (pad, fields, pad) in one copy; the version stays odd meanwhile.
+      page.set(bytes.subarray(4), base + 4);
+      primary.setUint32(VcpuTimeInfo.version, (odd + 1) >>> 0, true);
+    } else {
+      odd = (context.timeVersion | 1) >>> 0;
+    }
+    context.timeVersion = (odd + 1) >>> 0;
+    if (!context.timeAreaRegistered || access === null) return;
+    view.setUint32(VcpuTimeInfo.version, odd, true);
+    const longMode = access.longMode;
+    // The handle is 64-bit in the x64 ABI; a 32-bit guest's is the low half (held at registration).
+    access.longMode = this.abi !== "x32";
+    const low = context.timeAreaLow;
+    const high = context.timeAreaHigh;
+    if (access.writeVirtual(low, high, bytes, 0, 4)) {
+      access.writeVirtual(low, high, bytes, 0, VcpuTimeInfo.size);
+      view.setUint32(VcpuTimeInfo.version, (odd + 1) >>> 0, true);
+      access.writeVirtual(low, high, bytes, 0, 4);
+    }
+    access.longMode = longMode;
   }
 
   /** shared_info wallclock: UNIX time at system time 0, odd/even on wc_version. */

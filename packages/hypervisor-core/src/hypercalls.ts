@@ -554,6 +554,19 @@ function vcpuOp(domain: Domain, context: VcpuContext, access: GuestAccess, args:
       }
       return 0;
     }
+    case VcpuOp.register_vcpu_time_memory_area: {
+      // Xen arch/x86/domain.c arch_do_vcpu_op: the same 8-byte union as the runstate area (a
+      // 32-bit caller's pointer is the low half), not checked (guest_handle_okay is true for a
+      // translated guest), null unregisters; force_update_vcpu_system_time then writes it at once
+      // through the caller's translation, failures ignored. Linux's vDSO pvclock uses it
+      // (arch/x86/xen/time.c xen_setup_vsyscall_time_info). Arm never gets here (-EINVAL above).
+      if (!access.readStruct(low, high, 8)) return -Errno.EFAULT;
+      target.timeAreaLow = access.view.getUint32(0, true);
+      target.timeAreaHigh = access.longMode ? access.view.getUint32(4, true) : 0;
+      target.timeAreaRegistered = target.timeAreaLow !== 0 || target.timeAreaHigh !== 0;
+      domain.updateTime(target, access);
+      return 0;
+    }
     case VcpuOp.get_runstate_info: {
       // Any vCPU of the caller's domain, time counted up to now (Xen vcpu_runstate_get).
       const size = target.runstate.encode(
@@ -609,8 +622,7 @@ function vcpuOp(domain: Domain, context: VcpuContext, access: GuestAccess, args:
     case VcpuOp.is_up:
       return target.online ? 1 : 0;
     default:
-      // register_vcpu_time_memory_area (Linux tolerates -ENOSYS), initialise, send_nmi,
-      // get_physid: not offered.
+      // initialise, send_nmi, get_physid: not offered.
       return -Errno.ENOSYS;
   }
 }

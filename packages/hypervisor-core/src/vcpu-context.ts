@@ -50,6 +50,16 @@ export class VcpuContext implements InterruptSource {
   upcallVector = 0;
   /** A preempted hypercall waits in `vcpu.exit` with rewritten arguments (see GRANT_OPS_PER_PREEMPTION). */
   continuation = false;
+  /**
+   * VCPUOP_register_vcpu_time_memory_area: the guest-virtual address of a
+   * second vcpu_time_info (Linux's vDSO pvclock page) as halves;
+   * `timeAreaRegistered` false when none (a null handle).
+   */
+  timeAreaLow = 0;
+  timeAreaHigh = 0;
+  timeAreaRegistered = false;
+  /** vcpu_time_info version for a vCPU whose vcpu_info has no page (secondary copy only). */
+  timeVersion = 0;
   /** Runstate accounting and the registered guest copy (VCPUOP_register_runstate_memory_area). */
   readonly runstate = new Runstate();
   /** Instructions retired in this vCPU when it last ran (for info). */

@@ -282,6 +282,14 @@ const TEMPLATES: Template[] = [
     fields: [[0, 8, [0, 0x5000, FUZZ_RAM_CONST - 20, ...HOST_ADDRESSES, 2 ** 40, RANDOM]]],
     vcpuArg: true,
   },
+  // Secondary vcpu_time_info copies anywhere (as the runstate area): written at registration
+  // and at every time refresh (register_vcpu_info).
+  {
+    nr: Hypercall.vcpu_op,
+    cmd: 13,
+    fields: [[0, 8, [0, 0x5000, FUZZ_RAM_CONST - 20, ...HOST_ADDRESSES, 2 ** 40, RANDOM]]],
+    vcpuArg: true,
+  },
   { nr: Hypercall.vcpu_op, cmd: 4, fields: [], vcpuArg: true },
   { nr: Hypercall.vm_assist, cmd: 0, fields: [] },
   {

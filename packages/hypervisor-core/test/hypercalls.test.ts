@@ -267,7 +267,8 @@ describe("vcpu_op and sched_op", () => {
         put(memory, ARG, [[0, 8, 100_000]]);
         yield hypercall(Hypercall.vcpu_op, VcpuOp.set_periodic_timer, 0, ARG); // below 1 ms
         yield hypercall(Hypercall.vcpu_op, VcpuOp.up, 1, 0); // no CPU attached
-        yield hypercall(Hypercall.vcpu_op, VcpuOp.register_vcpu_time_memory_area, 0, ARG);
+        // Not offered (no NMI entry in the Vcpu contract).
+        yield hypercall(Hypercall.vcpu_op, VcpuOp.send_nmi, 0, ARG);
       },
       { vcpus: 2 },
     );
