@@ -166,10 +166,10 @@ async function bootKumo(images: GuestImages): Promise<BootResult> {
     result.failure ??= `no prompt within ${BOOT_TIMEOUT_SECONDS} s`;
     hypervisor.stop();
   }, BOOT_TIMEOUT_SECONDS * 1000);
-  // A progress line every 30 s: the boot takes minutes.
+  // A progress line every 30 s, for a loaded host where the boot takes minutes.
   const progress = setInterval(() => {
     const seconds = (performance.now() - started) / 1000;
-    console.log(
+    console.error(
       `  ... Kumo ${seconds.toFixed(0)} s, ${(domain.instructionsRetired() / 1e6).toFixed(0)}M guest instructions`,
     );
   }, 30_000);
@@ -245,14 +245,14 @@ const benchmark: Benchmark = {
     "seconds to the busybox prompt of the arm64 Linux 6.1 guest: Kumo (Xen guest on cpu-arm) vs qemu-system-aarch64 (TCG)",
   async run(context: BenchmarkContext) {
     const images = guestImages();
-    console.log(`  guest: ${images.kernel}; load average ${loadavg()[0].toFixed(2)}`);
-    console.log("  booting on QEMU ...");
+    console.error(`  guest: ${images.kernel}; load average ${loadavg()[0].toFixed(2)}`);
+    console.error("  booting on QEMU ...");
     const qemu = await bootQemu(images);
-    console.log("  booting on Kumo (minutes) ...");
+    console.error("  booting on Kumo ...");
     const kumo = await bootKumo(images);
     for (const boot of [qemu, kumo]) {
       if (boot.prompt === undefined) {
-        console.log(`  ${boot.machine}: did not reach the prompt: ${boot.failure}`);
+        console.error(`  ${boot.machine}: did not reach the prompt: ${boot.failure}`);
         continue;
       }
       const detail =
@@ -273,7 +273,7 @@ const benchmark: Benchmark = {
         unit: "x",
       });
     }
-    console.log(`  load average after: ${loadavg()[0].toFixed(2)}`);
+    console.error(`  load average after: ${loadavg()[0].toFixed(2)}`);
   },
 };
 

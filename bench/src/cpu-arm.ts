@@ -404,15 +404,21 @@ const benchmark: Benchmark = {
           unit: "instr/s",
           detail: `${(qemuInstructions / 1e6).toFixed(0)}M instructions (${k.perIteration}/iteration, from Kumo's count) in ${q.seconds.toFixed(2)} s`,
         });
-        context.report({ label: `${w.label}: Kumo/QEMU`, value: ratio, unit: "x" });
+        context.report({
+          label: `${w.label}: Kumo/QEMU`,
+          value: ratio,
+          unit: "x",
+          detail: `${ratio.toFixed(4)}; QEMU ${(1 / ratio).toFixed(0)} times faster`,
+        });
         rows.push(
           `  ${w.label.padEnd(36)} ${format(kumoRate).padStart(9)} ${format(qemuRate).padStart(9)} ${ratio.toFixed(4).padStart(10)}`,
         );
       });
-      console.log(
+      // The table goes to stderr, so that `--json` keeps stdout parseable.
+      console.error(
         `  ${"workload".padEnd(36)} ${"Kumo MIPS".padStart(9)} ${"QEMU MIPS".padStart(9)} ${"Kumo/QEMU".padStart(10)}`,
       );
-      for (const row of rows) console.log(row);
+      for (const row of rows) console.error(row);
     } finally {
       rmSync(program.directory, { recursive: true, force: true });
     }

@@ -27,6 +27,26 @@ describe("bench runner", () => {
     for (const entry of report.results) expect(entry.value).toBeGreaterThan(0);
   });
 
+  it("runs cpu-arm: Kumo and qemu-aarch64 on the same A64 workloads, with matching checksums", () => {
+    // Needs clang-14, binutils-aarch64-linux-gnu and qemu-user (scripts/setup.sh); a checksum mismatch fails the run.
+    const result = spawnSync(process.execPath, [runner, "cpu-arm", "--time=0.02", "--json"], {
+      encoding: "utf8",
+    });
+    expect(result.status, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as {
+      results: { label: string; value: number; unit: string }[];
+    };
+    const labels = report.results.map((entry) => entry.label);
+    for (const workload of ["(a)", "(b)", "(c)"]) {
+      for (const machine of ["Kumo", "qemu-aarch64", "Kumo/QEMU"]) {
+        expect(
+          labels.some((label) => label.startsWith(workload) && label.endsWith(`: ${machine}`)),
+        ).toBe(true);
+      }
+    }
+    for (const entry of report.results) expect(entry.value).toBeGreaterThan(0);
+  }, 120_000);
+
   it("rejects an unknown benchmark name", () => {
     const result = spawnSync(process.execPath, [runner, "nope"], { encoding: "utf8" });
     expect(result.status).toBe(2);
