@@ -22,6 +22,18 @@ export {
 export * from "./gic-v2";
 export { I8042, type I8042Options, type I8042State, I8042StateError } from "./i8042";
 export {
+  AtaCommand,
+  AtaError,
+  AtaStatus,
+  IDE_MAX_MULTIPLE,
+  IdeChannel,
+  IdeController,
+  type IdeControllerOptions,
+  type IdeDisk,
+  MemoryDisk,
+  SECTOR_SIZE,
+} from "./ide";
+export {
   IO_APIC_DEFAULT_BASE,
   IO_APIC_PINS,
   IO_APIC_SIZE,
