@@ -47,34 +47,6 @@ class UpcallThenApic {
   }
 }
 
-/** Timer scheduling on the host event loop for the domain's clock. */
-class HostTimer {
-  private handle: ReturnType<typeof setTimeout> | undefined;
-  constructor(
-    private readonly domain: Domain,
-    private readonly fire: () => void,
-  ) {}
-
-  schedule(deadline: number): void {
-    if (this.handle !== undefined) clearTimeout(this.handle);
-    this.handle = undefined;
-    if (!Number.isFinite(deadline)) return;
-    if (this.domain.state === "destroyed") return;
-    // Wall clock: wait the host time until the deadline. Virtual clock: time moves only as
-    // the guest runs, so look again every millisecond of host time (a halted guest whose
-    // only wake-up is the LAPIC timer therefore needs another timer or event to progress;
-    // see the package README).
-    const delay =
-      this.domain.clock.mode === "wall" ? Math.ceil(this.domain.clock.hostDelayUntil(deadline)) : 1;
-    this.handle = setTimeout(() => {
-      this.handle = undefined;
-      this.fire();
-    }, delay);
-    // A pending APIC timer must not keep the host process alive by itself.
-    (this.handle as { unref?: () => void }).unref?.();
-  }
-}
-
 /** What the toolstack keeps per vCPU: the APIC, where it is mapped, and whether it is globally enabled. */
 export interface LocalApicWiring {
   readonly apic: LocalApic;
@@ -98,12 +70,15 @@ export function attachLocalApic(
   eoi?: (vector: number) => void,
 ): LocalApicWiring {
   const context = domain.vcpus[id];
-  const timer = new HostTimer(domain, () => apic.timerExpired());
+  // The APIC timer on the scheduler's timer list (as Xen's vlapic timer sits on Xen's timer
+  // heap, xen/arch/x86/hvm/vpt.c): a virtual-clock domain halted until it skips to its deadline,
+  // a wall-clock one's idle sleep ends at it. Destroying the domain drops it.
+  const timer = domain.createTimer(() => apic.timerExpired());
   const apic: LocalApic = new LocalApic({
     apicId: id,
     clock: {
       now: () => domain.clock.now(),
-      schedule: (deadline) => timer.schedule(deadline),
+      schedule: (deadline) => timer.set(deadline),
     },
     // Xen vcpu_kick: wake a halted or blocked vCPU and make the CPU look at its interrupts.
     interrupt: () => context.kick(),

@@ -11,8 +11,9 @@
  *
  * ISA IRQ n goes to the PIC's IR n and to I/O APIC pin n, except IRQ 0,
  * which reaches pin 2 (the interrupt source override every PC's MP table
- * and MADT describe). Device timers run on host timers against the
- * domain's clock, as the toolstack's local APIC does.
+ * and MADT describe). The PIT's and RTC's timers are the domain's device
+ * timers (`domain.createTimer`), run by the scheduler on the domain's clock
+ * like the toolstack's local APIC timer.
  */
 import {
   CmosRtc,
@@ -33,39 +34,8 @@ import {
   XEN_PLATFORM_IO_BASE,
   XenPlatformDevice,
 } from "@kumo/device-models";
-import type { Domain } from "@kumo/hypervisor-core";
+import type { DeviceTimer, Domain } from "@kumo/hypervisor-core";
 import type { ArrayBufferGuestMemory } from "@kumo/mmu";
-
-/** A device's `clock.schedule` on the host event loop for the domain's clock. */
-export class DeviceTimer {
-  private handle: ReturnType<typeof setTimeout> | undefined;
-  constructor(
-    private readonly domain: Domain,
-    private readonly fire: () => void,
-  ) {}
-
-  schedule(deadline: number): void {
-    if (this.handle !== undefined) clearTimeout(this.handle);
-    this.handle = undefined;
-    if (!Number.isFinite(deadline) || this.domain.state === "destroyed") return;
-    // Wall clock: wait until the deadline; virtual clock: time moves only as the guest
-    // runs, so look again every millisecond (see src/runner/local-apic.ts).
-    const delay =
-      this.domain.clock.mode === "wall"
-        ? Math.max(0, Math.ceil(this.domain.clock.hostDelayUntil(deadline)))
-        : 1;
-    this.handle = setTimeout(() => {
-      this.handle = undefined;
-      if (this.domain.state !== "destroyed") this.fire();
-    }, delay);
-    (this.handle as { unref?: () => void }).unref?.();
-  }
-
-  cancel(): void {
-    if (this.handle !== undefined) clearTimeout(this.handle);
-    this.handle = undefined;
-  }
-}
 
 export interface PcPlatformOptions {
   /** Debug console port (QEMU isa-debugcon iobase), default 0xE9; null: none. */
@@ -136,9 +106,9 @@ export function createPcPlatform(
     ioapic.setIrq(irq === 0 ? 2 : irq, level);
   };
   const clock = (fire: () => void) => {
-    const timer = new DeviceTimer(domain, fire);
+    const timer = domain.createTimer(fire);
     timers.push(timer);
-    return { now: () => domain.clock.now(), schedule: (at: number) => timer.schedule(at) };
+    return { now: () => domain.clock.now(), schedule: (at: number) => timer.set(at) };
   };
   const timers: DeviceTimer[] = [];
   const pit: Pit8254 = new Pit8254({
