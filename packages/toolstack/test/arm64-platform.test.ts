@@ -10,7 +10,9 @@ import { join } from "node:path";
 import { ArmGuest } from "@kumo/abi";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
+import { KumoDaemon } from "../src/daemon/server";
 import { createArm64Domain, parseDomainConfig, XlConfigError } from "../src/index";
+import { runKumo } from "../src/node/index";
 
 const base = ['name = "a"', 'type = "pvh"', 'kernel = "Image"', "memory = 64"];
 
@@ -129,5 +131,28 @@ describe("the arm64 domain with a UART and on the plain machine", () => {
     const flagEmpty = 1 << 4; // UARTFR.RXFE
     while ((uart.read(0x18, 4) & flagEmpty) === 0) received.push(uart.read(0x00, 4) & 0xff);
     expect(received).toEqual(typed.slice(0, 32));
+  });
+});
+
+describe("the UART keys and a kumo daemon", () => {
+  it("create refuses them with a message while a daemon runs (its consoles are PV consoles)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-arm64-uart-daemon-"));
+    writeFileSync(join(dir, "Image"), tinyImage());
+    writeFileSync(join(dir, "guest.cfg"), [...base, "xen_aware = 0", ""].join("\n"));
+    const daemon = new KumoDaemon({ env: { KUMO_STATE_DIR: dir }, clock: "virtual" });
+    await daemon.listen(join(dir, "kumo.sock"));
+    try {
+      let stderr = "";
+      const status = await runKumo(["create", "guest.cfg"], {
+        stdout: { write: () => true },
+        stderr: { write: (text: string) => (stderr += text) },
+        env: { KUMO_STATE_DIR: dir },
+        cwd: dir,
+      });
+      expect(status).not.toBe(0);
+      expect(stderr).toMatch(/xen_aware = 0 run only in the foreground/);
+    } finally {
+      await daemon.close();
+    }
   });
 });
