@@ -236,7 +236,6 @@ export class IdeChannel {
   private lbaLow = 0;
   private lbaMid = 0;
   private lbaHigh = 0;
-  private hobFeatures = 0;
   private hobCount = 0;
   private hobLbaLow = 0;
   private hobLbaMid = 0;
@@ -342,7 +341,7 @@ export class IdeChannel {
     this.control &= ~CONTROL_HOB;
     switch (offset) {
       case 1:
-        this.hobFeatures = this.features;
+        // No 48-bit command here takes a features value, so its previous byte is not kept.
         this.features = byte;
         break;
       case 2:

@@ -3,6 +3,7 @@
 
 export { CommandError, ExitStatus, type KumoIo, runKumo, UsageError } from "../cli/main";
 export { type ConsoleLog, consoleLogPath, kumoStateDir, logConsoleToFile } from "./console-log";
+export { IdeDiskError, ideSlotOf, openIdeDisks, RawFileDisk } from "./ide-disk";
 export {
   attachTerminal,
   CONSOLE_ESCAPE,

@@ -21,6 +21,7 @@
 import { HvmParam } from "@kumo/abi";
 import { createX86Cpu } from "@kumo/cpu-x86";
 import {
+  type IdeDisk,
   IO_APIC_DEFAULT_BASE,
   LOCAL_APIC_DEFAULT_BASE,
   LocalApicRegister,
@@ -116,6 +117,8 @@ export interface HvmDomainOptions {
   readonly mpTable?: boolean;
   /** The Xen platform PCI device (xl.cfg xen_platform_pci; default false here). */
   readonly xenPlatform?: boolean;
+  /** IDE disks [hda, hdb, hdc, hdd] (xl.cfg `disk` with vdev hd[a-d]; see src/node/ide-disk.ts). */
+  readonly ideDisks?: readonly (IdeDisk | null | undefined)[];
 }
 
 /** The guest's COM1 as a console: the same surface as ConsoleBackend where the CLI uses it. */
@@ -376,6 +379,7 @@ export function createHvmDomain(
       // After the local APICs' IDs (0 .. vcpus - 1), as the MP table says.
       ioApicId: config.vcpus,
       xenPlatform: options.xenPlatform,
+      ideDisks: options.ideDisks,
       deliver: (message) => {
         // Fixed and lowest-priority messages to the addressed APIC (physical) or vCPU 0.
         if (message.deliveryMode > 1) return;

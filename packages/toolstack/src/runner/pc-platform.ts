@@ -20,6 +20,8 @@ import {
   DebugConsole,
   DebugExit,
   I8042,
+  IdeController,
+  type IdeDisk,
   IO_APIC_DEFAULT_BASE,
   IO_APIC_SIZE,
   IoApic,
@@ -60,6 +62,8 @@ export interface PcPlatformOptions {
   readonly ioApicId?: number;
   /** An I/O APIC message for the local APICs. */
   readonly deliver?: (message: IoApicMessage) => void;
+  /** IDE disks [hda, hdb, hdc, hdd] on the PIIX3 IDE function 00:01.1 (primary IRQ 14, secondary IRQ 15). */
+  readonly ideDisks?: readonly (IdeDisk | null | undefined)[];
 }
 
 export interface PcPlatform {
@@ -74,6 +78,8 @@ export interface PcPlatform {
   readonly port92: SystemControlPortA;
   /** The Xen platform PCI device, when asked for. */
   readonly xenPlatform: XenPlatformDevice | null;
+  /** The PIIX3 IDE controller (always present, as on a PIIX3; its channels may be empty). */
+  readonly ide: IdeController;
   /** Drives ISA IRQ `irq` (PIC IR and I/O APIC pin). */
   setIsaIrq(irq: number, level: boolean): void;
   /** Stops the device timers. */
@@ -179,6 +185,9 @@ export function createPcPlatform(
     );
   }
   memory.addMmio(IO_APIC_DEFAULT_BASE, IO_APIC_SIZE, ioapic);
+  const ide = new IdeController({ disks: options.ideDisks, irq: setIsaIrq });
+  pci.addFunction(1, 1, ide.pci);
+  ide.register(bus);
   let xenPlatform: XenPlatformDevice | null = null;
   if (options.xenPlatform) {
     xenPlatform = new XenPlatformDevice({
@@ -202,6 +211,7 @@ export function createPcPlatform(
     com1,
     port92,
     xenPlatform,
+    ide,
     setIsaIrq,
     close() {
       for (const timer of timers) timer.cancel();

@@ -1,0 +1,88 @@
+/**
+ * Debian's SeaBIOS boots an HVM domain from an IDE disk (issue 9): the xl.cfg
+ * `disk = ['format=raw, vdev=hda, target=...']` puts a raw image on the PIIX3
+ * IDE primary master; SeaBIOS's own ATA driver (src/hw/ata.c) probes the
+ * channel, IDENTIFYs the disk, reads its MBR to 0000:7C00 and jumps to it.
+ * The boot sector (packages/device-models/test/boot-sector/disk-hello.asm,
+ * assembled with nasm) prints on COM1, reads LBA 1 back through INT 13h
+ * AH=42h and exits through isa-debug-exit with the drive number SeaBIOS
+ * gave it in DL. In the linux-hvm* family for the test-name pattern only.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Hypervisor } from "@kumo/hypervisor-core";
+import { describe, expect, it } from "vitest";
+import { parseDomainConfig } from "../src/config/domain-config";
+import { SEABIOS_PATH } from "../src/config/hvm-options";
+import { openIdeDisks } from "../src/node/ide-disk";
+import { createHvmDomain } from "../src/runner/hvm-domain";
+import { hasTool } from "./support/linux-guest";
+
+const source = join(import.meta.dirname, "../../device-models/test/boot-sector/disk-hello.asm");
+
+describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots from IDE", () => {
+  it("finds the disk on the primary master and runs its boot sector", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-ide-"));
+    execFileSync("nasm", ["-f", "bin", "-o", join(dir, "mbr.bin"), source]);
+    const image = new Uint8Array(4 << 20);
+    image.set(readFileSync(join(dir, "mbr.bin")));
+    writeFileSync(join(dir, "disk.img"), image);
+    const config = parseDomainConfig(
+      [
+        'name = "idebios"',
+        'type = "hvm"',
+        "memory = 32",
+        'firmware = "seabios"',
+        'boot = "c"',
+        "disk = ['format=raw, vdev=hda, target=disk.img']",
+      ].join("\n"),
+    );
+    const ide = openIdeDisks(config.disks, dir);
+    expect(ide.disks[0]?.sectors).toBe(8192);
+    const hypervisor = new Hypervisor();
+    let bios = "";
+    const runnable = createHvmDomain(
+      hypervisor,
+      config,
+      { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
+      {
+        paused: true,
+        clock: { mode: "wall" },
+        debugconPort: 0x402,
+        debugconOutput: (byte) => {
+          bios += String.fromCharCode(byte);
+        },
+        hideXenCpuid: true,
+        ideDisks: ide.disks,
+      },
+    );
+    let serial = "";
+    runnable.console.onOutput((bytes) => {
+      serial += Buffer.from(bytes).toString("latin1");
+    });
+    const ended = new Promise<void>((resolve) => {
+      hypervisor.onDomainEvent((event) => {
+        if (event.kind === "shutdown") {
+          hypervisor.stop();
+          resolve();
+        }
+      });
+    });
+    runnable.domain.unpause();
+    const running = hypervisor.run();
+    const timeout = setTimeout(() => hypervisor.stop(), 90_000);
+    await Promise.race([ended, running]);
+    clearTimeout(timeout);
+    await running;
+    runnable.console.close();
+    runnable.platform.close();
+    ide.close();
+    expect(bios).toContain("PCI: init bdf=00:01.1 id=8086:7010");
+    expect(bios).toMatch(/ata0-0: KUMO HARDDISK ATA-6 Hard-Disk \(4 MiBytes\)/);
+    expect(bios).toContain("Booting from Hard Disk...");
+    expect(serial).toContain("Kumo IDE boot sector\r\nSector 1 read through INT 13h\r\n");
+    expect(runnable.exitStatus).toBe((0x80 << 1) | 1);
+  }, 150_000);
+});
