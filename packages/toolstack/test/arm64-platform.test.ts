@@ -156,3 +156,29 @@ describe("the UART keys and a kumo daemon", () => {
     }
   });
 });
+
+describe("kumo create -n on the arm64 platform keys", () => {
+  it("shows the UART and the plain machine in the layout", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-arm64-dry-"));
+    writeFileSync(join(dir, "Image"), tinyImage());
+    const dryRun = async (extra: string[]) => {
+      writeFileSync(join(dir, "guest.cfg"), [...base, ...extra, ""].join("\n"));
+      let stdout = "";
+      const status = await runKumo(["create", "-n", "guest.cfg"], {
+        stdout: { write: (text: string) => (stdout += text) },
+        stderr: { write: () => true },
+        env: { KUMO_STATE_DIR: join(dir, "state") },
+        cwd: dir,
+      });
+      expect(status).toBe(0);
+      return stdout;
+    };
+    expect(await dryRun([])).toMatch(/GICv2, PSCI, \/hypervisor xen,xen-4\.17\)/);
+    expect(await dryRun(['vuart = "sbsa_uart"'])).toMatch(
+      /SBSA UART at 0x22000000 SPI 32, \/hypervisor xen,xen-4\.17\)/,
+    );
+    expect(await dryRun(["xen_aware = 0"])).toMatch(
+      /SBSA UART at 0x22000000 SPI 32, no \/hypervisor/,
+    );
+  });
+});

@@ -16,11 +16,24 @@ export function describeArm64Build(
   kernel: Uint8Array,
   ramdisk: Uint8Array | undefined,
 ): string {
+  const xen = config.xenAware ?? true;
+  const uart = config.vuart === "sbsa_uart" || !xen;
   // A memory that only measures: the layout is the same as a real build's.
   const layout = buildArm64Boot(
     { base: ArmGuest.RAM0_BASE, size: config.memoryMiB * 1024 * 1024, write: () => {} },
-    { kernel, initrd: ramdisk, cmdline: config.cmdline, vcpus: config.vcpus },
+    {
+      kernel,
+      initrd: ramdisk,
+      cmdline: config.cmdline,
+      vcpus: config.vcpus,
+      xen,
+      // The same UART as createArm64Domain: asked for by vuart, or the plain machine's console.
+      ...(uart ? { uart: { base: ArmGuest.PL011_BASE, spi: ArmGuest.VPL011_SPI } } : {}),
+    },
   );
+  const parts = ["GICv2", "PSCI"];
+  if (uart) parts.push(`SBSA UART at ${hex(ArmGuest.PL011_BASE)} SPI ${ArmGuest.VPL011_SPI}`);
+  parts.push(xen ? "/hypervisor xen,xen-4.17" : "no /hypervisor (xen_aware = 0)");
   const { header } = layout;
   const rows: [string, string][] = [
     ["name", config.name],
@@ -37,7 +50,7 @@ export function describeArm64Build(
     ],
     [
       "device_tree",
-      `${hex(layout.deviceTreeAddress)} (${layout.deviceTree.length} bytes; GICv2, PSCI, /hypervisor xen,xen-4.17)`,
+      `${hex(layout.deviceTreeAddress)} (${layout.deviceTree.length} bytes; ${parts.join(", ")})`,
     ],
     ["entry", `${hex(layout.entry.pc)} x0=${hex(layout.entry.x0)} EL1h, DAIF masked, MMU off`],
     ["cmdline", JSON.stringify(config.cmdline)],
