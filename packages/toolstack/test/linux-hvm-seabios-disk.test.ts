@@ -5,30 +5,36 @@
  * channel, IDENTIFYs the disk, reads its MBR to 0000:7C00 and jumps to it.
  * The boot sector (packages/device-models/test/boot-sector/disk-hello.asm,
  * assembled with nasm) prints on COM1, reads LBA 1 back through INT 13h
- * AH=42h and exits through isa-debug-exit with the drive number SeaBIOS
- * gave it in DL. In the linux-hvm* family for the test-name pattern only.
+ * AH=42h and exits through isa-debug-exit with 0x40 | the drive number
+ * SeaBIOS gave it in DL (0x80), which `kumo create` returns as status 129. In the linux-hvm* family for the test-name pattern only.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
 import { SEABIOS_PATH } from "../src/config/hvm-options";
 import { openIdeDisks } from "../src/node/ide-disk";
+import { runKumo } from "../src/node/index";
 import { createHvmDomain } from "../src/runner/hvm-domain";
-import { hasTool } from "./support/linux-guest";
+import { Console, hasTool } from "./support/linux-guest";
 
 const source = join(import.meta.dirname, "../../device-models/test/boot-sector/disk-hello.asm");
+
+function diskImage(dir: string): void {
+  execFileSync("nasm", ["-f", "bin", "-o", join(dir, "mbr.bin"), source]);
+  const image = new Uint8Array(4 << 20);
+  image.set(readFileSync(join(dir, "mbr.bin")));
+  writeFileSync(join(dir, "disk.img"), image);
+}
 
 describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots from IDE", () => {
   it("finds the disk on the primary master and runs its boot sector", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-ide-"));
-    execFileSync("nasm", ["-f", "bin", "-o", join(dir, "mbr.bin"), source]);
-    const image = new Uint8Array(4 << 20);
-    image.set(readFileSync(join(dir, "mbr.bin")));
-    writeFileSync(join(dir, "disk.img"), image);
+    diskImage(dir);
     const config = parseDomainConfig(
       [
         'name = "idebios"',
@@ -83,6 +89,63 @@ describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots fr
     expect(bios).toMatch(/ata0-0: KUMO HARDDISK ATA-6 Hard-Disk \(4 MiBytes\)/);
     expect(bios).toContain("Booting from Hard Disk...");
     expect(serial).toContain("Kumo IDE boot sector\r\nSector 1 read through INT 13h\r\n");
-    expect(runnable.exitStatus).toBe((0x80 << 1) | 1);
+    expect(runnable.exitStatus).toBe((0x40 << 1) | 1);
   }, 150_000);
+
+  it("kumo create -c: the boot sector's line on the console, its exit status returned", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-ide-cli-"));
+    diskImage(dir);
+    writeFileSync(
+      join(dir, "guest.cfg"),
+      [
+        'name = "idecli"',
+        'type = "hvm"',
+        "memory = 32",
+        'firmware = "seabios"',
+        'boot = "c"',
+        'serial = "pty"',
+        "disk = ['format=raw, vdev=hda, access=rw, target=disk.img']",
+        "",
+      ].join("\n"),
+    );
+    const stdin = new PassThrough();
+    const output = new Console(stdin);
+    let stderr = "";
+    const status = await runKumo(["create", "-c", "guest.cfg"], {
+      stdout: output,
+      stderr: { write: (text: string) => (stderr += text) },
+      stdin,
+      env: { KUMO_STATE_DIR: join(dir, "state") },
+      cwd: dir,
+    });
+    stdin.end();
+    expect(output.output).toContain("Kumo IDE boot sector\r\nSector 1 read through INT 13h\r\n");
+    expect(status).toBe(129);
+    expect(stderr).not.toMatch(/error/i);
+  }, 150_000);
+
+  it("kumo create refuses an IDE disk that is not raw", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-ide-cli-"));
+    writeFileSync(join(dir, "disk.qcow2"), new Uint8Array(512));
+    writeFileSync(
+      join(dir, "guest.cfg"),
+      [
+        'name = "ideqcow"',
+        'type = "hvm"',
+        "memory = 32",
+        'firmware = "seabios"',
+        "disk = ['format=qcow2, vdev=hda, target=disk.qcow2']",
+        "",
+      ].join("\n"),
+    );
+    let stderr = "";
+    const status = await runKumo(["create", "-c", "guest.cfg"], {
+      stdout: { write: () => {} },
+      stderr: { write: (text: string) => (stderr += text) },
+      env: { KUMO_STATE_DIR: join(dir, "state") },
+      cwd: dir,
+    });
+    expect(status).not.toBe(0);
+    expect(stderr).toContain("the emulated IDE disk needs format=raw (got format=qcow2)");
+  });
 });

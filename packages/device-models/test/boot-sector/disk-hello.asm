@@ -3,8 +3,9 @@
 ; jumped to it with DL = the boot drive (0x80). It prints a line on COM1
 ; and the 0xE9 debug console, reads LBA 1 through INT 13h AH=42h (EDD,
 ; the BIOS's own ATA driver) to prove the disk works past the boot sector,
-; prints that sector's text, then writes DL (the drive number) to the
-; isa-debug-exit port 0xF4.
+; prints that sector's text, then writes 0x40 | (DL & 0x0F) to the
+; isa-debug-exit port 0xF4 (0x40 for drive 0x80: status (0x40 << 1) | 1 = 129,
+; which fits the 8 bits of a process exit status).
 bits 16
 org 0x7c00
 
@@ -28,6 +29,8 @@ start:
     mov si, 0x7e00
     call print
     mov al, [drive]
+    and al, 0x0f
+    or al, 0x40
     out 0xf4, al
     jmp .halt
 .failed:

@@ -21,6 +21,7 @@ import { type HvmOptions, parseHvmOptions } from "../config/hvm-options";
 import { daemonConsole, daemonRequest } from "../daemon/client";
 import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
 import { attachConfiguredDevices } from "../node/devices";
+import { IdeDiskError, openIdeDisks } from "../node/ide-disk";
 import { attachTerminal } from "../node/terminal";
 import { createHvmDomain, type HvmDomainImages } from "../runner/hvm-domain";
 import { introduceDomain } from "../runner/xenstore";
@@ -248,7 +249,16 @@ async function bootOnce(
   reason: ShutdownReasonName | "detached" | undefined;
   exitStatus: number | undefined;
 }> {
+  // hd[a-d] disks are also the emulated PC's IDE disks, as xl gives them to QEMU.
+  let ide: ReturnType<typeof openIdeDisks>;
+  try {
+    ide = openIdeDisks(config.disks, io.cwd);
+  } catch (error) {
+    if (error instanceof IdeDiskError) throw new CommandError(error.message);
+    throw error;
+  }
   const runnable = createHvmDomain(hypervisor, config, images, {
+    ideDisks: ide.disks,
     paused: true,
     clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
     debugconPort: hvm.debugconPort,
@@ -275,6 +285,7 @@ async function bootOnce(
     });
   } catch (error) {
     runnable.platform.close();
+    ide.close();
     hypervisor.destroyDomain(domain.domid);
     xenstored.releaseDomain(domain.domid);
     throw error;
@@ -307,6 +318,7 @@ async function bootOnce(
     terminal?.detach();
     log.close();
     runnable.platform.close();
+    ide.close();
     if (domain.state !== "destroyed") hypervisor.destroyDomain(domain.domid);
     await devices.destroy();
     xenstored.releaseDomain(domain.domid);
