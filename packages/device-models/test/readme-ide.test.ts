@@ -1,0 +1,28 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it, vi } from "vitest";
+import * as deviceModels from "../src/index";
+
+describe("README", () => {
+  it("the IDE example runs and prints what its comments say", () => {
+    const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
+    const block = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].find((match) =>
+      match[1].includes("new IdeController("),
+    )?.[1];
+    expect(block).toBeDefined();
+    const body = (block ?? "").replace(/^import .*$/gm, "");
+    const log = vi.fn();
+    const scope = { ...deviceModels, console: { log } };
+    new Function(...Object.keys(scope), body)(...Object.values(scope));
+    expect(log.mock.calls).toEqual([
+      [
+        "58",
+        [
+          [14, true],
+          [14, false],
+        ],
+      ],
+      ["aa55", "50"],
+    ]);
+  });
+});
