@@ -54,6 +54,32 @@ export interface IdeDisk {
   flush?(): void;
 }
 
+/** One channel's saved registers and PIO transfer (plain, JSON-safe). */
+export interface IdeChannelState {
+  /** features, count, lbaLow, lbaMid, lbaHigh, their HOB bytes (count..lbaHigh), device, control. */
+  readonly registers: readonly number[];
+  readonly pending: boolean;
+  /** transfer (0 none, 1 in, 2 out), bufferPosition, bufferLength, nextSector, remaining, blockSectors, identify (0/1). */
+  readonly transfer: readonly number[];
+  /** The current DRQ block's bytes (empty when no transfer is in progress). */
+  readonly buffer: readonly number[];
+  /** Per device: [status, error, multiple, heads, sectorsPerTrack], or null when absent. */
+  readonly drives: readonly (readonly number[] | null)[];
+}
+
+/** The saved state: named, versioned, plain (JSON-safe). The disks themselves are not in it. */
+export interface IdeControllerState {
+  readonly kind: "ide";
+  readonly version: 1;
+  readonly channels: readonly IdeChannelState[];
+  /** PCI configuration space of function 01.1. */
+  readonly pci: readonly number[];
+}
+
+export class IdeStateError extends Error {
+  override name = "IdeStateError";
+}
+
 /** A disk held in memory (tests, small images). */
 export class MemoryDisk implements IdeDisk {
   readonly sectors: number;
@@ -276,6 +302,87 @@ export class IdeChannel {
         if (offset === 0) this.writeControl(value & 0xff);
       },
     };
+  }
+
+  state(): IdeChannelState {
+    const transferring = this.transfer !== Transfer.None;
+    return {
+      registers: [
+        this.features,
+        this.count,
+        this.lbaLow,
+        this.lbaMid,
+        this.lbaHigh,
+        this.hobCount,
+        this.hobLbaLow,
+        this.hobLbaMid,
+        this.hobLbaHigh,
+        this.device,
+        this.control,
+      ],
+      pending: this.pending,
+      transfer: [
+        this.transfer,
+        this.bufferPosition,
+        this.bufferLength,
+        this.nextSector,
+        this.remaining,
+        this.blockSectors,
+        this.identifyTransfer ? 1 : 0,
+      ],
+      buffer: transferring ? Array.from(this.buffer.subarray(0, this.bufferLength)) : [],
+      drives: this.drives.map((d) =>
+        d === null ? null : [d.status, d.error, d.multiple, d.heads, d.sectorsPerTrack],
+      ),
+    };
+  }
+
+  fromState(state: IdeChannelState): void {
+    const r = state.registers;
+    const t = state.transfer;
+    if (!Array.isArray(r) || r.length !== 11 || !Array.isArray(t) || t.length !== 7)
+      throw new IdeStateError("IDE channel state needs 11 registers and 7 transfer values");
+    if (t[0] < 0 || t[0] > 2 || t[2] > this.buffer.length || t[1] > t[2] || t[5] > IDE_MAX_MULTIPLE)
+      throw new IdeStateError("IDE channel state has a transfer this controller cannot hold");
+    if (!Array.isArray(state.drives) || state.drives.length !== 2)
+      throw new IdeStateError("IDE channel state needs 2 device entries");
+    for (let i = 0; i < 2; i++)
+      if ((state.drives[i] === null) !== (this.drives[i] === null))
+        throw new IdeStateError(
+          `IDE channel state has device ${i} ${state.drives[i] === null ? "absent" : "present"}, unlike this controller`,
+        );
+    [
+      this.features,
+      this.count,
+      this.lbaLow,
+      this.lbaMid,
+      this.lbaHigh,
+      this.hobCount,
+      this.hobLbaLow,
+      this.hobLbaMid,
+      this.hobLbaHigh,
+      this.device,
+      this.control,
+    ] = r.map((value) => value & 0xff);
+    [
+      this.transfer,
+      this.bufferPosition,
+      this.bufferLength,
+      this.nextSector,
+      this.remaining,
+      this.blockSectors,
+    ] = t;
+    this.identifyTransfer = t[6] === 1;
+    this.buffer.fill(0);
+    this.buffer.set(state.buffer.slice(0, this.buffer.length));
+    state.drives.forEach((saved, i) => {
+      const drive = this.drives[i];
+      if (saved === null || drive === null) return;
+      [drive.status, drive.error, drive.multiple, drive.heads, drive.sectorsPerTrack] = saved;
+      drive.updateIdentify();
+    });
+    this.pending = state.pending === true;
+    this.updateIrq();
   }
 
   private get selected(): Drive | null {
@@ -694,6 +801,30 @@ export class IdeController {
     this.pci.config[IDETIM + 1] = 0x80;
     this.pci.config[IDETIM + 3] = 0x80;
     for (let r = IDETIM; r < IDETIM + 4; r++) this.pci.writable[r] = 0xff;
+  }
+
+  state(): IdeControllerState {
+    return {
+      kind: "ide",
+      version: 1,
+      channels: [this.primary.state(), this.secondary.state()],
+      pci: Array.from(this.pci.config),
+    };
+  }
+
+  /** Restores a state saved from a controller with the same devices present (the disks are the VMM's). */
+  fromState(state: IdeControllerState): void {
+    if (state === null || typeof state !== "object" || state.kind !== "ide")
+      throw new IdeStateError('not an IDE controller state (kind must be "ide")');
+    if (state.version !== 1)
+      throw new IdeStateError(`IDE state version ${state.version} is not supported (expected 1)`);
+    if (!Array.isArray(state.channels) || state.channels.length !== 2)
+      throw new IdeStateError("IDE state needs 2 channels");
+    if (!Array.isArray(state.pci) || state.pci.length !== 256)
+      throw new IdeStateError("IDE state's PCI configuration space must hold 256 bytes");
+    this.primary.fromState(state.channels[0]);
+    this.secondary.fromState(state.channels[1]);
+    this.pci.config.set(state.pci);
   }
 
   /** Registers the legacy ports on a bus (0x1F0-0x1F7, 0x3F6, 0x170-0x177, 0x376). */

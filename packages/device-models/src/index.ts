@@ -27,9 +27,12 @@ export {
   AtaStatus,
   IDE_MAX_MULTIPLE,
   IdeChannel,
+  type IdeChannelState,
   IdeController,
   type IdeControllerOptions,
+  type IdeControllerState,
   type IdeDisk,
+  IdeStateError,
   MemoryDisk,
   SECTOR_SIZE,
 } from "./ide";

@@ -9,6 +9,7 @@ import {
   AtaError,
   AtaStatus,
   IdeController,
+  IdeStateError,
   MemoryDisk,
   PciHost,
   PortBus,
@@ -257,5 +258,34 @@ describe("IDE controller (PIIX3 function 1, ATA PIO)", () => {
     bus.portWrite(BASE + 6, 1, 0xe0);
     bus.portWrite(BASE + 7, 1, AtaCommand.WRITE_SECTORS);
     expect(bus.portRead(BASE + 1, 1)).toBe(AtaError.ABRT);
+  });
+});
+
+describe("IDE controller state", () => {
+  it("a read in the middle of a block goes on after save and restore (through JSON)", () => {
+    const a = machine();
+    a.bus.portWrite(BASE + 2, 1, 4);
+    a.bus.portWrite(BASE + 7, 1, AtaCommand.SET_MULTIPLE_MODE);
+    a.lba28(AtaCommand.READ_MULTIPLE, 20, 6);
+    for (let i = 0; i < 300; i++) a.bus.portRead(BASE, 2);
+    const saved = JSON.parse(JSON.stringify(a.ide.state()));
+    const b = machine();
+    b.ide.fromState(saved);
+    expect(b.line()).toBe(true);
+    const words = [];
+    for (let i = 300; i < 6 * 256; i++) words.push(b.bus.portRead(BASE, 2));
+    expect(words[0]).toBe(0x1515);
+    expect(words.at(-1)).toBe(0x1919);
+    expect(b.bus.portRead(BASE + 7, 1)).toBe(AtaStatus.DRDY | AtaStatus.DSC);
+    expect(b.ide.state().channels[0].drives[0]?.[2]).toBe(4);
+  });
+
+  it("refuses a state of another kind, version or set of devices", () => {
+    const { ide } = machine();
+    const state = ide.state();
+    expect(() => ide.fromState({ ...state, kind: "pic" } as never)).toThrow(IdeStateError);
+    expect(() => ide.fromState({ ...state, version: 2 } as never)).toThrow(/version 2/);
+    const other = new IdeController({ disks: [], irq: () => {} });
+    expect(() => other.fromState(state)).toThrow(/device 0 present/);
   });
 });
