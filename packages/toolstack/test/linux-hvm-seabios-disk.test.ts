@@ -17,6 +17,7 @@ import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
 import { SEABIOS_PATH } from "../src/config/hvm-options";
+import { KumoDaemon } from "../src/daemon/server";
 import { openIdeDisks } from "../src/node/ide-disk";
 import { runKumo } from "../src/node/index";
 import { createHvmDomain } from "../src/runner/hvm-domain";
@@ -148,4 +149,42 @@ describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots fr
     expect(status).not.toBe(0);
     expect(stderr).toContain("the emulated IDE disk needs format=raw (got format=qcow2)");
   });
+
+  it("the kumo daemon gives the disk to the IDE controller too", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-ide-daemon-"));
+    diskImage(dir);
+    writeFileSync(
+      join(dir, "guest.cfg"),
+      [
+        'name = "idedaemon"',
+        'type = "hvm"',
+        "memory = 32",
+        'firmware = "seabios"',
+        'serial = "pty"',
+        "disk = ['format=raw, vdev=hda, target=disk.img']",
+        "",
+      ].join("\n"),
+    );
+    const daemon = new KumoDaemon({ env: { KUMO_STATE_DIR: dir } });
+    await daemon.listen(join(dir, "kumo.sock"));
+    try {
+      const stdin = new PassThrough();
+      const output = new Console(stdin);
+      let stderr = "";
+      const status = await runKumo(["create", "-c", "guest.cfg"], {
+        stdout: output,
+        stderr: { write: (text: string) => (stderr += text) },
+        stdin,
+        env: { KUMO_STATE_DIR: dir },
+        cwd: dir,
+      });
+      stdin.end();
+      expect(stderr).not.toMatch(/error/i);
+      expect(output.output).toContain("Sector 1 read through INT 13h\r\n");
+      // Through the daemon the console reports the exit port's poweroff, not its status.
+      expect(status).toBe(0);
+    } finally {
+      await daemon.close();
+    }
+  }, 150_000);
 });

@@ -18,6 +18,7 @@ import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
 import { parseHvmOptions } from "../config/hvm-options";
 import { type ConsoleLog, consoleLogPath, logConsoleToFile } from "../node/console-log";
 import { attachConfiguredDevices } from "../node/devices";
+import { IdeDiskError, openIdeDisks } from "../node/ide-disk";
 import { createHvmDomain, type RunnableHvmDomain } from "../runner/hvm-domain";
 import { createPvhDomain, type RunnablePvhDomain } from "../runner/pvh-domain";
 import { introduceDomain } from "../runner/xenstore";
@@ -439,17 +440,41 @@ function createHvmDomainFromConfig(
   const hvm = parseHvmOptions(request.configText, request.configName);
   const read = (path: string) => new Uint8Array(readFileSync(resolve(request.cwd, path)));
   const firmware = hvm.firmware === undefined ? undefined : read(hvm.firmware);
-  return createHvmDomain(
-    hypervisor,
-    config,
-    { kernel: firmware === undefined ? read(config.kernel) : undefined, ramdisk, firmware },
-    {
-      paused: true,
-      clock,
-      debugconPort: hvm.debugconPort,
-      exitPort: hvm.debugExitPort,
-      hideXenCpuid: firmware !== undefined,
-      xenPlatform: hvm.xenPlatformPci,
-    },
-  );
+  // hd[a-d] disks are also the emulated PC's IDE disks (src/node/ide-disk.ts), as xl gives them to QEMU.
+  let ide: ReturnType<typeof openIdeDisks>;
+  try {
+    ide = openIdeDisks(config.disks, request.cwd);
+  } catch (error) {
+    if (error instanceof IdeDiskError) throw new RequestError(error.message);
+    throw error;
+  }
+  let runnable: RunnableHvmDomain;
+  try {
+    runnable = createHvmDomain(
+      hypervisor,
+      config,
+      { kernel: firmware === undefined ? read(config.kernel) : undefined, ramdisk, firmware },
+      {
+        paused: true,
+        clock,
+        debugconPort: hvm.debugconPort,
+        exitPort: hvm.debugExitPort,
+        hideXenCpuid: firmware !== undefined,
+        xenPlatform: hvm.xenPlatformPci,
+        ideDisks: ide.disks,
+      },
+    );
+  } catch (error) {
+    ide.close();
+    throw error;
+  }
+  // The image files stay open until the domain is destroyed.
+  const domid = runnable.domain.domid;
+  const unsubscribe = hypervisor.onDomainEvent((event) => {
+    if (event.domid === domid && event.kind === "destroyed") {
+      unsubscribe();
+      ide.close();
+    }
+  });
+  return runnable;
 }
