@@ -584,7 +584,8 @@ export class IdeChannel {
   private fail(drive: Drive, error: number): void {
     this.transfer = Transfer.None;
     drive.error = error;
-    drive.status = AtaStatus.DRDY | AtaStatus.DSC | AtaStatus.ERR;
+    // DRDY and ERR: bit 4 (DSC in ATA-3, command-specific in ATA-6 7.15.6) clear, as QEMU's ide_abort_command leaves it.
+    drive.status = AtaStatus.DRDY | AtaStatus.ERR;
     this.raise();
   }
 
