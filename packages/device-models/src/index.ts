@@ -100,6 +100,7 @@ export {
   Serial16550StateError,
   SerialRegister,
 } from "./serial-16550";
+export * from "./vga";
 export {
   XEN_PLATFORM_IO_BASE,
   XEN_PLATFORM_MAGIC,
