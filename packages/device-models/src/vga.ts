@@ -549,6 +549,24 @@ export class Vga {
     }
   }
 
+  /**
+   * Loads VRAM from a linear copy of the 128 KiB window (offset 0 =
+   * 0xA0000), for a VMM that leaves the window as plain memory: bytes at
+   * the text map (GR6: 0xB8000 or 0xB0000) go to planes 0 and 1 as odd/even
+   * addressing puts them (character n at offset 2n of each), and the first
+   * 64 KiB to plane 2, where a BIOS writing only plane 2 (map mask 4) loads
+   * its font. Exact for text modes set up that way; graphics modes are not.
+   */
+  loadLinearWindow(window: Uint8Array): void {
+    const textBase = ((this.graphics[6] >> 2) & 3) === 2 ? 0x10000 : 0x18000;
+    const vram = this.vram;
+    for (let i = 0; i + 1 < 0x8000 && textBase + i + 1 < window.length; i += 2) {
+      vram[i] = window[textBase + i];
+      vram[VGA_PLANE_SIZE + i] = window[textBase + i + 1];
+    }
+    vram.set(window.subarray(0, VGA_PLANE_SIZE), 2 * VGA_PLANE_SIZE);
+  }
+
   // ---- Renderers
 
   /** Text columns (CR01 + 1) and rows (vertical display end / character height). */

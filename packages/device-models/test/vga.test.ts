@@ -327,6 +327,20 @@ describe("stdvga PCI function and Bochs dispi", () => {
   });
 });
 
+describe("VGA over plain memory", () => {
+  it("loadLinearWindow puts the text map in planes 0/1 and the first 64 KiB in plane 2", () => {
+    const vga = new Vga();
+    setMode3(vga);
+    const window = new Uint8Array(0x20000);
+    window.set([0x4f, 0x1e, 0x4b, 0x1e], B8000);
+    window[0x41 * 32] = 0x18;
+    vga.loadLinearWindow(window);
+    expect(vga.textScreen()[0].startsWith("OK ")).toBe(true);
+    expect(vga.vram[0x10000]).toBe(0x1e);
+    expect(vga.vram[0x20000 + 0x41 * 32]).toBe(0x18);
+  });
+});
+
 describe("VGA state", () => {
   it("round-trips through JSON and refuses foreign state", () => {
     const vga = new Vga();

@@ -104,6 +104,7 @@ const knownKeys = new Set([
   "debugcon_port",
   "debug_exit_port",
   "xen_platform_pci",
+  "vga",
 ]);
 
 /** Largest guest Kumo accepts: guest RAM is one ArrayBuffer, which engines cap (V8: 2^53, practically host RAM). */

@@ -14,6 +14,10 @@
  * - `xen_platform_pci = 1`: the Xen platform PCI device (5853:0001) and its
  *   unplug ports, through which Linux switches to its PV frontends (PVHVM
  *   disks and NICs). xl's default is 1; Kumo's is 0 for now.
+ * - `vga = "stdvga"`: QEMU's standard VGA (PCI 1234:1111 with Debian's
+ *   vgabios-stdvga.bin in its ROM BAR, `PcPlatform.addVga`); `"none"`: no
+ *   VGA, Kumo's default for now (xl's is "cirrus", which Kumo does not
+ *   emulate, so `"cirrus"` is refused rather than silently replaced).
  * - `debugcon_port = 0xe9`: the Bochs/QEMU debug console port (QEMU
  *   `isa-debugcon,iobase=`); its lines go to the hypervisor log. `"none"`: no port.
  * - `debug_exit_port = 0xf4`: QEMU's `isa-debug-exit` port; a write of v
@@ -24,6 +28,8 @@ import { parseXlConfigText, type XlValue } from "./syntax";
 
 /** Debian's SeaBIOS (package seabios), what `firmware = "seabios"` names. */
 export const SEABIOS_PATH = "/usr/share/seabios/bios.bin";
+/** Debian's VGA BIOS for QEMU's stdvga (package seabios), what `vga = "stdvga"` loads. */
+export const VGABIOS_STDVGA_PATH = "/usr/share/seabios/vgabios-stdvga.bin";
 
 export interface HvmOptions {
   readonly serial: "pty" | "none";
@@ -33,6 +39,8 @@ export interface HvmOptions {
   readonly debugExitPort: number | null;
   /** xl.cfg `xen_platform_pci` (Kumo's default: off, see the file comment). */
   readonly xenPlatformPci: boolean;
+  /** xl.cfg `vga = "stdvga"`; absent for "none", the default (see the file comment). */
+  readonly vga?: "stdvga";
 }
 
 export const HVM_CONFIG_KEYS = [
@@ -41,6 +49,7 @@ export const HVM_CONFIG_KEYS = [
   "debugcon_port",
   "debug_exit_port",
   "xen_platform_pci",
+  "vga",
 ] as const;
 
 function port(
@@ -102,7 +111,18 @@ export function parseHvmOptions(text: string, source = "<config>"): HvmOptions {
       (platformSetting.value !== 0 && platformSetting.value !== 1))
   )
     throw new XlConfigError(source, platformSetting.position, "expected xen_platform_pci = 0 or 1");
+  const vgaSetting = settings.get("vga")?.value;
+  if (
+    vgaSetting !== undefined &&
+    (vgaSetting.kind !== "string" || (vgaSetting.value !== "stdvga" && vgaSetting.value !== "none"))
+  )
+    throw new XlConfigError(
+      source,
+      vgaSetting.position,
+      'expected vga = "stdvga" or "none" (Kumo emulates no cirrus or qxl card)',
+    );
   return {
+    ...(vgaSetting?.kind === "string" && vgaSetting.value === "stdvga" ? { vga: "stdvga" } : {}),
     xenPlatformPci: platformSetting?.kind === "number" && platformSetting.value === 1,
     serial,
     firmware,

@@ -8,6 +8,7 @@
  *   port 0x92              fast A20 and reset       ports 0xCF8-0xCFF     PCI host (i440FX, PIIX3), 0xCF9 reset
  *   ports 0x3F8-0x3FF      COM1 16550A (IRQ 4)      port 0xE9 (config)    debug console
  *   port 0xF4 (config)     isa-debug-exit           MMIO 0xFEC00000       82093AA I/O APIC
+ *   with `addVga`: ports 0x3B0-0x3DF, 0x1CE-0x1CF    stdvga PCI function 00:03.0 (ROM BAR)
  *
  * ISA IRQ n goes to the PIC's IR n and to I/O APIC pin n, except IRQ 0,
  * which reaches pin 2 (the interrupt source override every PC's MP table
@@ -33,11 +34,14 @@ import {
   ResetControl,
   Serial16550,
   SystemControlPortA,
+  VGA_WINDOW_BASE,
+  VGA_WINDOW_SIZE,
+  Vga,
   XEN_PLATFORM_IO_BASE,
   XenPlatformDevice,
 } from "@kumo/device-models";
 import type { DeviceTimer, Domain } from "@kumo/hypervisor-core";
-import type { ArrayBufferGuestMemory } from "@kumo/mmu";
+import { type ArrayBufferGuestMemory, GuestMemoryConfigError } from "@kumo/mmu";
 
 export interface PcPlatformOptions {
   /** Debug console port (QEMU isa-debugcon iobase), default 0xE9; null: none. */
@@ -80,6 +84,24 @@ export interface PcPlatform {
   readonly xenPlatform: XenPlatformDevice | null;
   /** The PIIX3 IDE controller (always present, as on a PIIX3; its channels may be empty). */
   readonly ide: IdeController;
+  /** The VGA, once `addVga` added it. */
+  readonly vga: Vga | null;
+  /**
+   * Adds QEMU's "stdvga" (xl.cfg `vga = "stdvga"`): the VGA ports
+   * 0x3B0-0x3DF, the Bochs dispi ports 0x1CE-0x1CF and the PCI function
+   * 1234:1111 at 00:03.0 whose expansion ROM BAR carries `rom` (Debian's
+   * /usr/share/seabios/vgabios-stdvga.bin), which SeaBIOS copies to 0xC0000
+   * and runs. Call before the guest runs.
+   *
+   * Stopgap: guest RAM covers 0xA0000-0xBFFFF and `@kumo/mmu` refuses MMIO
+   * over RAM, so the guest's accesses to the legacy window reach RAM, not the
+   * VGA's planes; `vgaTextScreen()` first copies that RAM into the VGA
+   * (`Vga.loadLinearWindow`), which is exact for odd/even text mode and a
+   * font loaded through plane 2 alone, as the VGA BIOS does.
+   */
+  addVga(rom: Uint8Array): Vga;
+  /** The VGA text screen (see `addVga`), or [] without a VGA. */
+  vgaTextScreen(): string[];
   /** Drives ISA IRQ `irq` (PIC IR and I/O APIC pin). */
   setIsaIrq(irq: number, level: boolean): void;
   /** Stops the device timers. */
@@ -134,8 +156,28 @@ export function createPcPlatform(
     reset: reset("keyboard controller"),
   });
   const port92 = new SystemControlPortA({ reset: reset("port 0x92") });
+  let vga: Vga | null = null;
+  let romMapped: number | null = null;
+  const VGA_PCI_DEVICE = 3;
   const pci = new PciHost({
     resetControl: new ResetControl({ reset: reset("reset control register 0xcf9") }),
+    onConfigWrite: (device, _fn, register) => {
+      if (vga === null || device !== VGA_PCI_DEVICE || (register !== 4 && register < 0x30)) return;
+      if (register > 0x33) return;
+      // Follow the ROM BAR (PCI 3.0 6.2.5.2): decode at its address while enabled with memory space on.
+      const next = vga.romAddress();
+      if (next === romMapped) return;
+      if (romMapped !== null) memory.removeMmio(romMapped);
+      romMapped = null;
+      if (next === null) return;
+      try {
+        memory.addMmio(next, vga.rom.length, vga.romWindow);
+        romMapped = next;
+      } catch (error) {
+        // A BAR over RAM or another device: RAM or the other device wins, the ROM is not seen.
+        if (!(error instanceof GuestMemoryConfigError)) throw error;
+      }
+    },
   });
   const com1 = new Serial16550({
     output: options.serialOutput,
@@ -201,6 +243,26 @@ export function createPcPlatform(
   }
 
   return {
+    get vga() {
+      return vga;
+    },
+    addVga(rom: Uint8Array): Vga {
+      if (vga !== null) return vga;
+      const added = new Vga({ rom });
+      vga = added;
+      bus.register(0x3c0, 0x20, added.ports, "VGA");
+      bus.register(0x3b0, 0x10, added.monoPorts, "VGA (monochrome CRTC)");
+      bus.register(0x1ce, 2, added.dispiPorts, "Bochs VBE dispi");
+      pci.addFunction(VGA_PCI_DEVICE, 0, added.pci);
+      return added;
+    },
+    vgaTextScreen(): string[] {
+      if (vga === null) return [];
+      const window = new Uint8Array(VGA_WINDOW_SIZE);
+      memory.readBytes(VGA_WINDOW_BASE, window);
+      vga.loadLinearWindow(window);
+      return vga.textScreen();
+    },
     bus,
     pic,
     pit,
