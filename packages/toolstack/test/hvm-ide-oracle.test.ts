@@ -12,8 +12,8 @@
  * IDNF here, as ATA/ATAPI-6 8.27 says, where QEMU reports ABRT; only its
  * status byte is compared.
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MemoryDisk } from "@kumo/device-models";
@@ -21,7 +21,7 @@ import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
 import { SEABIOS_PATH } from "../src/config/hvm-options";
-import { createHvmDomain } from "../src/runner/hvm-domain";
+import { mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
 const source = join(import.meta.dirname, "../../device-models/test/boot-sector/ata-identify.asm");
@@ -39,10 +39,7 @@ describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm") || !hasTool("qemu-
   () => {
     it("answers IDENTIFY, aborts, SET FEATURES and SRST as QEMU's IDE disk does", async () => {
       const dir = mkdtempSync(join(tmpdir(), "kumo-ide-oracle-"));
-      execFileSync("nasm", ["-f", "bin", "-o", join(dir, "mbr.bin"), source]);
-      const image = new Uint8Array(4 << 20);
-      image.set(readFileSync(join(dir, "mbr.bin")));
-      writeFileSync(join(dir, "disk.img"), image);
+      const image = mbrDiskImage(source, dir);
 
       const qemu = spawnSync(
         "qemu-system-i386",
@@ -61,38 +58,13 @@ describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm") || !hasTool("qemu-
       const config = parseDomainConfig(
         'name = "ideoracle"\ntype = "hvm"\nmemory = 32\nfirmware = "seabios"\nboot = "c"\n',
       );
-      const hypervisor = new Hypervisor();
-      let debugcon = "";
-      const runnable = createHvmDomain(
-        hypervisor,
+      const { runnable, debugcon } = await runHvmUntilShutdown(
+        new Hypervisor(),
         config,
         { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
-        {
-          paused: true,
-          clock: { mode: "wall" },
-          debugconOutput: (byte) => {
-            debugcon += String.fromCharCode(byte);
-          },
-          hideXenCpuid: true,
-          ideDisks: [new MemoryDisk(image)],
-        },
+        { clock: { mode: "wall" }, hideXenCpuid: true, ideDisks: [new MemoryDisk(image)] },
+        60_000,
       );
-      const ended = new Promise<void>((resolve) => {
-        hypervisor.onDomainEvent((event) => {
-          if (event.kind === "shutdown") {
-            hypervisor.stop();
-            resolve();
-          }
-        });
-      });
-      runnable.domain.unpause();
-      const running = hypervisor.run();
-      const timeout = setTimeout(() => hypervisor.stop(), 60_000);
-      await Promise.race([ended, running]);
-      clearTimeout(timeout);
-      await running;
-      runnable.console.close();
-      runnable.platform.close();
       expect(runnable.exitStatus).toBe((0x21 << 1) | 1);
       expect(comparable(oracle).length).toBe(25);
       expect(comparable(debugcon)).toEqual(comparable(oracle));

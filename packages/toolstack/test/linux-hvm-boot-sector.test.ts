@@ -7,23 +7,14 @@
  * port. (In the linux-hvm* file family only because that is this work's
  * test-name pattern; no Linux is involved.)
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
-import { createHvmDomain } from "../src/runner/hvm-domain";
+import { assemble, runHvmUntilShutdown } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
 const source = join(import.meta.dirname, "../../device-models/test/boot-sector/pc-interrupts.asm");
-
-function assemble(): Uint8Array {
-  const output = join(mkdtempSync(join(tmpdir(), "kumo-bootsector-")), "pc-interrupts.bin");
-  execFileSync("nasm", ["-f", "bin", "-o", output, source]);
-  return new Uint8Array(readFileSync(output));
-}
 
 describe.skipIf(!hasTool("nasm"))("real-mode boot sector on the HVM PC", () => {
   // On both clocks: the PIT and RTC timers are the domain's device timers, so a virtual-clock
@@ -31,46 +22,19 @@ describe.skipIf(!hasTool("nasm"))("real-mode boot sector on the HVM PC", () => {
   it.each(["wall", "virtual"] as const)(
     "takes PIT, RTC and UART interrupts and exits through port 0xf4 (%s clock)",
     async (mode) => {
-      const program = assemble();
+      const program = assemble(source);
       expect(program.length).toBe(512);
       expect(program[510] | (program[511] << 8)).toBe(0xaa55);
-      const hypervisor = new Hypervisor();
       const config = parseDomainConfig(
         'name = "bootsector"\ntype = "hvm"\nmemory = 16\nkernel = "-"\n',
       );
-      let debugcon = "";
-      const runnable = createHvmDomain(
-        hypervisor,
+      const { runnable, debugcon, serial } = await runHvmUntilShutdown(
+        new Hypervisor(),
         config,
         { bootSector: program },
-        {
-          paused: true,
-          clock: { mode },
-          debugconOutput: (byte) => {
-            debugcon += String.fromCharCode(byte);
-          },
-        },
+        { clock: { mode } },
+        60_000,
       );
-      let serial = "";
-      runnable.console.onOutput((bytes) => {
-        serial += Buffer.from(bytes).toString("latin1");
-      });
-      const ended = new Promise<void>((resolve) => {
-        hypervisor.onDomainEvent((event) => {
-          if (event.kind === "shutdown") {
-            hypervisor.stop();
-            resolve();
-          }
-        });
-      });
-      runnable.domain.unpause();
-      const running = hypervisor.run();
-      const timeout = setTimeout(() => hypervisor.stop(), 60_000);
-      await Promise.race([ended, running]);
-      clearTimeout(timeout);
-      await running;
-      runnable.console.close();
-      runnable.platform.close();
       const lines = [
         "PC IRQ test\r\n",
         "PIT: 10 IRQ 0\r\n",

@@ -5,9 +5,6 @@
  * the 0xE9 debug console and exits through port 0xF4. (Named linux-hvm* for
  * this work's test-file pattern; no Linux is involved.)
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
@@ -16,54 +13,23 @@ import { KernelImageError } from "../src/builder/errors";
 import { buildMultibootBoot, findMultibootHeader } from "../src/builder/multiboot";
 import { ramBootMemory } from "../src/builder/pvh";
 import { parseDomainConfig } from "../src/config/domain-config";
-import { createHvmDomain } from "../src/runner/hvm-domain";
+import { assemble, runHvmUntilShutdown } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
-function assemble(): Uint8Array {
-  const output = join(mkdtempSync(join(tmpdir(), "kumo-multiboot-")), "kernel.bin");
-  execFileSync("nasm", [
-    "-f",
-    "bin",
-    "-o",
-    output,
-    join(import.meta.dirname, "../../device-models/test/boot-sector/multiboot-info.asm"),
-  ]);
-  return new Uint8Array(readFileSync(output));
-}
+const source = join(import.meta.dirname, "../../device-models/test/boot-sector/multiboot-info.asm");
 
 describe.skipIf(!hasTool("nasm"))("Multiboot direct boot", () => {
   it("passes the command line, a module and the memory map; the kernel exits through 0xf4", async () => {
-    const hypervisor = new Hypervisor();
     const config = parseDomainConfig(
       'name = "mb"\ntype = "hvm"\nmemory = 16\nkernel = "kernel.bin"\nramdisk = "payload.txt"\ncmdline = "hello multiboot"\n',
     );
-    let debugcon = "";
-    const runnable = createHvmDomain(
-      hypervisor,
+    const { runnable, debugcon } = await runHvmUntilShutdown(
+      new Hypervisor(),
       config,
-      { kernel: assemble(), ramdisk: new TextEncoder().encode("module bytes") },
-      {
-        paused: true,
-        debugconOutput: (byte) => {
-          debugcon += String.fromCharCode(byte);
-        },
-      },
+      { kernel: assemble(source), ramdisk: new TextEncoder().encode("module bytes") },
+      {},
+      30_000,
     );
-    const ended = new Promise<void>((resolve) => {
-      hypervisor.onDomainEvent((event) => {
-        if (event.kind === "shutdown") {
-          hypervisor.stop();
-          resolve();
-        }
-      });
-    });
-    runnable.domain.unpause();
-    const running = hypervisor.run();
-    const timer = setTimeout(() => hypervisor.stop(), 30_000);
-    await Promise.race([ended, running]);
-    clearTimeout(timer);
-    await running;
-    runnable.platform.close();
     expect(debugcon).toBe(
       "cmdline: hello multiboot\nmodules: 1\nmodule 0: payload.txt=module bytes\nloader: Kumo\n",
     );
@@ -73,7 +39,7 @@ describe.skipIf(!hasTool("nasm"))("Multiboot direct boot", () => {
   it("writes the boot information of the specification's layout", () => {
     const ram = new Uint8Array(16 << 20);
     const layout = buildMultibootBoot(ramBootMemory(ram), {
-      kernel: assemble(),
+      kernel: assemble(source),
       cmdline: "x",
       modules: [{ data: new Uint8Array(5000), cmdline: "m" }],
       memoryMap: pcE820(16 << 20),

@@ -8,7 +8,6 @@
  * AH=42h and exits through isa-debug-exit with 0x40 | the drive number
  * SeaBIOS gave it in DL (0x80), which `kumo create` returns as status 129. In the linux-hvm* family for the test-name pattern only.
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,22 +19,15 @@ import { SEABIOS_PATH } from "../src/config/hvm-options";
 import { KumoDaemon } from "../src/daemon/server";
 import { openIdeDisks } from "../src/node/ide-disk";
 import { runKumo } from "../src/node/index";
-import { createHvmDomain } from "../src/runner/hvm-domain";
+import { mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
 import { Console, hasTool } from "./support/linux-guest";
 
 const source = join(import.meta.dirname, "../../device-models/test/boot-sector/disk-hello.asm");
 
-function diskImage(dir: string): void {
-  execFileSync("nasm", ["-f", "bin", "-o", join(dir, "mbr.bin"), source]);
-  const image = new Uint8Array(4 << 20);
-  image.set(readFileSync(join(dir, "mbr.bin")));
-  writeFileSync(join(dir, "disk.img"), image);
-}
-
 describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots from IDE", () => {
   it("finds the disk on the primary master and runs its boot sector", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-ide-"));
-    diskImage(dir);
+    mbrDiskImage(source, dir);
     const config = parseDomainConfig(
       [
         'name = "idebios"',
@@ -48,43 +40,17 @@ describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots fr
     );
     const ide = openIdeDisks(config.disks, dir);
     expect(ide.disks[0]?.sectors).toBe(8192);
-    const hypervisor = new Hypervisor();
-    let bios = "";
-    const runnable = createHvmDomain(
-      hypervisor,
+    const {
+      runnable,
+      debugcon: bios,
+      serial,
+    } = await runHvmUntilShutdown(
+      new Hypervisor(),
       config,
       { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
-      {
-        paused: true,
-        clock: { mode: "wall" },
-        debugconPort: 0x402,
-        debugconOutput: (byte) => {
-          bios += String.fromCharCode(byte);
-        },
-        hideXenCpuid: true,
-        ideDisks: ide.disks,
-      },
+      { clock: { mode: "wall" }, debugconPort: 0x402, hideXenCpuid: true, ideDisks: ide.disks },
+      90_000,
     );
-    let serial = "";
-    runnable.console.onOutput((bytes) => {
-      serial += Buffer.from(bytes).toString("latin1");
-    });
-    const ended = new Promise<void>((resolve) => {
-      hypervisor.onDomainEvent((event) => {
-        if (event.kind === "shutdown") {
-          hypervisor.stop();
-          resolve();
-        }
-      });
-    });
-    runnable.domain.unpause();
-    const running = hypervisor.run();
-    const timeout = setTimeout(() => hypervisor.stop(), 90_000);
-    await Promise.race([ended, running]);
-    clearTimeout(timeout);
-    await running;
-    runnable.console.close();
-    runnable.platform.close();
     ide.close();
     expect(bios).toContain("PCI: init bdf=00:01.1 id=8086:7010");
     expect(bios).toMatch(/ata0-0: KUMO HARDDISK ATA-6 Hard-Disk \(4 MiBytes\)/);
@@ -95,7 +61,7 @@ describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots fr
 
   it("kumo create -c: the boot sector's line on the console, its exit status returned", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-ide-cli-"));
-    diskImage(dir);
+    mbrDiskImage(source, dir);
     writeFileSync(
       join(dir, "guest.cfg"),
       [
@@ -152,7 +118,7 @@ describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots fr
 
   it("the kumo daemon gives the disk to the IDE controller too", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-ide-daemon-"));
-    diskImage(dir);
+    mbrDiskImage(source, dir);
     writeFileSync(
       join(dir, "guest.cfg"),
       [
