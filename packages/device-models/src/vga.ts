@@ -130,6 +130,15 @@ export function cp437ToUnicode(byte: number): string {
   return CP437[byte & 0xff];
 }
 
+export interface VgaRenderOptions {
+  /**
+   * A font to draw with when plane 2's selected character map is empty:
+   * 256 glyphs of N bytes each (one byte per scan line, bit 7 leftmost), as
+   * a VGA BIOS stores its 8x16 font.
+   */
+  readonly font?: Uint8Array;
+}
+
 export interface VgaOptions {
   /** VGA BIOS image for the PCI ROM BAR (e.g. /usr/share/seabios/vgabios-stdvga.bin). */
   readonly rom?: Uint8Array;
@@ -640,7 +649,7 @@ export class Vga {
    * 0xC0-0xDF repeat dot 8 when AR10 bit 2 is set), foreground/background
    * from the attribute byte through the palette and DAC, and the cursor.
    */
-  renderTextPpm(): Uint8Array {
+  renderTextPpm(options: VgaRenderOptions = {}): Uint8Array {
     const { columns, rows, cellHeight } = this.textSize();
     const cellWidth = (this.sequencer[1] & 0x01) !== 0 ? 8 : 9;
     const width = columns * cellWidth;
@@ -651,7 +660,18 @@ export class Vga {
     const sr3 = this.sequencer[3];
     const mapA = ((sr3 >> 3) & 0x04) | (sr3 & 0x03);
     // Character map n starts at 16 KiB * (n & 3) + 8 KiB * (n >> 2) in plane 2 (FreeVGA SR3).
-    const fontBase = 2 * VGA_PLANE_SIZE + (mapA & 3) * 0x4000 + (mapA >> 2) * 0x2000;
+    let font: Uint8Array = this.vram;
+    let fontBase = 2 * VGA_PLANE_SIZE + (mapA & 3) * 0x4000 + (mapA >> 2) * 0x2000;
+    let glyphSize = 32;
+    // Plane 2 without a font (nothing loaded it yet): the caller's, e.g. its BIOS's 8xN font.
+    if (
+      options.font !== undefined &&
+      this.vram.subarray(fontBase, fontBase + 0x2000).every((b) => b === 0)
+    ) {
+      font = options.font;
+      fontBase = 0;
+      glyphSize = Math.floor(options.font.length / 256);
+    }
     const lineGraphics = (this.attribute[0x10] & 0x04) !== 0;
     const blink = (this.attribute[0x10] & 0x08) !== 0;
     const fg = new Uint8Array(3);
@@ -666,7 +686,7 @@ export class Vga {
         this.colour(blink ? (attr >> 4) & 0x07 : attr >> 4, bg);
         const isCursor = cursor.visible && cursor.row === row && cursor.column === column;
         for (let y = 0; y < cellHeight; y++) {
-          let bits = this.vram[fontBase + ch * 32 + y];
+          let bits = y < glyphSize ? (font[fontBase + ch * glyphSize + y] ?? 0) : 0;
           if (isCursor && y >= cursor.start && y <= cursor.end) bits = 0xff;
           let p = header.length + ((row * cellHeight + y) * width + column * cellWidth) * 3;
           for (let x = 0; x < cellWidth; x++) {

@@ -146,6 +146,29 @@ describe("VGA text mode", () => {
   });
 });
 
+describe("VGA image without a font in plane 2", () => {
+  it("draws with the caller's font", () => {
+    const vga = new Vga();
+    setMode3(vga);
+    vga.ports.write(P(0x3c8), 1, 0x07);
+    for (const v of [0x3f, 0x3f, 0x3f]) vga.ports.write(P(0x3c9), 1, v);
+    putText(vga, 0, 0, "A");
+    vga.ports.write(P(0x3d4), 2, 0x0a | (0x20 << 8));
+    const font = new Uint8Array(256 * 16);
+    font[0x41 * 16 + 2] = 0x80;
+    const ppm = vga.renderTextPpm({ font });
+    const at = (x: number, y: number) => ppm[15 + (y * 720 + x) * 3];
+    expect(at(0, 2)).toBe(0xff);
+    expect(at(1, 2)).toBe(0);
+    expect(at(0, 1)).toBe(0);
+    // With a font in plane 2, plane 2 wins.
+    loadFont(vga, (ch, line) => (ch === 0x41 && line === 5 ? 0x80 : 0));
+    const again = vga.renderTextPpm({ font });
+    expect(again[15 + 5 * 720 * 3]).toBe(0xff);
+    expect(again[15 + 2 * 720 * 3]).toBe(0);
+  });
+});
+
 describe("VGA registers", () => {
   it("the attribute controller's flip-flop alternates index and data and 0x3DA resets it", () => {
     const vga = new Vga();
