@@ -25,6 +25,7 @@ import { IdeDiskError, openIdeDisks } from "../node/ide-disk";
 import { attachTerminal } from "../node/terminal";
 import { createHvmDomain, type HvmDomainImages } from "../runner/hvm-domain";
 import { introduceDomain } from "../runner/xenstore";
+import { bootAgain, foregroundExitStatus } from "./foreground";
 import { CommandError, ExitStatus, type KumoIo } from "./main";
 
 type OptionValues = Record<string, string | boolean | undefined>;
@@ -187,54 +188,17 @@ export async function createHvm(
         values,
         io,
       ));
-      const action =
-        reason === "poweroff"
-          ? config.onPoweroff
-          : reason === "reboot"
-            ? config.onReboot
-            : reason === "crash"
-              ? config.onCrash
-              : undefined;
-      const restart =
-        action === "restart" || action === "rename-restart" || action === "coredump-restart";
-      if (!restart || exitStatus !== undefined) break;
-      if (boot >= MAX_RESTARTS) {
-        io.stderr.write(
-          `kumo: domain "${config.name}" restarted ${MAX_RESTARTS} times; giving up\n`,
-        );
-        break;
-      }
-      io.stderr.write(`kumo: domain "${config.name}" ended (${reason}); restarting it\n`);
+      if (exitStatus !== undefined || !bootAgain(config, reason, boot, io)) break;
     }
   } finally {
     stopLogging();
   }
   if (exitStatus !== undefined) return exitStatus & 0xff;
-  switch (reason) {
-    case "poweroff":
-      return ExitStatus.Ok;
-    case "reboot":
-      io.stderr.write(
-        `kumo: domain "${config.name}" rebooted (on_reboot = "${config.onReboot}")\n`,
-      );
-      return ExitStatus.Reboot;
-    case "crash":
-      io.stderr.write(`kumo: domain "${config.name}" crashed\n`);
-      for (const line of hypervisor.dmesg().slice(-10)) io.stderr.write(`  ${line}\n`);
-      return ExitStatus.Crash;
-    case "detached":
-      io.stderr.write(
-        `kumo: detached; without a kumo daemon the domain cannot outlive this command, so "${config.name}" was destroyed\n`,
-      );
-      return ExitStatus.Detached;
-    default:
-      io.stderr.write(`kumo: domain "${config.name}" ended: ${reason ?? "destroyed"}\n`);
-      return ExitStatus.OtherShutdown;
-  }
+  const status = foregroundExitStatus(config, reason, hypervisor, io);
+  if (status !== undefined) return status;
+  io.stderr.write(`kumo: domain "${config.name}" ended: ${reason ?? "destroyed"}\n`);
+  return ExitStatus.OtherShutdown;
 }
-
-/** Guards against a guest that fails as it boots with a restart action (xl stops such loops too). */
-const MAX_RESTARTS = 50;
 
 /** One boot of a foreground HVM domain, from creation to its end. */
 async function bootOnce(

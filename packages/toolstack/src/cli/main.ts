@@ -31,6 +31,7 @@ import { createPvhDomain } from "../runner/pvh-domain";
 import { introduceDomain } from "../runner/xenstore";
 import { type CommandSpec, commandHelp, findCommand, generalHelp, usageLine } from "./commands";
 import { DiskCommandError, DiskUsageError, runDiskCommand } from "./disk";
+import { bootAgain, foregroundExitStatus } from "./foreground";
 import { createHvm } from "./hvm-create";
 
 export interface KumoIo {
@@ -503,22 +504,6 @@ async function createInDaemon(
   );
 }
 
-/** True when xl.cfg's action for this end of a domain asks for a new boot. */
-function restarts(config: DomainConfig, reason: string | undefined): boolean {
-  const action =
-    reason === "poweroff"
-      ? config.onPoweroff
-      : reason === "reboot"
-        ? config.onReboot
-        : reason === "crash"
-          ? config.onCrash
-          : undefined;
-  return action === "restart" || action === "rename-restart" || action === "coredump-restart";
-}
-
-/** Guards against a guest that crashes as it boots with on_crash = "restart" (xl stops such loops too). */
-const MAX_RESTARTS = 50;
-
 interface BootStats {
   firstOutput: number;
   firstOutputInstructions: number;
@@ -553,14 +538,7 @@ async function runInForeground(
   try {
     for (let boot = 0; ; boot++) {
       outcome = await bootOnce(hypervisor, xenstored, config, kernel, ramdisk, values, io);
-      if (!restarts(config, outcome.reason)) break;
-      if (boot >= MAX_RESTARTS) {
-        io.stderr.write(
-          `kumo: domain "${config.name}" restarted ${MAX_RESTARTS} times; giving up\n`,
-        );
-        break;
-      }
-      io.stderr.write(`kumo: domain "${config.name}" ended (${outcome.reason}); restarting it\n`);
+      if (!bootAgain(config, outcome.reason, boot, io)) break;
     }
   } finally {
     stopLogging();
@@ -575,23 +553,9 @@ async function runInForeground(
         `end (${reason ?? "destroyed"}) ${seconds(stats.end)} (${stats.instructions} guest instructions)\n`,
     );
   }
+  const status = foregroundExitStatus(config, reason, hypervisor, io);
+  if (status !== undefined) return status;
   switch (reason) {
-    case "poweroff":
-      return ExitStatus.Ok;
-    case "reboot":
-      io.stderr.write(
-        `kumo: domain "${config.name}" rebooted (on_reboot = "${config.onReboot}")\n`,
-      );
-      return ExitStatus.Reboot;
-    case "crash":
-      io.stderr.write(`kumo: domain "${config.name}" crashed\n`);
-      for (const line of hypervisor.dmesg().slice(-10)) io.stderr.write(`  ${line}\n`);
-      return ExitStatus.Crash;
-    case "detached":
-      io.stderr.write(
-        `kumo: detached; without a kumo daemon the domain cannot outlive this command, so "${config.name}" was destroyed\n`,
-      );
-      return ExitStatus.Detached;
     case undefined:
       io.stderr.write(`kumo: domain "${config.name}" was destroyed\n`);
       return ExitStatus.OtherShutdown;
