@@ -12,14 +12,14 @@
  * since the banked GIC registers belong to the vCPU that accesses them;
  * secondary vCPUs start through PSCI CPU_ON.
  */
-import { ArmGuest, HvmParam } from "@kumo/abi";
+import { ArmGuest } from "@kumo/abi";
 import { ARM64_TIMER_PPI, createArm64Cpu } from "@kumo/cpu-arm";
 import { GicV2, Pl011 } from "@kumo/device-models";
 import type { ClockOptions, Domain, Hypervisor } from "@kumo/hypervisor-core";
 import { DomainBuildError } from "../builder/errors";
 import type { DomainConfig } from "../config/domain-config";
-import { ConsoleBackend } from "../console/backend";
-import { hostConsoleChannel } from "../console/host-channel";
+import type { ConsoleBackend } from "../console/backend";
+import { attachXenRings } from "../runner/xen-rings";
 import {
   type Arm64BootLayout,
   applyArm64EntryState,
@@ -167,23 +167,11 @@ export function createArm64Domain(
       };
     }
 
-    const consolePage = new Uint8Array(4096);
-    const storePage = new Uint8Array(4096);
-    memory.mapFrame(Arm64SpecialPages.consoleGfn, consolePage, true);
-    memory.mapFrame(Arm64SpecialPages.xenstoreGfn, storePage, true);
-    const consolePort = domain.events.allocUnbound(0);
-    const storePort = domain.events.allocUnbound(0);
-    if (consolePort <= 0 || storePort <= 0)
-      throw new DomainBuildError(
-        `cannot allocate the console and xenstore event channels (${consolePort}, ${storePort})`,
-      );
-    const params = hypervisor.host.hvmParams;
-    params.set(domain.domid, HvmParam.CONSOLE_PFN, Arm64SpecialPages.consoleGfn);
-    params.set(domain.domid, HvmParam.CONSOLE_EVTCHN, consolePort);
-    params.set(domain.domid, HvmParam.STORE_PFN, Arm64SpecialPages.xenstoreGfn);
-    params.set(domain.domid, HvmParam.STORE_EVTCHN, storePort);
-    const console = new ConsoleBackend(
-      hostConsoleChannel(hypervisor.host, domain.domid, Arm64SpecialPages.consoleGfn, consolePort),
+    const { consolePort, storePort, storePage, console } = attachXenRings(
+      hypervisor,
+      domain,
+      memory,
+      Arm64SpecialPages,
     );
 
     cpus.forEach((cpu, id) => {

@@ -18,7 +18,6 @@
  * guest transmits goes to its listeners and host input is received, as
  * `xl console` attaches to an HVM guest's first serial port.
  */
-import { HvmParam } from "@kumo/abi";
 import { createX86Cpu } from "@kumo/cpu-x86";
 import {
   type IdeDisk,
@@ -39,11 +38,11 @@ import {
 } from "../builder/multiboot";
 import { guestBootMemory, PvhSpecialPages } from "../builder/pvh";
 import type { DomainConfig } from "../config/domain-config";
-import { ConsoleBackend } from "../console/backend";
-import { hostConsoleChannel } from "../console/host-channel";
+import type { ConsoleBackend } from "../console/backend";
 import { attachLocalApic, type LocalApicWiring } from "./local-apic";
 import { createPcPlatform, type PcPlatform } from "./pc-platform";
 import { shutdownActionOf } from "./shutdown-action";
+import { attachXenRings } from "./xen-rings";
 
 /** EAX, EDX, EBX and ESI in the SDM's register numbering (vol. 2A, table 2-1). */
 const EAX = 0;
@@ -324,24 +323,12 @@ export function createHvmDomain(
     domain.memoryMap = layout.e820.map((entry) => ({ ...entry }));
 
     // The Xen special pages and their HVM params, as for PVH (xen-abi.md 1.2, 6.3).
-    const consolePage = new Uint8Array(4096);
-    const storePage = new Uint8Array(4096);
-    memory.mapFrame(PvhSpecialPages.consoleGfn, consolePage, true);
-    memory.mapFrame(PvhSpecialPages.xenstoreGfn, storePage, true);
-    const consolePort = domain.events.allocUnbound(0);
-    const storePort = domain.events.allocUnbound(0);
-    if (consolePort <= 0 || storePort <= 0)
-      throw new DomainBuildError(
-        `cannot allocate the console and xenstore event channels (${consolePort}, ${storePort})`,
-      );
-    const params = hypervisor.host.hvmParams;
-    params.set(domain.domid, HvmParam.CONSOLE_PFN, PvhSpecialPages.consoleGfn);
-    params.set(domain.domid, HvmParam.CONSOLE_EVTCHN, consolePort);
-    params.set(domain.domid, HvmParam.STORE_PFN, PvhSpecialPages.xenstoreGfn);
-    params.set(domain.domid, HvmParam.STORE_EVTCHN, storePort);
-    const pvConsole = new ConsoleBackend(
-      hostConsoleChannel(hypervisor.host, domain.domid, PvhSpecialPages.consoleGfn, consolePort),
-    );
+    const {
+      consolePort,
+      storePort,
+      storePage,
+      console: pvConsole,
+    } = attachXenRings(hypervisor, domain, memory, PvhSpecialPages);
 
     const console = new SerialConsole();
     let exitStatus: number | undefined;

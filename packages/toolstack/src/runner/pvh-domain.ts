@@ -10,10 +10,9 @@
  *
  * Browser-safe: everything comes in as bytes and goes out as objects.
  */
-import { HvmParam } from "@kumo/abi";
 import { createX86Cpu } from "@kumo/cpu-x86";
 import { AcpiSleep } from "@kumo/device-models";
-import type { ClockOptions, Domain, Hypervisor, ShutdownAction } from "@kumo/hypervisor-core";
+import type { ClockOptions, Domain, Hypervisor } from "@kumo/hypervisor-core";
 import { ACPI_S5_SLEEP_TYPE, ACPI_SLEEP_PORT_BASE } from "../builder/acpi";
 import { type ElfImage, parseElf } from "../builder/elf";
 import { DomainBuildError } from "../builder/errors";
@@ -24,10 +23,11 @@ import {
   type PvhBootLayout,
   PvhSpecialPages,
 } from "../builder/pvh";
-import type { DomainAction, DomainConfig } from "../config/domain-config";
-import { ConsoleBackend } from "../console/backend";
-import { hostConsoleChannel } from "../console/host-channel";
+import type { DomainConfig } from "../config/domain-config";
+import type { ConsoleBackend } from "../console/backend";
 import { attachLocalApic, type LocalApicWiring } from "./local-apic";
+import { shutdownActionOf } from "./shutdown-action";
+import { attachXenRings } from "./xen-rings";
 
 export interface PvhDomainImages {
   /** The kernel ELF (see `unpackKernelImage`). */
@@ -96,22 +96,6 @@ function acpiPortIo(sleep: AcpiSleep) {
   };
 }
 
-/** xl.cfg actions the hypervisor carries out itself; the rest are the toolstack's (coredump, rename). */
-function shutdownAction(action: DomainAction): ShutdownAction {
-  switch (action) {
-    case "destroy":
-    case "coredump-destroy":
-      return "destroy";
-    case "restart":
-    case "rename-restart":
-    case "coredump-restart":
-    case "soft-reset":
-      return "restart";
-    case "preserve":
-      return "preserve";
-  }
-}
-
 export function createPvhDomain(
   hypervisor: Hypervisor,
   config: DomainConfig,
@@ -131,9 +115,9 @@ export function createPvhDomain(
     guestWidth: elf.bits,
     clock: options.clock,
     onShutdown: {
-      poweroff: shutdownAction(config.onPoweroff),
-      reboot: shutdownAction(config.onReboot),
-      crash: shutdownAction(config.onCrash),
+      poweroff: shutdownActionOf(config.onPoweroff),
+      reboot: shutdownActionOf(config.onReboot),
+      crash: shutdownActionOf(config.onCrash),
     },
   });
   try {
@@ -149,27 +133,11 @@ export function createPvhDomain(
     // XENMEM_memory_map answers with the same map as hvm_start_info.
     domain.memoryMap = layout.memmap.map((entry) => ({ ...entry }));
 
-    // Special pages outside RAM (xen-abi.md 1.2 and 6.3): zeroed, owned by the toolstack.
-    const consolePage = new Uint8Array(4096);
-    const storePage = new Uint8Array(4096);
-    memory.mapFrame(PvhSpecialPages.consoleGfn, consolePage, true);
-    memory.mapFrame(PvhSpecialPages.xenstoreGfn, storePage, true);
-    // Guest ports waiting for domain 0 (libxl: xc_evtchn_alloc_unbound(domid, backend 0)).
-    const consolePort = domain.events.allocUnbound(0);
-    const storePort = domain.events.allocUnbound(0);
-    if (consolePort <= 0 || storePort <= 0) {
-      throw new DomainBuildError(
-        `cannot allocate the console and xenstore event channels (${consolePort}, ${storePort})`,
-      );
-    }
-    const params = hypervisor.host.hvmParams;
-    params.set(domain.domid, HvmParam.CONSOLE_PFN, PvhSpecialPages.consoleGfn);
-    params.set(domain.domid, HvmParam.CONSOLE_EVTCHN, consolePort);
-    params.set(domain.domid, HvmParam.STORE_PFN, PvhSpecialPages.xenstoreGfn);
-    params.set(domain.domid, HvmParam.STORE_EVTCHN, storePort);
-
-    const console = new ConsoleBackend(
-      hostConsoleChannel(hypervisor.host, domain.domid, PvhSpecialPages.consoleGfn, consolePort),
+    const { consolePort, storePort, storePage, console } = attachXenRings(
+      hypervisor,
+      domain,
+      memory,
+      PvhSpecialPages,
     );
 
     // Xen enters S5 on the guest's write (domain_shutdown(SHUTDOWN_poweroff)); other
