@@ -22,10 +22,9 @@
  * bounded by BOOT_TIMEOUT_SECONDS; a machine that does not reach the prompt
  * is reported with the reason and left out of the ratio.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { dirname, join, resolve } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import {
   Arm64SpecialPages,
@@ -35,6 +34,7 @@ import {
 } from "@kumo/toolstack";
 import { Xenstored } from "@kumo/xenstore";
 import type { Benchmark, BenchmarkContext } from "./lib/harness";
+import { guestPaths } from "./lib/linux-guest";
 
 const BANNER = "Kumo test guest arm64 ready";
 const PROMPT = "~ # ";
@@ -47,30 +47,9 @@ interface GuestImages {
   initramfs: string;
 }
 
-/**
- * The arm64 guest's paths, built if missing (cached otherwise), from
- * guests/bin/guests.mjs as boot-linux.ts gets the i386 guest's.
- */
+/** The arm64 guest's Image and initramfs, built if missing (src/lib/linux-guest.ts). */
 function guestImages(): GuestImages {
-  const candidates = [
-    process.argv[1] ? resolve(dirname(process.argv[1]), "..") : "",
-    process.cwd(),
-    resolve(process.cwd(), ".."),
-  ];
-  const root = candidates.find((dir) => dir && existsSync(join(dir, "guests/bin/guests.mjs")));
-  if (!root) throw new Error("cannot find guests/bin/guests.mjs (run from the repository)");
-  const build = spawnSync(process.execPath, [join(root, "guests/bin/guests.mjs"), "arm64"], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "inherit"],
-    encoding: "utf8",
-  });
-  if (build.status !== 0) throw new Error("building the arm64 guest failed (see above)");
-  const path = (label: string) => {
-    const match = new RegExp(`^\\s*${label}\\s+(\\S+)\\s*$`, "m").exec(build.stdout);
-    if (!match) throw new Error(`the guest build printed no ${label} path`);
-    return match[1];
-  };
-  return { kernel: path("kernel"), initramfs: path("initramfs") };
+  return guestPaths("arm64", ["kernel", "initramfs"]);
 }
 
 interface BootResult {

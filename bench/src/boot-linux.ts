@@ -33,11 +33,11 @@
  * spawn for QEMU, constructor for v86, kernel unpacking for Kumo) on a host
  * that other jobs share: the figures vary with the load (printed below).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { loadavg } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import {
   createPvhDomain,
@@ -47,6 +47,7 @@ import {
 } from "@kumo/toolstack";
 import { Xenstored } from "@kumo/xenstore";
 import type { Benchmark, BenchmarkContext } from "./lib/harness";
+import { guestPaths } from "./lib/linux-guest";
 
 const BANNER = "Kumo test guest i386 ready";
 /** The first line Linux prints (init/version.c linux_banner), on every console it replays the log to. */
@@ -62,31 +63,9 @@ interface GuestImages {
   initramfs: string;
 }
 
-/**
- * The i386 guest's paths, built if missing, from guests/bin/guests.mjs as
- * scripts/boot.mjs gets them (@kumo/guests finds its recipes relative to its
- * own source file, which the bench runner's bundle moves).
- */
+/** The i386 guest's bzImage and initramfs, built if missing (src/lib/linux-guest.ts). */
 function guestImages(): GuestImages {
-  const candidates = [
-    process.argv[1] ? resolve(dirname(process.argv[1]), "..") : "",
-    process.cwd(),
-    resolve(process.cwd(), ".."),
-  ];
-  const root = candidates.find((dir) => dir && existsSync(join(dir, "guests/bin/guests.mjs")));
-  if (!root) throw new Error("cannot find guests/bin/guests.mjs (run from the repository)");
-  const build = spawnSync(process.execPath, [join(root, "guests/bin/guests.mjs"), "i386"], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "inherit"],
-    encoding: "utf8",
-  });
-  if (build.status !== 0) throw new Error("building the i386 guest failed (see above)");
-  const path = (label: string) => {
-    const match = new RegExp(`^\\s*${label}\\s+(\\S+)\\s*$`, "m").exec(build.stdout);
-    if (!match) throw new Error(`the guest build printed no ${label} path`);
-    return match[1];
-  };
-  return { kernel: path("kernel"), initramfs: path("initramfs") };
+  return guestPaths("i386", ["kernel", "initramfs"]);
 }
 
 interface BootResult {

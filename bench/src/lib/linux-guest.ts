@@ -1,6 +1,7 @@
 /**
- * Shared by the benchmarks that boot the i386 Linux test guest from guests/
- * under `kumo daemon` (linux-disk, linux-net): the guest's images, a daemon
+ * Shared by the benchmarks that boot the Linux test guests from guests/:
+ * their images (guestPaths; boot-linux, boot-linux-arm64 too) and, for
+ * those under `kumo daemon` (linux-disk, linux-net), a daemon
  * in this process, guests created and driven through `kumo create` and
  * `kumo console` (runKumo, as packages/toolstack/test/linux-net.test.ts
  * does), and a console that waits for patterns and runs shell commands.
@@ -20,11 +21,15 @@ export interface GuestImages {
 }
 
 /**
- * The i386 guest, built if missing, from guests/bin/guests.mjs (as
- * boot-linux.ts gets it: @kumo/guests finds its recipes relative to its own
- * source file, which the bench runner's bundle moves).
+ * The paths that guests/bin/guests.mjs prints for `labels` (vmlinux, kernel,
+ * initramfs) after building the `arch` guest if missing (cached otherwise).
+ * Run as a child process: @kumo/guests finds its recipes relative to its own
+ * source file, which the bench runner's bundle moves.
  */
-export function i386Guest(): GuestImages {
+export function guestPaths<Label extends string>(
+  arch: "i386" | "arm64",
+  labels: readonly Label[],
+): Record<Label, string> {
   const candidates = [
     process.argv[1] ? resolve(dirname(process.argv[1]), "..") : "",
     process.cwd(),
@@ -32,18 +37,24 @@ export function i386Guest(): GuestImages {
   ];
   const root = candidates.find((dir) => dir && existsSync(join(dir, "guests/bin/guests.mjs")));
   if (!root) throw new Error("cannot find guests/bin/guests.mjs (run from the repository)");
-  const build = spawnSync(process.execPath, [join(root, "guests/bin/guests.mjs"), "i386"], {
+  const build = spawnSync(process.execPath, [join(root, "guests/bin/guests.mjs"), arch], {
     cwd: root,
     stdio: ["ignore", "pipe", "inherit"],
     encoding: "utf8",
   });
-  if (build.status !== 0) throw new Error("building the i386 guest failed (see above)");
-  const path = (label: string) => {
+  if (build.status !== 0) throw new Error(`building the ${arch} guest failed (see above)`);
+  const paths = {} as Record<Label, string>;
+  for (const label of labels) {
     const match = new RegExp(`^\\s*${label}\\s+(\\S+)\\s*$`, "m").exec(build.stdout);
     if (!match) throw new Error(`the guest build printed no ${label} path`);
-    return match[1];
-  };
-  return { vmlinux: path("vmlinux"), initramfs: path("initramfs") };
+    paths[label] = match[1];
+  }
+  return paths;
+}
+
+/** The i386 guest's vmlinux (booted as PVH) and initramfs, built if missing. */
+export function i386Guest(): GuestImages {
+  return guestPaths("i386", ["vmlinux", "initramfs"]);
 }
 
 /** A guest console: collects output, waits for patterns, runs commands. */
