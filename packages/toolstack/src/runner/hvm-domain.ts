@@ -41,7 +41,7 @@ import type { DomainConfig } from "../config/domain-config";
 import type { ConsoleBackend } from "../console/backend";
 import { attachLocalApic, type LocalApicWiring } from "./local-apic";
 import { createPcPlatform, type PcPlatform } from "./pc-platform";
-import { shutdownActionOf } from "./shutdown-action";
+import { onShutdownOf } from "./shutdown-action";
 import { attachXenRings } from "./xen-rings";
 
 /** EAX, EDX, EBX and ESI in the SDM's register numbering (vol. 2A, table 2-1). */
@@ -261,11 +261,7 @@ export function createHvmDomain(
     // An HVM guest starts 32-bit; the shared_info layout latches 32-bit until it says otherwise.
     guestWidth: 32,
     clock: options.clock,
-    onShutdown: {
-      poweroff: shutdownActionOf(config.onPoweroff),
-      reboot: shutdownActionOf(config.onReboot),
-      crash: shutdownActionOf(config.onCrash),
-    },
+    onShutdown: onShutdownOf(config),
   });
   try {
     const memory = domain.memory;

@@ -26,7 +26,7 @@ import {
 import type { DomainConfig } from "../config/domain-config";
 import type { ConsoleBackend } from "../console/backend";
 import { attachLocalApic, type LocalApicWiring } from "./local-apic";
-import { shutdownActionOf } from "./shutdown-action";
+import { onShutdownOf } from "./shutdown-action";
 import { attachXenRings } from "./xen-rings";
 
 export interface PvhDomainImages {
@@ -114,11 +114,7 @@ export function createPvhDomain(
     // The kernel's ELF class latches the initial shared_info layout (xen-abi.md 3.1).
     guestWidth: elf.bits,
     clock: options.clock,
-    onShutdown: {
-      poweroff: shutdownActionOf(config.onPoweroff),
-      reboot: shutdownActionOf(config.onReboot),
-      crash: shutdownActionOf(config.onCrash),
-    },
+    onShutdown: onShutdownOf(config),
   });
   try {
     const memory = domain.memory;
