@@ -23,6 +23,7 @@ import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-
 import { attachConfiguredDevices } from "../node/devices";
 import { IdeDiskError, openIdeDisks } from "../node/ide-disk";
 import { attachTerminal } from "../node/terminal";
+import { readConfiguredVgaBios, VgaBiosError } from "../node/vga";
 import { createHvmDomain, type HvmDomainImages } from "../runner/hvm-domain";
 import { introduceDomain } from "../runner/xenstore";
 import { bootAgain, foregroundExitStatus } from "./foreground";
@@ -213,6 +214,13 @@ async function bootOnce(
   reason: ShutdownReasonName | "detached" | undefined;
   exitStatus: number | undefined;
 }> {
+  let vgaBios: Uint8Array | undefined;
+  try {
+    vgaBios = readConfiguredVgaBios(hvm);
+  } catch (error) {
+    if (error instanceof VgaBiosError) throw new CommandError(error.message);
+    throw error;
+  }
   // hd[a-d] disks are also the emulated PC's IDE disks, as xl gives them to QEMU.
   let ide: ReturnType<typeof openIdeDisks>;
   try {
@@ -230,6 +238,7 @@ async function bootOnce(
     hideXenCpuid: images.firmware !== undefined,
     xenPlatform: hvm.xenPlatformPci,
   });
+  if (vgaBios !== undefined) runnable.platform.addVga(vgaBios);
   const { domain, console } = runnable;
   await introduceDomain(xenstored, hypervisor.host, {
     domid: domain.domid,

@@ -19,6 +19,7 @@ import { parseHvmOptions } from "../config/hvm-options";
 import { type ConsoleLog, consoleLogPath, logConsoleToFile } from "../node/console-log";
 import { attachConfiguredDevices } from "../node/devices";
 import { IdeDiskError, openIdeDisks } from "../node/ide-disk";
+import { readConfiguredVgaBios, VgaBiosError } from "../node/vga";
 import { createHvmDomain, type RunnableHvmDomain } from "../runner/hvm-domain";
 import { createPvhDomain, type RunnablePvhDomain } from "../runner/pvh-domain";
 import { introduceDomain } from "../runner/xenstore";
@@ -440,6 +441,13 @@ function createHvmDomainFromConfig(
   const hvm = parseHvmOptions(request.configText, request.configName);
   const read = (path: string) => new Uint8Array(readFileSync(resolve(request.cwd, path)));
   const firmware = hvm.firmware === undefined ? undefined : read(hvm.firmware);
+  let vgaBios: Uint8Array | undefined;
+  try {
+    vgaBios = readConfiguredVgaBios(hvm);
+  } catch (error) {
+    if (error instanceof VgaBiosError) throw new RequestError(error.message);
+    throw error;
+  }
   // hd[a-d] disks are also the emulated PC's IDE disks (src/node/ide-disk.ts), as xl gives them to QEMU.
   let ide: ReturnType<typeof openIdeDisks>;
   try {
@@ -468,6 +476,7 @@ function createHvmDomainFromConfig(
     ide.close();
     throw error;
   }
+  if (vgaBios !== undefined) runnable.platform.addVga(vgaBios);
   // The image files stay open until the domain is destroyed.
   const domid = runnable.domain.domid;
   const unsubscribe = hypervisor.onDomainEvent((event) => {
