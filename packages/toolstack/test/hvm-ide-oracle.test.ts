@@ -1,6 +1,6 @@
 /**
  * The IDE disk against QEMU as the oracle (issue 9): the same 4 MiB disk
- * image, whose MBR (packages/device-models/test/boot-sector/ata-identify.asm,
+ * image, whose MBR (guests/freestanding/ata-identify.asm,
  * nasm) drives the primary master by hand after SeaBIOS booted it, runs
  * under qemu-system-i386 (PIIX3 IDE, its SeaBIOS) and on Kumo's HVM PC
  * (Debian's SeaBIOS); the lines it prints on the 0xE9 debug console must
@@ -24,7 +24,7 @@ import { SEABIOS_PATH } from "../src/config/hvm-options";
 import { mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
-const source = join(import.meta.dirname, "../../device-models/test/boot-sector/ata-identify.asm");
+const source = join(import.meta.dirname, "../../../guests/freestanding/ata-identify.asm");
 
 /** The lines to compare: the 'r' line keeps its status byte only. */
 function comparable(output: string): string[] {

@@ -4,7 +4,7 @@
  * expansion ROM BAR to 0xC0000 and runs it; the VGA BIOS probes the Bochs
  * dispi ports and sets text mode 3; SeaBIOS then prints its banner on the
  * screen (src/bootsplash.c enable_vga_console). The boot sector
- * (packages/device-models/test/boot-sector/vga-hello.asm, nasm) prints
+ * (guests/freestanding/vga-hello.asm, nasm) prints
  * through INT 10h AH=0Eh and exits through port 0xF4. Read back with
  * `platform.vgaTextScreen()`.
  */
@@ -21,7 +21,7 @@ import { createHvmDomain } from "../src/runner/hvm-domain";
 import { hasTool } from "./support/linux-guest";
 
 const VGABIOS_PATH = "/usr/share/seabios/vgabios-stdvga.bin";
-const source = join(import.meta.dirname, "../../device-models/test/boot-sector/vga-hello.asm");
+const source = join(import.meta.dirname, "../../../guests/freestanding/vga-hello.asm");
 
 describe.skipIf(!existsSync(SEABIOS_PATH) || !existsSync(VGABIOS_PATH) || !hasTool("nasm"))(
   "stdvga with SeaBIOS",

@@ -14,7 +14,7 @@ import { parseDomainConfig } from "../src/config/domain-config";
 import { assemble, runHvmUntilShutdown } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
-const source = join(import.meta.dirname, "../../device-models/test/boot-sector/pc-interrupts.asm");
+const source = join(import.meta.dirname, "../../../guests/freestanding/pc-interrupts.asm");
 
 describe.skipIf(!hasTool("nasm"))("real-mode boot sector on the HVM PC", () => {
   // On both clocks: the PIT and RTC timers are the domain's device timers, so a virtual-clock

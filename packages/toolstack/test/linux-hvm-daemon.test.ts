@@ -2,7 +2,7 @@
  * HVM domains under `kumo daemon` with their console on COM1 (`serial =
  * "pty"`): `kumo create -c` and `kumo console` attach to the first serial
  * port, as `xl console` does for HVM guests. The guest is a 64 KiB test ROM
- * (packages/device-models/test/boot-sector/serial-echo-rom.asm, assembled
+ * (guests/freestanding/serial-echo-rom.asm, assembled
  * with nasm) booted as the domain's firmware: it echoes COM1 input in upper
  * case and leaves through the isa-debug-exit port on 'q'. (Named linux-hvm*
  * for this work's test-file pattern; no Linux is involved.)
@@ -41,7 +41,7 @@ describe.skipIf(!hasTool("nasm"))("HVM domains in the kumo daemon", () => {
       "bin",
       "-o",
       join(dir, "echo.rom"),
-      join(import.meta.dirname, "../../device-models/test/boot-sector/serial-echo-rom.asm"),
+      join(import.meta.dirname, "../../../guests/freestanding/serial-echo-rom.asm"),
     ]);
     writeFileSync(
       join(dir, "echo.cfg"),

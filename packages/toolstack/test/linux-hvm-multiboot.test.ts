@@ -1,6 +1,6 @@
 /**
  * Multiboot (v1) direct boot on the HVM PC (src/builder/multiboot.ts): the
- * test kernel packages/device-models/test/boot-sector/multiboot-info.asm
+ * test kernel guests/freestanding/multiboot-info.asm
  * (nasm, a.out-kludge header) prints what the boot information says through
  * the 0xE9 debug console and exits through port 0xF4. (Named linux-hvm* for
  * this work's test-file pattern; no Linux is involved.)
@@ -16,7 +16,7 @@ import { parseDomainConfig } from "../src/config/domain-config";
 import { assemble, runHvmUntilShutdown } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
-const source = join(import.meta.dirname, "../../device-models/test/boot-sector/multiboot-info.asm");
+const source = join(import.meta.dirname, "../../../guests/freestanding/multiboot-info.asm");
 
 describe.skipIf(!hasTool("nasm"))("Multiboot direct boot", () => {
   it("passes the command line, a module and the memory map; the kernel exits through 0xf4", async () => {

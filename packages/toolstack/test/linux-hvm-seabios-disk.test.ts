@@ -3,7 +3,7 @@
  * `disk = ['format=raw, vdev=hda, target=...']` puts a raw image on the PIIX3
  * IDE primary master; SeaBIOS's own ATA driver (src/hw/ata.c) probes the
  * channel, IDENTIFYs the disk, reads its MBR to 0000:7C00 and jumps to it.
- * The boot sector (packages/device-models/test/boot-sector/disk-hello.asm,
+ * The boot sector (guests/freestanding/disk-hello.asm,
  * assembled with nasm) prints on COM1, reads LBA 1 back through INT 13h
  * AH=42h and exits through isa-debug-exit with 0x40 | the drive number
  * SeaBIOS gave it in DL (0x80), which `kumo create` returns as status 129. In the linux-hvm* family for the test-name pattern only.
@@ -22,7 +22,7 @@ import { runKumo } from "../src/node/index";
 import { mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
 import { Console, hasTool } from "./support/linux-guest";
 
-const source = join(import.meta.dirname, "../../device-models/test/boot-sector/disk-hello.asm");
+const source = join(import.meta.dirname, "../../../guests/freestanding/disk-hello.asm");
 
 describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots from IDE", () => {
   it("finds the disk on the primary master and runs its boot sector", async () => {
