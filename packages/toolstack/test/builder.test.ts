@@ -284,6 +284,16 @@ describe("xz decoder", () => {
     expect(crc32(data)).toBe(gz.readUInt32LE(gz.length - 8));
   });
 
+  it("checks the index: a block header size byte turned into the index indicator is corruption", () => {
+    const original = text.subarray(0, 20000);
+    const damaged = new Uint8Array(
+      run("xz", ["-c", "--check=crc32", "--x86", "--lzma2=preset=6"], original),
+    );
+    // Offset 12 is the first block header's size byte; 0x02 ^ 0x02 = 0x00, the index indicator.
+    damaged[12] ^= damaged[12];
+    expect(() => decompressXz(damaged)).toThrow(KernelImageError);
+  });
+
   it("detects corruption with a KernelImageError, never another exception (property)", () => {
     const original = text.subarray(0, 20000);
     const compressed = new Uint8Array(

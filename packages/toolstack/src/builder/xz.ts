@@ -495,6 +495,8 @@ export function decompressXz(bytes: Uint8Array, sizeHint = bytes.length * 4): Ui
   const checkSize = checkSizes[checkType];
   const output = new Output(sizeHint);
   const lzma = new LzmaDecoder();
+  // Unpadded and uncompressed size of each block, for the index check.
+  const records: number[] = [];
   let offset = 12;
   for (;;) {
     if (offset >= bytes.length) corrupt("truncated before the index");
@@ -573,7 +575,50 @@ export function decompressXz(bytes: Uint8Array, sizeHint = bytes.length * 4): Ui
         corrupt("block CRC64 mismatch");
       }
     }
+    records.push(headerSize + (after - dataStart) + checkSize, output.length - blockOutputStart);
     offset = next + checkSize;
   }
+  checkIndexAndFooter(bytes, offset, records, bytes[7]);
   return output.buffer.slice(0, output.length);
+}
+
+/**
+ * The index and stream footer (.xz file format 1.0.4, sections 2.1.2 and 4):
+ * the records must list exactly the blocks decoded, the index CRC32 and the
+ * footer (CRC32, backward size, the header's flags, "YZ") must match. Without
+ * this, damage that turns a block header's size byte into the index
+ * indicator would end the stream early and look like a valid, shorter one.
+ */
+function checkIndexAndFooter(
+  bytes: Uint8Array,
+  start: number,
+  records: number[],
+  checkType: number,
+): void {
+  const [count, afterCount] = readVarint(bytes, start + 1, bytes.length);
+  let cursor = afterCount;
+  if (count * 2 !== records.length) corrupt("index record count does not match the blocks");
+  for (let i = 0; i < records.length; i++) {
+    let value: number;
+    [value, cursor] = readVarint(bytes, cursor, bytes.length);
+    if (value !== records[i]) corrupt("index record does not match its block");
+  }
+  while ((cursor - start) % 4 !== 0) {
+    if (cursor >= bytes.length) corrupt("truncated index");
+    if (bytes[cursor] !== 0) corrupt("non-zero index padding");
+    cursor++;
+  }
+  if (cursor + 4 + 12 > bytes.length) corrupt("truncated index or stream footer");
+  if (crc32(bytes, start, cursor) !== readUint32(bytes, cursor)) corrupt("index CRC32 mismatch");
+  const footer = cursor + 4;
+  if (crc32(bytes, footer + 4, footer + 10) !== readUint32(bytes, footer)) {
+    corrupt("stream footer CRC32 mismatch");
+  }
+  if ((readUint32(bytes, footer + 4) + 1) * 4 !== cursor + 4 - start) {
+    corrupt("stream footer backward size does not match the index");
+  }
+  if (bytes[footer + 8] !== 0 || bytes[footer + 9] !== checkType) {
+    corrupt("stream footer flags differ from the header's");
+  }
+  if (bytes[footer + 10] !== 0x59 || bytes[footer + 11] !== 0x5a) corrupt("no stream footer magic");
 }
