@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   gcc gcc-multilib clang-14 binutils-aarch64-linux-gnu libxen-dev nasm
   lld-14 llvm-14 device-tree-compiler
   qemu-user qemu-system-x86 qemu-system-arm qemu-utils xenstore-utils
+  syslinux syslinux-common isolinux mtools dosfstools xorriso
   acpica-tools e2fsprogs seabios chromium xen-utils-4.17 busybox-static linux-source-6.1 bc flex bison libelf-dev cpio xz-utils make
 )
 SUDO=""
