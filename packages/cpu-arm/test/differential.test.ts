@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { decodeInstruction, Op } from "../src/decoder";
 import { DATA } from "./support/machine";
 import { describeDifferences, hasOracle, kumoArea, qemuArea } from "./support/oracle";
+import { Random } from "./support/random";
 
 /**
  * Differential test against qemu-aarch64 on generated instruction streams:
@@ -11,28 +12,6 @@ import { describeDifferences, hasOracle, kumoArea, qemuArea } from "./support/or
  * into the data area. Both sides then compare the whole area (register
  * dumps and memory written by stores).
  */
-
-class Random {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed | 0 || 1;
-  }
-  next(): number {
-    // xorshift32
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x;
-    return x >>> 0;
-  }
-  below(n: number): number {
-    return this.next() % n;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.below(items.length)];
-  }
-}
 
 const SPECIAL = [
   0n,

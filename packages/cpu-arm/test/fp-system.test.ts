@@ -4,32 +4,14 @@ import { ExceptionClass } from "../src/cpu";
 import { ID_AA64PFR0_EL1 } from "../src/system-registers";
 import { assemble, hasAssembler } from "./support/assemble";
 import { hex, machine } from "./support/machine";
+import { withVectorTable } from "./support/vectors";
 
 /**
  * The system side of FP/Advanced SIMD: CPACR_EL1.FPEN traps (Arm ARM
  * D19.2 CPACR_EL1; the trap Linux's do_fpsimd_acc answers when it
  * enables FP lazily), ID_AA64PFR0_EL1, and the V registers in saved state.
  */
-function program(body: string): string {
-  const entries: string[] = [];
-  for (let offset = 0; offset < 0x800; offset += 0x80)
-    entries.push(
-      `.org 0x800 + 0x${offset.toString(16)}\nmov x20, #0x${offset.toString(16)}\nb common`,
-    );
-  return `
-    b start
-    ${entries.join("\n")}
-  common:
-    mrs x21, esr_el1
-    mrs x22, elr_el1
-    wfi
-  start:
-    adr x0, _start + 0x800
-    msr vbar_el1, x0
-    ${body}
-    wfi
-  `;
-}
+const program = withVectorTable;
 
 /** ESR_EL1 of a trapped FP/SIMD access: EC 0x07, IL, ISS CV = 1 with COND = 0b1110 (AArch64). */
 const FP_TRAP_ESR = hex(BigInt(((ExceptionClass.FpAccess << 26) | (1 << 25) | 0x1e00000) >>> 0));

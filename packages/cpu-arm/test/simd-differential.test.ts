@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DATA } from "./support/machine";
 import { describeDifferences, hasOracle, kumoArea, qemuArea } from "./support/oracle";
+import { Random } from "./support/random";
 
 /**
  * Differential test of FP and Advanced SIMD against qemu-aarch64: every
@@ -11,27 +12,6 @@ import { describeDifferences, hasOracle, kumoArea, qemuArea } from "./support/or
  * runs one instruction, and stores q0-q7, FPSR, NZCV, FPCR, x27 and
  * x0-x7. Both sides then compare the whole data area byte for byte.
  */
-
-class Random {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed | 0 || 1;
-  }
-  next(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x;
-    return x >>> 0;
-  }
-  below(n: number): number {
-    return this.next() % n;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.below(items.length)];
-  }
-}
 
 const SPECIAL32 = [
   0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 0x7fa00005,

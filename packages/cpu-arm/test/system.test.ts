@@ -4,36 +4,15 @@ import { describe, expect, it } from "vitest";
 import { ExceptionClass } from "../src/cpu";
 import { assemble, hasAssembler } from "./support/assemble";
 import { hex, machine, RAM_BASE } from "./support/machine";
+import { withVectorTable } from "./support/vectors";
 
 /**
  * Exception entry and return at EL0/EL1 (Arm ARM D1.10, D1.11): each test
  * program installs a vector table whose sixteen entries record their own
  * offset in x20 and the syndrome registers in x21-x24, then stop at wfi.
  */
-function program(body: string): string {
-  const entries: string[] = [];
-  for (let offset = 0; offset < 0x800; offset += 0x80) {
-    entries.push(
-      `.org 0x800 + 0x${offset.toString(16)}\nmov x20, #0x${offset.toString(16)}\nb common`,
-    );
-  }
-  return `
-    b start
-    ${entries.join("\n")}
-  common:
-    mrs x21, esr_el1
-    mrs x22, elr_el1
-    mrs x23, spsr_el1
-    mrs x24, far_el1
-    mrs x25, CurrentEL
-    wfi
-  start:
-    adr x0, _start + 0x800
-    msr vbar_el1, x0
-    ${body}
-    wfi
-  `;
-}
+const program = (body: string) =>
+  withVectorTable(body, ["mrs x23, spsr_el1", "mrs x24, far_el1", "mrs x25, CurrentEL"]);
 
 function run(body: string, setup?: (m: ReturnType<typeof machine>) => void) {
   const m = machine(assemble(program(body)));

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ARM64_TIMER_PPI, Arm64Timer, ExceptionClass } from "../src/cpu";
 import { assemble, hasAssembler } from "./support/assemble";
 import { hex, machine } from "./support/machine";
+import { withVectorTable } from "./support/vectors";
 
 /**
  * The generic timer at EL1/EL0 (Arm ARM D11.2 "The AArch64 view of the
@@ -10,26 +11,7 @@ import { hex, machine } from "./support/machine";
  * against the VMM's counter, ISTATUS, the output reported to the VMM for
  * the GIC, CNTKCTL_EL1's EL0 access controls, and the IRQ/FIQ inputs.
  */
-function program(body: string): string {
-  const entries: string[] = [];
-  for (let offset = 0; offset < 0x800; offset += 0x80)
-    entries.push(
-      `.org 0x800 + 0x${offset.toString(16)}\nmov x20, #0x${offset.toString(16)}\nb common`,
-    );
-  return `
-    b start
-    ${entries.join("\n")}
-  common:
-    mrs x21, esr_el1
-    mrs x22, elr_el1
-    wfi
-  start:
-    adr x0, _start + 0x800
-    msr vbar_el1, x0
-    ${body}
-    wfi
-  `;
-}
+const program = withVectorTable;
 
 const esr = (ec: number, iss: number) => hex(BigInt(((ec << 26) | (1 << 25) | iss) >>> 0));
 
