@@ -1,4 +1,16 @@
 export {
+  ACPI_PM_WINDOW_SIZE,
+  AcpiPm,
+  type AcpiPmClock,
+  AcpiPmOffset,
+  type AcpiPmOptions,
+  type AcpiPmState,
+  AcpiPmStateError,
+  PM_TIMER_FREQUENCY,
+  Pm1Control,
+  Pm1Event,
+} from "./acpi-pm";
+export {
   AcpiSleep,
   AcpiSleepOffset,
   type AcpiSleepOptions,
