@@ -1,6 +1,22 @@
 import type { X86Cpu } from "./cpu";
 import { Info } from "./decoder";
 import {
+  type Big,
+  add as bigAdd,
+  atan2 as bigAtan2,
+  mul as bigMul,
+  pi as bigPi,
+  tan as bigTan,
+  exp2m1,
+  fromDouble,
+  partialRemainder,
+  type Rounded,
+  round64,
+  sinCos,
+  yLog2x,
+  yLog2xPlus1,
+} from "./fpu-transcendental";
+import {
   add,
   DOUBLE,
   decompose,
@@ -597,8 +613,9 @@ export class Fpu {
     const exponentA = decomposedExponent;
     decompose(b);
     if (exponentA - decomposedExponent >= 64) {
-      const q = Math.trunc(a / b);
-      this.set(0, a - q * b);
+      // Partial: C2 = 1, C0 C1 C3 cleared (as the host does).
+      const rest = partialRemainder(this.exactOf(0), this.exactOf(1));
+      this.setRounded(0, round64(rest, 0), false, false);
       this.status |= C2;
       return;
     }
@@ -617,6 +634,246 @@ export class Fpu {
     if (q & 1) this.status |= C1;
     if (q & 2) this.status |= C3;
     if (q & 4) this.status |= C0;
+  }
+
+  /** The exact value of ST(i) (finite): st + residual. */
+  private exactOf(i: number): Big {
+    const index = (this.top + i) & 7;
+    const residual = this.residual[index];
+    const value = fromDouble(this.st[index]);
+    return residual === 0 ? value : bigAdd(value, fromDouble(residual));
+  }
+
+  /**
+   * ST(i) = a 64-bit result of the transcendental slow path, kept exactly as
+   * st + residual. PE is set whenever the slow path ran: the host reports
+   * every such result as inexact, exact ones included (f2xm1(-1) = -0.5,
+   * checked on the host); C1 when the magnitude was rounded up (SDM vol. 1
+   * 8.1.3.1).
+   */
+  private setRounded(i: number, r: Rounded, c1: boolean, inexact = true): void {
+    if (inexact) this.raise(PE);
+    if (c1) {
+      if (r.up) this.status |= C1;
+      else this.status &= ~C1;
+    }
+    if (r.high === 0 && r.low === 0) {
+      this.set(i, r.negative ? -0 : 0);
+      return;
+    }
+    let hi: number;
+    let lo = 0;
+    if (r.exponent > -1022 && r.exponent < 1023) {
+      hi = splitSignificand(r.high, r.low, r.exponent - 63);
+      lo = splitLow;
+    } else {
+      // Beyond the double range the value stays rounded (see `residual`).
+      hi = (r.high * 4294967296 + r.low) * 2 ** (r.exponent - 63);
+    }
+    if (r.negative) {
+      hi = -hi;
+      lo = -lo;
+    }
+    this.set(i, hi);
+    if (!this.abort) this.residual[(this.top + i) & 7] = lo;
+  }
+
+  /** The NaN an x87 operation on NaN operands returns: the larger significand, quieted (SDM vol. 1 4.8.3.5). */
+  private nanOf(a: number, b: number): number {
+    if (!Number.isNaN(a)) return b;
+    if (!Number.isNaN(b)) return a;
+    conversion[0] = a;
+    const aHigh = conversionWords[1] & 0xfffff;
+    const aLow = conversionWords[0] >>> 0;
+    conversion[0] = b;
+    const bHigh = conversionWords[1] & 0xfffff;
+    const bLow = conversionWords[0] >>> 0;
+    return aHigh > bHigh || (aHigh === bHigh && aLow >= bLow) ? a : b;
+  }
+
+  private rc(): number {
+    return (this.control >> 10) & 3;
+  }
+
+  /**
+   * FSIN (kind 0), FCOS (1), FPTAN (2), FSINCOS (3) (SDM vol. 2A): an
+   * operand of magnitude 2^63 or more is out of range, C2 = 1 and the stack
+   * is left alone; an infinite one is an invalid operation (both results
+   * the indefinite for FPTAN and FSINCOS, checked on the host). FSINCOS
+   * leaves sin in ST(1) and cos in ST(0), C1 from the rounding of sin;
+   * FPTAN pushes 1.0 after tan.
+   */
+  private trigonometric(kind: number): void {
+    const v = this.get0();
+    this.status &= ~C2;
+    if (this.abort) return;
+    const pushes = kind >= 2;
+    if (Number.isNaN(v)) {
+      if (pushes) this.push(v);
+      return;
+    }
+    if (!Number.isFinite(v)) {
+      this.raise(IE);
+      if (this.abort) return;
+      this.set(0, INDEFINITE);
+      if (pushes) this.push(INDEFINITE);
+      return;
+    }
+    if (Math.abs(v) >= 2 ** 63) {
+      this.status |= C2;
+      return;
+    }
+    if (v === 0) {
+      // sin and tan keep the signed zero, cos is 1: exact (SDM vol. 2A FSIN, FCOS, FPTAN tables).
+      if (kind === 1) this.set(0, 1);
+      else if (kind === 3) {
+        this.push(1);
+      } else if (kind === 2) this.push(1);
+      return;
+    }
+    const x = this.exactOf(0);
+    const rc = this.rc();
+    if (kind === 2) {
+      this.setRounded(0, round64(bigTan(x), rc), true);
+      this.push(1);
+      return;
+    }
+    const [sin, cos] = sinCos(x);
+    if (kind === 0) this.setRounded(0, round64(sin, rc), true);
+    else if (kind === 1) this.setRounded(0, round64(cos, rc), true);
+    else {
+      const cosine = round64(cos, rc);
+      this.setRounded(0, round64(sin, rc), true);
+      if (this.abort) return;
+      this.push(0);
+      this.setRounded(0, cosine, false);
+    }
+  }
+
+  /**
+   * F2XM1 (SDM vol. 2A): 2^x - 1 for -1 <= x <= 1. Outside that range the
+   * SDM leaves the result undefined; the host returns the operand
+   * unchanged with PE set, and so does Kumo. Infinities give +inf and -1.
+   */
+  private twoToXMinus1(): void {
+    const v = this.get0();
+    if (this.abort || Number.isNaN(v) || v === 0) return;
+    if (!Number.isFinite(v)) {
+      if (v < 0) this.set(0, -1);
+      return;
+    }
+    const residual = this.residual[this.top & 7];
+    if (Math.abs(v) > 1 || (Math.abs(v) === 1 && residual !== 0 && residual > 0 === v > 0)) {
+      this.raise(PE);
+      return;
+    }
+    if (Math.abs(v) === 1 && residual === 0) {
+      // Exact results 1 and -0.5; the host flags them inexact, and 1 as rounded up.
+      this.raise(PE);
+      if (v > 0) this.status |= C1;
+      this.set(0, v > 0 ? 1 : -0.5);
+      return;
+    }
+    this.setRounded(0, round64(exp2m1(this.exactOf(0)), this.rc()), true);
+  }
+
+  /**
+   * FYL2X (plus1 false): ST(1) = ST(1) * log2(ST(0)); FYL2XP1: ST(1) =
+   * ST(1) * log2(ST(0) + 1); then pop. Special operands follow the SDM's
+   * tables (vol. 2A FYL2X, FYL2XP1). FYL2XP1 is defined for |ST(0)| < 1 -
+   * sqrt(2)/2; for ST(0) <= -1 the host returns ST(0) (with PE), as Kumo does.
+   */
+  private logarithm(plus1: boolean): void {
+    const x = this.get0();
+    const y = this.get(1);
+    if (this.abort) return;
+    let result: number;
+    if (Number.isNaN(x) || Number.isNaN(y)) result = this.nanOf(x, y);
+    else if (plus1 && x <= -1 && Number.isFinite(x)) {
+      this.raise(PE);
+      this.setExactTo1(x);
+      return;
+    } else {
+      // The logarithm's sign and whether it is zero or infinite.
+      const argument = plus1 ? x : x - 1;
+      const logZero = plus1 ? x === 0 : x === 1 && this.residual[this.top & 7] === 0;
+      const negativeDomain = plus1 ? x === Number.NEGATIVE_INFINITY : x < 0;
+      if (negativeDomain) {
+        this.raise(IE);
+        result = INDEFINITE;
+      } else if (!plus1 && x === 0) {
+        // log2(0) = -inf: y finite non-zero is a division by zero, y = 0 invalid.
+        if (y === 0) {
+          this.raise(IE);
+          result = INDEFINITE;
+        } else {
+          if (Number.isFinite(y)) this.raise(ZE);
+          result = y > 0 ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+        }
+      } else if (!Number.isFinite(x)) {
+        // log2(+inf) = +inf (FYL2XP1: x = -inf is below -1, handled above).
+        if (y === 0) {
+          this.raise(IE);
+          result = INDEFINITE;
+        } else result = y > 0 ? x : -x;
+      } else if (logZero) {
+        if (!Number.isFinite(y)) {
+          this.raise(IE);
+          result = INDEFINITE;
+        } else result = y * (plus1 ? x : 0);
+      } else if (y === 0 || !Number.isFinite(y)) {
+        // Signed zero or infinity: the logarithm's sign is the argument's (x - 1 or x).
+        result = argument < 0 ? -y : y;
+      } else {
+        const big = plus1
+          ? yLog2xPlus1(this.exactOf(1), this.exactOf(0))
+          : yLog2x(this.exactOf(1), this.exactOf(0));
+        this.setRounded(1, round64(big, this.rc()), true);
+        this.pop();
+        return;
+      }
+    }
+    if (this.abort) return;
+    this.set(1, result);
+    this.pop();
+  }
+
+  /** ST(1) = ST(0) exactly, then pop (the host's FYL2XP1 below -1). */
+  private setExactTo1(x: number): void {
+    const residual = this.residual[this.top & 7];
+    this.set(1, x);
+    if (!this.abort) this.residual[(this.top + 1) & 7] = residual;
+    this.pop();
+  }
+
+  /**
+   * FPATAN (SDM vol. 2A): ST(1) = atan(ST(1) / ST(0)) with the quadrant of
+   * (ST(0), ST(1)), then pop. Zeros and infinities give 0, +-pi/4, +-pi/2,
+   * +-3pi/4 or +-pi (the SDM's table, IEEE atan2's), rounded to 64 bits.
+   */
+  private arctangent(): void {
+    const x = this.get0();
+    const y = this.get(1);
+    if (this.abort) return;
+    if (Number.isNaN(x) || Number.isNaN(y)) {
+      this.set(1, this.nanOf(x, y));
+      this.pop();
+      return;
+    }
+    let angle: Big;
+    if (x === 0 || y === 0 || !Number.isFinite(x) || !Number.isFinite(y)) {
+      // IEEE atan2 (JavaScript's) picks the multiple of pi/4; it is then rounded to 64 bits.
+      const special = Math.atan2(y, x);
+      const quarters = Math.round(special / (Math.PI / 4));
+      if (quarters === 0) {
+        this.set(1, special);
+        this.pop();
+        return;
+      }
+      angle = bigMul(bigPi(), { negative: quarters < 0, m: BigInt(Math.abs(quarters)), e: -2 });
+    } else angle = bigAtan2(this.exactOf(1), this.exactOf(0));
+    this.setRounded(1, round64(angle, this.rc()), true);
+    this.pop();
   }
 
   /** ST(0) op= src (toRegister false) or ST(i) = ST(i) op ST(0). */
@@ -726,20 +983,16 @@ export class Fpu {
         this.push(0);
         return;
       case 0xf0:
-        this.set(0, 2 ** this.get0() - 1);
+        this.twoToXMinus1();
         return;
       case 0xf1:
-        this.set(1, this.get(1) * Math.log2(this.get0()));
-        this.pop();
+        this.logarithm(false);
         return;
       case 0xf2:
-        this.set(0, Math.tan(this.get0()));
-        this.push(1);
-        this.status &= ~C2;
+        this.trigonometric(2);
         return;
       case 0xf3:
-        this.set(1, Math.atan2(this.get(1), this.get0()));
-        this.pop();
+        this.arctangent();
         return;
       case 0xf4: {
         const v = this.get0();
@@ -760,8 +1013,7 @@ export class Fpu {
         this.top = (this.top + 1) & 7;
         return;
       case 0xf9:
-        this.set(1, this.get(1) * Math.log2(this.get0() + 1));
-        this.pop();
+        this.logarithm(true);
         return;
       case 0xfa: {
         const v = this.get0();
@@ -773,13 +1025,9 @@ export class Fpu {
         this.set(0, root);
         return;
       }
-      case 0xfb: {
-        const v = this.get0();
-        this.set(0, Math.sin(v));
-        this.push(Math.cos(v));
-        this.status &= ~C2;
+      case 0xfb:
+        this.trigonometric(3);
         return;
-      }
       case 0xfc: {
         // FRNDINT: PE and C1 when the value was not an integer (SDM vol. 2A FRNDINT).
         const v = this.get0();
@@ -795,12 +1043,10 @@ export class Fpu {
         this.set(0, this.get0() * 2 ** Math.trunc(this.get(1)));
         return;
       case 0xfe:
-        this.set(0, Math.sin(this.get0()));
-        this.status &= ~C2;
+        this.trigonometric(0);
         return;
       case 0xff:
-        this.set(0, Math.cos(this.get0()));
-        this.status &= ~C2;
+        this.trigonometric(1);
         return;
       default:
         cpu.fault(6, 0);
