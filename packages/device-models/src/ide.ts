@@ -16,11 +16,29 @@
  * EXECUTE DEVICE DIAGNOSTIC, RECALIBRATE, the power commands (IDLE,
  * STANDBY, CHECK POWER MODE: the disk never spins down) and NOP; any other
  * command ends with ABRT, as a device that does not implement it answers
- * (6.2.1). IDENTIFY PACKET DEVICE aborts too (these are not ATAPI devices),
- * which is how SeaBIOS and Linux tell an ATA disk from an ATAPI one.
+ * (6.2.1). IDENTIFY PACKET DEVICE aborts too on a disk, which is how
+ * SeaBIOS and Linux tell an ATA disk from an ATAPI one.
  *
- * Commands complete at once (the disk is synchronous); BSY is never seen
- * outside SRST. The interrupt follows 9.5-9.7: PIO data-in raises INTRQ
+ * ATAPI CD-ROM drives (`IdeCdrom`) answer IDENTIFY PACKET DEVICE and the
+ * PACKET command (8.21, 9.8: the 12-byte packet is written while DRQ with
+ * the interrupt reason C/D=1 I/O=0; data-in comes in DRQ blocks of at most
+ * the byte count the host wrote to LBA mid/high, each announced by INTRQ
+ * with I/O=1 and the block's length in LBA mid/high; the end by I/O=1 C/D=1
+ * and INTRQ). The packets themselves are atapi.ts's. Their signature is
+ * 14h/EBh (9.12), their status after a reset 00h; ATA commands that read
+ * or identify end with ABRT and the signature, as ATAPI-6 8.15.5 says.
+ *
+ * A disk operation may complete at once or return a promise (an image file
+ * read through the host's asynchronous I/O): the drive is BSY (D0h, as QEMU
+ * shows it during its asynchronous I/O) until the promise settles, then
+ * goes on (DRQ and INTRQ for data-in, the next block or the end for
+ * data-out). While BSY, writes to the command block are ignored and the
+ * data port floats (ATA-6 7.1: the host shall not access them; QEMU
+ * ignores them the same way); SRST abandons the request. A failed read is
+ * ERR with UNC (8.27.5.2), a failed write or flush ERR with ABRT, a failed
+ * CD read CHECK CONDITION with MEDIUM ERROR / UNRECOVERED READ ERROR.
+ *
+ * The interrupt follows 9.5-9.7: PIO data-in raises INTRQ
  * for each DRQ block, PIO data-out after each block written and at the end,
  * non-data commands at completion; reading the status register (not the
  * alternate status) or writing a command clears it, nIEN masks the line.
@@ -31,40 +49,70 @@
  * probe then moves on at once instead of waiting for BSY to clear).
  *
  * Simplifications: no bus-master DMA (BAR 4 is absent, so Linux's ata_piix
- * falls back to PIO), no ATAPI, the IDE decode enable bits of IDETIM are
- * storage and the legacy ports always decode.
+ * falls back to PIO), the IDE decode enable bits of IDETIM are storage and
+ * the legacy ports always decode, and the task file is one per channel
+ * (QEMU keeps one per device): after a reset both devices of a channel
+ * read the signature of device 0 (of device 1 when device 0 is absent),
+ * so a CD-ROM shares a channel with a disk only as the master.
  */
 
+import { AdditionalSense, AtapiDrive, AtapiOutcome, SenseKey } from "./atapi";
 import { PciFunction } from "./pci-host";
 import type { PortWindow } from "./pic-8259";
 
 export const SECTOR_SIZE = 512;
 
-/** A disk the controller reads and writes synchronously, in 512-byte sectors. */
+/**
+ * A disk the controller reads and writes in 512-byte sectors. Each operation
+ * completes when it returns, or returns a promise (the drive is BSY until
+ * it settles; a rejection or a throw is an I/O error the guest sees as an
+ * ATA error). The controller never has two operations of one channel in
+ * flight, and keeps `buffer`/`data` untouched until the operation ends.
+ */
 export interface IdeDisk {
   /** Size in sectors. */
   readonly sectors: number;
   /** Writes are refused (the command aborts). */
   readonly readOnly?: boolean;
   /** Fills `buffer` (a multiple of 512 bytes) from sector `sector` on. */
-  read(sector: number, buffer: Uint8Array): void;
+  read(sector: number, buffer: Uint8Array): void | Promise<void>;
   /** Stores `data` (a multiple of 512 bytes) at sector `sector`. */
-  write(sector: number, data: Uint8Array): void;
+  write(sector: number, data: Uint8Array): void | Promise<void>;
   /** Makes earlier writes durable (FLUSH CACHE). */
-  flush?(): void;
+  flush?(): void | Promise<void>;
 }
+
+/**
+ * An ATAPI CD-ROM drive for an IDE slot, read-only, with 2048-byte sectors
+ * over `medium` (an ISO image as an `IdeDisk` of 512-byte sectors; null is
+ * an empty drive, which reports MEDIUM NOT PRESENT).
+ */
+export class IdeCdrom {
+  readonly kind = "cdrom";
+  constructor(readonly medium: IdeDisk | null) {}
+}
+
+/** What an IDE slot holds: an ATA disk or an ATAPI CD-ROM drive. */
+export type IdeDevice = IdeDisk | IdeCdrom;
 
 /** One channel's saved registers and PIO transfer (plain, JSON-safe). */
 export interface IdeChannelState {
   /** features, count, lbaLow, lbaMid, lbaHigh, their HOB bytes (count..lbaHigh), device, control. */
   readonly registers: readonly number[];
   readonly pending: boolean;
-  /** transfer (0 none, 1 in, 2 out), bufferPosition, bufferLength, nextSector, remaining, blockSectors, identify (0/1). */
+  /** transfer (0 none, 1 in, 2 out, 3 packet, 4 ATAPI in), bufferPosition, bufferLength, nextSector, remaining, blockSectors, identify (0/1). */
   readonly transfer: readonly number[];
   /** The current DRQ block's bytes (empty when no transfer is in progress). */
   readonly buffer: readonly number[];
   /** Per device: [status, error, multiple, heads, sectorsPerTrack], or null when absent. */
   readonly drives: readonly (readonly number[] | null)[];
+  /** A disk operation in flight: [kind (1 read, 2 write, 3 flush, 4 CD read), sector, sectors, buffer offset]; re-issued on restore. */
+  readonly io?: readonly number[];
+  /** ATAPI: [byteLimit, remaining, offset, fromMedium (0/1)] of the packet's data-in. */
+  readonly atapi?: readonly number[];
+  /** ATAPI: the reply being sent, and per device the drive's state (null for a disk or an absent device). */
+  readonly reply?: readonly number[];
+  readonly atapiDrives?: readonly (readonly number[] | null)[];
 }
 
 /** The saved state: named, versioned, plain (JSON-safe). The disks themselves are not in it. */
@@ -100,12 +148,14 @@ export class MemoryDisk implements IdeDisk {
 }
 
 export interface IdeControllerOptions {
-  /** Disks: [primary master, primary slave, secondary master, secondary slave] (hda..hdd). */
-  readonly disks?: readonly (IdeDisk | null | undefined)[];
+  /** Disks and CD-ROM drives: [primary master, primary slave, secondary master, secondary slave] (hda..hdd). */
+  readonly disks?: readonly (IdeDevice | null | undefined)[];
   /** ISA IRQ 14 (primary) and 15 (secondary) levels. */
   readonly irq: (irq: number, level: boolean) => void;
   /** Model string of IDENTIFY DEVICE words 27-46 (default "KUMO HARDDISK"). */
   readonly model?: string;
+  /** Model string of a CD-ROM drive's IDENTIFY PACKET DEVICE and INQUIRY (default "KUMO DVD-ROM"). */
+  readonly cdromModel?: string;
 }
 
 /** Status register bits (ATA/ATAPI-6 7.15.6). */
@@ -119,11 +169,12 @@ export const AtaStatus = {
 } as const;
 
 /** Error register bits (7.9.6). */
-export const AtaError = { ABRT: 0x04, IDNF: 0x10 } as const;
+export const AtaError = { ABRT: 0x04, IDNF: 0x10, UNC: 0x40 } as const;
 
 /** Command codes (ATA/ATAPI-6 annex: command matrix). */
 export const AtaCommand = {
   NOP: 0x00,
+  DEVICE_RESET: 0x08,
   RECALIBRATE: 0x10,
   READ_SECTORS: 0x20,
   READ_SECTORS_EXT: 0x24,
@@ -135,6 +186,7 @@ export const AtaCommand = {
   READ_VERIFY_SECTORS_EXT: 0x42,
   EXECUTE_DEVICE_DIAGNOSTIC: 0x90,
   INITIALIZE_DEVICE_PARAMETERS: 0x91,
+  PACKET: 0xa0,
   IDENTIFY_PACKET_DEVICE: 0xa1,
   READ_MULTIPLE: 0xc4,
   WRITE_MULTIPLE: 0xc5,
@@ -154,8 +206,23 @@ export const AtaCommand = {
 /** The largest DRQ block of READ/WRITE MULTIPLE (IDENTIFY word 47). */
 export const IDE_MAX_MULTIPLE = 16;
 
-/** PIO transfer direction. */
-const Transfer = { None: 0, In: 1, Out: 2 } as const;
+/** PIO transfer: ATA data-in, data-out, an ATAPI command packet, ATAPI data-in. */
+const Transfer = { None: 0, In: 1, Out: 2, Packet: 3, AtapiIn: 4 } as const;
+
+/** A disk operation in flight (the continuation when it settles follows from the kind). */
+const Io = { None: 0, Read: 1, Write: 2, Flush: 3, CdRead: 4 } as const;
+
+/** The data buffer: a 64 KiB ATAPI DRQ block plus the partial 512-byte sectors around it. */
+const BUFFER_SIZE = 0x10000 + 1024;
+/** ATAPI interrupt reason in the sector count register (ATA-6 9.8): C/D (bit 0), I/O (bit 1). */
+const REASON_COMMAND = 0x01;
+const REASON_IO = 0x02;
+const ATAPI_PACKET_SIZE = 12;
+
+/** A promise from a disk operation (anything with `then`; undefined for one that completed). */
+function isPromise(value: unknown): value is Promise<void> {
+  return value !== undefined && typeof (value as Promise<void>).then === "function";
+}
 
 /** Device register bits: LBA mode (6), device 1 (4) (7.10). */
 const DEVICE_LBA = 0x40;
@@ -174,11 +241,41 @@ class Drive {
   sectorsPerTrack: number;
   readonly identify = new Uint16Array(256);
   readonly defaultCylinders: number;
-  constructor(
-    readonly disk: IdeDisk,
-    model: string,
-    serial: string,
-  ) {
+  /** The ATA disk, or the CD-ROM's medium (null: an empty drive). */
+  readonly disk: IdeDisk | null;
+  /** The packet interface of a CD-ROM drive; null for a disk. */
+  readonly atapi: AtapiDrive | null;
+  constructor(device: IdeDevice, model: string, cdromModel: string, serial: string) {
+    if (device instanceof IdeCdrom) {
+      this.disk = device.medium;
+      this.atapi = new AtapiDrive(device.medium, cdromModel);
+      // Packet devices leave DRDY clear after a reset (ATA-6 9.12).
+      this.status = 0;
+      this.heads = 0;
+      this.sectorsPerTrack = 0;
+      this.defaultCylinders = 0;
+      const w = this.identify;
+      // ATA-6 8.16 IDENTIFY PACKET DEVICE: ATAPI (10b), CD-ROM (05h), removable,
+      // 50 us to DRQ after PACKET (10b), 12-byte packets (00b).
+      w[0] = (2 << 14) | (5 << 8) | (1 << 7) | (2 << 5);
+      putString(w, 10, 20, serial);
+      putString(w, 23, 8, "1.0");
+      putString(w, 27, 40, cdromModel);
+      w[49] = 0x0200; // LBA; no DMA (bit 8 clear), so hosts send packets for PIO
+      w[53] = 0x0003; // words 64-70 valid
+      w[64] = 0x0003; // PIO modes 3 and 4
+      w[65] = 0xb4;
+      w[66] = 0xb4;
+      w[67] = 0x12c;
+      w[68] = 0xb4;
+      w[71] = 30; // typical time from PACKET to release of the bus, ns
+      w[72] = 30;
+      w[80] = 0x001e; // ATA/ATAPI-1 .. 4
+      return;
+    }
+    const disk = device;
+    this.disk = disk;
+    this.atapi = null;
     const total = disk.sectors;
     // The usual translation of ATA disks: 16 heads, 63 sectors per track, at most 16383 cylinders.
     this.heads = 16;
@@ -222,6 +319,7 @@ class Drive {
 
   /** Words 54-59: the current CHS translation and multiple setting. */
   updateIdentify(): void {
+    if (this.atapi !== null) return;
     const w = this.identify;
     const cylinders = this.cylinders();
     w[54] = cylinders;
@@ -235,7 +333,7 @@ class Drive {
 
   cylinders(): number {
     const perCylinder = this.heads * this.sectorsPerTrack;
-    if (perCylinder === 0) return 0;
+    if (perCylinder === 0 || this.disk === null) return 0;
     return Math.min(65535, Math.floor(Math.min(this.disk.sectors, 16514064) / perCylinder));
   }
 }
@@ -249,7 +347,7 @@ function putString(words: Uint16Array, first: number, length: number, text: stri
   }
 }
 
-/** One ATA channel: its task file, up to two drives and a PIO transfer in progress. */
+/** One ATA channel: its task file, up to two devices and a PIO transfer in progress. */
 export class IdeChannel {
   /** Ports base+0 .. base+7. */
   readonly commandBlock: PortWindow;
@@ -272,7 +370,7 @@ export class IdeChannel {
   private line = false;
   // PIO transfer: `buffer` holds the current DRQ block.
   private transfer: number = Transfer.None;
-  private readonly buffer = new Uint8Array(SECTOR_SIZE * IDE_MAX_MULTIPLE);
+  private readonly buffer = new Uint8Array(BUFFER_SIZE);
   private bufferPosition = 0;
   private bufferLength = 0;
   /** Next sector to read or write, sectors left, sectors per DRQ block. */
@@ -281,17 +379,31 @@ export class IdeChannel {
   private blockSectors = 1;
   /** The transfer is IDENTIFY data (no disk behind it). */
   private identifyTransfer = false;
+  /** The disk operation in flight (Io), its sector, sectors and buffer offset; `ioToken` tells a stale settlement. */
+  private ioKind: number = Io.None;
+  private ioSector = 0;
+  private ioSectors = 0;
+  private ioOffset = 0;
+  private ioToken = 0;
+  /** ATAPI data-in: byte count limit of the packet, bytes left after this block, next byte (medium or reply), from the medium. */
+  private byteLimit = 0;
+  private atapiRemaining = 0;
+  private atapiOffset = 0;
+  private atapiFromMedium = false;
 
   constructor(
-    disks: readonly (IdeDisk | null | undefined)[],
+    devices: readonly (IdeDevice | null | undefined)[],
     private readonly setIrq: (level: boolean) => void,
     model: string,
     serialBase: number,
+    cdromModel = "KUMO DVD-ROM",
   ) {
     this.drives = [0, 1].map((i) => {
-      const disk = disks[i];
-      return disk ? new Drive(disk, model, `KUMO${serialBase + i}`) : null;
+      const device = devices[i];
+      return device ? new Drive(device, model, cdromModel, `KUMO${serialBase + i}`) : null;
     });
+    // The power-on signature (ATA-6 9.1) of the first device present.
+    this.setSignature();
     this.commandBlock = {
       read: (offset, size) => this.readCommand(offset, size),
       write: (offset, size, value) => this.writeCommand(offset, size, value),
@@ -304,8 +416,14 @@ export class IdeChannel {
     };
   }
 
+  /** A disk operation is in flight (the drive shows BSY). */
+  get busy(): boolean {
+    return this.ioKind !== Io.None;
+  }
+
   state(): IdeChannelState {
-    const transferring = this.transfer !== Transfer.None;
+    const transferring = this.transfer !== Transfer.None || this.ioKind !== Io.None;
+    const atapi = this.drives.find((drive) => drive?.atapi)?.atapi ?? null;
     return {
       registers: [
         this.features,
@@ -334,6 +452,13 @@ export class IdeChannel {
       drives: this.drives.map((d) =>
         d === null ? null : [d.status, d.error, d.multiple, d.heads, d.sectorsPerTrack],
       ),
+      io: [this.ioKind, this.ioSector, this.ioSectors, this.ioOffset],
+      atapi: [this.byteLimit, this.atapiRemaining, this.atapiOffset, this.atapiFromMedium ? 1 : 0],
+      reply:
+        atapi !== null && this.transfer === Transfer.AtapiIn && !this.atapiFromMedium
+          ? Array.from(atapi.reply)
+          : [],
+      atapiDrives: this.drives.map((d) => d?.atapi?.state() ?? null),
     };
   }
 
@@ -342,7 +467,7 @@ export class IdeChannel {
     const t = state.transfer;
     if (!Array.isArray(r) || r.length !== 11 || !Array.isArray(t) || t.length !== 7)
       throw new IdeStateError("IDE channel state needs 11 registers and 7 transfer values");
-    if (t[0] < 0 || t[0] > 2 || t[2] > this.buffer.length || t[1] > t[2] || t[5] > IDE_MAX_MULTIPLE)
+    if (t[0] < 0 || t[0] > 4 || t[2] > this.buffer.length || t[1] > t[2] || t[5] > IDE_MAX_MULTIPLE)
       throw new IdeStateError("IDE channel state has a transfer this controller cannot hold");
     if (!Array.isArray(state.drives) || state.drives.length !== 2)
       throw new IdeStateError("IDE channel state needs 2 device entries");
@@ -351,6 +476,15 @@ export class IdeChannel {
         throw new IdeStateError(
           `IDE channel state has device ${i} ${state.drives[i] === null ? "absent" : "present"}, unlike this controller`,
         );
+    const io = state.io ?? [Io.None, 0, 0, 0];
+    if (
+      !Array.isArray(io) ||
+      io.length !== 4 ||
+      io[0] < Io.None ||
+      io[0] > Io.CdRead ||
+      io[3] + io[2] * SECTOR_SIZE > this.buffer.length
+    )
+      throw new IdeStateError("IDE channel state has a disk operation this controller cannot hold");
     [
       this.features,
       this.count,
@@ -380,9 +514,24 @@ export class IdeChannel {
       if (saved === null || drive === null) return;
       [drive.status, drive.error, drive.multiple, drive.heads, drive.sectorsPerTrack] = saved;
       drive.updateIdentify();
+      const atapiSaved = state.atapiDrives?.[i];
+      if (drive.atapi !== null && Array.isArray(atapiSaved)) drive.atapi.fromState(atapiSaved);
     });
+    const atapi = state.atapi ?? [0, 0, 0, 0];
+    this.byteLimit = atapi[0] & 0xffff;
+    this.atapiRemaining = atapi[1];
+    this.atapiOffset = atapi[2];
+    this.atapiFromMedium = atapi[3] === 1;
+    const replyDrive = this.drives.find((drive) => drive?.atapi)?.atapi;
+    if (replyDrive && Array.isArray(state.reply))
+      replyDrive.reply.set(state.reply.slice(0, replyDrive.reply.length));
     this.pending = state.pending === true;
     this.updateIrq();
+    // An operation that was in flight is issued again (its promise did not survive the save).
+    this.ioToken++;
+    this.ioKind = Io.None;
+    const drive = this.selected;
+    if (io[0] !== Io.None && drive !== null) this.issue(drive, io[0], io[1], io[2], io[3]);
   }
 
   private get selected(): Drive | null {
@@ -444,6 +593,13 @@ export class IdeChannel {
       return;
     }
     const byte = value & 0xff;
+    // ATA-6 7.1: the command block is not written while BSY (QEMU ignores it, as here);
+    // only DEVICE RESET reaches a busy packet device (8.10).
+    if (this.ioKind !== Io.None) {
+      if (offset === 7 && byte === AtaCommand.DEVICE_RESET && this.selected?.atapi)
+        this.execute(byte);
+      return;
+    }
     // Writing any task-file register clears HOB (7.8).
     this.control &= ~CONTROL_HOB;
     switch (offset) {
@@ -481,8 +637,9 @@ export class IdeChannel {
     this.control = value;
     if (value & CONTROL_SRST) {
       if (!wasReset) {
-        // 9.2: the devices go BSY while SRST is set.
+        // 9.2: the devices go BSY while SRST is set; a request in flight is abandoned.
         for (const drive of this.drives) if (drive) drive.status = AtaStatus.BSY | AtaStatus.DSC;
+        this.cancelIo();
         this.transfer = Transfer.None;
         this.pending = false;
       }
@@ -492,13 +649,20 @@ export class IdeChannel {
     this.updateIrq();
   }
 
-  /** The end of a software reset: the signature of an ATA device (9.12) and diagnostic code 01h. */
+  private cancelIo(): void {
+    this.ioToken++;
+    this.ioKind = Io.None;
+  }
+
+  /** The end of a software reset: each device's signature (9.12) and diagnostic code 01h. */
   private softReset(): void {
     for (const drive of this.drives) {
       if (drive === null) continue;
-      drive.status = AtaStatus.DRDY | AtaStatus.DSC;
+      // Packet devices clear DRDY (ATA-6 9.12; QEMU's CD-ROM reads 00h).
+      drive.status = drive.atapi ? 0 : AtaStatus.DRDY | AtaStatus.DSC;
       drive.error = 0x01;
       drive.multiple = 0;
+      drive.atapi?.reset();
       drive.updateIdentify();
     }
     this.setSignature();
@@ -506,15 +670,21 @@ export class IdeChannel {
     this.transfer = Transfer.None;
   }
 
-  private setSignature(): void {
+  /** The signature (9.12) of device 0, or of device 1 when device 0 is absent: ATA 00h/00h, ATAPI 14h/EBh. */
+  private setSignature(drive: Drive | null = this.drives[0] ?? this.drives[1]): void {
     this.count = 1;
     this.lbaLow = 1;
-    this.lbaMid = 0;
-    this.lbaHigh = 0;
+    const atapi = drive?.atapi != null;
+    this.lbaMid = atapi ? 0x14 : 0;
+    this.lbaHigh = atapi ? 0xeb : 0;
   }
 
   private readData(size: 1 | 2 | 4): number {
-    if (this.transfer !== Transfer.In) return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
+    if (
+      (this.transfer !== Transfer.In && this.transfer !== Transfer.AtapiIn) ||
+      this.ioKind !== Io.None
+    )
+      return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
     const b = this.buffer;
     const p = this.bufferPosition;
     let value = b[p];
@@ -526,7 +696,11 @@ export class IdeChannel {
   }
 
   private writeData(size: 1 | 2 | 4, value: number): void {
-    if (this.transfer !== Transfer.Out) return;
+    if (
+      (this.transfer !== Transfer.Out && this.transfer !== Transfer.Packet) ||
+      this.ioKind !== Io.None
+    )
+      return;
     const b = this.buffer;
     const p = this.bufferPosition;
     b[p] = value & 0xff;
@@ -543,36 +717,125 @@ export class IdeChannel {
   private blockDone(): void {
     const drive = this.selected;
     if (drive === null) return;
-    if (this.transfer === Transfer.Out) {
-      const sectors = this.bufferLength / SECTOR_SIZE;
-      drive.disk.write(this.nextSector, this.buffer.subarray(0, this.bufferLength));
-      this.nextSector += sectors;
-      this.remaining -= sectors;
-      if (this.remaining > 0) this.startBlock(drive);
-      else this.finish(drive);
-      // 9.7: the device interrupts after each block written, including the last.
-      this.raise();
-      return;
+    switch (this.transfer) {
+      case Transfer.Out:
+        // The block goes to the disk; Io.Write's settlement opens the next one or finishes.
+        this.issue(drive, Io.Write, this.nextSector, this.bufferLength / SECTOR_SIZE, 0);
+        return;
+      case Transfer.Packet:
+        drive.status = AtaStatus.DRDY | AtaStatus.DSC;
+        this.transfer = Transfer.None;
+        this.packet(drive);
+        return;
+      case Transfer.AtapiIn:
+        if (this.atapiRemaining > 0) this.atapiBlock(drive);
+        else this.atapiDone(drive);
+        return;
     }
     if (this.identifyTransfer || this.remaining <= 0) {
       this.finish(drive);
       return;
     }
-    this.startBlock(drive);
-    this.raise();
+    this.readBlock(drive);
   }
 
-  /** Loads (data-in) or opens (data-out) the next DRQ block. */
-  private startBlock(drive: Drive): void {
+  /** Data-in: reads the next DRQ block; DRQ and INTRQ when it is there. */
+  private readBlock(drive: Drive): void {
     const sectors = Math.min(this.remaining, this.blockSectors);
     this.bufferLength = sectors * SECTOR_SIZE;
     this.bufferPosition = 0;
-    if (this.transfer === Transfer.In) {
-      drive.disk.read(this.nextSector, this.buffer.subarray(0, this.bufferLength));
-      this.nextSector += sectors;
-      this.remaining -= sectors;
-    }
+    const sector = this.nextSector;
+    this.nextSector += sectors;
+    this.remaining -= sectors;
+    this.issue(drive, Io.Read, sector, sectors, 0);
+  }
+
+  /** Data-out: opens the next DRQ block for the host to fill. */
+  private openBlock(drive: Drive): void {
+    const sectors = Math.min(this.remaining, this.blockSectors);
+    this.bufferLength = sectors * SECTOR_SIZE;
+    this.bufferPosition = 0;
     drive.status = AtaStatus.DRDY | AtaStatus.DSC | AtaStatus.DRQ;
+  }
+
+  /**
+   * Starts a disk operation. One that completes at once goes on at once; a
+   * promise leaves the drive BSY until it settles (unless SRST or a restore
+   * abandoned it in between: `ioToken` changed).
+   */
+  private issue(drive: Drive, kind: number, sector: number, sectors: number, offset: number): void {
+    const disk = drive.disk;
+    let result: void | Promise<void>;
+    try {
+      if (disk === null) throw new Error("no medium");
+      const bytes = this.buffer.subarray(offset, offset + sectors * SECTOR_SIZE);
+      result =
+        kind === Io.Write
+          ? disk.write(sector, bytes)
+          : kind === Io.Flush
+            ? disk.flush?.()
+            : disk.read(sector, bytes);
+    } catch {
+      this.ioFailed(drive, kind);
+      return;
+    }
+    if (!isPromise(result)) {
+      this.ioDone(drive, kind, sectors);
+      return;
+    }
+    const token = ++this.ioToken;
+    this.ioKind = kind;
+    this.ioSector = sector;
+    this.ioSectors = sectors;
+    this.ioOffset = offset;
+    drive.status = AtaStatus.BSY | AtaStatus.DRDY | AtaStatus.DSC;
+    result.then(
+      () => {
+        if (token !== this.ioToken) return;
+        this.ioKind = Io.None;
+        this.ioDone(drive, kind, sectors);
+      },
+      () => {
+        if (token !== this.ioToken) return;
+        this.ioKind = Io.None;
+        this.ioFailed(drive, kind);
+      },
+    );
+  }
+
+  private ioDone(drive: Drive, kind: number, sectors: number): void {
+    switch (kind) {
+      case Io.Read:
+        drive.status = AtaStatus.DRDY | AtaStatus.DSC | AtaStatus.DRQ;
+        this.raise();
+        return;
+      case Io.Write:
+        this.nextSector += sectors;
+        this.remaining -= sectors;
+        if (this.remaining > 0) this.openBlock(drive);
+        else this.finish(drive);
+        // 9.7: the device interrupts after each block written, including the last.
+        this.raise();
+        return;
+      case Io.Flush:
+        this.complete(drive);
+        return;
+      case Io.CdRead:
+        drive.status = AtaStatus.DRDY | AtaStatus.DSC | AtaStatus.DRQ;
+        this.count = (this.count & ~7) | REASON_IO;
+        this.raise();
+        return;
+    }
+  }
+
+  private ioFailed(drive: Drive, kind: number): void {
+    if (kind === Io.CdRead && drive.atapi !== null) {
+      drive.atapi.fail(SenseKey.MEDIUM_ERROR, AdditionalSense.UNRECOVERED_READ_ERROR);
+      this.atapiError(drive);
+      return;
+    }
+    // 8.27.5.2: an unreadable sector is UNC; a write or flush that failed ends with ABRT (as QEMU reports both).
+    this.fail(drive, kind === Io.Read ? AtaError.UNC : AtaError.ABRT);
   }
 
   private finish(drive: Drive): void {
@@ -614,29 +877,39 @@ export class IdeChannel {
     );
   }
 
+  /** Sends 512 bytes of IDENTIFY data (PIO data-in, one block, INTRQ). */
+  private sendIdentify(drive: Drive): void {
+    drive.updateIdentify();
+    for (let i = 0; i < 256; i++) {
+      this.buffer[2 * i] = drive.identify[i] & 0xff;
+      this.buffer[2 * i + 1] = drive.identify[i] >> 8;
+    }
+    this.transfer = Transfer.In;
+    this.identifyTransfer = true;
+    this.bufferPosition = 0;
+    this.bufferLength = SECTOR_SIZE;
+    drive.status = AtaStatus.DRDY | AtaStatus.DSC | AtaStatus.DRQ;
+    this.raise();
+  }
+
   private execute(command: number): void {
     const drive = this.selected;
     // QEMU: an absent device 1 ignores commands; nothing answers on an empty channel.
     if (drive === null) return;
-    if (drive.status & AtaStatus.BSY) return;
+    if (drive.status & AtaStatus.BSY && !(drive.atapi && command === AtaCommand.DEVICE_RESET))
+      return;
     this.pending = false;
     this.updateIrq();
     this.transfer = Transfer.None;
     drive.error = 0;
+    if (drive.atapi !== null) {
+      this.executePacketDevice(drive, command);
+      return;
+    }
     const C = AtaCommand;
     switch (command) {
       case C.IDENTIFY_DEVICE:
-        drive.updateIdentify();
-        for (let i = 0; i < 256; i++) {
-          this.buffer[2 * i] = drive.identify[i] & 0xff;
-          this.buffer[2 * i + 1] = drive.identify[i] >> 8;
-        }
-        this.transfer = Transfer.In;
-        this.identifyTransfer = true;
-        this.bufferPosition = 0;
-        this.bufferLength = SECTOR_SIZE;
-        drive.status = AtaStatus.DRDY | AtaStatus.DSC | AtaStatus.DRQ;
-        this.raise();
+        this.sendIdentify(drive);
         return;
       case C.READ_SECTORS:
       case C.READ_SECTORS_EXT:
@@ -661,6 +934,34 @@ export class IdeChannel {
         }
         return;
       }
+      case C.INITIALIZE_DEVICE_PARAMETERS: {
+        // 8.16: sectors per track from the sector count, heads from the device register.
+        const heads = (this.device & 0x0f) + 1;
+        const sectors = this.count;
+        if (sectors === 0) {
+          this.fail(drive, AtaError.ABRT);
+          return;
+        }
+        drive.heads = heads;
+        drive.sectorsPerTrack = sectors;
+        drive.updateIdentify();
+        this.complete(drive);
+        return;
+      }
+      default:
+        // RECALIBRATE is any 1xh (obsolete, still answered by disks and SeaBIOS-era BIOSes).
+        if ((command & 0xf0) === C.RECALIBRATE) {
+          this.complete(drive);
+          return;
+        }
+        this.executeCommon(drive, command);
+    }
+  }
+
+  /** The commands disks and packet devices answer alike. */
+  private executeCommon(drive: Drive, command: number): void {
+    const C = AtaCommand;
+    switch (command) {
       case C.SET_FEATURES:
         // 8.37: transfer mode (03h, PIO modes only here), write cache and
         // read look-ahead on/off (02h/82h, AAh/55h), reverting to defaults (66h/CCh).
@@ -685,23 +986,9 @@ export class IdeChannel {
         }
       case C.FLUSH_CACHE:
       case C.FLUSH_CACHE_EXT:
-        drive.disk.flush?.();
-        this.complete(drive);
+        if (drive.atapi !== null || drive.disk?.flush === undefined) this.complete(drive);
+        else this.issue(drive, Io.Flush, 0, 0, 0);
         return;
-      case C.INITIALIZE_DEVICE_PARAMETERS: {
-        // 8.16: sectors per track from the sector count, heads from the device register.
-        const heads = (this.device & 0x0f) + 1;
-        const sectors = this.count;
-        if (sectors === 0) {
-          this.fail(drive, AtaError.ABRT);
-          return;
-        }
-        drive.heads = heads;
-        drive.sectorsPerTrack = sectors;
-        drive.updateIdentify();
-        this.complete(drive);
-        return;
-      }
       case C.EXECUTE_DEVICE_DIAGNOSTIC:
         // 8.11 / 9.12: signature and diagnostic code 01h (device 0 passed, device 1 absent or passed).
         for (const d of this.drives) if (d) d.error = 0x01;
@@ -709,6 +996,11 @@ export class IdeChannel {
         this.device &= ~DEVICE_DEV1;
         this.finish(drive);
         drive.error = 0x01;
+        if (drive.atapi !== null) {
+          // ATA-6 9.12: a packet device's status is 00h afterwards (QEMU: no interrupt).
+          drive.status = 0;
+          return;
+        }
         this.raise();
         return;
       case C.CHECK_POWER_MODE:
@@ -723,17 +1015,146 @@ export class IdeChannel {
         this.complete(drive);
         return;
       default:
-        // RECALIBRATE is any 1xh (obsolete, still answered by disks and SeaBIOS-era BIOSes).
-        if ((command & 0xf0) === C.RECALIBRATE) {
-          this.complete(drive);
-          return;
-        }
         // NOP (8.20), IDENTIFY PACKET DEVICE on an ATA device and unknown commands: ABRT.
         this.fail(drive, AtaError.ABRT);
     }
   }
 
+  /** The ATA commands of a packet device (ATA-6 6.3 packet command feature set). */
+  private executePacketDevice(drive: Drive, command: number): void {
+    const C = AtaCommand;
+    switch (command) {
+      case C.IDENTIFY_PACKET_DEVICE:
+        this.sendIdentify(drive);
+        return;
+      case C.PACKET:
+        // 8.21: features bit 0 asks for DMA, bit 1 for overlap; neither is offered (IDENTIFY word 49).
+        if (this.features & 0x03) {
+          this.fail(drive, AtaError.ABRT);
+          return;
+        }
+        this.byteLimit = this.lbaMid | (this.lbaHigh << 8);
+        this.count = (this.count & ~7) | REASON_COMMAND;
+        this.transfer = Transfer.Packet;
+        this.bufferPosition = 0;
+        this.bufferLength = ATAPI_PACKET_SIZE;
+        // 9.8: DRQ for the packet; INTRQ is not asserted for it (word 0 bits 6:5 = 10b).
+        drive.status = AtaStatus.DRDY | AtaStatus.DSC | AtaStatus.DRQ;
+        return;
+      case C.DEVICE_RESET:
+        // 8.10: the device's own reset: signature, diagnostic code, status 00h, no interrupt.
+        this.cancelIo();
+        drive.atapi?.reset();
+        this.setSignature(drive);
+        drive.error = 0x01;
+        drive.status = 0;
+        return;
+      case C.IDENTIFY_DEVICE:
+      case C.READ_SECTORS:
+      case C.READ_SECTORS_EXT:
+      case C.READ_MULTIPLE:
+      case C.READ_MULTIPLE_EXT:
+      case C.WRITE_SECTORS:
+      case C.WRITE_SECTORS_EXT:
+      case C.WRITE_MULTIPLE:
+      case C.WRITE_MULTIPLE_EXT:
+        // ATAPI-6 8.15.5 / 8.27.5: a packet device aborts them and shows its signature.
+        this.setSignature(drive);
+        this.fail(drive, AtaError.ABRT);
+        return;
+      case C.SET_FEATURES:
+      case C.FLUSH_CACHE:
+      case C.FLUSH_CACHE_EXT:
+      case C.EXECUTE_DEVICE_DIAGNOSTIC:
+      case C.CHECK_POWER_MODE:
+      case C.STANDBY_IMMEDIATE:
+      case C.IDLE_IMMEDIATE:
+      case C.STANDBY:
+      case C.IDLE:
+      case C.SLEEP:
+        this.executeCommon(drive, command);
+        return;
+      default:
+        this.fail(drive, AtaError.ABRT);
+    }
+  }
+
+  /** A command packet arrived: run it (atapi.ts) and start its data-in or end it. */
+  private packet(drive: Drive): void {
+    const atapi = drive.atapi as AtapiDrive;
+    const outcome = atapi.execute(this.buffer.subarray(0, ATAPI_PACKET_SIZE));
+    switch (outcome) {
+      case AtapiOutcome.Ok:
+        this.atapiDone(drive);
+        return;
+      case AtapiOutcome.Error:
+        this.atapiError(drive);
+        return;
+      case AtapiOutcome.Data:
+        this.atapiFromMedium = false;
+        this.atapiOffset = 0;
+        this.atapiRemaining = atapi.dataLength;
+        break;
+      default:
+        this.atapiFromMedium = true;
+        this.atapiOffset = atapi.readLba * 2048;
+        this.atapiRemaining = atapi.readSectors * 2048;
+    }
+    this.atapiBlock(drive);
+  }
+
+  /**
+   * The next ATAPI DRQ block (ATA-6 9.8 / QEMU ide_atapi_cmd_reply_end): at
+   * most the byte count limit (FFFFh counts as FFFEh, an odd limit is made
+   * even when the data is longer), its length in LBA mid/high, I/O=1 C/D=0.
+   */
+  private atapiBlock(drive: Drive): void {
+    let limit = this.byteLimit;
+    if (limit === 0xffff || limit === 0) limit = 0xfffe;
+    let size = this.atapiRemaining;
+    if (size > limit) size = limit & ~1;
+    this.lbaMid = size & 0xff;
+    this.lbaHigh = size >> 8;
+    this.atapiRemaining -= size;
+    this.transfer = Transfer.AtapiIn;
+    if (!this.atapiFromMedium) {
+      const reply = (drive.atapi as AtapiDrive).reply;
+      this.buffer.set(reply.subarray(this.atapiOffset, this.atapiOffset + size));
+      this.atapiOffset += size;
+      this.bufferPosition = 0;
+      this.bufferLength = size;
+      this.ioDone(drive, Io.CdRead, 0);
+      return;
+    }
+    // The 512-byte sectors of the medium that hold the block's bytes.
+    const first = Math.floor(this.atapiOffset / SECTOR_SIZE);
+    const end = Math.ceil((this.atapiOffset + size) / SECTOR_SIZE);
+    this.bufferPosition = this.atapiOffset - first * SECTOR_SIZE;
+    this.bufferLength = this.bufferPosition + size;
+    this.atapiOffset += size;
+    this.issue(drive, Io.CdRead, first, end - first, 0);
+  }
+
+  /** GOOD status: I/O=1 C/D=1, DRDY, INTRQ (9.8). */
+  private atapiDone(drive: Drive): void {
+    this.transfer = Transfer.None;
+    drive.error = 0;
+    drive.status = AtaStatus.DRDY | AtaStatus.DSC;
+    this.count = (this.count & ~7) | REASON_IO | REASON_COMMAND;
+    this.raise();
+  }
+
+  /** CHECK CONDITION: ERR, the sense key in the error register's bits 7:4 (ATA-6 8.21.5), INTRQ. */
+  private atapiError(drive: Drive): void {
+    this.transfer = Transfer.None;
+    drive.error = (drive.atapi as AtapiDrive).senseKey << 4;
+    drive.status = AtaStatus.DRDY | AtaStatus.ERR;
+    this.count = (this.count & ~7) | REASON_IO | REASON_COMMAND;
+    this.raise();
+  }
+
   private readWrite(drive: Drive, command: number): void {
+    const disk = drive.disk as IdeDisk;
     const C = AtaCommand;
     const ext =
       command === C.READ_SECTORS_EXT ||
@@ -757,11 +1178,11 @@ export class IdeChannel {
     if (count === 0) count = ext ? 65536 : 256;
     const lba = ext ? this.address48() : this.address28(drive);
     // 8.22/8.23: READ/WRITE MULTIPLE before SET MULTIPLE MODE abort.
-    if ((multiple && drive.multiple === 0) || (write && drive.disk.readOnly)) {
+    if ((multiple && drive.multiple === 0) || (write && disk.readOnly)) {
       this.fail(drive, AtaError.ABRT);
       return;
     }
-    if (lba < 0 || lba + count > drive.disk.sectors) {
+    if (lba < 0 || lba + count > disk.sectors) {
       this.fail(drive, AtaError.IDNF);
       return;
     }
@@ -773,10 +1194,15 @@ export class IdeChannel {
     this.remaining = count;
     this.blockSectors = multiple ? drive.multiple : 1;
     this.identifyTransfer = false;
-    this.transfer = write ? Transfer.Out : Transfer.In;
-    this.startBlock(drive);
-    // Data-in: interrupt when the first block is ready; data-out: the host writes the first block unprompted (9.7).
-    if (!write) this.raise();
+    if (write) {
+      // Data-out: the host writes the first block unprompted (9.7).
+      this.transfer = Transfer.Out;
+      this.openBlock(drive);
+      return;
+    }
+    // Data-in: interrupt when the first block is ready.
+    this.transfer = Transfer.In;
+    this.readBlock(drive);
   }
 }
 
@@ -794,8 +1220,21 @@ export class IdeController {
     if (disks.length > 4)
       throw new RangeError(`the IDE controller has 4 device slots (hda-hdd), not ${disks.length}`);
     const model = options.model ?? "KUMO HARDDISK";
-    this.primary = new IdeChannel(disks.slice(0, 2), (level) => options.irq(14, level), model, 0);
-    this.secondary = new IdeChannel(disks.slice(2, 4), (level) => options.irq(15, level), model, 2);
+    const cdrom = options.cdromModel ?? "KUMO DVD-ROM";
+    this.primary = new IdeChannel(
+      disks.slice(0, 2),
+      (level) => options.irq(14, level),
+      model,
+      0,
+      cdrom,
+    );
+    this.secondary = new IdeChannel(
+      disks.slice(2, 4),
+      (level) => options.irq(15, level),
+      model,
+      2,
+      cdrom,
+    );
     // 82371SB function 1: class 01 01 80 (IDE, legacy mode, bus-master capable), no interrupt pin.
     this.pci = new PciFunction({ vendor: 0x8086, device: 0x7010, classCode: 0x010180 });
     // IDETIM primary and secondary: decode enabled, as QEMU's piix_ide_reset leaves them.

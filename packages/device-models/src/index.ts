@@ -18,6 +18,12 @@ export {
   AcpiSleepStateError,
 } from "./acpi-sleep";
 export {
+  AdditionalSense,
+  AtapiCommand,
+  CD_SECTOR_SIZE,
+  SenseKey,
+} from "./atapi";
+export {
   CmosRegister,
   CmosRtc,
   type CmosRtcOptions,
@@ -38,11 +44,13 @@ export {
   AtaError,
   AtaStatus,
   IDE_MAX_MULTIPLE,
+  IdeCdrom,
   IdeChannel,
   type IdeChannelState,
   IdeController,
   type IdeControllerOptions,
   type IdeControllerState,
+  type IdeDevice,
   type IdeDisk,
   IdeStateError,
   MemoryDisk,
