@@ -116,6 +116,8 @@ export class Fpu {
   readonly residual = new Float64Array(8);
   /** The residual of the last `readExtended`. */
   private extendedResidual = 0;
+  /** The last `readExtended` read an unsupported encoding or a signalling NaN. */
+  private extendedInvalid = false;
   /** 1 when the physical register is empty. */
   readonly empty = new Uint8Array(8);
   top = 0;
@@ -1131,6 +1133,15 @@ export class Fpu {
           }
           case 5: {
             const value = this.readExtended(cpu, cpu.ea(slot, 2, false));
+            if (this.extendedInvalid) {
+              // An encoding the x87 does not support (pseudo-NaN, pseudo-infinity,
+              // unnormal: SDM vol. 1 8.2.2) or a signalling NaN is an invalid
+              // operation; the masked response loads the indefinite or the quieted NaN.
+              this.raise(IE);
+              if (this.abort) return;
+              this.push(Number.isNaN(value) ? value : INDEFINITE);
+              return;
+            }
             this.pushExact(value, this.extendedResidual);
             return;
           }
@@ -1363,6 +1374,12 @@ export class Fpu {
     const exponent = top & 0x7fff;
     const mantissa = high * 4294967296 + low;
     this.extendedResidual = 0;
+    // The integer bit must be set unless the exponent is 0; a NaN is signalling when bit 62 is clear.
+    this.extendedInvalid =
+      (exponent !== 0 && high < 0x80000000) ||
+      (exponent === 0x7fff &&
+        (high & 0x40000000) === 0 &&
+        ((high & 0x3fffffff) !== 0 || low !== 0));
     if (exponent === 0x7fff) {
       return (high & 0x7fffffff) === 0 && low === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
     }
@@ -1382,8 +1399,13 @@ export class Fpu {
     let high = 0;
     let low = 0;
     if (Number.isNaN(value)) {
-      top = 0xffff;
-      high = 0xc0000000 | 0;
+      // Sign and payload of the (quiet) NaN, widened (SDM vol. 1 4.8.3.5).
+      conversion[0] = value;
+      const h = conversionWords[1];
+      const l = conversionWords[0];
+      top = h >>> 31 ? 0xffff : 0x7fff;
+      high = 0xc0000000 | ((h & 0xfffff) << 11) | (l >>> 21);
+      low = l << 11;
     } else if (!Number.isFinite(value)) {
       top = value < 0 ? 0xffff : 0x7fff;
       high = 0x80000000 | 0;

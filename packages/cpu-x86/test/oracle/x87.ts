@@ -12,14 +12,34 @@
  * multiply, divide and square root round as IEEE doubles on both machines
  * (SDM vol. 1 8.1.5.2); rounding control and exception masks are random.
  */
+
+import { compareResults } from "./compare";
 import { Builder, type CaseMask, FP_AREAS, type GeneratedCase, InvalidCase } from "./generator";
-import { DATA_BASE, Mode } from "./layout";
+import { DATA_BASE, Mode, type TestResult } from "./layout";
 import type { Random } from "./random";
 
 const CONTROL_WORD = 0x180;
 const STATUS_WORD = 0x184;
 const RESULT0 = 0x100;
 const RESULT1 = 0x108;
+/** Transcendentals store ST(0) and ST(1) as m80 here, so that their 64-bit results are compared. */
+const RESULT80 = [0x100, 0x110] as const;
+
+/**
+ * The instructions whose accuracy the SDM bounds rather than fixes (vol. 1
+ * 8.3.10: the error of F2XM1 FYL2X FYL2XP1 FPTAN FPATAN FSIN FCOS FSINCOS
+ * is below one unit in the last place of the 64-bit result).
+ */
+export const TRANSCENDENTAL = new Set([
+  "f2xm1",
+  "fyl2x",
+  "fyl2xp1",
+  "fptan",
+  "fpatan",
+  "fsincos",
+  "fsin",
+  "fcos",
+]);
 const ENVIRONMENT = 0x140;
 
 /** C0, C2, C3 in the high byte of the status word (SDM vol. 1 8.1.3). */
@@ -235,8 +255,18 @@ function buildX87Case(
     code.push(entry.opcode, entry.second! | (entry.stackIndex ? random.below(8) : 0));
   }
   code.push(0xdd, ...absolute(b, 7, STATUS_WORD)); // fnstsw
-  code.push(0xdd, ...absolute(b, 3, RESULT0)); // fstp qword
-  code.push(0xdd, ...absolute(b, 3, RESULT1));
+  if (TRANSCENDENTAL.has(entry.name)) {
+    code.push(0xdb, ...absolute(b, 7, RESULT80[0])); // fstp tword
+    code.push(0xdb, ...absolute(b, 7, RESULT80[1]));
+  } else {
+    code.push(0xdd, ...absolute(b, 3, RESULT0)); // fstp qword
+    code.push(0xdd, ...absolute(b, 3, RESULT1));
+  }
+  // The transcendentals' m80 results change more bytes: their environment is
+  // stored in the 16-bit format (operand-size prefix in 32-bit code) to stay
+  // within the harness's MAX_DIFFS changed bytes.
+  const shortEnvironment = mode === Mode.Bits16 || TRANSCENDENTAL.has(entry.name);
+  if (mode === Mode.Bits32 && shortEnvironment) code.push(0x66);
   code.push(0xd9, ...absolute(b, 6, ENVIRONMENT)); // fnstenv
   b.bytes.push(...code);
   const mask: CaseMask = b.mask;
@@ -248,11 +278,11 @@ function buildX87Case(
     );
   }
   // The environment's status word follows two FSTPs: C0, C2, C3 undefined (SDM vol. 2A FST).
-  bits.push([ENVIRONMENT + (mode === Mode.Bits16 ? 3 : 5), C0_C2_C3]);
+  bits.push([ENVIRONMENT + (shortEnvironment ? 3 : 5), C0_C2_C3]);
   mask.memoryBits = bits;
   // FPU instruction and data pointers and the last opcode are not compared:
   // they hold host linear addresses and selectors that differ by design.
-  const pointers = mode === Mode.Bits16 ? [6, 14] : [12, 28];
+  const pointers = shortEnvironment ? [6, 14] : [12, 28];
   for (let i = pointers[0]; i < pointers[1]; i++) mask.memory.push(ENVIRONMENT + i);
   if (!memoryForm && entry.ext >= 0) throw new InvalidCase("x87 register form of a memory entry");
   return {
@@ -290,4 +320,93 @@ export function generateX87(
     }
   }
   return cases;
+}
+
+/** How a transcendental case compares: exactly, within the SDM's bound, documented-undefined, or not. */
+export type Agreement = "exact" | "bound" | "undefined" | "disagree";
+
+function finalBytes(r: TestResult, pristine: Uint8Array, offset: number, size: number): number[] {
+  const bytes: number[] = [];
+  for (let i = 0; i < size; i++) {
+    const d = r.diffs.find((e) => e >>> 8 === offset + i);
+    bytes.push(d === undefined ? pristine[offset + i] : d & 0xff);
+  }
+  return bytes;
+}
+
+/** An m80 value as sign, biased exponent and the 64-bit significand. */
+function extended(bytes: number[]): [number, number, bigint] {
+  let significand = 0n;
+  for (let i = 7; i >= 0; i--) significand = (significand << 8n) | BigInt(bytes[i]);
+  const top = bytes[8] | (bytes[9] << 8);
+  return [top >>> 15, top & 0x7fff, significand];
+}
+
+/** Whether two m80 results are within one unit in the last place of each other. */
+function withinOneUnit(a: number[], b: number[]): boolean {
+  const [signA, exponentA, significandA] = extended(a);
+  const [signB, exponentB, significandB] = extended(b);
+  if (signA !== signB || exponentA === 0x7fff || exponentB === 0x7fff) return false;
+  // The value in units of 2^(min exponent - 63); at most one binade apart.
+  const low = Math.min(exponentA, exponentB);
+  if (Math.abs(exponentA - exponentB) > 1) return false;
+  const valueA = significandA << BigInt(exponentA - low);
+  const valueB = significandB << BigInt(exponentB - low);
+  const difference = valueA > valueB ? valueA - valueB : valueB - valueA;
+  // One unit of the smaller value's binade.
+  return difference <= 1n;
+}
+
+/** The double the case loads into ST(0) before the instruction (the second FLD m64). */
+function stackTopOperand(c: GeneratedCase, pristine: Uint8Array): number {
+  const at = c.mode === Mode.Bits16 ? 12 : 16;
+  const offset =
+    c.mode === Mode.Bits16
+      ? c.code[at] | (c.code[at + 1] << 8)
+      : (c.code[at] | (c.code[at + 1] << 8) | (c.code[at + 2] << 16) | (c.code[at + 3] << 24)) -
+        DATA_BASE;
+  return new DataView(pristine.buffer, pristine.byteOffset + offset, 8).getFloat64(0, true);
+}
+
+/**
+ * Classifies a transcendental case. Everything but the two m80 results and
+ * C1 must agree exactly. The results agree exactly, or each is within one
+ * unit in the last place of the host's (SDM vol. 1 8.3.10); C1 ("rounded
+ * up") then describes each machine's own rounding and is not compared.
+ * Operands outside the documented domain (F2XM1: |x| > 1; FYL2XP1: |x| >=
+ * 1 - sqrt(2)/2, SDM vol. 2A) give undefined results: the case must agree
+ * in everything else and counts as "undefined".
+ */
+export function classifyTranscendental(
+  c: GeneratedCase,
+  host: TestResult,
+  kumo: TestResult,
+  pristine: Uint8Array,
+): Agreement {
+  if (compareResults(c, host, kumo, pristine).length === 0) return "exact";
+  const ignore = [...RESULT80.flatMap((o) => Array.from({ length: 10 }, (_, i) => o + i))];
+  const loose: GeneratedCase = {
+    ...c,
+    mask: {
+      ...c.mask,
+      memory: [...c.mask.memory, ...ignore],
+      memoryBits: [
+        ...(c.mask.memoryBits ?? []).filter(([o]) => o !== STATUS_WORD + 1),
+        [STATUS_WORD + 1, (c.mask.memoryBits?.find(([o]) => o === STATUS_WORD + 1)?.[1] ?? 0) | 2],
+      ],
+    },
+  };
+  if (compareResults(loose, host, kumo, pristine).length !== 0) return "disagree";
+  const x = stackTopOperand(c, pristine);
+  const outside =
+    (c.text === "f2xm1" && Math.abs(x) > 1) ||
+    (c.text === "fyl2xp1" && !(Math.abs(x) < 1 - Math.SQRT2 / 2));
+  let agree = true;
+  for (const offset of RESULT80) {
+    const h = finalBytes(host, pristine, offset, 10);
+    const k = finalBytes(kumo, pristine, offset, 10);
+    if (h.some((byte, i) => byte !== k[i]) && !withinOneUnit(h, k)) agree = false;
+  }
+  if (outside) return "undefined";
+  return agree ? "bound" : "disagree";
 }
