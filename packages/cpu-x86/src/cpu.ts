@@ -10,7 +10,7 @@ import {
   VcpuShutdownKind,
 } from "@kumo/abi";
 import { type GuestMemory, TlbPermission, X86PageWalker, X86WalkFlags } from "@kumo/mmu";
-import { BlockCache, compileBlock, DEFAULT_JIT_THRESHOLD } from "./block";
+import { BlockCache, type BlockFunction, compileBlock, DEFAULT_JIT_THRESHOLD } from "./block";
 import { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Vector } from "./constants";
 import { type CpuModel, defaultCpuModel } from "./cpuid";
 import {
@@ -66,6 +66,13 @@ const T_SUP_EXEC = 16;
 const T_USER_EXEC = 32;
 const T_MMIO = 64;
 const T_GLOBAL = 128;
+/**
+ * Never set in a TLB entry. Alignment checking (CR0.AM, EFLAGS.AC, CPL 3:
+ * SDM vol. 3A 6.15 "Interrupt 17") adds it to readNeed/writeNeed, so every
+ * data access misses the fast path and the slow path checks alignment: the
+ * fast paths (interpreter and blocks) cost nothing extra while it is off.
+ */
+const T_ALIGN = 1 << 30;
 
 // segCheck bits: reasons a segment needs the slow (checking) access path.
 const SC_UNUSABLE = 1;
@@ -225,6 +232,8 @@ export class X86Cpu implements Vcpu {
   private readNeed = T_SUP_READ;
   private writeNeed = T_SUP_WRITE;
   private execNeed = T_SUP_EXEC;
+  /** CR0.AM, EFLAGS.AC and CPL 3: misaligned data accesses raise #AC(0) (recomputed by modeChanged). */
+  private alignmentCheck = false;
   /** Pages holding decoded instructions, and their write generations. */
   private readonly codePage: Uint8Array;
   readonly decoded = new DecodedInstructions(DECODE_CACHE_SIZE);
@@ -588,7 +597,7 @@ export class X86Cpu implements Vcpu {
             this.blockDone = 0;
             let count: number;
             try {
-              count = (blocks.code[slot] as (eip: number) => number)(eip);
+              count = (blocks.code[slot] as BlockFunction)(eip, limit - retired);
             } catch (error) {
               retired += this.blockDone;
               throw error;
@@ -1104,8 +1113,12 @@ export class X86Cpu implements Vcpu {
     const user = this.cpl === 3;
     this.fetchLinearPage = -1;
     this.blockAbort = true;
-    this.readNeed = user ? T_USER_READ : T_SUP_READ;
-    this.writeNeed = user ? T_USER_WRITE : T_SUP_WRITE;
+    // SDM vol. 3A 6.15: alignment checking applies at CPL 3 (protected and virtual-8086 mode)
+    // with CR0.AM and EFLAGS.AC set.
+    this.alignmentCheck = user && (this.cr0 & Cr0.AM) !== 0 && (this.flagsRaw & Flag.AC) !== 0;
+    const align = this.alignmentCheck ? T_ALIGN : 0;
+    this.readNeed = (user ? T_USER_READ : T_SUP_READ) | align;
+    this.writeNeed = (user ? T_USER_WRITE : T_SUP_WRITE) | align;
     this.execNeed = user ? T_USER_EXEC : T_SUP_EXEC;
   }
 
@@ -1437,6 +1450,10 @@ export class X86Cpu implements Vcpu {
     if ((this.tlbInfo[vpn] & (this.readNeed | T_MMIO)) === this.readNeed) {
       return this.ram[this.tlbPhys[vpn] | (linear & 0xfff)];
     }
+    if (this.alignmentCheck) {
+      const phys = this.alignedProbe(linear, 1, ACCESS_READ);
+      if (phys >= 0) return this.ram[phys];
+    }
     return this.physRead8(this.translateSlow(linear, ACCESS_READ));
   }
 
@@ -1447,6 +1464,10 @@ export class X86Cpu implements Vcpu {
       (linear & 0xfff) !== 0xfff
     ) {
       return this.view.getUint16(this.tlbPhys[vpn] | (linear & 0xfff), true);
+    }
+    if (this.alignmentCheck) {
+      const phys = this.alignedProbe(linear, 2, ACCESS_READ);
+      if (phys >= 0) return this.view.getUint16(phys, true);
     }
     if ((linear & 0xfff) === 0xfff) {
       return this.readLin8(linear) | (this.readLin8((linear + 1) | 0) << 8);
@@ -1461,6 +1482,10 @@ export class X86Cpu implements Vcpu {
       (linear & 0xfff) <= 0xffc
     ) {
       return this.view.getInt32(this.tlbPhys[vpn] | (linear & 0xfff), true);
+    }
+    if (this.alignmentCheck) {
+      const phys = this.alignedProbe(linear, 4, ACCESS_READ);
+      if (phys >= 0) return this.view.getInt32(phys, true);
     }
     if ((linear & 0xfff) > 0xffc) {
       return this.readCrossing(linear, 4);
@@ -1492,6 +1517,14 @@ export class X86Cpu implements Vcpu {
       this.ram[phys] = value;
       return;
     }
+    if (this.alignmentCheck) {
+      const phys = this.alignedProbe(linear, 1, ACCESS_WRITE);
+      if (phys >= 0) {
+        if (this.codePage[phys >>> 12]) this.invalidatePhysPage(phys >>> 12);
+        this.ram[phys] = value;
+        return;
+      }
+    }
     this.physWrite8(this.translateSlow(linear, ACCESS_WRITE), value);
   }
 
@@ -1505,6 +1538,14 @@ export class X86Cpu implements Vcpu {
       if (this.codePage[phys >>> 12]) this.invalidatePhysPage(phys >>> 12);
       this.view.setUint16(phys, value, true);
       return;
+    }
+    if (this.alignmentCheck) {
+      const phys = this.alignedProbe(linear, 2, ACCESS_WRITE);
+      if (phys >= 0) {
+        if (this.codePage[phys >>> 12]) this.invalidatePhysPage(phys >>> 12);
+        this.view.setUint16(phys, value, true);
+        return;
+      }
     }
     if ((linear & 0xfff) === 0xfff) {
       this.writeCrossing(linear, 2, value);
@@ -1524,11 +1565,39 @@ export class X86Cpu implements Vcpu {
       this.view.setInt32(phys, value, true);
       return;
     }
+    if (this.alignmentCheck) {
+      const phys = this.alignedProbe(linear, 4, ACCESS_WRITE);
+      if (phys >= 0) {
+        if (this.codePage[phys >>> 12]) this.invalidatePhysPage(phys >>> 12);
+        this.view.setInt32(phys, value, true);
+        return;
+      }
+    }
     if ((linear & 0xfff) > 0xffc) {
       this.writeCrossing(linear, 4, value);
       return;
     }
     this.physWrite32(this.translateSlow(linear, ACCESS_WRITE), value);
+  }
+
+  /**
+   * Alignment checking is on (the fast path always misses): raises #AC(0)
+   * when `linear` is not a multiple of `size`, else probes the TLB with the
+   * real permission and returns the physical address of a hit in directly
+   * accessible RAM, or -1 (then the caller's slow path walks). A misaligned
+   * access first translates its bytes: a #PF on them has priority over #AC
+   * (SDM vol. 3A 6.9 table 6-2, both in class 9; #PF listed first).
+   */
+  alignedProbe(linear: number, size: number, access: number): number {
+    if (linear & (size - 1)) {
+      this.translateSlow(linear, access);
+      this.translateSlow((linear + size - 1) | 0, access);
+      return this.fault(Vector.AC, 0);
+    }
+    const need = (access === ACCESS_WRITE ? this.writeNeed : this.readNeed) & ~T_ALIGN;
+    const vpn = linear >>> 12;
+    if ((this.tlbInfo[vpn] & (need | T_MMIO)) !== need) return -1;
+    return this.tlbPhys[vpn] | (linear & 0xfff);
   }
 
   private writeCrossing(linear: number, size: number, value: number): void {
@@ -3479,8 +3548,11 @@ export class X86Cpu implements Vcpu {
     if (!pe || this.cpl === 0) mask |= Flag.IOPL;
     if (!pe || this.cpl <= iopl) mask |= IF;
     if (this.flagsRaw & VM) mask &= ~Flag.IOPL;
+    const old = this.flagsRaw;
     this.flagsRaw = (this.flagsRaw & ~mask) | (value & mask) | 2;
     this.eventCheck = true;
+    // EFLAGS.AC switches alignment checking (readNeed/writeNeed).
+    if ((old ^ this.flagsRaw) & Flag.AC) this.modeChanged();
   }
 
   // ---------------------------------------------------------------------
