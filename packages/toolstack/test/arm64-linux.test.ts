@@ -26,7 +26,7 @@ import {
   parseDomainConfig,
 } from "../src/index";
 import { runKumo } from "../src/node/index";
-import { Console } from "./support/linux-guest";
+import { Console, createAttached } from "./support/linux-guest";
 
 function builtArm64Guest() {
   let guest: ReturnType<typeof findGuest>;
@@ -155,42 +155,24 @@ describe.runIf(guest !== undefined)("the arm64 Linux guest on Kumo", () => {
 describe.runIf(guest !== undefined)("the arm64 guest on the plain machine (xen_aware = 0)", () => {
   it("kumo create -c boots it with console=ttyAMA0 on the SBSA UART to the prompt, without Xen", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-arm64-plain-"));
-    writeFileSync(
-      join(dir, "guest.cfg"),
-      [
-        'name = "arm64plain"',
-        'type = "pvh"',
-        "memory = 128",
-        "vcpus = 1",
-        `kernel = "${guest?.kernel}"`,
-        `ramdisk = "${guest?.initramfs}"`,
-        'cmdline = "console=ttyAMA0"',
-        'vuart = "sbsa_uart"',
-        "xen_aware = 0",
-        "",
-      ].join("\n"),
-    );
-    const stdin = new PassThrough();
-    const output = new Console(stdin);
-    let stderr = "";
     const started = performance.now();
-    const status = runKumo(["create", "-c", "guest.cfg"], {
-      stdout: output,
-      stderr: { write: (text: string) => (stderr += text) },
+    const {
+      console: output,
       stdin,
-      env: { KUMO_STATE_DIR: join(dir, "state"), KUMO_CLOCK: "virtual" },
-      cwd: dir,
-    });
-    const ended = status.then((code) => {
-      stdin.end();
-      return code;
-    });
-    await Promise.race([
-      output.waitFor(/Kumo test guest arm64 ready[\s\S]*# /, seconds * 1000, 0),
-      ended.then((code) => {
-        throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.output}`);
-      }),
+      ended,
+      waitFor,
+    } = createAttached(dir, [
+      'name = "arm64plain"',
+      'type = "pvh"',
+      "memory = 128",
+      "vcpus = 1",
+      `kernel = "${guest?.kernel}"`,
+      `ramdisk = "${guest?.initramfs}"`,
+      'cmdline = "console=ttyAMA0"',
+      'vuart = "sbsa_uart"',
+      "xen_aware = 0",
     ]);
+    await waitFor(/Kumo test guest arm64 ready[\s\S]*# /, seconds * 1000);
     const prompt = performance.now() - started;
     const from = output.output.length;
     stdin.write('echo "@@$((40+2))@@"; uname -m\n');

@@ -27,13 +27,11 @@
  *
  * Slow (tens of seconds of emulated Linux): skipped without the guest images.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { runKumo } from "../src/node/index";
-import { Console, findI386Guest } from "./support/linux-guest";
+import { createAttached, findI386Guest } from "./support/linux-guest";
 
 const guest = findI386Guest();
 /** Whether the guest kernel can load ACPI tables at all (see above). */
@@ -45,40 +43,22 @@ const pciKernel =
 
 async function bootAndPowerOff(acpiLine: string) {
   const dir = mkdtempSync(join(tmpdir(), "kumo-acpi-"));
-  writeFileSync(
-    join(dir, "guest.cfg"),
-    [
-      'name = "acpi"',
-      'type = "pvh"',
-      "memory = 128",
-      `kernel = "${guest?.vmlinux}"`,
-      `ramdisk = "${guest?.initramfs}"`,
-      'cmdline = "console=hvc0"',
-      acpiLine,
-      "",
-    ].join("\n"),
-  );
-  const stdin = new PassThrough();
-  const output = new Console(stdin);
-  let stderr = "";
   const stateDir = join(dir, "state");
-  const status = runKumo(["create", "-c", "guest.cfg"], {
-    stdout: output,
-    stderr: { write: (text: string) => (stderr += text) },
+  const {
+    console: output,
     stdin,
-    env: { KUMO_STATE_DIR: stateDir, KUMO_CLOCK: "virtual" },
-    cwd: dir,
-  });
-  const ended = status.then((code) => {
-    stdin.end();
-    return code;
-  });
-  await Promise.race([
-    output.waitFor(/Kumo test guest i386 ready[\s\S]*# /, 600_000, 0),
-    ended.then((code) => {
-      throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.output}`);
-    }),
+    ended,
+    waitFor,
+  } = createAttached(dir, [
+    'name = "acpi"',
+    'type = "pvh"',
+    "memory = 128",
+    `kernel = "${guest?.vmlinux}"`,
+    `ramdisk = "${guest?.initramfs}"`,
+    'cmdline = "console=hvc0"',
+    acpiLine,
   ]);
+  await waitFor(/Kumo test guest i386 ready[\s\S]*# /, 600_000);
   const from = output.output.length;
   stdin.write("uname -m\n");
   await output.waitFor(/i686/, 120_000, from);

@@ -10,51 +10,31 @@
  *
  * Slow (tens of seconds of emulated Linux): skipped without the guest images.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { runKumo } from "../src/node/index";
-import { Console, findI386Guest } from "./support/linux-guest";
+import { createAttached, findI386Guest } from "./support/linux-guest";
 
 const guest = findI386Guest();
 
 describe.skipIf(guest === null)("Linux i386 PVH guest with the local APIC", () => {
   it("installs the Xen timer, prints no APIC warning and takes keyboard input", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-apic-"));
-    writeFileSync(
-      join(dir, "guest.cfg"),
-      [
-        'name = "apic"',
-        'type = "pvh"',
-        "memory = 128",
-        `kernel = "${guest?.vmlinux}"`,
-        `ramdisk = "${guest?.initramfs}"`,
-        'cmdline = "console=hvc0"',
-        "",
-      ].join("\n"),
-    );
-    const stdin = new PassThrough();
-    const output = new Console(stdin);
-    let stderr = "";
-    const status = runKumo(["create", "-c", "guest.cfg"], {
-      stdout: output,
-      stderr: { write: (text: string) => (stderr += text) },
+    const {
+      console: output,
       stdin,
-      env: { KUMO_STATE_DIR: join(dir, "state"), KUMO_CLOCK: "virtual" },
-      cwd: dir,
-    });
-    const ended = status.then((code) => {
-      stdin.end();
-      return code;
-    });
-    await Promise.race([
-      output.waitFor(/Kumo test guest i386 ready[\s\S]*# /, 300_000, 0),
-      ended.then((code) => {
-        throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.output}`);
-      }),
+      ended,
+      waitFor,
+    } = createAttached(dir, [
+      'name = "apic"',
+      'type = "pvh"',
+      "memory = 128",
+      `kernel = "${guest?.vmlinux}"`,
+      `ramdisk = "${guest?.initramfs}"`,
+      'cmdline = "console=hvc0"',
     ]);
+    await waitFor(/Kumo test guest i386 ready[\s\S]*# /, 300_000);
     // The APIC comes from the MADT (ACPI is on by default, as libxl gives PVH guests);
     // without tables Linux would probe it and print "Found and enabled local APIC!"
     // (arch/x86/kernel/apic/apic.c detect_init_APIC).

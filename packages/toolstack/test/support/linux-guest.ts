@@ -2,10 +2,11 @@
  * Helpers for the tests that boot the real Linux i386 guest from guests/
  * (cached in ~/.cache/kumo/guests): find its images, drive its console.
  */
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { PassThrough } from "node:stream";
+import { PassThrough } from "node:stream";
+import { runKumo } from "../../src/node/index";
 
 /**
  * The newest built i386 guest (guests/ writes manifest.json last, so a dir
@@ -95,4 +96,118 @@ export class Console {
     await this.waitFor(new RegExp(`@@${marker + 1}@@`), timeoutMs, from);
     return this.output.slice(from);
   }
+}
+
+/** `kumo create -c` running in this process, its console driven by the test. */
+export interface AttachedGuest {
+  readonly console: Console;
+  readonly stdin: PassThrough;
+  /** kumo's exit status; stdin is closed when it comes. */
+  readonly ended: Promise<number>;
+  /** What kumo wrote on stderr so far. */
+  stderr(): string;
+  /**
+   * Resolves when `pattern` shows up in the console output from `from` on
+   * (the whole output by default); fails at once, with the console and
+   * stderr, if kumo exits before.
+   */
+  waitFor(pattern: RegExp, timeoutMs: number, from?: number): Promise<RegExpExecArray>;
+}
+
+/**
+ * Writes `config` (xl.cfg lines) to `dir`/guest.cfg and runs `kumo create
+ * -c` on it with `dir` as the working directory. The environment defaults
+ * to a state folder in `dir` and the virtual clock, which makes the run the
+ * same every time.
+ */
+export function createAttached(
+  dir: string,
+  config: readonly string[],
+  options: { args?: readonly string[]; env?: Record<string, string> } = {},
+): AttachedGuest {
+  writeFileSync(join(dir, "guest.cfg"), [...config, ""].join("\n"));
+  const stdin = new PassThrough();
+  const console = new Console(stdin);
+  let stderr = "";
+  const status = runKumo(["create", "-c", ...(options.args ?? []), "guest.cfg"], {
+    stdout: console,
+    stderr: { write: (text: string) => (stderr += text) },
+    stdin,
+    env: options.env ?? { KUMO_STATE_DIR: join(dir, "state"), KUMO_CLOCK: "virtual" },
+    cwd: dir,
+  });
+  const ended = status.then((code) => {
+    stdin.end();
+    return code;
+  });
+  return {
+    console,
+    stdin,
+    ended,
+    stderr: () => stderr,
+    waitFor: (pattern, timeoutMs, from = 0) =>
+      Promise.race([
+        console.waitFor(pattern, timeoutMs, from),
+        ended.then((code): never => {
+          throw new Error(`kumo exited (${code}) before ${pattern}: ${stderr}\n${console.output}`);
+        }),
+      ]),
+  };
+}
+
+/**
+ * Two i386 guests, "a" (10.0.0.1) and "b" (10.0.0.2), each with one vif on
+ * bridge xenbr0, created through the kumo daemon that serves `dir` and
+ * attached with `kumo console`. Resolves once both have eth0 up with their
+ * address; `ended` holds the two consoles' exit statuses.
+ */
+export async function bridgedPair(
+  dir: string,
+  env: Record<string, string>,
+  cmdline = "console=hvc0",
+): Promise<{ consoles: Console[]; ended: Promise<number>[] }> {
+  const guest = findI386Guest();
+  if (guest === null)
+    throw new Error("the i386 guest is not built (pnpm --filter @kumo/guests build)");
+  const consoles: Console[] = [];
+  const ended: Promise<number>[] = [];
+  for (const [index, name] of ["a", "b"].entries()) {
+    writeFileSync(
+      join(dir, `${name}.cfg`),
+      [
+        `name = "${name}"`,
+        'type = "pvh"',
+        "memory = 128",
+        `kernel = "${guest.vmlinux}"`,
+        `ramdisk = "${guest.initramfs}"`,
+        `cmdline = "${cmdline}"`,
+        `vif = [ "bridge=xenbr0,mac=00:16:3e:00:00:0${index + 1}" ]`,
+        "",
+      ].join("\n"),
+    );
+    let stderr = "";
+    const io = {
+      stdout: { write: () => true },
+      stderr: { write: (text: string) => (stderr += text) },
+      env,
+      cwd: dir,
+    };
+    const created = await runKumo(["create", `${name}.cfg`], io);
+    if (created !== 0) throw new Error(`kumo create ${name}.cfg exited ${created}: ${stderr}`);
+    const stdin = new PassThrough();
+    const console = new Console(stdin);
+    consoles.push(console);
+    ended.push(runKumo(["console", name], { ...io, stdout: console, stdin }));
+  }
+  for (const console of consoles) {
+    // From the start of the output: the other guest may have printed its banner meanwhile.
+    await console.waitFor(/Kumo test guest i386 ready[\s\S]*# (?:[^\w\s]\[6n)?/, 900_000, 0);
+  }
+  for (const [index, console] of consoles.entries()) {
+    await console.run(
+      `ip link set eth0 up && ip addr add 10.0.0.${index + 1}/24 dev eth0`,
+      10 + index,
+    );
+  }
+  return { consoles, ended };
 }
