@@ -126,4 +126,6 @@ export {
   XEN_PLATFORM_MAGIC,
   XenPlatformDevice,
   type XenPlatformOptions,
+  type XenPlatformState,
+  XenPlatformStateError,
 } from "./xen-platform";

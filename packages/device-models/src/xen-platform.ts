@@ -31,6 +31,19 @@ export interface XenPlatformOptions {
   blacklisted?: (product: number, build: number) => boolean;
 }
 
+export interface XenPlatformState {
+  kind: "xen-platform";
+  version: 1;
+  product: number;
+  build: number;
+  refused: boolean;
+  unplugged: number;
+}
+
+export class XenPlatformStateError extends Error {
+  override name = "XenPlatformStateError";
+}
+
 export class XenPlatformDevice {
   /** The PCI function to add to a bus (`PciHost.addFunction`). */
   readonly pci: PciFunction;
@@ -42,8 +55,7 @@ export class XenPlatformDevice {
   private product = 0;
   private build = 0;
   private refused = false;
-  /** Every unplug mask written, for the VMM and tests. */
-  readonly unplugRequests: number[] = [];
+  private unplugMask = 0;
 
   constructor(options: XenPlatformOptions = {}) {
     this.pci = new PciFunction({
@@ -71,7 +83,9 @@ export class XenPlatformDevice {
       },
       write: (offset, size, value) => {
         if (offset === 0 && size === 2) {
-          this.unplugRequests.push(value & 0xffff);
+          // Kept as one mask (what has been unplugged so far), not a list: a guest
+          // that writes the port in a loop must not grow host memory.
+          this.unplugMask |= value & 0xffff;
           options.unplug?.(value & 0xffff);
         } else if (offset === 0 && size === 4) {
           this.build = value >>> 0;
@@ -81,6 +95,38 @@ export class XenPlatformDevice {
         }
       },
     };
+  }
+
+  /** The union of every unplug mask the guest wrote (bit 0 IDE disks, 1 NICs, 2 auxiliary IDE). */
+  get unplugged(): number {
+    return this.unplugMask;
+  }
+
+  state(): XenPlatformState {
+    return {
+      kind: "xen-platform",
+      version: 1,
+      product: this.product,
+      build: this.build,
+      refused: this.refused,
+      unplugged: this.unplugMask,
+    };
+  }
+
+  /** Restores the unplug-port state (the PCI configuration space is restored with the PCI host's). */
+  fromState(state: XenPlatformState): void {
+    if (state === null || typeof state !== "object" || state.kind !== "xen-platform")
+      throw new XenPlatformStateError(
+        'not a Xen platform device state (kind must be "xen-platform")',
+      );
+    if (state.version !== 1)
+      throw new XenPlatformStateError(
+        `Xen platform device state version ${state.version} is not supported (expected 1)`,
+      );
+    this.product = state.product & 0xffff;
+    this.build = state.build >>> 0;
+    this.refused = state.refused === true;
+    this.unplugMask = state.unplugged & 0xffff;
   }
 
   /** Sets the BARs as firmware would (I/O base, memory base) and enables decoding. */

@@ -2,7 +2,13 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { PciHost, XEN_PLATFORM_IO_BASE, XEN_PLATFORM_MAGIC, XenPlatformDevice } from "../src/index";
+import {
+  PciHost,
+  XEN_PLATFORM_IO_BASE,
+  XEN_PLATFORM_MAGIC,
+  XenPlatformDevice,
+  XenPlatformStateError,
+} from "../src/index";
 
 describe("Xen platform PCI device", () => {
   // Oracle: Linux's include/xen/platform_pci.h, when the guest sources are cached.
@@ -33,6 +39,21 @@ describe("Xen platform PCI device", () => {
     device.ports.write(0, 2, 0x0007); // XEN_IOPORT_UNPLUG: all IDE, NICs, aux IDE
     expect(masks).toEqual([7]);
     expect(device.ports.read(1, 1)).toBe(0xff);
+  });
+
+  it("keeps one unplug mask however often the guest writes, and saves and restores it", () => {
+    const device = new XenPlatformDevice({ blacklisted: (product) => product === 3 });
+    for (let i = 0; i < 100_000; i++) device.ports.write(0, 2, 1 << (i % 3));
+    expect(device.unplugged).toBe(7);
+    device.ports.write(2, 2, 3);
+    device.ports.write(0, 4, 1);
+    const saved = JSON.parse(JSON.stringify(device.state()));
+    const restored = new XenPlatformDevice();
+    restored.fromState(saved);
+    expect(restored.unplugged).toBe(7);
+    expect(restored.ports.read(0, 2)).toBe(0xd249);
+    expect(() => restored.fromState({ ...saved, kind: "vga" })).toThrow(XenPlatformStateError);
+    expect(() => restored.fromState({ ...saved, version: 2 })).toThrow(/version 2/);
   });
 
   it("a blacklisted product reads the magic byte-swapped", () => {
