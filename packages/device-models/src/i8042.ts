@@ -183,6 +183,10 @@ export class I8042 {
 
   /** A byte from the controller itself, ahead of anything queued (command responses). */
   private respond(byte: number, aux = false): void {
+    // The controller holds one output byte and a keyboard a 16-byte buffer; a guest that
+    // issues commands without reading the answers must not grow a host queue: past the
+    // keyboard's buffer, the oldest queued byte makes room (the newest answer wins).
+    if (this.queue.length >= KEYBOARD_QUEUE) this.queue.pop();
     this.queue.unshift([byte, aux]);
     // Controller responses ignore the port disables: place them directly.
     if (this.output < 0) {
@@ -194,7 +198,9 @@ export class I8042 {
   }
 
   private keyboardReply(...bytes: number[]): void {
-    for (const byte of bytes) this.queue.push([byte, false]);
+    // A keyboard whose buffer is full drops what does not fit (as sendScancodes does).
+    for (const byte of bytes)
+      if (this.queue.length < KEYBOARD_QUEUE) this.queue.push([byte, false]);
     this.refill();
   }
 

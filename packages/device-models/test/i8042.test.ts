@@ -125,4 +125,16 @@ describe("i8042 keyboard controller with a PS/2 keyboard", () => {
     expect(b.drain()).toEqual([0x1e, 0x9e]);
     expect(() => b.kbc.fromState({ ...saved, version: 9 } as never)).toThrow(I8042StateError);
   });
+
+  it("a guest that never reads the answers cannot grow the queue", () => {
+    const k = controller();
+    for (let i = 0; i < 100_000; i++) {
+      k.command(0x20); // read command byte
+      k.send(0xf2); // keyboard identify: FA AB 83
+    }
+    expect(k.kbc.state().queue.length).toBeLessThanOrEqual(16);
+    expect(k.drain().length).toBeLessThanOrEqual(17);
+    k.command(0xaa);
+    expect(k.drain()).toEqual([0x55]);
+  });
 });
