@@ -335,9 +335,9 @@ export class AtapiDrive {
       this.putAddress(length + 4, 0, msf);
       length += 8;
     }
-    // The lead-out (track AAh) at the end of the medium.
+    // The lead-out (track AAh) at the end of the medium; ADR 1, control 6 as QEMU's cdrom_read_toc writes it.
     reply.fill(0, length, length + 8);
-    reply[length + 1] = 0x14;
+    reply[length + 1] = 0x16;
     reply[length + 2] = 0xaa;
     this.putAddress(length + 4, this.capacity, msf);
     length += 8;

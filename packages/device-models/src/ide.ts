@@ -90,6 +90,10 @@ export interface IdeDisk {
 export class IdeCdrom {
   readonly kind = "cdrom";
   constructor(readonly medium: IdeDisk | null) {}
+  /** The medium's size in 512-byte sectors (0 for an empty drive). */
+  get sectors(): number {
+    return this.medium?.sectors ?? 0;
+  }
 }
 
 /** What an IDE slot holds: an ATA disk or an ATAPI CD-ROM drive. */

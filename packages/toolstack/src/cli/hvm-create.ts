@@ -21,7 +21,13 @@ import { type HvmOptions, parseHvmOptions } from "../config/hvm-options";
 import { daemonConsole, daemonRequest } from "../daemon/client";
 import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
 import { attachConfiguredDevices } from "../node/devices";
-import { IdeDiskError, openIdeDisks } from "../node/ide-disk";
+import {
+  type IdeDevices,
+  IdeDiskError,
+  openIdeDevices,
+  pvDisksOf,
+  sharedImageOpener,
+} from "../node/ide-disk";
 import { attachTerminal } from "../node/terminal";
 import { readConfiguredVgaBios, VgaBiosError } from "../node/vga";
 import { createHvmDomain, type HvmDomainImages } from "../runner/hvm-domain";
@@ -222,9 +228,9 @@ async function bootOnce(
     throw error;
   }
   // hd[a-d] disks are also the emulated PC's IDE disks, as xl gives them to QEMU.
-  let ide: ReturnType<typeof openIdeDisks>;
+  let ide: IdeDevices;
   try {
-    ide = openIdeDisks(config.disks, io.cwd);
+    ide = await openIdeDevices(config.disks, io.cwd);
   } catch (error) {
     if (error instanceof IdeDiskError) throw new CommandError(error.message);
     throw error;
@@ -237,6 +243,7 @@ async function bootOnce(
     exitPort: hvm.debugExitPort,
     hideXenCpuid: images.firmware !== undefined,
     xenPlatform: hvm.xenPlatformPci,
+    bootOrder: hvm.boot,
   });
   if (vgaBios !== undefined) runnable.platform.addVga(vgaBios);
   const { domain, console } = runnable;
@@ -251,14 +258,17 @@ async function bootOnce(
   // Disks and vifs (used by a guest's PV frontends through the Xen platform device), as for PVH.
   let devices: Awaited<ReturnType<typeof attachConfiguredDevices>>;
   try {
-    devices = await attachConfiguredDevices(xenstored, hypervisor.host, domain.domid, config, {
+    // CD-ROMs stay emulated; an image the IDE controller opened is shared with the PV backend.
+    const pvConfig = { ...config, disks: pvDisksOf(config.disks) };
+    devices = await attachConfiguredDevices(xenstored, hypervisor.host, domain.domid, pvConfig, {
       cwd: io.cwd,
       bridges: new BridgeRegistry(),
       log: (line) => hypervisor.log(line),
+      openImage: sharedImageOpener(ide),
     });
   } catch (error) {
     runnable.platform.close();
-    ide.close();
+    await ide.close();
     hypervisor.destroyDomain(domain.domid);
     xenstored.releaseDomain(domain.domid);
     throw error;
@@ -291,9 +301,9 @@ async function bootOnce(
     terminal?.detach();
     log.close();
     runnable.platform.close();
-    ide.close();
     if (domain.state !== "destroyed") hypervisor.destroyDomain(domain.domid);
     await devices.destroy();
+    await ide.close();
     xenstored.releaseDomain(domain.domid);
     runnable.pvConsole.close();
   }

@@ -105,6 +105,7 @@ const knownKeys = new Set([
   "debug_exit_port",
   "xen_platform_pci",
   "vga",
+  "boot",
 ]);
 
 /** Largest guest Kumo accepts: guest RAM is one ArrayBuffer, which engines cap (V8: 2^53, practically host RAM). */

@@ -22,6 +22,12 @@
  *   `isa-debugcon,iobase=`); its lines go to the hypervisor log. `"none"`: no port.
  * - `debug_exit_port = 0xf4`: QEMU's `isa-debug-exit` port; a write of v
  *   ends the domain and `kumo create -c` exits with (v << 1) | 1. `"none"`: no port.
+ * - `boot = "cd"` (xl.cfg(5) "boot"): the firmware's boot order, up to three
+ *   of `c` (hard disk), `d` (CD-ROM), `n` (network) and `a`/`b` (floppy), tried
+ *   in turn; default "cd", as xl's. xl hands it to QEMU (`-boot order=`),
+ *   which gives SeaBIOS the order in CMOS bytes 0x3D and 0x38 (QEMU
+ *   hw/i386/pc.c set_boot_dev; SeaBIOS src/boot.c boot_init reads them when
+ *   built for QEMU, as Debian's bios.bin is); Kumo writes the same bytes.
  */
 import { XlConfigError } from "./errors";
 import { parseXlConfigText, type XlValue } from "./syntax";
@@ -41,6 +47,8 @@ export interface HvmOptions {
   readonly xenPlatformPci: boolean;
   /** xl.cfg `vga = "stdvga"`; absent for "none", the default (see the file comment). */
   readonly vga?: "stdvga";
+  /** xl.cfg `boot`: the boot order, one to three of "a", "b", "c", "d", "n" (default "cd"). */
+  readonly boot: string;
 }
 
 export const HVM_CONFIG_KEYS = [
@@ -50,6 +58,7 @@ export const HVM_CONFIG_KEYS = [
   "debug_exit_port",
   "xen_platform_pci",
   "vga",
+  "boot",
 ] as const;
 
 function port(
@@ -121,7 +130,18 @@ export function parseHvmOptions(text: string, source = "<config>"): HvmOptions {
       vgaSetting.position,
       'expected vga = "stdvga" or "none" (Kumo emulates no cirrus or qxl card)',
     );
+  const bootSetting = settings.get("boot")?.value;
+  if (
+    bootSetting !== undefined &&
+    (bootSetting.kind !== "string" || !/^[abcdn]{1,3}$/.test(bootSetting.value))
+  )
+    throw new XlConfigError(
+      source,
+      bootSetting.position,
+      'expected boot = up to three of "c" (hard disk), "d" (CD-ROM), "n" (network), "a" or "b" (floppy), e.g. "dc"',
+    );
   return {
+    boot: bootSetting?.kind === "string" ? bootSetting.value : "cd",
     ...(vgaSetting?.kind === "string" && vgaSetting.value === "stdvga" ? { vga: "stdvga" } : {}),
     xenPlatformPci: platformSetting?.kind === "number" && platformSetting.value === 1,
     serial,

@@ -18,7 +18,13 @@ import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
 import { parseHvmOptions } from "../config/hvm-options";
 import { type ConsoleLog, consoleLogPath, logConsoleToFile } from "../node/console-log";
 import { attachConfiguredDevices } from "../node/devices";
-import { IdeDiskError, openIdeDisks } from "../node/ide-disk";
+import {
+  type IdeDevices,
+  IdeDiskError,
+  openIdeDevices,
+  pvDisksOf,
+  sharedImageOpener,
+} from "../node/ide-disk";
 import { readConfiguredVgaBios, VgaBiosError } from "../node/vga";
 import { createHvmDomain, type RunnableHvmDomain } from "../runner/hvm-domain";
 import { createPvhDomain, type RunnablePvhDomain } from "../runner/pvh-domain";
@@ -215,7 +221,7 @@ export class KumoDaemon {
       );
     const runnable =
       kernel === undefined
-        ? createHvmDomainFromConfig(this.hypervisor, config, request, ramdisk, clock)
+        ? await createHvmDomainFromConfig(this.hypervisor, config, request, ramdisk, clock)
         : isArm64Image(kernel)
           ? // The CPU follows the kernel: an arm64 Image runs on @kumo/cpu-arm.
             createArm64Domain(this.hypervisor, config, { kernel, ramdisk }, { paused: true, clock })
@@ -250,12 +256,19 @@ export class KumoDaemon {
         storePort: runnable.storePort,
       });
       const hosted = this.domains.get(domain.domid);
+      // An HVM domain's CD-ROMs stay emulated and its IDE images are shared with the PV backend.
+      const ide = "ide" in runnable ? runnable.ide : undefined;
       const devices = await attachConfiguredDevices(
         this.xenstored,
         this.hypervisor.host,
         domain.domid,
-        config,
-        { cwd: request.cwd, bridges: this.bridges, log: (line) => this.hypervisor.log(line) },
+        ide === undefined ? config : { ...config, disks: pvDisksOf(config.disks) },
+        {
+          cwd: request.cwd,
+          bridges: this.bridges,
+          log: (line) => this.hypervisor.log(line),
+          openImage: ide === undefined ? undefined : sharedImageOpener(ide),
+        },
       );
       if (hosted === undefined) await devices.destroy();
       else hosted.devices = devices;
@@ -431,13 +444,13 @@ export class KumoDaemon {
 }
 
 /** An HVM domain of a create request: its kernel or firmware and the HVM keys (src/config/hvm-options.ts). */
-function createHvmDomainFromConfig(
+async function createHvmDomainFromConfig(
   hypervisor: Hypervisor,
   config: DomainConfig,
   request: CreateRequest,
   ramdisk: Uint8Array | undefined,
   clock: { readonly mode: "wall" | "virtual" },
-): RunnableHvmDomain {
+): Promise<RunnableHvmDomain & { readonly ide: IdeDevices }> {
   const hvm = parseHvmOptions(request.configText, request.configName);
   const read = (path: string) => new Uint8Array(readFileSync(resolve(request.cwd, path)));
   const firmware = hvm.firmware === undefined ? undefined : read(hvm.firmware);
@@ -449,9 +462,9 @@ function createHvmDomainFromConfig(
     throw error;
   }
   // hd[a-d] disks are also the emulated PC's IDE disks (src/node/ide-disk.ts), as xl gives them to QEMU.
-  let ide: ReturnType<typeof openIdeDisks>;
+  let ide: IdeDevices;
   try {
-    ide = openIdeDisks(config.disks, request.cwd);
+    ide = await openIdeDevices(config.disks, request.cwd);
   } catch (error) {
     if (error instanceof IdeDiskError) throw new RequestError(error.message);
     throw error;
@@ -470,10 +483,11 @@ function createHvmDomainFromConfig(
         hideXenCpuid: firmware !== undefined,
         xenPlatform: hvm.xenPlatformPci,
         ideDisks: ide.disks,
+        bootOrder: hvm.boot,
       },
     );
   } catch (error) {
-    ide.close();
+    await ide.close();
     throw error;
   }
   if (vgaBios !== undefined) runnable.platform.addVga(vgaBios);
@@ -482,8 +496,8 @@ function createHvmDomainFromConfig(
   const unsubscribe = hypervisor.onDomainEvent((event) => {
     if (event.domid === domid && event.kind === "destroyed") {
       unsubscribe();
-      ide.close();
+      void ide.close();
     }
   });
-  return runnable;
+  return Object.assign(runnable, { ide });
 }

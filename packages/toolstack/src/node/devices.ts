@@ -46,7 +46,16 @@ export async function attachConfiguredDevices(
   host: HostInterface,
   domid: number,
   config: DomainConfig,
-  options: { cwd: string; bridges: BridgeRegistry; log?: (line: string) => void },
+  options: {
+    cwd: string;
+    bridges: BridgeRegistry;
+    log?: (line: string) => void;
+    /** Opens a disk's image instead of `openDiskTarget` (an HVM domain shares its IDE images). */
+    openImage?: (
+      disk: DiskSpec,
+      open: (disk: DiskSpec) => Promise<DiskImage>,
+    ) => Promise<DiskImage>;
+  },
 ): Promise<DomainDevices> {
   if (config.disks.length === 0 && config.vifs.length === 0) {
     return { disks: [], vifs: [], destroy: async () => {} };
@@ -59,7 +68,10 @@ export async function attachConfiguredDevices(
       domid,
       disks: config.disks,
       vifs: config.vifs,
-      openImage: (disk) => openDiskTarget(disk, options.cwd),
+      openImage: (disk) => {
+        const open = (target: DiskSpec) => openDiskTarget(target, options.cwd);
+        return options.openImage ? options.openImage(disk, open) : open(disk);
+      },
       bridges: options.bridges,
       log: options.log,
     });

@@ -14,19 +14,26 @@
  * APIC. I/O APIC messages go to the local APIC of the vCPU whose APIC ID
  * they name (physical) or to vCPU 0.
  *
+ * Direct kernel boot (bzImage or Multiboot) also gets ACPI unless xl.cfg
+ * says `acpi = 0` (libxl's HVM default is on): the PC's tables
+ * (../builder/acpi.ts buildPcAcpiTables) at 0xE0000 beside the MP table,
+ * and the PIIX4-style PM block they describe (PM1 event/control, PM timer,
+ * SCI on IRQ 9) at I/O 0xB000, whose `\_S5` write powers the domain off.
+ *
  * With `serial = "pty"` the domain's console (`console`) is COM1: what the
  * guest transmits goes to its listeners and host input is received, as
  * `xl console` attaches to an HVM guest's first serial port.
  */
 import { createX86Cpu } from "@kumo/cpu-x86";
 import {
-  type IdeDisk,
+  type IdeDevice,
   IO_APIC_DEFAULT_BASE,
   LOCAL_APIC_DEFAULT_BASE,
   LocalApicRegister,
   LvtIndex,
 } from "@kumo/device-models";
 import type { ClockOptions, Domain, Hypervisor, VcpuContext } from "@kumo/hypervisor-core";
+import { ACPI_PC_S5_SLEEP_TYPE, ACPI_PM_PORT_BASE, buildPcAcpiTables } from "../builder/acpi";
 import { type BzImageBootLayout, buildBzImageBoot, pcE820 } from "../builder/bzimage-boot";
 import { DomainBuildError } from "../builder/errors";
 import { isBzImage } from "../builder/kernel-image";
@@ -114,10 +121,17 @@ export interface HvmDomainOptions {
    * true). False leaves Linux in virtual wire mode through the 8259A.
    */
   readonly mpTable?: boolean;
+  /**
+   * Direct kernel boot: ACPI tables and the ACPI PM block (see above).
+   * Default: xl.cfg `acpi`, else true. False: MP table only, no PM block.
+   */
+  readonly acpi?: boolean;
   /** The Xen platform PCI device (xl.cfg xen_platform_pci; default false here). */
   readonly xenPlatform?: boolean;
-  /** IDE disks [hda, hdb, hdc, hdd] (xl.cfg `disk` with vdev hd[a-d]; see src/node/ide-disk.ts). */
-  readonly ideDisks?: readonly (IdeDisk | null | undefined)[];
+  /** IDE disks and CD-ROM drives [hda, hdb, hdc, hdd] (xl.cfg `disk` with vdev hd[a-d]; see src/node/ide-disk.ts). */
+  readonly ideDisks?: readonly (IdeDevice | null | undefined)[];
+  /** The firmware's boot order (xl.cfg `boot`, src/config/hvm-options.ts); default "cd". */
+  readonly bootOrder?: string;
 }
 
 /** The guest's COM1 as a console: the same surface as ConsoleBackend where the CLI uses it. */
@@ -317,6 +331,21 @@ export function createHvmDomain(
       memory.writeBytes(0x100000 - low.length, low);
     }
     domain.memoryMap = layout.e820.map((entry) => ({ ...entry }));
+    const acpi =
+      images.kernel !== undefined &&
+      bootSector === undefined &&
+      firmware === undefined &&
+      (options.acpi ?? config.acpi ?? true);
+    if (acpi) {
+      // After the kernel builder, which clears the first MiB.
+      const tables = buildPcAcpiTables({
+        vcpus: config.vcpus,
+        ioApicId: config.vcpus,
+        ioApicAddress: IO_APIC_DEFAULT_BASE,
+        ramBelow4G: memory.ram.size,
+      });
+      memory.writeBytes(tables.address, tables.bytes);
+    }
 
     // The Xen special pages and their HVM params, as for PVH (xen-abi.md 1.2, 6.3).
     const {
@@ -359,10 +388,20 @@ export function createHvmDomain(
         domain.shutdown(SHUTDOWN_REBOOT);
       },
       kick,
+      acpiPm: acpi
+        ? {
+            base: ACPI_PM_PORT_BASE,
+            sleep: (sleepType) => {
+              hypervisor.log(`(d${domain.domid}) ACPI sleep request SLP_TYP ${sleepType}`);
+              if (sleepType === ACPI_PC_S5_SLEEP_TYPE) domain.shutdown(SHUTDOWN_POWEROFF);
+            },
+          }
+        : undefined,
       // After the local APICs' IDs (0 .. vcpus - 1), as the MP table says.
       ioApicId: config.vcpus,
       xenPlatform: options.xenPlatform,
       ideDisks: options.ideDisks,
+      bootOrder: options.bootOrder,
       deliver: (message) => {
         // Fixed and lowest-priority messages to the addressed APIC (physical) or vCPU 0.
         if (message.deliveryMode > 1) return;

@@ -9,6 +9,7 @@
  *   ports 0x3F8-0x3FF      COM1 16550A (IRQ 4)      port 0xE9 (config)    debug console
  *   port 0xF4 (config)     isa-debug-exit           MMIO 0xFEC00000       82093AA I/O APIC
  *   with `addVga`: ports 0x3B0-0x3DF, 0x1CE-0x1CF    stdvga PCI function 00:03.0 (ROM BAR)
+ *   with `acpiPm`: ports 0xB000-0xB00B               ACPI PM1 event/control and PM timer (SCI: IRQ 9)
  *
  * ISA IRQ n goes to the PIC's IR n and to I/O APIC pin n, except IRQ 0,
  * which reaches pin 2 (the interrupt source override every PC's MP table
@@ -17,12 +18,14 @@
  * like the toolstack's local APIC timer.
  */
 import {
+  ACPI_PM_WINDOW_SIZE,
+  AcpiPm,
   CmosRtc,
   DebugConsole,
   DebugExit,
   I8042,
   IdeController,
-  type IdeDisk,
+  type IdeDevice,
   IO_APIC_DEFAULT_BASE,
   IO_APIC_SIZE,
   IoApic,
@@ -58,6 +61,12 @@ export interface PcPlatformOptions {
   readonly exit?: (status: number) => void;
   /** A reset request (keyboard controller, port 0x92, 0xCF9). */
   readonly reset?: (source: string) => void;
+  /**
+   * Add the ACPI PM block (`AcpiPm`: PM1 event/control, PM timer) at I/O
+   * `base` with its SCI on ISA IRQ 9, in ACPI mode from the start (the FADT
+   * has no SMI_CMD); `sleep` gets each SLP_EN write's SLP_TYP.
+   */
+  readonly acpiPm?: { readonly base: number; sleep(sleepType: number): void };
   /** The PIC's INTR rose or an I/O APIC message arrived: wake the vCPU. */
   readonly kick: () => void;
   /** Add the Xen platform PCI device at 00:02.0 and its unplug ports 0x10-0x13 (xl.cfg xen_platform_pci). */
@@ -66,8 +75,10 @@ export interface PcPlatformOptions {
   readonly ioApicId?: number;
   /** An I/O APIC message for the local APICs. */
   readonly deliver?: (message: IoApicMessage) => void;
-  /** IDE disks [hda, hdb, hdc, hdd] on the PIIX3 IDE function 00:01.1 (primary IRQ 14, secondary IRQ 15). */
-  readonly ideDisks?: readonly (IdeDisk | null | undefined)[];
+  /** IDE disks and CD-ROM drives [hda, hdb, hdc, hdd] on the PIIX3 IDE function 00:01.1 (primary IRQ 14, secondary IRQ 15). */
+  readonly ideDisks?: readonly (IdeDevice | null | undefined)[];
+  /** The firmware's boot order (xl.cfg `boot`): up to three of a/b, c, d, n; default "cd". */
+  readonly bootOrder?: string;
 }
 
 export interface PcPlatform {
@@ -82,6 +93,8 @@ export interface PcPlatform {
   readonly port92: SystemControlPortA;
   /** The Xen platform PCI device, when asked for. */
   readonly xenPlatform: XenPlatformDevice | null;
+  /** The ACPI PM block, when asked for (`acpiPm`). */
+  readonly acpiPm: AcpiPm | null;
   /** The PIIX3 IDE controller (always present, as on a PIIX3; its channels may be empty). */
   readonly ide: IdeController;
   /** The VGA, once `addVga` added it. */
@@ -106,6 +119,33 @@ export interface PcPlatform {
   setIsaIrq(irq: number, level: boolean): void;
   /** Stops the device timers. */
   close(): void;
+}
+
+/** The CMOS boot-order bytes QEMU's PC writes and SeaBIOS reads (src/hw/rtc.h CMOS_BIOS_BOOTFLAG1/2). */
+const CMOS_BOOTFLAG1 = 0x38;
+const CMOS_BOOTFLAG2 = 0x3d;
+/** Boot device codes (QEMU hw/i386/pc.c boot_device2nibble). */
+const BOOT_DEVICE_CODES: Readonly<Record<string, number>> = { a: 1, b: 1, c: 2, d: 3, n: 4 };
+
+/**
+ * The boot order as QEMU's set_boot_dev leaves it: devices 1 and 2 in byte
+ * 0x3D (low, high nibble), device 3 in the high nibble of 0x38, whose bit 0
+ * (skip the floppy boot signature check) stays clear. SeaBIOS's boot_init
+ * gives these devices priorities 101-103 and every other one the default.
+ * Written through ports 0x70/0x71, as the NVRAM is the guest's; the index
+ * is left at 0 with NMIs enabled, as at power-on.
+ */
+function writeBootOrder(rtc: CmosRtc, order: string): void {
+  const codes = [...order].map((device) => BOOT_DEVICE_CODES[device]);
+  if (codes.length > 3 || codes.some((code) => code === undefined))
+    throw new RangeError(`boot order "${order}" is not up to three of a, b, c, d and n`);
+  const write = (index: number, value: number) => {
+    rtc.write(0, 1, index);
+    rtc.write(1, 1, value);
+  };
+  write(CMOS_BOOTFLAG2, ((codes[1] ?? 0) << 4) | (codes[0] ?? 0));
+  write(CMOS_BOOTFLAG1, (codes[2] ?? 0) << 4);
+  rtc.write(0, 1, 0);
 }
 
 export const COM1_PORT = 0x3f8;
@@ -149,6 +189,7 @@ export function createPcPlatform(
     // The guest's wall clock starts at the domain clock's idea of now (Xen's wallclock).
     memorySize: memory.ram.size,
   });
+  writeBootOrder(rtc, options.bootOrder ?? "cd");
   const reset = (source: string) => () => options.reset?.(source);
   const keyboard = new I8042({
     keyboardIrq: (level) => setIsaIrq(1, level),
@@ -242,6 +283,20 @@ export function createPcPlatform(
     bus.register(XEN_PLATFORM_IO_BASE, 4, xenPlatform.ports, "Xen platform unplug ports");
   }
 
+  let acpiPm: AcpiPm | null = null;
+  const acpiPmOptions = options.acpiPm;
+  if (acpiPmOptions !== undefined) {
+    // The SCI is ISA IRQ 9, level, active high (the MADT's override says so).
+    const pm: AcpiPm = new AcpiPm({
+      clock: clock(() => pm.timerExpired()),
+      sci: (level) => setIsaIrq(9, level),
+      sleep: (sleepType) => acpiPmOptions.sleep(sleepType),
+      sciEnabled: true,
+    });
+    acpiPm = pm;
+    bus.register(acpiPmOptions.base, ACPI_PM_WINDOW_SIZE, pm, "ACPI PM");
+  }
+
   return {
     get vga() {
       return vga;
@@ -273,6 +328,7 @@ export function createPcPlatform(
     com1,
     port92,
     xenPlatform,
+    acpiPm,
     ide,
     setIsaIrq,
     close() {

@@ -1,0 +1,131 @@
+/**
+ * The ATAPI CD-ROM drive and the `boot` key through Debian's SeaBIOS
+ * (issue 9). An ISO made here with xorriso carries an El Torito "no
+ * emulation" boot image (guests/freestanding/cdrom-atapi.asm, nasm) that
+ * reads its own ISO's sectors through INT 13h AH=42h and then drives the
+ * drive by hand with ATAPI packets. The same ISO boots under
+ * qemu-system-i386 (`-boot d`, its PIIX3 IDE CD-ROM at hdc) as the oracle
+ * and on Kumo with `boot = "d"`; the lines it prints on the 0xE9 debug
+ * console must agree. With a disk and a CD, `boot = "cd"` boots the disk
+ * and `boot = "dc"` the CD, as SeaBIOS reads the order from CMOS 0x3D/0x38.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Hypervisor } from "@kumo/hypervisor-core";
+import { describe, expect, it } from "vitest";
+import { parseDomainConfig } from "../src/config/domain-config";
+import { parseHvmOptions, SEABIOS_PATH } from "../src/config/hvm-options";
+import { openIdeDevices } from "../src/node/ide-disk";
+import { assemble, mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
+import { hasTool } from "./support/linux-guest";
+
+const freestanding = join(import.meta.dirname, "../../../guests/freestanding");
+
+/** An ISO whose El Torito boot image (no emulation, 4 virtual sectors) is cdrom-atapi.asm. */
+function bootIso(dir: string): string {
+  const root = join(dir, "iso");
+  mkdirSync(root);
+  assemble(join(freestanding, "cdrom-atapi.asm"), dir);
+  copyFileSync(join(dir, "cdrom-atapi.bin"), join(root, "boot.bin"));
+  const iso = join(dir, "cd.iso");
+  execFileSync(
+    "xorriso",
+    [
+      ...["-as", "mkisofs", "-quiet", "-V", "KUMO_CD", "-o", iso],
+      ...["-b", "boot.bin", "-no-emul-boot", "-boot-load-size", "4", root],
+    ],
+    { stdio: "ignore" },
+  );
+  return iso;
+}
+
+/** Runs an xl.cfg text with SeaBIOS on Kumo, its disks opened from `dir`. */
+async function runKumo(text: string, dir: string) {
+  const config = parseDomainConfig(text);
+  const hvm = parseHvmOptions(text);
+  const ide = await openIdeDevices(config.disks, dir);
+  try {
+    return await runHvmUntilShutdown(
+      new Hypervisor(),
+      config,
+      { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
+      { clock: { mode: "wall" }, hideXenCpuid: true, ideDisks: ide.disks, bootOrder: hvm.boot },
+      60_000,
+    );
+  } finally {
+    await ide.close();
+  }
+}
+
+const lines = (output: string) => output.split("\n").filter((line) => line.length > 0);
+
+describe.skipIf(
+  !existsSync(SEABIOS_PATH) ||
+    !hasTool("nasm") ||
+    !hasTool("xorriso") ||
+    !hasTool("qemu-system-i386"),
+)("ATAPI CD-ROM and boot order through SeaBIOS", () => {
+  it('boots an El Torito image with boot = "d" and answers its packets as QEMU does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-"));
+    const iso = bootIso(dir);
+    const qemu = spawnSync(
+      "qemu-system-i386",
+      [
+        ...["-M", "pc", "-display", "none", "-no-reboot", "-serial", "null", "-monitor", "none"],
+        ...["-drive", `file=${iso},format=raw,if=ide,index=2,media=cdrom`, "-boot", "d"],
+        ...["-debugcon", `file:${join(dir, "qemu.out")}`],
+        ...["-device", "isa-debug-exit,iobase=0xf4"],
+      ],
+      { timeout: 60_000, stdio: "ignore" },
+    );
+    expect(qemu.status).toBe((0x21 << 1) | 1);
+    const oracle = lines(readFileSync(join(dir, "qemu.out"), "latin1"));
+
+    const { runnable, debugcon } = await runKumo(
+      [
+        'name = "cdrom"',
+        'type = "hvm"',
+        "memory = 32",
+        'firmware = "seabios"',
+        'boot = "d"',
+        "disk = [ 'format=raw, vdev=hdc, devtype=cdrom, target=cd.iso' ]",
+        "",
+      ].join("\n"),
+      dir,
+    );
+    expect(runnable.exitStatus).toBe((0x21 << 1) | 1);
+    expect(oracle.slice(0, 3)).toEqual([
+      "dl=E0",
+      "pvd=CD001 KUMO_CD",
+      "brvd=EL TORITO SPECIFICATION",
+    ]);
+    expect(oracle.length).toBe(32);
+    expect(lines(debugcon)).toEqual(oracle);
+  }, 120_000);
+
+  it('boots the disk with boot = "cd" and the CD with boot = "dc" when both are present', async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-order-"));
+    bootIso(dir);
+    mbrDiskImage(join(freestanding, "disk-hello.asm"), dir);
+    const config = (boot: string) =>
+      [
+        'name = "order"',
+        'type = "hvm"',
+        "memory = 32",
+        'firmware = "seabios"',
+        `boot = "${boot}"`,
+        // The short positional form xl-disk-configuration(5) documents: target, format, vdev, cdrom.
+        "disk = [ 'format=raw, vdev=hda, target=disk.img', 'cd.iso,raw,hdc,cdrom' ]",
+        "",
+      ].join("\n");
+    const disk = await runKumo(config("cd"), dir);
+    // disk-hello.asm exits with 0x40 | (DL & 0x0F) for drive 0x80.
+    expect(disk.runnable.exitStatus).toBe((0x40 << 1) | 1);
+    expect(disk.debugcon).toContain("Kumo IDE boot sector");
+    const cd = await runKumo(config("dc"), dir);
+    expect(cd.runnable.exitStatus).toBe((0x21 << 1) | 1);
+    expect(lines(cd.debugcon)[1]).toBe("pvd=CD001 KUMO_CD");
+  }, 120_000);
+});
