@@ -48,6 +48,10 @@ const PF = 4;
 const ZF = 0x40;
 const SF = 0x80;
 const OF = 0x800;
+/** Flag kinds beyond `LazyOp` that the block tracks: INC/DEC (CF kept in `fc`), result-only (IMUL, shifts). */
+const INC_DEC_ADD = 100;
+const INC_DEC_SUB = 101;
+const RESULT_ONLY = 102;
 
 /** What a compiled block sees of the CPU (the generated code reads these fields by name). */
 export interface BlockHost {
@@ -69,8 +73,13 @@ export interface BlockHost {
   blockDone: number;
 }
 
-/** A compiled block: returns the instructions it retired, or -1 when its code bytes changed. */
-export type BlockFunction = (eip: number) => number;
+/**
+ * A compiled block: runs from `eip` (its start) and returns the instructions
+ * it retired, or -1 when its code bytes changed. `budget` is the most it may
+ * retire (at least its length: a loop block makes another pass only while a
+ * whole pass fits).
+ */
+export type BlockFunction = (eip: number, budget: number) => number;
 
 /** Arguments of every block factory: the CPU and the arrays its hot paths use. */
 const FACTORY_PARAMETERS = [
@@ -233,7 +242,7 @@ interface BlockHelpers {
   wr32(linear: number, value: number): void;
   wr16(linear: number, value: number): void;
   wr8(linear: number, value: number): void;
-  lz(kind: number, dst: number, src: number, result: number): void;
+  lz(kind: number, dst: number, src: number, result: number, carry: number): void;
 }
 
 /** The CPU's side the helpers use (private members of X86Cpu, reached by name). */
@@ -331,13 +340,21 @@ function createHelpers(
         cpu.writeLin8(l, v);
       }
     },
-    lz(kind, dst, src, result) {
-      cpu.lazyOp = kind;
+    lz(kind, dst, src, result, carry) {
       cpu.lazySize = 2;
       cpu.lazyDst = dst;
-      cpu.lazySrc = src;
       cpu.lazyResult = result;
-      cpu.lazy = ARITH;
+      if (kind >= INC_DEC_ADD) {
+        // INC/DEC leave CF as it was (SDM vol. 2 INC): the block kept it in `carry`.
+        cpu.flagsRaw = (cpu.flagsRaw & ~CF) | carry;
+        cpu.lazyOp = kind === INC_DEC_ADD ? LazyOp.ADD : LazyOp.SUB;
+        cpu.lazySrc = 1;
+        cpu.lazy = ARITH & ~CF;
+      } else {
+        cpu.lazyOp = kind;
+        cpu.lazySrc = src;
+        cpu.lazy = ARITH;
+      }
     },
   };
 }
@@ -352,6 +369,21 @@ export interface CompiledBlock {
  * Compiles the block starting at physical `phys` (32-bit code, RAM the CPU
  * reads directly). Returns null when its first instruction is one the tier
  * leaves to the interpreter.
+ *
+ * The generated function keeps the arithmetic flags of the last
+ * flag-setting instruction in locals (`fk` kind, `fd`/`fs`/`fr`/`fc`
+ * operands, result and kept carry) and writes them to the CPU's lazy-flag
+ * record only where something outside the block's own code can see them:
+ * at every exit, before an instruction run by the interpreter or a
+ * condition the block cannot evaluate from the locals, and in the catch
+ * that a fault unwinds through. A record overwritten before any of those
+ * is never stored (dead-flag elimination; V8 drops the dead local stores).
+ * Likewise the faulting instruction's index is a local (`fi`) that the
+ * catch turns into the CPU's start EIP and retired count.
+ *
+ * A branch back to the block's first instruction (a loop of one block)
+ * stays in the function while the budget allows another full pass and no
+ * event is pending, instead of returning to the dispatcher.
  */
 export function compileBlock(
   cpu: BlockHost,
@@ -371,11 +403,12 @@ export function compileBlock(
   const fetcher = new PhysicalFetcher(ram);
   const pageEnd = (phys & ~0xfff) + 4096;
   const lines: string[] = [];
+  const offsets: number[] = [];
+  const flags = new FlagState();
   let offset = 0;
   let count = 0;
   let ended = false;
-  /** The last instruction's flags as known locals (for a following Jcc/SETcc). */
-  let known: { op: number; result: string; dst: string; src: string } | null = null;
+  let loops = false;
   while (count < MAX_BLOCK && !ended) {
     const at = phys + offset;
     if (at >= pageEnd) break;
@@ -389,6 +422,7 @@ export function compileBlock(
     if (info & Info.INVALID || !GENERIC[op]) break;
     if (op === 0xff && (reg === 3 || reg === 5 || reg === 7)) break; // far call/jmp
     if (op === 0x8c && reg > 5) break;
+    offsets.push(offset);
     const emitter = new InstructionEmitter(
       scratch,
       count,
@@ -396,8 +430,9 @@ export function compileBlock(
       length,
       at,
       view.getInt32(at, true),
+      flags,
     );
-    const inline = emitter.emit(known);
+    const inline = emitter.emit();
     if (inline !== null) {
       lines.push(inline.code);
       // A write through the slow path may have hit a page holding code
@@ -405,20 +440,22 @@ export function compileBlock(
       if (!inline.ends && /wr(32|16|8)\(/.test(inline.code)) {
         lines.push(`  if (cpu.blockAbort) ${emitter.leave()}`);
       }
-      known = inline.flags;
       ended = inline.ends;
+      if (inline.loops) loops = true;
     } else {
       lines.push(emitter.generic());
-      known = null;
     }
     offset += length;
     count++;
   }
   if (count === 0) return null;
+  if (!ended)
+    lines.push(`  ${flags.exitFlush()} cpu.eip = (e + ${offset}) | 0; return n + ${count};`);
   // The code bytes are compared on entry (words covering the whole block,
   // the last one aligned to its end): an external write that bypassed
   // invalidateCode makes the block refuse to run, as the interpreter's
-  // first-word check re-decodes.
+  // first-word check re-decodes. Writes by the block itself to a code page
+  // take the slow path, which sets blockAbort.
   const checks: string[] = [];
   for (let at = 0; at < offset; at += 4) {
     const address = Math.min(phys + at, pageEnd - 4);
@@ -426,15 +463,24 @@ export function compileBlock(
   }
   // Parenthesized so that V8 compiles the inner function with the factory
   // (its eager-compilation heuristic) instead of parsing it a second time
-  // on the first call.
+  // on the first call. `n` counts the instructions of completed passes of
+  // a loop block.
   const body = `
-return (function block(e) {
+const OFFSETS = [${offsets.join(", ")}];
+const LENGTH = ${count};
+return (function block(e, budget) {
   if (${checks.join(" || ")}) return -1;
   const s32 = cpu.stack32;
-  let o = 0, l = 0, p = 0, v = 0, d = 0, s = 0, r = 0, t = 0;
-${lines.join("\n")}
-  cpu.eip = (e + ${offset}) | 0;
-  return ${count};
+  let o = 0, l = 0, v = 0, d = 0, s = 0, r = 0, t = 0;
+  let n = 0, fi = 0, fk = -1, fd = 0, fs = 0, fr = 0, fc = 0;
+  try {${loops ? "\n  for (;;) {" : ""}
+${lines.join("\n")}${loops ? "\n  }" : ""}
+  } catch (error) {
+    cpu.startEip = (e + OFFSETS[fi]) | 0;
+    cpu.blockDone = n + fi;
+    if (fk >= 0) lz(fk, fd, fs, fr, fc);
+    throw error;
+  }
 });`;
   const factory = new Function(...FACTORY_PARAMETERS, body);
   const decoded = cpu.decoded;
@@ -464,12 +510,83 @@ ${lines.join("\n")}
   return { code, length: count };
 }
 
+/** Static states of the flag locals: none pending, or unknown (a loop's head: `fk` tells). */
+const NONE = -1;
+const UNKNOWN = -2;
+
+/**
+ * What the compiler knows, at one point of the block, about the flag
+ * locals: `pending` is the kind held in fd/fs/fr/fc that the CPU's record
+ * does not have yet (NONE, or UNKNOWN at a loop head where `fk` says);
+ * `known` the kind whose operands fd/fs/fr hold for evaluating a condition
+ * (kept after a flush), or null.
+ */
+class FlagState {
+  pending = UNKNOWN;
+  known: number | null = null;
+
+  /** Code storing the pending record into the CPU on a way out (the state stays). */
+  exitFlush(): string {
+    if (this.pending === NONE) return "";
+    if (this.pending === UNKNOWN) return "if (fk >= 0) lz(fk, fd, fs, fr, fc);";
+    return `lz(${this.pending}, fd, fs, fr, fc);`;
+  }
+
+  /** Code storing the pending record into the CPU before something reads or replaces it there. */
+  flush(): string {
+    const code =
+      this.pending === NONE
+        ? ""
+        : this.pending === UNKNOWN
+          ? "if (fk >= 0) { lz(fk, fd, fs, fr, fc); fk = -1; }"
+          : `lz(${this.pending}, fd, fs, fr, fc); fk = -1;`;
+    this.pending = NONE;
+    return code;
+  }
+
+  /** Records the flags of a 32-bit ALU, INC or DEC result in the locals. */
+  produce(kind: number, dst: string, src: string, result: string): string {
+    this.pending = kind;
+    this.known = kind;
+    return `fd = ${dst}; fs = ${src}; fr = ${result}; fk = ${kind};`;
+  }
+
+  /** Code setting `fc` to CF as it stands before an INC/DEC (they keep it). */
+  carryBeforeIncDec(): string {
+    switch (this.pending) {
+      case LazyOp.ADD:
+        return "fc = (fr >>> 0) < (fd >>> 0) ? 1 : 0;";
+      case LazyOp.SUB:
+        return "fc = (fd >>> 0) < (fs >>> 0) ? 1 : 0;";
+      case LazyOp.LOGIC:
+        return "fc = 0;";
+      case INC_DEC_ADD:
+      case INC_DEC_SUB:
+        return "";
+      default:
+        return `${this.flush()} fc = cpu.lazy & ${CF} ? cpu.getCF() : cpu.flagsRaw & ${CF};`;
+    }
+  }
+
+  /** After code that wrote the CPU's flags itself (flushed first): ZF/SF follow `fr` when `resultInFr`. */
+  written(resultInFr: boolean): void {
+    this.pending = NONE;
+    this.known = resultInFr ? RESULT_ONLY : null;
+  }
+
+  /** At a loop head (the start of a pass after the first). */
+  loopHead(): void {
+    this.pending = UNKNOWN;
+    this.known = null;
+  }
+}
+
 interface Emitted {
   code: string;
-  /** Locals holding the flag inputs after this instruction, for a following condition. */
-  flags: { op: number; result: string; dst: string; src: string } | null;
   /** The instruction transfers control: the block ends with it. */
   ends: boolean;
+  /** The code branches back to the block's start (the function loops). */
+  loops?: boolean;
 }
 
 /** Generates one instruction's source. */
@@ -486,6 +603,7 @@ class InstructionEmitter {
     private readonly length: number,
     private readonly phys: number,
     private readonly firstWord: number,
+    private readonly flags: FlagState,
   ) {
     this.op = d.op[index];
     this.info = d.info[index];
@@ -497,21 +615,36 @@ class InstructionEmitter {
     return `((e + ${this.offset + this.length}) | 0)`;
   }
 
-  /** Records where a fault would leave EIP and the retired count. */
+  /** Records which instruction a fault would unwind (the catch turns it into EIP and the retired count). */
   private faultPoint(): string {
-    return `cpu.startEip = (e + ${this.offset}) | 0; cpu.blockDone = ${this.index};`;
+    return `fi = ${this.index};`;
   }
 
   /** Leaves the block after this instruction (it completed). */
   leave(): string {
-    return `{ cpu.eip = ${this.next}; return ${this.index + 1}; }`;
+    return `{ ${this.flags.exitFlush()} cpu.eip = ${this.next}; return n + ${this.index + 1}; }`;
+  }
+
+  /** Leaves the block for `target` (offset from the block's start) after this instruction. */
+  private exitTo(target: number): string {
+    return `${this.flags.exitFlush()} cpu.eip = (e + ${target}) | 0; return n + ${this.index + 1};`;
+  }
+
+  /**
+   * A taken branch back to the block's start: another pass when the budget
+   * holds a whole one and no event is pending, else a normal exit.
+   */
+  private loopBack(): string {
+    return `n = n + ${this.index + 1}; if (n + LENGTH > budget || cpu.eventCheck) { ${this.flags.exitFlush()} cpu.eip = e; return n; } continue;`;
   }
 
   /** Runs the instruction through the interpreter on its decoded slot. */
   generic(): string {
     const slot = this.phys & (BLOCK_CACHE_SIZE - 1);
     const n = this.index + 1;
-    return `  if (step(${slot}, ${this.phys}, ${this.firstWord}, (e + ${this.offset}) | 0, ${this.next}, ${this.index})) return ${n}; // op 0x${this.op.toString(16)}`;
+    const flush = this.flags.flush();
+    this.flags.written(false);
+    return `  ${flush} fi = ${this.index}; if (step(${slot}, ${this.phys}, ${this.firstWord}, (e + ${this.offset}) | 0, ${this.next}, n + ${this.index})) return n + ${n}; // op 0x${this.op.toString(16)}`;
   }
 
   /** Offset expression of the ModRM memory operand (32-bit addressing). */
@@ -552,11 +685,6 @@ class InstructionEmitter {
     return `wr8(l, ${value});`;
   }
 
-  /** The lazy-flag record of a 32-bit ALU result (as `alu32`). */
-  private static lazy(kind: number, dst: string, src: string, result: string): string {
-    return `lz(${kind}, ${dst}, ${src}, ${result});`;
-  }
-
   /** ALU operation `operation` (ADD OR . . AND SUB XOR CMP) of d and s into r; null for ADC/SBB. */
   private static alu(operation: number): { code: string; kind: number } | null {
     switch (operation) {
@@ -576,10 +704,11 @@ class InstructionEmitter {
     }
   }
 
-  /** Inline code for the hottest forms, or null to use `generic`. */
-  emit(known: Emitted["flags"]): Emitted | null {
+  /** Inline code for the hottest forms, or null to use `generic` (the flag state is untouched then). */
+  emit(): Emitted | null {
     const op = this.op;
     const info = this.info;
+    const flags = this.flags;
     // Inline forms are 32-bit address size, no lock/rep; 32-bit operands
     // but for a few 16-bit moves and tests frequent in kernel code.
     if (info & (Info.A16 | Info.LOCK | Info.REP | Info.REPNE)) return null;
@@ -588,28 +717,29 @@ class InstructionEmitter {
     const reg = (modrm >> 3) & 7;
     const rm = modrm & 7;
     const fp = this.faultPoint();
-    if (info & Info.O16) return this.emit16(known, mem, reg, rm, fp);
+    if (info & Info.O16) return this.emit16(mem, reg, rm, fp);
     if (op < 0x40 && (op & 7) < 6 && (op & 7) !== 0 && (op & 7) !== 2 && (op & 7) !== 4) {
       // ALU r/m32,r32 (form 1), r32,r/m32 (form 3), eax,imm32 (form 5).
       const operation = op >> 3;
       const alu = InstructionEmitter.alu(operation);
       if (alu === null) return null;
       const form = op & 7;
-      const flags = { op: alu.kind, result: "r", dst: "d", src: "s" };
-      const lazy = InstructionEmitter.lazy(alu.kind, "d", "s", "r");
+      const store = operation !== 7;
       if (form === 5) {
         return {
-          code: `  d = regs[0]; s = ${this.immediate}; ${alu.code} ${lazy}${operation !== 7 ? " regs[0] = r;" : ""}`,
-          flags,
+          code: `  d = regs[0]; s = ${this.immediate}; ${alu.code} ${flags.produce(alu.kind, "d", "s", "r")}${store ? " regs[0] = r;" : ""}`,
           ends: false,
         };
       }
       if (!mem) {
         const dstReg = form === 1 ? rm : reg;
         const srcReg = form === 1 ? reg : rm;
+        // xor/sub r, r: the result is 0 whatever the register held.
+        const zero = (operation === 6 || operation === 5) && dstReg === srcReg;
         return {
-          code: `  d = regs[${dstReg}]; s = regs[${srcReg}]; ${alu.code} ${lazy}${operation !== 7 ? ` regs[${dstReg}] = r;` : ""}`,
-          flags,
+          code: zero
+            ? `  d = regs[${dstReg}]; s = d; r = 0; ${flags.produce(alu.kind, "d", "s", "0")}${store ? ` regs[${dstReg}] = 0;` : ""}`
+            : `  d = regs[${dstReg}]; s = regs[${srcReg}]; ${alu.code} ${flags.produce(alu.kind, "d", "s", "r")}${store ? ` regs[${dstReg}] = r;` : ""}`,
           ends: false,
         };
       }
@@ -620,18 +750,17 @@ class InstructionEmitter {
         const regLoad = form === 3 ? `d = regs[${reg}];` : `s = regs[${reg}];`;
         return {
           code: `  ${load}
-  ${regLoad} ${alu.code} ${lazy}${operation !== 7 ? ` regs[${reg}] = r;` : ""}`,
-          flags,
+  ${regLoad} ${alu.code} ${flags.produce(alu.kind, "d", "s", "r")}${store ? ` regs[${reg}] = r;` : ""}`,
           ends: false,
         };
       }
-      // Read-modify-write of memory (as readRmForWrite / alu / writeRmBack).
+      // Read-modify-write of memory (as readRmForWrite / alu / writeRmBack:
+      // the flags are recorded before the write, which may fault).
       return {
         code: `  ${fp} ${this.address(2, true)}
   ${this.read(2, "d")}
-  s = regs[${reg}]; ${alu.code} ${lazy}
+  s = regs[${reg}]; ${alu.code} ${flags.produce(alu.kind, "d", "s", "r")}
   ${this.write32("r")}`,
-        flags,
         ends: false,
       };
     }
@@ -640,12 +769,9 @@ class InstructionEmitter {
       case 0x83: {
         const alu = InstructionEmitter.alu(reg);
         if (alu === null) return null;
-        const flags = { op: alu.kind, result: "r", dst: "d", src: "s" };
-        const lazy = InstructionEmitter.lazy(alu.kind, "d", "s", "r");
         if (!mem) {
           return {
-            code: `  d = regs[${rm}]; s = ${this.immediate}; ${alu.code} ${lazy}${reg !== 7 ? ` regs[${rm}] = r;` : ""}`,
-            flags,
+            code: `  d = regs[${rm}]; s = ${this.immediate}; ${alu.code} ${flags.produce(alu.kind, "d", "s", "r")}${reg !== 7 ? ` regs[${rm}] = r;` : ""}`,
             ends: false,
           };
         }
@@ -653,43 +779,36 @@ class InstructionEmitter {
           return {
             code: `  ${fp} ${this.address(2, false)}
   ${this.read(2, "d")}
-  s = ${this.immediate}; ${alu.code} ${lazy}`,
-            flags,
+  s = ${this.immediate}; ${alu.code} ${flags.produce(alu.kind, "d", "s", "r")}`,
             ends: false,
           };
         }
         return {
           code: `  ${fp} ${this.address(2, true)}
   ${this.read(2, "d")}
-  s = ${this.immediate}; ${alu.code} ${lazy}
+  s = ${this.immediate}; ${alu.code} ${flags.produce(alu.kind, "d", "s", "r")}
   ${this.write32("r")}`,
-          flags,
           ends: false,
         };
       }
       case 0x85:
       case 0xa9: {
-        const flags = { op: LazyOp.LOGIC, result: "r", dst: "d", src: "s" };
-        const lazy = InstructionEmitter.lazy(LazyOp.LOGIC, "d", "s", "r");
         if (op === 0xa9) {
           return {
-            code: `  d = regs[0]; s = ${this.immediate}; r = d & s; ${lazy}`,
-            flags,
+            code: `  d = regs[0]; s = ${this.immediate}; r = d & s; ${flags.produce(LazyOp.LOGIC, "d", "s", "r")}`,
             ends: false,
           };
         }
         if (!mem) {
           return {
-            code: `  d = regs[${rm}]; s = regs[${reg}]; r = d & s; ${lazy}`,
-            flags,
+            code: `  d = regs[${rm}]; s = regs[${reg}]; r = d & s; ${flags.produce(LazyOp.LOGIC, "d", "s", "r")}`,
             ends: false,
           };
         }
         return {
           code: `  ${fp} ${this.address(2, false)}
   ${this.read(2, "d")}
-  s = regs[${reg}]; r = d & s; ${lazy}`,
-          flags,
+  s = regs[${reg}]; r = d & s; ${flags.produce(LazyOp.LOGIC, "d", "s", "r")}`,
           ends: false,
         };
       }
@@ -709,14 +828,12 @@ class InstructionEmitter {
       case 0x4d:
       case 0x4e:
       case 0x4f: {
-        // INC/DEC leave CF alone (SDM vol. 2 INC): it becomes concrete first.
+        // INC/DEC leave CF alone (SDM vol. 2 INC): `fc` keeps it.
         const r = op & 7;
         const decrement = op >= 0x48;
+        const carry = flags.carryBeforeIncDec();
         return {
-          code: `  if (cpu.lazy & ${CF}) cpu.flagsRaw = (cpu.flagsRaw & ${~CF}) | cpu.getCF();
-  d = regs[${r}]; r = (d ${decrement ? "-" : "+"} 1) | 0; regs[${r}] = r;
-  cpu.lazyOp = ${decrement ? LazyOp.SUB : LazyOp.ADD}; cpu.lazySize = 2; cpu.lazyDst = d; cpu.lazySrc = 1; cpu.lazyResult = r; cpu.lazy = ${ARITH & ~CF};`,
-          flags: { op: decrement ? INC_DEC_SUB : INC_DEC_ADD, result: "r", dst: "d", src: "1" },
+          code: `  ${carry} d = regs[${r}]; r = (d ${decrement ? "-" : "+"} 1) | 0; regs[${r}] = r; ${flags.produce(decrement ? INC_DEC_SUB : INC_DEC_ADD, "d", "1", "r")}`,
           ends: false,
         };
       }
@@ -728,10 +845,10 @@ class InstructionEmitter {
       case 0x55:
       case 0x56:
       case 0x57:
-        return { code: this.push(`regs[${op & 7}]`), flags: known, ends: false };
+        return { code: this.push(`regs[${op & 7}]`), ends: false };
       case 0x68:
       case 0x6a:
-        return { code: this.push(String(this.immediate)), flags: known, ends: false };
+        return { code: this.push(String(this.immediate)), ends: false };
       case 0x58:
       case 0x59:
       case 0x5a:
@@ -740,13 +857,12 @@ class InstructionEmitter {
       case 0x5d:
       case 0x5e:
       case 0x5f:
-        return { code: this.pop(`regs[${op & 7}]`), flags: known, ends: false };
+        return { code: this.pop(`regs[${op & 7}]`), ends: false };
       case 0x89:
-        if (!mem) return { code: `  regs[${rm}] = regs[${reg}];`, flags: known, ends: false };
+        if (!mem) return { code: `  regs[${rm}] = regs[${reg}];`, ends: false };
         return {
           code: `  ${fp} ${this.address(2, true)}
   ${this.write32(`regs[${reg}]`)}`,
-          flags: known,
           ends: false,
         };
       case 0x88:
@@ -755,7 +871,6 @@ class InstructionEmitter {
           code: `  ${fp} ${this.address(0, true)}
   v = ${reg < 4 ? `regs[${reg}] & 255` : `(regs[${reg - 4}] >> 8) & 255`};
   ${this.write8("v")}`,
-          flags: known,
           ends: false,
         };
       case 0x8a: {
@@ -768,29 +883,26 @@ class InstructionEmitter {
           code: `  ${fp} ${this.address(0, false)}
   ${this.read(0, "v")}
   ${target}`,
-          flags: known,
           ends: false,
         };
       }
       case 0x8b:
-        if (!mem) return { code: `  regs[${reg}] = regs[${rm}];`, flags: known, ends: false };
+        if (!mem) return { code: `  regs[${reg}] = regs[${rm}];`, ends: false };
         return {
           code: `  ${fp} ${this.address(2, false)}
   ${this.read(2, `regs[${reg}]`)}`,
-          flags: known,
           ends: false,
         };
       case 0xc7:
-        if (!mem) return { code: `  regs[${rm}] = ${this.immediate};`, flags: known, ends: false };
+        if (!mem) return { code: `  regs[${rm}] = ${this.immediate};`, ends: false };
         return {
           code: `  ${fp} ${this.address(2, true)}
   ${this.write32(String(this.immediate))}`,
-          flags: known,
           ends: false,
         };
       case 0x8d:
         if (!mem) return null;
-        return { code: `  regs[${reg}] = ${this.offsetExpression()};`, flags: known, ends: false };
+        return { code: `  regs[${reg}] = ${this.offsetExpression()};`, ends: false };
       case 0xb8:
       case 0xb9:
       case 0xba:
@@ -799,7 +911,7 @@ class InstructionEmitter {
       case 0xbd:
       case 0xbe:
       case 0xbf:
-        return { code: `  regs[${op & 7}] = ${this.immediate};`, flags: known, ends: false };
+        return { code: `  regs[${op & 7}] = ${this.immediate};`, ends: false };
       case 0x1b6:
       case 0x1b7: {
         const size = op === 0x1b6 ? 0 : 1;
@@ -810,12 +922,11 @@ class InstructionEmitter {
               : rm < 4
                 ? `regs[${rm}] & 255`
                 : `(regs[${rm - 4}] >> 8) & 255`;
-          return { code: `  regs[${reg}] = ${value};`, flags: known, ends: false };
+          return { code: `  regs[${reg}] = ${value};`, ends: false };
         }
         return {
           code: `  ${fp} ${this.address(size, false)}
   ${this.read(size, `regs[${reg}]`)}`,
-          flags: known,
           ends: false,
         };
       }
@@ -826,12 +937,13 @@ class InstructionEmitter {
           ? `${fp} ${this.address(2, false)}
   ${this.read(2, "d")}`
           : `d = regs[${rm}];`;
+        const flush = flags.flush();
+        flags.written(true);
         return {
           code: `  ${load}
-  r = Math.imul(d, ${this.immediate}); v = d * ${this.immediate};
+  r = Math.imul(d, ${this.immediate}); v = d * ${this.immediate}; ${flush}
   cpu.flagsRaw = (cpu.flagsRaw & ${~ARITH}) | (v === r ? 0 : ${CF | OF}); cpu.lazyOp = ${LazyOp.LOGIC}; cpu.lazySize = 2; cpu.lazyResult = r; cpu.lazy = ${ZF | SF | PF};
-  regs[${reg}] = r;`,
-          flags: { op: RESULT_ONLY, result: "r", dst: "d", src: "0" },
+  regs[${reg}] = r; fr = r;`,
           ends: false,
         };
       }
@@ -840,7 +952,7 @@ class InstructionEmitter {
         // Shifts and rotates of a register by a constant (as shift32).
         if (mem) return null;
         const count = (op === 0xd1 ? 1 : this.immediate) & 31;
-        if (count === 0) return { code: "", flags: known, ends: false };
+        if (count === 0) return { code: "", ends: false };
         let code: string;
         switch (reg) {
           case 0:
@@ -867,11 +979,13 @@ class InstructionEmitter {
           default:
             return null;
         }
+        // Rotates change CF/OF only: the other flags stay in the CPU's record.
         const rotate = reg < 2;
+        const flush = flags.flush();
+        flags.written(!rotate);
         return {
-          code: `  ${code}
-  regs[${rm}] = r;`,
-          flags: rotate ? null : { op: RESULT_ONLY, result: "r", dst: "d", src: "0" },
+          code: `  ${flush} ${code}
+  regs[${rm}] = r;${rotate ? "" : " fr = r;"}`,
           ends: false,
         };
       }
@@ -884,7 +998,6 @@ class InstructionEmitter {
             size === 1 ? `regs[${rm}]` : rm < 4 ? `regs[${rm}]` : `(regs[${rm - 4}] >> 8)`;
           return {
             code: `  regs[${reg}] = (${value} << ${shift}) >> ${shift};`,
-            flags: known,
             ends: false,
           };
         }
@@ -892,60 +1005,56 @@ class InstructionEmitter {
           code: `  ${fp} ${this.address(size, false)}
   ${this.read(size, "v")}
   regs[${reg}] = (v << ${shift}) >> ${shift};`,
-          flags: known,
           ends: false,
         };
       }
       case 0x90:
-        return { code: "", flags: known, ends: false };
+        return { code: "", ends: false };
       case 0xe9:
-      case 0xeb:
-        return {
-          code: `  cpu.eip = (e + ${this.offset + this.length + this.immediate}) | 0; return ${this.index + 1};`,
-          flags: null,
-          ends: true,
-        };
+      case 0xeb: {
+        const target = this.offset + this.length + this.immediate;
+        if (target === 0) return { code: `  ${this.loopBack()}`, ends: true, loops: true };
+        return { code: `  ${this.exitTo(target)}`, ends: true };
+      }
       case 0xe8:
         return {
           code: `${this.push(this.next)}
-  cpu.eip = (e + ${this.offset + this.length + this.immediate}) | 0; return ${this.index + 1};`,
-          flags: null,
+  ${this.exitTo(this.offset + this.length + this.immediate)}`,
           ends: true,
         };
       case 0xc3:
         return {
-          code: `${this.pop("cpu.eip")}
-  return ${this.index + 1};`,
-          flags: null,
+          code: `${this.pop("v")}
+  ${flags.exitFlush()} cpu.eip = v; return n + ${this.index + 1};`,
           ends: true,
         };
     }
     if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
       // Jcc: the fall-through path stays in the block (a side exit when taken).
-      const condition = conditionExpression(op & 15, known);
+      let condition = conditionExpression(op & 15, flags.known);
+      let before = "";
+      if (condition === null) {
+        before = flags.flush();
+        condition = cpuCondition(op & 15);
+      }
+      const target = this.offset + this.length + this.immediate;
+      const taken = target === 0 ? this.loopBack() : this.exitTo(target);
       return {
-        code: `  if (${condition}) { cpu.eip = (e + ${this.offset + this.length + this.immediate}) | 0; return ${this.index + 1}; }`,
-        flags: known,
+        code: `  ${before} if (${condition}) { ${taken} }`,
         ends: false,
+        loops: target === 0,
       };
     }
     return null;
   }
 
   /** 16-bit forms (as setReg(1, ...)/writeLin16/alu(4, 1, ...)), or null. */
-  private emit16(
-    known: Emitted["flags"],
-    mem: boolean,
-    reg: number,
-    rm: number,
-    fp: string,
-  ): Emitted | null {
+  private emit16(mem: boolean, reg: number, rm: number, fp: string): Emitted | null {
     switch (this.op) {
       case 0x8b:
         if (!mem) {
           return {
             code: `  regs[${reg}] = (regs[${reg}] & -65536) | (regs[${rm}] & 65535);`,
-            flags: known,
             ends: false,
           };
         }
@@ -953,7 +1062,6 @@ class InstructionEmitter {
           code: `  ${fp} ${this.address(1, false)}
   ${this.read(1, "v")}
   regs[${reg}] = (regs[${reg}] & -65536) | v;`,
-          flags: known,
           ends: false,
         };
       case 0x89:
@@ -961,17 +1069,18 @@ class InstructionEmitter {
         return {
           code: `  ${fp} ${this.address(1, true)}
   wr16(l, regs[${reg}]);`,
-          flags: known,
           ends: false,
         };
-      case 0x85:
+      case 0x85: {
         if (mem) return null;
+        const flush = this.flags.flush();
+        this.flags.written(false);
         return {
-          code: `  d = regs[${rm}] & 65535; s = regs[${reg}] & 65535; r = d & s;
+          code: `  ${flush} d = regs[${rm}] & 65535; s = regs[${reg}] & 65535; r = d & s;
   cpu.lazyOp = ${LazyOp.LOGIC}; cpu.lazySize = 1; cpu.lazyDst = d; cpu.lazySrc = s; cpu.lazyResult = r; cpu.lazy = ${ARITH};`,
-          flags: null,
           ends: false,
         };
+      }
       default:
         return null;
     }
@@ -999,55 +1108,83 @@ function resultFlags(concrete: string): string {
   return `cpu.flagsRaw = (cpu.flagsRaw & ${~ARITH}) | ${concrete}; cpu.lazyOp = ${LazyOp.LOGIC}; cpu.lazySize = 2; cpu.lazyResult = r; cpu.lazy = ${ZF | SF | PF};`;
 }
 
-/** Flag kind of IMUL and shifts for `conditionExpression`: only ZF and SF follow the result. */
-const RESULT_ONLY = 102;
-
-/** Flag kinds of INC/DEC for `conditionExpression` (CF is not theirs). */
-const INC_DEC_ADD = 100;
-const INC_DEC_SUB = 101;
-
 /**
- * Condition `cc` (SDM vol. 1 appendix B) as an expression: straight from
- * the last instruction's operands when the block knows them (CMP/SUB,
- * logic, ADD, INC/DEC), else through the CPU's lazy flags.
+ * Condition `cc` (SDM vol. 1 appendix B) as an expression on the flag
+ * locals of the last flag-setting instruction of kind `known`, or null
+ * when they do not determine it (then the CPU evaluates it). The signed
+ * conditions use the exact sum or difference (doubles hold it): SF != OF
+ * is "the true result is negative".
  */
-function conditionExpression(cc: number, known: Emitted["flags"]): string {
-  const negate = (cc & 1) !== 0;
+function conditionExpression(cc: number, known: number | null): string | null {
+  if (known === null) return null;
   let expression: string | null = null;
-  if (known !== null) {
-    const { op, result, dst, src } = known;
-    switch (cc >> 1) {
-      case 1: // B
-        if (op === LazyOp.SUB) expression = `(${dst} >>> 0) < (${src} >>> 0)`;
-        else if (op === LazyOp.LOGIC) expression = "false";
-        else if (op === LazyOp.ADD) expression = `(${result} >>> 0) < (${dst} >>> 0)`;
-        break;
-      case 2: // Z
-        expression = `${result} === 0`;
-        break;
-      case 3: // BE
-        if (op === LazyOp.SUB) expression = `(${dst} >>> 0) <= (${src} >>> 0)`;
-        else if (op === LazyOp.LOGIC) expression = `${result} === 0`;
-        break;
-      case 4: // S
-        expression = `${result} < 0`;
-        break;
-      case 6: // L
-        if (op === LazyOp.SUB) expression = `${dst} < ${src}`;
-        else if (op === LazyOp.LOGIC) expression = `${result} < 0`;
-        break;
-      case 7: // LE
-        if (op === LazyOp.SUB) expression = `${dst} <= ${src}`;
-        else if (op === LazyOp.LOGIC) expression = `${result} <= 0`;
-        break;
-    }
+  switch (known) {
+    case LazyOp.SUB:
+      expression = [
+        "((fd ^ fs) & (fd ^ fr)) < 0",
+        "(fd >>> 0) < (fs >>> 0)",
+        "fr === 0",
+        "(fd >>> 0) <= (fs >>> 0)",
+        "fr < 0",
+        null,
+        "fd < fs",
+        "fd <= fs",
+      ][cc >> 1];
+      break;
+    case LazyOp.ADD:
+      expression = [
+        "(~(fd ^ fs) & (fd ^ fr)) < 0",
+        "(fr >>> 0) < (fd >>> 0)",
+        "fr === 0",
+        "((fr >>> 0) < (fd >>> 0) || fr === 0)",
+        "fr < 0",
+        null,
+        "fd + fs < 0",
+        "fd + fs <= 0",
+      ][cc >> 1];
+      break;
+    case LazyOp.LOGIC:
+      expression = ["false", "false", "fr === 0", "fr === 0", "fr < 0", null, "fr < 0", "fr <= 0"][
+        cc >> 1
+      ];
+      break;
+    case INC_DEC_ADD:
+      expression = [
+        "fd === 2147483647",
+        "fc !== 0",
+        "fr === 0",
+        "(fc !== 0 || fr === 0)",
+        "fr < 0",
+        null,
+        "fd < -1",
+        "fd <= -1",
+      ][cc >> 1];
+      break;
+    case INC_DEC_SUB:
+      expression = [
+        "fd === -2147483648",
+        "fc !== 0",
+        "fr === 0",
+        "(fc !== 0 || fr === 0)",
+        "fr < 0",
+        null,
+        "fd < 1",
+        "fd <= 1",
+      ][cc >> 1];
+      break;
+    case RESULT_ONLY:
+      expression = cc >> 1 === 2 ? "fr === 0" : cc >> 1 === 4 ? "fr < 0" : null;
+      break;
   }
-  if (expression === null) {
-    if (cc >> 1 === 2) {
-      expression = `(cpu.lazy & ${ZF} ? cpu.lazySize === 2 ? cpu.lazyResult === 0 : cpu.getZF() : (cpu.flagsRaw & ${ZF}) !== 0)`;
-    } else {
-      return `cpu.condition(${cc})`;
-    }
+  if (expression === null) return null;
+  return cc & 1 ? `!(${expression})` : expression;
+}
+
+/** Condition `cc` evaluated by the CPU from its flags (ZF read without computing the others). */
+function cpuCondition(cc: number): string {
+  if (cc >> 1 === 2) {
+    const zero = `(cpu.lazy & ${ZF} ? cpu.lazySize === 2 ? cpu.lazyResult === 0 : cpu.getZF() : (cpu.flagsRaw & ${ZF}) !== 0)`;
+    return cc & 1 ? `!${zero}` : zero;
   }
-  return negate ? `!(${expression})` : expression;
+  return `cpu.condition(${cc})`;
 }

@@ -10,7 +10,7 @@ import {
   VcpuShutdownKind,
 } from "@kumo/abi";
 import { type GuestMemory, TlbPermission, X86PageWalker, X86WalkFlags } from "@kumo/mmu";
-import { BlockCache, compileBlock, DEFAULT_JIT_THRESHOLD } from "./block";
+import { BlockCache, type BlockFunction, compileBlock, DEFAULT_JIT_THRESHOLD } from "./block";
 import { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Vector } from "./constants";
 import { type CpuModel, defaultCpuModel } from "./cpuid";
 import {
@@ -597,7 +597,7 @@ export class X86Cpu implements Vcpu {
             this.blockDone = 0;
             let count: number;
             try {
-              count = (blocks.code[slot] as (eip: number) => number)(eip);
+              count = (blocks.code[slot] as BlockFunction)(eip, limit - retired);
             } catch (error) {
               retired += this.blockDone;
               throw error;

@@ -1,0 +1,10 @@
+/**
+ * The differential oracle suite (differential.test.ts) again with the block
+ * tier compiling every block on its first execution (KUMO_X86_JIT=eager):
+ * the generated code must agree with the host CPU exactly as the
+ * interpreter does, fault for fault and flag for flag. The environment is
+ * set before the suite's module is loaded, since the CPU reads it when it
+ * is created.
+ */
+process.env.KUMO_X86_JIT = "eager";
+await import("./differential.test");
