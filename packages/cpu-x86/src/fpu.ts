@@ -114,6 +114,22 @@ export class Fpu {
    * leaves a zero residual. Meaningful only when st is finite.
    */
   readonly residual = new Float64Array(8);
+  /**
+   * Registers whose value lies beyond the double range (80-bit exponents
+   * above 1023 or below -1022, from FLD m80, FRSTOR, FXRSTOR, FSCALE and the
+   * transcendental slow path): 1 when the exact value is in wideTop (sign
+   * and biased exponent) and wideHigh:wideLow (the 64-bit significand); st
+   * then holds the double the value rounds to (an infinity, zero or double
+   * denormal), which arithmetic uses. Stores (FST m32/m64/m80, FSAVE,
+   * FXSAVE), copies, FCHS/FABS, the tag word and FXAM use the exact value.
+   */
+  readonly wide = new Uint8Array(8);
+  readonly wideTop = new Uint16Array(8);
+  readonly wideHigh = new Uint32Array(8);
+  readonly wideLow = new Uint32Array(8);
+  /** The last `readExtended` read a value beyond the double range (its bits are in `extendedBits`). */
+  private extendedWide = false;
+  private readonly extendedBits = new Uint32Array(3);
   /** The residual of the last `readExtended`. */
   private extendedResidual = 0;
   /** The last `readExtended` read an unsupported encoding or a signalling NaN. */
@@ -238,7 +254,30 @@ export class Fpu {
     const index = (this.top + i) & 7;
     this.st[index] = value;
     this.residual[index] = 0;
+    this.wide[index] = 0;
     this.empty[index] = 0;
+  }
+
+  /** Makes physical register `index` hold the 80-bit value top:high:low beyond the double range. */
+  private setWide(index: number, top: number, high: number, low: number): void {
+    if (this.abort) return;
+    this.wide[index] = 1;
+    this.wideTop[index] = top;
+    this.wideHigh[index] = high;
+    this.wideLow[index] = low;
+    this.st[index] =
+      (top & 0x8000 ? -1 : 1) * (high * 4294967296 + low) * 2 ** ((top & 0x7fff) - 16383 - 63);
+    this.residual[index] = 0;
+  }
+
+  /** Copies the value of physical register `from` (st, residual, wide) to `to`. */
+  private copyRegister(from: number, to: number): void {
+    this.st[to] = this.st[from];
+    this.residual[to] = this.residual[from];
+    this.wide[to] = this.wide[from];
+    this.wideTop[to] = this.wideTop[from];
+    this.wideHigh[to] = this.wideHigh[from];
+    this.wideLow[to] = this.wideLow[from];
   }
 
   /** Pushes the exact value hi + lo (see `residual`). */
@@ -260,6 +299,7 @@ export class Fpu {
     this.top = index;
     this.st[index] = value;
     this.residual[index] = 0;
+    this.wide[index] = 0;
     this.empty[index] = 0;
   }
 
@@ -278,6 +318,7 @@ export class Fpu {
     for (let i = 0; i < 8; i++) {
       let tag: number;
       if (this.empty[i]) tag = 3;
+      else if (this.wide[i]) tag = (this.wideTop[i] & 0x7fff) === 0 ? 2 : 0;
       else {
         const v = this.st[i];
         if (v === 0) tag = 1;
@@ -669,8 +710,23 @@ export class Fpu {
       hi = splitSignificand(r.high, r.low, r.exponent - 63);
       lo = splitLow;
     } else {
-      // Beyond the double range the value stays rounded (see `residual`).
-      hi = (r.high * 4294967296 + r.low) * 2 ** (r.exponent - 63);
+      // Beyond the double range: a wide register.
+      this.set(i, 0);
+      const biased = r.exponent + 16383;
+      if (biased <= 0) {
+        // An 80-bit denormal: exponent field 0, significand shifted right (SDM vol. 1 4.2.2).
+        const shift = BigInt(1 - biased);
+        const m = ((BigInt(r.high) << 32n) | BigInt(r.low)) >> shift;
+        this.setWide(
+          (this.top + i) & 7,
+          r.negative ? 0x8000 : 0,
+          Number(m >> 32n),
+          Number(m & 0xffffffffn),
+        );
+      } else {
+        this.setWide((this.top + i) & 7, (r.negative ? 0x8000 : 0) | biased, r.high, r.low);
+      }
+      return;
     }
     if (r.negative) {
       hi = -hi;
@@ -878,6 +934,114 @@ export class Fpu {
     this.pop();
   }
 
+  /**
+   * FSCALE (SDM vol. 2A): ST(0) = ST(0) * 2^trunc(ST(1)), exact unless it
+   * overflows or underflows the 80-bit format (OE or UE with PE; masked
+   * responses by rounding mode, SDM vol. 1 4.9.1.4, 4.9.1.5). Results beyond
+   * the double range are wide registers. Special operands as the SDM's table.
+   */
+  private scale(): void {
+    const index = this.top & 7;
+    const a = this.get0();
+    const b = this.get(1);
+    if (this.abort) return;
+    if (Number.isNaN(a) || Number.isNaN(b)) {
+      this.set(0, this.nanOf(a, b));
+      return;
+    }
+    const aWide = this.wide[index] === 1;
+    if (!Number.isFinite(b)) {
+      // ST(1) = +inf: 0 is invalid, others infinite; -inf: inf is invalid, others zero.
+      if ((b > 0 && a === 0 && !aWide) || (b < 0 && !Number.isFinite(a) && !aWide)) {
+        this.raise(IE);
+        if (!this.abort) this.set(0, INDEFINITE);
+        return;
+      }
+      const negative = aWide ? (this.wideTop[index] & 0x8000) !== 0 : a < 0 || Object.is(a, -0);
+      this.set(0, (negative ? -1 : 1) * (b > 0 ? Number.POSITIVE_INFINITY : 0));
+      return;
+    }
+    if ((a === 0 && !aWide) || !Number.isFinite(a)) return;
+    const n = Math.trunc(b);
+    if (n === 0) return;
+    // The exact value as sign, 64-bit significand and exponent.
+    let value: Big;
+    if (aWide) {
+      const top = this.wideTop[index];
+      const m = (BigInt(this.wideHigh[index]) << 32n) | BigInt(this.wideLow[index]);
+      value = { negative: (top & 0x8000) !== 0, m, e: Math.max(top & 0x7fff, 1) - 16383 - 63 };
+    } else value = this.exactOf(0);
+    const shift = Math.max(-100000, Math.min(100000, n));
+    const scaled: Big = { negative: value.negative, m: value.m, e: value.e + shift };
+    const r = round64(scaled, 0);
+    const biased = r.exponent + 16383;
+    const rc = this.rc();
+    // Unmasked overflow or underflow: the result with its exponent wrapped by
+    // 24576 (3/4 of the range) is delivered, exact (SDM vol. 1 8.5.4, 8.5.5);
+    // beyond that the host gives the infinity or zero with PE (checked on the host).
+    if (biased >= 0x7fff && OE & ~this.control) {
+      if (biased - 24576 < 0x7fff) {
+        this.raise(OE);
+        this.setRounded(0, { ...r, exponent: r.exponent - 24576 }, false, false);
+      } else {
+        this.raise(OE | PE);
+        this.status |= C1;
+        this.set(0, r.negative ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY);
+      }
+      return;
+    }
+    if (biased <= 0 && UE & ~this.control) {
+      if (biased + 24576 > 0) {
+        this.raise(UE);
+        this.setRounded(0, { ...r, exponent: r.exponent + 24576 }, false, false);
+      } else {
+        this.raise(UE | PE);
+        this.set(0, r.negative ? -0 : 0);
+      }
+      return;
+    }
+    if (biased >= 0x7fff) {
+      this.raise(OE | PE);
+      const toInfinity = rc === 0 || (rc === 1 && r.negative) || (rc === 2 && !r.negative);
+      if (toInfinity) {
+        this.status |= C1;
+        this.set(0, r.negative ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY);
+      } else {
+        this.set(0, 0);
+        this.setWide(index, (r.negative ? 0x8000 : 0) | 0x7ffe, 0xffffffff, 0xffffffff);
+      }
+      return;
+    }
+    if (biased <= 0) {
+      // 80-bit denormal or zero: round at 2^-16445 (the format's last bit).
+      const bits = value.m;
+      // Exact significand bits below the denormal's last place decide the rounding.
+      const total = BigInt(-(value.e + shift) - 16445);
+      let kept = total > 0n ? (total >= 200n ? 0n : bits >> total) : bits << -total;
+      const rest = total > 0n ? (total >= 200n ? bits : bits - (kept << total)) : 0n;
+      if (rest !== 0n) {
+        const half = total > 0n && total < 200n ? 1n << (total - 1n) : -1n;
+        let up = false;
+        if (rc === 0) up = half > 0n && (rest > half || (rest === half && (kept & 1n) === 1n));
+        else if (rc === 1) up = r.negative;
+        else if (rc === 2) up = !r.negative;
+        if (up) {
+          kept += 1n;
+          this.status |= C1;
+        }
+        this.raise(UE | PE);
+      }
+      this.set(0, r.negative ? -0 : 0);
+      if (kept !== 0n) {
+        // kept counts units of 2^-16445: exponent field 0, or 1 if it carried into the integer bit.
+        const top = (r.negative ? 0x8000 : 0) | (kept >> 63n ? 1 : 0);
+        this.setWide(index, top, Number((kept >> 32n) & 0xffffffffn), Number(kept & 0xffffffffn));
+      }
+      return;
+    }
+    this.setRounded(0, r, false, false);
+  }
+
   /** ST(0) op= src (toRegister false) or ST(i) = ST(i) op ST(0). */
   private executeArith(
     operation: number,
@@ -920,19 +1084,30 @@ export class Fpu {
 
   private executeD9(cpu: X86Cpu, modrm: number, reg: number, rm: number): void {
     if (reg === 0) {
-      this.pushExact(this.get(rm), this.residual[(this.top + rm) & 7]);
+      const from = (this.top + rm) & 7;
+      this.pushExact(this.get(rm), this.residual[from]);
+      if (!this.abort && this.wide[from] && !this.empty[from])
+        this.copyRegister(from, this.top & 7);
       return;
     }
     if (reg === 1) {
       const a = this.get0();
       const b = this.get(rm);
-      const aLow = this.residual[this.top & 7];
-      const bLow = this.residual[(this.top + rm) & 7];
+      const ia = this.top & 7;
+      const ib = (this.top + rm) & 7;
+      const aLow = this.residual[ia];
+      const bLow = this.residual[ib];
+      const aWide = this.wide[ia] && !this.empty[ia];
+      const bWide = this.wide[ib] && !this.empty[ib];
+      const aBits = [this.wideTop[ia], this.wideHigh[ia], this.wideLow[ia]];
+      const bBits = [this.wideTop[ib], this.wideHigh[ib], this.wideLow[ib]];
       this.set(0, b);
       this.set(rm, a);
       if (!this.abort) {
-        this.residual[this.top & 7] = bLow;
-        this.residual[(this.top + rm) & 7] = aLow;
+        this.residual[ia] = bLow;
+        this.residual[ib] = aLow;
+        if (bWide) this.setWide(ia, bBits[0], bBits[1], bBits[2]);
+        if (aWide) this.setWide(ib, aBits[0], aBits[1], aBits[2]);
       }
       return;
     }
@@ -941,16 +1116,36 @@ export class Fpu {
         return;
       case 0xe0: {
         // FCHS and FABS are exact: the residual follows the sign.
-        const residual = this.residual[this.top & 7];
+        const index = this.top & 7;
+        const residual = this.residual[index];
+        const wide = this.wide[index] && !this.empty[index];
         this.set(0, -this.get0());
-        if (!this.abort) this.residual[this.top & 7] = -residual;
+        if (!this.abort) this.residual[index] = -residual;
+        if (wide) {
+          this.setWide(
+            index,
+            this.wideTop[index] ^ 0x8000,
+            this.wideHigh[index],
+            this.wideLow[index],
+          );
+        }
         return;
       }
       case 0xe1: {
+        const index = this.top & 7;
         const value = this.get0();
-        const residual = this.residual[this.top & 7];
+        const residual = this.residual[index];
+        const wide = this.wide[index] && !this.empty[index];
         this.set(0, Math.abs(value));
-        if (!this.abort) this.residual[this.top & 7] = value < 0 ? -residual : residual;
+        if (!this.abort) this.residual[index] = value < 0 ? -residual : residual;
+        if (wide) {
+          this.setWide(
+            index,
+            this.wideTop[index] & 0x7fff,
+            this.wideHigh[index],
+            this.wideLow[index],
+          );
+        }
         return;
       }
       case 0xe4:
@@ -961,12 +1156,16 @@ export class Fpu {
         const v = this.st[index];
         this.status &= ~(C0 | C1 | C2 | C3);
         if (this.empty[index]) this.status |= C3 | C0;
+        else if (this.wide[index])
+          this.status |= (this.wideTop[index] & 0x7fff) === 0 ? C3 | C2 : C2;
         else if (Number.isNaN(v)) this.status |= C0;
         else if (!Number.isFinite(v)) this.status |= C2 | C0;
         else if (v === 0) this.status |= C3;
         else if (Math.abs(v) < 2.2250738585072014e-308) this.status |= C3 | C2;
         else this.status |= C2;
         if (!this.empty[index] && (v < 0 || Object.is(v, -0))) this.status |= C1;
+        if (!this.empty[index] && this.wide[index] && this.wideTop[index] & 0x8000)
+          this.status |= C1;
         return;
       }
       case 0xe8:
@@ -1042,7 +1241,7 @@ export class Fpu {
         return;
       }
       case 0xfd:
-        this.set(0, this.get0() * 2 ** Math.trunc(this.get(1)));
+        this.scale();
         return;
       case 0xfe:
         this.trigonometric(0);
@@ -1084,7 +1283,9 @@ export class Fpu {
           case 2:
           case 3: {
             let value = this.get0();
-            if (Number.isFinite(value) && value !== 0) {
+            if (this.wide[this.top & 7] && !this.empty[this.top & 7]) {
+              value = this.roundWide(this.top & 7, false);
+            } else if (Number.isFinite(value) && value !== 0) {
               value = this.sticky(value, this.residual[this.top & 7]);
               // Rounded to single in the rounding-control mode, with OE/UE/PE (SDM vol. 2A FST).
               value = roundValue(value, SINGLE, this.roundingControl());
@@ -1143,13 +1344,16 @@ export class Fpu {
               return;
             }
             this.pushExact(value, this.extendedResidual);
+            this.loadWide(this.top & 7);
             return;
           }
           case 7: {
             const address = cpu.ea(slot, 2, true);
             const value = this.get0();
-            const residual = this.residual[this.top & 7];
-            if (!this.abort) this.writeExtended(cpu, address, value, residual);
+            if (this.empty[this.top & 7]) {
+              // Stack underflow, masked: the indefinite is stored.
+              if (!this.abort) this.writeExtended(cpu, address, value);
+            } else if (!this.abort) this.writeRegister(cpu, address, this.top & 7);
             this.pop();
             return;
           }
@@ -1167,7 +1371,9 @@ export class Fpu {
             const address = cpu.ea(slot, 2, true);
             let value = this.get0();
             const residual = this.residual[this.top & 7];
-            if (residual !== 0 && Number.isFinite(value)) {
+            if (this.wide[this.top & 7] && !this.empty[this.top & 7]) {
+              value = this.roundWide(this.top & 7, true);
+            } else if (residual !== 0 && Number.isFinite(value)) {
               value = this.roundResidual(value, residual);
             }
             if (!this.abort) this.writeFloat64(cpu, address, value);
@@ -1181,6 +1387,8 @@ export class Fpu {
               const physical = (this.top + i) & 7;
               this.st[physical] = this.readExtended(cpu, (address + size + 10 * i) | 0);
               this.residual[physical] = this.extendedResidual;
+              this.wide[physical] = 0;
+              this.loadWide(physical);
             }
             return;
           }
@@ -1190,7 +1398,7 @@ export class Fpu {
             for (let i = 0; i < 8; i++) {
               const physical = (this.top + i) & 7;
               const base = (address + size + 10 * i) | 0;
-              this.writeExtended(cpu, base, this.st[physical], this.residual[physical]);
+              this.writeRegister(cpu, base, physical);
             }
             this.reset();
             return;
@@ -1374,6 +1582,7 @@ export class Fpu {
     const exponent = top & 0x7fff;
     const mantissa = high * 4294967296 + low;
     this.extendedResidual = 0;
+    this.extendedWide = false;
     // The integer bit must be set unless the exponent is 0; a NaN is signalling when bit 62 is clear.
     this.extendedInvalid =
       (exponent !== 0 && high < 0x80000000) ||
@@ -1385,13 +1594,87 @@ export class Fpu {
     }
     if (exponent === 0 && mantissa === 0) return sign * 0;
     // Normal doubles keep the low 11 bits exactly in the residual; beyond the
-    // double range (or as double denormals) the value stays rounded.
+    // double range the bits go to `extendedBits` for a wide register.
     if (exponent > 16383 - 1022 && exponent < 16383 + 1023) {
       const value = splitSignificand(high, low, exponent - 16383 - 63);
       this.extendedResidual = sign * splitLow;
       return sign * value;
     }
-    return sign * mantissa * 2 ** (exponent - 16383 - 63);
+    this.extendedWide = !this.extendedInvalid;
+    this.extendedBits[0] = top;
+    this.extendedBits[1] = high;
+    this.extendedBits[2] = low;
+    return sign * mantissa * 2 ** (Math.max(exponent, 1) - 16383 - 63);
+  }
+
+  /** Stores physical register `index` as m80, exactly (wide registers keep their bits). */
+  private writeRegister(cpu: X86Cpu, address: number, index: number): void {
+    if (this.wide[index] && !this.empty[index]) {
+      cpu.writeLin32(address, this.wideLow[index] | 0);
+      cpu.writeLin32((address + 4) | 0, this.wideHigh[index] | 0);
+      cpu.writeLin16((address + 8) | 0, this.wideTop[index]);
+      return;
+    }
+    this.writeExtended(cpu, address, this.st[index], this.residual[index]);
+  }
+
+  /** After `readExtended` into physical register `index`: keeps a value beyond the double range exactly. */
+  private loadWide(index: number): void {
+    if (!this.extendedWide || this.abort) return;
+    this.setWide(index, this.extendedBits[0], this.extendedBits[1], this.extendedBits[2]);
+  }
+
+  /**
+   * FST m64 (double) or m32 of a wide register: its value lies beyond the
+   * double range, so the store overflows or underflows (SDM vol. 1 4.9.1.4,
+   * 4.9.1.5, 8.5.4, 8.5.5): masked overflow gives an infinity or the largest
+   * finite value by rounding mode, masked underflow the rounded denormal or
+   * zero (UE only when inexact); unmasked, the store is suppressed.
+   */
+  private roundWide(index: number, double: boolean): number {
+    const negative = (this.wideTop[index] & 0x8000) !== 0;
+    const exponent =
+      (this.wideTop[index] & 0x7fff) - 16383 + ((this.wideTop[index] & 0x7fff) === 0 ? 1 : 0);
+    const precision = double ? 53 : 24;
+    const minimum = double ? -1022 : -126;
+    const rc = this.rc();
+    const sign = negative ? -1 : 1;
+    if (exponent > 0) {
+      this.raise(OE | PE);
+      if (OE & ~this.control) {
+        this.abort = true;
+        return 0;
+      }
+      const toInfinity = rc === 0 || (rc === 1 && negative) || (rc === 2 && !negative);
+      if (toInfinity) this.status |= C1;
+      const largest = double ? 1.7976931348623157e308 : 3.4028234663852886e38;
+      return sign * (toInfinity ? Number.POSITIVE_INFINITY : largest);
+    }
+    // Tiny: keep the bits above 2^(minimum - precision + 1), rounded.
+    let significand = (BigInt(this.wideHigh[index]) << 32n) | BigInt(this.wideLow[index]);
+    const shift = BigInt(63 - exponent + minimum - precision + 1);
+    const kept = shift >= 128n ? 0n : significand >> shift;
+    const rest = significand - (kept << shift);
+    let q = kept;
+    let up = false;
+    if (rest !== 0n) {
+      const half = 1n << (shift - 1n);
+      if (rc === 0) up = rest > half || (rest === half && (kept & 1n) === 1n);
+      else if (rc === 1) up = negative;
+      else if (rc === 2) up = !negative;
+      if (up) q += 1n;
+    }
+    significand = q;
+    if (UE & ~this.control) {
+      this.raise(UE);
+      this.abort = true;
+      return 0;
+    }
+    if (rest !== 0n) {
+      this.raise(UE | PE);
+      if (up) this.status |= C1;
+    }
+    return sign * Number(significand) * 2 ** (minimum - precision + 1);
   }
 
   writeExtended(cpu: X86Cpu, address: number, value: number, residual = 0): void {
@@ -1525,7 +1808,7 @@ export class Fpu {
         cpu.writeLin32(base, this.mm[physical * 2]);
         cpu.writeLin32((base + 4) | 0, this.mm[physical * 2 + 1]);
         cpu.writeLin16((base + 8) | 0, 0xffff);
-      } else this.writeExtended(cpu, base, this.st[physical], this.residual[physical]);
+      } else this.writeRegister(cpu, base, physical);
       cpu.writeLin16((base + 10) | 0, 0);
       cpu.writeLin32((base + 12) | 0, 0);
     }
@@ -1554,6 +1837,8 @@ export class Fpu {
       const physical = (this.top + i) & 7;
       this.st[physical] = this.readExtended(cpu, base);
       this.residual[physical] = this.extendedResidual;
+      this.wide[physical] = 0;
+      this.loadWide(physical);
       this.mm[physical * 2] = cpu.readLin32(base);
       this.mm[physical * 2 + 1] = cpu.readLin32((base + 4) | 0);
       this.mmValid[physical] = 1;
