@@ -1,20 +1,7 @@
-import { spawn } from "node:child_process";
-import {
-  copyFileSync,
-  createWriteStream,
-  existsSync,
-  linkSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { type ArchRecipe, archRecipes, type GuestArch } from "./arches";
-import { GuestBuildError } from "./errors";
+import { ensureBootDisk, findBootDisk } from "./boot-disk";
 import {
   type GuestInputs,
   type GuestOptions,
@@ -23,8 +10,9 @@ import {
   hostDebianArch,
   linuxSourceTarball,
 } from "./inputs";
-import { isAlive, withLock } from "./lock";
+import { withLock } from "./lock";
 import { consoleProgress, type ProgressListener } from "./progress";
+import { freshTemporary, place, runStages, snapshot } from "./stages";
 
 export interface EnsureGuestOptions extends GuestOptions {
   /** Progress display; default prints to stderr, `false` is silent. */
@@ -49,6 +37,14 @@ export interface GuestImages {
   initramfs: string;
   /** The final kernel .config. */
   config: string;
+  /**
+   * x86 only: a bootable raw disk image (MBR, FAT16 partition with SYSLINUX,
+   * the bzImage and the initramfs, `console=ttyS0`) for a BIOS to boot, as
+   * an HVM guest's `hda` (src/boot-disk.ts). Absent when the tools that make
+   * it (syslinux, mtools, dosfstools) are not installed, or from findGuest
+   * when it is not built yet.
+   */
+  bootDisk?: string;
   manifest: GuestManifest;
 }
 
@@ -87,26 +83,43 @@ export function guestDir(inputs: GuestInputs): string {
   return join(inputs.cacheDir, `${inputs.arch}-${inputs.key}`);
 }
 
-/** The built guest for the current inputs, or undefined when it would need a build. */
+/**
+ * The built guest for the current inputs, or undefined when it would need a
+ * build; `bootDisk` only when that is built too.
+ */
 export function findGuest(arch: GuestArch, options: GuestOptions = {}): GuestImages | undefined {
-  const dir = guestDir(guestInputs(arch, options));
-  return existsSync(join(dir, manifestName)) ? imagesOf(arch, dir) : undefined;
+  const inputs = guestInputs(arch, options);
+  const dir = guestDir(inputs);
+  if (!existsSync(join(dir, manifestName))) return undefined;
+  const bootDisk = findBootDisk(inputs);
+  return { ...imagesOf(arch, dir), ...(bootDisk === undefined ? {} : { bootDisk }) };
 }
 
 /**
- * Returns the guest's kernel and initramfs, building what is missing first
- * (kernel and initramfs are cached apart, so changing /init does not rebuild
- * the kernel). Safe to call from several processes at once: one builds, the
- * others wait for it.
+ * Returns the guest's kernel and initramfs (and the boot disk on x86),
+ * building what is missing first (kernel, initramfs and boot disk are cached
+ * apart, so changing /init does not rebuild the kernel). Safe to call from
+ * several processes at once: one builds, the others wait for it.
  */
 export async function ensureGuest(
   arch: GuestArch,
   options: EnsureGuestOptions = {},
 ): Promise<GuestImages> {
   const inputs = guestInputs(arch, options);
-  const dir = guestDir(inputs);
   const progress: ProgressListener =
     options.progress === false ? () => {} : (options.progress ?? consoleProgress());
+  const guest = await ensureKernelAndInitramfs(inputs, options, progress);
+  const bootDisk = await ensureBootDisk(inputs, guest, progress);
+  return { ...guest, ...(bootDisk === undefined ? {} : { bootDisk }) };
+}
+
+async function ensureKernelAndInitramfs(
+  inputs: GuestInputs,
+  options: EnsureGuestOptions,
+  progress: ProgressListener,
+): Promise<GuestImages> {
+  const { arch } = inputs;
+  const dir = guestDir(inputs);
   if (existsSync(join(dir, manifestName))) {
     progress({ arch, stage: "guest", state: "cached", elapsedMs: 0, detail: dir });
     return imagesOf(arch, dir);
@@ -139,43 +152,6 @@ export async function ensureGuest(
     progress({ arch, stage: "guest", state: "done", elapsedMs: Date.now() - started, detail: dir });
     return imagesOf(arch, dir);
   });
-}
-
-/**
- * Creates `<path>.tmp-<pid>` afresh, after removing the temporaries of
- * builds that died (their pid is gone) next to it.
- */
-function freshTemporary(path: string): string {
-  const parent = dirname(path);
-  mkdirSync(parent, { recursive: true });
-  for (const name of readdirSync(parent)) {
-    const match = /\.tmp-(\d+)$/.exec(name);
-    if (match && !isAlive(Number(match[1])))
-      rmSync(join(parent, name), { recursive: true, force: true });
-  }
-  const temporary = `${path}.tmp-${process.pid}`;
-  rmSync(temporary, { recursive: true, force: true });
-  mkdirSync(temporary, { recursive: true });
-  return temporary;
-}
-
-/**
- * Runs a copy of the recipe: bash reads a script as it goes, so editing
- * recipes/ during a long build would otherwise change the running build.
- */
-function snapshot(recipe: string, temporary: string): string {
-  const copy = join(temporary, recipe);
-  copyFileSync(join(guestsDir, "recipes", recipe), copy);
-  return copy;
-}
-
-/** Hard link when the cache is on one file system, else copy. */
-function place(from: string, to: string): void {
-  try {
-    linkSync(from, to);
-  } catch {
-    copyFileSync(from, to);
-  }
 }
 
 /**
@@ -345,102 +321,4 @@ async function ensureBusybox(inputs: GuestInputs, progress: ProgressListener): P
   ]);
   renameSync(temporary, dir);
   return binary;
-}
-
-const unitLine = /^\s+(CC|AS|LD|AR|HOSTCC)\s/;
-
-/**
- * Runs one recipe with its output in `logFile`, reporting each "::stage"
- * line it prints as a stage and counting make's compile lines.
- */
-function runStages(
-  arch: GuestArch,
-  prefix: string,
-  progress: ProgressListener,
-  logFile: string,
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-  cwd?: string,
-): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const log = createWriteStream(logFile, { flags: "a" });
-    const child = spawn(command, args, {
-      cwd,
-      env: { ...process.env, ...env, LC_ALL: "C" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const tail: string[] = [];
-    let stage = prefix;
-    let started = Date.now();
-    let units = 0;
-    let lastReport = 0;
-    // A recipe that announces its stages gets no line for its silent preamble.
-    let announced = false;
-    const announce = () => {
-      if (!announced) progress({ arch, stage, state: "start", elapsedMs: Date.now() - started });
-      announced = true;
-    };
-    // Only the bash recipes print "::stage" lines; other tools are one stage.
-    if (command !== "bash") announce();
-    const onLine = (line: string) => {
-      log.write(`${line}\n`);
-      const marker = /^::stage (.+)$/.exec(line);
-      if (marker) {
-        const now = Date.now();
-        if (announced) {
-          progress({ arch, stage, state: "done", elapsedMs: now - started, ...unitsOf(units) });
-        }
-        stage = `${prefix} ${marker[1]}`;
-        started = now;
-        units = 0;
-        announced = false;
-        announce();
-        return;
-      }
-      announce();
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-      if (unitLine.test(line)) {
-        units++;
-        const now = Date.now();
-        if (now - lastReport >= 250) {
-          lastReport = now;
-          progress({ arch, stage, state: "progress", elapsedMs: now - started, units });
-        }
-      }
-    };
-    createInterface({ input: child.stdout }).on("line", onLine);
-    createInterface({ input: child.stderr }).on("line", onLine);
-    child.on("error", (error) => {
-      log.end();
-      reject(new GuestBuildError(arch, `cannot run ${command}: ${error.message}`, logFile));
-    });
-    child.on("close", (code, signal) => {
-      log.end();
-      if (code === 0) {
-        announce();
-        progress({
-          arch,
-          stage,
-          state: "done",
-          elapsedMs: Date.now() - started,
-          ...unitsOf(units),
-        });
-        resolvePromise();
-        return;
-      }
-      reject(
-        new GuestBuildError(
-          arch,
-          `${stage} failed (${signal ?? `exit ${code}`}); log: ${logFile}\n${tail.join("\n")}`,
-          logFile,
-        ),
-      );
-    });
-  });
-}
-
-function unitsOf(units: number): { units?: number; detail?: string } {
-  return units > 0 ? { units, detail: `${units} compiled` } : {};
 }

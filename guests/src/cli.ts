@@ -26,6 +26,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.log(`  vmlinux    ${guest.vmlinux}`);
       console.log(`  kernel     ${guest.kernel}`);
       console.log(`  initramfs  ${guest.initramfs}`);
+      if (guest.bootDisk !== undefined) console.log(`  bootdisk   ${guest.bootDisk}`);
     } catch (error) {
       if (error instanceof GuestBuildError) {
         console.error(error.message);

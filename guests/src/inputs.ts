@@ -118,7 +118,7 @@ export function hostDebianArch(): string {
   return hostArchCache;
 }
 
-function sha256(parts: readonly string[]): string {
+export function sha256(parts: readonly string[]): string {
   const hash = createHash("sha256");
   for (const part of parts) hash.update(`${part.length}:${part}`);
   return hash.digest("hex").slice(0, 16);

@@ -5,7 +5,7 @@ export interface GuestProgress {
   arch: GuestArch;
   /** "kernel" or "initramfs" and the recipe's stage, e.g. "kernel compile". */
   stage: string;
-  state: "start" | "progress" | "done" | "cached" | "waiting";
+  state: "start" | "progress" | "done" | "cached" | "waiting" | "skipped";
   /** Milliseconds since the stage started. */
   elapsedMs: number;
   /** Compile units done so far (CC/AS/LD lines of make), for "progress". */
@@ -66,6 +66,9 @@ export function consoleProgress(
         break;
       case "waiting":
         write(`${head}: waiting${event.detail ? ` ${event.detail}` : ""}\n`);
+        break;
+      case "skipped":
+        write(`${head}: skipped${event.detail ? ` (${event.detail})` : ""}\n`);
         break;
     }
   };
