@@ -16,8 +16,10 @@ import { join } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
+import { XlConfigError } from "../src/config/errors";
 import { parseHvmOptions, SEABIOS_PATH } from "../src/config/hvm-options";
 import { openIdeDevices } from "../src/node/ide-disk";
+import { createHvmDomain } from "../src/runner/hvm-domain";
 import { assemble, mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
@@ -128,4 +130,39 @@ describe.skipIf(
     expect(cd.runnable.exitStatus).toBe((0x21 << 1) | 1);
     expect(lines(cd.debugcon)[1]).toBe("pvd=CD001 KUMO_CD");
   }, 120_000);
+});
+
+describe("xl.cfg boot", () => {
+  it("reads up to three of a, b, c, d, n and refuses anything else", () => {
+    expect(parseHvmOptions('boot = "d"').boot).toBe("d");
+    expect(parseHvmOptions('serial = "pty"').boot).toBeUndefined();
+    expect(
+      parseDomainConfig('name = "b"\ntype = "hvm"\nfirmware = "seabios"\nboot = "dc"\n').warnings,
+    ).toEqual([]);
+    for (const bad of ['boot = "x"', 'boot = "cdna"', 'boot = ""', "boot = 3"])
+      expect(() => parseHvmOptions(bad)).toThrow(XlConfigError);
+  });
+
+  it("puts the order in CMOS 0x3D and 0x38 as QEMU's PC does for SeaBIOS", () => {
+    const cmos = (bootOrder: string | undefined) => {
+      const hypervisor = new Hypervisor();
+      const runnable = createHvmDomain(
+        hypervisor,
+        parseDomainConfig('name = "cmos"\ntype = "hvm"\nmemory = 16\nfirmware = "seabios"\n'),
+        { firmware: new Uint8Array(65536) },
+        { paused: true, bootOrder },
+      );
+      const read = (index: number) => {
+        runnable.platform.bus.portWrite(0x70, 1, index);
+        return runnable.platform.bus.portRead(0x71, 1);
+      };
+      const bytes = [read(0x3d), read(0x38)];
+      runnable.platform.close();
+      return bytes;
+    };
+    // Nibbles: floppy 1, disk 2, CD 3, network 4 (SeaBIOS boot_init).
+    expect(cmos(undefined)).toEqual([0x32, 0x00]);
+    expect(cmos("d")).toEqual([0x03, 0x00]);
+    expect(cmos("dcn")).toEqual([0x23, 0x40]);
+  });
 });

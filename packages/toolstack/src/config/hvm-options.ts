@@ -47,8 +47,8 @@ export interface HvmOptions {
   readonly xenPlatformPci: boolean;
   /** xl.cfg `vga = "stdvga"`; absent for "none", the default (see the file comment). */
   readonly vga?: "stdvga";
-  /** xl.cfg `boot`: the boot order, one to three of "a", "b", "c", "d", "n" (default "cd"). */
-  readonly boot: string;
+  /** xl.cfg `boot`: the boot order, one to three of "a", "b", "c", "d", "n"; absent: "cd" (the platform's default). */
+  readonly boot?: string;
 }
 
 export const HVM_CONFIG_KEYS = [
@@ -141,7 +141,7 @@ export function parseHvmOptions(text: string, source = "<config>"): HvmOptions {
       'expected boot = up to three of "c" (hard disk), "d" (CD-ROM), "n" (network), "a" or "b" (floppy), e.g. "dc"',
     );
   return {
-    boot: bootSetting?.kind === "string" ? bootSetting.value : "cd",
+    ...(bootSetting?.kind === "string" ? { boot: bootSetting.value } : {}),
     ...(vgaSetting?.kind === "string" && vgaSetting.value === "stdvga" ? { vga: "stdvga" } : {}),
     xenPlatformPci: platformSetting?.kind === "number" && platformSetting.value === 1,
     serial,
