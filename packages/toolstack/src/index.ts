@@ -11,13 +11,19 @@ export {
 } from "./backends/devices";
 export { parseVdev, VdevError, type VirtualDevice } from "./backends/vdev";
 export {
+  ACPI_PC_S5_SLEEP_TYPE,
+  ACPI_PC_TABLES_SIZE,
+  ACPI_PM_PORT_BASE,
   ACPI_S5_SLEEP_TYPE,
+  ACPI_SCI_IRQ,
   ACPI_SLEEP_CONTROL_PORT,
   ACPI_SLEEP_PORT_BASE,
   ACPI_SLEEP_STATUS_PORT,
   ACPI_TABLES_ADDRESS,
   type AcpiTables,
   buildAcpiTables,
+  buildPcAcpiTables,
+  type PcAcpiOptions,
 } from "./builder/acpi";
 export { crc32, crc64 } from "./builder/crc";
 export {

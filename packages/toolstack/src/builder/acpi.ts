@@ -5,10 +5,32 @@
  * only `\_S5` and an MADT with one local APIC per vCPU. Linux 6.1 PVH has
  * no Xen poweroff path; it powers off by writing the `\_S5` SLP_TYP to the
  * FADT's SLEEP_CONTROL_REG (drivers/acpi/acpica/hwesleep.c), which the
- * toolstack wires to an `AcpiSleep` device. Layouts: ACPI 6.4 chapter 5
- * (5.2.5.3 RSDP, 5.2.6 header, 5.2.8 XSDT, 5.2.9 FADT, 5.2.12 MADT) and
- * chapter 20 (AML).
+ * toolstack wires to an `AcpiSleep` device.
+ *
+ * And the tables of the emulated PC of an HVM domain booted without
+ * firmware (`buildPcAcpiTables`): a full (not hardware-reduced) PIIX4-style
+ * platform with PM1 blocks, PM timer, SCI, I/O APIC and a DSDT describing
+ * the PCI root and ISA devices. Both are laid out, linked and checksummed
+ * by one assembler (`assemble`). Layouts: ACPI 6.4 chapter 5 (5.2.5.3
+ * RSDP, 5.2.6 header, 5.2.7 RSDT, 5.2.8 XSDT, 5.2.9 FADT, 5.2.10 FACS,
+ * 5.2.12 MADT) and chapter 20 (AML, encoded by ./aml).
  */
+import {
+  AddressSpace,
+  type Aml,
+  aPackage,
+  device,
+  dwordMemory,
+  eisaId,
+  integer,
+  ioPort,
+  irqNoFlags,
+  le,
+  name,
+  resourceTemplate,
+  scope,
+  wordAddressSpace,
+} from "./aml";
 import { DomainBuildError } from "./errors";
 
 /**
@@ -41,17 +63,19 @@ export const ACPI_MAX_VCPUS = 128;
 const HEADER_SIZE = 36;
 const RSDP_SIZE = 36;
 const FADT_SIZE = 276;
+const FACS_SIZE = 64;
 const MADT_LAPIC_SIZE = 8;
 /** FADT Flags bit 20 HW_REDUCED_ACPI (ACPI 6.4 table 5.10). */
 const FADT_HW_REDUCED_ACPI = 1 << 20;
 /** IA-PC boot architecture flags (ACPI 6.4 table 5.11): bit 2 VGA not present, bit 5 CMOS RTC not present. */
 const IAPC_NO_VGA = 1 << 2;
 const IAPC_NO_CMOS_RTC = 1 << 5;
-/** Generic address structure: address space 1 is system I/O, access size 1 byte (ACPI 6.4 table 5.1). */
+/** Generic address structure: address space 1 is system I/O; access sizes 1 byte, 2 word, 3 dword (ACPI 6.4 table 5.1). */
 const GAS_SYSTEM_IO = 1;
 const GAS_ACCESS_BYTE = 1;
+const GAS_ACCESS_WORD = 2;
+const GAS_ACCESS_DWORD = 3;
 const OEM_ID = "KUMO  ";
-const OEM_TABLE_ID = "KUMOPVH ";
 const CREATOR_ID = "KUMO";
 
 export interface AcpiTables {
@@ -60,23 +84,20 @@ export interface AcpiTables {
   /** The image to copy to `address`. */
   readonly address: number;
   readonly bytes: Uint8Array;
-  /** Each table's address, for tests and logs. */
-  readonly tables: Readonly<Record<"RSDP" | "XSDT" | "FACP" | "DSDT" | "APIC", number>>;
+  /** Each table's address, for tests and logs (RSDT and FACS only in the PC tables). */
+  readonly tables: Readonly<
+    Record<"RSDP" | "XSDT" | "FACP" | "DSDT" | "APIC", number> &
+      Partial<Record<"RSDT" | "FACS", number>>
+  >;
 }
 
 /**
- * The DSDT's AML: `Name (\_S5, Package () { 5, 5, 0, 0 })` (ACPI 6.4
- * section 7.4.2: SLP_TYPa, SLP_TYPb, reserved, reserved). Encoding, ACPI
- * 6.4 chapter 20: DefName = NameOp (0x08) NameString; NameString =
- * RootChar (0x5C) NameSeg "_S5_" (20.2.2); DefPackage = PackageOp (0x12)
- * PkgLength NumElements PackageElementList (20.2.5.4); PkgLength is one
- * byte below 64 and counts itself (20.2.4); 5 is BytePrefix (0x0A) 0x05 and
- * 0 is ZeroOp (0x00) (20.2.3).
+ * The DSDT's AML: `Name (\_S5, Package () { t, t, 0, 0 })` (ACPI 6.4
+ * section 7.4.2: SLP_TYPa, SLP_TYPb, reserved, reserved). `path` "\\_S5"
+ * or, as iasl shortens it at the root of a definition block, "_S5".
  */
-function s5Aml(sleepType: number): Uint8Array {
-  const elements = [0x0a, sleepType, 0x0a, sleepType, 0x00, 0x00];
-  const pkgLength = 1 + 1 + elements.length;
-  return new Uint8Array([0x08, 0x5c, 0x5f, 0x53, 0x35, 0x5f, 0x12, pkgLength, 4, ...elements]);
+function s5Aml(sleepType: number, path = "\\_S5"): Aml {
+  return name(path, aPackage(integer(sleepType), integer(sleepType), integer(0), integer(0)));
 }
 
 function ascii(view: DataView, offset: number, text: string): void {
@@ -103,88 +124,132 @@ function header(
   signature: string,
   length: number,
   revision: number,
+  oemTableId: string,
 ): void {
   ascii(view, at, signature);
   view.setUint32(at + 4, length, true);
   view.setUint8(at + 8, revision);
   ascii(view, at + 10, OEM_ID);
-  ascii(view, at + 16, OEM_TABLE_ID);
+  ascii(view, at + 16, oemTableId);
   view.setUint32(at + 24, 1, true); // OEM revision
   ascii(view, at + 28, CREATOR_ID);
   view.setUint32(at + 32, 1, true); // creator revision
 }
 
-/** A generic address structure for a byte register in system I/O space (ACPI 6.4 section 5.2.3.2). */
-function ioRegister(view: DataView, at: number, port: number): void {
+/**
+ * A generic address structure for a register in system I/O space (ACPI 6.4
+ * section 5.2.3.2): `bits` wide, accessed `accessSize` (1 byte, 2 word, 3
+ * dword) at a time.
+ */
+function ioRegister(
+  view: DataView,
+  at: number,
+  port: number,
+  bits = 8,
+  accessSize = GAS_ACCESS_BYTE,
+): void {
   view.setUint8(at, GAS_SYSTEM_IO);
-  view.setUint8(at + 1, 8); // register bit width
+  view.setUint8(at + 1, bits);
   view.setUint8(at + 2, 0); // bit offset
-  view.setUint8(at + 3, GAS_ACCESS_BYTE);
+  view.setUint8(at + 3, accessSize);
   u64(view, at + 4, port);
 }
 
-/**
- * Builds the tables for `vcpus` vCPUs to be placed at `address` (default
- * `ACPI_TABLES_ADDRESS`). vCPU n gets ACPI processor UID n and APIC ID n:
- * Linux takes the Xen vcpu id from the UID (arch/x86/xen/enlighten_pvh.c,
- * xen-abi.md 1.2) and Kumo's emulated LAPIC of vCPU n has APIC ID n.
- */
-export function buildAcpiTables(vcpus: number, address = ACPI_TABLES_ADDRESS): AcpiTables {
+function checkVcpus(vcpus: number): void {
   if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > ACPI_MAX_VCPUS) {
     throw new DomainBuildError(
       `ACPI tables describe 1 to ${ACPI_MAX_VCPUS} vCPUs (8-bit APIC IDs), not ${vcpus}`,
     );
   }
-  const aml = s5Aml(ACPI_S5_SLEEP_TYPE);
-  const dsdtSize = HEADER_SIZE + aml.length;
-  const madtSize = HEADER_SIZE + 8 + vcpus * MADT_LAPIC_SIZE;
+}
+
+/** What differs between the PVH and the PC tables; the rest is assembled by `assemble`. */
+interface TablePlan {
+  readonly vcpus: number;
+  readonly address: number;
+  readonly limit: number;
+  readonly oemTableId: string;
+  /** An RSDT beside the XSDT (ACPI 1.0 OSes), and a FACS (required unless hardware-reduced). */
+  readonly rsdt: boolean;
+  readonly facs: boolean;
+  readonly dsdt: Aml;
+  /** MADT flags (bit 0 PCAT_COMPAT) and the entries after the local APICs. */
+  readonly madtFlags: number;
+  readonly madtEntries: Aml;
+  /** Fills the FADT fields after the header other than FIRMWARE_CTRL, DSDT and X_DSDT. */
+  fadt(view: DataView, at: number): void;
+}
+
+/**
+ * Lays the tables out from `plan.address`: RSDP, [RSDT], XSDT, [FACS],
+ * FADT, DSDT, MADT, and links and checksums them. vCPU n gets ACPI
+ * processor UID n and APIC ID n: Linux takes the Xen vcpu id from the UID
+ * (arch/x86/xen/enlighten_pvh.c, xen-abi.md 1.2) and Kumo's emulated LAPIC
+ * of vCPU n has APIC ID n.
+ */
+function assemble(plan: TablePlan): AcpiTables {
+  checkVcpus(plan.vcpus);
+  const address = plan.address;
+  const dsdtSize = HEADER_SIZE + plan.dsdt.length;
+  const madtSize = HEADER_SIZE + 8 + plan.vcpus * MADT_LAPIC_SIZE + plan.madtEntries.length;
+  const rsdtSize = HEADER_SIZE + 2 * 4;
   const xsdtSize = HEADER_SIZE + 2 * 8;
-  // 16-byte alignment for the RSDP (ACPI 6.4 5.2.5.1) and 8 for the tables.
-  const align = (n: number) => Math.ceil(n / 16) * 16;
+  // 16-byte alignment for the RSDP (ACPI 6.4 5.2.5.1) and 8 for the tables; 64 for the FACS (5.2.10).
+  const align = (n: number, to = 16) => Math.ceil(n / to) * to;
   const rsdpAt = 0;
-  const xsdtAt = align(rsdpAt + RSDP_SIZE);
-  const fadtAt = align(xsdtAt + xsdtSize);
+  const rsdtAt = plan.rsdt ? align(rsdpAt + RSDP_SIZE) : -1;
+  const xsdtAt = align(plan.rsdt ? rsdtAt + rsdtSize : rsdpAt + RSDP_SIZE);
+  const facsAt = plan.facs ? align(xsdtAt + xsdtSize, 64) : -1;
+  const fadtAt = align(plan.facs ? facsAt + FACS_SIZE : xsdtAt + xsdtSize);
   const dsdtAt = align(fadtAt + FADT_SIZE);
   const madtAt = align(dsdtAt + dsdtSize);
   const total = madtAt + madtSize;
-  if (total > ACPI_TABLES_SIZE) {
-    throw new DomainBuildError(
-      `the ACPI tables need ${total} bytes, more than ${ACPI_TABLES_SIZE}`,
-    );
+  if (total > plan.limit) {
+    throw new DomainBuildError(`the ACPI tables need ${total} bytes, more than ${plan.limit}`);
   }
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
 
-  // XSDT: the FADT and the MADT (the DSDT is reached through the FADT).
-  header(view, xsdtAt, "XSDT", xsdtSize, 1);
+  // RSDT and XSDT: the FADT and the MADT (the DSDT and FACS are reached through the FADT).
+  if (plan.rsdt) {
+    header(view, rsdtAt, "RSDT", rsdtSize, 1, plan.oemTableId);
+    view.setUint32(rsdtAt + HEADER_SIZE, address + fadtAt, true);
+    view.setUint32(rsdtAt + HEADER_SIZE + 4, address + madtAt, true);
+    checksum(bytes, rsdtAt, rsdtSize, rsdtAt + 9);
+  }
+  header(view, xsdtAt, "XSDT", xsdtSize, 1, plan.oemTableId);
   u64(view, xsdtAt + HEADER_SIZE, address + fadtAt);
   u64(view, xsdtAt + HEADER_SIZE + 8, address + madtAt);
   checksum(bytes, xsdtAt, xsdtSize, xsdtAt + 9);
 
-  // FADT revision 6 (276 bytes). No FACS (optional when hardware-reduced), no
-  // SCI, no PM1 or GPE blocks: only the sleep registers.
-  header(view, fadtAt, "FACP", FADT_SIZE, 6);
+  if (plan.facs) {
+    // FACS (ACPI 6.4 5.2.10): no checksum; hardware signature 0, no waking vector, version 2.
+    ascii(view, facsAt, "FACS");
+    view.setUint32(facsAt + 4, FACS_SIZE, true);
+    view.setUint8(facsAt + 32, 2);
+  }
+
+  // FADT revision 6 (276 bytes).
+  header(view, fadtAt, "FACP", FADT_SIZE, 6, plan.oemTableId);
+  // FIRMWARE_CTRL (32-bit) only; X_FIRMWARE_CTRL stays 0 (one of the two, ACPI 6.4 table 5.9).
+  if (plan.facs) view.setUint32(fadtAt + 36, address + facsAt, true);
   view.setUint32(fadtAt + 40, address + dsdtAt, true); // DSDT
-  view.setUint16(fadtAt + 109, IAPC_NO_VGA | IAPC_NO_CMOS_RTC, true);
-  view.setUint32(fadtAt + 112, FADT_HW_REDUCED_ACPI, true);
+  plan.fadt(view, fadtAt);
   view.setUint8(fadtAt + 131, 0); // FADT minor version
   u64(view, fadtAt + 140, address + dsdtAt); // X_DSDT, equal to DSDT
-  ioRegister(view, fadtAt + 244, ACPI_SLEEP_CONTROL_PORT); // SLEEP_CONTROL_REG
-  ioRegister(view, fadtAt + 256, ACPI_SLEEP_STATUS_PORT); // SLEEP_STATUS_REG
   ascii(view, fadtAt + 268, "KumoXen "); // hypervisor vendor identity
   checksum(bytes, fadtAt, FADT_SIZE, fadtAt + 9);
 
   // DSDT revision 2 (64-bit AML integers).
-  header(view, dsdtAt, "DSDT", dsdtSize, 2);
-  bytes.set(aml, dsdtAt + HEADER_SIZE);
+  header(view, dsdtAt, "DSDT", dsdtSize, 2, plan.oemTableId);
+  bytes.set(plan.dsdt, dsdtAt + HEADER_SIZE);
   checksum(bytes, dsdtAt, dsdtSize, dsdtAt + 9);
 
-  // MADT revision 4: LAPIC address, flags 0 (PCAT_COMPAT clear: no 8259 pair
-  // to mask, no I/O APIC), then one processor local APIC (type 0) per vCPU.
-  header(view, madtAt, "APIC", madtSize, 4);
+  // MADT revision 4: LAPIC address, flags, one processor local APIC (type 0) per vCPU, the rest.
+  header(view, madtAt, "APIC", madtSize, 4, plan.oemTableId);
   view.setUint32(madtAt + HEADER_SIZE, ACPI_LOCAL_APIC_ADDRESS, true);
-  view.setUint32(madtAt + HEADER_SIZE + 4, 0, true);
-  for (let id = 0; id < vcpus; id++) {
+  view.setUint32(madtAt + HEADER_SIZE + 4, plan.madtFlags, true);
+  for (let id = 0; id < plan.vcpus; id++) {
     const at = madtAt + HEADER_SIZE + 8 + id * MADT_LAPIC_SIZE;
     view.setUint8(at, 0); // type: processor local APIC
     view.setUint8(at + 1, MADT_LAPIC_SIZE);
@@ -192,13 +257,14 @@ export function buildAcpiTables(vcpus: number, address = ACPI_TABLES_ADDRESS): A
     view.setUint8(at + 3, id); // APIC ID
     view.setUint32(at + 4, 1, true); // flags: enabled
   }
+  bytes.set(plan.madtEntries, madtAt + HEADER_SIZE + 8 + plan.vcpus * MADT_LAPIC_SIZE);
   checksum(bytes, madtAt, madtSize, madtAt + 9);
 
   // RSDP (ACPI 2.0+): checksum over the first 20 bytes, extended checksum over all 36.
   ascii(view, rsdpAt, "RSD PTR ");
   ascii(view, rsdpAt + 9, OEM_ID);
   view.setUint8(rsdpAt + 15, 2); // revision 2: ACPI 2.0 and later
-  view.setUint32(rsdpAt + 16, 0, true); // no RSDT
+  view.setUint32(rsdpAt + 16, plan.rsdt ? address + rsdtAt : 0, true);
   view.setUint32(rsdpAt + 20, RSDP_SIZE, true);
   u64(view, rsdpAt + 24, address + xsdtAt);
   checksum(bytes, rsdpAt, 20, rsdpAt + 8);
@@ -210,10 +276,234 @@ export function buildAcpiTables(vcpus: number, address = ACPI_TABLES_ADDRESS): A
     bytes,
     tables: {
       RSDP: address + rsdpAt,
+      ...(plan.rsdt ? { RSDT: address + rsdtAt } : {}),
       XSDT: address + xsdtAt,
+      ...(plan.facs ? { FACS: address + facsAt } : {}),
       FACP: address + fadtAt,
       DSDT: address + dsdtAt,
       APIC: address + madtAt,
     },
   };
+}
+
+/**
+ * Builds the PVH tables for `vcpus` vCPUs to be placed at `address`
+ * (default `ACPI_TABLES_ADDRESS`): hardware-reduced, no FACS, no RSDT.
+ */
+export function buildAcpiTables(vcpus: number, address = ACPI_TABLES_ADDRESS): AcpiTables {
+  return assemble({
+    vcpus,
+    address,
+    limit: ACPI_TABLES_SIZE,
+    oemTableId: "KUMOPVH ",
+    rsdt: false,
+    facs: false,
+    dsdt: s5Aml(ACPI_S5_SLEEP_TYPE),
+    // PCAT_COMPAT clear: no 8259 pair to mask, no I/O APIC.
+    madtFlags: 0,
+    madtEntries: [],
+    fadt(view, at) {
+      // No SCI, no PM1 or GPE blocks: only the sleep registers.
+      view.setUint16(at + 109, IAPC_NO_VGA | IAPC_NO_CMOS_RTC, true);
+      view.setUint32(at + 112, FADT_HW_REDUCED_ACPI, true);
+      ioRegister(view, at + 244, ACPI_SLEEP_CONTROL_PORT); // SLEEP_CONTROL_REG
+      ioRegister(view, at + 256, ACPI_SLEEP_STATUS_PORT); // SLEEP_STATUS_REG
+    },
+  });
+}
+
+/**
+ * The PC's ACPI I/O block: PIIX4-style PM1 event (status at +0, enable at
+ * +2), PM1 control (+4) and PM timer (+8), at the ports of Xen's v1 layout
+ * (public hvm/ioreq.h ACPI_PM1A_EVT_BLK_ADDRESS_V1 0xb000,
+ * ACPI_PM1A_CNT_BLK_ADDRESS_V1 0xb004, ACPI_PM_TMR_BLK_ADDRESS_V1 0xb008),
+ * where `@kumo/device-models`' `AcpiPm` sits; the same base as the PVH
+ * sleep registers.
+ */
+export const ACPI_PM_PORT_BASE = 0xb000;
+/** The SCI's ISA IRQ on a PIIX4 PC (PIIX4 datasheet, SCI routed to IRQ 9; QEMU and SeaBIOS use 9). */
+export const ACPI_SCI_IRQ = 9;
+/**
+ * SLP_TYP of `\_S5` on the PC: 0, the PIIX4's "soft off" encoding of
+ * PMCNTRL SUS_TYP (PIIX4 datasheet 7.2.3), which QEMU's and SeaBIOS's PIIX4
+ * DSDTs also give.
+ */
+export const ACPI_PC_S5_SLEEP_TYPE = 0;
+/** Room for the PC tables: the 64 KiB E segment of the BIOS area. */
+export const ACPI_PC_TABLES_SIZE = 0x10000;
+/** The PCI configuration mechanism #1 ports the host bridge decodes (0xCF8-0xCFF). */
+const PCI_CONFIG_PORTS = 0xcf8;
+/** The legacy VGA memory window a PC's PCI root forwards (0xA0000-0xBFFFF). */
+const VGA_WINDOW = { start: 0xa0000, end: 0xbffff };
+/** The top of the PCI memory window: below the I/O APIC at 0xFEC00000. */
+const PCI_MEMORY_END = 0xfebfffff;
+/** IA-PC boot architecture flags bit 0 LEGACY_DEVICES, bit 1 8042 (ACPI 6.4 table 5.11). */
+const IAPC_LEGACY_DEVICES = 1 << 0;
+const IAPC_8042 = 1 << 1;
+/** FADT flags (ACPI 6.4 table 5.10). */
+const FADT_WBINVD = 1 << 0;
+const FADT_PROC_C1 = 1 << 2;
+const FADT_SLP_BUTTON = 1 << 5;
+const FADT_TMR_VAL_EXT = 1 << 8;
+const FADT_RESET_REG_SUP = 1 << 10;
+/** MPS INTI flags (ACPI 6.4 table 5.50): polarity 01 active high, trigger 11 level. */
+const INTI_ACTIVE_HIGH_LEVEL = 0x0d;
+/** The PIIX3 reset control register and the value that makes it reset the system (PIIX3 datasheet 4.1.16). */
+const RESET_CONTROL_PORT = 0xcf9;
+const RESET_CONTROL_VALUE = 0x06;
+/** The RTC's century byte (IBM PS/2 CMOS 0x32; `@kumo/device-models` CmosRegister.Century). */
+const CMOS_CENTURY = 0x32;
+
+export interface PcAcpiOptions {
+  readonly vcpus: number;
+  /** The I/O APIC's ID and address (MADT I/O APIC entry, GSI base 0). */
+  readonly ioApicId: number;
+  readonly ioApicAddress: number;
+  /** Guest RAM below 4 GiB, in bytes: the PCI root's memory window starts above it. */
+  readonly ramBelow4G: number;
+  /** The PM timer is 32 bits wide (FADT TMR_VAL_EXT); default 24 as on a PIIX4. */
+  readonly pmTimer32?: boolean;
+  /** Where the tables go (default ACPI_TABLES_ADDRESS, 0xE0000: the RSDP must lie in 0xE0000-0xFFFFF). */
+  readonly address?: number;
+}
+
+/**
+ * The DSDT of the PC: `\_S5` and the PCI root bridge with the ISA devices
+ * Linux looks for through ACPI/PNP. `\_SB.PCI0` (PNP0A03, bus 0) gives its
+ * windows in `_CRS` (bus numbers 0-255, I/O below and above the
+ * configuration ports, the VGA window, memory from the top of RAM to the
+ * I/O APIC) and its interrupt routing in `_PRT`: in APIC mode, INTx of
+ * slot d pin p reaches GSI 16 + ((d + p) & 3), the PIIX3 PIRQ rotation the
+ * MP table describes too (src/builder/mp-table.ts). Under the PIIX3 ISA
+ * bridge (00:01.0): the i8042 keyboard (PNP0303, ports 0x60/0x64, IRQ 1)
+ * and mouse (PNP0F13, IRQ 12), COM1 (PNP0501, 0x3F8, IRQ 4) and the RTC
+ * (PNP0B00, 0x70, IRQ 8).
+ */
+function pcDsdt(options: PcAcpiOptions): Aml {
+  const memoryStart = Math.ceil(options.ramBelow4G / 0x100000) * 0x100000;
+  const routes: Aml[] = [];
+  for (let slot = 1; slot < 32; slot++) {
+    for (let pin = 0; pin < 4; pin++) {
+      // Package { Address (slot << 16 | 0xFFFF: any function), Pin, Source 0 (a GSI), GSI } (ACPI 6.4 6.2.13).
+      routes.push(
+        aPackage(
+          integer(slot * 0x10000 + 0xffff),
+          integer(pin),
+          integer(0),
+          integer(16 + ((slot + pin) & 3)),
+        ),
+      );
+    }
+  }
+  const crs = resourceTemplate(
+    wordAddressSpace(AddressSpace.BusNumber, 0, 0xff),
+    ioPort(PCI_CONFIG_PORTS, 8),
+    wordAddressSpace(AddressSpace.Io, 0, PCI_CONFIG_PORTS - 1),
+    wordAddressSpace(AddressSpace.Io, PCI_CONFIG_PORTS + 8, 0xffff),
+    dwordMemory(VGA_WINDOW.start, VGA_WINDOW.end),
+    ...(memoryStart <= PCI_MEMORY_END ? [dwordMemory(memoryStart, PCI_MEMORY_END)] : []),
+  );
+  // A Package holds at most 255 elements: the _PRT is one Package of 124.
+  const isaDevice = (path: string, id: string, resources: Aml[], uid?: number) =>
+    device(
+      path,
+      name("_HID", eisaId(id)),
+      ...(uid === undefined ? [] : [name("_UID", integer(uid))]),
+      name("_CRS", resourceTemplate(...resources)),
+    );
+  return [
+    // Names at the root written relative to it, as iasl emits them (the test compares with iasl).
+    ...s5Aml(ACPI_PC_S5_SLEEP_TYPE, "_S5"),
+    ...scope(
+      "_SB",
+      device(
+        "PCI0",
+        name("_HID", eisaId("PNP0A03")),
+        name("_ADR", integer(0)),
+        name("_UID", integer(0)),
+        name("_BBN", integer(0)),
+        name("_CRS", crs),
+        name("_PRT", aPackage(...routes)),
+        device(
+          "ISA",
+          name("_ADR", integer(0x00010000)),
+          isaDevice("KBD", "PNP0303", [ioPort(0x60, 1), ioPort(0x64, 1), irqNoFlags(1)]),
+          isaDevice("MOU", "PNP0F13", [irqNoFlags(12)]),
+          isaDevice("COM1", "PNP0501", [ioPort(0x3f8, 8, 0), irqNoFlags(4)], 1),
+          isaDevice("RTC", "PNP0B00", [ioPort(0x70, 2), irqNoFlags(8)]),
+        ),
+      ),
+    ),
+  ];
+}
+
+/**
+ * Builds the ACPI tables of the emulated PC (an HVM domain booted without
+ * firmware), in the shape a PIIX4 PC's BIOS leaves them: RSDP (2.0+) with
+ * an RSDT and an XSDT, a FACS, an FADT (not hardware-reduced) pointing at
+ * the PM1a event/control blocks and the PM timer at `ACPI_PM_PORT_BASE`,
+ * SCI on IRQ 9 and the 0xCF9 reset register, SMI_CMD 0 (no SMI: the
+ * platform is always in ACPI mode, ACPI 6.4 5.2.9), a DSDT (`pcDsdt`), and
+ * an MADT with PCAT_COMPAT, the local APICs, the I/O APIC, the interrupt
+ * source overrides (ISA IRQ 0 on GSI 2; the SCI, IRQ 9, level and active
+ * high) and LINT1 as NMI on every processor.
+ */
+export function buildPcAcpiTables(options: PcAcpiOptions): AcpiTables {
+  const madtEntries: number[] = [];
+  // I/O APIC (type 1): ID, reserved, address, GSI base 0.
+  madtEntries.push(1, 12, options.ioApicId, 0, ...le(options.ioApicAddress, 4), ...le(0, 4));
+  // Interrupt source overrides (type 2): bus 0 (ISA), source IRQ, GSI, MPS INTI flags.
+  madtEntries.push(2, 10, 0, 0, ...le(2, 4), ...le(0, 2));
+  madtEntries.push(
+    2,
+    10,
+    0,
+    ACPI_SCI_IRQ,
+    ...le(ACPI_SCI_IRQ, 4),
+    ...le(INTI_ACTIVE_HIGH_LEVEL, 2),
+  );
+  // Local APIC NMI (type 4): all processors (0xFF), flags conforming, LINT1.
+  madtEntries.push(4, 6, 0xff, 0, 0, 1);
+  const pmBase = ACPI_PM_PORT_BASE;
+  return assemble({
+    vcpus: options.vcpus,
+    address: options.address ?? ACPI_TABLES_ADDRESS,
+    limit: ACPI_PC_TABLES_SIZE,
+    oemTableId: "KUMOPC  ",
+    rsdt: true,
+    facs: true,
+    dsdt: pcDsdt(options),
+    madtFlags: 1, // PCAT_COMPAT: the 8259 pair is there (and masked by the OS when it uses the I/O APIC)
+    madtEntries,
+    fadt(view, at) {
+      view.setUint16(at + 46, ACPI_SCI_IRQ, true); // SCI_INT
+      view.setUint32(at + 48, 0, true); // SMI_CMD: none
+      view.setUint32(at + 56, pmBase, true); // PM1a_EVT_BLK
+      view.setUint32(at + 64, pmBase + 4, true); // PM1a_CNT_BLK
+      view.setUint32(at + 76, pmBase + 8, true); // PM_TMR_BLK
+      view.setUint8(at + 88, 4); // PM1_EVT_LEN
+      view.setUint8(at + 89, 2); // PM1_CNT_LEN
+      view.setUint8(at + 91, 4); // PM_TMR_LEN
+      // C2/C3 latencies above 100 / 1000 us: not supported (ACPI 6.4 table 5.9).
+      view.setUint16(at + 96, 101, true);
+      view.setUint16(at + 98, 1001, true);
+      view.setUint8(at + 108, CMOS_CENTURY);
+      // VGA Not Present stays clear, as a PC BIOS leaves it: xl.cfg `vga` may add one later.
+      view.setUint16(at + 109, IAPC_LEGACY_DEVICES | IAPC_8042, true);
+      view.setUint32(
+        at + 112,
+        FADT_WBINVD |
+          FADT_PROC_C1 |
+          FADT_SLP_BUTTON |
+          FADT_RESET_REG_SUP |
+          (options.pmTimer32 ? FADT_TMR_VAL_EXT : 0),
+        true,
+      );
+      ioRegister(view, at + 116, RESET_CONTROL_PORT); // RESET_REG
+      view.setUint8(at + 128, RESET_CONTROL_VALUE);
+      ioRegister(view, at + 148, pmBase, 32, GAS_ACCESS_WORD); // X_PM1a_EVT_BLK
+      ioRegister(view, at + 172, pmBase + 4, 16, GAS_ACCESS_WORD); // X_PM1a_CNT_BLK
+      ioRegister(view, at + 208, pmBase + 8, 32, GAS_ACCESS_DWORD); // X_PM_TMR_BLK
+    },
+  });
 }
