@@ -49,8 +49,9 @@ export interface DomainConfig {
   readonly vifs: readonly VifSpec[];
   /**
    * `acpi` (xl.cfg(5): expose ACPI to the guest): give a PVH guest ACPI
-   * tables and the sleep registers. Undefined when not set: the domain
-   * builder then gives ACPI, as libxl does on x86 (createPvhDomain).
+   * tables and the sleep registers, and an HVM guest booted without
+   * firmware the PC's tables and PM block (createHvmDomain). Undefined when
+   * not set: the domain builders then give ACPI, as libxl does on x86.
    */
   readonly acpi?: boolean;
   /**
