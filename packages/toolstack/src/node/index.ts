@@ -3,7 +3,17 @@
 
 export { CommandError, ExitStatus, type KumoIo, runKumo, UsageError } from "../cli/main";
 export { type ConsoleLog, consoleLogPath, kumoStateDir, logConsoleToFile } from "./console-log";
-export { IdeDiskError, ideSlotOf, openIdeDisks, RawFileDisk } from "./ide-disk";
+export {
+  type IdeDevices,
+  IdeDiskError,
+  ImageDisk,
+  ideSlotOf,
+  openIdeDevices,
+  openIdeDisks,
+  pvDisksOf,
+  RawFileDisk,
+  sharedImageOpener,
+} from "./ide-disk";
 export {
   attachTerminal,
   CONSOLE_ESCAPE,
