@@ -184,13 +184,17 @@ export class AcpiPm {
     return this.timer32 ? count % TWO_32 : count % 16777216;
   }
 
-  /** Sets TMR_STS if the counter's top bit changed since the last look (ACPI 6.4 4.8.3.3). */
-  private catchUp(): void {
+  /**
+   * Sets TMR_STS if the counter's top bit changed since the last look (ACPI
+   * 6.4 4.8.3.3); true when that newly set it.
+   */
+  private catchUp(): boolean {
     const period = this.periodOf(this.count());
-    if (period !== this.timerPeriod) {
-      this.timerPeriod = period;
-      this.status |= Pm1Event.TIMER;
-    }
+    if (period === this.timerPeriod) return false;
+    this.timerPeriod = period;
+    const was = this.status & Pm1Event.TIMER;
+    this.status |= Pm1Event.TIMER;
+    return was === 0;
   }
 
   /** Recomputes the SCI and, with TMR_EN, asks to be called at the next top-bit change. */
@@ -228,7 +232,8 @@ export class AcpiPm {
   private readByte(offset: number): number {
     switch (offset) {
       case 0:
-        this.catchUp();
+        // A read can see TMR_STS before the VMM's timer fires: raise the SCI with it.
+        if (this.catchUp()) this.update();
         return this.status & 0xff;
       case 1:
         return ((this.status >>> 8) & 0xff) | (this.sleep.read(AcpiSleepOffset.STATUS, 1) & 0x80);
@@ -297,7 +302,7 @@ export class AcpiPm {
   }
 
   state(): AcpiPmState {
-    this.catchUp();
+    if (this.catchUp()) this.update();
     return {
       kind: "acpi-pm",
       version: 1,

@@ -192,3 +192,48 @@ describe("AcpiPm: state", () => {
     expect(() => pm.fromState({ ...good, timer: -1 })).toThrow(/timer/);
   });
 });
+
+describe("AcpiPm: guest accesses (fuzz, seeded)", () => {
+  it("never throws; SCI follows SCI_EN & status & enable; the timer never runs backwards; state round-trips", () => {
+    let seed = 0x2545f491;
+    const random = () => {
+      seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+      return seed;
+    };
+    const sizes = [1, 2, 4] as const;
+    const { pm, clock, sci, sleeps } = device();
+    let lastTimer = 0;
+    for (let step = 0; step < 20000; step++) {
+      clock.time += random() % 5000;
+      const offset = random() % 16;
+      const size = sizes[random() % 3];
+      if (random() & 1) {
+        const value = pm.read(offset, size);
+        expect(value).toBeGreaterThanOrEqual(0);
+        expect(value).toBeLessThan(2 ** (8 * size));
+      } else {
+        // Keep SLP_EN rare so that sleep requests do not dominate.
+        pm.write(offset, size, random() & ((random() & 7) === 0 ? 0xffffffff : 0xffffdfff));
+      }
+      if ((random() & 63) === 0) pm.pressPowerButton();
+      if (clock.time >= clock.deadline) pm.timerExpired();
+      const status = pm.read(AcpiPmOffset.PM1_STATUS, 2) & 0x0721;
+      const enable = pm.read(AcpiPmOffset.PM1_ENABLE, 2);
+      const sciEnabled = (pm.read(AcpiPmOffset.PM1_CONTROL, 2) & Pm1Control.SCI_ENABLE) !== 0;
+      expect(pm.sciAsserted).toBe(sciEnabled && (status & enable) !== 0);
+      const timer = pm.read(AcpiPmOffset.PM_TIMER, 4);
+      expect((timer - lastTimer) & 0xffffff).toBeLessThan(2 ** 23);
+      lastTimer = timer;
+    }
+    // The level reported through sci() is the level the device says.
+    expect(sci.at(-1) ?? false).toBe(pm.sciAsserted);
+    expect(sleeps.length).toBeGreaterThan(0);
+    const copy = device();
+    copy.clock.time = clock.time;
+    copy.pm.fromState(JSON.parse(JSON.stringify(pm.state())));
+    for (const offset of [0, 2, 4, 8])
+      expect(copy.pm.read(offset, offset === 8 ? 4 : 2)).toBe(
+        pm.read(offset, offset === 8 ? 4 : 2),
+      );
+  });
+});
