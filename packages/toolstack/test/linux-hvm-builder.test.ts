@@ -174,6 +174,7 @@ int main(int argc, char **argv) {
     expect(status).toBe(0);
     expect(stdout).toMatch(/entry\s+0x100000 \(code32_start, ESI = boot_params at 0x10000\)/);
     expect(stdout).toMatch(/serial\s+pty/);
+    expect(stdout).toMatch(/acpi\s+RSDP at 0xe0000, PM block at I\/O 0xb000-0xb00b, SCI IRQ 9/);
   });
 
   it("MP spec 1.4 tables: checksums, pointer, and the PC's interrupt wiring", () => {

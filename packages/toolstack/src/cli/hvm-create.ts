@@ -13,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { BridgeRegistry } from "@kumo/netback";
 import { Xenstored } from "@kumo/xenstore";
+import { ACPI_PM_PORT_BASE, ACPI_SCI_IRQ, ACPI_TABLES_ADDRESS } from "../builder/acpi";
 import { buildBzImageBoot } from "../builder/bzimage-boot";
 import { isBzImage } from "../builder/kernel-image";
 import { findMultibootHeader } from "../builder/multiboot";
@@ -163,6 +164,13 @@ export async function createHvm(
       ],
       ["cmdline", JSON.stringify(config.cmdline)],
       ["e820", layout.e820.map((e) => `${hex(e.address)}+${hex(e.size)}:${e.type}`).join(" ")],
+      [
+        "acpi",
+        // The same default as createHvmDomain: ACPI unless `acpi = 0`.
+        (config.acpi ?? true)
+          ? `RSDP at ${hex(ACPI_TABLES_ADDRESS)}, PM block at I/O ${hex(ACPI_PM_PORT_BASE)}-${hex(ACPI_PM_PORT_BASE + 11)}, SCI IRQ ${ACPI_SCI_IRQ}`
+          : "off (MP table only)",
+      ],
       ["serial", hvm.serial],
       ["debugcon_port", hvm.debugconPort === null ? "none" : hex(hvm.debugconPort)],
       ["debug_exit_port", hvm.debugExitPort === null ? "none" : hex(hvm.debugExitPort)],
