@@ -58,6 +58,8 @@ export interface BlockHost {
   readonly regs: Int32Array;
   readonly ram: Uint8Array;
   readonly decoded: DecodedInstructions;
+  /** SS is a 32-bit stack segment. */
+  readonly stack32: boolean;
   eip: number;
   flagsRaw: number;
   lazy: number;
@@ -344,7 +346,12 @@ function createHelpers(
       cpu.lazySize = 2;
       cpu.lazyDst = dst;
       cpu.lazyResult = result;
-      if (kind >= INC_DEC_ADD) {
+      if (kind === RESULT_ONLY) {
+        // IMUL and shifts (as setLazyResult): CF/OF concrete in `carry`, AF clear.
+        cpu.flagsRaw = (cpu.flagsRaw & ~ARITH) | carry;
+        cpu.lazyOp = LazyOp.LOGIC;
+        cpu.lazy = ZF | SF | PF;
+      } else if (kind >= INC_DEC_ADD) {
         // INC/DEC leave CF as it was (SDM vol. 2 INC): the block kept it in `carry`.
         cpu.flagsRaw = (cpu.flagsRaw & ~CF) | carry;
         cpu.lazyOp = kind === INC_DEC_ADD ? LazyOp.ADD : LazyOp.SUB;
@@ -405,6 +412,7 @@ export function compileBlock(
   const lines: string[] = [];
   const offsets: number[] = [];
   const flags = new FlagState();
+  const segments = new SegmentAssumptions(arrays.segCheck, arrays.segBase, cpu.stack32);
   let offset = 0;
   let count = 0;
   let ended = false;
@@ -431,6 +439,7 @@ export function compileBlock(
       at,
       view.getInt32(at, true),
       flags,
+      segments,
     );
     const inline = emitter.emit();
     if (inline !== null) {
@@ -456,7 +465,7 @@ export function compileBlock(
   // invalidateCode makes the block refuse to run, as the interpreter's
   // first-word check re-decodes. Writes by the block itself to a code page
   // take the slow path, which sets blockAbort.
-  const checks: string[] = [];
+  const checks: string[] = segments.guards();
   for (let at = 0; at < offset; at += 4) {
     const address = Math.min(phys + at, pageEnd - 4);
     checks.push(`view.getInt32(${address}, true) !== ${view.getInt32(address, true)}`);
@@ -470,7 +479,6 @@ const OFFSETS = [${offsets.join(", ")}];
 const LENGTH = ${count};
 return (function block(e, budget) {
   if (${checks.join(" || ")}) return -1;
-  const s32 = cpu.stack32;
   let o = 0, l = 0, v = 0, d = 0, s = 0, r = 0, t = 0;
   let n = 0, fi = 0, fk = -1, fd = 0, fs = 0, fr = 0, fc = 0;
   try {${loops ? "\n  for (;;) {" : ""}
@@ -508,6 +516,45 @@ ${lines.join("\n")}${loops ? "\n  }" : ""}
     helpers.lz,
   ) as BlockFunction;
   return { code, length: count };
+}
+
+/**
+ * The segments as the block was compiled: one whose descriptor needs no
+ * check (flat, usable, writable: `segCheck` 0) gets its base folded in as a
+ * constant and its check dropped, under a guard at the block's entry that
+ * returns -1 (the CPU then drops the block) when the segment or the stack
+ * size changed since. Nothing inside a block loads a segment register.
+ */
+class SegmentAssumptions {
+  private readonly assumed = new Map<number, number>();
+
+  constructor(
+    private readonly segCheck: Uint8Array,
+    private readonly segBase: Int32Array,
+    readonly stack32: boolean,
+  ) {}
+
+  /** Code computing linear address `l` of `offset` in segment `seg` (size index 0-2). */
+  linear(seg: number, offset: string, size: number, write: boolean): string {
+    if (this.segCheck[seg] !== 0) {
+      return `o = ${offset};
+  if (segCheck[${seg}] !== 0) cpu.checkSegment(${seg}, o, ${1 << size}, ${write});
+  l = (segBase[${seg}] + o) | 0;`;
+    }
+    const base = this.segBase[seg];
+    this.assumed.set(seg, base);
+    if (base === 0) return offset.endsWith("| 0") ? `l = ${offset};` : `l = ${offset} | 0;`;
+    return `l = (${base} + ${offset}) | 0;`;
+  }
+
+  /** Entry conditions under which the block must not run. */
+  guards(): string[] {
+    const guards = [`cpu.stack32 !== ${this.stack32}`];
+    for (const [seg, base] of this.assumed) {
+      guards.push(`segCheck[${seg}] !== 0`, `segBase[${seg}] !== ${base}`);
+    }
+    return guards;
+  }
 }
 
 /** Static states of the flag locals: none pending, or unknown (a loop's head: `fk` tells). */
@@ -551,6 +598,13 @@ class FlagState {
     return `fd = ${dst}; fs = ${src}; fr = ${result}; fk = ${kind};`;
   }
 
+  /** Records a result whose ZF/SF/PF follow `r` and whose CF/OF are `concrete` (IMUL, shifts). */
+  resultOnly(concrete: string): string {
+    this.pending = RESULT_ONLY;
+    this.known = RESULT_ONLY;
+    return `fc = ${concrete}; fr = r; fk = ${RESULT_ONLY};`;
+  }
+
   /** Code setting `fc` to CF as it stands before an INC/DEC (they keep it). */
   carryBeforeIncDec(): string {
     switch (this.pending) {
@@ -560,6 +614,8 @@ class FlagState {
         return "fc = (fd >>> 0) < (fs >>> 0) ? 1 : 0;";
       case LazyOp.LOGIC:
         return "fc = 0;";
+      case RESULT_ONLY:
+        return `fc = fc & ${CF};`;
       case INC_DEC_ADD:
       case INC_DEC_SUB:
         return "";
@@ -568,10 +624,10 @@ class FlagState {
     }
   }
 
-  /** After code that wrote the CPU's flags itself (flushed first): ZF/SF follow `fr` when `resultInFr`. */
-  written(resultInFr: boolean): void {
+  /** After code that wrote the CPU's flags itself (flushed first). */
+  written(): void {
     this.pending = NONE;
-    this.known = resultInFr ? RESULT_ONLY : null;
+    this.known = null;
   }
 
   /** At a loop head (the start of a pass after the first). */
@@ -604,6 +660,7 @@ class InstructionEmitter {
     private readonly phys: number,
     private readonly firstWord: number,
     private readonly flags: FlagState,
+    private readonly segments: SegmentAssumptions,
   ) {
     this.op = d.op[index];
     this.info = d.info[index];
@@ -643,7 +700,7 @@ class InstructionEmitter {
     const slot = this.phys & (BLOCK_CACHE_SIZE - 1);
     const n = this.index + 1;
     const flush = this.flags.flush();
-    this.flags.written(false);
+    this.flags.written();
     return `  ${flush} fi = ${this.index}; if (step(${slot}, ${this.phys}, ${this.firstWord}, (e + ${this.offset}) | 0, ${this.next}, n + ${this.index})) return n + ${n}; // op 0x${this.op.toString(16)}`;
   }
 
@@ -666,9 +723,7 @@ class InstructionEmitter {
   /** Linear address of the memory operand into `l` (segment checks as `ea`). */
   private address(size: number, write: boolean): string {
     const seg = (this.info >> Info.SEG_SHIFT) & 7;
-    return `o = ${this.offsetExpression()};
-  if (segCheck[${seg}] !== 0) cpu.checkSegment(${seg}, o, ${1 << size}, ${write});
-  l = (segBase[${seg}] + o) | 0;`;
+    return this.segments.linear(seg, this.offsetExpression(), size, write);
   }
 
   /** Reads `size` (0, 1, 2) at linear `l` into `target`: the TLB hit inline, the rest through readLin. */
@@ -937,13 +992,10 @@ class InstructionEmitter {
           ? `${fp} ${this.address(2, false)}
   ${this.read(2, "d")}`
           : `d = regs[${rm}];`;
-        const flush = flags.flush();
-        flags.written(true);
         return {
           code: `  ${load}
-  r = Math.imul(d, ${this.immediate}); v = d * ${this.immediate}; ${flush}
-  cpu.flagsRaw = (cpu.flagsRaw & ${~ARITH}) | (v === r ? 0 : ${CF | OF}); cpu.lazyOp = ${LazyOp.LOGIC}; cpu.lazySize = 2; cpu.lazyResult = r; cpu.lazy = ${ZF | SF | PF};
-  regs[${reg}] = r; fr = r;`,
+  r = Math.imul(d, ${this.immediate}); v = d * ${this.immediate}; ${flags.resultOnly(`v === r ? 0 : ${CF | OF}`)}
+  regs[${reg}] = r;`,
           ends: false,
         };
       }
@@ -953,6 +1005,26 @@ class InstructionEmitter {
         if (mem) return null;
         const count = (op === 0xd1 ? 1 : this.immediate) & 31;
         if (count === 0) return { code: "", ends: false };
+        const shift = (code: string, concrete: string) => ({
+          code: `  d = regs[${rm}]; ${code} ${flags.resultOnly(concrete)}
+  regs[${rm}] = r;`,
+          ends: false,
+        });
+        switch (reg) {
+          case 4:
+          case 6:
+            return shift(
+              `r = d << ${count}; v = (d >>> ${32 - count}) & 1;`,
+              `v | (((r >>> 31) ^ v) ? ${OF} : 0)`,
+            );
+          case 5:
+            return shift(
+              `r = (d >>> ${count}) | 0;`,
+              `((d >>> ${count - 1}) & 1) | (d < 0 ? ${OF} : 0)`,
+            );
+          case 7:
+            return shift(`r = d >> ${count};`, `(d >> ${count - 1}) & 1`);
+        }
         let code: string;
         switch (reg) {
           case 0:
@@ -963,29 +1035,15 @@ class InstructionEmitter {
             code = `d = regs[${rm}]; r = (d >>> ${count}) | (d << ${32 - count});
   cpu.flagsRaw = (cpu.flagsRaw & ${~(CF | OF)}) | (r >>> 31) | (((r ^ (r << 1)) >>> 31) ? ${OF} : 0); cpu.lazy &= ${~(CF | OF)};`;
             break;
-          case 4:
-          case 6:
-            code = `d = regs[${rm}]; r = d << ${count}; v = (d >>> ${32 - count}) & 1;
-  ${resultFlags(`v | (((r >>> 31) ^ v) ? ${OF} : 0)`)}`;
-            break;
-          case 5:
-            code = `d = regs[${rm}]; r = (d >>> ${count}) | 0;
-  ${resultFlags(`((d >>> ${count - 1}) & 1) | (d < 0 ? ${OF} : 0)`)}`;
-            break;
-          case 7:
-            code = `d = regs[${rm}]; r = d >> ${count};
-  ${resultFlags(`(d >> ${count - 1}) & 1`)}`;
-            break;
           default:
             return null;
         }
         // Rotates change CF/OF only: the other flags stay in the CPU's record.
-        const rotate = reg < 2;
         const flush = flags.flush();
-        flags.written(!rotate);
+        flags.written();
         return {
           code: `  ${flush} ${code}
-  regs[${rm}] = r;${rotate ? "" : " fr = r;"}`,
+  regs[${rm}] = r;`,
           ends: false,
         };
       }
@@ -1074,7 +1132,7 @@ class InstructionEmitter {
       case 0x85: {
         if (mem) return null;
         const flush = this.flags.flush();
-        this.flags.written(false);
+        this.flags.written();
         return {
           code: `  ${flush} d = regs[${rm}] & 65535; s = regs[${reg}] & 65535; r = d & s;
   cpu.lazyOp = ${LazyOp.LOGIC}; cpu.lazySize = 1; cpu.lazyDst = d; cpu.lazySrc = s; cpu.lazyResult = r; cpu.lazy = ${ARITH};`,
@@ -1088,24 +1146,21 @@ class InstructionEmitter {
 
   /** PUSH of a 32-bit value (as push32: the write first, ESP after it). */
   private push(value: string): string {
-    return `  ${this.faultPoint()} v = ${value};
-  if (s32) { t = (regs[4] - 4) | 0; if (segCheck[2] !== 0) cpu.checkSegment(2, t, 4, true); l = (segBase[2] + t) | 0;
+    if (!this.segments.stack32) return `  ${this.faultPoint()} cpu.push32(${value});`;
+    return `  ${this.faultPoint()} v = ${value}; t = (regs[4] - 4) | 0;
+  ${this.segments.linear(2, "t", 2, true)}
   ${this.write32("v")}
-  regs[4] = t; } else cpu.push32(v);`;
+  regs[4] = t;`;
   }
 
   /** POP of a 32-bit value into `target` (as pop32: the read first, ESP after it). */
   private pop(target: string): string {
-    return `  ${this.faultPoint()}
-  if (s32) { t = regs[4]; if (segCheck[2] !== 0) cpu.checkSegment(2, t, 4, false); l = (segBase[2] + t) | 0;
+    if (!this.segments.stack32) return `  ${this.faultPoint()} ${target} = cpu.pop32();`;
+    return `  ${this.faultPoint()} t = regs[4];
+  ${this.segments.linear(2, "t", 2, false)}
   ${this.read(2, "v")}
-  regs[4] = (t + 4) | 0; ${target} = v; } else ${target} = cpu.pop32();`;
+  regs[4] = (t + 4) | 0; ${target} = v;`;
   }
-}
-
-/** Result-only lazy flags (as setLazyResult): CF/OF/AF concrete in flagsRaw. */
-function resultFlags(concrete: string): string {
-  return `cpu.flagsRaw = (cpu.flagsRaw & ${~ARITH}) | ${concrete}; cpu.lazyOp = ${LazyOp.LOGIC}; cpu.lazySize = 2; cpu.lazyResult = r; cpu.lazy = ${ZF | SF | PF};`;
 }
 
 /**
@@ -1173,7 +1228,16 @@ function conditionExpression(cc: number, known: number | null): string | null {
       ][cc >> 1];
       break;
     case RESULT_ONLY:
-      expression = cc >> 1 === 2 ? "fr === 0" : cc >> 1 === 4 ? "fr < 0" : null;
+      expression = [
+        `(fc & ${OF}) !== 0`,
+        `(fc & ${CF}) !== 0`,
+        "fr === 0",
+        `((fc & ${CF}) !== 0 || fr === 0)`,
+        "fr < 0",
+        null,
+        `(fr < 0) !== ((fc & ${OF}) !== 0)`,
+        `(fr === 0 || (fr < 0) !== ((fc & ${OF}) !== 0))`,
+      ][cc >> 1];
       break;
   }
   if (expression === null) return null;

@@ -8,3 +8,5 @@
  */
 process.env.KUMO_X86_JIT = "eager";
 await import("./differential.test");
+
+export {};
