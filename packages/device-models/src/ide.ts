@@ -50,10 +50,7 @@
  *
  * Simplifications: no bus-master DMA (BAR 4 is absent, so Linux's ata_piix
  * falls back to PIO), the IDE decode enable bits of IDETIM are storage and
- * the legacy ports always decode, and the task file is one per channel
- * (QEMU keeps one per device): after a reset both devices of a channel
- * read the signature of device 0 (of device 1 when device 0 is absent),
- * so a CD-ROM shares a channel with a disk only as the master.
+ * the legacy ports always decode.
  */
 
 import { AdditionalSense, AtapiDrive, AtapiOutcome, SenseKey } from "./atapi";
@@ -110,6 +107,8 @@ export interface IdeChannelState {
   readonly buffer: readonly number[];
   /** Per device: [status, error, multiple, heads, sectorsPerTrack], or null when absent. */
   readonly drives: readonly (readonly number[] | null)[];
+  /** Sector count and LBA low/mid/high of device 0 then device 1 (each device keeps its own outputs). */
+  readonly outputs?: readonly number[];
   /** A disk operation in flight: [kind (1 read, 2 write, 3 flush, 4 CD read), sector, sectors, buffer offset]; re-issued on restore. */
   readonly io?: readonly number[];
   /** ATAPI: [byteLimit, remaining, offset, fromMedium (0/1)] of the packet's data-in. */
@@ -360,10 +359,13 @@ export class IdeChannel {
   private readonly drives: (Drive | null)[];
   // Task file; "hob" is the previous value of each register (48-bit commands, 6.20).
   private features = 0;
-  private count = 0;
-  private lbaLow = 0;
-  private lbaMid = 0;
-  private lbaHigh = 0;
+  /**
+   * Sector count and LBA low/mid/high of device 0 (bytes 0-3) and device 1
+   * (4-7): the host's writes reach both devices, a command's outputs (the
+   * signature, an ATAPI byte count and interrupt reason) only the selected
+   * one, as each device of a real channel (and QEMU's) keeps its own.
+   */
+  private readonly outputs = new Uint8Array(8);
   private hobCount = 0;
   private hobLbaLow = 0;
   private hobLbaMid = 0;
@@ -395,6 +397,40 @@ export class IdeChannel {
   private atapiOffset = 0;
   private atapiFromMedium = false;
 
+  private get at(): number {
+    return this.device & DEVICE_DEV1 ? 4 : 0;
+  }
+  private get count(): number {
+    return this.outputs[this.at];
+  }
+  private set count(value: number) {
+    this.outputs[this.at] = value;
+  }
+  private get lbaLow(): number {
+    return this.outputs[this.at + 1];
+  }
+  private set lbaLow(value: number) {
+    this.outputs[this.at + 1] = value;
+  }
+  private get lbaMid(): number {
+    return this.outputs[this.at + 2];
+  }
+  private set lbaMid(value: number) {
+    this.outputs[this.at + 2] = value;
+  }
+  private get lbaHigh(): number {
+    return this.outputs[this.at + 3];
+  }
+  private set lbaHigh(value: number) {
+    this.outputs[this.at + 3] = value;
+  }
+
+  /** A host write of task-file register 2-5 (`index` 0-3): both devices take it. */
+  private writeBoth(index: number, value: number): void {
+    this.outputs[index] = value;
+    this.outputs[4 + index] = value;
+  }
+
   constructor(
     devices: readonly (IdeDevice | null | undefined)[],
     private readonly setIrq: (level: boolean) => void,
@@ -406,8 +442,8 @@ export class IdeChannel {
       const device = devices[i];
       return device ? new Drive(device, model, cdromModel, `KUMO${serialBase + i}`) : null;
     });
-    // The power-on signature (ATA-6 9.1) of the first device present.
-    this.setSignature();
+    // The power-on signature (ATA-6 9.1) of each device.
+    this.setSignatures();
     this.commandBlock = {
       read: (offset, size) => this.readCommand(offset, size),
       write: (offset, size, value) => this.writeCommand(offset, size, value),
@@ -457,6 +493,7 @@ export class IdeChannel {
         d === null ? null : [d.status, d.error, d.multiple, d.heads, d.sectorsPerTrack],
       ),
       io: [this.ioKind, this.ioSector, this.ioSectors, this.ioOffset],
+      outputs: Array.from(this.outputs),
       atapi: [this.byteLimit, this.atapiRemaining, this.atapiOffset, this.atapiFromMedium ? 1 : 0],
       reply:
         atapi !== null && this.transfer === Transfer.AtapiIn && !this.atapiFromMedium
@@ -502,6 +539,11 @@ export class IdeChannel {
       this.device,
       this.control,
     ] = r.map((value) => value & 0xff);
+    // A state without both devices' outputs (older) gives them the saved registers.
+    const outputs = state.outputs;
+    if (Array.isArray(outputs) && outputs.length === 8)
+      this.outputs.set(outputs.map((v) => v & 0xff));
+    else for (let i = 0; i < 4; i++) this.writeBoth(i, r[1 + i] & 0xff);
     [
       this.transfer,
       this.bufferPosition,
@@ -613,19 +655,19 @@ export class IdeChannel {
         break;
       case 2:
         this.hobCount = this.count;
-        this.count = byte;
+        this.writeBoth(0, byte);
         break;
       case 3:
         this.hobLbaLow = this.lbaLow;
-        this.lbaLow = byte;
+        this.writeBoth(1, byte);
         break;
       case 4:
         this.hobLbaMid = this.lbaMid;
-        this.lbaMid = byte;
+        this.writeBoth(2, byte);
         break;
       case 5:
         this.hobLbaHigh = this.lbaHigh;
-        this.lbaHigh = byte;
+        this.writeBoth(3, byte);
         break;
       case 6:
         // Bits 7 and 5 are obsolete and read as written (QEMU keeps them); DEV selects the drive.
@@ -669,18 +711,24 @@ export class IdeChannel {
       drive.atapi?.reset();
       drive.updateIdentify();
     }
-    this.setSignature();
+    this.setSignatures();
     this.device = 0;
     this.transfer = Transfer.None;
   }
 
-  /** The signature (9.12) of device 0, or of device 1 when device 0 is absent: ATA 00h/00h, ATAPI 14h/EBh. */
-  private setSignature(drive: Drive | null = this.drives[0] ?? this.drives[1]): void {
-    this.count = 1;
-    this.lbaLow = 1;
+  /** Each device's signature (9.12); an absent device shows the present one's, as before. */
+  private setSignatures(): void {
+    for (let i = 0; i < 2; i++) this.setSignature(this.drives[i] ?? this.drives[1 - i], i);
+  }
+
+  /** The signature (9.12) of `drive` in device `index`'s registers: ATA 00h/00h, ATAPI 14h/EBh. */
+  private setSignature(drive: Drive | null, index = this.drives.indexOf(drive)): void {
+    const at = index === 1 ? 4 : 0;
     const atapi = drive?.atapi != null;
-    this.lbaMid = atapi ? 0x14 : 0;
-    this.lbaHigh = atapi ? 0xeb : 0;
+    this.outputs[at] = 1;
+    this.outputs[at + 1] = 1;
+    this.outputs[at + 2] = atapi ? 0x14 : 0;
+    this.outputs[at + 3] = atapi ? 0xeb : 0;
   }
 
   private readData(size: 1 | 2 | 4): number {
@@ -996,7 +1044,7 @@ export class IdeChannel {
       case C.EXECUTE_DEVICE_DIAGNOSTIC:
         // 8.11 / 9.12: signature and diagnostic code 01h (device 0 passed, device 1 absent or passed).
         for (const d of this.drives) if (d) d.error = 0x01;
-        this.setSignature();
+        this.setSignatures();
         this.device &= ~DEVICE_DEV1;
         this.finish(drive);
         drive.error = 0x01;

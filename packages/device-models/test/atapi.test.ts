@@ -184,6 +184,32 @@ describe("ATAPI CD-ROM drive (ATA/ATAPI-6 9.8, MMC-5)", () => {
     ]);
   });
 
+  it("shares a channel with a disk: each device shows its own signature and outputs", () => {
+    const ide = new IdeController({
+      disks: [new MemoryDisk(new Uint8Array(64 * 512)), new IdeCdrom(medium(4))],
+      irq: () => {},
+    });
+    const bus = new PortBus();
+    ide.register(bus);
+    bus.portWrite(0x3f6, 1, 0x04);
+    bus.portWrite(0x3f6, 1, 0x00);
+    const signature = (device: number) => {
+      bus.portWrite(0x1f6, 1, device);
+      return [bus.portRead(0x1f4, 1), bus.portRead(0x1f5, 1), bus.portRead(0x1f7, 1)];
+    };
+    expect(signature(0xa0)).toEqual([0, 0, AtaStatus.DRDY | AtaStatus.DSC]);
+    expect(signature(0xb0)).toEqual([0x14, 0xeb, 0]);
+    // An ATAPI byte count goes to the CD's registers only.
+    bus.portWrite(0x1f4, 1, 0x00);
+    bus.portWrite(0x1f5, 1, 0x08);
+    bus.portWrite(0x1f7, 1, AtaCommand.PACKET);
+    const packet = [AtapiCommand.INQUIRY, 0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0];
+    for (let i = 0; i < 12; i += 2) bus.portWrite(0x1f0, 2, packet[i] | (packet[i + 1] << 8));
+    expect([bus.portRead(0x1f4, 1), bus.portRead(0x1f2, 1) & 7]).toEqual([36, 2]);
+    bus.portWrite(0x1f6, 1, 0xa0);
+    expect([bus.portRead(0x1f4, 1), bus.portRead(0x1f5, 1)]).toEqual([0, 8]);
+  });
+
   it("reports an empty drive as NOT READY / MEDIUM NOT PRESENT and still answers INQUIRY", () => {
     const { sendPacket, sense, readAll } = machine(null);
     expect(sendPacket([AtapiCommand.TEST_UNIT_READY]) & AtaStatus.ERR).toBe(AtaStatus.ERR);
