@@ -450,10 +450,11 @@ const benchmark: Benchmark = {
         `  ${workload.label.padEnd(34)} ${format(kumoRate).padStart(9)} ${format(interpreterRate).padStart(11)} ${format(v86Rate).padStart(8)} ${ratio.toFixed(3).padStart(9)}`,
       );
     }
-    console.log(
+    // The summary table goes to stderr: with --json, stdout carries only the JSON document.
+    console.error(
       `  ${"workload".padEnd(34)} ${"Kumo MIPS".padStart(9)} ${"interpreter".padStart(11)} ${"v86 MIPS".padStart(8)} ${"Kumo/v86".padStart(9)}`,
     );
-    for (const row of rows) console.log(row);
+    for (const row of rows) console.error(row);
   },
 };
 
