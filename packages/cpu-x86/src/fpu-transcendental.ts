@@ -396,5 +396,29 @@ export function partialRemainder(a: Big, b: Big): Big {
   return norm(a.negative, r, s);
 }
 
+/**
+ * The complete remainder of FPREM (quotient chopped) or FPREM1 (quotient
+ * rounded to nearest even) when the exponents differ by less than 64 (SDM
+ * vol. 2A FPREM, FPREM1), exact, with the quotient's low three bits. A zero
+ * remainder has the dividend's sign.
+ */
+export function completeRemainder(a: Big, b: Big, ieee: boolean): [Big, number] {
+  const s = Math.min(a.e, b.e);
+  const x = a.m << BigInt(a.e - s);
+  const y = b.m << BigInt(b.e - s);
+  let q = x / y;
+  let r = x - q * y;
+  let negative = a.negative;
+  if (ieee) {
+    const twice = 2n * r;
+    if (twice > y || (twice === y && (q & 1n) === 1n)) {
+      q += 1n;
+      r = y - r;
+      negative = !negative;
+    }
+  }
+  return [norm(negative, r, s), Number(q & 7n)];
+}
+
 /** The exponent of a non-zero value's leading bit. */
 export { top as leadingExponent, ZERO };

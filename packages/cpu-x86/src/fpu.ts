@@ -7,8 +7,10 @@ import {
   mul as bigMul,
   pi as bigPi,
   tan as bigTan,
+  completeRemainder,
   exp2m1,
   fromDouble,
+  leadingExponent,
   partialRemainder,
   type Rounded,
   round64,
@@ -19,8 +21,6 @@ import {
 import {
   add,
   DOUBLE,
-  decompose,
-  decomposedExponent,
   divide,
   type Format,
   multiply,
@@ -132,8 +132,6 @@ export class Fpu {
   private readonly extendedBits = new Uint32Array(3);
   /** The residual of the last `readExtended`. */
   private extendedResidual = 0;
-  /** The last `readExtended` read an unsupported encoding or a signalling NaN. */
-  private extendedInvalid = false;
   /** 1 when the physical register is empty. */
   readonly empty = new Uint8Array(8);
   top = 0;
@@ -196,6 +194,7 @@ export class Fpu {
     this.empty.fill(1);
     this.st.fill(0);
     this.residual.fill(0);
+    this.wide.fill(0);
     this.instructionPointer = 0;
     this.instructionSelector = 0;
     this.dataPointer = 0;
@@ -265,8 +264,19 @@ export class Fpu {
     this.wideTop[index] = top;
     this.wideHigh[index] = high;
     this.wideLow[index] = low;
-    this.st[index] =
-      (top & 0x8000 ? -1 : 1) * (high * 4294967296 + low) * 2 ** ((top & 0x7fff) - 16383 - 63);
+    const biased = top & 0x7fff;
+    if (biased !== 0 && high < 0x80000000) this.st[index] = INDEFINITE;
+    else if (biased === 0x7fff) {
+      // A NaN: arithmetic sees it quiet, with the top of its payload.
+      conversionWords[1] = (top & 0x8000 ? 0xfff80000 : 0x7ff80000) | ((high >>> 11) & 0xfffff);
+      conversionWords[0] = (high << 21) | (low >>> 11);
+      this.st[index] = conversion[0];
+    } else {
+      this.st[index] =
+        (top & 0x8000 ? -1 : 1) *
+        (high * 4294967296 + low) *
+        2 ** (Math.max(biased, 1) - 16383 - 63);
+    }
     this.residual[index] = 0;
   }
 
@@ -318,8 +328,10 @@ export class Fpu {
     for (let i = 0; i < 8; i++) {
       let tag: number;
       if (this.empty[i]) tag = 3;
-      else if (this.wide[i]) tag = (this.wideTop[i] & 0x7fff) === 0 ? 2 : 0;
-      else {
+      else if (this.wide[i]) {
+        const biased = this.wideTop[i] & 0x7fff;
+        tag = biased === 0 || biased === 0x7fff || this.wideHigh[i] < 0x80000000 ? 2 : 0;
+      } else {
         const v = this.st[i];
         if (v === 0) tag = 1;
         else if (!Number.isFinite(v) || Math.abs(v) < 2.2250738585072014e-308) tag = 2;
@@ -652,28 +664,17 @@ export class Fpu {
       return;
     }
     if (a === 0 || !Number.isFinite(b)) return;
-    decompose(a);
-    const exponentA = decomposedExponent;
-    decompose(b);
-    if (exponentA - decomposedExponent >= 64) {
+    const x = this.exactOf(0);
+    const y = this.exactOf(1);
+    if (leadingExponent(x) - leadingExponent(y) >= 64) {
       // Partial: C2 = 1, C0 C1 C3 cleared (as the host does).
-      const rest = partialRemainder(this.exactOf(0), this.exactOf(1));
-      this.setRounded(0, round64(rest, 0), false, false);
+      this.setRounded(0, round64(partialRemainder(x, y), 0), false, false);
       this.status |= C2;
       return;
     }
-    let r = a % b;
-    // Low three bits of the truncated quotient: (a mod 8b) / b.
-    let q = Math.trunc(Math.abs((a % (8 * b)) / b)) & 7;
-    const magnitudeB = Math.abs(b);
-    if (ieee) {
-      const magnitudeR = Math.abs(r);
-      if (magnitudeR > magnitudeB / 2 || (magnitudeR === magnitudeB / 2 && q & 1)) {
-        r -= r < 0 ? -magnitudeB : magnitudeB;
-        q = (q + 1) & 7;
-      }
-    }
-    this.set(0, r === 0 ? (a < 0 ? -0 : 0) : r);
+    // Complete: exact, with the low three quotient bits in C0 C3 C1.
+    const [rest, q] = completeRemainder(x, y, ieee);
+    this.setRounded(0, round64(rest, 0), false, false);
     if (q & 1) this.status |= C1;
     if (q & 2) this.status |= C3;
     if (q & 4) this.status |= C0;
@@ -682,6 +683,11 @@ export class Fpu {
   /** The exact value of ST(i) (finite): st + residual. */
   private exactOf(i: number): Big {
     const index = (this.top + i) & 7;
+    if (this.wide[index] && !this.empty[index]) {
+      const top = this.wideTop[index];
+      const m = (BigInt(this.wideHigh[index]) << 32n) | BigInt(this.wideLow[index]);
+      return { negative: (top & 0x8000) !== 0, m, e: Math.max(top & 0x7fff, 1) - 16383 - 63 };
+    }
     const residual = this.residual[index];
     const value = fromDouble(this.st[index]);
     return residual === 0 ? value : bigAdd(value, fromDouble(residual));
@@ -1156,9 +1162,13 @@ export class Fpu {
         const v = this.st[index];
         this.status &= ~(C0 | C1 | C2 | C3);
         if (this.empty[index]) this.status |= C3 | C0;
-        else if (this.wide[index])
-          this.status |= (this.wideTop[index] & 0x7fff) === 0 ? C3 | C2 : C2;
-        else if (Number.isNaN(v)) this.status |= C0;
+        else if (this.wide[index]) {
+          // FXAM classes (SDM vol. 2A FXAM): unsupported 000, NaN C0, denormal C3 C2, normal C2.
+          const biased = this.wideTop[index] & 0x7fff;
+          if (biased === 0x7fff) this.status |= this.wideHigh[index] < 0x80000000 ? 0 : C0;
+          else if (biased !== 0 && this.wideHigh[index] < 0x80000000) this.status |= 0;
+          else this.status |= biased === 0 ? C3 | C2 : C2;
+        } else if (Number.isNaN(v)) this.status |= C0;
         else if (!Number.isFinite(v)) this.status |= C2 | C0;
         else if (v === 0) this.status |= C3;
         else if (Math.abs(v) < 2.2250738585072014e-308) this.status |= C3 | C2;
@@ -1333,16 +1343,11 @@ export class Fpu {
             return;
           }
           case 5: {
+            // FLD m80 raises nothing, not even for a signalling NaN or an
+            // encoding the x87 does not support (SDM vol. 2A FLD "#IA ... does
+            // not occur if the source operand is in double extended-precision
+            // format"; checked on the host): the bits are kept as loaded.
             const value = this.readExtended(cpu, cpu.ea(slot, 2, false));
-            if (this.extendedInvalid) {
-              // An encoding the x87 does not support (pseudo-NaN, pseudo-infinity,
-              // unnormal: SDM vol. 1 8.2.2) or a signalling NaN is an invalid
-              // operation; the masked response loads the indefinite or the quieted NaN.
-              this.raise(IE);
-              if (this.abort) return;
-              this.push(Number.isNaN(value) ? value : INDEFINITE);
-              return;
-            }
             this.pushExact(value, this.extendedResidual);
             this.loadWide(this.top & 7);
             return;
@@ -1583,14 +1588,22 @@ export class Fpu {
     const mantissa = high * 4294967296 + low;
     this.extendedResidual = 0;
     this.extendedWide = false;
-    // The integer bit must be set unless the exponent is 0; a NaN is signalling when bit 62 is clear.
-    this.extendedInvalid =
-      (exponent !== 0 && high < 0x80000000) ||
-      (exponent === 0x7fff &&
-        (high & 0x40000000) === 0 &&
-        ((high & 0x3fffffff) !== 0 || low !== 0));
-    if (exponent === 0x7fff) {
-      return (high & 0x7fffffff) === 0 && low === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+    this.extendedBits[0] = top;
+    this.extendedBits[1] = high;
+    this.extendedBits[2] = low;
+    const integer = high >= 0x80000000;
+    if (exponent === 0x7fff && integer && (high & 0x7fffffff) === 0 && low === 0) {
+      return sign * Number.POSITIVE_INFINITY;
+    }
+    if (exponent === 0x7fff || (exponent !== 0 && !integer)) {
+      // NaNs (their payload and signalling bit) and the encodings the x87 does
+      // not support (pseudo-NaN, pseudo-infinity, unnormal: SDM vol. 1 8.2.2)
+      // keep their bits in a wide register; arithmetic sees a quiet NaN.
+      this.extendedWide = true;
+      if (!integer) return INDEFINITE;
+      conversionWords[1] = (top & 0x8000 ? 0xfff80000 : 0x7ff80000) | ((high >>> 11) & 0xfffff);
+      conversionWords[0] = (high << 21) | (low >>> 11);
+      return conversion[0];
     }
     if (exponent === 0 && mantissa === 0) return sign * 0;
     // Normal doubles keep the low 11 bits exactly in the residual; beyond the
@@ -1600,10 +1613,7 @@ export class Fpu {
       this.extendedResidual = sign * splitLow;
       return sign * value;
     }
-    this.extendedWide = !this.extendedInvalid;
-    this.extendedBits[0] = top;
-    this.extendedBits[1] = high;
-    this.extendedBits[2] = low;
+    this.extendedWide = true;
     return sign * mantissa * 2 ** (Math.max(exponent, 1) - 16383 - 63);
   }
 
@@ -1632,6 +1642,18 @@ export class Fpu {
    * zero (UE only when inexact); unmasked, the store is suppressed.
    */
   private roundWide(index: number, double: boolean): number {
+    const biased = this.wideTop[index] & 0x7fff;
+    if (biased === 0x7fff || (biased !== 0 && this.wideHigh[index] < 0x80000000)) {
+      // An unsupported encoding is an invalid operand (the indefinite is
+      // stored); a signalling NaN too (stored quieted); a quiet NaN keeps the
+      // top of its payload (SDM vol. 1 4.8.3.5, 8.2.2; checked on the host).
+      if (this.wideHigh[index] < 0x80000000) {
+        this.raise(IE);
+        return INDEFINITE;
+      }
+      if ((this.wideHigh[index] & 0x40000000) === 0) this.raise(IE);
+      return this.st[index];
+    }
     const negative = (this.wideTop[index] & 0x8000) !== 0;
     const exponent =
       (this.wideTop[index] & 0x7fff) - 16383 + ((this.wideTop[index] & 0x7fff) === 0 ? 1 : 0);

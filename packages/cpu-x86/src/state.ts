@@ -84,6 +84,12 @@ export interface X86CpuState extends VcpuState {
      * `Fpu.residual`), all zero for most values; absent in older states.
      */
     residuals?: number[];
+    /**
+     * R0..R7 values beyond the double range (see `Fpu.wide`) as [sign and
+     * biased exponent, significand bits 63:32, bits 31:0], 0 for the others;
+     * absent in older states.
+     */
+    wide?: ([number, number, number] | 0)[];
   };
 }
 
@@ -144,6 +150,9 @@ export function saveState(cpu: X86Cpu): X86CpuState {
       mm: Array.from(fpu.mm, (v) => v >>> 0),
       mmValid: fpu.mmValid.reduce((mask, valid, i) => mask | (valid << i), 0),
       residuals: Array.from(fpu.residual),
+      wide: Array.from({ length: 8 }, (_, i): [number, number, number] | 0 =>
+        fpu.wide[i] ? [fpu.wideTop[i], fpu.wideHigh[i], fpu.wideLow[i]] : 0,
+      ),
     },
   };
   REGISTER_NAMES.forEach((name, i) => {
@@ -233,6 +242,13 @@ export function loadState(cpu: X86Cpu, raw: VcpuState): void {
       const residual = fpu.residuals?.[i] ?? 0;
       cpu.fpu.residual[i] = Number.isFinite(residual) ? residual : 0;
       cpu.fpu.empty[i] = ((fpu.tag >> (2 * i)) & 3) === 3 ? 1 : 0;
+      const wide = fpu.wide?.[i];
+      cpu.fpu.wide[i] = Array.isArray(wide) ? 1 : 0;
+      if (Array.isArray(wide)) {
+        cpu.fpu.wideTop[i] = number(wide[0], `fpu.wide[${i}][0]`);
+        cpu.fpu.wideHigh[i] = number(wide[1], `fpu.wide[${i}][1]`);
+        cpu.fpu.wideLow[i] = number(wide[2], `fpu.wide[${i}][2]`);
+      }
     }
     const mxcsr = number(fpu.mxcsr, "fpu.mxcsr");
     if (mxcsr & ~0xffff) {

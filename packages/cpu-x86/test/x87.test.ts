@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { compareWithHost, type HostCase, random } from "./support/host";
+import { createFlatCpu, runUntilHalt } from "../src/test/index";
+import { type CaseResult, compareWithHost, type HostCase, random, runOnBoth } from "./support/host";
+import { assemble } from "./support/nasm";
 
 const next = random(87);
 function pick<T>(items: readonly T[]): T {
@@ -141,3 +143,257 @@ describe("x87 against the host CPU", () => {
     expect(compareWithHost(cases)).toEqual([]);
   });
 });
+
+/** nasm lines that write an 80-bit value (sign, biased exponent, 64-bit significand) at [buf + offset]. */
+function storeExtended(offset: number, top: number, high: number, low: number): string[] {
+  return [
+    `mov dword [buf + ${offset}], ${low >>> 0}`,
+    `mov dword [buf + ${offset + 4}], ${high >>> 0}`,
+    `mov word [buf + ${offset + 8}], ${top & 0xffff}`,
+  ];
+}
+
+/** A random 80-bit value with |x| in [2^low, 2^high) and a full 64-bit significand. */
+function randomExtended(low: number, high: number, negative: boolean): [number, number, number] {
+  const exponent = low + (next() % (high - low));
+  return [(negative ? 0x8000 : 0) | (exponent + 16383), (next() | 0x80000000) >>> 0, next() >>> 0];
+}
+
+/** The m80 at buffer offset as sign, biased exponent, significand. */
+function extendedAt(buffer: number[], offset: number): [number, bigint] {
+  let significand = 0n;
+  for (let i = 7; i >= 0; i--) significand = (significand << 8n) | BigInt(buffer[offset + i]);
+  return [buffer[offset + 8] | (buffer[offset + 9] << 8), significand];
+}
+
+/** Within one unit in the last place of the 64-bit significand (same sign, adjacent binades allowed). */
+function withinOneUnit(host: number[], kumo: number[], offset: number): boolean {
+  if (host.slice(offset, offset + 10).every((byte, i) => byte === kumo[offset + i])) return true;
+  const [topH, significandH] = extendedAt(host, offset);
+  const [topK, significandK] = extendedAt(kumo, offset);
+  if ((topH ^ topK) & 0x8000 || Math.abs((topH & 0x7fff) - (topK & 0x7fff)) > 1) return false;
+  if ((topH & 0x7fff) === 0x7fff || (topK & 0x7fff) === 0x7fff) return false;
+  const low = Math.min(topH & 0x7fff, topK & 0x7fff);
+  const h = significandH << BigInt((topH & 0x7fff) - low);
+  const k = significandK << BigInt((topK & 0x7fff) - low);
+  return (h > k ? h - k : k - h) <= 1n;
+}
+
+const control = (rc: number, masks = 0x3f) => [
+  `mov word [buf + 60], ${0x340 | masks | (rc << 10)}`,
+  "fldcw [buf + 60]",
+];
+
+describe("x87 64-bit results against the host CPU", () => {
+  it("transcendentals: exact or within 1 ulp of the 64-bit result (SDM vol. 1 8.3.10); out-of-range FSIN/FCOS/FSINCOS/FPTAN exact", () => {
+    // [instruction, ST(0) exponent range, ST(1) exponent range, ST(0) may be negative]
+    const forms: [string, number, number, number, number, boolean][] = [
+      ["fsin", -30, 63, 0, 1, true],
+      ["fcos", -30, 63, 0, 1, true],
+      ["fsincos", -30, 63, 0, 1, true],
+      ["fptan", -30, 63, 0, 1, true],
+      ["fpatan", -40, 40, -40, 40, true],
+      ["f2xm1", -40, 0, 0, 1, true],
+      ["fyl2x", -60, 60, -8, 8, false],
+      ["fyl2xp1", -60, -2, -8, 8, true],
+    ];
+    const cases: HostCase[] = [];
+    const outOfRange: boolean[] = [];
+    for (const [op, low, high, yLow, yHigh, signed] of forms) {
+      for (let i = 0; i < 48; i++) {
+        // FSIN and friends beyond 2^63: C2 = 1, ST(0) unchanged (SDM vol. 2A FSIN).
+        const far = signed && high === 63 && i % 8 === 7;
+        const x = far
+          ? randomExtended(63, 70, i % 2 === 0)
+          : randomExtended(low, high, signed && i % 2 === 0);
+        if (op === "f2xm1" && !far) x[0] = (x[0] & 0x8000) | Math.min(x[0] & 0x7fff, 16382);
+        const y = randomExtended(yLow, yHigh, i % 3 === 0);
+        outOfRange.push(far);
+        cases.push({
+          code: [
+            "fninit",
+            ...control(i & 3),
+            ...storeExtended(0, ...y),
+            ...storeExtended(10, ...x),
+            "fld tword [buf]",
+            "fld tword [buf + 10]",
+            op,
+            "fnstsw [buf + 40]",
+            "fstp tword [buf + 20]",
+            "fstp tword [buf + 30]",
+          ].join("\n"),
+          regs: [0, 0, 0, 0, 0, 0, 0, 0],
+          flags: 0,
+        });
+      }
+    }
+    const [host, kumo] = runOnBoth(cases);
+    let exact = 0;
+    let bound = 0;
+    const problems: string[] = [];
+    cases.forEach((c, i) => {
+      const h = host[i].buffer;
+      const k = kumo[i].buffer;
+      if (h.every((byte, b) => byte === k[b])) {
+        exact++;
+        return;
+      }
+      // Everything but the two results and C1 (bit 1 of the status word's high byte) must agree.
+      const others = h.every(
+        (byte, b) => (b >= 20 && b < 40) || (b === 41 ? (byte ^ k[b]) & ~2 : byte ^ k[b]) === 0,
+      );
+      if (!outOfRange[i] && others && withinOneUnit(h, k, 20) && withinOneUnit(h, k, 30)) {
+        bound++;
+        return;
+      }
+      problems.push(
+        `${c.code.replace(/\n/g, "; ")}: host ${hexBytes(host[i])} kumo ${hexBytes(kumo[i])}`,
+      );
+    });
+    console.log(
+      `x87 transcendentals against the host: ${cases.length} cases (${outOfRange.filter(Boolean).length} out of range), ${exact} exact, ${bound} within 1 ulp, ${problems.length} outside`,
+    );
+    expect(problems).toEqual([]);
+  });
+
+  it("FPREM/FPREM1 partial remainders, FSCALE at the ends of the range, FLD m80 of every encoding class, stores of values beyond the double range: exact", () => {
+    const cases: HostCase[] = [];
+    const flags = { regs: [0, 0, 0, 0, 0, 0, 0, 0], flags: 0 };
+    for (let i = 0; i < 64; i++) {
+      // Exponents 64 to 300 apart: the partial remainder (C2 = 1).
+      const a = randomExtended(40, 300, i % 2 === 0);
+      const b = randomExtended(-20, 20, i % 3 === 0);
+      cases.push({
+        code: [
+          "fninit",
+          ...control(i & 3),
+          ...storeExtended(0, ...b),
+          ...storeExtended(10, ...a),
+          "fld tword [buf]",
+          "fld tword [buf + 10]",
+          i & 4 ? "fprem1" : "fprem",
+          "fnstsw [buf + 40]",
+          "fstp tword [buf + 20]",
+          "fstp tword [buf + 30]",
+        ].join("\n"),
+        ...flags,
+      });
+    }
+    const scales = [
+      -1e300, -100000, -40960, -32768, -16445, -16400, -1100, 1100, 16300, 16400, 32768, 41000,
+      1e300,
+    ];
+    for (let i = 0; i < 96; i++) {
+      const x = randomExtended(-20, 20, i % 2 === 0);
+      // All masked, or underflow / overflow unmasked (the exponent-wrapped result).
+      const masks = [0x3f, 0x2f, 0x37][i % 3];
+      cases.push({
+        code: [
+          "fninit",
+          ...control((i >> 2) & 3, masks),
+          ...storeDouble(0, scales[i % scales.length]),
+          "fld qword [buf]",
+          ...storeExtended(10, ...x),
+          "fld tword [buf + 10]",
+          "fscale",
+          "fnstsw [buf + 40]",
+          "fnclex",
+          // The stores below with every exception masked.
+          "or word [buf + 60], 0x3f",
+          "fldcw [buf + 60]",
+          "fld st0",
+          "fstp tword [buf + 20]",
+          "fst qword [buf + 30]",
+          "fstp dword [buf + 44]",
+          "fnstsw [buf + 48]",
+        ].join("\n"),
+        ...flags,
+      });
+    }
+    // FLD m80 of each encoding class (SDM vol. 1 8.2.2, table 8-3), then out as m80, m64 and m32.
+    const encodings: [number, number, number][] = [
+      [0x7fff, 0x00000000, 0x00000001], // pseudo-NaN: integer bit clear
+      [0x7fff, 0x00000000, 0x00000000], // pseudo-infinity
+      [0x1234, 0x7fffffff, 0x12345678], // unnormal
+      [0x0000, 0x80000000, 0x00000001], // pseudo-denormal
+      [0x0000, 0x00001234, 0x56789abc], // denormal
+      [0x7fff, 0x80000000, 0x00000001], // signalling NaN
+      [0xffff, 0xc0000000, 0x00000000], // real indefinite
+      [0x7000, 0xf4f4f4f4, 0xf4f4f4f4], // beyond the double range, large
+      [0x8100, 0x87654321, 0x0fedcba9], // beyond the double range, tiny
+      [0x3c01, 0x87654321, 0x0fedcba9], // the double denormal range
+      [0x43fe, 0xffffffff, 0xffffffff], // just below 2^1024
+    ];
+    for (const encoding of encodings) {
+      for (let rc = 0; rc < 4; rc++) {
+        cases.push({
+          code: [
+            "fninit",
+            ...control(rc),
+            ...storeExtended(10, ...encoding),
+            "fld tword [buf + 10]",
+            "fnstsw [buf + 40]",
+            "fld st0",
+            "fld st0",
+            "lea esp, [esp - 112]",
+            "fnsave [esp]",
+            "frstor [esp]",
+            "lea esp, [esp + 112]",
+            "fxam",
+            "fnstsw [buf + 42]",
+            "fstp tword [buf + 20]",
+            "fstp qword [buf + 30]",
+            "fstp dword [buf + 44]",
+            "fnstsw [buf + 48]",
+            // The tag word (tag of each class) through the 16-bit environment (14 bytes).
+            "o16 fnstenv [buf + 50]",
+            // The instruction and data pointers are compared in their own test.
+            "mov dword [buf + 56], 0",
+            "mov dword [buf + 60], 0",
+          ].join("\n"),
+          ...flags,
+        });
+      }
+    }
+    expect(compareWithHost(cases)).toEqual([]);
+  });
+
+  it("saveState/restoreState keep a register beyond the double range exactly", () => {
+    const cpu = createFlatCpu(
+      assemble(
+        [
+          "mov dword [0x2000], 0xf4f4f4f4",
+          "mov dword [0x2004], 0xf4f4f4f4",
+          "mov word [0x2008], 0x7000",
+          "fld tword [0x2000]",
+          "hlt",
+        ].join("\n"),
+      ),
+    );
+    runUntilHalt(cpu);
+    const state = JSON.parse(JSON.stringify(cpu.saveState()));
+    const other = createFlatCpu(assemble("fstp tword [0x2010]\nhlt"));
+    other.restoreState({ ...other.saveState(), fpu: state.fpu });
+    runUntilHalt(other);
+    expect(Array.from(other.ram.slice(0x2010, 0x201a))).toEqual([
+      0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0xf4, 0x00, 0x70,
+    ]);
+  });
+});
+
+/** nasm lines that write a double at [buf + offset]. */
+function storeDouble(offset: number, value: number): string[] {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, value, true);
+  return [
+    `mov dword [buf + ${offset}], ${view.getUint32(0, true)}`,
+    `mov dword [buf + ${offset + 4}], ${view.getUint32(4, true)}`,
+  ];
+}
+
+function hexBytes(result: CaseResult): string {
+  return result.buffer
+    .slice(20, 42)
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
