@@ -3,7 +3,8 @@
  * 6.1 i386 bzImage from guests/ boots as `type = "hvm"` with `kumo create -c`
  * on the emulated PC (no firmware; the Linux x86 32-bit boot protocol), its
  * console on COM1 (the 16550 on IRQ 4 through the I/O APIC, which Linux finds
- * in the MP table), and answers at the
+ * in the ACPI MADT, or in the MP table with `acpi = 0`; ACPI itself is
+ * tested in linux-hvm-acpi.test.ts), and answers at the
  * busybox prompt. Linux finds Xen through CPUID and runs as a PVHVM guest
  * (Xen clock and timer, event channels through the callback vector), as it
  * does on Xen.
@@ -64,7 +65,7 @@ describe.skipIf(bzImage === null || !existsSync(bzImage))(
         "BIOS-e820: [mem 0x0000000000100000-0x0000000007ffffff] usable",
       );
       expect(output.output).toMatch(/ttyS0 at I\/O 0x3f8 \(irq = 4/);
-      // The MP table leads Linux to the I/O APIC, and the 8254 works through its pin 2.
+      // The MADT (MP table without ACPI) leads Linux to the I/O APIC, and the 8254 works through its pin 2.
       expect(output.output).toContain(
         "IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23",
       );
