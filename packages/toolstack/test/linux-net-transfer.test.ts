@@ -27,14 +27,13 @@
  * KUMO_NET_TRANSFER_MIB changes the size of the first case (default 64).
  * Slow (two emulated Linux boots on one thread): skipped without the guest.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { KumoDaemon } from "../src/daemon/server";
 import { runKumo } from "../src/node/index";
-import { Console, findI386Guest } from "./support/linux-guest";
+import { bridgedPair, findI386Guest } from "./support/linux-guest";
 
 const guest = findI386Guest();
 const TRANSFER_MIB = Number(process.env.KUMO_NET_TRANSFER_MIB ?? 64);
@@ -47,50 +46,14 @@ async function transfer(mib: number, queues: number): Promise<void> {
   const env = { KUMO_STATE_DIR: dir };
   const daemon = new KumoDaemon({ env });
   await daemon.listen(join(dir, "kumo.sock"));
-  const consoles: Console[] = [];
-  const ended: Promise<number>[] = [];
   try {
-    for (const [name, host] of [
-      ["a", 1],
-      ["b", 2],
-    ] as const) {
-      writeFileSync(
-        join(dir, `${name}.cfg`),
-        [
-          `name = "${name}"`,
-          'type = "pvh"',
-          "memory = 128",
-          `kernel = "${guest!.vmlinux}"`,
-          `ramdisk = "${guest!.initramfs}"`,
-          `cmdline = "console=hvc0${queues > 1 ? ` xen_netfront.max_queues=${queues}` : ""}"`,
-          `vif = [ "bridge=xenbr0,mac=00:16:3e:00:00:0${host}" ]`,
-          "",
-        ].join("\n"),
-      );
-      let stderr = "";
-      const io = {
-        stdout: { write: () => true },
-        stderr: { write: (text: string) => (stderr += text) },
-        env,
-        cwd: dir,
-      };
-      expect(await runKumo(["create", `${name}.cfg`], io), stderr).toBe(0);
-      const stdin = new PassThrough();
-      const console = new Console(stdin);
-      consoles.push(console);
-      ended.push(runKumo(["console", name], { ...io, stdout: console, stdin }));
-    }
-    for (const console of consoles) {
-      await console.waitFor(/Kumo test guest i386 ready[\s\S]*# (?:[^\w\s]\[6n)?/, 900_000, 0);
-    }
-    const log: string[] = [`both prompts at ${seconds()} s`];
+    const { consoles, ended } = await bridgedPair(
+      dir,
+      env,
+      `console=hvc0${queues > 1 ? ` xen_netfront.max_queues=${queues}` : ""}`,
+    );
+    const log: string[] = [`both prompts, eth0 up at ${seconds()} s`];
     const [a, b] = consoles;
-    for (const [index, console] of consoles.entries()) {
-      await console.run(
-        `ip link set eth0 up && ip addr add 10.0.0.${index + 1}/24 dev eth0`,
-        10 + index,
-      );
-    }
     if (queues > 1) {
       // The keys Linux's talk_to_netback wrote for each queue, read through `kumo xenstore`.
       let out = "";
