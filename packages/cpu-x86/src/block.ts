@@ -48,6 +48,50 @@ const PF = 4;
 const ZF = 0x40;
 const SF = 0x80;
 const OF = 0x800;
+/**
+ * A loop block's guest registers in JavaScript locals (`g0`..`g7`), which
+ * V8 keeps in machine registers across the passes: loaded on entry, the
+ * ones the block assigns stored back before every exit and in the fault
+ * catch; around an instruction run by the interpreter they are stored
+ * before and all reloaded after (it may change any). Only for a 32-bit
+ * stack (no `cpu.push32`/`pop32`, which use the register file).
+ */
+function registersInLocals(lines: string[]): {
+  declare: string;
+  lines: string[];
+  writeBack: string;
+} {
+  const used = new Set<number>();
+  const written = new Set<number>();
+  for (const line of lines) {
+    for (const match of line.matchAll(/regs\[(\d)\]/g)) used.add(Number(match[1]));
+    for (const match of line.matchAll(/regs\[(\d)\] = (?!=)/g)) written.add(Number(match[1]));
+  }
+  const sorted = (set: Set<number>) => [...set].sort((a, b) => a - b);
+  const writeBack = sorted(written)
+    .map((i) => ` regs[${i}] = g${i};`)
+    .join("");
+  const reload = sorted(used)
+    .map((i) => ` g${i} = regs[${i}];`)
+    .join("");
+  const declare = sorted(used)
+    .map((i) => ` let g${i} = regs[${i}];`)
+    .join("");
+  return {
+    declare: `\n ${declare}`,
+    writeBack,
+    lines: lines.map((line) => {
+      const local = line.replace(/regs\[(\d)\]/g, "g$1");
+      if (local.includes("if (step(")) {
+        return local
+          .replace("if (step(", `${writeBack} if (step(`)
+          .replace(/(return n \+ \d+;)/, `$1${reload}`);
+      }
+      return local.replace(/return /g, `${writeBack} return `);
+    }),
+  };
+}
+
 /** Flag kinds beyond `LazyOp` that the block tracks: INC/DEC (CF kept in `fc`), result-only (IMUL, shifts). */
 const INC_DEC_ADD = 100;
 const INC_DEC_SUB = 101;
@@ -104,6 +148,9 @@ const FACTORY_PARAMETERS = [
   "wr16",
   "wr8",
   "lz",
+  "same",
+  "words",
+  "OFFSETS",
 ];
 
 /** Compiled blocks by physical address, invalidated with the decode cache's code pages. */
@@ -245,6 +292,8 @@ interface BlockHelpers {
   wr16(linear: number, value: number): void;
   wr8(linear: number, value: number): void;
   lz(kind: number, dst: number, src: number, result: number, carry: number): void;
+  /** Whether RAM from `address` (aligned) still holds `words`. */
+  same(address: number, words: Int32Array): boolean;
 }
 
 /** The CPU's side the helpers use (private members of X86Cpu, reached by name). */
@@ -341,6 +390,12 @@ function createHelpers(
       } else {
         cpu.writeLin8(l, v);
       }
+    },
+    same(address, words) {
+      for (let i = 0; i < words.length; i++) {
+        if (view.getInt32(address + 4 * i, true) !== words[i]) return false;
+      }
+      return true;
     },
     lz(kind, dst, src, result, carry) {
       cpu.lazySize = 2;
@@ -460,30 +515,31 @@ export function compileBlock(
   if (count === 0) return null;
   if (!ended)
     lines.push(`  ${flags.exitFlush()} cpu.eip = (e + ${offset}) | 0; return n + ${count};`);
-  // The code bytes are compared on entry (words covering the whole block,
-  // the last one aligned to its end): an external write that bypassed
+  // The code bytes are compared on entry (the aligned words covering the
+  // block, passed in rather than written into the source, which V8 parses
+  // at a cost per character): an external write that bypassed
   // invalidateCode makes the block refuse to run, as the interpreter's
   // first-word check re-decodes. Writes by the block itself to a code page
   // take the slow path, which sets blockAbort.
-  const checks: string[] = segments.guards();
-  for (let at = 0; at < offset; at += 4) {
-    const address = Math.min(phys + at, pageEnd - 4);
-    checks.push(`view.getInt32(${address}, true) !== ${view.getInt32(address, true)}`);
-  }
+  const first = phys & ~3;
+  const words = new Int32Array(((phys + offset - 1 - first) >> 2) + 1);
+  for (let i = 0; i < words.length; i++) words[i] = view.getInt32(first + 4 * i, true);
+  const checks = segments.guards();
+  checks.push(`!same(${first}, words)`);
+  const registers = loops && segments.stack32 ? registersInLocals(lines) : null;
   // Parenthesized so that V8 compiles the inner function with the factory
   // (its eager-compilation heuristic) instead of parsing it a second time
   // on the first call. `n` counts the instructions of completed passes of
   // a loop block.
   const body = `
-const OFFSETS = [${offsets.join(", ")}];
 const LENGTH = ${count};
 return (function block(e, budget) {
   if (${checks.join(" || ")}) return -1;
   let o = 0, l = 0, v = 0, d = 0, s = 0, r = 0, t = 0;
-  let n = 0, fi = 0, fk = -1, fd = 0, fs = 0, fr = 0, fc = 0;
+  let n = 0, fi = 0, fk = -1, fd = 0, fs = 0, fr = 0, fc = 0;${registers?.declare ?? ""}
   try {${loops ? "\n  for (;;) {" : ""}
-${lines.join("\n")}${loops ? "\n  }" : ""}
-  } catch (error) {
+${(registers?.lines ?? lines).join("\n")}${loops ? "\n  }" : ""}
+  } catch (error) {${registers?.writeBack ?? ""}
     cpu.startEip = (e + OFFSETS[fi]) | 0;
     cpu.blockDone = n + fi;
     if (fk >= 0) lz(fk, fd, fs, fr, fc);
@@ -514,6 +570,9 @@ ${lines.join("\n")}${loops ? "\n  }" : ""}
     helpers.wr16,
     helpers.wr8,
     helpers.lz,
+    helpers.same,
+    words,
+    new Int32Array(offsets),
   ) as BlockFunction;
   return { code, length: count };
 }

@@ -16,7 +16,8 @@ import { assemble } from "./support/nasm";
  * The program takes page faults and #DE in the middle of blocks, rewrites
  * its own code, and mixes the forms the tier inlines (ALU with memory,
  * push/pop, call/ret, Jcc on every condition) with ones it runs through
- * the interpreter.
+ * the interpreter; a loop block (one that branches back to its start and
+ * keeps the registers in locals) takes a #PF in the middle of a pass.
  */
 const PROGRAM = `
 DATA equ 0x9000
@@ -113,6 +114,29 @@ again:
 .be:
   add dword [DATA + 28], 3
 .a:
+  ; a loop block (registers in locals) with an interpreter step and, one
+  ; pass in 32, a #PF on its load in the middle of a pass
+  mov dword [DATA + 8], .inner_done
+  mov eax, ecx
+  and eax, 31
+  setz al
+  movzx eax, al
+  shl eax, 1
+  mov ebp, 5
+.inner:
+  add esi, ebp
+  xor ebx, esi
+  push ebx
+  pop edx
+  mov edi, ebp
+  and edi, eax
+  shl edi, 10
+  mov edi, [0x1ff800 + edi]   ; not present in the third pass when eax = 2
+  adc edx, ebp
+  add edi, edx
+  dec ebp
+  jnz .inner
+.inner_done:
   dec ecx
   jnz again
   hlt
