@@ -105,6 +105,24 @@ export function mul(a: Big, b: Big): Big {
   return norm(a.negative !== b.negative, a.m * b.m, a.e + b.e);
 }
 
+/** a op b for the x87 arithmetic opcodes' operation numbers (0 add, 1 mul, 4 sub, 5 subr, 6 div, 7 divr); b non-zero for 6, a for 7. */
+export function arithmetic(operation: number, a: Big, b: Big): Big {
+  switch (operation) {
+    case 0:
+      return add(a, b);
+    case 1:
+      return mul(a, b);
+    case 4:
+      return sub(a, b);
+    case 5:
+      return sub(b, a);
+    case 6:
+      return div(a, b);
+    default:
+      return div(b, a);
+  }
+}
+
 export function div(a: Big, b: Big): Big {
   if (a.m === 0n) return { negative: a.negative !== b.negative, m: 0n, e: 0 };
   const shift = Math.max(0, PRECISION + 8 + bitLength(b.m) - bitLength(a.m));
@@ -253,8 +271,10 @@ export function tan(x: Big): Big {
 function atan(t: Big): Big {
   if (t.m === 0n) return t;
   const one: Big = { negative: false, m: 1n, e: 0 };
-  if (top(t) >= 0 && sub({ ...t, negative: false }, one).negative === false) {
-    // |t| >= 1: atan t = sign * pi/2 - atan(1/t).
+  const beyondOne = sub({ ...t, negative: false }, one);
+  if (beyondOne.m === 0n) return mul(pi(), { negative: t.negative, m: 1n, e: -2 });
+  if (!beyondOne.negative) {
+    // |t| > 1: atan t = sign * pi/2 - atan(1/t), with |1/t| < 1.
     const rest = atan(div(one, t));
     const halfPi = mul(pi(), { negative: t.negative, m: 1n, e: -1 });
     return sub(halfPi, rest);
@@ -335,6 +355,11 @@ export interface Rounded {
  * of the 80-bit format is not checked (the callers' results lie far inside it).
  */
 export function round64(a: Big, rc: number): Rounded {
+  return roundTo(a, rc, 64);
+}
+
+/** Rounds to a `bits`-bit significand (24, 53 or 64: the precision control), as `round64`. */
+export function roundTo(a: Big, rc: number, bits: number): Rounded {
   if (a.m === 0n) {
     return { negative: a.negative, high: 0, low: 0, exponent: 0, inexact: false, up: false };
   }
@@ -343,14 +368,14 @@ export function round64(a: Big, rc: number): Rounded {
   let inexact = false;
   let up = false;
   let e = a.e;
-  if (length <= 64) {
-    m = a.m << BigInt(64 - length);
-    e -= 64 - length;
+  if (length <= bits) {
+    m = a.m << BigInt(bits - length);
+    e -= bits - length;
   } else {
-    const shift = BigInt(length - 64);
+    const shift = BigInt(length - bits);
     m = a.m >> shift;
     const rest = a.m - (m << shift);
-    e += length - 64;
+    e += length - bits;
     if (rest !== 0n) {
       inexact = true;
       const half = 1n << (shift - 1n);
@@ -359,13 +384,16 @@ export function round64(a: Big, rc: number): Rounded {
       else if (rc === 2) up = !a.negative;
       if (up) {
         m += 1n;
-        if (m >> 64n) {
+        if (m >> BigInt(bits)) {
           m >>= 1n;
           e += 1;
         }
       }
     }
   }
+  // To the 64-bit significand of the register.
+  m <<= BigInt(64 - bits);
+  e -= 64 - bits;
   return {
     negative: a.negative,
     high: Number(m >> 32n),

@@ -3,6 +3,7 @@ import { Info } from "./decoder";
 import {
   type Big,
   add as bigAdd,
+  arithmetic as bigArithmetic,
   atan2 as bigAtan2,
   mul as bigMul,
   pi as bigPi,
@@ -14,6 +15,7 @@ import {
   partialRemainder,
   type Rounded,
   round64,
+  roundTo,
   sinCos,
   yLog2x,
   yLog2xPlus1,
@@ -334,7 +336,8 @@ export class Fpu {
       } else {
         const v = this.st[i];
         if (v === 0) tag = 1;
-        else if (!Number.isFinite(v) || Math.abs(v) < 2.2250738585072014e-308) tag = 2;
+        // A double denormal is a normal 80-bit value (80-bit denormals are wide registers).
+        else if (!Number.isFinite(v)) tag = 2;
         else tag = 0;
       }
       tags |= tag << (2 * i);
@@ -448,21 +451,31 @@ export class Fpu {
     if (Number.isFinite(a) && Number.isFinite(b)) {
       const format = this.precisionFormat();
       const control = this.roundingControl();
+      let value = Number.NaN;
       switch (operation) {
         case 0:
-          return this.rounded(add(a, b, format, control));
+          value = add(a, b, format, control);
+          break;
         case 4:
-          return this.rounded(add(a, -b, format, control));
+          value = add(a, -b, format, control);
+          break;
         case 5:
-          return this.rounded(add(b, -a, format, control));
+          value = add(b, -a, format, control);
+          break;
         case 1:
-          if (a !== 0 && b !== 0) return this.rounded(multiply(a, b, format, control));
+          if (a !== 0 && b !== 0) value = multiply(a, b, format, control);
           break;
         case 6:
-          if (a !== 0 && b !== 0) return this.rounded(divide(a, b, format, control));
+          if (a !== 0 && b !== 0) value = divide(a, b, format, control);
           break;
         default:
-          if (a !== 0 && b !== 0) return this.rounded(divide(b, a, format, control));
+          if (a !== 0 && b !== 0) value = divide(b, a, format, control);
+      }
+      if (!Number.isNaN(value)) {
+        // Beyond the double range (overflow, or underflow into double
+        // denormals) the 80-bit register still holds the result: slow path.
+        if (roundFlags & 0x18) return this.wideArith(operation, fromDouble(a), fromDouble(b));
+        return this.rounded(value);
       }
     }
     switch (operation) {
@@ -526,6 +539,7 @@ export class Fpu {
     }
     switch (op) {
       case 0xd8:
+        this.arithSource = (this.top + rm) & 7;
         this.executeArith(reg, 0, this.get(rm), false, false);
         return;
       case 0xd9:
@@ -573,6 +587,7 @@ export class Fpu {
           if (reg === 3) this.pop();
           return;
         }
+        this.arithSource = this.top & 7;
         this.executeArith(reg ^ (reg >= 4 ? 1 : 0), rm, this.get0(), true, false);
         return;
       }
@@ -615,6 +630,7 @@ export class Fpu {
           this.pop();
           return;
         }
+        this.arithSource = this.top & 7;
         this.executeArith(reg ^ (reg >= 4 ? 1 : 0), rm, this.get0(), true, true);
         return;
       default:
@@ -1056,6 +1072,13 @@ export class Fpu {
     toRegister: boolean,
     pop: boolean,
   ): void {
+    const source = this.arithSource;
+    this.arithSource = -1;
+    this.wideResult = null;
+    // An unmasked exception from reading a memory operand (DE, IE): nothing is
+    // computed (SDM vol. 1 8.5.2; checked on the host). Comparisons still set
+    // their condition codes (the stack-underflow case, also checked).
+    if (this.abort && source < 0 && operation !== 2 && operation !== 3) return;
     if (!toRegister) {
       if (operation === 2 || operation === 3) {
         this.compare(this.get0(), src, false);
@@ -1064,19 +1087,100 @@ export class Fpu {
       }
       const before = this.status;
       const a = this.get0();
-      const result = this.checkResult(this.arith(operation, a, src), a, src);
+      const result = this.checkResult(this.arithOf(operation, 0, a, source, src), a, src);
       // An unmasked invalid-operation or divide-by-zero exception leaves the
       // destination unchanged (SDM vol. 1 8.5.1.2, 8.5.3).
-      if ((this.status & ~before & ~this.control & (IE | ZE)) === 0) this.set(0, result);
+      if ((this.status & ~before & ~this.control & (IE | ZE)) === 0) this.setResult(0, result);
       return;
     }
     const before = this.status;
     const a = this.get(i);
-    const result = this.checkResult(this.arith(operation, a, src), a, src);
+    const result = this.checkResult(this.arithOf(operation, i, a, source, src), a, src);
     if ((this.status & ~before & ~this.control & (IE | ZE)) === 0) {
-      this.set(i, result);
+      this.setResult(i, result);
       if (pop) this.pop();
     }
+  }
+
+  /**
+   * Physical register of the source operand of the arithmetic instruction
+   * being executed (register forms), -1 for memory operands.
+   */
+  private arithSource = -1;
+  /** Set by `wideArith`: the result, for `setResult`. */
+  private wideResult: Rounded | null = null;
+
+  /** Whether physical register `index` is a wide register holding a finite value. */
+  private wideFinite(index: number): boolean {
+    if (!this.wide[index] || this.empty[index]) return false;
+    const biased = this.wideTop[index] & 0x7fff;
+    return biased !== 0x7fff && (biased === 0 || this.wideHigh[index] >= 0x80000000);
+  }
+
+  /** `arith` on ST(i) (value a) and the source; operands in wide registers take the exact path. */
+  private arithOf(operation: number, i: number, a: number, source: number, src: number): number {
+    const destination = (this.top + i) & 7;
+    const wideA = this.wideFinite(destination);
+    const wideB = source >= 0 && this.wideFinite(source);
+    if ((wideA || wideB) && (Number.isFinite(a) || wideA) && (Number.isFinite(src) || wideB)) {
+      const bigA = wideA ? this.exactOf(i) : fromDouble(a);
+      const bigB = wideB ? this.exactOf((source - this.top) & 7) : fromDouble(src);
+      const divisor = operation === 6 ? bigB : operation === 7 ? bigA : null;
+      if (divisor === null || divisor.m !== 0n) return this.wideArith(operation, bigA, bigB);
+    }
+    return this.arith(operation, a, src);
+  }
+
+  /**
+   * Exact arithmetic, rounded once at the precision control's precision in
+   * the rounding mode, for results or operands beyond the double range
+   * (SDM vol. 1 8.1.5.2, 4.8.4). An 80-bit overflow gives the masked
+   * response's infinity (OE PE); unmasked OE/UE responses on registers (the
+   * wrapped exponent) are not modelled here.
+   */
+  private wideArith(operation: number, a: Big, b: Big): number {
+    const exact = bigArithmetic(operation, a, b);
+    const pc = (this.control >> 8) & 3;
+    const r = roundTo(exact, this.rc(), pc === 0 ? 24 : pc === 2 ? 53 : 64);
+    if (r.high === 0 && r.low === 0) {
+      // An exact zero (x - x): +0, or -0 when rounding down (IEEE 754 6.3).
+      return this.rc() === 1 ? -0 : 0;
+    }
+    if (r.exponent > 16383 || r.exponent < -16382) {
+      const over = r.exponent > 16383;
+      const flag = over ? OE : UE;
+      if (flag & ~this.control) {
+        // Unmasked: the result with its exponent wrapped by 24576 (SDM vol. 1 8.5.4, 8.5.5).
+        this.raise(flag);
+        this.wideResult = { ...r, exponent: r.exponent + (over ? -24576 : 24576) };
+        return 0;
+      }
+      this.raise(flag | PE);
+      if (over) {
+        // Masked overflow: infinity or the largest finite value by rounding mode (SDM vol. 1 4.9.1.4).
+        const rc = this.rc();
+        const toInfinity = rc === 0 || (rc === 1 && r.negative) || (rc === 2 && !r.negative);
+        if (toInfinity) {
+          this.status |= C1;
+          return r.negative ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+        }
+        this.wideResult = { ...r, high: 0xffffffff, low: 0xffffffff, exponent: 16383, up: false };
+        return 0;
+      }
+    }
+    this.wideResult = r;
+    return 0;
+  }
+
+  /** Sets ST(i) to an arithmetic result: `value`, or the `wideResult` of the exact path. */
+  private setResult(i: number, value: number): void {
+    const r = this.wideResult;
+    this.wideResult = null;
+    if (r === null) {
+      this.set(i, value);
+      return;
+    }
+    this.setRounded(i, r, true, r.inexact);
   }
 
   /** IE for a NaN made from non-NaN operands (an invalid operation); a NaN operand propagates quietly. */
@@ -1171,7 +1275,6 @@ export class Fpu {
         } else if (Number.isNaN(v)) this.status |= C0;
         else if (!Number.isFinite(v)) this.status |= C2 | C0;
         else if (v === 0) this.status |= C3;
-        else if (Math.abs(v) < 2.2250738585072014e-308) this.status |= C3 | C2;
         else this.status |= C2;
         if (!this.empty[index] && (v < 0 || Object.is(v, -0))) this.status |= C1;
         if (!this.empty[index] && this.wide[index] && this.wideTop[index] & 0x8000)
@@ -1288,7 +1391,7 @@ export class Fpu {
       case 0xd9:
         switch (reg) {
           case 0:
-            this.push(this.readFloat32(cpu, slot));
+            this.push(this.loadOperand(this.readFloat32(cpu, slot)));
             return;
           case 2:
           case 3: {
@@ -1298,13 +1401,16 @@ export class Fpu {
             } else if (Number.isFinite(value) && value !== 0) {
               value = this.sticky(value, this.residual[this.top & 7]);
               // Rounded to single in the rounding-control mode, with OE/UE/PE (SDM vol. 2A FST).
-              value = roundValue(value, SINGLE, this.roundingControl());
-              if (roundFlags & 0x18) {
-                this.raise(roundFlags & 0x18);
-                // Unmasked overflow or underflow on a store leaves memory and the stack unchanged (SDM vol. 1 8.5.4).
-                if (roundFlags & 0x18 & ~this.control) this.abort = true;
+              if (Math.abs(value) < 1.1754943508222875e-38) this.tinyStore();
+              if (!this.abort) {
+                value = roundValue(value, SINGLE, this.roundingControl());
+                if (roundFlags & 0x18) {
+                  this.raise(roundFlags & 0x18);
+                  // Unmasked overflow or underflow on a store leaves memory and the stack unchanged (SDM vol. 1 8.5.4).
+                  if (roundFlags & 0x18 & ~this.control) this.abort = true;
+                }
+                this.rounded(value);
               }
-              this.rounded(value);
             }
             const address = cpu.ea(slot, 2, true);
             if (!this.abort) this.writeFloat32(cpu, address, value);
@@ -1369,7 +1475,7 @@ export class Fpu {
       case 0xdd:
         switch (reg) {
           case 0:
-            this.push(this.readFloat64(cpu, cpu.ea(slot, 2, false)));
+            this.push(this.loadOperand(this.readFloat64(cpu, cpu.ea(slot, 2, false))));
             return;
           case 2:
           case 3: {
@@ -1380,6 +1486,10 @@ export class Fpu {
               value = this.roundWide(this.top & 7, true);
             } else if (residual !== 0 && Number.isFinite(value)) {
               value = this.roundResidual(value, residual);
+            } else if (value !== 0 && Math.abs(value) < 2.2250738585072014e-308) {
+              // A double denormal: exact (no flag when UE is masked), but tiny,
+              // so an unmasked UE suppresses the store (SDM vol. 1 4.9.1.5, 8.5.5).
+              this.tinyStore();
             }
             if (!this.abort) this.writeFloat64(cpu, address, value);
             if (reg === 3) this.pop();
@@ -1509,6 +1619,24 @@ export class Fpu {
           default:
             cpu.fault(6, 0);
         }
+    }
+  }
+
+  /**
+   * FLD m32/m64: an unmasked denormal exception does not stop the load (the
+   * value is pushed and #MF comes at the next waiting instruction; checked
+   * on the host); an unmasked invalid operation (signalling NaN) does.
+   */
+  private loadOperand(value: number): number {
+    if (this.abort && (this.status & ~this.control & IE) === 0) this.abort = false;
+    return value;
+  }
+
+  /** A store of a tiny value: with UE unmasked, UE and no store (SDM vol. 1 4.9.1.5, 8.5.5). */
+  private tinyStore(): void {
+    if (UE & ~this.control) {
+      this.raise(UE);
+      this.abort = true;
     }
   }
 
@@ -1722,9 +1850,13 @@ export class Fpu {
       let mantLow = conversionWords[0];
       if (exponent === 0) {
         // Double denormal: normalize into the wider exponent range.
-        const magnitude = Math.abs(value);
-        exponent = Math.floor(Math.log2(magnitude));
-        const scaled = magnitude / 2 ** (exponent - 63);
+        // value * 2^1074 is an integer below 2^52; its leading bit sets the exponent.
+        const units = Math.abs(value) * 2 ** 537 * 2 ** 537;
+        let bit = Math.floor(Math.log2(units));
+        if (2 ** bit > units) bit--;
+        else if (2 ** (bit + 1) <= units) bit++;
+        exponent = bit - 1074;
+        const scaled = units * 2 ** (63 - bit);
         high = Math.floor(scaled / 4294967296) | 0;
         low = (scaled % 4294967296) | 0;
         top = (sign << 15) | (exponent + 16383);
