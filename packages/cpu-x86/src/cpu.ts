@@ -99,6 +99,30 @@ const EVENT_EXCEPTION = 0;
 const EVENT_EXTERNAL = 1;
 const EVENT_SOFTWARE = 2;
 
+/**
+ * What the CPU did since it was created, for profiling (`cpu.counters`).
+ * Each is incremented on a slow path or once per block run, never per
+ * interpreted instruction, so counting costs nothing measurable.
+ */
+export interface X86CpuCounters {
+  /** Instructions retired inside compiled blocks (the rest of `instructionsRetired` were interpreted). */
+  blockInstructions: number;
+  /** Compiled blocks entered. */
+  blockRuns: number;
+  /** Instructions decoded (decoded-instruction cache misses). */
+  decodes: number;
+  /** Software-TLB misses and permission upgrades (each a page walk, or a fill with paging off). */
+  tlbMisses: number;
+  /** TLB flushes (CR3 writes, CR0/CR4 paging changes, p2m changes). */
+  tlbFlushes: number;
+  /** `invlpg` and other single-page invalidations. */
+  pageInvalidations: number;
+  /** Writes that hit a page holding decoded code (its instructions and blocks dropped). */
+  codePageWrites: number;
+  /** Exceptions, interrupts and NMIs delivered through the IDT or IVT (faults included). */
+  events: number;
+}
+
 /** An operation the interpreter does not model yet: the run ends with a GuestError exit. */
 export class UnsupportedOperation extends Error {
   constructor(what: string) {
@@ -213,6 +237,17 @@ export class X86Cpu implements Vcpu {
   private eventCheck = true;
 
   retired = 0;
+  /** Profiling counts since creation (see X86CpuCounters). */
+  readonly counters: X86CpuCounters = {
+    blockInstructions: 0,
+    blockRuns: 0,
+    decodes: 0,
+    tlbMisses: 0,
+    tlbFlushes: 0,
+    pageInvalidations: 0,
+    codePageWrites: 0,
+    events: 0,
+  };
   readonly fpu = new Fpu();
 
   // Memory.
@@ -604,6 +639,8 @@ export class X86Cpu implements Vcpu {
             }
             if (count >= 0) {
               retired += count;
+              this.counters.blockInstructions += count;
+              this.counters.blockRuns++;
               if (this.afterInstruction) {
                 this.retired = retired;
                 if (this.singleStep) this.singleStepTrap();
@@ -674,6 +711,7 @@ export class X86Cpu implements Vcpu {
   }
 
   private decodeAt(linear: number, phys: number, slot: number): void {
+    this.counters.decodes++;
     this.fetchBase = linear;
     const length = decodeInstruction(this, this.decoded, slot, this.code32);
     if (length === DECODE_TOO_LONG) this.fault(Vector.GP, 0);
@@ -1277,6 +1315,7 @@ export class X86Cpu implements Vcpu {
   // Paging and the software TLB
 
   flushTlb(all: boolean): void {
+    this.counters.tlbFlushes++;
     this.fetchLinearPage = -1;
     this.blockAbort = true;
     const keepGlobal = !all && (this.cr4 & Cr4.PGE) !== 0;
@@ -1305,6 +1344,7 @@ export class X86Cpu implements Vcpu {
   }
 
   invalidatePage(linear: number): void {
+    this.counters.pageInvalidations++;
     this.fetchLinearPage = -1;
     this.blockAbort = true;
     this.tlbInfo[linear >>> 12] = 0;
@@ -1312,6 +1352,7 @@ export class X86Cpu implements Vcpu {
 
   /** TLB miss or permission upgrade: walks and fills, or raises #PF. Returns the physical address. */
   translateSlow(linear: number, access: number): number {
+    this.counters.tlbMisses++;
     const user = this.cpl === 3;
     const phys = this.walk(linear, access, user, true);
     return phys;
@@ -1432,6 +1473,7 @@ export class X86Cpu implements Vcpu {
    * cache check to one tag compare.
    */
   private invalidatePhysPage(page: number): void {
+    this.counters.codePageWrites++;
     this.codePage[page] = 0;
     this.blockAbort = true;
     if (this.blocks !== null) this.blocks.invalidatePage(page);
@@ -4148,6 +4190,7 @@ export class X86Cpu implements Vcpu {
    * for faults, the next one for traps and interrupts).
    */
   deliverEvent(vector: number, kind: number, hasCode: boolean, code: number): void {
+    this.counters.events++;
     this.materializeFlags();
     const ext = kind === EVENT_SOFTWARE ? 0 : 1;
     if (!(this.cr0 & Cr0.PE)) {

@@ -5,7 +5,12 @@
 import { X86Cpu, type X86CpuOptions } from "./cpu";
 
 export { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Reg, Seg, Vector } from "./constants";
-export { UnsupportedOperation, X86Cpu, type X86CpuOptions } from "./cpu";
+export {
+  UnsupportedOperation,
+  X86Cpu,
+  type X86CpuCounters,
+  type X86CpuOptions,
+} from "./cpu";
 export { CpuModel, type CpuModelOptions, defaultCpuModel } from "./cpuid";
 export {
   type CodeFetcher,

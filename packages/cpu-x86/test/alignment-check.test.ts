@@ -126,6 +126,8 @@ describe("alignment check (#AC)", () => {
       expect(r(44)).toBe(7);
       // The stack push was retried 2 bytes higher: the misaligned attempt wrote nothing.
       expect(view.getUint32(0x60000 - 4, true)).toBe(0x12345678);
+      // Three #AC and the int 0x80, as counted by the CPU.
+      expect(cpu.counters.events).toBe(4);
     });
   }
 

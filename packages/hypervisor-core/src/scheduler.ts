@@ -68,6 +68,10 @@ export class Scheduler {
   private yieldRequested = false;
   /** Slices run since creation (for tests and info). */
   slices = 0;
+  /** Exits dispatched since creation, indexed by `VcpuExitReason` (for profiling). */
+  readonly exits = new Float64Array(8);
+  /** Virtual-clock jumps to the next timer while nothing could run, since creation. */
+  idleSkips = 0;
   /** Host time of the last stall report (see stallLogMs). */
   private lastStallReport = Number.NEGATIVE_INFINITY;
   /** Consecutive idle skips without a slice run (see step). */
@@ -140,6 +144,7 @@ export class Scheduler {
     }
     if (!advanced) return "waiting";
     this.idleStreak++;
+    this.idleSkips++;
     return "idle";
   }
 
@@ -327,6 +332,7 @@ export class Scheduler {
     const domain = context.domain;
     const vcpu = context.vcpu;
     if (vcpu === null) return false;
+    if (reason >= 0 && reason < 8) this.exits[reason]++;
     switch (reason) {
       case VcpuExitReason.Budget:
         return false;

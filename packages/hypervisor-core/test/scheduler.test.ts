@@ -1,4 +1,14 @@
-import { DomId, EvtchnOp, HvmOp, HvmParam, Hypercall, SchedOp, VcpuOp, Virq } from "@kumo/abi";
+import {
+  DomId,
+  EvtchnOp,
+  HvmOp,
+  HvmParam,
+  Hypercall,
+  SchedOp,
+  VcpuExitReason,
+  VcpuOp,
+  Virq,
+} from "@kumo/abi";
 import type { ArrayBufferGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
 import { type ClockOptions, type Domain, Hypervisor } from "../src/index";
@@ -77,6 +87,24 @@ describe("scheduler", () => {
     const second = await trace();
     expect(second).toEqual(first);
     expect(first.interrupts).toEqual([20, 13]);
+  });
+
+  it("counts exits by reason and virtual-clock idle skips (for profiling)", async () => {
+    const hypervisor = new Hypervisor();
+    const rounds = 5;
+    const { domain } = guest(
+      hypervisor,
+      { mode: "virtual", wallclockEpochMs: 0 },
+      rounds,
+      2_000_000,
+    );
+    domain.unpause();
+    await hypervisor.run();
+    const { exits, idleSkips } = hypervisor.scheduler;
+    // Two set-up hypercalls, one timer hypercall per round, the shutdown.
+    expect(exits[VcpuExitReason.Hypercall]).toBe(2 + rounds + 1);
+    expect(exits[VcpuExitReason.Halt]).toBe(rounds);
+    expect(idleSkips).toBe(rounds);
   });
 
   it("sleeps on a real timer when every vCPU is blocked (wall clock): an idle guest costs ~no host CPU", async () => {
