@@ -48,11 +48,23 @@
  * commands, and a channel with no device reads 0 everywhere (SeaBIOS's
  * probe then moves on at once instead of waiting for BSY to clear).
  *
- * Simplifications: no bus-master DMA (BAR 4 is absent, so Linux's ata_piix
- * falls back to PIO), the IDE decode enable bits of IDETIM are storage and
- * the legacy ports always decode.
+ * Bus-master DMA (82371SB 2.7), when the controller is given guest memory:
+ * BAR 4 holds BMICOM/BMISTA/BMIDTP per channel; READ/WRITE DMA (EXT) and
+ * PACKET with features bit 0 leave the device at DRQ until the host starts
+ * the bus master (either order, as QEMU allows), then the whole PRD table
+ * is read first: too short moves nothing, clears Active and raises no
+ * interrupt; longer leaves Active set at the end (QEMU ide_dma_cb, the
+ * datasheet's PRD rules). BMISTA's interrupt bit follows the device's
+ * INTRQ (so not with nIEN, as QEMU's bmdma_irq). IDENTIFY then offers
+ * multiword DMA 0-2 (the PIIX3 has no Ultra DMA). Without memory there is
+ * no BAR 4, and hosts use PIO (Linux's ata_piix falls back to it).
+ *
+ * Simplifications: the IDE decode enable bits of IDETIM are storage and
+ * the legacy ports always decode; the PCI bus master enable bit is not
+ * checked; RWCON does not have to match the command's direction.
  */
 
+import type { GuestMemory } from "@kumo/mmu";
 import { AdditionalSense, AtapiDrive, AtapiOutcome, SenseKey } from "./atapi";
 import { PciFunction } from "./pci-host";
 import type { PortWindow } from "./pic-8259";
@@ -107,6 +119,10 @@ export interface IdeChannelState {
   readonly buffer: readonly number[];
   /** Per device: [status, error, multiple, heads, sectorsPerTrack], or null when absent. */
   readonly drives: readonly (readonly number[] | null)[];
+  /** Bus master: [BMICOM, BMISTA, BMIDTP], and a DMA job: [kind, segment, offset, stayActive, started] with its PRD segments [address, length, ...]. */
+  readonly busMaster?: readonly number[];
+  readonly dma?: readonly number[];
+  readonly dmaSegments?: readonly number[];
   /** Sector count and LBA low/mid/high of device 0 then device 1 (each device keeps its own outputs). */
   readonly outputs?: readonly number[];
   /** A disk operation in flight: [kind (1 read, 2 write, 3 flush, 4 CD read), sector, sectors, buffer offset]; re-issued on restore. */
@@ -159,6 +175,12 @@ export interface IdeControllerOptions {
   readonly model?: string;
   /** Model string of a CD-ROM drive's IDENTIFY PACKET DEVICE and INQUIRY (default "KUMO DVD-ROM"). */
   readonly cdromModel?: string;
+  /**
+   * Guest memory for bus-master DMA: with it the function has BAR 4 (16
+   * I/O ports, `busMaster`), the devices offer multiword DMA modes 0-2 and
+   * READ/WRITE DMA (EXT) and DMA packets work; without it, PIO only.
+   */
+  readonly memory?: Pick<GuestMemory, "readBytes" | "writeBytes" | "read32">;
 }
 
 /** Status register bits (ATA/ATAPI-6 7.15.6). */
@@ -181,9 +203,11 @@ export const AtaCommand = {
   RECALIBRATE: 0x10,
   READ_SECTORS: 0x20,
   READ_SECTORS_EXT: 0x24,
+  READ_DMA_EXT: 0x25,
   READ_MULTIPLE_EXT: 0x29,
   WRITE_SECTORS: 0x30,
   WRITE_SECTORS_EXT: 0x34,
+  WRITE_DMA_EXT: 0x35,
   WRITE_MULTIPLE_EXT: 0x39,
   READ_VERIFY_SECTORS: 0x40,
   READ_VERIFY_SECTORS_EXT: 0x42,
@@ -192,6 +216,8 @@ export const AtaCommand = {
   PACKET: 0xa0,
   IDENTIFY_PACKET_DEVICE: 0xa1,
   READ_MULTIPLE: 0xc4,
+  READ_DMA: 0xc8,
+  WRITE_DMA: 0xca,
   WRITE_MULTIPLE: 0xc5,
   SET_MULTIPLE_MODE: 0xc6,
   STANDBY_IMMEDIATE: 0xe0,
@@ -213,7 +239,29 @@ export const IDE_MAX_MULTIPLE = 16;
 const Transfer = { None: 0, In: 1, Out: 2, Packet: 3, AtapiIn: 4 } as const;
 
 /** A disk operation in flight (the continuation when it settles follows from the kind). */
-const Io = { None: 0, Read: 1, Write: 2, Flush: 3, CdRead: 4 } as const;
+const Io = {
+  None: 0,
+  Read: 1,
+  Write: 2,
+  Flush: 3,
+  CdRead: 4,
+  DmaRead: 5,
+  DmaWrite: 6,
+  CdDmaRead: 7,
+} as const;
+
+/** A bus-master DMA job: ATA read or write, ATAPI sectors or an ATAPI reply (82371SB 2.7). */
+const Dma = { None: 0, Read: 1, Write: 2, CdRead: 3, CdReply: 4 } as const;
+/** BMICOM and BMISTA bits (82371SB 2.7.1, 2.7.2). */
+const BM_START = 0x01;
+const BM_READ_WRITE = 0x08;
+const BM_ACTIVE = 0x01;
+const BM_ERROR = 0x02;
+const BM_INTERRUPT = 0x04;
+/** The largest DMA chunk through the buffer: 128 disk sectors. */
+const DMA_CHUNK = 0x10000;
+/** A PRD table is at most 64 KiB (82371SB 2.7.3); QEMU stops after one page, as here. */
+const PRD_TABLE_MAX = 512;
 
 /** The data buffer: a 64 KiB ATAPI DRQ block plus the partial 512-byte sectors around it. */
 const BUFFER_SIZE = 0x10000 + 1024;
@@ -248,7 +296,13 @@ class Drive {
   readonly disk: IdeDisk | null;
   /** The packet interface of a CD-ROM drive; null for a disk. */
   readonly atapi: AtapiDrive | null;
-  constructor(device: IdeDevice, model: string, cdromModel: string, serial: string) {
+  constructor(
+    device: IdeDevice,
+    model: string,
+    cdromModel: string,
+    serial: string,
+    readonly dma: boolean,
+  ) {
     if (device instanceof IdeCdrom) {
       this.disk = device.medium;
       this.atapi = new AtapiDrive(device.medium, cdromModel);
@@ -264,8 +318,10 @@ class Drive {
       putString(w, 10, 20, serial);
       putString(w, 23, 8, "1.0");
       putString(w, 27, 40, cdromModel);
-      w[49] = 0x0200; // LBA; no DMA (bit 8 clear), so hosts send packets for PIO
+      // LBA; DMA (bit 8) only with the bus master (without it hosts send packets for PIO).
+      w[49] = dma ? 0x0300 : 0x0200;
       w[53] = 0x0003; // words 64-70 valid
+      if (dma) w[63] = 0x0007; // multiword DMA modes 0-2 (the PIIX3's; no Ultra DMA)
       w[64] = 0x0003; // PIO modes 3 and 4
       w[65] = 0xb4;
       w[66] = 0xb4;
@@ -293,7 +349,8 @@ class Drive {
     putString(w, 23, 8, "1.0");
     putString(w, 27, 40, model);
     w[47] = 0x8000 | IDE_MAX_MULTIPLE;
-    w[49] = 0x0200; // LBA supported (bit 9); no DMA (bit 8 clear)
+    w[49] = dma ? 0x0300 : 0x0200; // LBA supported (bit 9); DMA (bit 8) with the bus master
+    if (dma) w[63] = 0x0007; // multiword DMA modes 0-2 (the PIIX3's; no Ultra DMA)
     w[50] = 0x4000;
     w[51] = 0x0200; // PIO mode 2 timing (obsolete field)
     w[53] = 0x0003; // words 54-58 and 64-70 valid
@@ -396,6 +453,8 @@ export class IdeChannel {
   private atapiRemaining = 0;
   private atapiOffset = 0;
   private atapiFromMedium = false;
+  /** The packet's data goes by DMA (PACKET features bit 0). */
+  private packetDma = false;
 
   private get at(): number {
     return this.device & DEVICE_DEV1 ? 4 : 0;
@@ -431,17 +490,38 @@ export class IdeChannel {
     this.outputs[4 + index] = value;
   }
 
+  /** Bus master IDE registers (82371SB 2.7): BMICOM, BMISTA, BMIDTP. */
+  private bmCommand = 0;
+  private bmStatus = 0;
+  private bmTable = 0;
+  /** Ports 0-7 of BAR 4 for this channel (BMICOM at 0, BMISTA at 2, BMIDTP at 4-7). */
+  readonly busMaster: PortWindow;
+  /** The DMA job: its kind (Dma), whether the bus master started it, its PRD segments and where it is in them. */
+  private dmaKind: number = Dma.None;
+  private dmaStarted = false;
+  private dmaSegments: number[] = [];
+  private dmaSegment = 0;
+  private dmaOffset = 0;
+  private dmaStayActive = false;
+
   constructor(
     devices: readonly (IdeDevice | null | undefined)[],
     private readonly setIrq: (level: boolean) => void,
     model: string,
     serialBase: number,
     cdromModel = "KUMO DVD-ROM",
+    private readonly memory: Pick<GuestMemory, "readBytes" | "writeBytes" | "read32"> | null = null,
   ) {
     this.drives = [0, 1].map((i) => {
       const device = devices[i];
-      return device ? new Drive(device, model, cdromModel, `KUMO${serialBase + i}`) : null;
+      return device
+        ? new Drive(device, model, cdromModel, `KUMO${serialBase + i}`, memory !== null)
+        : null;
     });
+    this.busMaster = {
+      read: (offset, size) => this.readBusMaster(offset, size),
+      write: (offset, size, value) => this.writeBusMaster(offset, size, value),
+    };
     // The power-on signature (ATA-6 9.1) of each device.
     this.setSignatures();
     this.commandBlock = {
@@ -493,6 +573,16 @@ export class IdeChannel {
         d === null ? null : [d.status, d.error, d.multiple, d.heads, d.sectorsPerTrack],
       ),
       io: [this.ioKind, this.ioSector, this.ioSectors, this.ioOffset],
+      busMaster: [this.bmCommand, this.bmStatus, this.bmTable],
+      dma: [
+        this.dmaKind,
+        this.dmaSegment,
+        this.dmaOffset,
+        this.dmaStayActive ? 1 : 0,
+        this.dmaStarted ? 1 : 0,
+        this.packetDma ? 1 : 0,
+      ],
+      dmaSegments: [...this.dmaSegments],
       outputs: Array.from(this.outputs),
       atapi: [this.byteLimit, this.atapiRemaining, this.atapiOffset, this.atapiFromMedium ? 1 : 0],
       reply:
@@ -522,7 +612,7 @@ export class IdeChannel {
       !Array.isArray(io) ||
       io.length !== 4 ||
       io[0] < Io.None ||
-      io[0] > Io.CdRead ||
+      io[0] > Io.CdDmaRead ||
       io[3] + io[2] * SECTOR_SIZE > this.buffer.length
     )
       throw new IdeStateError("IDE channel state has a disk operation this controller cannot hold");
@@ -571,6 +661,28 @@ export class IdeChannel {
     const replyDrive = this.drives.find((drive) => drive?.atapi)?.atapi;
     if (replyDrive && Array.isArray(state.reply))
       replyDrive.reply.set(state.reply.slice(0, replyDrive.reply.length));
+    const bm = state.busMaster ?? [0, 0, 0];
+    this.bmCommand = bm[0] & (BM_START | BM_READ_WRITE);
+    this.bmStatus = bm[1] & 0x67;
+    this.bmTable = (bm[2] & ~3) >>> 0;
+    const dma = state.dma ?? [Dma.None, 0, 0, 0, 0, 0];
+    const segments = state.dmaSegments ?? [];
+    if (
+      dma[0] < Dma.None ||
+      dma[0] > Dma.CdReply ||
+      (dma[0] !== Dma.None && this.memory === null) ||
+      segments.length > 2 * PRD_TABLE_MAX ||
+      segments.length % 2 !== 0 ||
+      dma[1] * 2 > segments.length
+    )
+      throw new IdeStateError("IDE channel state has a DMA job this controller cannot hold");
+    this.dmaKind = dma[0];
+    this.dmaSegment = dma[1];
+    this.dmaOffset = dma[2];
+    this.dmaStayActive = dma[3] === 1;
+    this.dmaStarted = dma[4] === 1;
+    this.packetDma = dma[5] === 1;
+    this.dmaSegments = segments.map((value) => value >>> 0);
     this.pending = state.pending === true;
     this.updateIrq();
     // An operation that was in flight is issued again (its promise did not survive the save).
@@ -592,6 +704,8 @@ export class IdeChannel {
     const level = this.pending && !(this.control & CONTROL_NIEN);
     if (level !== this.line) {
       this.line = level;
+      // BMISTA bit 2 follows the device's interrupt whether or not it came from DMA (QEMU bmdma_irq).
+      if (level) this.bmStatus |= BM_INTERRUPT;
       this.setIrq(level);
     }
   }
@@ -686,6 +800,7 @@ export class IdeChannel {
         // 9.2: the devices go BSY while SRST is set; a request in flight is abandoned.
         for (const drive of this.drives) if (drive) drive.status = AtaStatus.BSY | AtaStatus.DSC;
         this.cancelIo();
+        this.dmaKind = Dma.None;
         this.transfer = Transfer.None;
         this.pending = false;
       }
@@ -822,7 +937,7 @@ export class IdeChannel {
       if (disk === null) throw new Error("no medium");
       const bytes = this.buffer.subarray(offset, offset + sectors * SECTOR_SIZE);
       result =
-        kind === Io.Write
+        kind === Io.Write || kind === Io.DmaWrite
           ? disk.write(sector, bytes)
           : kind === Io.Flush
             ? disk.flush?.()
@@ -877,17 +992,33 @@ export class IdeChannel {
         this.count = (this.count & ~7) | REASON_IO;
         this.raise();
         return;
+      case Io.DmaRead:
+      case Io.CdDmaRead:
+        if (!this.scatter(sectors * SECTOR_SIZE)) {
+          this.dmaFailed(drive);
+          return;
+        }
+        this.dmaAdvance(drive, kind, sectors);
+        return;
+      case Io.DmaWrite:
+        this.dmaAdvance(drive, kind, sectors);
+        return;
     }
   }
 
   private ioFailed(drive: Drive, kind: number): void {
-    if (kind === Io.CdRead && drive.atapi !== null) {
+    if (kind >= Io.DmaRead) {
+      // QEMU ide_dma_error: the bus master stops (Active clear), the device ends with the error.
+      this.dmaKind = Dma.None;
+      this.bmStatus &= ~BM_ACTIVE;
+    }
+    if ((kind === Io.CdRead || kind === Io.CdDmaRead) && drive.atapi !== null) {
       drive.atapi.fail(SenseKey.MEDIUM_ERROR, AdditionalSense.UNRECOVERED_READ_ERROR);
       this.atapiError(drive);
       return;
     }
     // 8.27.5.2: an unreadable sector is UNC; a write or flush that failed ends with ABRT (as QEMU reports both).
-    this.fail(drive, kind === Io.Read ? AtaError.UNC : AtaError.ABRT);
+    this.fail(drive, kind === Io.Read || kind === Io.DmaRead ? AtaError.UNC : AtaError.ABRT);
   }
 
   private finish(drive: Drive): void {
@@ -973,6 +1104,10 @@ export class IdeChannel {
       case C.WRITE_MULTIPLE_EXT:
       case C.READ_VERIFY_SECTORS:
       case C.READ_VERIFY_SECTORS_EXT:
+      case C.READ_DMA:
+      case C.READ_DMA_EXT:
+      case C.WRITE_DMA:
+      case C.WRITE_DMA_EXT:
         this.readWrite(drive, command);
         return;
       case C.SET_MULTIPLE_MODE: {
@@ -1019,9 +1154,12 @@ export class IdeChannel {
         // read look-ahead on/off (02h/82h, AAh/55h), reverting to defaults (66h/CCh).
         switch (this.features) {
           case 0x03: {
-            const mode = this.count >> 3;
-            if (mode <= 1) this.complete(drive);
-            else this.fail(drive, AtaError.ABRT);
+            // PIO default/flow control (00h-0Fh), and multiword DMA 0-2 (20h-22h) with the bus master.
+            const mode = this.count;
+            if (mode < 0x10 || (drive.dma && mode >= 0x20 && mode <= 0x22)) {
+              if (mode >= 0x20) drive.identify[63] = 0x0007 | (0x100 << (mode & 7));
+              this.complete(drive);
+            } else this.fail(drive, AtaError.ABRT);
             return;
           }
           case 0x02:
@@ -1080,11 +1218,12 @@ export class IdeChannel {
         this.sendIdentify(drive);
         return;
       case C.PACKET:
-        // 8.21: features bit 0 asks for DMA, bit 1 for overlap; neither is offered (IDENTIFY word 49).
-        if (this.features & 0x03) {
+        // 8.21: features bit 0 asks for DMA (offered with the bus master, IDENTIFY word 49), bit 1 for overlap (never).
+        if (this.features & 0x02 || (this.features & 0x01 && !drive.dma)) {
           this.fail(drive, AtaError.ABRT);
           return;
         }
+        this.packetDma = (this.features & 0x01) !== 0;
         this.byteLimit = this.lbaMid | (this.lbaHigh << 8);
         this.count = (this.count & ~7) | REASON_COMMAND;
         this.transfer = Transfer.Packet;
@@ -1110,6 +1249,10 @@ export class IdeChannel {
       case C.WRITE_SECTORS_EXT:
       case C.WRITE_MULTIPLE:
       case C.WRITE_MULTIPLE_EXT:
+      case C.READ_DMA:
+      case C.READ_DMA_EXT:
+      case C.WRITE_DMA:
+      case C.WRITE_DMA_EXT:
         // ATAPI-6 8.15.5 / 8.27.5: a packet device aborts them and shows its signature.
         this.setSignature(drive);
         this.fail(drive, AtaError.ABRT);
@@ -1152,6 +1295,10 @@ export class IdeChannel {
         this.atapiOffset = atapi.readLba * 2048;
         this.atapiRemaining = atapi.readSectors * 2048;
     }
+    if (this.packetDma) {
+      this.startDma(drive, this.atapiFromMedium ? Dma.CdRead : Dma.CdReply);
+      return;
+    }
     this.atapiBlock(drive);
   }
 
@@ -1187,6 +1334,235 @@ export class IdeChannel {
     this.issue(drive, Io.CdRead, first, end - first, 0);
   }
 
+  /**
+   * A DMA command is ready (ATA-6 9.10, 82371SB 2.7): DRQ, then the
+   * transfer when the host starts the bus master (before or after the
+   * command, as QEMU's bmdma_start_dma allows).
+   */
+  private startDma(drive: Drive, kind: number): void {
+    this.dmaKind = kind;
+    this.dmaStarted = false;
+    this.transfer = Transfer.None;
+    drive.status = AtaStatus.DRDY | AtaStatus.DSC | AtaStatus.DRQ;
+    if (this.bmCommand & BM_START) this.beginDma(drive);
+  }
+
+  /** Bytes the DMA job still has to move. */
+  private dmaBytesLeft(): number {
+    return this.dmaKind === Dma.Read || this.dmaKind === Dma.Write
+      ? this.remaining * SECTOR_SIZE
+      : this.atapiRemaining;
+  }
+
+  /**
+   * Reads the PRD table (82371SB 2.7.3: 32-bit address, byte count in bits
+   * 15:1 with 0 meaning 64 KiB, EOT in bit 31) for the whole transfer. A
+   * table too short moves nothing: Active clears and no interrupt comes
+   * (QEMU ide_dma_cb); a longer one leaves Active set at the end.
+   */
+  private beginDma(drive: Drive): void {
+    this.dmaStarted = true;
+    const memory = this.memory as NonNullable<typeof this.memory>;
+    const needed = this.dmaBytesLeft();
+    const segments: number[] = [];
+    let total = 0;
+    try {
+      let entry = this.bmTable;
+      for (let i = 0; i < PRD_TABLE_MAX && total < needed; i++, entry += 8) {
+        const control = memory.read32(entry + 4);
+        const length = control & 0xfffe || 0x10000;
+        segments.push(memory.read32(entry) & ~1, length);
+        total += length;
+        if (control & 0x80000000) break;
+      }
+    } catch {
+      this.dmaFailed(drive);
+      return;
+    }
+    if (total < needed) {
+      this.dmaKind = Dma.None;
+      this.bmStatus &= ~BM_ACTIVE;
+      drive.status = AtaStatus.DRDY | AtaStatus.DSC;
+      return;
+    }
+    this.dmaSegments = segments;
+    this.dmaSegment = 0;
+    this.dmaOffset = 0;
+    this.dmaStayActive = total > needed;
+    this.dmaStep(drive);
+  }
+
+  /** Moves the next chunk (up to 64 KiB through the buffer) or ends the job. */
+  private dmaStep(drive: Drive): void {
+    switch (this.dmaKind) {
+      case Dma.Read:
+      case Dma.Write: {
+        const sectors = Math.min(this.remaining, DMA_CHUNK / SECTOR_SIZE);
+        this.bufferLength = sectors * SECTOR_SIZE;
+        if (this.dmaKind === Dma.Write && !this.gather(this.bufferLength)) {
+          this.dmaFailed(drive);
+          return;
+        }
+        this.issue(
+          drive,
+          this.dmaKind === Dma.Read ? Io.DmaRead : Io.DmaWrite,
+          this.nextSector,
+          sectors,
+          0,
+        );
+        return;
+      }
+      case Dma.CdRead: {
+        const bytes = Math.min(this.atapiRemaining, DMA_CHUNK);
+        this.bufferLength = bytes;
+        this.issue(drive, Io.CdDmaRead, this.atapiOffset / SECTOR_SIZE, bytes / SECTOR_SIZE, 0);
+        return;
+      }
+      case Dma.CdReply: {
+        const reply = (drive.atapi as AtapiDrive).reply;
+        this.buffer.set(reply.subarray(0, this.atapiRemaining));
+        if (!this.scatter(this.atapiRemaining)) {
+          this.dmaFailed(drive);
+          return;
+        }
+        this.atapiRemaining = 0;
+        this.endDma(drive);
+        return;
+      }
+    }
+  }
+
+  private dmaAdvance(drive: Drive, kind: number, sectors: number): void {
+    if (kind === Io.CdDmaRead) {
+      this.atapiOffset += sectors * SECTOR_SIZE;
+      this.atapiRemaining -= sectors * SECTOR_SIZE;
+    } else {
+      this.nextSector += sectors;
+      this.remaining -= sectors;
+    }
+    if (this.dmaBytesLeft() > 0) this.dmaStep(drive);
+    else this.endDma(drive);
+  }
+
+  /** The transfer is done: the device completes (INTRQ, which sets BMISTA's interrupt bit). */
+  private endDma(drive: Drive): void {
+    const atapi = this.dmaKind === Dma.CdRead || this.dmaKind === Dma.CdReply;
+    this.dmaKind = Dma.None;
+    if (!this.dmaStayActive) this.bmStatus &= ~BM_ACTIVE;
+    if (atapi) this.atapiDone(drive);
+    else this.complete(drive);
+  }
+
+  /** Guest memory refused the transfer: the bus master's error bit, the device ends with ABRT. */
+  private dmaFailed(drive: Drive): void {
+    const atapi = this.dmaKind === Dma.CdRead || this.dmaKind === Dma.CdReply;
+    this.dmaKind = Dma.None;
+    this.bmStatus = (this.bmStatus & ~BM_ACTIVE) | BM_ERROR;
+    if (atapi && drive.atapi !== null) {
+      drive.atapi.fail(SenseKey.ILLEGAL_REQUEST, AdditionalSense.INVALID_FIELD_IN_CDB);
+      this.atapiError(drive);
+    } else this.fail(drive, AtaError.ABRT);
+  }
+
+  /** Copies `bytes` of the buffer to the PRD segments from where the job is (device to memory). */
+  private scatter(bytes: number): boolean {
+    return this.walkSegments(bytes, true);
+  }
+
+  /** Copies `bytes` from the PRD segments into the buffer (memory to device). */
+  private gather(bytes: number): boolean {
+    return this.walkSegments(bytes, false);
+  }
+
+  private walkSegments(bytes: number, toMemory: boolean): boolean {
+    const memory = this.memory as NonNullable<typeof this.memory>;
+    const segments = this.dmaSegments;
+    let done = 0;
+    try {
+      while (done < bytes) {
+        const address = segments[2 * this.dmaSegment];
+        const length = segments[2 * this.dmaSegment + 1];
+        const take = Math.min(length - this.dmaOffset, bytes - done);
+        const part = this.buffer.subarray(done, done + take);
+        if (toMemory) memory.writeBytes(address + this.dmaOffset, part);
+        else memory.readBytes(address + this.dmaOffset, part);
+        done += take;
+        this.dmaOffset += take;
+        if (this.dmaOffset === length) {
+          this.dmaSegment++;
+          this.dmaOffset = 0;
+        }
+      }
+    } catch {
+      return false;
+    }
+    return true;
+  }
+
+  private readBusMaster(offset: number, size: 1 | 2 | 4): number {
+    let value = 0;
+    for (let i = 0; i < size; i++) value |= this.busMasterByte(offset + i) << (8 * i);
+    return value >>> 0;
+  }
+
+  private busMasterByte(offset: number): number {
+    switch (offset) {
+      case 0:
+        return this.bmCommand;
+      case 2:
+        return this.bmStatus;
+      case 4:
+      case 5:
+      case 6:
+      case 7:
+        return (this.bmTable >>> (8 * (offset - 4))) & 0xff;
+      default:
+        return 0;
+    }
+  }
+
+  private writeBusMaster(offset: number, size: 1 | 2 | 4, value: number): void {
+    for (let i = 0; i < size; i++) this.writeBusMasterByte(offset + i, (value >>> (8 * i)) & 0xff);
+  }
+
+  /** 82371SB 2.7.1-2.7.3: BMICOM start/stop and direction, BMISTA write-one-to-clear bits, BMIDTP. */
+  private writeBusMasterByte(offset: number, value: number): void {
+    switch (offset) {
+      case 0: {
+        const was = this.bmCommand & BM_START;
+        this.bmCommand = value & (BM_START | BM_READ_WRITE);
+        const drive = this.selected;
+        if (!was && value & BM_START) {
+          this.bmStatus |= BM_ACTIVE;
+          if (this.dmaKind !== Dma.None && !this.dmaStarted && drive !== null) this.beginDma(drive);
+        } else if (was && !(value & BM_START)) {
+          // Stopping the bus master abandons a transfer in progress (QEMU cancels it the same way).
+          this.bmStatus &= ~BM_ACTIVE;
+          if (this.dmaKind !== Dma.None && this.dmaStarted) {
+            this.cancelIo();
+            this.dmaKind = Dma.None;
+            if (drive !== null) drive.status = AtaStatus.DRDY | AtaStatus.DSC;
+          }
+        }
+        return;
+      }
+      case 2:
+        // Bits 5-6 (drive DMA capable) are storage; 1 and 2 clear when written with one.
+        this.bmStatus =
+          ((this.bmStatus & ~0x60) | (value & 0x60)) & ~(value & (BM_ERROR | BM_INTERRUPT));
+        return;
+      case 4:
+      case 5:
+      case 6:
+      case 7: {
+        const shift = 8 * (offset - 4);
+        this.bmTable = ((this.bmTable & ~(0xff << shift)) | (value << shift)) & ~3;
+        this.bmTable >>>= 0;
+        return;
+      }
+    }
+  }
+
   /** GOOD status: I/O=1 C/D=1, DRDY, INTRQ (9.8). */
   private atapiDone(drive: Drive): void {
     this.transfer = Transfer.None;
@@ -1208,12 +1584,19 @@ export class IdeChannel {
   private readWrite(drive: Drive, command: number): void {
     const disk = drive.disk as IdeDisk;
     const C = AtaCommand;
+    const dma =
+      command === C.READ_DMA ||
+      command === C.READ_DMA_EXT ||
+      command === C.WRITE_DMA ||
+      command === C.WRITE_DMA_EXT;
     const ext =
       command === C.READ_SECTORS_EXT ||
       command === C.WRITE_SECTORS_EXT ||
       command === C.READ_MULTIPLE_EXT ||
       command === C.WRITE_MULTIPLE_EXT ||
-      command === C.READ_VERIFY_SECTORS_EXT;
+      command === C.READ_VERIFY_SECTORS_EXT ||
+      command === C.READ_DMA_EXT ||
+      command === C.WRITE_DMA_EXT;
     const multiple =
       command === C.READ_MULTIPLE ||
       command === C.READ_MULTIPLE_EXT ||
@@ -1223,14 +1606,16 @@ export class IdeChannel {
       command === C.WRITE_SECTORS ||
       command === C.WRITE_SECTORS_EXT ||
       command === C.WRITE_MULTIPLE ||
-      command === C.WRITE_MULTIPLE_EXT;
+      command === C.WRITE_MULTIPLE_EXT ||
+      command === C.WRITE_DMA ||
+      command === C.WRITE_DMA_EXT;
     const verify = command === C.READ_VERIFY_SECTORS || command === C.READ_VERIFY_SECTORS_EXT;
     // A count of 0 means 256 sectors (65536 for the 48-bit commands).
     let count = ext ? (this.hobCount << 8) | this.count : this.count;
     if (count === 0) count = ext ? 65536 : 256;
     const lba = ext ? this.address48() : this.address28(drive);
-    // 8.22/8.23: READ/WRITE MULTIPLE before SET MULTIPLE MODE abort.
-    if ((multiple && drive.multiple === 0) || (write && disk.readOnly)) {
+    // 8.22/8.23: READ/WRITE MULTIPLE before SET MULTIPLE MODE abort; DMA needs the bus master.
+    if ((multiple && drive.multiple === 0) || (write && disk.readOnly) || (dma && !drive.dma)) {
       this.fail(drive, AtaError.ABRT);
       return;
     }
@@ -1246,6 +1631,10 @@ export class IdeChannel {
     this.remaining = count;
     this.blockSectors = multiple ? drive.multiple : 1;
     this.identifyTransfer = false;
+    if (dma) {
+      this.startDma(drive, write ? Dma.Write : Dma.Read);
+      return;
+    }
     if (write) {
       // Data-out: the host writes the first block unprompted (9.7).
       this.transfer = Transfer.Out;
@@ -1260,12 +1649,16 @@ export class IdeChannel {
 
 /** PIIX3 IDETIM registers 0x40-0x43: bit 15 enables the channel's decode (datasheet 2.3.12). */
 const IDETIM = 0x40;
+/** PIIX3 BMIBA, the bus master base address (BAR 4, datasheet 2.3.9). */
+const BMIBA = 0x20;
 
 export class IdeController {
   /** PCI function 01.1 (`PciHost.addFunction(1, 1, controller.pci)`). */
   readonly pci: PciFunction;
   readonly primary: IdeChannel;
   readonly secondary: IdeChannel;
+  /** BAR 4's 16 bus master ports (primary 0-7, secondary 8-15); see `busMasterBase`. Only with `memory`. */
+  readonly busMaster: PortWindow;
 
   constructor(options: IdeControllerOptions) {
     const disks = options.disks ?? [];
@@ -1273,12 +1666,14 @@ export class IdeController {
       throw new RangeError(`the IDE controller has 4 device slots (hda-hdd), not ${disks.length}`);
     const model = options.model ?? "KUMO HARDDISK";
     const cdrom = options.cdromModel ?? "KUMO DVD-ROM";
+    const memory = options.memory ?? null;
     this.primary = new IdeChannel(
       disks.slice(0, 2),
       (level) => options.irq(14, level),
       model,
       0,
       cdrom,
+      memory,
     );
     this.secondary = new IdeChannel(
       disks.slice(2, 4),
@@ -1286,13 +1681,47 @@ export class IdeController {
       model,
       2,
       cdrom,
+      memory,
     );
+    this.busMaster = {
+      read: (offset, size) =>
+        offset < 8
+          ? this.primary.busMaster.read(offset, size)
+          : this.secondary.busMaster.read(offset - 8, size),
+      write: (offset, size, value) => {
+        if (offset < 8) this.primary.busMaster.write(offset, size, value);
+        else this.secondary.busMaster.write(offset - 8, size, value);
+      },
+    };
     // 82371SB function 1: class 01 01 80 (IDE, legacy mode, bus-master capable), no interrupt pin.
     this.pci = new PciFunction({ vendor: 0x8086, device: 0x7010, classCode: 0x010180 });
     // IDETIM primary and secondary: decode enabled, as QEMU's piix_ide_reset leaves them.
     this.pci.config[IDETIM + 1] = 0x80;
     this.pci.config[IDETIM + 3] = 0x80;
     for (let r = IDETIM; r < IDETIM + 4; r++) this.pci.writable[r] = 0xff;
+    if (memory !== null) {
+      // BAR 4 (BMIBA): 16 bytes of I/O space for the bus master registers (datasheet 2.3.9).
+      this.pci.config[BMIBA] = 0x01;
+      // All 28 address bits are writable, so sizing (all ones written) reads back FFFFFFF1h: 16 bytes.
+      this.pci.writable[BMIBA] = 0xf0;
+      this.pci.writable[BMIBA + 1] = 0xff;
+      this.pci.writable[BMIBA + 2] = 0xff;
+      this.pci.writable[BMIBA + 3] = 0xff;
+    }
+  }
+
+  /**
+   * Where BAR 4's bus master registers decode now (`busMaster`, 16 ports),
+   * or null while the BAR is unassigned or I/O space is disabled. The VMM
+   * maps `busMaster` there and moves it when the guest reprograms the BAR.
+   */
+  busMasterBase(): number | null {
+    const c = this.pci.config;
+    if (!(c[BMIBA] & 0x01) || !(c[4] & 0x01)) return null;
+    // An address past the 64 KiB I/O space (bits 31:16 set) decodes nowhere on a PC.
+    if (c[BMIBA + 2] !== 0 || c[BMIBA + 3] !== 0) return null;
+    const base = (c[BMIBA] & 0xf0) | (c[BMIBA + 1] << 8);
+    return base === 0 ? null : base;
   }
 
   state(): IdeControllerState {

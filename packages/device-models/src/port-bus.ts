@@ -46,6 +46,17 @@ export class PortBus {
     this.owner.fill(this.windows.length, base, base + length);
   }
 
+  /**
+   * Unmaps the window registered at `base` (a PCI I/O BAR that moved or was
+   * disabled); does nothing when no window starts there.
+   */
+  unregister(base: number): void {
+    const index = this.owner[base & 0xffff];
+    if (index === 0 || this.bases[index - 1] !== base) return;
+    for (let port = base; port < 0x10000 && this.owner[port] === index; port++)
+      this.owner[port] = 0;
+  }
+
   /** Whether any window decodes `port`. */
   claims(port: number): boolean {
     return this.owner[port & 0xffff] !== 0;

@@ -10,6 +10,8 @@
  *   port 0xF4 (config)     isa-debug-exit           MMIO 0xFEC00000       82093AA I/O APIC
  *   with `addVga`: ports 0x3B0-0x3DF, 0x1CE-0x1CF    stdvga PCI function 00:03.0 (ROM BAR)
  *   with `acpiPm`: ports 0xB000-0xB00B               ACPI PM1 event/control and PM timer (SCI: IRQ 9)
+ *   ports 0x1F0-0x1F7, 0x3F6 (IRQ 14), 0x170-0x177, 0x376 (IRQ 15), and BAR 4 (16 ports where the
+ *   firmware puts it): PIIX3 IDE 00:01.1 with bus-master DMA; the boot order in CMOS 0x3D/0x38
  *
  * ISA IRQ n goes to the PIC's IR n and to I/O APIC pin n, except IRQ 0,
  * which reaches pin 2 (the interrupt source override every PC's MP table
@@ -202,7 +204,9 @@ export function createPcPlatform(
   const VGA_PCI_DEVICE = 3;
   const pci = new PciHost({
     resetControl: new ResetControl({ reset: reset("reset control register 0xcf9") }),
-    onConfigWrite: (device, _fn, register) => {
+    onConfigWrite: (device, fn, register) => {
+      if (device === 1 && fn === 1 && (register < 8 || (register >= 0x20 && register < 0x24)))
+        mapBusMaster();
       if (vga === null || device !== VGA_PCI_DEVICE || (register !== 4 && register < 0x30)) return;
       if (register > 0x33) return;
       // Follow the ROM BAR (PCI 3.0 6.2.5.2): decode at its address while enabled with memory space on.
@@ -268,9 +272,22 @@ export function createPcPlatform(
     );
   }
   memory.addMmio(IO_APIC_DEFAULT_BASE, IO_APIC_SIZE, ioapic);
-  const ide = new IdeController({ disks: options.ideDisks, irq: setIsaIrq });
+  // With guest memory the PIIX3 function has its bus master (BAR 4), mapped where the firmware puts it.
+  const ide = new IdeController({ disks: options.ideDisks, irq: setIsaIrq, memory });
   pci.addFunction(1, 1, ide.pci);
   ide.register(bus);
+  let busMasterMapped: number | null = null;
+  function mapBusMaster(): void {
+    const next = ide.busMasterBase();
+    if (next === busMasterMapped) return;
+    if (busMasterMapped !== null) bus.unregister(busMasterMapped);
+    busMasterMapped = null;
+    if (next === null) return;
+    // A BAR over another device's ports: that device keeps them and the bus master is not seen.
+    for (let port = next; port < next + 16; port++) if (bus.claims(port)) return;
+    bus.register(next, 16, ide.busMaster, "IDE bus master");
+    busMasterMapped = next;
+  }
   let xenPlatform: XenPlatformDevice | null = null;
   if (options.xenPlatform) {
     xenPlatform = new XenPlatformDevice({
