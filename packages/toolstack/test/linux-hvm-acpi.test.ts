@@ -18,54 +18,34 @@
  *
  * Slow (tens of seconds of emulated Linux): skipped without the guest images.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { runKumo } from "../src/node/index";
-import { Console, findI386Guest } from "./support/linux-guest";
+import { createAttached, findI386Guest } from "./support/linux-guest";
 
 const guest = findI386Guest();
 const bzImage = guest === null ? null : join(dirname(guest.vmlinux), "bzImage");
 
 async function bootAndPowerOff(extraLines: readonly string[], command: string) {
   const dir = mkdtempSync(join(tmpdir(), "kumo-hvm-acpi-"));
-  writeFileSync(
-    join(dir, "guest.cfg"),
-    [
-      'name = "hvm-acpi"',
-      'type = "hvm"',
-      "memory = 128",
-      `kernel = "${bzImage}"`,
-      `ramdisk = "${guest?.initramfs}"`,
-      'cmdline = "console=ttyS0"',
-      'serial = "pty"',
-      ...extraLines,
-      "",
-    ].join("\n"),
-  );
-  const stdin = new PassThrough();
-  const output = new Console(stdin);
-  let stderr = "";
   const stateDir = join(dir, "state");
-  const status = runKumo(["create", "-c", "guest.cfg"], {
-    stdout: output,
-    stderr: { write: (text: string) => (stderr += text) },
+  const {
+    console: output,
     stdin,
-    env: { KUMO_STATE_DIR: stateDir, KUMO_CLOCK: "virtual" },
-    cwd: dir,
-  });
-  const ended = status.then((code) => {
-    stdin.end();
-    return code;
-  });
-  await Promise.race([
-    output.waitFor(/Kumo test guest i386 ready[\s\S]*# /, 600_000, 0),
-    ended.then((code) => {
-      throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.output}`);
-    }),
+    ended,
+    waitFor,
+  } = createAttached(dir, [
+    'name = "hvm-acpi"',
+    'type = "hvm"',
+    "memory = 128",
+    `kernel = "${bzImage}"`,
+    `ramdisk = "${guest?.initramfs}"`,
+    'cmdline = "console=ttyS0"',
+    'serial = "pty"',
+    ...extraLines,
   ]);
+  await waitFor(/Kumo test guest i386 ready[\s\S]*# /, 600_000);
   const from = output.output.length;
   stdin.write("cat /proc/interrupts; echo $((6*7))\n");
   await output.waitFor(/\s42\s/, 120_000, from);

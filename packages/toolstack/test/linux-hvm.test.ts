@@ -11,13 +11,11 @@
  *
  * Slow (tens of seconds of emulated Linux): skipped without the guest images.
  */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { runKumo } from "../src/node/index";
-import { Console, findI386Guest } from "./support/linux-guest";
+import { createAttached, findI386Guest } from "./support/linux-guest";
 
 const guest = findI386Guest();
 const bzImage = guest === null ? null : join(dirname(guest.vmlinux), "bzImage");
@@ -27,39 +25,21 @@ describe.skipIf(bzImage === null || !existsSync(bzImage))(
   () => {
     it("boots to the busybox prompt on COM1 and answers", async () => {
       const dir = mkdtempSync(join(tmpdir(), "kumo-hvm-"));
-      writeFileSync(
-        join(dir, "guest.cfg"),
-        [
-          'name = "hvm"',
-          'type = "hvm"',
-          "memory = 128",
-          `kernel = "${bzImage}"`,
-          `ramdisk = "${guest?.initramfs}"`,
-          'cmdline = "console=ttyS0"',
-          'serial = "pty"',
-          "",
-        ].join("\n"),
-      );
-      const stdin = new PassThrough();
-      const output = new Console(stdin);
-      let stderr = "";
-      const status = runKumo(["create", "-c", "guest.cfg"], {
-        stdout: output,
-        stderr: { write: (text: string) => (stderr += text) },
+      const {
+        console: output,
         stdin,
-        env: { KUMO_STATE_DIR: join(dir, "state"), KUMO_CLOCK: "virtual" },
-        cwd: dir,
-      });
-      const ended = status.then((code) => {
-        stdin.end();
-        return code;
-      });
-      await Promise.race([
-        output.waitFor(/Kumo test guest i386 ready[\s\S]*# /, 400_000, 0),
-        ended.then((code) => {
-          throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.output}`);
-        }),
+        ended,
+        waitFor,
+      } = createAttached(dir, [
+        'name = "hvm"',
+        'type = "hvm"',
+        "memory = 128",
+        `kernel = "${bzImage}"`,
+        `ramdisk = "${guest?.initramfs}"`,
+        'cmdline = "console=ttyS0"',
+        'serial = "pty"',
       ]);
+      await waitFor(/Kumo test guest i386 ready[\s\S]*# /, 400_000);
       expect(output.output).toContain("Hypervisor detected: Xen HVM");
       expect(output.output).toContain(
         "BIOS-e820: [mem 0x0000000000100000-0x0000000007ffffff] usable",
