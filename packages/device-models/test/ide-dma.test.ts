@@ -208,4 +208,52 @@ describe("IDE bus-master DMA (82371SB 2.7)", () => {
     start(true, 8);
     expect([memory.read8(0x20000), memory.read8(0x20008)]).toEqual([0x05, "K".charCodeAt(0)]);
   });
+
+  it("survives random PRD tables, commands and bus master writes (fuzz, seeded)", () => {
+    let seed = 0x2545f491;
+    const random = () => {
+      seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+      return seed;
+    };
+    const { memory, bus, ata } = machine(patterned(300), medium());
+    const commands = [
+      AtaCommand.READ_DMA,
+      AtaCommand.WRITE_DMA,
+      AtaCommand.READ_DMA_EXT,
+      AtaCommand.WRITE_DMA_EXT,
+    ];
+    for (let round = 0; round < 400; round++) {
+      // A table of up to 600 entries: addresses anywhere in 4 GiB (most outside RAM), any length, EOT or not.
+      const entries = 1 + (random() % 600);
+      for (let i = 0; i < entries; i++) {
+        memory.write32(PRD + 8 * i, random() & 1 ? random() & 0xffffe : random());
+        memory.write32(PRD + 8 * i + 4, (random() & 0x8000ffff) >>> 0);
+      }
+      bus.portWrite(BM + (random() & 8) + 4, 4, random() & 1 ? PRD : random());
+      bus.portWrite(BM + 2, 1, random() & 0xff);
+      if (random() & 1) bus.portWrite(BM, 1, random() & 0x09);
+      const channel = random() & 1 ? 0x1f0 : 0x170;
+      if (channel === 0x1f0)
+        ata(commands[random() % commands.length], random() & 0xff, random() & 0xff);
+      else {
+        bus.portWrite(0x171, 1, random() & 3);
+        bus.portWrite(0x177, 1, AtaCommand.PACKET);
+        for (let i = 0; i < 6; i++) bus.portWrite(0x170, 2, random() & 0xffff);
+      }
+      bus.portWrite(BM + 8, 1, random() & 0x09);
+      bus.portWrite(BM, 1, random() & 0x09);
+      for (const base of [0x1f0, 0x170]) expect(bus.portRead(base + 7, 1) & AtaStatus.BSY).toBe(0);
+      // Whatever happened, a software reset brings both channels back.
+      for (const control of [0x3f6, 0x376]) {
+        bus.portWrite(control, 1, 0x04);
+        bus.portWrite(control, 1, 0x00);
+      }
+      bus.portWrite(BM, 1, 0);
+      bus.portWrite(BM + 8, 1, 0);
+    }
+  });
 });
+
+function medium(): MemoryDisk {
+  return new MemoryDisk(new Uint8Array(64 * 2048), true);
+}
