@@ -37,6 +37,23 @@ export {
   DebugExit,
   type DebugExitOptions,
 } from "./debug-ports";
+export {
+  FW_CFG_DMA_IO_BASE,
+  FW_CFG_DMA_IO_SIZE,
+  FW_CFG_IO_BASE,
+  FW_CFG_IO_SIZE,
+  FW_CFG_MAX_FILE_PATH,
+  FwCfg,
+  FwCfgDmaControl,
+  FwCfgError,
+  type FwCfgFileOptions,
+  FwCfgKey,
+  type FwCfgOptions,
+  type FwCfgState,
+  FwCfgStateError,
+  FwCfgVersion,
+  fwCfgLittleEndian,
+} from "./fw-cfg";
 export * from "./gic-v2";
 export { I8042, type I8042Options, type I8042State, I8042StateError } from "./i8042";
 export {
