@@ -180,9 +180,12 @@ export class KumoDaemon {
     if ("platform" in hosted.runnable) hosted.runnable.platform.close();
     this.xenstored.releaseDomain(domid);
     void this.store.rm(`/local/domain/${domid}`).catch(() => {});
-    return (hosted.devices?.destroy() ?? Promise.resolve()).catch((error: Error) =>
-      this.hypervisor.log(`d${domid}: device teardown: ${error.message}`),
-    );
+    // An HVM domain carries its IDE devices (createHvmDomainFromConfig).
+    const ide = (hosted.runnable as { readonly ide?: IdeDevices }).ide;
+    // The PV backends stop before the IDE controller's images close (they may share one).
+    return (hosted.devices?.destroy() ?? Promise.resolve())
+      .catch((error: Error) => this.hypervisor.log(`d${domid}: device teardown: ${error.message}`))
+      .then(() => ide?.close());
   }
 
   private ensureRunning(): void {
@@ -491,13 +494,6 @@ async function createHvmDomainFromConfig(
     throw error;
   }
   if (vgaBios !== undefined) runnable.platform.addVga(vgaBios);
-  // The image files stay open until the domain is destroyed.
-  const domid = runnable.domain.domid;
-  const unsubscribe = hypervisor.onDomainEvent((event) => {
-    if (event.domid === domid && event.kind === "destroyed") {
-      unsubscribe();
-      void ide.close();
-    }
-  });
+  // The image files stay open until the domain is destroyed (`forget` closes them after the PV backends).
   return Object.assign(runnable, { ide });
 }
