@@ -52,7 +52,7 @@ function bootIso(dir: string): string {
 }
 
 /** Runs an xl.cfg text with SeaBIOS on Kumo, its disks opened from `dir`. */
-async function runKumo(text: string, dir: string) {
+async function runSeabios(text: string, dir: string) {
   const config = parseDomainConfig(text);
   const hvm = parseHvmOptions(text);
   const ide = await openIdeDevices(config.disks, dir);
@@ -93,7 +93,7 @@ describe.skipIf(
     expect(qemu.status).toBe((0x21 << 1) | 1);
     const oracle = lines(readFileSync(join(dir, "qemu.out"), "latin1"));
 
-    const { runnable, debugcon } = await runKumo(
+    const { runnable, debugcon } = await runSeabios(
       [
         'name = "cdrom"',
         'type = "hvm"',
@@ -130,11 +130,11 @@ describe.skipIf(
         "disk = [ 'format=raw, vdev=hda, target=disk.img', 'cd.iso,raw,hdc,cdrom' ]",
         "",
       ].join("\n");
-    const disk = await runKumo(config("cd"), dir);
+    const disk = await runSeabios(config("cd"), dir);
     // disk-hello.asm exits with 0x40 | (DL & 0x0F) for drive 0x80.
     expect(disk.runnable.exitStatus).toBe((0x40 << 1) | 1);
     expect(disk.debugcon).toContain("Kumo IDE boot sector");
-    const cd = await runKumo(config("dc"), dir);
+    const cd = await runSeabios(config("dc"), dir);
     expect(cd.runnable.exitStatus).toBe((0x21 << 1) | 1);
     expect(lines(cd.debugcon)[1]).toBe("pvd=CD001 KUMO_CD");
   }, 120_000);
