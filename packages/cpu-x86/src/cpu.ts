@@ -583,6 +583,9 @@ export class X86Cpu implements Vcpu {
     // The retired count lives in a local; `finally` writes it back on every
     // way out (exit, fault unwinding) so that no instruction is lost.
     let retired = this.retired;
+    // Block-tier counts in locals too, added to `counters` on the way out.
+    let blockInstructions = 0;
+    let blockRuns = 0;
     try {
       while (retired < limit) {
         if (this.eventCheck) {
@@ -635,12 +638,13 @@ export class X86Cpu implements Vcpu {
               count = (blocks.code[slot] as BlockFunction)(eip, limit - retired);
             } catch (error) {
               retired += this.blockDone;
+              blockInstructions += this.blockDone;
               throw error;
             }
             if (count >= 0) {
               retired += count;
-              this.counters.blockInstructions += count;
-              this.counters.blockRuns++;
+              blockInstructions += count;
+              blockRuns++;
               if (this.afterInstruction) {
                 this.retired = retired;
                 if (this.singleStep) this.singleStepTrap();
@@ -674,6 +678,8 @@ export class X86Cpu implements Vcpu {
       }
     } finally {
       this.retired = retired;
+      this.counters.blockInstructions += blockInstructions;
+      this.counters.blockRuns += blockRuns;
     }
   }
 
