@@ -96,6 +96,8 @@ function registersInLocals(lines: string[]): {
 const INC_DEC_ADD = 100;
 const INC_DEC_SUB = 101;
 const RESULT_ONLY = 102;
+/** Added to a kind when a rotate replaced its CF/OF (kept in `fo`). */
+const ROTATED = 200;
 
 /** What a compiled block sees of the CPU (the generated code reads these fields by name). */
 export interface BlockHost {
@@ -291,7 +293,7 @@ interface BlockHelpers {
   wr32(linear: number, value: number): void;
   wr16(linear: number, value: number): void;
   wr8(linear: number, value: number): void;
-  lz(kind: number, dst: number, src: number, result: number, carry: number): void;
+  lz(kind: number, dst: number, src: number, result: number, carry: number, rotated: number): void;
   /** Whether RAM from `address` (aligned) still holds `words`. */
   same(address: number, words: Int32Array): boolean;
 }
@@ -323,6 +325,42 @@ function createHelpers(
   const tags = decoded.tag;
   const firstWords = decoded.firstWord;
   const { tlbInfo, tlbPhys, codePage } = arrays;
+  function lz(
+    kind: number,
+    dst: number,
+    src: number,
+    result: number,
+    carry: number,
+    rotated: number,
+  ): void {
+    if (kind >= ROTATED) {
+      // A rotate after the record: its CF/OF (`rotated`) over the record's other flags.
+      lz(kind - ROTATED, dst, src, result, carry, 0);
+      cpu.flagsRaw = (cpu.flagsRaw & ~(CF | OF)) | rotated;
+      cpu.lazy &= ~(CF | OF);
+      return;
+    }
+    cpu.lazySize = 2;
+    cpu.lazyDst = dst;
+    cpu.lazyResult = result;
+    if (kind === RESULT_ONLY) {
+      // IMUL and shifts (as setLazyResult): CF/OF concrete in `carry`, AF clear.
+      cpu.flagsRaw = (cpu.flagsRaw & ~ARITH) | carry;
+      cpu.lazyOp = LazyOp.LOGIC;
+      cpu.lazy = ZF | SF | PF;
+    } else if (kind >= INC_DEC_ADD) {
+      // INC/DEC leave CF as it was (SDM vol. 2 INC): the block kept it in `carry`.
+      cpu.flagsRaw = (cpu.flagsRaw & ~CF) | carry;
+      cpu.lazyOp = kind === INC_DEC_ADD ? LazyOp.ADD : LazyOp.SUB;
+      cpu.lazySrc = 1;
+      cpu.lazy = ARITH & ~CF;
+    } else {
+      cpu.lazyOp = kind;
+      cpu.lazySrc = src;
+      cpu.lazy = ARITH;
+    }
+  }
+
   return {
     step(slot, phys, word, start, next, index) {
       cpu.startEip = start;
@@ -397,27 +435,7 @@ function createHelpers(
       }
       return true;
     },
-    lz(kind, dst, src, result, carry) {
-      cpu.lazySize = 2;
-      cpu.lazyDst = dst;
-      cpu.lazyResult = result;
-      if (kind === RESULT_ONLY) {
-        // IMUL and shifts (as setLazyResult): CF/OF concrete in `carry`, AF clear.
-        cpu.flagsRaw = (cpu.flagsRaw & ~ARITH) | carry;
-        cpu.lazyOp = LazyOp.LOGIC;
-        cpu.lazy = ZF | SF | PF;
-      } else if (kind >= INC_DEC_ADD) {
-        // INC/DEC leave CF as it was (SDM vol. 2 INC): the block kept it in `carry`.
-        cpu.flagsRaw = (cpu.flagsRaw & ~CF) | carry;
-        cpu.lazyOp = kind === INC_DEC_ADD ? LazyOp.ADD : LazyOp.SUB;
-        cpu.lazySrc = 1;
-        cpu.lazy = ARITH & ~CF;
-      } else {
-        cpu.lazyOp = kind;
-        cpu.lazySrc = src;
-        cpu.lazy = ARITH;
-      }
-    },
+    lz,
   };
 }
 
@@ -536,13 +554,13 @@ const LENGTH = ${count};
 return (function block(e, budget) {
   if (${checks.join(" || ")}) return -1;
   let o = 0, l = 0, v = 0, d = 0, s = 0, r = 0, t = 0;
-  let n = 0, fi = 0, fk = -1, fd = 0, fs = 0, fr = 0, fc = 0;${registers?.declare ?? ""}
+  let n = 0, fi = 0, fk = -1, fd = 0, fs = 0, fr = 0, fc = 0, fo = 0;${registers?.declare ?? ""}
   try {${loops ? "\n  for (;;) {" : ""}
 ${(registers?.lines ?? lines).join("\n")}${loops ? "\n  }" : ""}
   } catch (error) {${registers?.writeBack ?? ""}
     cpu.startEip = (e + OFFSETS[fi]) | 0;
     cpu.blockDone = n + fi;
-    if (fk >= 0) lz(fk, fd, fs, fr, fc);
+    if (fk >= 0) lz(fk, fd, fs, fr, fc, fo);
     throw error;
   }
 });`;
@@ -634,8 +652,8 @@ class FlagState {
   /** Code storing the pending record into the CPU on a way out (the state stays). */
   exitFlush(): string {
     if (this.pending === NONE) return "";
-    if (this.pending === UNKNOWN) return "if (fk >= 0) lz(fk, fd, fs, fr, fc);";
-    return `lz(${this.pending}, fd, fs, fr, fc);`;
+    if (this.pending === UNKNOWN) return "if (fk >= 0) lz(fk, fd, fs, fr, fc, fo);";
+    return `lz(${this.pending}, fd, fs, fr, fc, fo);`;
   }
 
   /** Code storing the pending record into the CPU before something reads or replaces it there. */
@@ -644,8 +662,8 @@ class FlagState {
       this.pending === NONE
         ? ""
         : this.pending === UNKNOWN
-          ? "if (fk >= 0) { lz(fk, fd, fs, fr, fc); fk = -1; }"
-          : `lz(${this.pending}, fd, fs, fr, fc); fk = -1;`;
+          ? "if (fk >= 0) { lz(fk, fd, fs, fr, fc, fo); fk = -1; }"
+          : `lz(${this.pending}, fd, fs, fr, fc, fo); fk = -1;`;
     this.pending = NONE;
     return code;
   }
@@ -664,6 +682,18 @@ class FlagState {
     return `fc = ${concrete}; fr = r; fk = ${RESULT_ONLY};`;
   }
 
+  /**
+   * A rotate's CF/OF (`concrete`, in `fo`) over the pending record, or null
+   * when there is none in the locals (the rotate then writes the CPU's flags).
+   */
+  rotate(concrete: string): string | null {
+    if (this.pending === NONE || this.pending === UNKNOWN) return null;
+    const kind = this.pending >= ROTATED ? this.pending : this.pending + ROTATED;
+    this.pending = kind;
+    this.known = kind;
+    return `fo = ${concrete}; fk = ${kind};`;
+  }
+
   /** Code setting `fc` to CF as it stands before an INC/DEC (they keep it). */
   carryBeforeIncDec(): string {
     switch (this.pending) {
@@ -679,6 +709,7 @@ class FlagState {
       case INC_DEC_SUB:
         return "";
       default:
+        if (this.pending >= ROTATED) return `fc = fo & ${CF};`;
         return `${this.flush()} fc = cpu.lazy & ${CF} ? cpu.getCF() : cpu.flagsRaw & ${CF};`;
     }
   }
@@ -1085,18 +1116,24 @@ class InstructionEmitter {
             return shift(`r = d >> ${count};`, `(d >> ${count - 1}) & 1`);
         }
         let code: string;
+        let concrete: string;
         switch (reg) {
           case 0:
-            code = `d = regs[${rm}]; r = (d << ${count}) | (d >>> ${32 - count}); v = r & 1;
-  cpu.flagsRaw = (cpu.flagsRaw & ${~(CF | OF)}) | v | (((r >>> 31) ^ v) ? ${OF} : 0); cpu.lazy &= ${~(CF | OF)};`;
+            code = `d = regs[${rm}]; r = (d << ${count}) | (d >>> ${32 - count}); v = r & 1;`;
+            concrete = `v | (((r >>> 31) ^ v) ? ${OF} : 0)`;
             break;
           case 1:
-            code = `d = regs[${rm}]; r = (d >>> ${count}) | (d << ${32 - count});
-  cpu.flagsRaw = (cpu.flagsRaw & ${~(CF | OF)}) | (r >>> 31) | (((r ^ (r << 1)) >>> 31) ? ${OF} : 0); cpu.lazy &= ${~(CF | OF)};`;
+            code = `d = regs[${rm}]; r = (d >>> ${count}) | (d << ${32 - count});`;
+            concrete = `(r >>> 31) | (((r ^ (r << 1)) >>> 31) ? ${OF} : 0)`;
             break;
           default:
             return null;
         }
+        const pending = flags.rotate(concrete);
+        if (pending !== null) {
+          return { code: `  ${code} ${pending}\n  regs[${rm}] = r;`, ends: false };
+        }
+        code += `\n  cpu.flagsRaw = (cpu.flagsRaw & ${~(CF | OF)}) | ${concrete}; cpu.lazy &= ${~(CF | OF)};`;
         // Rotates change CF/OF only: the other flags stay in the CPU's record.
         const flush = flags.flush();
         flags.written();
@@ -1232,6 +1269,13 @@ class InstructionEmitter {
 function conditionExpression(cc: number, known: number | null): string | null {
   if (known === null) return null;
   let expression: string | null = null;
+  if (known >= ROTATED) {
+    // CF/OF from the rotate, ZF/SF from the record's result.
+    expression =
+      [`(fo & ${OF}) !== 0`, `(fo & ${CF}) !== 0`, "fr === 0", null, "fr < 0"][cc >> 1] ?? null;
+    if (expression === null) return null;
+    return cc & 1 ? `!(${expression})` : expression;
+  }
   switch (known) {
     case LazyOp.SUB:
       expression = [

@@ -10,7 +10,7 @@ import { assemble } from "./support/nasm";
  * flag-setting instruction, kept in locals (block.ts conditionExpression),
  * and stores the flags only where they can be seen. Every flag producer it
  * generates inline (ADD, SUB, CMP, AND, OR, XOR, TEST, INC, DEC after each
- * of them, IMUL, SHL, SHR, SAR, and forms with memory operands) is followed
+ * of them, IMUL, SHL, SHR, SAR, rotates after each, and forms with memory operands) is followed
  * by every Jcc, on edge and random operands, and by PUSHF (flags stored
  * through the interpreter); the interpreter, itself checked against the
  * host CPU (differential.test.ts), is the reference. A loop block whose
@@ -46,6 +46,11 @@ const PRODUCERS = [
   "shl eax, 3\n  inc ebx",
   "imul eax, eax, 5\n  dec ebx",
   "rol eax, 3",
+  "add eax, ebx\n  rol eax, 3",
+  "sub eax, ebx\n  ror ebx, 1",
+  "xor eax, ebx\n  rol ebx, 1\n  dec eax",
+  "shl eax, 2\n  ror eax, 5",
+  "dec eax\n  rol eax, 1\n  ror eax, 2",
   "cmp [esi], ebx",
   "add [esi], ebx",
   "sub ebx, [esi]",
