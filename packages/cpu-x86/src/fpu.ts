@@ -230,9 +230,13 @@ export class Fpu {
     }
   }
 
+  /** Set when the current instruction read an empty register (stack underflow). */
+  private underflowed = false;
+
   private get0(): number {
     const index = this.top & 7;
     if (this.empty[index]) {
+      this.underflowed = true;
       this.raise(IE | SF);
       this.status &= ~C1;
       return INDEFINITE;
@@ -243,6 +247,7 @@ export class Fpu {
   private get(i: number): number {
     const index = (this.top + i) & 7;
     if (this.empty[index]) {
+      this.underflowed = true;
       this.raise(IE | SF);
       this.status &= ~C1;
       return INDEFINITE;
@@ -478,6 +483,8 @@ export class Fpu {
         return this.rounded(value);
       }
     }
+    // A NaN operand propagates (the larger significand of two, SDM vol. 1 4.8.3.5).
+    if (Number.isNaN(a) || Number.isNaN(b)) return this.nanOf(a, b);
     switch (operation) {
       case 0:
         return a + b;
@@ -488,10 +495,11 @@ export class Fpu {
       case 5:
         return b - a;
       case 6:
-        if (b === 0 && !Number.isNaN(a)) this.raise(a === 0 ? IE : ZE);
+        // x / 0: ZE for finite non-zero x, IE for 0 / 0; inf / 0 is inf (IEEE 754 7.3).
+        if (b === 0 && Number.isFinite(a)) this.raise(a === 0 ? IE : ZE);
         return a / b;
       default:
-        if (a === 0 && !Number.isNaN(b)) this.raise(b === 0 ? IE : ZE);
+        if (a === 0 && Number.isFinite(b)) this.raise(b === 0 ? IE : ZE);
         return b / a;
     }
   }
@@ -528,6 +536,7 @@ export class Fpu {
       (op === 0xdd && memory && (reg === 4 || reg === 6 || reg === 7)) ||
       (op === 0xdf && !memory && modrm === 0xe0);
     this.abort = false;
+    this.underflowed = false;
     if (!control) {
       this.checkPending(cpu);
       // C1 is the round-up indicator of most instructions; cleared unless set below.
@@ -728,7 +737,8 @@ export class Fpu {
     }
     let hi: number;
     let lo = 0;
-    if (r.exponent > -1022 && r.exponent < 1023) {
+    // st + residual is exact while the residual's last bit, 2^(exponent - 63), is no double denormal's.
+    if (r.exponent > -1012 && r.exponent < 1023) {
       hi = splitSignificand(r.high, r.low, r.exponent - 63);
       lo = splitLow;
     } else {
@@ -1064,6 +1074,40 @@ export class Fpu {
     this.setRounded(0, r, false, false);
   }
 
+  /**
+   * FXTRACT (SDM vol. 2A): ST(0) = the exponent as a real, then push the
+   * significand (sign kept, exponent 0), exactly. Zero: ZE, exponent -inf;
+   * infinity: exponent +inf; NaN: both the NaN.
+   */
+  private extract(): void {
+    const index = this.top & 7;
+    const v = this.get0();
+    if (this.abort) return;
+    const finite = this.wideFinite(index) || (Number.isFinite(v) && !this.wide[index]);
+    if (Number.isNaN(v) && !finite) {
+      this.set(0, v);
+      this.push(v);
+      return;
+    }
+    if (!finite) {
+      this.set(0, Number.POSITIVE_INFINITY);
+      this.push(v);
+      return;
+    }
+    const x = this.exactOf(0);
+    if (x.m === 0n) {
+      this.raise(ZE);
+      if (this.abort) return;
+      this.set(0, Number.NEGATIVE_INFINITY);
+      this.push(v);
+      return;
+    }
+    const exponent = leadingExponent(x);
+    this.set(0, exponent);
+    this.push(0);
+    this.setRounded(0, round64({ ...x, e: x.e - exponent }, 0), false, false);
+  }
+
   /** ST(0) op= src (toRegister false) or ST(i) = ST(i) op ST(0). */
   private executeArith(
     operation: number,
@@ -1185,6 +1229,8 @@ export class Fpu {
 
   /** IE for a NaN made from non-NaN operands (an invalid operation); a NaN operand propagates quietly. */
   private checkResult(value: number, a: number, b: number): number {
+    // Stack underflow: the masked response is the indefinite (SDM vol. 1 8.5.1.1).
+    if (this.underflowed) return INDEFINITE;
     if (Number.isNaN(value) && !Number.isNaN(a) && !Number.isNaN(b)) {
       this.raise(IE);
       return INDEFINITE;
@@ -1308,13 +1354,9 @@ export class Fpu {
       case 0xf3:
         this.arctangent();
         return;
-      case 0xf4: {
-        const v = this.get0();
-        const exponent = v === 0 ? Number.NEGATIVE_INFINITY : Math.floor(Math.log2(Math.abs(v)));
-        this.set(0, exponent);
-        this.push(v === 0 ? v : v / 2 ** exponent);
+      case 0xf4:
+        this.extract();
         return;
-      }
       case 0xf5:
       case 0xf8: {
         this.partialRemainder(modrm === 0xf5);
@@ -1736,7 +1778,8 @@ export class Fpu {
     if (exponent === 0 && mantissa === 0) return sign * 0;
     // Normal doubles keep the low 11 bits exactly in the residual; beyond the
     // double range the bits go to `extendedBits` for a wide register.
-    if (exponent > 16383 - 1022 && exponent < 16383 + 1023) {
+    // (The residual's last bit, 2^(exponent - 63), must not fall below 2^-1074.)
+    if (exponent > 16383 - 1012 && exponent < 16383 + 1023) {
       const value = splitSignificand(high, low, exponent - 16383 - 63);
       this.extendedResidual = sign * splitLow;
       return sign * value;
@@ -1783,13 +1826,34 @@ export class Fpu {
       return this.st[index];
     }
     const negative = (this.wideTop[index] & 0x8000) !== 0;
-    const exponent =
-      (this.wideTop[index] & 0x7fff) - 16383 + ((this.wideTop[index] & 0x7fff) === 0 ? 1 : 0);
+    const significand = (BigInt(this.wideHigh[index]) << 32n) | BigInt(this.wideLow[index]);
+    if (significand === 0n) return negative ? -0 : 0;
     const precision = double ? 53 : 24;
     const minimum = double ? -1022 : -126;
+    const maximum = double ? 1023 : 127;
     const rc = this.rc();
     const sign = negative ? -1 : 1;
-    if (exponent > 0) {
+    // The value is significand * 2^(scale); its leading bit is 2^lead.
+    const scale = Math.max(biased, 1) - 16383 - 63;
+    const lead = scale + significand.toString(2).length - 1;
+    const tiny = lead < minimum;
+    // Keep the bits from 2^low up: `precision` bits, fewer when tiny.
+    const low = Math.max(lead, minimum) - precision + 1;
+    const shift = low - scale;
+    let q = shift <= 0 ? significand << BigInt(-shift) : significand >> BigInt(shift);
+    const rest = shift <= 0 ? 0n : significand - (q << BigInt(shift));
+    let up = false;
+    if (rest !== 0n) {
+      const half = 1n << BigInt(shift - 1);
+      if (rc === 0) up = rest > half || (rest === half && (q & 1n) === 1n);
+      else if (rc === 1) up = negative;
+      else if (rc === 2) up = !negative;
+      if (up) q += 1n;
+    }
+    // Rounding up may carry into a new leading bit.
+    const top = low + q.toString(2).length - 1;
+    if (top > maximum) {
+      // Overflow (SDM vol. 1 4.9.1.4): masked, an infinity or the largest finite value by rounding mode.
       this.raise(OE | PE);
       if (OE & ~this.control) {
         this.abort = true;
@@ -1800,31 +1864,18 @@ export class Fpu {
       const largest = double ? 1.7976931348623157e308 : 3.4028234663852886e38;
       return sign * (toInfinity ? Number.POSITIVE_INFINITY : largest);
     }
-    // Tiny: keep the bits above 2^(minimum - precision + 1), rounded.
-    let significand = (BigInt(this.wideHigh[index]) << 32n) | BigInt(this.wideLow[index]);
-    const shift = BigInt(63 - exponent + minimum - precision + 1);
-    const kept = shift >= 128n ? 0n : significand >> shift;
-    const rest = significand - (kept << shift);
-    let q = kept;
-    let up = false;
-    if (rest !== 0n) {
-      const half = 1n << (shift - 1n);
-      if (rc === 0) up = rest > half || (rest === half && (kept & 1n) === 1n);
-      else if (rc === 1) up = negative;
-      else if (rc === 2) up = !negative;
-      if (up) q += 1n;
-    }
-    significand = q;
-    if (UE & ~this.control) {
+    if (tiny && UE & ~this.control) {
       this.raise(UE);
       this.abort = true;
       return 0;
     }
     if (rest !== 0n) {
-      this.raise(UE | PE);
+      this.raise(tiny ? UE | PE : PE);
       if (up) this.status |= C1;
     }
-    return sign * Number(significand) * 2 ** (minimum - precision + 1);
+    // q * 2^low in two exact steps (2^low alone may lie outside the double range).
+    const half = Math.trunc(low / 2);
+    return sign * Number(q) * 2 ** half * 2 ** (low - half);
   }
 
   writeExtended(cpu: X86Cpu, address: number, value: number, residual = 0): void {
