@@ -1648,6 +1648,17 @@ export class X86Cpu implements Vcpu {
     return this.tlbPhys[vpn] | (linear & 0xfff);
   }
 
+  /**
+   * For an operand wider than the accesses it is made of (a quadword read as
+   * two dwords): #AC(0) when alignment checking is on and `linear` is not a
+   * multiple of `size` (SDM vol. 3A 6.15, table 6-7: quadword 8).
+   */
+  checkAlignment(linear: number, size: number, write: boolean): void {
+    if (this.alignmentCheck && linear & (size - 1)) {
+      this.alignedProbe(linear, size, write ? ACCESS_WRITE : ACCESS_READ);
+    }
+  }
+
   private writeCrossing(linear: number, size: number, value: number): void {
     const first = this.translateSlow(linear, ACCESS_WRITE);
     const second = this.translateSlow(((linear | 0xfff) + 1) | 0, ACCESS_WRITE);
@@ -3359,7 +3370,9 @@ export class X86Cpu implements Vcpu {
   }
 
   private cmpxchg8b(slot: number): void {
-    const address = this.ea(slot, 2, true);
+    // The segment check covers all 8 bytes; a quadword is 8-byte aligned under #AC.
+    const address = this.ea(slot, 3, true);
+    this.checkAlignment(address, 8, true);
     const low = this.readLin32(address);
     const high = this.readLin32((address + 4) | 0);
     this.materializeFlags();

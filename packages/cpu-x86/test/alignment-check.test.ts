@@ -105,6 +105,12 @@ ac3:
 
 ${descriptorTables(KERNEL_USER_TSS, ["tss"])}`;
 
+/** The same kernel with a misaligned quadword (`cmpxchg8b`, 4-byte aligned) as the third #AC. */
+const QUADWORD = KERNEL.replace(
+  "  mov ax, [DATA + 0x101]           ; misaligned word read",
+  "  cmpxchg8b [DATA + 0x104]         ; quadword at a dword boundary",
+);
+
 describe("alignment check (#AC)", () => {
   for (const jit of [false, true]) {
     it(`faults misaligned CPL 3 accesses with CR0.AM and EFLAGS.AC (${jit ? "block tier" : "interpreter"})`, () => {
@@ -130,6 +136,17 @@ describe("alignment check (#AC)", () => {
       expect(cpu.counters.events).toBe(4);
     });
   }
+
+  it("checks a quadword operand (cmpxchg8b) for 8-byte alignment", () => {
+    const cpu = createFlatCpu(assemble(QUADWORD), { jit: false });
+    expect(runUntilHalt(cpu, 100_000)).toBe(VcpuExitReason.Halt);
+    const view = new DataView(cpu.ram.buffer);
+    const r = (offset: number) => view.getUint32(0x9000 + offset, true);
+    expect(r(4)).toBe(3);
+    expect(r(20)).toBe(r(56));
+    // Retried with CR0.AM clear: EDX:EAX differ from memory, so they are loaded from it.
+    expect(r(40)).toBe(0x11);
+  });
 
   it("leaves the faulting write undone", () => {
     // The first #AC handler reads the target of the faulting store before the retry.
