@@ -282,7 +282,8 @@ export class Fpu {
       this.st[index] =
         (top & 0x8000 ? -1 : 1) *
         (high * 4294967296 + low) *
-        2 ** (Math.max(biased, 1) - 16383 - 63);
+        2 ** -600 *
+        2 ** (Math.max(biased, 1) - 16383 - 63 + 600);
     }
     this.residual[index] = 0;
   }
@@ -1451,7 +1452,10 @@ export class Fpu {
                   // Unmasked overflow or underflow on a store leaves memory and the stack unchanged (SDM vol. 1 8.5.4).
                   if (roundFlags & 0x18 & ~this.control) this.abort = true;
                 }
-                this.rounded(value);
+                // An unmasked overflow or underflow reports no PE (checked on the host).
+                if (!this.abort) this.rounded(value);
+                // Overflow to infinity rounded the magnitude up (C1, SDM vol. 1 8.1.3.1).
+                if (!this.abort && roundFlags & 0x08 && !Number.isFinite(value)) this.status |= C1;
               }
             }
             const address = cpu.ea(slot, 2, true);
@@ -1785,7 +1789,8 @@ export class Fpu {
       return sign * value;
     }
     this.extendedWide = true;
-    return sign * mantissa * 2 ** (Math.max(exponent, 1) - 16383 - 63);
+    // (Nearest double, in two steps so that tiny values keep their double denormal.)
+    return sign * mantissa * 2 ** -600 * 2 ** (Math.max(exponent, 1) - 16383 - 63 + 600);
   }
 
   /** Stores physical register `index` as m80, exactly (wide registers keep their bits). */
@@ -1923,7 +1928,10 @@ export class Fpu {
       if (residual !== 0 && Number.isFinite(residual)) {
         // The low 11 bits: residual in units of the significand's last bit,
         // negative when st was rounded up (sign-relative).
-        let units = (sign ? -residual : residual) * 2 ** (63 - (exponent - 1023));
+        // (In two steps: 2^(63 - e) alone overflows for exponents below -960.)
+        const shift = 63 - (exponent - 1023);
+        const halfShift = Math.trunc(shift / 2);
+        let units = (sign ? -residual : residual) * 2 ** halfShift * 2 ** (shift - halfShift);
         if (units < 0 && high === (0x80000000 | 0) && low === 0) {
           // st a power of two rounded up: the value is just below it.
           top -= 1;

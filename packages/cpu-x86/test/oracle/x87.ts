@@ -258,6 +258,11 @@ function buildX87Case(
   if (TRANSCENDENTAL.has(entry.name)) {
     code.push(0xdb, ...absolute(b, 7, RESULT80[0])); // fstp tword
     code.push(0xdb, ...absolute(b, 7, RESULT80[1]));
+  } else if (entry.store && entry.operand === "m80fp") {
+    // FSTP m80 changes 10 bytes itself: the other register is popped
+    // unstored, to stay within MAX_DIFFS changed bytes (see below).
+    code.push(0xdd, ...absolute(b, 3, RESULT0)); // fstp qword
+    code.push(0xdd, 0xd8); // fstp st(0)
   } else {
     code.push(0xdd, ...absolute(b, 3, RESULT0)); // fstp qword
     code.push(0xdd, ...absolute(b, 3, RESULT1));
