@@ -178,6 +178,22 @@ interface TablePlan {
   readonly madtEntries: Aml;
   /** Fills the FADT fields after the header other than FIRMWARE_CTRL, DSDT and X_DSDT. */
   fadt(view: DataView, at: number): void;
+  /** Alignment of the first table after the RSDP (default 16; 64 keeps the FACS aligned in a file of its own). */
+  readonly tablesAlign?: number;
+}
+
+/**
+ * Where `assemble` put addresses and checksums, offsets in `bytes`: what a
+ * firmware's linker/loader must patch when it moves the tables
+ * (`buildPcAcpiLoader`).
+ */
+interface TableLinks {
+  /** An address of `size` bytes at `at` (its value is `address` + the target's offset). */
+  readonly pointers: { readonly at: number; readonly size: 4 | 8 }[];
+  /** The checksum byte `at` over [start, start + length). */
+  readonly checksums: { readonly at: number; readonly start: number; readonly length: number }[];
+  /** The offset of the first table after the RSDP. */
+  readonly tablesStart: number;
 }
 
 /**
@@ -187,7 +203,7 @@ interface TablePlan {
  * (arch/x86/xen/enlighten_pvh.c, xen-abi.md 1.2) and Kumo's emulated LAPIC
  * of vCPU n has APIC ID n.
  */
-function assemble(plan: TablePlan): AcpiTables {
+function assemble(plan: TablePlan): AcpiTables & { readonly links: TableLinks } {
   checkVcpus(plan.vcpus);
   const address = plan.address;
   const dsdtSize = HEADER_SIZE + plan.dsdt.length;
@@ -197,8 +213,9 @@ function assemble(plan: TablePlan): AcpiTables {
   // 16-byte alignment for the RSDP (ACPI 6.4 5.2.5.1) and 8 for the tables; 64 for the FACS (5.2.10).
   const align = (n: number, to = 16) => Math.ceil(n / to) * to;
   const rsdpAt = 0;
-  const rsdtAt = plan.rsdt ? align(rsdpAt + RSDP_SIZE) : -1;
-  const xsdtAt = align(plan.rsdt ? rsdtAt + rsdtSize : rsdpAt + RSDP_SIZE);
+  const tablesStart = align(rsdpAt + RSDP_SIZE, plan.tablesAlign ?? 16);
+  const rsdtAt = plan.rsdt ? tablesStart : -1;
+  const xsdtAt = plan.rsdt ? align(rsdtAt + rsdtSize) : tablesStart;
   const facsAt = plan.facs ? align(xsdtAt + xsdtSize, 64) : -1;
   const fadtAt = align(plan.facs ? facsAt + FACS_SIZE : xsdtAt + xsdtSize);
   const dsdtAt = align(fadtAt + FADT_SIZE);
@@ -209,18 +226,31 @@ function assemble(plan: TablePlan): AcpiTables {
   }
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
+  const links: TableLinks = { pointers: [], checksums: [], tablesStart };
+  const pointer32 = (at: number, target: number) => {
+    view.setUint32(at, address + target, true);
+    links.pointers.push({ at, size: 4 });
+  };
+  const pointer64 = (at: number, target: number) => {
+    u64(view, at, address + target);
+    links.pointers.push({ at, size: 8 });
+  };
+  const sum = (start: number, length: number, at: number) => {
+    checksum(bytes, start, length, at);
+    links.checksums.push({ at, start, length });
+  };
 
   // RSDT and XSDT: the FADT and the MADT (the DSDT and FACS are reached through the FADT).
   if (plan.rsdt) {
     header(view, rsdtAt, "RSDT", rsdtSize, 1, plan.oemTableId);
-    view.setUint32(rsdtAt + HEADER_SIZE, address + fadtAt, true);
-    view.setUint32(rsdtAt + HEADER_SIZE + 4, address + madtAt, true);
-    checksum(bytes, rsdtAt, rsdtSize, rsdtAt + 9);
+    pointer32(rsdtAt + HEADER_SIZE, fadtAt);
+    pointer32(rsdtAt + HEADER_SIZE + 4, madtAt);
+    sum(rsdtAt, rsdtSize, rsdtAt + 9);
   }
   header(view, xsdtAt, "XSDT", xsdtSize, 1, plan.oemTableId);
-  u64(view, xsdtAt + HEADER_SIZE, address + fadtAt);
-  u64(view, xsdtAt + HEADER_SIZE + 8, address + madtAt);
-  checksum(bytes, xsdtAt, xsdtSize, xsdtAt + 9);
+  pointer64(xsdtAt + HEADER_SIZE, fadtAt);
+  pointer64(xsdtAt + HEADER_SIZE + 8, madtAt);
+  sum(xsdtAt, xsdtSize, xsdtAt + 9);
 
   if (plan.facs) {
     // FACS (ACPI 6.4 5.2.10): no checksum; hardware signature 0, no waking vector, version 2.
@@ -232,18 +262,18 @@ function assemble(plan: TablePlan): AcpiTables {
   // FADT revision 6 (276 bytes).
   header(view, fadtAt, "FACP", FADT_SIZE, 6, plan.oemTableId);
   // FIRMWARE_CTRL (32-bit) only; X_FIRMWARE_CTRL stays 0 (one of the two, ACPI 6.4 table 5.9).
-  if (plan.facs) view.setUint32(fadtAt + 36, address + facsAt, true);
-  view.setUint32(fadtAt + 40, address + dsdtAt, true); // DSDT
+  if (plan.facs) pointer32(fadtAt + 36, facsAt);
+  pointer32(fadtAt + 40, dsdtAt); // DSDT
   plan.fadt(view, fadtAt);
   view.setUint8(fadtAt + 131, 0); // FADT minor version
-  u64(view, fadtAt + 140, address + dsdtAt); // X_DSDT, equal to DSDT
+  pointer64(fadtAt + 140, dsdtAt); // X_DSDT, equal to DSDT
   ascii(view, fadtAt + 268, "KumoXen "); // hypervisor vendor identity
-  checksum(bytes, fadtAt, FADT_SIZE, fadtAt + 9);
+  sum(fadtAt, FADT_SIZE, fadtAt + 9);
 
   // DSDT revision 2 (64-bit AML integers).
   header(view, dsdtAt, "DSDT", dsdtSize, 2, plan.oemTableId);
   bytes.set(plan.dsdt, dsdtAt + HEADER_SIZE);
-  checksum(bytes, dsdtAt, dsdtSize, dsdtAt + 9);
+  sum(dsdtAt, dsdtSize, dsdtAt + 9);
 
   // MADT revision 4: LAPIC address, flags, one processor local APIC (type 0) per vCPU, the rest.
   header(view, madtAt, "APIC", madtSize, 4, plan.oemTableId);
@@ -258,17 +288,18 @@ function assemble(plan: TablePlan): AcpiTables {
     view.setUint32(at + 4, 1, true); // flags: enabled
   }
   bytes.set(plan.madtEntries, madtAt + HEADER_SIZE + 8 + plan.vcpus * MADT_LAPIC_SIZE);
-  checksum(bytes, madtAt, madtSize, madtAt + 9);
+  sum(madtAt, madtSize, madtAt + 9);
 
   // RSDP (ACPI 2.0+): checksum over the first 20 bytes, extended checksum over all 36.
   ascii(view, rsdpAt, "RSD PTR ");
   ascii(view, rsdpAt + 9, OEM_ID);
   view.setUint8(rsdpAt + 15, 2); // revision 2: ACPI 2.0 and later
-  view.setUint32(rsdpAt + 16, plan.rsdt ? address + rsdtAt : 0, true);
+  if (plan.rsdt) pointer32(rsdpAt + 16, rsdtAt);
   view.setUint32(rsdpAt + 20, RSDP_SIZE, true);
-  u64(view, rsdpAt + 24, address + xsdtAt);
-  checksum(bytes, rsdpAt, 20, rsdpAt + 8);
-  checksum(bytes, rsdpAt, RSDP_SIZE, rsdpAt + 32);
+  pointer64(rsdpAt + 24, xsdtAt);
+  // The 20-byte checksum first: the extended one covers it.
+  sum(rsdpAt, 20, rsdpAt + 8);
+  sum(rsdpAt, RSDP_SIZE, rsdpAt + 32);
 
   return {
     rsdpAddress: address + rsdpAt,
@@ -283,6 +314,7 @@ function assemble(plan: TablePlan): AcpiTables {
       DSDT: address + dsdtAt,
       APIC: address + madtAt,
     },
+    links,
   };
 }
 
@@ -291,7 +323,7 @@ function assemble(plan: TablePlan): AcpiTables {
  * (default `ACPI_TABLES_ADDRESS`): hardware-reduced, no FACS, no RSDT.
  */
 export function buildAcpiTables(vcpus: number, address = ACPI_TABLES_ADDRESS): AcpiTables {
-  return assemble({
+  const { links: _links, ...tables } = assemble({
     vcpus,
     address,
     limit: ACPI_TABLES_SIZE,
@@ -310,6 +342,7 @@ export function buildAcpiTables(vcpus: number, address = ACPI_TABLES_ADDRESS): A
       ioRegister(view, at + 256, ACPI_SLEEP_STATUS_PORT); // SLEEP_STATUS_REG
     },
   });
+  return tables;
 }
 
 /**
@@ -449,6 +482,14 @@ function pcDsdt(options: PcAcpiOptions): Aml {
  * high) and LINT1 as NMI on every processor.
  */
 export function buildPcAcpiTables(options: PcAcpiOptions): AcpiTables {
+  const { links: _links, ...tables } = assemble(
+    pcTablePlan(options, options.address ?? ACPI_TABLES_ADDRESS),
+  );
+  return tables;
+}
+
+/** What the PC's tables are, wherever they go (`buildPcAcpiTables`, `buildPcAcpiLoader`). */
+function pcTablePlan(options: PcAcpiOptions, address: number): TablePlan {
   const madtEntries: number[] = [];
   // I/O APIC (type 1): ID, reserved, address, GSI base 0.
   madtEntries.push(1, 12, options.ioApicId, 0, ...le(options.ioApicAddress, 4), ...le(0, 4));
@@ -465,9 +506,9 @@ export function buildPcAcpiTables(options: PcAcpiOptions): AcpiTables {
   // Local APIC NMI (type 4): all processors (0xFF), flags conforming, LINT1.
   madtEntries.push(4, 6, 0xff, 0, 0, 1);
   const pmBase = ACPI_PM_PORT_BASE;
-  return assemble({
+  return {
     vcpus: options.vcpus,
-    address: options.address ?? ACPI_TABLES_ADDRESS,
+    address,
     limit: ACPI_PC_TABLES_SIZE,
     oemTableId: "KUMOPC  ",
     rsdt: true,
@@ -505,5 +546,106 @@ export function buildPcAcpiTables(options: PcAcpiOptions): AcpiTables {
       ioRegister(view, at + 172, pmBase + 4, 16, GAS_ACCESS_WORD); // X_PM1a_CNT_BLK
       ioRegister(view, at + 208, pmBase + 8, 32, GAS_ACCESS_DWORD); // X_PM_TMR_BLK
     },
+  };
+}
+
+/**
+ * The fw_cfg files through which QEMU gives SeaBIOS (and OVMF) its ACPI
+ * tables, and which SeaBIOS 1.16 reads in qemu_platform_setup
+ * (src/fw/romfile_loader.c): the tables themselves ("etc/acpi/tables"),
+ * the RSDP on its own ("etc/acpi/rsdp") and the script that places and
+ * links them ("etc/table-loader", QEMU hw/acpi/bios-linker-loader.c).
+ */
+export const ACPI_TABLES_FILE = "etc/acpi/tables";
+export const ACPI_RSDP_FILE = "etc/acpi/rsdp";
+export const ACPI_LOADER_FILE = "etc/table-loader";
+
+/** Linker/loader commands (QEMU bios-linker-loader.c BIOS_LINKER_LOADER_COMMAND_*, SeaBIOS romfile_loader.h). */
+export const LoaderCommand = { ALLOCATE: 1, ADD_POINTER: 2, ADD_CHECKSUM: 3 } as const;
+/** ALLOCATE zones: anywhere in high memory, or the F segment (0xF0000-0xFFFFF, where an OS looks for the RSDP). */
+export const LoaderZone = { HIGH: 1, FSEG: 2 } as const;
+/** One command is 128 bytes; a file name has 56 (NUL-terminated). */
+export const LOADER_ENTRY_SIZE = 128;
+const LOADER_FILE_SIZE = 56;
+
+export interface AcpiLoaderFiles {
+  /** "etc/acpi/tables": RSDT, XSDT, FACS, FADT, DSDT, MADT; addresses in it are offsets in this file. */
+  readonly tables: Uint8Array;
+  /** "etc/acpi/rsdp": the 36-byte RSDP; its RSDT and XSDT addresses are offsets in `tables`. */
+  readonly rsdp: Uint8Array;
+  /** "etc/table-loader": ALLOCATE both, ADD_POINTER for every address, ADD_CHECKSUM for every checksum. */
+  readonly loader: Uint8Array;
+}
+
+/**
+ * The PC's ACPI tables (the same `pcTablePlan` as `buildPcAcpiTables`) as
+ * QEMU hands them to firmware: the firmware ALLOCATEs the tables in high
+ * memory (64-byte aligned, for the FACS) and the RSDP in the F segment
+ * (16-byte aligned, ACPI 6.4 5.2.5.1), adds each file's address to every
+ * pointer into it (ADD_POINTER; the file holds the target's offset), and
+ * recomputes each checksum (ADD_CHECKSUM, after the pointers it covers;
+ * the checksum bytes start at 0, as QEMU leaves them and as OVMF, which
+ * stores rather than adjusts the sum, requires). The firmware then finds
+ * the RSDP in the F segment as an OS does.
+ */
+export function buildPcAcpiLoader(options: Omit<PcAcpiOptions, "address">): AcpiLoaderFiles {
+  // At address 0 every pointer holds its target's offset in the whole image.
+  const image = assemble({ ...pcTablePlan(options, 0), tablesAlign: 64 });
+  const start = image.links.tablesStart;
+  const bytes = image.bytes.slice();
+  const view = new DataView(bytes.buffer);
+  const commands: Uint8Array[] = [];
+  const command = (code: number, fill: (entry: DataView, raw: Uint8Array) => void) => {
+    const raw = new Uint8Array(LOADER_ENTRY_SIZE);
+    const entry = new DataView(raw.buffer);
+    entry.setUint32(0, code, true);
+    fill(entry, raw);
+    commands.push(raw);
+  };
+  const fileName = (raw: Uint8Array, at: number, name: string) => {
+    for (let i = 0; i < name.length; i++) raw[at + i] = name.charCodeAt(i);
+  };
+  const fileOf = (at: number) => (at < start ? ACPI_RSDP_FILE : ACPI_TABLES_FILE);
+  const offsetIn = (at: number) => (at < start ? at : at - start);
+  // ALLOCATE { file[56], u32 align, u8 zone }.
+  command(LoaderCommand.ALLOCATE, (entry, raw) => {
+    fileName(raw, 4, ACPI_TABLES_FILE);
+    entry.setUint32(4 + LOADER_FILE_SIZE, 64, true);
+    entry.setUint8(8 + LOADER_FILE_SIZE, LoaderZone.HIGH);
   });
+  command(LoaderCommand.ALLOCATE, (entry, raw) => {
+    fileName(raw, 4, ACPI_RSDP_FILE);
+    entry.setUint32(4 + LOADER_FILE_SIZE, 16, true);
+    entry.setUint8(8 + LOADER_FILE_SIZE, LoaderZone.FSEG);
+  });
+  // ADD_POINTER { dest_file[56], src_file[56], u32 offset, u8 size }: every pointer targets a table.
+  for (const pointer of image.links.pointers) {
+    const value =
+      pointer.size === 4
+        ? view.getUint32(pointer.at, true)
+        : view.getUint32(pointer.at, true) + view.getUint32(pointer.at + 4, true) * 0x100000000;
+    if (value < start) throw new Error(`ACPI pointer at ${pointer.at} does not point at a table`);
+    if (pointer.size === 4) view.setUint32(pointer.at, value - start, true);
+    else u64(view, pointer.at, value - start);
+    command(LoaderCommand.ADD_POINTER, (entry, raw) => {
+      fileName(raw, 4, fileOf(pointer.at));
+      fileName(raw, 4 + LOADER_FILE_SIZE, ACPI_TABLES_FILE);
+      entry.setUint32(4 + 2 * LOADER_FILE_SIZE, offsetIn(pointer.at), true);
+      entry.setUint8(8 + 2 * LOADER_FILE_SIZE, pointer.size);
+    });
+  }
+  // ADD_CHECKSUM { file[56], u32 offset, u32 start, u32 length }, in the order assemble summed.
+  for (const sum of image.links.checksums) {
+    bytes[sum.at] = 0;
+    command(LoaderCommand.ADD_CHECKSUM, (entry, raw) => {
+      fileName(raw, 4, fileOf(sum.at));
+      entry.setUint32(4 + LOADER_FILE_SIZE, offsetIn(sum.at), true);
+      entry.setUint32(8 + LOADER_FILE_SIZE, offsetIn(sum.start), true);
+      entry.setUint32(12 + LOADER_FILE_SIZE, sum.length, true);
+    });
+  }
+  const loader = new Uint8Array(commands.length * LOADER_ENTRY_SIZE);
+  for (let index = 0; index < commands.length; index++)
+    loader.set(commands[index], index * LOADER_ENTRY_SIZE);
+  return { tables: bytes.slice(start), rsdp: bytes.slice(0, RSDP_SIZE), loader };
 }

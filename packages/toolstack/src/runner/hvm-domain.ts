@@ -19,6 +19,10 @@
  * (../builder/acpi.ts buildPcAcpiTables) at 0xE0000 beside the MP table,
  * and the PIIX4-style PM block they describe (PM1 event/control, PM timer,
  * SCI on IRQ 9) at I/O 0xB000, whose `\_S5` write powers the domain off.
+ * Firmware boot (SeaBIOS) gets QEMU's fw_cfg with the platform's items
+ * (./pc-platform.ts) and, unless `acpi = 0`, the same tables as fw_cfg
+ * files with QEMU's linker/loader script ("etc/table-loader"), which the
+ * firmware places, links and checksums, and the same PM block.
  *
  * With `serial = "pty"` the domain's console (`console`) is COM1: what the
  * guest transmits goes to its listeners and host input is received, as
@@ -33,7 +37,15 @@ import {
   LvtIndex,
 } from "@kumo/device-models";
 import type { ClockOptions, Domain, Hypervisor, VcpuContext } from "@kumo/hypervisor-core";
-import { ACPI_PC_S5_SLEEP_TYPE, ACPI_PM_PORT_BASE, buildPcAcpiTables } from "../builder/acpi";
+import {
+  ACPI_LOADER_FILE,
+  ACPI_PC_S5_SLEEP_TYPE,
+  ACPI_PM_PORT_BASE,
+  ACPI_RSDP_FILE,
+  ACPI_TABLES_FILE,
+  buildPcAcpiLoader,
+  buildPcAcpiTables,
+} from "../builder/acpi";
 import { type BzImageBootLayout, buildBzImageBoot, pcE820 } from "../builder/bzimage-boot";
 import { DomainBuildError } from "../builder/errors";
 import { isBzImage } from "../builder/kernel-image";
@@ -122,8 +134,10 @@ export interface HvmDomainOptions {
    */
   readonly mpTable?: boolean;
   /**
-   * Direct kernel boot: ACPI tables and the ACPI PM block (see above).
-   * Default: xl.cfg `acpi`, else true. False: MP table only, no PM block.
+   * Direct kernel and firmware boot: ACPI tables and the ACPI PM block (see
+   * above). Default: xl.cfg `acpi`, else true. False: no tables, no PM block
+   * (direct boot: the MP table only; SeaBIOS: none, its built-in tables need a
+   * PIIX4 PM function, and its MP table).
    */
   readonly acpi?: boolean;
   /** The Xen platform PCI device (xl.cfg xen_platform_pci; default false here). */
@@ -331,12 +345,12 @@ export function createHvmDomain(
       memory.writeBytes(0x100000 - low.length, low);
     }
     domain.memoryMap = layout.e820.map((entry) => ({ ...entry }));
+    // Direct kernel boot and firmware boot get ACPI; a bare boot sector does not.
     const acpi =
-      images.kernel !== undefined &&
+      (firmware !== undefined || images.kernel !== undefined) &&
       bootSector === undefined &&
-      firmware === undefined &&
       (options.acpi ?? config.acpi ?? true);
-    if (acpi) {
+    if (acpi && firmware === undefined) {
       // After the kernel builder, which clears the first MiB.
       const tables = buildPcAcpiTables({
         vcpus: config.vcpus,
@@ -402,6 +416,7 @@ export function createHvmDomain(
       xenPlatform: options.xenPlatform,
       ideDisks: options.ideDisks,
       bootOrder: options.bootOrder,
+      fwCfg: firmware === undefined ? undefined : { vcpus: config.vcpus },
       deliver: (message) => {
         // Fixed and lowest-priority messages to the addressed APIC (physical) or vCPU 0.
         if (message.deliveryMode > 1) return;
@@ -414,6 +429,18 @@ export function createHvmDomain(
       },
     });
     console.platform = platform;
+    if (acpi && platform.fwCfg !== null) {
+      // Firmware boot: the same tables through fw_cfg, which SeaBIOS places and links (see ../builder/acpi.ts).
+      const files = buildPcAcpiLoader({
+        vcpus: config.vcpus,
+        ioApicId: config.vcpus,
+        ioApicAddress: IO_APIC_DEFAULT_BASE,
+        ramBelow4G: memory.ram.size,
+      });
+      platform.fwCfg.addFile(ACPI_TABLES_FILE, files.tables);
+      platform.fwCfg.addFile(ACPI_RSDP_FILE, files.rsdp);
+      platform.fwCfg.addFile(ACPI_LOADER_FILE, files.loader);
+    }
 
     for (let id = 0; id < config.vcpus; id++) {
       const cpu = createX86Cpu({ memory, io: platform.bus });

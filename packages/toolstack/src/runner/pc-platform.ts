@@ -10,6 +10,7 @@
  *   port 0xF4 (config)     isa-debug-exit           MMIO 0xFEC00000       82093AA I/O APIC
  *   with `addVga`: ports 0x3B0-0x3DF, 0x1CE-0x1CF    stdvga PCI function 00:03.0 (ROM BAR)
  *   with `acpiPm`: ports 0xB000-0xB00B               ACPI PM1 event/control and PM timer (SCI: IRQ 9)
+ *   with `fwCfg`: ports 0x510-0x511, 0x514-0x51B     QEMU fw_cfg (selector/data, DMA address)
  *   ports 0x1F0-0x1F7, 0x3F6 (IRQ 14), 0x170-0x177, 0x376 (IRQ 15), and BAR 4 (16 ports where the
  *   firmware puts it): PIIX3 IDE 00:01.1 with bus-master DMA; the boot order in CMOS 0x3D/0x38
  *
@@ -25,7 +26,14 @@ import {
   CmosRtc,
   DebugConsole,
   DebugExit,
+  FW_CFG_DMA_IO_BASE,
+  FW_CFG_DMA_IO_SIZE,
+  FW_CFG_IO_BASE,
+  FW_CFG_IO_SIZE,
+  FwCfg,
+  FwCfgKey,
   I8042,
+  IdeCdrom,
   IdeController,
   type IdeDevice,
   IO_APIC_DEFAULT_BASE,
@@ -81,6 +89,13 @@ export interface PcPlatformOptions {
   readonly ideDisks?: readonly (IdeDevice | null | undefined)[];
   /** The firmware's boot order (xl.cfg `boot`): up to three of a/b, c, d, n; default "cd". */
   readonly bootOrder?: string;
+  /**
+   * Add QEMU's fw_cfg (`@kumo/device-models`' `FwCfg`, DMA through guest
+   * memory) with the items QEMU's PC gives SeaBIOS that describe this
+   * platform (see `addPcFirmwareConfig`); the domain builder adds its own
+   * files (the ACPI tables) to `platform.fwCfg` before the guest runs.
+   */
+  readonly fwCfg?: { readonly vcpus: number };
 }
 
 export interface PcPlatform {
@@ -101,6 +116,8 @@ export interface PcPlatform {
   readonly ide: IdeController;
   /** The VGA, once `addVga` added it. */
   readonly vga: Vga | null;
+  /** QEMU's fw_cfg, when asked for (`fwCfg`). */
+  readonly fwCfg: FwCfg | null;
   /**
    * Adds QEMU's "stdvga" (xl.cfg `vga = "stdvga"`): the VGA ports
    * 0x3B0-0x3DF, the Bochs dispi ports 0x1CE-0x1CF and the PCI function
@@ -148,6 +165,78 @@ function writeBootOrder(rtc: CmosRtc, order: string): void {
   write(CMOS_BOOTFLAG2, ((codes[1] ?? 0) << 4) | (codes[0] ?? 0));
   write(CMOS_BOOTFLAG1, (codes[2] ?? 0) << 4);
   rtc.write(0, 1, 0);
+}
+
+/** Where QEMU's PC puts the PIIX3 IDE function in an OpenFirmware device path (SeaBIOS build_pci_path). */
+const IDE_DEVICE_PATH = "/pci@i0cf8/ide@1,1";
+/** The e820 entry types fw_cfg "etc/e820" uses (QEMU hw/i386/e820_memory_layout.h). */
+const E820_RAM = 1;
+
+/**
+ * The fw_cfg "bootorder" file for xl.cfg `boot` (SeaBIOS src/boot.c
+ * loadBootOrder: one OpenFirmware path per line, earlier lines first):
+ * for each letter, the IDE devices of that kind in hda..hdd order, as
+ * SeaBIOS names an ATA drive ("/pci@i0cf8/ide@1,1/drive@<channel>/disk@<unit>",
+ * bootprio_find_ata_device; a CD-ROM's path is the same). `a` and `n` add
+ * nothing (no floppy controller; a NIC's ROM keeps the CMOS priority). The
+ * CMOS bytes (`writeBootOrder`) give the same order by device kind, which
+ * SeaBIOS still applies to whatever the file does not list.
+ */
+export function bootOrderFile(
+  order: string,
+  ideDevices: readonly (IdeDevice | null | undefined)[],
+): string {
+  const lines: string[] = [];
+  for (const letter of order) {
+    const cdrom = letter === "d";
+    if (letter !== "c" && !cdrom) continue;
+    ideDevices.forEach((device, slot) => {
+      if (slot > 3 || device === null || device === undefined) return;
+      if (device instanceof IdeCdrom !== cdrom) return;
+      lines.push(`${IDE_DEVICE_PATH}/drive@${slot >> 1}/disk@${slot & 1}`);
+    });
+  }
+  // QEMU get_boot_devices_list: lines joined by "\n", NUL-terminated; empty when there are none.
+  return lines.length === 0 ? "" : `${lines.join("\n")}\0`;
+}
+
+/**
+ * Fills `fwCfg` with what QEMU's PC (hw/i386/fw_cfg.c fw_cfg_arch_create,
+ * hw/nvram/fw_cfg.c) gives the firmware about the machine, as Kumo's PC
+ * is: CPUs present and the APIC ID limit (`vcpus`: APIC IDs 0 .. vcpus -
+ * 1), the RAM size, no NUMA nodes, IRQ0 on I/O APIC pin 2 (the
+ * override SeaBIOS then puts in its MP table, "etc/irq0-override", as
+ * `setIsaIrq` wires it), graphics on, no boot menu (QEMU's default: SeaBIOS
+ * then skips "Press ESC for boot menu" and its wait), "etc/e820" with the
+ * RAM the CMOS bytes also give (0 up to the RAM size: the platform's RAM
+ * lies below the PCI hole), and "bootorder" (`bootOrderFile`). The legacy
+ * SMBIOS item stays empty, so SeaBIOS builds its own SMBIOS tables as
+ * without fw_cfg; "etc/boot-fail-wait" is left out, so SeaBIOS keeps its
+ * default (retry after 60 s).
+ */
+function addPcFirmwareConfig(
+  fwCfg: FwCfg,
+  vcpus: number,
+  ramSize: number,
+  bootOrder: string,
+  ideDevices: readonly (IdeDevice | null | undefined)[],
+): void {
+  fwCfg.setNumber(FwCfgKey.NB_CPUS, vcpus, 2);
+  fwCfg.setNumber(FwCfgKey.MAX_CPUS, vcpus, 2);
+  fwCfg.setNumber(FwCfgKey.RAM_SIZE, ramSize, 8);
+  fwCfg.setNumber(FwCfgKey.NOGRAPHIC, 0, 2);
+  fwCfg.setNumber(FwCfgKey.BOOT_MENU, 0, 2);
+  fwCfg.setNumber(FwCfgKey.IRQ0_OVERRIDE, 1, 4);
+  // NUMA: a node count of 0, then one node per possible APIC ID and per node (all 0).
+  fwCfg.setItem(FwCfgKey.NUMA, new Uint8Array(8 * (1 + vcpus)));
+  // struct e820_entry { u64 address; u64 length; u32 type; } packed.
+  const e820 = new Uint8Array(20);
+  const view = new DataView(e820.buffer);
+  view.setUint32(8, ramSize % 0x100000000, true);
+  view.setUint32(12, Math.floor(ramSize / 0x100000000), true);
+  view.setUint32(16, E820_RAM, true);
+  fwCfg.addFile("etc/e820", e820);
+  fwCfg.addFile("bootorder", new TextEncoder().encode(bootOrderFile(bootOrder, ideDevices)));
 }
 
 export const COM1_PORT = 0x3f8;
@@ -314,10 +403,30 @@ export function createPcPlatform(
     bus.register(acpiPmOptions.base, ACPI_PM_WINDOW_SIZE, pm, "ACPI PM");
   }
 
+  let fwCfg: FwCfg | null = null;
+  if (options.fwCfg !== undefined) {
+    fwCfg = new FwCfg({ memory });
+    addPcFirmwareConfig(
+      fwCfg,
+      options.fwCfg.vcpus,
+      memory.ram.size,
+      options.bootOrder ?? "cd",
+      options.ideDisks ?? [],
+    );
+    bus.register(FW_CFG_IO_BASE, FW_CFG_IO_SIZE, fwCfg.ports, "fw_cfg");
+    bus.register(
+      FW_CFG_DMA_IO_BASE,
+      FW_CFG_DMA_IO_SIZE,
+      fwCfg.dmaPorts as FwCfg["ports"],
+      "fw_cfg DMA",
+    );
+  }
+
   return {
     get vga() {
       return vga;
     },
+    fwCfg,
     addVga(rom: Uint8Array): Vga {
       if (vga !== null) return vga;
       const added = new Vga({ rom });
