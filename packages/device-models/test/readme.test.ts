@@ -50,6 +50,10 @@ describe("README", () => {
     ]);
   });
 
+  it("the fw_cfg example runs and prints what its comments say", () => {
+    expect(run("new FwCfg(")).toEqual([["QEMU"], [1, 32], [0, "ffffffff"]]);
+  });
+
   it("the CD-ROM example runs and prints what its comments say", () => {
     expect(run("new IdeCdrom(")).toEqual([
       [2048, "CD001"],
