@@ -880,11 +880,7 @@ export class Fpu {
     if (this.abort) return;
     let result: number;
     if (Number.isNaN(x) || Number.isNaN(y)) result = this.nanOf(x, y);
-    else if (plus1 && x <= -1 && Number.isFinite(x)) {
-      this.raise(PE);
-      this.setExactTo1(x);
-      return;
-    } else {
+    else {
       // The logarithm's sign and whether it is zero or infinite.
       const argument = plus1 ? x : x - 1;
       const logZero = plus1 ? x === 0 : x === 1 && this.residual[this.top & 7] === 0;
@@ -915,6 +911,11 @@ export class Fpu {
       } else if (y === 0 || !Number.isFinite(y)) {
         // Signed zero or infinity: the logarithm's sign is the argument's (x - 1 or x).
         result = argument < 0 ? -y : y;
+      } else if (plus1 && x <= -1) {
+        // Outside FYL2XP1's domain; the host returns ST(0) (checked for finite non-zero ST(1)).
+        this.raise(PE);
+        this.setExactTo1(x);
+        return;
       } else {
         const big = plus1
           ? yLog2xPlus1(this.exactOf(1), this.exactOf(0))
@@ -1414,12 +1415,14 @@ export class Fpu {
     const o16 = (info & Info.O16) !== 0;
     switch (op) {
       case 0xd8:
+        this.nanOperand = this.stackTopNaN();
         this.executeArith(reg, 0, this.readFloat32(cpu, slot), false, false);
         return;
       case 0xda:
         this.executeArith(reg, 0, cpu.readLin32(cpu.ea(slot, 2, false)), false, false);
         return;
       case 0xdc:
+        this.nanOperand = this.stackTopNaN();
         this.executeArith(reg, 0, this.readFloat64(cpu, cpu.ea(slot, 2, false)), false, false);
         return;
       case 0xde:
@@ -1709,12 +1712,28 @@ export class Fpu {
    * Loads of m32fp/m64fp: a denormal is DE, a signalling NaN IE (and loads
    * quieted) (SDM vol. 1 8.5.1.1, 8.5.2; vol. 2A FLD).
    */
+  /**
+   * Set while reading the memory operand of an arithmetic instruction whose
+   * ST(0) is a NaN: a QNaN operand takes precedence over the denormal
+   * exception (SDM vol. 1 4.9.2; checked on the host).
+   */
+  private nanOperand = false;
+
+  /** Whether ST(0) holds a NaN: then a denormal memory operand raises no DE. */
+  private stackTopNaN(): boolean {
+    const index = this.top & 7;
+    return this.empty[index] === 0 && Number.isNaN(this.st[index]);
+  }
+
   private readFloat32(cpu: X86Cpu, slot: number): number {
     const word = cpu.readLin32(cpu.ea(slot, 2, false));
     const exponent = (word >>> 23) & 0xff;
     const fraction = word & 0x7fffff;
-    if (exponent === 0 && fraction !== 0) this.raise(DE);
-    else if (exponent === 0xff && fraction !== 0 && !(fraction & 0x400000)) {
+    const nanOperand = this.nanOperand;
+    this.nanOperand = false;
+    if (exponent === 0 && fraction !== 0) {
+      if (!nanOperand) this.raise(DE);
+    } else if (exponent === 0xff && fraction !== 0 && !(fraction & 0x400000)) {
       this.raise(IE);
       conversion32Word[0] = word | 0x400000;
       return conversion32[0];
@@ -1736,8 +1755,11 @@ export class Fpu {
     const nonzeroFraction = (high & 0xfffff) !== 0 || low !== 0;
     conversionWords[0] = low;
     conversionWords[1] = high;
-    if (exponent === 0 && nonzeroFraction) this.raise(DE);
-    else if (exponent === 0x7ff && nonzeroFraction && !(high & 0x80000)) {
+    const nanOperand = this.nanOperand;
+    this.nanOperand = false;
+    if (exponent === 0 && nonzeroFraction) {
+      if (!nanOperand) this.raise(DE);
+    } else if (exponent === 0x7ff && nonzeroFraction && !(high & 0x80000)) {
       this.raise(IE);
       conversionWords[1] = high | 0x80000;
     }
