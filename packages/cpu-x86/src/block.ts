@@ -150,8 +150,6 @@ const FACTORY_PARAMETERS = [
   "wr16",
   "wr8",
   "lz",
-  "same",
-  "words",
   "OFFSETS",
 ];
 
@@ -294,8 +292,6 @@ interface BlockHelpers {
   wr16(linear: number, value: number): void;
   wr8(linear: number, value: number): void;
   lz(kind: number, dst: number, src: number, result: number, carry: number, rotated: number): void;
-  /** Whether RAM from `address` (aligned) still holds `words`. */
-  same(address: number, words: Int32Array): boolean;
 }
 
 /** The CPU's side the helpers use (private members of X86Cpu, reached by name). */
@@ -429,12 +425,6 @@ function createHelpers(
         cpu.writeLin8(l, v);
       }
     },
-    same(address, words) {
-      for (let i = 0; i < words.length; i++) {
-        if (view.getInt32(address + 4 * i, true) !== words[i]) return false;
-      }
-      return true;
-    },
     lz,
   };
 }
@@ -534,16 +524,15 @@ export function compileBlock(
   if (!ended)
     lines.push(`  ${flags.exitFlush()} cpu.eip = (e + ${offset}) | 0; return n + ${count};`);
   // The code bytes are compared on entry (the aligned words covering the
-  // block, passed in rather than written into the source, which V8 parses
-  // at a cost per character): an external write that bypassed
-  // invalidateCode makes the block refuse to run, as the interpreter's
-  // first-word check re-decodes. Writes by the block itself to a code page
-  // take the slow path, which sets blockAbort.
-  const first = phys & ~3;
-  const words = new Int32Array(((phys + offset - 1 - first) >> 2) + 1);
-  for (let i = 0; i < words.length; i++) words[i] = view.getInt32(first + 4 * i, true);
+  // block, unrolled: V8 optimizes them into the block's machine code, where
+  // a shared helper's loop cost a few percent of the Linux boot): an
+  // external write that bypassed invalidateCode makes the block refuse to
+  // run, as the interpreter's first-word check re-decodes. Writes by the
+  // block itself to a code page take the slow path, which sets blockAbort.
   const checks = segments.guards();
-  checks.push(`!same(${first}, words)`);
+  for (let at = phys & ~3; at < phys + offset; at += 4) {
+    checks.push(`view.getInt32(${at}, true) !== ${view.getInt32(at, true)}`);
+  }
   const registers = loops && segments.stack32 ? registersInLocals(lines) : null;
   // Parenthesized so that V8 compiles the inner function with the factory
   // (its eager-compilation heuristic) instead of parsing it a second time
@@ -588,8 +577,6 @@ ${(registers?.lines ?? lines).join("\n")}${loops ? "\n  }" : ""}
     helpers.wr16,
     helpers.wr8,
     helpers.lz,
-    helpers.same,
-    words,
     new Int32Array(offsets),
   ) as BlockFunction;
   return { code, length: count };
