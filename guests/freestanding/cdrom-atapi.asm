@@ -13,20 +13,18 @@
 ; writing 0x21 to the isa-debug-exit port 0xF4. The same ISO runs under
 ; qemu-system-i386 (the oracle) and Kumo, and the lines are compared
 ; (packages/toolstack/test/hvm-cdrom.test.ts).
+; Assemble: nasm -f bin -i guests/freestanding/lib/.
 bits 16
 org 0x7c00
+%include "boot.inc"
+%include "exit.inc"
+%define ATA_CHANNEL 1
 
-CMD equ 0x170
-CTL equ 0x376
+CMD equ ATA_BASE
 BUF equ 0x8000
 
 start:
-    cli
-    xor ax, ax
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    mov sp, 0x7c00
+    boot_sector_setup
     sti
     mov [drive], dl
     mov si, s_boot
@@ -60,21 +58,21 @@ start:
 
     ; From here on the drive is driven by hand, polled: nIEN.
     cli
-    mov dx, CTL
+    mov dx, ATA_CONTROL
     mov al, 0x02
     out dx, al
     mov dx, CMD + 6
     mov al, 0xa0
     out dx, al
-    call wait_idle
+    call ata_wait_idle
 
     ; IDENTIFY PACKET DEVICE: status, word 0 (ATAPI, CD-ROM, removable, DRQ type).
     mov dx, CMD + 7
     mov al, 0xa1
     out dx, al
-    call wait_idle
+    call ata_wait_idle
     mov al, 'i'
-    call status_line
+    call ata_status_line
     mov di, BUF
     mov cx, 256
     mov dx, CMD
@@ -174,26 +172,16 @@ start:
     mov dx, CMD + 7
     mov al, 0xec
     out dx, al
-    call wait_idle
+    call ata_wait_idle
     mov al, 'a'
-    call status_line
+    call ata_status_line
     call sig_line
     ; Software reset: status and signature.
-    mov dx, CTL
-    mov al, 0x06
-    out dx, al
-    mov al, 0x02
-    out dx, al
-    call wait_idle
+    call ata_soft_reset
     mov al, 'x'
-    call status_line
+    call ata_status_line
     call sig_line
-
-    mov al, 0x21
-    out 0xf4, al
-.halt:
-    hlt
-    jmp .halt
+    isa_debug_exit 0x21
 
 bios_read:
     mov si, dap
@@ -205,9 +193,7 @@ bios_read:
 .failed:
     mov si, s_failed
     call puts
-    mov al, 0xee
-    out 0xf4, al
-    jmp $
+    isa_debug_exit 0xee
 
 ; Sends the packet at SI with byte count limit BX, reads its data-in to BUF
 ; and prints "<AL>=status/error" then one " n=count" per DRQ block and the
@@ -226,14 +212,14 @@ packet_line:
     mov dx, CMD + 7
     mov al, 0xa0
     out dx, al
-    call wait_idle
+    call ata_wait_idle
     mov dx, CMD
     mov cx, 6
     rep outsw
     mov di, BUF
     mov si, s_blocks
 .block:
-    call wait_idle
+    call ata_wait_idle
     test al, 0x08
     jz .end
     mov dx, CMD + 4
@@ -255,7 +241,7 @@ packet_line:
 .end:
     mov byte [si], 0xff
     pop ax
-    call status_line_open
+    call ata_status
     mov si, s_blocks
 .print:
     cmp byte [si], 0xff
@@ -286,9 +272,7 @@ sense_line:
     mov al, 'k'
     call packet_line
     mov al, 'k'
-    call putc
-    mov al, '='
-    call putc
+    call put_key
     mov al, [BUF + 2]
     call hex8
     mov al, [BUF + 12]
@@ -309,31 +293,6 @@ sig_line:
     jne .reg
     jmp newline
 
-; "<AL>=status/error"
-status_line:
-    call status_line_open
-    jmp newline
-status_line_open:
-    call putc
-    mov al, '='
-    call putc
-    mov dx, CMD + 7
-    in al, dx
-    call hex8
-    mov al, '/'
-    call putc
-    mov dx, CMD + 1
-    in al, dx
-    jmp hex8
-
-wait_idle:
-    mov dx, CMD + 7
-.loop:
-    in al, dx
-    test al, 0x80
-    jnz .loop
-    ret
-
 ; CX bytes at SI as hex, then a newline.
 dump:
     mov al, ' '
@@ -344,51 +303,10 @@ dump:
     loop .byte
     jmp newline
 
-; CX characters at SI.
-putn:
-    lodsb
-    call putc
-    loop putn
-    ret
+%include "ata.inc"
 
-puts:
-    lodsb
-    test al, al
-    jz .done
-    call putc
-    jmp puts
-.done:
-    ret
-
-hex16:
-    push ax
-    mov al, ah
-    call hex8
-    pop ax
-hex8:
-    push ax
-    shr al, 4
-    call nibble
-    pop ax
-nibble:
-    and al, 0x0f
-    add al, '0'
-    cmp al, '9'
-    jbe putc
-    add al, 7
-putc:
-    out 0xe9, al
-    ret
-newline:
-    mov al, 10
-    jmp putc
-
-dap:
-    db 0x10, 0
-    dw 1                ; blocks (2048 bytes on a CD)
-    dw BUF, 0
-dap_lba:
-    dq 16
+dap: edd_packet 1, BUF, 0, 16   ; 1 block: 2048 bytes on a CD
+dap_lba equ dap + 8
 
 ; ATAPI command packets (12 bytes each).
 p_tur:      db 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0

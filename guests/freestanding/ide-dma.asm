@@ -11,20 +11,18 @@
 ; the isa-debug-exit port 0xF4. The same disk and ISO run under
 ; qemu-system-i386 (the oracle) and on Kumo, and the lines are compared
 ; (packages/toolstack/test/hvm-ide-dma.test.ts).
+; Assemble: nasm -f bin -i guests/freestanding/lib/.
 bits 16
 org 0x7c00
+%include "boot.inc"
+%include "exit.inc"
 
 PRD equ 0x9000
 BUF1 equ 0x1000     ; segment 0x1000 = linear 0x10000
 BUF2 equ 0x2000     ; linear 0x20000
 
 start:
-    cli
-    xor ax, ax
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    mov sp, 0x7c00
+    boot_sector_setup
     sti
     ; The rest of the program: LBA 1-4 to 0000:7E00 through INT 13h AH=42h.
     mov si, dap
@@ -33,18 +31,10 @@ start:
     jc .failed
     jmp main
 .failed:
-    mov al, 0xee
-    out 0xf4, al
-    jmp $
+    isa_debug_exit 0xee
 
-dap:
-    db 0x10, 0
-    dw 4
-    dw 0x7e00, 0
-    dq 1
-
-times 510 - ($ - $$) db 0
-dw 0xaa55
+dap: edd_packet 4, 0x7e00, 0, 1
+boot_signature
 
 main:
     cli
@@ -70,9 +60,7 @@ main:
     or ax, 0x0005
     out dx, ax
     mov al, 'b'
-    call putc
-    mov al, '='
-    call putc
+    call put_key
     mov ax, [bmiba]
     test ax, ax
     setnz al
@@ -80,21 +68,10 @@ main:
     call newline
 
     ; IDENTIFY DEVICE: DMA supported (word 49 bit 8), multiword modes (word 63 bits 2:0).
-    mov dx, 0x1f6
-    mov al, 0xa0
-    out dx, al
-    mov dx, 0x1f7
-    mov al, 0xec
-    out dx, al
-    call wait_idle
     mov di, 0x8800
-    mov cx, 256
-    mov dx, 0x1f0
-    rep insw
+    call ata_identify
     mov al, 'w'
-    call putc
-    mov al, '='
-    call putc
+    call put_key
     mov ax, [0x8800 + 98]
     and ax, 0x0100
     call hex16
@@ -165,32 +142,14 @@ main:
     call dma_ata
     mov al, 'v'
     call result_line
-    mov dx, 0x1f2
-    mov al, 1
-    out dx, al
-    mov dx, 0x1f3
-    mov al, 12
-    out dx, al
-    mov dx, 0x1f4
-    xor al, al
-    out dx, al
-    mov dx, 0x1f5
-    out dx, al
-    mov dx, 0x1f6
-    mov al, 0xe0
-    out dx, al
-    mov dx, 0x1f7
-    mov al, 0x20
-    out dx, al
-    call wait_idle
+    mov eax, 12
+    mov cl, 1
+    mov bl, 0x20
+    call ata_command_lba28
     mov di, 0x8800
-    mov cx, 256
-    mov dx, 0x1f0
-    rep insw
+    call ata_pio_in
     mov al, 'p'
-    call putc
-    mov al, '='
-    call putc
+    call put_key
     mov ax, [0x8800]
     call hex16
     mov ax, [0x8800 + 510]
@@ -207,7 +166,8 @@ main:
     mov dx, 0x176
     mov al, 0xa0
     out dx, al
-    call wait_idle2
+    mov dx, 0x177
+    call ata_wait_bsy
     mov dx, 0x171
     mov al, 1               ; DMA
     out dx, al
@@ -220,7 +180,8 @@ main:
     mov dx, 0x177
     mov al, 0xa0
     out dx, al
-    call wait_idle2
+    mov dx, 0x177
+    call ata_wait_bsy
     mov si, p_read16
     mov dx, 0x170
     mov cx, 6
@@ -229,9 +190,7 @@ main:
     add dx, 8
     call bm_run
     mov al, 'c'
-    call putc
-    mov al, '='
-    call putc
+    call put_key
     mov al, [bmsta]
     call hex8
     mov al, ' '
@@ -252,18 +211,11 @@ main:
     mov ds, ax
     mov si, 1
     mov cx, 5
-.cd:
-    lodsb
-    call putc
-    loop .cd
+    call putn
     pop ds
     call newline
 
-    mov al, 0x21
-    out 0xf4, al
-.halt:
-    hlt
-    jmp .halt
+    isa_debug_exit 0x21
 
 ; Fills both buffers with 0xEE.
 fill_buffers:
@@ -329,36 +281,18 @@ dma_ata:
 .read:
     mov dx, [bmiba]
     call bm_prepare
-    mov dx, 0x1f2
-    mov al, cl
-    out dx, al
-    mov dx, 0x1f3
-    mov ax, si
-    out dx, al
-    mov dx, 0x1f4
-    xor al, al
-    out dx, al
-    mov dx, 0x1f5
-    out dx, al
-    mov dx, 0x1f6
-    mov al, 0xe0
-    out dx, al
-    mov dx, 0x1f7
-    mov al, bl
-    out dx, al
-    call bm_run
-    ret
+    movzx eax, si
+    call ata_command_lba28
+    jmp bm_run
 
 ; "<AL>=" BMISTA, the drive's status and error.
 result_line:
-    call putc
-    mov al, '='
-    call putc
+    call put_key
     mov al, [bmsta]
     call hex8
     mov al, ' '
     call putc
-    call wait_idle
+    call ata_wait_idle
     call hex8
     mov al, '/'
     call putc
@@ -385,44 +319,7 @@ show_buffer:
     call hex8
     jmp newline
 
-wait_idle:
-    mov dx, 0x1f7
-.loop:
-    in al, dx
-    test al, 0x80
-    jnz .loop
-    ret
-
-wait_idle2:
-    mov dx, 0x177
-.loop:
-    in al, dx
-    test al, 0x80
-    jnz .loop
-    ret
-
-hex16:
-    push ax
-    mov al, ah
-    call hex8
-    pop ax
-hex8:
-    push ax
-    shr al, 4
-    call nibble
-    pop ax
-nibble:
-    and al, 0x0f
-    add al, '0'
-    cmp al, '9'
-    jbe putc
-    add al, 7
-putc:
-    out 0xe9, al
-    ret
-newline:
-    mov al, 10
-    jmp putc
+%include "ata.inc"
 
 p_read16: db 0x28, 0, 0, 0, 0, 16, 0, 0, 1, 0, 0, 0
 bmiba:  dw 0

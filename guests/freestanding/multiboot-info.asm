@@ -5,9 +5,11 @@
 ; says (spec 3.3): the command line, the module count, the first module's
 ; string and contents, and the loader name, and ends the machine through
 ; the isa-debug-exit port 0xF4 with 0x21 (exit status 0x43), or 0x7f (exit
-; status 0xff) when EAX is wrong. Assemble: nasm -f bin.
+; status 0xff) when EAX is wrong.
+; Assemble: nasm -f bin -i guests/freestanding/lib/.
 bits 32
 org 0x100000
+%include "exit.inc"
 
 MB_MAGIC equ 0x1badb002
 MB_FLAGS equ 0x00010003         ; page-aligned modules, memory info, address fields
@@ -35,7 +37,7 @@ start:
     call puts
     mov al, [ebx + 20]          ; mods_count (< 10 here)
     add al, '0'
-    out 0xe9, al
+    call putc
     call newline
     mov edx, [ebx + 24]         ; mods_addr: mod_start, mod_end, string
     mov esi, text_module
@@ -43,14 +45,14 @@ start:
     mov esi, [edx + 8]
     call puts
     mov al, '='
-    out 0xe9, al
+    call putc
     mov esi, [edx]
     mov ecx, [edx + 4]
 .module:
     cmp esi, ecx
     jae .module_done
     lodsb
-    out 0xe9, al
+    call putc
     jmp .module
 .module_done:
     call newline
@@ -62,29 +64,11 @@ start:
     ; The bss was cleared by the loader.
     cmp dword [bss_word], 0
     jne .bad
-    mov al, 0x21
-    out 0xf4, al
-    jmp .stop
+    isa_debug_exit 0x21
 .bad:
-    mov al, 0x7f
-    out 0xf4, al
-.stop:
-    hlt
-    jmp .stop
+    isa_debug_exit 0x7f
 
-puts:
-    lodsb
-    test al, al
-    jz .done
-    out 0xe9, al
-    jmp puts
-.done:
-    ret
-
-newline:
-    mov al, 10
-    out 0xe9, al
-    ret
+%include "debugcon.inc"
 
 text_cmdline: db "cmdline: ", 0
 text_modules: db "modules: ", 0

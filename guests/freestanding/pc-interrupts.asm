@@ -9,21 +9,15 @@
 ; prints a line per device on COM1 and the 0xE9 debug console, and ends the
 ; machine through the isa-debug-exit port 0xF4 with 0x10 (exit status 0x21).
 ; Sources: Intel 8259A and 8254 datasheets, MC146818A datasheet (registers
-; A-C), PC16550D datasheet (IER, IIR, MCR). Assemble: nasm -f bin.
+; A-C), PC16550D datasheet (IER, IIR, MCR).
+; Assemble: nasm -f bin -i guests/freestanding/lib/.
 bits 16
 org 0x7c00
-
-COM1 equ 0x3f8
-DEBUGCON equ 0xe9
-EXIT_PORT equ 0xf4
+%include "boot.inc"
+%include "exit.inc"
 
 start:
-    cli
-    xor ax, ax
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    mov sp, 0x7c00
+    boot_sector_setup
     ; Interrupt vectors (real-mode IVT at 0: offset, segment).
     mov word [0x20 * 4], pit_isr
     mov word [0x20 * 4 + 2], 0
@@ -49,24 +43,13 @@ start:
     mov al, 0xff            ; OCW1: everything masked for now
     out 0x21, al
     out 0xa1, al
-    ; COM1: 115200 8N1, FIFOs on.
-    mov dx, COM1 + 3
-    mov al, 0x80
-    out dx, al
-    mov dx, COM1
-    mov al, 1
-    out dx, al
-    inc dx
-    xor al, al
-    out dx, al
-    mov dx, COM1 + 3
-    mov al, 0x03
-    out dx, al
+    ; COM1: 115200 8N1, FIFOs on (FCR).
+    call serial_init
     mov dx, COM1 + 2
     mov al, 0x07
     out dx, al
     mov si, msg_start
-    call print
+    call serial_debugcon_puts
 
     ; --- 8254: counter 0, LSB then MSB, mode 2, 11932 = 100 Hz.
     mov al, 0x34
@@ -86,7 +69,7 @@ start:
     mov al, 0xff
     out 0x21, al
     mov si, msg_pit
-    call print
+    call serial_debugcon_puts
 
     ; --- RTC: register A rate 6 (1024 Hz), register B PIE; read C to start clean.
     mov al, 0x0a
@@ -128,7 +111,7 @@ start:
     out 0x21, al
     out 0xa1, al
     mov si, msg_rtc
-    call print
+    call serial_debugcon_puts
 
     ; --- 16550A: MCR DTR | RTS | OUT2 (the PC's IRQ gate), IER THRE.
     mov al, 0xef            ; unmask IRQ 4
@@ -166,32 +149,11 @@ start:
     mov al, 0xff
     out 0x21, al
     mov si, msg_uart
-    call print
+    call serial_debugcon_puts
 
-    mov al, 0x10
-    out EXIT_PORT, al
-.stop:
-    hlt
-    jmp .stop
+    isa_debug_exit 0x10
 
-; Prints the NUL-terminated string at DS:SI on COM1 (polling LSR.THRE) and the debug console.
-print:
-    lodsb
-    test al, al
-    jz .done
-    mov ah, al
-    mov dx, COM1 + 5
-.busy:
-    in al, dx
-    test al, 0x20
-    jz .busy
-    mov al, ah
-    mov dx, COM1
-    out dx, al
-    out DEBUGCON, al
-    jmp print
-.done:
-    ret
+%include "serial.inc"
 
 pit_isr:
     push ax
@@ -239,6 +201,4 @@ msg_start: db "PC IRQ test", 13, 10, 0
 msg_pit: db "PIT: 10 IRQ 0", 13, 10, 0
 msg_rtc: db "RTC: 16 IRQ 8", 13, 10, 0
 msg_uart: db 13, 10, "UART: 2 IRQ 4", 13, 10, 0
-
-times 510 - ($ - $$) db 0
-dw 0xaa55
+boot_signature

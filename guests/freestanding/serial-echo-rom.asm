@@ -5,11 +5,11 @@
 ; a banner, then echoes every byte it receives in upper case, polling the
 ; line status register (PC16550D: LSR bit 0 data ready, bit 5 THR empty).
 ; 'q' prints "bye" and ends the machine through the isa-debug-exit port 0xF4
-; with 0x2a (exit status 0x55). Assemble: nasm -f bin.
+; with 0x2a (exit status 0x55).
+; Assemble: nasm -f bin -i guests/freestanding/lib/.
 bits 16
 org 0
-
-COM1 equ 0x3f8
+%include "exit.inc"
 
 start:
     cli
@@ -18,20 +18,9 @@ start:
     xor ax, ax
     mov ss, ax
     mov sp, 0x7000
-    mov dx, COM1 + 3        ; DLAB on
-    mov al, 0x80
-    out dx, al
-    mov dx, COM1            ; divisor 1: 115200 baud
-    mov al, 1
-    out dx, al
-    inc dx
-    xor al, al
-    out dx, al
-    mov dx, COM1 + 3        ; 8N1, DLAB off
-    mov al, 0x03
-    out dx, al
+    call serial_init
     mov si, banner
-    call print
+    call serial_puts
 .next:
     mov dx, COM1 + 5
 .idle:
@@ -48,41 +37,14 @@ start:
     ja .echo
     sub al, 0x20
 .echo:
-    call putc
+    call serial_putc
     jmp .next
 .quit:
     mov si, bye
-    call print
-    mov al, 0x2a
-    out 0xf4, al
-.stop:
-    hlt
-    jmp .stop
+    call serial_puts
+    isa_debug_exit 0x2a
 
-; Sends AL on COM1 once the transmitter holding register is empty.
-putc:
-    push dx
-    push ax
-    mov dx, COM1 + 5
-.busy:
-    in al, dx
-    test al, 0x20
-    jz .busy
-    pop ax
-    mov dx, COM1
-    out dx, al
-    pop dx
-    ret
-
-; Sends the NUL-terminated string at DS:SI.
-print:
-    lodsb
-    test al, al
-    jz .done
-    call putc
-    jmp print
-.done:
-    ret
+%include "serial.inc"
 
 banner: db "Kumo echo ROM ready", 13, 10, 0
 bye: db 13, 10, "bye", 13, 10, 0

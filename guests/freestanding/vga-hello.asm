@@ -2,16 +2,14 @@
 ; output; IBM PC BIOS interface as SeaBIOS's vgasrc/vgabios.c implements it)
 ; and ends the machine through QEMU's isa-debug-exit at port 0xF4 with 0x21,
 ; which the domain reports as exit status (0x21 << 1) | 1.
-; Assemble: nasm -f bin -o vga-hello.bin vga-hello.asm
+; Assemble: nasm -f bin -i guests/freestanding/lib/ -o vga-hello.bin vga-hello.asm
 bits 16
 org 0x7c00
+%include "boot.inc"
+%include "exit.inc"
 
 start:
-    cli
-    xor ax, ax
-    mov ds, ax
-    mov ss, ax
-    mov sp, 0x7c00
+    boot_sector_setup
     sti
     mov si, message
 .next:
@@ -23,13 +21,7 @@ start:
     int 0x10
     jmp .next
 .done:
-    mov al, 0x21
-    out 0xf4, al
-.halt:
-    hlt
-    jmp .halt
+    isa_debug_exit 0x21
 
 message: db "Kumo VGA boot sector: INT 10h teletype", 13, 10, 0
-
-    times 510 - ($ - $$) db 0
-    dw 0xaa55
+boot_signature

@@ -9,15 +9,8 @@
  * console must agree. With a disk and a CD, `boot = "cd"` boots the disk
  * and `boot = "dc"` the CD, as SeaBIOS reads the order from CMOS 0x3D/0x38.
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
@@ -25,20 +18,24 @@ import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
 import { XlConfigError } from "../src/config/errors";
 import { parseHvmOptions, SEABIOS_PATH } from "../src/config/hvm-options";
-import { openIdeDevices } from "../src/node/ide-disk";
 import { runKumo } from "../src/node/index";
 import { createHvmDomain } from "../src/runner/hvm-domain";
-import { assemble, mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
+import {
+  assemble,
+  debugconLines,
+  freestanding,
+  mbrDiskImage,
+  runSeabiosConfig,
+  runUnderQemuAndKumo,
+  seabiosConfigText,
+} from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
-
-const freestanding = join(import.meta.dirname, "../../../guests/freestanding");
 
 /** An ISO whose El Torito boot image (no emulation, 4 virtual sectors) is cdrom-atapi.asm. */
 function bootIso(dir: string): string {
   const root = join(dir, "iso");
   mkdirSync(root);
-  assemble(join(freestanding, "cdrom-atapi.asm"), dir);
-  copyFileSync(join(dir, "cdrom-atapi.bin"), join(root, "boot.bin"));
+  writeFileSync(join(root, "boot.bin"), assemble(freestanding("cdrom-atapi.asm"), dir));
   const iso = join(dir, "cd.iso");
   execFileSync(
     "xorriso",
@@ -51,26 +48,6 @@ function bootIso(dir: string): string {
   return iso;
 }
 
-/** Runs an xl.cfg text with SeaBIOS on Kumo, its disks opened from `dir`. */
-async function runSeabios(text: string, dir: string) {
-  const config = parseDomainConfig(text);
-  const hvm = parseHvmOptions(text);
-  const ide = await openIdeDevices(config.disks, dir);
-  try {
-    return await runHvmUntilShutdown(
-      new Hypervisor(),
-      config,
-      { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
-      { clock: { mode: "wall" }, hideXenCpuid: true, ideDisks: ide.disks, bootOrder: hvm.boot },
-      60_000,
-    );
-  } finally {
-    await ide.close();
-  }
-}
-
-const lines = (output: string) => output.split("\n").filter((line) => line.length > 0);
-
 describe.skipIf(
   !existsSync(SEABIOS_PATH) ||
     !hasTool("nasm") ||
@@ -79,64 +56,36 @@ describe.skipIf(
 )("ATAPI CD-ROM and boot order through SeaBIOS", () => {
   it('boots an El Torito image with boot = "d" and answers its packets as QEMU does', async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-"));
-    const iso = bootIso(dir);
-    const qemu = spawnSync(
-      "qemu-system-i386",
-      [
-        ...["-M", "pc", "-display", "none", "-no-reboot", "-serial", "null", "-monitor", "none"],
-        ...["-drive", `file=${iso},format=raw,if=ide,index=2,media=cdrom`, "-boot", "d"],
-        ...["-debugcon", `file:${join(dir, "qemu.out")}`],
-        ...["-device", "isa-debug-exit,iobase=0xf4"],
-      ],
-      { timeout: 60_000, stdio: "ignore" },
-    );
-    expect(qemu.status).toBe((0x21 << 1) | 1);
-    const oracle = lines(readFileSync(join(dir, "qemu.out"), "latin1"));
-
-    const { runnable, debugcon } = await runSeabios(
-      [
-        'name = "cdrom"',
-        'type = "hvm"',
-        "memory = 32",
-        'firmware = "seabios"',
-        'boot = "d"',
-        "disk = [ 'format=raw, vdev=hdc, devtype=cdrom, target=cd.iso' ]",
-        "",
-      ].join("\n"),
-      dir,
-    );
-    expect(runnable.exitStatus).toBe((0x21 << 1) | 1);
-    expect(oracle.slice(0, 3)).toEqual([
+    bootIso(dir);
+    const run = await runUnderQemuAndKumo(dir, [{ vdev: "hdc", file: "cd.iso", cdrom: true }], "d");
+    expect(run.qemuStatus).toBe((0x21 << 1) | 1);
+    expect(run.kumoStatus).toBe((0x21 << 1) | 1);
+    expect(run.qemu.slice(0, 3)).toEqual([
       "dl=E0",
       "pvd=CD001 KUMO_CD",
       "brvd=EL TORITO SPECIFICATION",
     ]);
-    expect(oracle.length).toBe(32);
-    expect(lines(debugcon)).toEqual(oracle);
+    expect(run.qemu.length).toBe(32);
+    expect(run.kumo).toEqual(run.qemu);
   }, 120_000);
 
   it('boots the disk with boot = "cd" and the CD with boot = "dc" when both are present', async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-order-"));
     bootIso(dir);
-    mbrDiskImage(join(freestanding, "disk-hello.asm"), dir);
+    mbrDiskImage(freestanding("disk-hello.asm"), dir);
     const config = (boot: string) =>
-      [
-        'name = "order"',
-        'type = "hvm"',
-        "memory = 32",
-        'firmware = "seabios"',
-        `boot = "${boot}"`,
-        // The short positional form xl-disk-configuration(5) documents: target, format, vdev, cdrom.
-        "disk = [ 'format=raw, vdev=hda, target=disk.img', 'cd.iso,raw,hdc,cdrom' ]",
-        "",
-      ].join("\n");
-    const disk = await runSeabios(config("cd"), dir);
+      // The short positional form xl-disk-configuration(5) documents: target, format, vdev, cdrom.
+      seabiosConfigText("order", boot, [
+        "format=raw, vdev=hda, target=disk.img",
+        "cd.iso,raw,hdc,cdrom",
+      ]);
+    const disk = await runSeabiosConfig(config("cd"), dir);
     // disk-hello.asm exits with 0x40 | (DL & 0x0F) for drive 0x80.
     expect(disk.runnable.exitStatus).toBe((0x40 << 1) | 1);
     expect(disk.debugcon).toContain("Kumo IDE boot sector");
-    const cd = await runSeabios(config("dc"), dir);
+    const cd = await runSeabiosConfig(config("dc"), dir);
     expect(cd.runnable.exitStatus).toBe((0x21 << 1) | 1);
-    expect(lines(cd.debugcon)[1]).toBe("pvd=CD001 KUMO_CD");
+    expect(debugconLines(cd.debugcon)[1]).toBe("pvd=CD001 KUMO_CD");
   }, 120_000);
 });
 
@@ -146,7 +95,7 @@ describe.skipIf(
   it('boots the qcow2 disk (boot = "cd") and the CD (boot = "d") from the command line', async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-cli-"));
     bootIso(dir);
-    mbrDiskImage(join(freestanding, "disk-hello.asm"), dir);
+    mbrDiskImage(freestanding("disk-hello.asm"), dir);
     // The disk as qcow2: read through @kumo/blkback (BSY while it works), and shared with the PV vbd.
     execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", "disk.img", "disk.qcow2"], {
       cwd: dir,
@@ -154,15 +103,10 @@ describe.skipIf(
     const create = async (boot: string) => {
       writeFileSync(
         join(dir, "guest.cfg"),
-        [
-          'name = "clicd"',
-          'type = "hvm"',
-          "memory = 32",
-          'firmware = "seabios"',
-          `boot = "${boot}"`,
-          "disk = [ 'format=qcow2, vdev=hda, target=disk.qcow2', 'cd.iso,raw,hdc,cdrom' ]",
-          "",
-        ].join("\n"),
+        seabiosConfigText("clicd", boot, [
+          "format=qcow2, vdev=hda, target=disk.qcow2",
+          "cd.iso,raw,hdc,cdrom",
+        ]),
       );
       let stderr = "";
       const status = await runKumo(["create", "-c", "guest.cfg"], {

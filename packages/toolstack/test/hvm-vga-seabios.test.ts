@@ -8,7 +8,6 @@
  * through INT 10h AH=0Eh and exits through port 0xF4. Read back with
  * `platform.vgaTextScreen()`.
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,19 +17,19 @@ import { parseDomainConfig } from "../src/config/domain-config";
 import { SEABIOS_PATH } from "../src/config/hvm-options";
 import { openIdeDisks } from "../src/node/ide-disk";
 import { createHvmDomain } from "../src/runner/hvm-domain";
+import { assemble, freestanding } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
 const VGABIOS_PATH = "/usr/share/seabios/vgabios-stdvga.bin";
-const source = join(import.meta.dirname, "../../../guests/freestanding/vga-hello.asm");
+const source = freestanding("vga-hello.asm");
 
 describe.skipIf(!existsSync(SEABIOS_PATH) || !existsSync(VGABIOS_PATH) || !hasTool("nasm"))(
   "stdvga with SeaBIOS",
   () => {
     it("shows SeaBIOS's banner and the boot sector's INT 10h output on the text screen", async () => {
       const dir = mkdtempSync(join(tmpdir(), "kumo-vga-"));
-      execFileSync("nasm", ["-f", "bin", "-o", join(dir, "mbr.bin"), source]);
       const image = new Uint8Array(1 << 20);
-      image.set(readFileSync(join(dir, "mbr.bin")));
+      image.set(assemble(source, dir));
       writeFileSync(join(dir, "disk.img"), image);
       const config = parseDomainConfig(
         [

@@ -1,20 +1,19 @@
 /**
- * The boot-sector test program of issue 9 (packages/device-models/test/
- * boot-sector/pc-interrupts.asm, assembled with nasm) on an HVM domain's
+ * The boot-sector test program of issue 9 (guests/freestanding/
+ * pc-interrupts.asm, assembled with nasm) on an HVM domain's
  * emulated PC: in real mode, without firmware, it takes PIT, RTC and UART
  * interrupts through the 8259A pair, prints one line per device on COM1 and
  * the 0xE9 debug console, and ends the domain through the isa-debug-exit
  * port. (In the linux-hvm* file family only because that is this work's
  * test-name pattern; no Linux is involved.)
  */
-import { join } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
-import { assemble, runHvmUntilShutdown } from "./support/hvm";
+import { assemble, freestanding, runHvmUntilShutdown } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
-const source = join(import.meta.dirname, "../../../guests/freestanding/pc-interrupts.asm");
+const source = freestanding("pc-interrupts.asm");
 
 describe.skipIf(!hasTool("nasm"))("real-mode boot sector on the HVM PC", () => {
   // On both clocks: the PIT and RTC timers are the domain's device timers, so a virtual-clock

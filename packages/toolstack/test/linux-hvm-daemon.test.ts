@@ -7,7 +7,6 @@
  * case and leaves through the isa-debug-exit port on 'q'. (Named linux-hvm*
  * for this work's test-file pattern; no Linux is involved.)
  */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KumoDaemon } from "../src/daemon/server";
 import { runKumo } from "../src/node/index";
+import { assemble, freestanding } from "./support/hvm";
 import { Console, hasTool } from "./support/linux-guest";
 
 let dir: string;
@@ -36,13 +36,7 @@ function kumo(args: string[], stdin?: PassThrough) {
 describe.skipIf(!hasTool("nasm"))("HVM domains in the kumo daemon", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "kumo-hvm-daemon-"));
-    execFileSync("nasm", [
-      "-f",
-      "bin",
-      "-o",
-      join(dir, "echo.rom"),
-      join(import.meta.dirname, "../../../guests/freestanding/serial-echo-rom.asm"),
-    ]);
+    writeFileSync(join(dir, "echo.rom"), assemble(freestanding("serial-echo-rom.asm"), dir));
     writeFileSync(
       join(dir, "echo.cfg"),
       'name = "echo"\ntype = "hvm"\nmemory = 16\nfirmware = "echo.rom"\nserial = "pty"\n',

@@ -5,7 +5,6 @@
  * the 0xE9 debug console and exits through port 0xF4. (Named linux-hvm* for
  * this work's test-file pattern; no Linux is involved.)
  */
-import { join } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
 import { pcE820 } from "../src/builder/bzimage-boot";
@@ -13,10 +12,10 @@ import { KernelImageError } from "../src/builder/errors";
 import { buildMultibootBoot, findMultibootHeader } from "../src/builder/multiboot";
 import { ramBootMemory } from "../src/builder/pvh";
 import { parseDomainConfig } from "../src/config/domain-config";
-import { assemble, runHvmUntilShutdown } from "./support/hvm";
+import { assemble, freestanding, runHvmUntilShutdown } from "./support/hvm";
 import { hasTool } from "./support/linux-guest";
 
-const source = join(import.meta.dirname, "../../../guests/freestanding/multiboot-info.asm");
+const source = freestanding("multiboot-info.asm");
 
 describe.skipIf(!hasTool("nasm"))("Multiboot direct boot", () => {
   it("passes the command line, a module and the memory map; the kernel exits through 0xf4", async () => {

@@ -19,10 +19,10 @@ import { SEABIOS_PATH } from "../src/config/hvm-options";
 import { KumoDaemon } from "../src/daemon/server";
 import { openIdeDisks } from "../src/node/ide-disk";
 import { runKumo } from "../src/node/index";
-import { mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
+import { freestanding, mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
 import { Console, hasTool } from "./support/linux-guest";
 
-const source = join(import.meta.dirname, "../../../guests/freestanding/disk-hello.asm");
+const source = freestanding("disk-hello.asm");
 
 describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots from IDE", () => {
   it("finds the disk on the primary master and runs its boot sector", async () => {
