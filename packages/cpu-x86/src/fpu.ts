@@ -44,6 +44,11 @@ import {
  * an unmasked one raises #MF (CR0.NE=1) at the next waiting x87 instruction.
  */
 
+/** The start of the executing instruction: a private member of X86Cpu, reached by name (as block.ts does). */
+interface InstructionStart {
+  startEip: number;
+}
+
 const C0 = 1 << 8;
 const C1 = 1 << 9;
 const C2 = 1 << 10;
@@ -542,6 +547,16 @@ export class Fpu {
       this.checkPending(cpu);
       // C1 is the round-up indicator of most instructions; cleared unless set below.
       this.status &= ~C1;
+      // The last instruction and data pointers and opcode (SDM vol. 1 8.1.8,
+      // 8.1.9): every non-control x87 instruction sets FIP/FCS and FOP; only
+      // those with a memory operand set FDP/FDS (checked on the host).
+      this.instructionPointer = (cpu as unknown as InstructionStart).startEip;
+      this.instructionSelector = cpu.segSel[1];
+      this.opcode = ((op & 7) << 8) | modrm;
+      if (memory) {
+        this.dataPointer = cpu.effectiveOffset(slot);
+        this.dataSelector = cpu.segSel[(info >> Info.SEG_SHIFT) & 7];
+      }
     }
     if (memory) {
       this.executeMemory(cpu, slot, op, reg, info);
