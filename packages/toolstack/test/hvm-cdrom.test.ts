@@ -10,26 +10,26 @@
  * and `boot = "dc"` the CD, as SeaBIOS reads the order from CMOS 0x3D/0x38.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
 import { XlConfigError } from "../src/config/errors";
-import { parseHvmOptions, SEABIOS_PATH } from "../src/config/hvm-options";
-import { runKumo } from "../src/node/index";
+import { parseHvmOptions } from "../src/config/hvm-options";
 import { createHvmDomain } from "../src/runner/hvm-domain";
 import {
   assemble,
   debugconLines,
   freestanding,
+  hasSeabiosAnd,
   mbrDiskImage,
   runSeabiosConfig,
   runUnderQemuAndKumo,
-  seabiosConfigText,
+  seabiosConfig,
 } from "./support/hvm";
-import { hasTool } from "./support/linux-guest";
+import { createAttached } from "./support/linux-guest";
 
 /** An ISO whose El Torito boot image (no emulation, 4 virtual sectors) is cdrom-atapi.asm. */
 function bootIso(dir: string): string {
@@ -48,81 +48,77 @@ function bootIso(dir: string): string {
   return iso;
 }
 
-describe.skipIf(
-  !existsSync(SEABIOS_PATH) ||
-    !hasTool("nasm") ||
-    !hasTool("xorriso") ||
-    !hasTool("qemu-system-i386"),
-)("ATAPI CD-ROM and boot order through SeaBIOS", () => {
-  it('boots an El Torito image with boot = "d" and answers its packets as QEMU does', async () => {
-    const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-"));
-    bootIso(dir);
-    const run = await runUnderQemuAndKumo(dir, [{ vdev: "hdc", file: "cd.iso", cdrom: true }], "d");
-    expect(run.qemuStatus).toBe((0x21 << 1) | 1);
-    expect(run.kumoStatus).toBe((0x21 << 1) | 1);
-    expect(run.qemu.slice(0, 3)).toEqual([
-      "dl=E0",
-      "pvd=CD001 KUMO_CD",
-      "brvd=EL TORITO SPECIFICATION",
-    ]);
-    expect(run.qemu.length).toBe(32);
-    expect(run.kumo).toEqual(run.qemu);
-  }, 120_000);
-
-  it('boots the disk with boot = "cd" and the CD with boot = "dc" when both are present', async () => {
-    const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-order-"));
-    bootIso(dir);
-    mbrDiskImage(freestanding("disk-hello.asm"), dir);
-    const config = (boot: string) =>
-      // The short positional form xl-disk-configuration(5) documents: target, format, vdev, cdrom.
-      seabiosConfigText("order", boot, [
-        "format=raw, vdev=hda, target=disk.img",
-        "cd.iso,raw,hdc,cdrom",
-      ]);
-    const disk = await runSeabiosConfig(config("cd"), dir);
-    // disk-hello.asm exits with 0x40 | (DL & 0x0F) for drive 0x80.
-    expect(disk.runnable.exitStatus).toBe((0x40 << 1) | 1);
-    expect(disk.debugcon).toContain("Kumo IDE boot sector");
-    const cd = await runSeabiosConfig(config("dc"), dir);
-    expect(cd.runnable.exitStatus).toBe((0x21 << 1) | 1);
-    expect(debugconLines(cd.debugcon)[1]).toBe("pvd=CD001 KUMO_CD");
-  }, 120_000);
-});
-
-describe.skipIf(
-  !existsSync(SEABIOS_PATH) || !hasTool("nasm") || !hasTool("xorriso") || !hasTool("qemu-img"),
-)("kumo create with a CD-ROM and a qcow2 disk", () => {
-  it('boots the qcow2 disk (boot = "cd") and the CD (boot = "d") from the command line', async () => {
-    const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-cli-"));
-    bootIso(dir);
-    mbrDiskImage(freestanding("disk-hello.asm"), dir);
-    // The disk as qcow2: read through @kumo/blkback (BSY while it works), and shared with the PV vbd.
-    execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", "disk.img", "disk.qcow2"], {
-      cwd: dir,
-    });
-    const create = async (boot: string) => {
-      writeFileSync(
-        join(dir, "guest.cfg"),
-        seabiosConfigText("clicd", boot, [
-          "format=qcow2, vdev=hda, target=disk.qcow2",
-          "cd.iso,raw,hdc,cdrom",
-        ]),
+describe.skipIf(!hasSeabiosAnd("nasm", "xorriso", "qemu-system-i386"))(
+  "ATAPI CD-ROM and boot order through SeaBIOS",
+  () => {
+    it('boots an El Torito image with boot = "d" and answers its packets as QEMU does', async () => {
+      const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-"));
+      bootIso(dir);
+      const run = await runUnderQemuAndKumo(
+        dir,
+        [{ vdev: "hdc", file: "cd.iso", cdrom: true }],
+        "d",
       );
-      let stderr = "";
-      const status = await runKumo(["create", "-c", "guest.cfg"], {
-        stdout: { write: () => {} },
-        stderr: { write: (text: string) => (stderr += text) },
-        env: { KUMO_STATE_DIR: join(dir, "state") },
+      expect(run.qemuStatus).toBe((0x21 << 1) | 1);
+      expect(run.kumoStatus).toBe((0x21 << 1) | 1);
+      expect(run.qemu.slice(0, 3)).toEqual([
+        "dl=E0",
+        "pvd=CD001 KUMO_CD",
+        "brvd=EL TORITO SPECIFICATION",
+      ]);
+      expect(run.qemu.length).toBe(32);
+      expect(run.kumo).toEqual(run.qemu);
+    }, 120_000);
+
+    it('boots the disk with boot = "cd" and the CD with boot = "dc" when both are present', async () => {
+      const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-order-"));
+      bootIso(dir);
+      mbrDiskImage(freestanding("disk-hello.asm"), dir);
+      const config = (boot: string) =>
+        // The short positional form xl-disk-configuration(5) documents: target, format, vdev, cdrom.
+        seabiosConfig(
+          "order",
+          ["format=raw, vdev=hda, target=disk.img", "cd.iso,raw,hdc,cdrom"],
+          boot,
+        );
+      const disk = await runSeabiosConfig(config("cd"), dir);
+      // disk-hello.asm exits with 0x40 | (DL & 0x0F) for drive 0x80.
+      expect(disk.runnable.exitStatus).toBe((0x40 << 1) | 1);
+      expect(disk.debugcon).toContain("Kumo IDE boot sector");
+      const cd = await runSeabiosConfig(config("dc"), dir);
+      expect(cd.runnable.exitStatus).toBe((0x21 << 1) | 1);
+      expect(debugconLines(cd.debugcon)[1]).toBe("pvd=CD001 KUMO_CD");
+    }, 120_000);
+  },
+);
+
+describe.skipIf(!hasSeabiosAnd("nasm", "xorriso", "qemu-img"))(
+  "kumo create with a CD-ROM and a qcow2 disk",
+  () => {
+    it('boots the qcow2 disk (boot = "cd") and the CD (boot = "d") from the command line', async () => {
+      const dir = mkdtempSync(join(tmpdir(), "kumo-cdrom-cli-"));
+      bootIso(dir);
+      mbrDiskImage(freestanding("disk-hello.asm"), dir);
+      // The disk as qcow2: read through @kumo/blkback (BSY while it works), and shared with the PV vbd.
+      execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", "disk.img", "disk.qcow2"], {
         cwd: dir,
       });
-      return { status, stderr };
-    };
-    const disk = await create("cd");
-    expect(disk.stderr).not.toMatch(/error/i);
-    expect(disk.status).toBe(129);
-    expect((await create("d")).status).toBe((0x21 << 1) | 1);
-  }, 150_000);
-});
+      const create = async (boot: string) => {
+        const config = seabiosConfig(
+          "clicd",
+          ["format=qcow2, vdev=hda, target=disk.qcow2", "cd.iso,raw,hdc,cdrom"],
+          boot,
+        );
+        const guest = createAttached(dir, config, { env: { KUMO_STATE_DIR: join(dir, "state") } });
+        return { status: await guest.ended, stderr: guest.stderr() };
+      };
+      const disk = await create("cd");
+      expect(disk.stderr).not.toMatch(/error/i);
+      expect(disk.status).toBe(129);
+      expect((await create("d")).status).toBe((0x21 << 1) | 1);
+    }, 150_000);
+  },
+);
 
 describe("xl.cfg boot", () => {
   it("reads up to three of a, b, c, d, n and refuses anything else", () => {

@@ -12,30 +12,25 @@
  * IDNF here, as ATA/ATAPI-6 8.27 says, where QEMU reports ABRT; only its
  * status byte is compared.
  */
-import { existsSync, mkdtempSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { SEABIOS_PATH } from "../src/config/hvm-options";
-import { freestanding, mbrDiskImage, runUnderQemuAndKumo } from "./support/hvm";
-import { hasTool } from "./support/linux-guest";
+import { freestanding, hasSeabiosAnd, mbrDiskImage, runUnderQemuAndKumo } from "./support/hvm";
 
 /** The lines to compare: the 'r' line keeps its status byte only. */
 const comparable = (lines: string[]) =>
   lines.map((line) => (line.startsWith("r=") ? line.slice(0, 4) : line));
 
-describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm") || !hasTool("qemu-system-i386"))(
-  "IDE disk against QEMU",
-  () => {
-    it("answers IDENTIFY, aborts, SET FEATURES and SRST as QEMU's IDE disk does", async () => {
-      const dir = mkdtempSync(join(tmpdir(), "kumo-ide-oracle-"));
-      mbrDiskImage(freestanding("ata-identify.asm"), dir);
-      const run = await runUnderQemuAndKumo(dir, [{ vdev: "hda", file: "disk.img" }], "c");
-      // isa-debug-exit ends QEMU with status (0x21 << 1) | 1.
-      expect(run.qemuStatus).toBe((0x21 << 1) | 1);
-      expect(run.kumoStatus).toBe((0x21 << 1) | 1);
-      expect(run.qemu.length).toBe(25);
-      expect(comparable(run.kumo)).toEqual(comparable(run.qemu));
-    }, 90_000);
-  },
-);
+describe.skipIf(!hasSeabiosAnd("nasm", "qemu-system-i386"))("IDE disk against QEMU", () => {
+  it("answers IDENTIFY, aborts, SET FEATURES and SRST as QEMU's IDE disk does", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-ide-oracle-"));
+    mbrDiskImage(freestanding("ata-identify.asm"), dir);
+    const run = await runUnderQemuAndKumo(dir, [{ vdev: "hda", file: "disk.img" }], "c");
+    // isa-debug-exit ends QEMU with status (0x21 << 1) | 1.
+    expect(run.qemuStatus).toBe((0x21 << 1) | 1);
+    expect(run.kumoStatus).toBe((0x21 << 1) | 1);
+    expect(run.qemu.length).toBe(25);
+    expect(comparable(run.kumo)).toEqual(comparable(run.qemu));
+  }, 90_000);
+});

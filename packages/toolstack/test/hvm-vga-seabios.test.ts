@@ -17,87 +17,83 @@ import { parseDomainConfig } from "../src/config/domain-config";
 import { SEABIOS_PATH } from "../src/config/hvm-options";
 import { openIdeDisks } from "../src/node/ide-disk";
 import { createHvmDomain } from "../src/runner/hvm-domain";
-import { assemble, freestanding } from "./support/hvm";
-import { hasTool } from "./support/linux-guest";
+import { assemble, freestanding, hasSeabiosAnd } from "./support/hvm";
 
 const VGABIOS_PATH = "/usr/share/seabios/vgabios-stdvga.bin";
 const source = freestanding("vga-hello.asm");
 
-describe.skipIf(!existsSync(SEABIOS_PATH) || !existsSync(VGABIOS_PATH) || !hasTool("nasm"))(
-  "stdvga with SeaBIOS",
-  () => {
-    it("shows SeaBIOS's banner and the boot sector's INT 10h output on the text screen", async () => {
-      const dir = mkdtempSync(join(tmpdir(), "kumo-vga-"));
-      const image = new Uint8Array(1 << 20);
-      image.set(assemble(source, dir));
-      writeFileSync(join(dir, "disk.img"), image);
-      const config = parseDomainConfig(
-        [
-          'name = "vgabios"',
-          'type = "hvm"',
-          "memory = 32",
-          'firmware = "seabios"',
-          'boot = "c"',
-          "disk = ['format=raw, vdev=hda, target=disk.img']",
-        ].join("\n"),
-      );
-      const ide = openIdeDisks(config.disks, dir);
-      const hypervisor = new Hypervisor();
-      let bios = "";
-      const runnable = createHvmDomain(
-        hypervisor,
-        config,
-        { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
-        {
-          paused: true,
-          clock: { mode: "wall" },
-          debugconPort: 0x402,
-          debugconOutput: (byte) => {
-            bios += String.fromCharCode(byte);
-          },
-          hideXenCpuid: true,
-          ideDisks: ide.disks,
+describe.skipIf(!hasSeabiosAnd("nasm") || !existsSync(VGABIOS_PATH))("stdvga with SeaBIOS", () => {
+  it("shows SeaBIOS's banner and the boot sector's INT 10h output on the text screen", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-vga-"));
+    const image = new Uint8Array(1 << 20);
+    image.set(assemble(source, dir));
+    writeFileSync(join(dir, "disk.img"), image);
+    const config = parseDomainConfig(
+      [
+        'name = "vgabios"',
+        'type = "hvm"',
+        "memory = 32",
+        'firmware = "seabios"',
+        'boot = "c"',
+        "disk = ['format=raw, vdev=hda, target=disk.img']",
+      ].join("\n"),
+    );
+    const ide = openIdeDisks(config.disks, dir);
+    const hypervisor = new Hypervisor();
+    let bios = "";
+    const runnable = createHvmDomain(
+      hypervisor,
+      config,
+      { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
+      {
+        paused: true,
+        clock: { mode: "wall" },
+        debugconPort: 0x402,
+        debugconOutput: (byte) => {
+          bios += String.fromCharCode(byte);
         },
-      );
-      runnable.platform.addVga(new Uint8Array(readFileSync(VGABIOS_PATH)));
-      const ended = new Promise<void>((resolve) => {
-        hypervisor.onDomainEvent((event) => {
-          if (event.kind === "shutdown") {
-            hypervisor.stop();
-            resolve();
-          }
-        });
+        hideXenCpuid: true,
+        ideDisks: ide.disks,
+      },
+    );
+    runnable.platform.addVga(new Uint8Array(readFileSync(VGABIOS_PATH)));
+    const ended = new Promise<void>((resolve) => {
+      hypervisor.onDomainEvent((event) => {
+        if (event.kind === "shutdown") {
+          hypervisor.stop();
+          resolve();
+        }
       });
-      runnable.domain.unpause();
-      const running = hypervisor.run();
-      const timeout = setTimeout(() => hypervisor.stop(), 90_000);
-      await Promise.race([ended, running]);
-      clearTimeout(timeout);
-      await running;
-      const screen = runnable.platform.vgaTextScreen();
-      const ppm = runnable.platform.vga?.renderTextPpm() ?? new Uint8Array();
-      runnable.console.close();
-      runnable.platform.close();
-      ide.close();
-      writeFileSync(join(dir, "bios.log"), bios);
-      writeFileSync(join(dir, "screen.txt"), screen.join("\n"));
-      writeFileSync(join(dir, "screen.ppm"), ppm);
-      expect(bios, `SeaBIOS log in ${dir}/bios.log`).toContain("id=1234:1111");
-      expect(screen).toHaveLength(25);
-      expect(screen.join("\n")).toMatch(/SeaBIOS \(version [^)]+\)/);
-      expect(screen.join("\n")).toContain("Kumo VGA boot sector: INT 10h teletype");
-      expect(runnable.exitStatus).toBe((0x21 << 1) | 1);
-      // The image: mode 3's 720x400 (9x16 cells), drawn with the font the VGA BIOS loaded into
-      // plane 2; the banner's first cell row has light grey (attribute 7 -> DAC 7 = 0x2A, 6 bits)
-      // glyph dots on black.
-      const header = "P6\n720 400\n255\n";
-      expect(new TextDecoder().decode(ppm.subarray(0, header.length))).toBe(header);
-      let lit = 0;
-      for (let p = header.length; p < header.length + 720 * 16 * 3; p += 3) {
-        if (ppm[p] === 0xaa && ppm[p + 1] === 0xaa && ppm[p + 2] === 0xaa) lit++;
-        else expect([ppm[p], ppm[p + 1], ppm[p + 2]]).toEqual([0, 0, 0]);
-      }
-      expect(lit).toBeGreaterThan(40 * 20);
-    }, 150_000);
-  },
-);
+    });
+    runnable.domain.unpause();
+    const running = hypervisor.run();
+    const timeout = setTimeout(() => hypervisor.stop(), 90_000);
+    await Promise.race([ended, running]);
+    clearTimeout(timeout);
+    await running;
+    const screen = runnable.platform.vgaTextScreen();
+    const ppm = runnable.platform.vga?.renderTextPpm() ?? new Uint8Array();
+    runnable.console.close();
+    runnable.platform.close();
+    ide.close();
+    writeFileSync(join(dir, "bios.log"), bios);
+    writeFileSync(join(dir, "screen.txt"), screen.join("\n"));
+    writeFileSync(join(dir, "screen.ppm"), ppm);
+    expect(bios, `SeaBIOS log in ${dir}/bios.log`).toContain("id=1234:1111");
+    expect(screen).toHaveLength(25);
+    expect(screen.join("\n")).toMatch(/SeaBIOS \(version [^)]+\)/);
+    expect(screen.join("\n")).toContain("Kumo VGA boot sector: INT 10h teletype");
+    expect(runnable.exitStatus).toBe((0x21 << 1) | 1);
+    // The image: mode 3's 720x400 (9x16 cells), drawn with the font the VGA BIOS loaded into
+    // plane 2; the banner's first cell row has light grey (attribute 7 -> DAC 7 = 0x2A, 6 bits)
+    // glyph dots on black.
+    const header = "P6\n720 400\n255\n";
+    expect(new TextDecoder().decode(ppm.subarray(0, header.length))).toBe(header);
+    let lit = 0;
+    for (let p = header.length; p < header.length + 720 * 16 * 3; p += 3) {
+      if (ppm[p] === 0xaa && ppm[p + 1] === 0xaa && ppm[p + 2] === 0xaa) lit++;
+      else expect([ppm[p], ppm[p + 1], ppm[p + 2]]).toEqual([0, 0, 0]);
+    }
+    expect(lit).toBeGreaterThan(40 * 20);
+  }, 150_000);
+});

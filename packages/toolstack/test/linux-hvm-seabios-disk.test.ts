@@ -8,35 +8,32 @@
  * AH=42h and exits through isa-debug-exit with 0x40 | the drive number
  * SeaBIOS gave it in DL (0x80), which `kumo create` returns as status 129. In the linux-hvm* family for the test-name pattern only.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { Hypervisor } from "@kumo/hypervisor-core";
 import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
 import { SEABIOS_PATH } from "../src/config/hvm-options";
 import { KumoDaemon } from "../src/daemon/server";
 import { openIdeDisks } from "../src/node/ide-disk";
-import { runKumo } from "../src/node/index";
-import { freestanding, mbrDiskImage, runHvmUntilShutdown } from "./support/hvm";
-import { Console, hasTool } from "./support/linux-guest";
+import {
+  freestanding,
+  hasSeabiosAnd,
+  mbrDiskImage,
+  runHvmUntilShutdown,
+  seabiosConfig,
+} from "./support/hvm";
+import { createAttached } from "./support/linux-guest";
 
 const source = freestanding("disk-hello.asm");
 
-describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots from IDE", () => {
+describe.skipIf(!hasSeabiosAnd("nasm"))("SeaBIOS boots from IDE", () => {
   it("finds the disk on the primary master and runs its boot sector", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-ide-"));
     mbrDiskImage(source, dir);
     const config = parseDomainConfig(
-      [
-        'name = "idebios"',
-        'type = "hvm"',
-        "memory = 32",
-        'firmware = "seabios"',
-        'boot = "c"',
-        "disk = ['format=raw, vdev=hda, target=disk.img']",
-      ].join("\n"),
+      seabiosConfig("idebios", ["format=raw, vdev=hda, target=disk.img"], "c").join("\n"),
     );
     const ide = openIdeDisks(config.disks, dir);
     expect(ide.disks[0]?.sectors).toBe(8192);
@@ -62,94 +59,52 @@ describe.skipIf(!existsSync(SEABIOS_PATH) || !hasTool("nasm"))("SeaBIOS boots fr
   it("kumo create -c: the boot sector's line on the console, its exit status returned", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-ide-cli-"));
     mbrDiskImage(source, dir);
-    writeFileSync(
-      join(dir, "guest.cfg"),
+    const guest = createAttached(
+      dir,
       [
-        'name = "idecli"',
-        'type = "hvm"',
-        "memory = 32",
-        'firmware = "seabios"',
-        'boot = "c"',
+        ...seabiosConfig("idecli", ["format=raw, vdev=hda, access=rw, target=disk.img"], "c"),
         'serial = "pty"',
-        "disk = ['format=raw, vdev=hda, access=rw, target=disk.img']",
-        "",
-      ].join("\n"),
+      ],
+      { env: { KUMO_STATE_DIR: join(dir, "state") } },
     );
-    const stdin = new PassThrough();
-    const output = new Console(stdin);
-    let stderr = "";
-    const status = await runKumo(["create", "-c", "guest.cfg"], {
-      stdout: output,
-      stderr: { write: (text: string) => (stderr += text) },
-      stdin,
-      env: { KUMO_STATE_DIR: join(dir, "state") },
-      cwd: dir,
-    });
-    stdin.end();
-    expect(output.output).toContain("Kumo IDE boot sector\r\nSector 1 read through INT 13h\r\n");
-    expect(status).toBe(129);
-    expect(stderr).not.toMatch(/error/i);
+    expect(await guest.ended).toBe(129);
+    expect(guest.console.output).toContain(
+      "Kumo IDE boot sector\r\nSector 1 read through INT 13h\r\n",
+    );
+    expect(guest.stderr()).not.toMatch(/error/i);
   }, 150_000);
 
   it("kumo create refuses an IDE disk whose image is not what its format says", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-ide-cli-"));
     writeFileSync(join(dir, "disk.qcow2"), new Uint8Array(512));
-    writeFileSync(
-      join(dir, "guest.cfg"),
-      [
-        'name = "ideqcow"',
-        'type = "hvm"',
-        "memory = 32",
-        'firmware = "seabios"',
-        "disk = ['format=qcow2, vdev=hda, target=disk.qcow2']",
-        "",
-      ].join("\n"),
+    const guest = createAttached(
+      dir,
+      seabiosConfig("ideqcow", ["format=qcow2, vdev=hda, target=disk.qcow2"]),
+      { env: { KUMO_STATE_DIR: join(dir, "state") } },
     );
-    let stderr = "";
-    const status = await runKumo(["create", "-c", "guest.cfg"], {
-      stdout: { write: () => {} },
-      stderr: { write: (text: string) => (stderr += text) },
-      env: { KUMO_STATE_DIR: join(dir, "state") },
-      cwd: dir,
-    });
-    expect(status).not.toBe(0);
+    expect(await guest.ended).not.toBe(0);
     // qcow2 images are opened through @kumo/blkback now; 512 zero bytes are no qcow2 image.
-    expect(stderr).toMatch(/disk hda: .*disk\.qcow2.*qcow2/);
+    expect(guest.stderr()).toMatch(/disk hda: .*disk\.qcow2.*qcow2/);
   });
 
   it("the kumo daemon gives the disk to the IDE controller too", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-ide-daemon-"));
     mbrDiskImage(source, dir);
-    writeFileSync(
-      join(dir, "guest.cfg"),
-      [
-        'name = "idedaemon"',
-        'type = "hvm"',
-        "memory = 32",
-        'firmware = "seabios"',
-        'serial = "pty"',
-        "disk = ['format=raw, vdev=hda, target=disk.img']",
-        "",
-      ].join("\n"),
-    );
     const daemon = new KumoDaemon({ env: { KUMO_STATE_DIR: dir } });
     await daemon.listen(join(dir, "kumo.sock"));
     try {
-      const stdin = new PassThrough();
-      const output = new Console(stdin);
-      let stderr = "";
-      const status = await runKumo(["create", "-c", "guest.cfg"], {
-        stdout: output,
-        stderr: { write: (text: string) => (stderr += text) },
-        stdin,
-        env: { KUMO_STATE_DIR: dir },
-        cwd: dir,
-      });
-      stdin.end();
-      expect(stderr).not.toMatch(/error/i);
-      expect(output.output).toContain("Sector 1 read through INT 13h\r\n");
+      const guest = createAttached(
+        dir,
+        [
+          ...seabiosConfig("idedaemon", ["format=raw, vdev=hda, target=disk.img"]),
+          'serial = "pty"',
+        ],
+        { env: { KUMO_STATE_DIR: dir } },
+      );
       // Through the daemon the console reports the exit port's poweroff, not its status.
-      expect(status).toBe(0);
+      expect(await guest.ended).toBe(0);
+      expect(guest.stderr()).not.toMatch(/error/i);
+      expect(guest.console.output).toContain("Sector 1 read through INT 13h\r\n");
     } finally {
       await daemon.close();
     }

@@ -19,6 +19,12 @@ import {
   type HvmDomainOptions,
   type RunnableHvmDomain,
 } from "../../src/runner/hvm-domain";
+import { hasTool } from "./linux-guest";
+
+/** Whether Debian's SeaBIOS and every one of `tools` (Debian packages' commands) are installed. */
+export function hasSeabiosAnd(...tools: string[]): boolean {
+  return existsSync(SEABIOS_PATH) && tools.every(hasTool);
+}
 
 /** guests/freestanding: the nasm test programs. */
 const FREESTANDING = join(import.meta.dirname, "../../../../guests/freestanding");
@@ -107,24 +113,27 @@ export function debugconLines(output: string): string[] {
   return output.split("\n").filter((line) => line.length > 0);
 }
 
-/** An xl.cfg for a 32 MiB SeaBIOS HVM domain with `disks` (xl disk specifications) and `boot`. */
-export function seabiosConfigText(name: string, boot: string, disks: readonly string[]): string {
+/**
+ * The xl.cfg lines of a 32 MiB SeaBIOS HVM domain with `disks` (xl disk specifications, see
+ * xl-disk-configuration(5)) and, if given, the `boot` order.
+ */
+export function seabiosConfig(name: string, disks: readonly string[], boot?: string): string[] {
   return [
     `name = "${name}"`,
     'type = "hvm"',
     "memory = 32",
     'firmware = "seabios"',
-    `boot = "${boot}"`,
+    ...(boot === undefined ? [] : [`boot = "${boot}"`]),
     `disk = [ ${disks.map((disk) => `'${disk}'`).join(", ")} ]`,
-    "",
-  ].join("\n");
+  ];
 }
 
 /**
- * Runs the xl.cfg `text` on Kumo with Debian's SeaBIOS as the firmware (wall clock, Xen's CPUID
+ * Runs the xl.cfg `lines` on Kumo with Debian's SeaBIOS as the firmware (wall clock, Xen's CPUID
  * leaves hidden as on QEMU), its IDE disks opened relative to `dir`, until it shuts down.
  */
-export async function runSeabiosConfig(text: string, dir: string, timeoutMs = 60_000) {
+export async function runSeabiosConfig(lines: readonly string[], dir: string, timeoutMs = 60_000) {
+  const text = [...lines, ""].join("\n");
   const config = parseDomainConfig(text);
   const ide = await openIdeDevices(config.disks, dir);
   try {
@@ -197,15 +206,15 @@ export async function runUnderQemuAndKumo(
     ],
     { timeout: timeoutMs, stdio: "ignore" },
   );
-  const text = seabiosConfigText(
+  const config = seabiosConfig(
     "oracle",
-    boot,
     images.map(
       (image) =>
         `format=raw, vdev=${image.vdev}, ${image.cdrom ? "devtype=cdrom, " : ""}target=${image.file}`,
     ),
+    boot,
   );
-  const { runnable, debugcon } = await runSeabiosConfig(text, dir, timeoutMs);
+  const { runnable, debugcon } = await runSeabiosConfig(config, dir, timeoutMs);
   const qemuOut = join(dir, "qemu.out");
   return {
     qemuStatus: qemu.status,
