@@ -2028,6 +2028,20 @@ export class Fpu {
     this.status = status & ~0x3800;
     this.top = (status >> 11) & 7;
     this.setTagWord(cpu.readLin16((address + 2 * stride) | 0));
+    // The pointers and opcode (protected-mode layouts, SDM vol. 1 figures 8-9, 8-11).
+    if (o16) {
+      this.instructionPointer = cpu.readLin16((address + 6) | 0);
+      this.instructionSelector = cpu.readLin16((address + 8) | 0);
+      this.dataPointer = cpu.readLin16((address + 10) | 0);
+      this.dataSelector = cpu.readLin16((address + 12) | 0);
+    } else {
+      this.instructionPointer = cpu.readLin32((address + 12) | 0);
+      const selectorAndOpcode = cpu.readLin32((address + 16) | 0);
+      this.instructionSelector = selectorAndOpcode & 0xffff;
+      this.opcode = (selectorAndOpcode >>> 16) & 0x7ff;
+      this.dataPointer = cpu.readLin32((address + 20) | 0);
+      this.dataSelector = cpu.readLin16((address + 24) | 0);
+    }
     this.updateSummary();
     return o16 ? 14 : 28;
   }

@@ -90,6 +90,8 @@ export interface X86CpuState extends VcpuState {
      * absent in older states.
      */
     wide?: ([number, number, number] | 0)[];
+    /** The last instruction and data pointers and opcode: [FIP, FCS, FOP, FDP, FDS]; absent in older states. */
+    pointers?: [number, number, number, number, number];
   };
 }
 
@@ -150,6 +152,13 @@ export function saveState(cpu: X86Cpu): X86CpuState {
       mm: Array.from(fpu.mm, (v) => v >>> 0),
       mmValid: fpu.mmValid.reduce((mask, valid, i) => mask | (valid << i), 0),
       residuals: Array.from(fpu.residual),
+      pointers: [
+        fpu.instructionPointer >>> 0,
+        fpu.instructionSelector,
+        fpu.opcode,
+        fpu.dataPointer >>> 0,
+        fpu.dataSelector,
+      ],
       wide: Array.from({ length: 8 }, (_, i): [number, number, number] | 0 =>
         fpu.wide[i] ? [fpu.wideTop[i], fpu.wideHigh[i], fpu.wideLow[i]] : 0,
       ),
@@ -249,6 +258,13 @@ export function loadState(cpu: X86Cpu, raw: VcpuState): void {
         cpu.fpu.wideHigh[i] = number(wide[1], `fpu.wide[${i}][1]`);
         cpu.fpu.wideLow[i] = number(wide[2], `fpu.wide[${i}][2]`);
       }
+    }
+    if (fpu.pointers) {
+      cpu.fpu.instructionPointer = number(fpu.pointers[0], "fpu.pointers[0]") | 0;
+      cpu.fpu.instructionSelector = number(fpu.pointers[1], "fpu.pointers[1]") & 0xffff;
+      cpu.fpu.opcode = number(fpu.pointers[2], "fpu.pointers[2]") & 0x7ff;
+      cpu.fpu.dataPointer = number(fpu.pointers[3], "fpu.pointers[3]") | 0;
+      cpu.fpu.dataSelector = number(fpu.pointers[4], "fpu.pointers[4]") & 0xffff;
     }
     const mxcsr = number(fpu.mxcsr, "fpu.mxcsr");
     if (mxcsr & ~0xffff) {

@@ -358,6 +358,120 @@ describe("x87 64-bit results against the host CPU", () => {
     expect(compareWithHost(cases)).toEqual([]);
   });
 
+  it("FIP/FCS/FOP/FDP/FDS in FNSTENV (32- and 16-bit formats), FNSAVE/FRSTOR and FXSAVE", () => {
+    // Pointers are stored relative to the marked instruction and to `buf`,
+    // selectors minus CS/DS: the host's load addresses and selectors differ
+    // from the flat test CPU's, the differences must not.
+    const normalize = [
+      "mov eax, [buf + 12]",
+      "sub eax, mark",
+      "mov [buf + 12], eax",
+      "mov ax, cs",
+      "sub [buf + 16], ax",
+      "mov eax, [buf + 20]",
+      "sub eax, buf",
+      "mov [buf + 20], eax",
+      "mov ax, ds",
+      "sub [buf + 24], ax",
+      "mov eax, mark",
+      "sub [buf + 38], ax",
+      "mov ax, cs",
+      "sub [buf + 40], ax",
+      "mov eax, buf",
+      "sub [buf + 42], ax",
+      "mov ax, ds",
+      "sub [buf + 44], ax",
+    ];
+    const instructions = [
+      "fld qword [buf + 48]",
+      "fadd dword [buf + 52]",
+      "fimul word [buf + 56]",
+      "fst qword [buf + 48]",
+      "fistp dword [es:buf + 52]",
+      "fcom qword [ss:buf + 48]",
+      "fild word [buf + 56]",
+      "fldz",
+      "fadd st0, st1",
+      "fmulp st2, st0",
+      "fxch st1",
+      "fsqrt",
+      "fincstp",
+      "fdecstp",
+      "ffree st3",
+      "fnop",
+      "fucomip st0, st1",
+      "fcmovne st0, st1",
+    ];
+    // After the marked instruction: control instructions that keep the pointers.
+    const trailers = ["", "fnstcw [buf + 60]\nfldcw [buf + 60]", "fnstsw ax\nfnclex\nfwait"];
+    const cases: HostCase[] = [];
+    const flags = { regs: [0, 0, 0, 0, 0, 0, 0, 0], flags: 0, ignoreRegs: 1 };
+    instructions.forEach((instruction, i) => {
+      for (const [t, trailer] of trailers.entries()) {
+        const restore =
+          t === 2
+            ? ["lea esp, [esp - 112]", "fnsave [esp]", "frstor [esp]", "lea esp, [esp + 112]"]
+            : [];
+        cases.push({
+          code: [
+            "fninit",
+            "fld qword [buf + 48]",
+            "fld1",
+            "fld qword [buf + 48]",
+            `mark${i}_${t}:`,
+            instruction,
+            trailer,
+            ...restore,
+            "fnstenv [buf]",
+            "o16 fnstenv [buf + 32]",
+            ...normalize.map((line) => line.replace("mark", `mark${i}_${t}`)),
+          ].join("\n"),
+          ...flags,
+        });
+      }
+    });
+    // FXSAVE with an exception pending (ES = 1: AMD stores the pointers only
+    // then, Intel always; Kumo stores them always, as Intel).
+    cases.push({
+      code: [
+        "fninit",
+        "mov word [buf + 60], 0x37b",
+        "fldcw [buf + 60]",
+        "fld qword [buf + 48]",
+        "fldz",
+        "fld1",
+        "markx:",
+        "fdiv st0, st1",
+        "mov ebp, esp",
+        "sub esp, 600",
+        "and esp, -16",
+        "fxsave [esp]",
+        "mov eax, [esp + 8]",
+        "sub eax, markx",
+        "mov [buf], eax",
+        "mov ax, [esp + 6]",
+        "mov [buf + 4], ax",
+        "mov ax, [esp + 12]",
+        "mov bx, cs",
+        "sub ax, bx",
+        "mov [buf + 6], ax",
+        "mov eax, [esp + 16]",
+        "sub eax, buf",
+        "mov [buf + 8], eax",
+        "mov ax, [esp + 20]",
+        "mov bx, ds",
+        "sub ax, bx",
+        "mov [buf + 12], ax",
+        "mov esp, ebp",
+        "fnclex",
+        "xor ebx, ebx",
+        "xor ebp, ebp",
+      ].join("\n"),
+      ...flags,
+    });
+    expect(compareWithHost(cases)).toEqual([]);
+  });
+
   it("saveState/restoreState keep a register beyond the double range exactly", () => {
     const cpu = createFlatCpu(
       assemble(
