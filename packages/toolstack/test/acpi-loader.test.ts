@@ -9,6 +9,9 @@
  * itself running the script is the oracle of linux-hvm-seabios.test.ts;
  * the boot order file is checked here against SeaBIOS's path format.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { IdeCdrom, MemoryDisk } from "@kumo/device-models";
 import { describe, expect, it } from "vitest";
 import {
@@ -21,6 +24,7 @@ import {
   LoaderCommand,
   LoaderZone,
 } from "../src/builder/acpi";
+import { runKumo } from "../src/node/index";
 import { bootOrderFile } from "../src/runner/pc-platform";
 
 const options = { vcpus: 2, ioApicId: 2, ioApicAddress: 0xfec00000, ramBelow4G: 128 << 20 };
@@ -175,5 +179,34 @@ describe("bootOrderFile (fw_cfg bootorder)", () => {
     expect(bootOrderFile("n", [disk])).toBe("");
     expect(bootOrderFile("d", [disk])).toBe("");
     expect(bootOrderFile("cd", [])).toBe("");
+  });
+});
+
+describe("kumo create -n (firmware boot)", () => {
+  it("shows fw_cfg and whether the firmware gets the ACPI tables", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-fw-dry-"));
+    writeFileSync(join(dir, "bios.bin"), new Uint8Array(65536));
+    writeFileSync(
+      join(dir, "guest.cfg"),
+      'name = "fw"\ntype = "hvm"\nmemory = 32\nfirmware = "bios.bin"\n',
+    );
+    const dryRun = async (...extra: string[]) => {
+      let stdout = "";
+      const status = await runKumo(["create", "-n", "guest.cfg", ...extra], {
+        stdout: { write: (text: string | Uint8Array) => (stdout += text.toString()) },
+        stderr: { write: () => true },
+        env: { KUMO_STATE_DIR: join(dir, "state") },
+        cwd: dir,
+      });
+      return { status, stdout };
+    };
+    const on = await dryRun();
+    expect(on.status).toBe(0);
+    expect(on.stdout).toMatch(/^fw_cfg +I\/O 0x510-0x511, DMA 0x514$/m);
+    expect(on.stdout).toMatch(
+      /^acpi +fw_cfg etc\/table-loader .*PM block at I\/O 0xb000-0xb00b, SCI IRQ 9$/m,
+    );
+    const off = await dryRun("acpi=0");
+    expect(off.stdout).toMatch(/^acpi +off/m);
   });
 });

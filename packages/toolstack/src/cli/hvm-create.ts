@@ -10,10 +10,16 @@
  */
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { FW_CFG_DMA_IO_BASE, FW_CFG_IO_BASE } from "@kumo/device-models";
 import { Hypervisor, type ShutdownReasonName } from "@kumo/hypervisor-core";
 import { BridgeRegistry } from "@kumo/netback";
 import { Xenstored } from "@kumo/xenstore";
-import { ACPI_PM_PORT_BASE, ACPI_SCI_IRQ, ACPI_TABLES_ADDRESS } from "../builder/acpi";
+import {
+  ACPI_LOADER_FILE,
+  ACPI_PM_PORT_BASE,
+  ACPI_SCI_IRQ,
+  ACPI_TABLES_ADDRESS,
+} from "../builder/acpi";
 import { buildBzImageBoot } from "../builder/bzimage-boot";
 import { isBzImage } from "../builder/kernel-image";
 import { findMultibootHeader } from "../builder/multiboot";
@@ -121,7 +127,14 @@ export async function createHvm(
       : readInput(resolve(io.cwd, config.ramdisk), "ramdisk");
   if (values["dry-run"] && firmware !== undefined) {
     io.stdout.write(
-      `${"name".padEnd(16)}${config.name}\n${"type".padEnd(16)}hvm (firmware)\n${"firmware".padEnd(16)}${firmwarePath} (${firmware.length} bytes at ${hex(4294967296 - firmware.length)}, reset vector F000:FFF0)\n`,
+      `${"name".padEnd(16)}${config.name}\n${"type".padEnd(16)}hvm (firmware)\n${"firmware".padEnd(16)}${firmwarePath} (${firmware.length} bytes at ${hex(4294967296 - firmware.length)}, reset vector F000:FFF0)\n` +
+        `${"fw_cfg".padEnd(16)}I/O ${hex(FW_CFG_IO_BASE)}-${hex(FW_CFG_IO_BASE + 1)}, DMA ${hex(FW_CFG_DMA_IO_BASE)}\n` +
+        // The same default as createHvmDomain: ACPI unless `acpi = 0`.
+        `${"acpi".padEnd(16)}${
+          (config.acpi ?? true)
+            ? `fw_cfg ${ACPI_LOADER_FILE} (the firmware places the tables), PM block at I/O ${hex(ACPI_PM_PORT_BASE)}-${hex(ACPI_PM_PORT_BASE + 11)}, SCI IRQ ${ACPI_SCI_IRQ}`
+            : "off (the firmware's MP table only)"
+        }\n`,
     );
     return ExitStatus.Ok;
   }
