@@ -16,8 +16,13 @@ import { describe, expect, it } from "vitest";
 import { parseDomainConfig } from "../src/config/domain-config";
 import { SEABIOS_PATH } from "../src/config/hvm-options";
 import { openIdeDisks } from "../src/node/ide-disk";
-import { createHvmDomain } from "../src/runner/hvm-domain";
-import { assemble, freestanding, hasSeabiosAnd } from "./support/hvm";
+import {
+  assemble,
+  freestanding,
+  hasSeabiosAnd,
+  runHvmUntilShutdown,
+  seabiosConfig,
+} from "./support/hvm";
 
 const VGABIOS_PATH = "/usr/share/seabios/vgabios-stdvga.bin";
 const source = freestanding("vga-hello.asm");
@@ -29,52 +34,25 @@ describe.skipIf(!hasSeabiosAnd("nasm") || !existsSync(VGABIOS_PATH))("stdvga wit
     image.set(assemble(source, dir));
     writeFileSync(join(dir, "disk.img"), image);
     const config = parseDomainConfig(
-      [
-        'name = "vgabios"',
-        'type = "hvm"',
-        "memory = 32",
-        'firmware = "seabios"',
-        'boot = "c"',
-        "disk = ['format=raw, vdev=hda, target=disk.img']",
-      ].join("\n"),
+      seabiosConfig("vgabios", ["format=raw, vdev=hda, target=disk.img"], "c").join("\n"),
     );
     const ide = openIdeDisks(config.disks, dir);
-    const hypervisor = new Hypervisor();
-    let bios = "";
-    const runnable = createHvmDomain(
-      hypervisor,
+    let screen: string[] = [];
+    let ppm: Uint8Array = new Uint8Array();
+    const { runnable, debugcon: bios } = await runHvmUntilShutdown(
+      new Hypervisor(),
       config,
       { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
+      { clock: { mode: "wall" }, debugconPort: 0x402, hideXenCpuid: true, ideDisks: ide.disks },
+      90_000,
       {
-        paused: true,
-        clock: { mode: "wall" },
-        debugconPort: 0x402,
-        debugconOutput: (byte) => {
-          bios += String.fromCharCode(byte);
+        beforeRun: (domain) => domain.platform.addVga(new Uint8Array(readFileSync(VGABIOS_PATH))),
+        beforeClose: (domain) => {
+          screen = domain.platform.vgaTextScreen();
+          ppm = domain.platform.vga?.renderTextPpm() ?? new Uint8Array();
         },
-        hideXenCpuid: true,
-        ideDisks: ide.disks,
       },
     );
-    runnable.platform.addVga(new Uint8Array(readFileSync(VGABIOS_PATH)));
-    const ended = new Promise<void>((resolve) => {
-      hypervisor.onDomainEvent((event) => {
-        if (event.kind === "shutdown") {
-          hypervisor.stop();
-          resolve();
-        }
-      });
-    });
-    runnable.domain.unpause();
-    const running = hypervisor.run();
-    const timeout = setTimeout(() => hypervisor.stop(), 90_000);
-    await Promise.race([ended, running]);
-    clearTimeout(timeout);
-    await running;
-    const screen = runnable.platform.vgaTextScreen();
-    const ppm = runnable.platform.vga?.renderTextPpm() ?? new Uint8Array();
-    runnable.console.close();
-    runnable.platform.close();
     ide.close();
     writeFileSync(join(dir, "bios.log"), bios);
     writeFileSync(join(dir, "screen.txt"), screen.join("\n"));

@@ -64,6 +64,14 @@ export interface HvmRun {
   readonly serial: string;
 }
 
+/** What a test does to the domain around the run of runHvmUntilShutdown. */
+export interface HvmRunHooks {
+  /** After the domain is built, before it runs (e.g. add a device to the platform). */
+  readonly beforeRun?: (runnable: RunnableHvmDomain) => void;
+  /** After it stopped, before its console and devices close (e.g. read the screen). */
+  readonly beforeClose?: (runnable: RunnableHvmDomain) => void;
+}
+
 /**
  * Builds the domain paused (its debug console and COM1 collected), runs the
  * hypervisor until the domain shuts down or `timeoutMs` passes, and closes
@@ -76,6 +84,7 @@ export async function runHvmUntilShutdown(
   images: HvmDomainImages,
   options: Omit<HvmDomainOptions, "paused" | "debugconOutput">,
   timeoutMs: number,
+  hooks: HvmRunHooks = {},
 ): Promise<HvmRun> {
   let debugcon = "";
   let serial = "";
@@ -97,12 +106,14 @@ export async function runHvmUntilShutdown(
       }
     });
   });
+  hooks.beforeRun?.(runnable);
   runnable.domain.unpause();
   const running = hypervisor.run();
   const timeout = setTimeout(() => hypervisor.stop(), timeoutMs);
   await Promise.race([ended, running]);
   clearTimeout(timeout);
   await running;
+  hooks.beforeClose?.(runnable);
   runnable.console.close();
   runnable.platform.close();
   return { runnable, debugcon, serial };
