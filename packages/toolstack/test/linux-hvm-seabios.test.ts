@@ -176,4 +176,42 @@ describe.skipIf(!existsSync(SEABIOS_PATH))("SeaBIOS on the HVM PC", () => {
     expect(isaBus).toBeGreaterThanOrEqual(0);
     expect(irq0Pin).toBe(2);
   }, 120_000);
+
+  it("POSTs with 2 vCPUs: fw_cfg counts the BSP present, so SeaBIOS does not wait for the APs", async () => {
+    // SeaBIOS's smp_setup waits for as many CPUs as fw_cfg's NB_CPUS after its INIT-SIPI-SIPI,
+    // which the HVM PC's vCPUs do not answer yet.
+    const hypervisor = new Hypervisor();
+    const config = parseDomainConfig(
+      'name = "bios2"\ntype = "hvm"\nmemory = 64\nvcpus = 2\nfirmware = "seabios"\n',
+    );
+    let debug = "";
+    let resolveDone: () => void = () => {};
+    const done = new Promise<void>((resolve) => {
+      resolveDone = resolve;
+    });
+    const runnable = createHvmDomain(
+      hypervisor,
+      config,
+      { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
+      {
+        clock: { mode: "wall" },
+        debugconPort: 0x402,
+        debugconOutput: (byte) => {
+          debug += String.fromCharCode(byte);
+          if (debug.endsWith("No bootable device.")) resolveDone();
+        },
+        hideXenCpuid: true,
+      },
+    );
+    const running = hypervisor.run();
+    const timer = setTimeout(resolveDone, 60_000);
+    await done;
+    clearTimeout(timer);
+    hypervisor.destroyDomain(runnable.domain.domid);
+    hypervisor.stop();
+    await running;
+    runnable.platform.close();
+    expect(debug).toContain("Found 1 cpu(s) max supported 2 cpu(s)");
+    expect(debug).toContain("No bootable device.");
+  }, 120_000);
 });

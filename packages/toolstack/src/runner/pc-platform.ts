@@ -203,8 +203,8 @@ export function bootOrderFile(
 /**
  * Fills `fwCfg` with what QEMU's PC (hw/i386/fw_cfg.c fw_cfg_arch_create,
  * hw/nvram/fw_cfg.c) gives the firmware about the machine, as Kumo's PC
- * is: CPUs present and the APIC ID limit (`vcpus`: APIC IDs 0 .. vcpus -
- * 1), the RAM size, no NUMA nodes, IRQ0 on I/O APIC pin 2 (the
+ * is: CPUs present (the BSP; see below) and the APIC ID limit (`vcpus`:
+ * APIC IDs 0 .. vcpus - 1), the RAM size, no NUMA nodes, IRQ0 on I/O APIC pin 2 (the
  * override SeaBIOS then puts in its MP table, "etc/irq0-override", as
  * `setIsaIrq` wires it), graphics on, no boot menu (QEMU's default: SeaBIOS
  * then skips "Press ESC for boot menu" and its wait), "etc/e820" with the
@@ -221,7 +221,10 @@ function addPcFirmwareConfig(
   bootOrder: string,
   ideDevices: readonly (IdeDevice | null | undefined)[],
 ): void {
-  fwCfg.setNumber(FwCfgKey.NB_CPUS, vcpus, 2);
+  // CPUs present: 1, the BSP. SeaBIOS's smp_setup sends INIT-SIPI-SIPI and waits until as
+  // many CPUs as this item says have checked in (src/fw/smp.c), and the HVM PC's vCPUs do not
+  // answer INIT/SIPI yet: a larger count would hang the POST. The APIC ID limit is all vCPUs.
+  fwCfg.setNumber(FwCfgKey.NB_CPUS, 1, 2);
   fwCfg.setNumber(FwCfgKey.MAX_CPUS, vcpus, 2);
   fwCfg.setNumber(FwCfgKey.RAM_SIZE, ramSize, 8);
   fwCfg.setNumber(FwCfgKey.NOGRAPHIC, 0, 2);
