@@ -34,14 +34,24 @@ import {
 } from "./simd-float";
 
 /**
- * The x87 FPU (Intel SDM vol. 1 chapter 8). Registers are held as IEEE
- * doubles: results are rounded to 53 bits rather than 64 (documented
- * deviation; Linux only needs the FPU to be present and save/restore to be
- * exact for values it stored). Values that enter with a full 64-bit
- * significand (FLD m80, FILD m64, the constants) keep their low bits in
- * `residual` until arithmetic uses them, so loads, moves, FCHS/FABS and
- * stores of them are exact. Exceptions are flagged in the status word;
- * an unmasked one raises #MF (CR0.NE=1) at the next waiting x87 instruction.
+ * The x87 FPU (Intel SDM vol. 1 chapter 8). A register holds its value as
+ * an IEEE double `st` plus:
+ * - `residual`: the low significand bits a double cannot hold, for 64-bit
+ *   values inside the double range (st + residual is the exact value);
+ * - a wide register (`wide`, `wideTop`/`wideHigh`/`wideLow`): the exact
+ *   80-bit bits of values beyond the double range, 80-bit denormals, NaN
+ *   payloads and the encodings the x87 does not support; `st` then holds
+ *   the nearest double (or the NaN) for the code that reads it.
+ * Add, subtract, multiply, divide and square root round once at the
+ * precision control's precision, except that precision control "extended"
+ * rounds at 53 bits like "double" (documented deviation: the fast path is
+ * double arithmetic); results beyond the double range go through the exact
+ * BigInt path (`wideArith`). The transcendentals, FPREM/FPREM1, FSCALE and
+ * FXTRACT compute exact or correctly rounded 64-bit results
+ * (fpu-transcendental.ts). Exceptions are flagged in the status word; an
+ * unmasked one raises #MF (CR0.NE=1) at the next waiting x87 instruction.
+ * Every difference from the host left in test/differential.test.ts and
+ * test/x87.test.ts is listed in test/oracle/REQUESTS.md.
  */
 
 /** The start of the executing instruction: a private member of X86Cpu, reached by name (as block.ts does). */
