@@ -12,7 +12,8 @@
  * write, and the shell answers.
  *
  * The firmware sees no Xen CPUID leaves (see hvm-options.ts), so Linux boots
- * as on bare hardware, with SeaBIOS's MP table and e820 map.
+ * as on bare hardware, with the e820 map and ACPI tables SeaBIOS makes from
+ * the fw_cfg items Kumo gives it.
  *
  * On the virtual clock, so that the guest's timing loops do not depend on
  * the host's load. Slow (tens of seconds to minutes of emulated firmware
