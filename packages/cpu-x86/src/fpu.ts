@@ -820,26 +820,40 @@ export class Fpu {
    * FPTAN pushes 1.0 after tan.
    */
   private trigonometric(kind: number): void {
+    const index = this.top & 7;
     const v = this.get0();
     this.status &= ~C2;
     if (this.abort) return;
     const pushes = kind >= 2;
-    if (Number.isNaN(v)) {
+    // A wide register's exact value decides (beyond the double range, 80-bit denormals).
+    const wideFinite = this.wideFinite(index);
+    const unsupported =
+      this.wide[index] === 1 &&
+      !this.empty[index] &&
+      (this.wideTop[index] & 0x7fff) !== 0 &&
+      this.wideHigh[index] < 0x80000000;
+    if (Number.isNaN(v) && !unsupported) {
+      // A signalling NaN (kept in a wide register) is an invalid operand, quieted.
+      if (this.wide[index] && !this.empty[index] && (this.wideHigh[index] & 0x40000000) === 0) {
+        this.raise(IE);
+        if (this.abort) return;
+        this.set(0, v);
+      }
       if (pushes) this.push(v);
       return;
     }
-    if (!Number.isFinite(v)) {
+    if (unsupported || (!wideFinite && !Number.isFinite(v))) {
       this.raise(IE);
       if (this.abort) return;
       this.set(0, INDEFINITE);
       if (pushes) this.push(INDEFINITE);
       return;
     }
-    if (Math.abs(v) >= 2 ** 63) {
+    if (wideFinite ? leadingExponent(this.exactOf(0)) >= 63 : Math.abs(v) >= 2 ** 63) {
       this.status |= C2;
       return;
     }
-    if (v === 0) {
+    if (!wideFinite && v === 0) {
       // sin and tan keep the signed zero, cos is 1: exact (SDM vol. 2A FSIN, FCOS, FPTAN tables).
       if (kind === 1) this.set(0, 1);
       else if (kind === 3) {
