@@ -433,6 +433,25 @@ describe("x87 64-bit results against the host CPU", () => {
         });
       }
     });
+    // A hot loop (run by the block tier once compiled): the pointers are the last iteration's.
+    cases.push({
+      code: [
+        "fninit",
+        "mov ecx, 3000",
+        "fld1",
+        "hot:",
+        "fld qword [buf + 48]",
+        "markh:",
+        "fmul qword [buf + 48]",
+        "fstp st0",
+        "dec ecx",
+        "jnz hot",
+        "fnstenv [buf]",
+        "o16 fnstenv [buf + 32]",
+        ...normalize.map((line) => line.replace("mark", "markh")),
+      ].join("\n"),
+      ...flags,
+    });
     // FXSAVE with an exception pending (ES = 1: AMD stores the pointers only
     // then, Intel always; Kumo stores them always, as Intel).
     cases.push({
