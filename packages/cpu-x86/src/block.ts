@@ -923,6 +923,35 @@ class InstructionEmitter {
           ends: false,
         };
       }
+      case 0xf7: {
+        // Group 3 (as group3): TEST imm (/0, /1), NOT (/2), NEG (/3, SUB from 0).
+        if (reg > 3) return null;
+        if (reg < 2) {
+          const load = mem
+            ? `${fp} ${this.address(2, false)}\n  ${this.read(2, "d")}`
+            : `d = regs[${rm}];`;
+          return {
+            code: `  ${load} s = ${this.immediate}; r = d & s; ${flags.produce(LazyOp.LOGIC, "d", "s", "r")}`,
+            ends: false,
+          };
+        }
+        if (!mem) {
+          return {
+            code:
+              reg === 2
+                ? `  regs[${rm}] = ~regs[${rm}];`
+                : `  d = regs[${rm}]; r = (0 - d) | 0; ${flags.produce(LazyOp.SUB, "0", "d", "r")} regs[${rm}] = r;`,
+            ends: false,
+          };
+        }
+        return {
+          code: `  ${fp} ${this.address(2, true)}
+  ${this.read(2, "d")}
+  ${reg === 2 ? "r = ~d;" : `r = (0 - d) | 0; ${flags.produce(LazyOp.SUB, "0", "d", "r")}`}
+  ${this.write32("r")}`,
+          ends: false,
+        };
+      }
       case 0x85:
       case 0xa9: {
         if (op === 0xa9) {
@@ -1169,6 +1198,22 @@ class InstructionEmitter {
   ${flags.exitFlush()} cpu.eip = v; return n + ${this.index + 1};`,
           ends: true,
         };
+    }
+    if (op >= 0x140 && op <= 0x14f) {
+      // CMOVcc: the source is read (and may fault) whatever the condition.
+      let condition = conditionExpression(op & 15, flags.known);
+      let before = "";
+      if (condition === null) {
+        before = flags.flush();
+        condition = cpuCondition(op & 15);
+      }
+      const load = mem
+        ? `${fp} ${this.address(2, false)}\n  ${this.read(2, "v")}`
+        : `v = regs[${rm}];`;
+      return {
+        code: `  ${load} ${before} if (${condition}) regs[${reg}] = v;`,
+        ends: false,
+      };
     }
     if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
       // Jcc: the fall-through path stays in the block (a side exit when taken).

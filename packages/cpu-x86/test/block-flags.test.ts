@@ -9,9 +9,10 @@ import { assemble } from "./support/nasm";
  * The block tier evaluates conditions from the operands of the last
  * flag-setting instruction, kept in locals (block.ts conditionExpression),
  * and stores the flags only where they can be seen. Every flag producer it
- * generates inline (ADD, SUB, CMP, AND, OR, XOR, TEST, INC, DEC after each
- * of them, IMUL, SHL, SHR, SAR, rotates after each, and forms with memory operands) is followed
- * by every Jcc, on edge and random operands, and by PUSHF (flags stored
+ * generates inline (ADD, SUB, CMP, AND, OR, XOR, TEST, NEG, INC and DEC
+ * after each of them, IMUL, SHL, SHR, SAR, rotates after each, and forms
+ * with memory operands) is followed by every Jcc and CMOVcc (register and
+ * memory source), on edge and random operands, and by PUSHF (flags stored
  * through the interpreter); the interpreter, itself checked against the
  * host CPU (differential.test.ts), is the reference. A loop block whose
  * head reads the previous pass's flags covers the unknown state at the
@@ -51,6 +52,13 @@ const PRODUCERS = [
   "xor eax, ebx\n  rol ebx, 1\n  dec eax",
   "shl eax, 2\n  ror eax, 5",
   "dec eax\n  rol eax, 1\n  ror eax, 2",
+  "neg eax",
+  "neg ebx\n  inc eax",
+  "neg dword [esi]",
+  "not eax\n  test eax, ebx",
+  "not dword [esi]\n  cmp [esi], eax",
+  "test eax, 0x80000001",
+  "test dword [esi], 3",
   "cmp [esi], ebx",
   "add [esi], ebx",
   "sub ebx, [esi]",
@@ -61,7 +69,7 @@ const CONDITIONS = "o no b ae e ne be a s ns p np l ge le g".split(" ");
 const EDGES = [0, 1, -1, 0x7fffffff, -0x80000000, 2, -2, 0x80, 0xffff, 0x7ffffffe];
 
 function program(values: [number, number][]): string {
-  const lines: string[] = [`  mov esi, ${DATA}`, `  mov edi, ${DATA + 16}`];
+  const lines: string[] = [`  mov esi, ${DATA}`, `  mov edi, ${DATA + 32}`];
   let label = 0;
   for (const [a, b] of values) {
     for (const producer of PRODUCERS) {
@@ -85,7 +93,16 @@ function program(values: [number, number][]): string {
           `  ${producer}`,
           "  pushf",
           "  pop dword [edi + 12]",
-          "  add edi, 16",
+          "  mov ecx, 0x11111111",
+          "  mov edx, 0x22222222",
+          `  mov dword [esi], ${a}`,
+          "  mov eax, ecx",
+          `  ${producer}`,
+          `  cmov${cc} ecx, ebx`,
+          `  cmov${cc} edx, [esi]`,
+          "  mov [edi + 16], ecx",
+          "  mov [edi + 20], edx",
+          "  add edi, 32",
         );
       }
     }
@@ -130,17 +147,17 @@ describe("block tier flags", () => {
     const interpreted = run(code, false);
     expect(compiled.exit.message).toBe("");
     const cases = values.length * PRODUCERS.length * CONDITIONS.length;
-    const end = DATA + 16 + cases * 16 + 12;
+    const end = DATA + 32 + cases * 32 + 12;
     const a = compiled.ram.subarray(DATA, end);
     const b = interpreted.ram.subarray(DATA, end);
-    for (let i = 0; i < a.length; i += 16) {
-      if (a.subarray(i, i + 16).some((byte, j) => byte !== b[i + j])) {
-        const index = (i - 16) / 16;
+    for (let i = 0; i < a.length; i += 32) {
+      if (a.subarray(i, i + 32).some((byte, j) => byte !== b[i + j])) {
+        const index = (i - 32) / 32;
         const pair = values[Math.floor(index / (PRODUCERS.length * CONDITIONS.length))];
         const producer = PRODUCERS[Math.floor(index / CONDITIONS.length) % PRODUCERS.length];
         const cc = CONDITIONS[index % CONDITIONS.length];
         expect.fail(
-          `case ${index}: ${JSON.stringify(producer)} then j${cc} with ${pair}: block tier ${[...a.subarray(i, i + 16)]} interpreter ${[...b.subarray(i, i + 16)]}`,
+          `case ${index}: ${JSON.stringify(producer)} then j${cc}/cmov${cc} with ${pair}: block tier ${[...a.subarray(i, i + 32)]} interpreter ${[...b.subarray(i, i + 32)]}`,
         );
       }
     }
