@@ -72,6 +72,10 @@ const PE = 1 << 5;
 const SF = 1 << 6;
 const ES = 1 << 7;
 
+/** Jcc condition numbers of FCMOVB/E/BE/U (DA C0-DF) and FCMOVNB/NE/NBE/NU (DB C0-DF). */
+const FCMOV_DA = [2, 4, 6, 10];
+const FCMOV_DB = [3, 5, 7, 11];
+
 const conversion = new Float64Array(1);
 const conversionWords = new Uint32Array(conversion.buffer);
 const conversion32 = new Float32Array(1);
@@ -588,16 +592,14 @@ export class Fpu {
           return;
         }
         if (reg < 4) {
-          const conditions = [2, 4, 6, 10];
-          this.conditionalMove(cpu.condition(conditions[reg]), rm);
+          this.conditionalMove(cpu.condition(FCMOV_DA[reg]), rm);
           return;
         }
         cpu.fault(6, 0);
         return;
       case 0xdb:
         if (reg < 4) {
-          const conditions = [3, 5, 7, 11];
-          this.conditionalMove(cpu.condition(conditions[reg]), rm);
+          this.conditionalMove(cpu.condition(FCMOV_DB[reg]), rm);
           return;
         }
         if (modrm === 0xe2) {
@@ -1296,15 +1298,20 @@ export class Fpu {
       const bLow = this.residual[ib];
       const aWide = this.wide[ia] && !this.empty[ia];
       const bWide = this.wide[ib] && !this.empty[ib];
-      const aBits = [this.wideTop[ia], this.wideHigh[ia], this.wideLow[ia]];
-      const bBits = [this.wideTop[ib], this.wideHigh[ib], this.wideLow[ib]];
+      // (Locals, not arrays: FXCH is frequent and must not allocate.)
+      const aTop = this.wideTop[ia];
+      const aHigh = this.wideHigh[ia];
+      const aLowBits = this.wideLow[ia];
+      const bTop = this.wideTop[ib];
+      const bHigh = this.wideHigh[ib];
+      const bLowBits = this.wideLow[ib];
       this.set(0, b);
       this.set(rm, a);
       if (!this.abort) {
         this.residual[ia] = bLow;
         this.residual[ib] = aLow;
-        if (bWide) this.setWide(ia, bBits[0], bBits[1], bBits[2]);
-        if (aWide) this.setWide(ib, aBits[0], aBits[1], aBits[2]);
+        if (bWide) this.setWide(ia, bTop, bHigh, bLowBits);
+        if (aWide) this.setWide(ib, aTop, aHigh, aLowBits);
       }
       return;
     }
