@@ -707,6 +707,12 @@ class FlagState {
     this.known = null;
   }
 
+  /** After code that may or may not have replaced the record (`fk` tells which). */
+  unknown(): void {
+    this.pending = UNKNOWN;
+    this.known = null;
+  }
+
   /** At a loop head (the start of a pass after the first). */
   loopHead(): void {
     this.pending = UNKNOWN;
@@ -1156,6 +1162,30 @@ class InstructionEmitter {
         return {
           code: `  ${flush} ${code}
   regs[${rm}] = r;`,
+          ends: false,
+        };
+      }
+      case 0xd3: {
+        // SHL/SHR/SAR of a register by CL (as shift32): a count of 0 (mod
+        // 32) changes neither the register nor the flags, so afterwards the
+        // record in the locals is this one or the previous one (`fk` says).
+        if (mem || (reg !== 4 && reg !== 5 && reg !== 6 && reg !== 7)) return null;
+        let code: string;
+        let concrete: string;
+        if (reg === 5) {
+          code = "r = (d >>> t) | 0;";
+          concrete = `((d >>> (t - 1)) & 1) | (d < 0 ? ${OF} : 0)`;
+        } else if (reg === 7) {
+          code = "r = d >> t;";
+          concrete = "(d >> (t - 1)) & 1";
+        } else {
+          code = "r = d << t; v = (d >>> (32 - t)) & 1;";
+          concrete = `v | (((r >>> 31) ^ v) ? ${OF} : 0)`;
+        }
+        const record = flags.resultOnly(concrete);
+        flags.unknown();
+        return {
+          code: `  t = regs[1] & 31; if (t !== 0) { d = regs[${rm}]; ${code} ${record} regs[${rm}] = r; }`,
           ends: false,
         };
       }

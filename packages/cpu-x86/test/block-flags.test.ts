@@ -10,9 +10,10 @@ import { assemble } from "./support/nasm";
  * flag-setting instruction, kept in locals (block.ts conditionExpression),
  * and stores the flags only where they can be seen. Every flag producer it
  * generates inline (ADD, SUB, CMP, AND, OR, XOR, TEST, NEG, INC and DEC
- * after each of them, IMUL, SHL, SHR, SAR, rotates after each, and forms
- * with memory operands) is followed by every Jcc and CMOVcc (register and
- * memory source), on edge and random operands, and by PUSHF (flags stored
+ * after each of them, IMUL, SHL, SHR, SAR by a constant and by CL (a count
+ * of 0 too), rotates after each, and forms with memory operands) is
+ * followed by every Jcc and CMOVcc (register and memory source), on edge
+ * and random operands, and by PUSHF (flags stored
  * through the interpreter); the interpreter, itself checked against the
  * host CPU (differential.test.ts), is the reference. A loop block whose
  * head reads the previous pass's flags covers the unknown state at the
@@ -46,6 +47,11 @@ const PRODUCERS = [
   "sar eax, 31",
   "shl eax, 3\n  inc ebx",
   "imul eax, eax, 5\n  dec ebx",
+  "shl eax, cl",
+  "shr eax, cl",
+  "sar eax, cl",
+  "add eax, ebx\n  shl eax, cl",
+  "dec eax\n  shr eax, cl\n  inc ebx",
   "rol eax, 3",
   "add eax, ebx\n  rol eax, 3",
   "sub eax, ebx\n  ror ebx, 1",
@@ -80,6 +86,7 @@ function program(values: [number, number][]): string {
           `  mov dword [esi], ${a}`,
           `  mov eax, ${a}`,
           `  mov ebx, ${b}`,
+          `  mov ecx, ${b}`,
           `  ${producer}`,
           `  j${cc} ${taken}`,
           "  mov ecx, 0",
@@ -93,14 +100,15 @@ function program(values: [number, number][]): string {
           `  ${producer}`,
           "  pushf",
           "  pop dword [edi + 12]",
-          "  mov ecx, 0x11111111",
+          `  mov ecx, ${b}`,
+          "  mov ebp, 0x11111111",
           "  mov edx, 0x22222222",
           `  mov dword [esi], ${a}`,
-          "  mov eax, ecx",
+          `  mov eax, ${a}`,
           `  ${producer}`,
-          `  cmov${cc} ecx, ebx`,
+          `  cmov${cc} ebp, ebx`,
           `  cmov${cc} edx, [esi]`,
-          "  mov [edi + 16], ecx",
+          "  mov [edi + 16], ebp",
           "  mov [edi + 20], edx",
           "  add edi, 32",
         );
