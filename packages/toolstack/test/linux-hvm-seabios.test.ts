@@ -27,43 +27,61 @@ import { createHvmDomain } from "../src/runner/hvm-domain";
 const sum = (bytes: Uint8Array) => bytes.reduce((total, byte) => (total + byte) & 0xff, 0);
 const text = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 
-describe.skipIf(!existsSync(SEABIOS_PATH))("SeaBIOS on the HVM PC", () => {
-  it("POSTs to the boot device search", async () => {
-    const hypervisor = new Hypervisor();
-    const config = parseDomainConfig(
-      'name = "bios"\ntype = "hvm"\nmemory = 64\nfirmware = "seabios"\n',
-    );
-    let debug = "";
-    let resolveDone: () => void = () => {};
-    const done = new Promise<void>((resolve) => {
-      resolveDone = resolve;
-    });
-    const runnable = createHvmDomain(
-      hypervisor,
-      config,
-      { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
-      {
-        // The boot menu waits for ESC on the host's clock.
-        clock: { mode: "wall" },
-        debugconPort: 0x402,
-        debugconOutput: (byte) => {
-          debug += String.fromCharCode(byte);
-          if (debug.endsWith("No bootable device.")) resolveDone();
-        },
-        hideXenCpuid: true,
+/**
+ * Runs Debian's SeaBIOS on a 64 MiB HVM PC with `vcpus` vCPUs until its POST
+ * ends in "No bootable device." (or 60 s): its debug-console log, guest
+ * memory to read while the domain still exists, and `close` to end it.
+ */
+async function postToBootSearch(vcpus: number) {
+  const hypervisor = new Hypervisor();
+  const config = parseDomainConfig(
+    `name = "bios"\ntype = "hvm"\nmemory = 64\nvcpus = ${vcpus}\nfirmware = "seabios"\n`,
+  );
+  let debug = "";
+  let resolveDone: () => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    resolveDone = resolve;
+  });
+  const runnable = createHvmDomain(
+    hypervisor,
+    config,
+    { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
+    {
+      // The boot menu waits for ESC on the host's clock.
+      clock: { mode: "wall" },
+      debugconPort: 0x402,
+      debugconOutput: (byte) => {
+        debug += String.fromCharCode(byte);
+        if (debug.endsWith("No bootable device.")) resolveDone();
       },
-    );
-    const running = hypervisor.run();
-    const timer = setTimeout(resolveDone, 60_000);
-    await done;
-    clearTimeout(timer);
-    const memory = runnable.domain.memory;
-    if (memory === null) throw new Error("no memory");
-    const read = (address: number, length: number) => {
+      hideXenCpuid: true,
+    },
+  );
+  const running = hypervisor.run();
+  const timer = setTimeout(resolveDone, 60_000);
+  await done;
+  clearTimeout(timer);
+  const memory = runnable.domain.memory;
+  if (memory === null) throw new Error("no memory");
+  return {
+    debug,
+    read(address: number, length: number): Uint8Array {
       const bytes = new Uint8Array(length);
       memory.readBytes(address, bytes);
       return bytes;
-    };
+    },
+    async close(): Promise<void> {
+      hypervisor.destroyDomain(runnable.domain.domid);
+      hypervisor.stop();
+      await running;
+      runnable.platform.close();
+    },
+  };
+}
+
+describe.skipIf(!existsSync(SEABIOS_PATH))("SeaBIOS on the HVM PC", () => {
+  it("POSTs to the boot device search", async () => {
+    const { debug, read, close } = await postToBootSearch(1);
     const table = (address: number) =>
       read(address, new DataView(read(address, 8).buffer).getUint32(4, true));
     // The F segment as SeaBIOS left it: its RSDP and MP floating pointer (16-byte aligned).
@@ -108,10 +126,7 @@ describe.skipIf(!existsSync(SEABIOS_PATH))("SeaBIOS on the HVM PC", () => {
       mpConfigAt >= 0
         ? read(mpConfigAt, new DataView(read(mpConfigAt, 8).buffer).getUint16(4, true))
         : null;
-    hypervisor.destroyDomain(runnable.domain.domid);
-    hypervisor.stop();
-    await running;
-    runnable.platform.close();
+    await close();
     expect(debug).toMatch(/^SeaBIOS \(version /);
     expect(debug).toContain("Found QEMU fw_cfg");
     expect(debug).toContain("QEMU fw_cfg DMA interface supported");
@@ -180,37 +195,8 @@ describe.skipIf(!existsSync(SEABIOS_PATH))("SeaBIOS on the HVM PC", () => {
   it("POSTs with 2 vCPUs: fw_cfg counts the BSP present, so SeaBIOS does not wait for the APs", async () => {
     // SeaBIOS's smp_setup waits for as many CPUs as fw_cfg's NB_CPUS after its INIT-SIPI-SIPI,
     // which the HVM PC's vCPUs do not answer yet.
-    const hypervisor = new Hypervisor();
-    const config = parseDomainConfig(
-      'name = "bios2"\ntype = "hvm"\nmemory = 64\nvcpus = 2\nfirmware = "seabios"\n',
-    );
-    let debug = "";
-    let resolveDone: () => void = () => {};
-    const done = new Promise<void>((resolve) => {
-      resolveDone = resolve;
-    });
-    const runnable = createHvmDomain(
-      hypervisor,
-      config,
-      { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
-      {
-        clock: { mode: "wall" },
-        debugconPort: 0x402,
-        debugconOutput: (byte) => {
-          debug += String.fromCharCode(byte);
-          if (debug.endsWith("No bootable device.")) resolveDone();
-        },
-        hideXenCpuid: true,
-      },
-    );
-    const running = hypervisor.run();
-    const timer = setTimeout(resolveDone, 60_000);
-    await done;
-    clearTimeout(timer);
-    hypervisor.destroyDomain(runnable.domain.domid);
-    hypervisor.stop();
-    await running;
-    runnable.platform.close();
+    const { debug, close } = await postToBootSearch(2);
+    await close();
     expect(debug).toContain("Found 1 cpu(s) max supported 2 cpu(s)");
     expect(debug).toContain("No bootable device.");
   }, 120_000);
