@@ -1113,13 +1113,19 @@ class InstructionEmitter {
       }
       case 0xc1:
       case 0xd1: {
-        // Shifts and rotates of a register by a constant (as shift32).
-        if (mem) return null;
+        // Shifts and rotates by a constant (as shift32; shifts of memory as
+        // shiftGroup: read, flags, write back, even of an unchanged value).
+        if (mem && reg < 4) return null;
         const count = (op === 0xd1 ? 1 : this.immediate) & 31;
-        if (count === 0) return { code: "", ends: false };
+        if (count === 0 && !mem) return { code: "", ends: false };
+        const load = mem
+          ? `${fp} ${this.address(2, true)}\n  ${this.read(2, "d")}`
+          : `d = regs[${rm}];`;
+        const store = mem ? this.write32("r") : `regs[${rm}] = r;`;
+        if (count === 0) return { code: `  ${load} r = d; ${store}`, ends: false };
         const shift = (code: string, concrete: string) => ({
-          code: `  d = regs[${rm}]; ${code} ${flags.resultOnly(concrete)}
-  regs[${rm}] = r;`,
+          code: `  ${load} ${code} ${flags.resultOnly(concrete)}
+  ${store}`,
           ends: false,
         });
         switch (reg) {
@@ -1166,10 +1172,11 @@ class InstructionEmitter {
         };
       }
       case 0xd3: {
-        // SHL/SHR/SAR of a register by CL (as shift32): a count of 0 (mod
-        // 32) changes neither the register nor the flags, so afterwards the
-        // record in the locals is this one or the previous one (`fk` says).
-        if (mem || (reg !== 4 && reg !== 5 && reg !== 6 && reg !== 7)) return null;
+        // SHL/SHR/SAR by CL (as shift32 and shiftGroup): a count of 0 (mod
+        // 32) changes neither the operand nor the flags (memory is written
+        // back all the same), so afterwards the record in the locals is this
+        // one or the previous one (`fk` says).
+        if (reg !== 4 && reg !== 5 && reg !== 6 && reg !== 7) return null;
         let code: string;
         let concrete: string;
         if (reg === 5) {
@@ -1184,6 +1191,14 @@ class InstructionEmitter {
         }
         const record = flags.resultOnly(concrete);
         flags.unknown();
+        if (mem) {
+          return {
+            code: `  ${fp} ${this.address(2, true)}
+  ${this.read(2, "d")} t = regs[1] & 31; r = d; if (t !== 0) { ${code} ${record} }
+  ${this.write32("r")}`,
+            ends: false,
+          };
+        }
         return {
           code: `  t = regs[1] & 31; if (t !== 0) { d = regs[${rm}]; ${code} ${record} regs[${rm}] = r; }`,
           ends: false,

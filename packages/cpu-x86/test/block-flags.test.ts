@@ -11,7 +11,7 @@ import { assemble } from "./support/nasm";
  * and stores the flags only where they can be seen. Every flag producer it
  * generates inline (ADD, SUB, CMP, AND, OR, XOR, TEST, NEG, INC and DEC
  * after each of them, IMUL, SHL, SHR, SAR by a constant and by CL (a count
- * of 0 too), rotates after each, and forms with memory operands) is
+ * of 0 too; registers and memory), rotates after each, and forms with memory operands) is
  * followed by every Jcc and CMOVcc (register and memory source), on edge
  * and random operands, and by PUSHF (flags stored
  * through the interpreter); the interpreter, itself checked against the
@@ -20,6 +20,8 @@ import { assemble } from "./support/nasm";
  * head of a pass.
  */
 const DATA = 0x800000;
+/** Below DATA and above the code (about 1 MiB of it from 0x1000). */
+const STACK = 0x7f0000;
 
 const PRODUCERS = [
   "add eax, ebx",
@@ -52,6 +54,12 @@ const PRODUCERS = [
   "sar eax, cl",
   "add eax, ebx\n  shl eax, cl",
   "dec eax\n  shr eax, cl\n  inc ebx",
+  "shl dword [esi], cl\n  mov eax, [esi]",
+  "shr dword [esi], cl\n  mov eax, [esi]",
+  "sar dword [esi], cl\n  mov eax, [esi]",
+  "shl dword [esi], 5\n  mov eax, [esi]",
+  "shr dword [esi], 1\n  mov eax, [esi]",
+  "sar dword [esi], 0\n  mov eax, [esi]",
   "rol eax, 3",
   "add eax, ebx\n  rol eax, 3",
   "sub eax, ebx\n  ror ebx, 1",
@@ -138,8 +146,15 @@ function program(values: [number, number][]): string {
 }
 
 function run(code: Uint8Array, jit: boolean): X86Cpu {
-  const cpu = createFlatCpu(code, jit ? { jit: true, jitThreshold: 1 } : { jit: false });
-  expect(runUntilHalt(cpu, 50_000_000)).toBe(VcpuExitReason.Halt);
+  const cpu = createFlatCpu(code, {
+    ...(jit ? { jit: true, jitThreshold: 1 } : { jit: false }),
+    stackPointer: STACK,
+  });
+  const reason = runUntilHalt(cpu, 50_000_000);
+  if (reason !== VcpuExitReason.Halt)
+    throw new Error(
+      `jit ${jit}: exit ${reason} at 0x${(cpu.eip >>> 0).toString(16)}: ${cpu.exit.message}`,
+    );
   return cpu;
 }
 
@@ -151,6 +166,7 @@ describe("block tier flags", () => {
     for (let i = 0; i < 4; i++) values.push([next() | 0, next() | 0]);
     values.push([5, 5], [-0x80000000, 1], [0x7fffffff, -1]);
     const code = assemble(program(values));
+    expect(0x1000 + code.length).toBeLessThan(STACK - 0x10000);
     const compiled = run(code, true);
     const interpreted = run(code, false);
     expect(compiled.exit.message).toBe("");

@@ -80,6 +80,9 @@ again:
   mov dword [DATA + 8], .after_wp
   add dword [0x201000], 5     ; read-only: #PF on the write of a read-modify-write
 .after_wp:
+  mov dword [DATA + 8], .after_wp2
+  shr dword [0x201000], cl    ; read-only: #PF on the write back, also with a count of 0
+.after_wp2:
 .nofault:
   test ecx, 15
   jnz .nodiv
