@@ -620,6 +620,7 @@ export class X86Cpu implements Vcpu {
           } else {
             phys = this.translateSlow(linear, ACCESS_EXEC);
           }
+          if (segCheck[CS] & SC_LIMIT) this.checkFetchLimit(eip, linear, phys);
         }
         const slot = phys & (DECODE_CACHE_SIZE - 1);
         // The block tier: 32-bit code in a flat CS, no event pending.
@@ -680,6 +681,32 @@ export class X86Cpu implements Vcpu {
       this.retired = retired;
       this.counters.blockInstructions += blockInstructions;
       this.counters.blockRuns += blockRuns;
+    }
+  }
+
+  /**
+   * The CS limit for a cached instruction (SDM vol. 3A 5.3: every byte
+   * fetched must lie within it, else #GP(0)). `decodeAt` checks it when it
+   * decodes, but a decoded instruction is found by physical address, in
+   * whatever code segment reaches it (and entries survive mode switches),
+   * so one that ends past this CS's limit must fault on a hit as well.
+   * Only offsets within 15 bytes of the limit (or past it) can: the page
+   * holding them is kept off the straight-line fast path, so each of its
+   * instructions comes through here, and the rest cost nothing.
+   */
+  private checkFetchLimit(eip: number, linear: number, phys: number): void {
+    const limit = this.segLimit[CS] >>> 0;
+    const offset = eip >>> 0;
+    if (offset + (0xfff - (linear & 0xfff)) + 14 <= limit) return;
+    this.fetchLinearPage = -1;
+    if (offset + 14 <= limit) return;
+    const slot = phys & (DECODE_CACHE_SIZE - 1);
+    if (
+      this.decoded.tag[slot] === (this.code32 ? phys : phys | 0x80000000) &&
+      this.decoded.firstWord[slot] === this.view.getInt32(phys, true) &&
+      offset + this.decoded.length[slot] - 1 > limit
+    ) {
+      this.fault(Vector.GP, 0);
     }
   }
 
@@ -1131,6 +1158,8 @@ export class X86Cpu implements Vcpu {
   }
 
   private updateSegCheck(seg: number): void {
+    // The straight-line fetch shortcut was validated against the old CS limit (checkFetchLimit).
+    if (seg === CS) this.fetchLinearPage = -1;
     const attr = this.segAttr[seg];
     let check = 0;
     if (!(attr & 0x80)) check |= SC_UNUSABLE;
@@ -4699,11 +4728,19 @@ export class X86Cpu implements Vcpu {
     }
     const changed = this.cr0 ^ value;
     this.cr0 = value | 0;
-    if (changed & (Cr0.PG | Cr0.WP | Cr0.PE)) this.flushTlb(true);
-    if (changed & Cr0.PE) {
-      this.decoded.clear();
-      this.blocks?.clear();
-    }
+    // The software TLB bakes in PG and, while paging, WP (supervisor write
+    // permission, SDM vol. 3A 4.6.1). PE alone changes nothing in it: PG is
+    // 0 on both sides of a PE toggle, where every entry is the identity
+    // page with all access. Firmware toggles PE for every BIOS call made
+    // from 32-bit code (SeaBIOS call16/call32, SYSLINUX), so that path
+    // must stay free of whole-cache work.
+    if (changed & Cr0.PG || (changed & Cr0.WP && value & Cr0.PG)) this.flushTlb(true);
+    // Neither cache is cleared on a PE toggle: a decoded instruction's tag
+    // carries its code size (bit 31 for 16-bit code, the only mode input
+    // of the decoder), so an entry decoded in the other mode misses; a
+    // compiled block is entered only for 32-bit code (`code32`: PE, not
+    // VM, CS.D) under its segment and stack-size guards, and decides
+    // everything else (CPL, IOPL, paging) at run time.
     this.modeChanged();
   }
 

@@ -162,7 +162,10 @@ export const OPCODE_PROPERTIES: Uint8Array = buildTable();
  * Decoded instructions, one slot per cache line, indexed by guest-physical
  * address. A slot is valid when `tag` equals the physical address of the
  * instruction (with bit 31 set for 16-bit code); the CPU drops the slots of
- * a page when the page is written.
+ * a page when the page is written. The code size (`decodeInstruction`'s
+ * `code32`) is the decoder's only mode input, so the tag is the whole mode
+ * key: real mode, virtual-8086 mode and 16-bit protected mode share
+ * entries, 32-bit code misses them, and a mode switch clears nothing.
  */
 export class DecodedInstructions {
   readonly size: number;
