@@ -3,7 +3,9 @@
 // guest if it is not cached yet (with progress), then boots it as a PVH
 // domain with its console attached: `kumo create -c` on
 // examples/configs/linux-i386-pvh.cfg. Extra arguments go to `kumo create`
-// (for example `--stats` or `memory=256`).
+// (for example `--stats` or `memory=256`). With `--hvm`, the guest boots as
+// an HVM domain instead: SeaBIOS from the guest's boot disk
+// (examples/configs/linux-i386-hvm-seabios.cfg), console on COM1.
 import { spawnSync } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,17 +26,27 @@ const path = (label) => {
   if (!match) throw new Error(`boot: the guest build printed no ${label} path`);
   return match[1];
 };
+const args = process.argv.slice(2);
+const hvm = args.includes("--hvm");
+const guest = hvm
+  ? [
+      resolve(root, "examples/configs/linux-i386-hvm-seabios.cfg"),
+      `disk=${JSON.stringify([`format=raw, vdev=hda, access=ro, target=${path("bootdisk")}`])}`,
+    ]
+  : [
+      resolve(root, "examples/configs/linux-i386-pvh.cfg"),
+      `kernel=${JSON.stringify(path("vmlinux"))}`,
+      `ramdisk=${JSON.stringify(path("initramfs"))}`,
+    ];
 const kumo = spawnSync(
   process.execPath,
   [
     resolve(root, "packages/toolstack/scripts/run-kumo.mjs"),
     "create",
     "-c",
-    ...process.argv.slice(2).filter((arg) => arg.startsWith("-")),
-    resolve(root, "examples/configs/linux-i386-pvh.cfg"),
-    `kernel=${JSON.stringify(path("vmlinux"))}`,
-    `ramdisk=${JSON.stringify(path("initramfs"))}`,
-    ...process.argv.slice(2).filter((arg) => !arg.startsWith("-")),
+    ...args.filter((arg) => arg.startsWith("-") && arg !== "--hvm"),
+    ...guest,
+    ...args.filter((arg) => !arg.startsWith("-")),
   ],
   { cwd: root, stdio: "inherit" },
 );

@@ -25,24 +25,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { findGuest } from "../../../guests/src/index";
-import { createAttached } from "./support/linux-guest";
+import { createAttached, findBootDisk } from "./support/linux-guest";
 
-function builtBootDisk(): string | undefined {
-  let disk: string | undefined;
-  let why = "it is not in the cache ($KUMO_GUESTS_CACHE or ~/.cache/kumo/guests)";
-  try {
-    disk = findGuest("i386")?.bootDisk;
-  } catch (error) {
-    why = (error as Error).message;
-  }
-  if (disk === undefined && process.env.CI)
-    throw new Error(
-      `CI is set but the i386 guest's boot disk is not built (${why}): \`node guests/bin/guests.mjs i386\` must run before these tests`,
-    );
-  return disk;
-}
-const disk = builtBootDisk();
+const disk = findBootDisk();
 
 async function bootAndPowerOff(extraLines: readonly string[]) {
   const dir = mkdtempSync(join(tmpdir(), "kumo-hvm-seabios-acpi-"));

@@ -21,68 +21,33 @@
  * builds it with the guest), and with `CI` set a missing disk fails the file
  * instead of skipping it, as the other Linux tests do.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { findGuest } from "../../../guests/src/index";
-import { runKumo } from "../src/node/index";
-import { Console } from "./support/linux-guest";
+import { createAttached, findBootDisk } from "./support/linux-guest";
 
-function builtBootDisk(): string | undefined {
-  let disk: string | undefined;
-  let why = "it is not in the cache ($KUMO_GUESTS_CACHE or ~/.cache/kumo/guests)";
-  try {
-    disk = findGuest("i386")?.bootDisk;
-  } catch (error) {
-    // guestInputs throws where linux-source-6.1 or the compiler are missing.
-    why = (error as Error).message;
-  }
-  if (disk === undefined && process.env.CI)
-    throw new Error(
-      `CI is set but the i386 guest's boot disk is not built (${why}): \`node guests/bin/guests.mjs i386\` must run before these tests (pnpm test does it; it needs syslinux, mtools and dosfstools)`,
-    );
-  return disk;
-}
-const disk = builtBootDisk();
+const disk = findBootDisk();
 
 describe.runIf(disk !== undefined)("Linux i386 HVM guest booted by SeaBIOS from a disk", () => {
   it("SeaBIOS, SYSLINUX and Linux on COM1 through kumo create -c; the shell answers", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kumo-hvm-disk-"));
-    writeFileSync(
-      join(dir, "guest.cfg"),
-      [
-        'name = "hvmdisk"',
-        'type = "hvm"',
-        "memory = 128",
-        'firmware = "seabios"',
-        'serial = "pty"',
-        // Read-only: the cached image is shared by every test and benchmark.
-        `disk = ['format=raw, vdev=hda, access=ro, target=${disk}']`,
-        "",
-      ].join("\n"),
-    );
-    const stdin = new PassThrough();
-    const output = new Console(stdin);
-    let stderr = "";
-    const status = runKumo(["create", "-c", "guest.cfg"], {
-      stdout: output,
-      stderr: { write: (text: string) => (stderr += text) },
+    const {
+      console: output,
       stdin,
-      env: { KUMO_STATE_DIR: join(dir, "state"), KUMO_CLOCK: "virtual" },
-      cwd: dir,
-    });
-    const ended = status.then((code) => {
-      stdin.end();
-      return code;
-    });
-    await Promise.race([
-      output.waitFor(/Kumo test guest i386 ready[\s\S]*# /, 800_000, 0),
-      ended.then((code) => {
-        throw new Error(`kumo exited (${code}) before the prompt: ${stderr}\n${output.output}`);
-      }),
+      ended,
+      stderr,
+      waitFor,
+    } = createAttached(dir, [
+      'name = "hvmdisk"',
+      'type = "hvm"',
+      "memory = 128",
+      'firmware = "seabios"',
+      'serial = "pty"',
+      // Read-only: the cached image is shared by every test and benchmark.
+      `disk = ['format=raw, vdev=hda, access=ro, target=${disk}']`,
     ]);
+    await waitFor(/Kumo test guest i386 ready[\s\S]*# /, 800_000);
     // SYSLINUX ran from the disk and loaded both files through INT 13h.
     expect(output.output).toMatch(/SYSLINUX 6\.\d+ /);
     expect(output.output).toContain("Loading /bzimage... ok");
@@ -109,6 +74,6 @@ describe.runIf(disk !== undefined)("Linux i386 HVM guest booted by SeaBIOS from 
     // off, which Kumo, as Xen, also takes as a poweroff).
     stdin.write("poweroff -f\n");
     expect(await ended).toBe(0);
-    expect(stderr).not.toMatch(/error/i);
+    expect(stderr()).not.toMatch(/error/i);
   }, 900_000);
 });

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import { findGuest } from "../../../../guests/src/index";
 import { runKumo } from "../../src/node/index";
 
 /**
@@ -39,6 +40,27 @@ function newestI386Guest(): { vmlinux: string; initramfs: string } | null {
   return dirs.length > 0
     ? { vmlinux: join(dirs[0], "vmlinux"), initramfs: join(dirs[0], "initramfs.cpio.gz") }
     : null;
+}
+
+/**
+ * The i386 guest's SeaBIOS boot disk (guests/: MBR, FAT16 with SYSLINUX,
+ * bzImage and initramfs), or undefined: the tests then skip; in CI a
+ * missing disk throws instead, as for the guest itself.
+ */
+export function findBootDisk(): string | undefined {
+  let disk: string | undefined;
+  let why = "it is not in the cache ($KUMO_GUESTS_CACHE or ~/.cache/kumo/guests)";
+  try {
+    disk = findGuest("i386")?.bootDisk;
+  } catch (error) {
+    // guestInputs throws where linux-source-6.1 or the compiler are missing.
+    why = (error as Error).message;
+  }
+  if (disk === undefined && process.env.CI)
+    throw new Error(
+      `CI is set but the i386 guest's boot disk is not built (${why}): \`node guests/bin/guests.mjs i386\` must run before these tests (pnpm test does it; it needs syslinux, mtools and dosfstools)`,
+    );
+  return disk;
 }
 
 export function hasTool(name: string): boolean {
