@@ -449,4 +449,4 @@ export function completeRemainder(a: Big, b: Big, ieee: boolean): [Big, number] 
 }
 
 /** The exponent of a non-zero value's leading bit. */
-export { top as leadingExponent, ZERO };
+export { sqrt, top as leadingExponent, ZERO };

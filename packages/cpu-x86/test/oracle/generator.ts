@@ -24,7 +24,7 @@ import {
 } from "./layout";
 import { Random } from "./random";
 import { type Entry, hasAddressSize, hasModrm, hasOperandSize, modrmOperand, TABLE } from "./table";
-import { generateX87 } from "./x87";
+import { generateX87, generateX87Precision } from "./x87";
 
 const EAX = 0;
 const ECX = 1;
@@ -1062,6 +1062,7 @@ export function generateSuite(seed: number, perForm: number, sweep = true, x87 =
   }
   if (sweep) cases.push(...addressingSweep(random, pristine));
   if (x87) cases.push(...generateX87(random, pristine, perForm));
+  if (x87) cases.push(...generateX87Precision(random, pristine, Math.max(2, perForm >> 1)));
   return { pristine, cases };
 }
 

@@ -8,9 +8,10 @@
  *
  * so the result registers, the status word right after the instruction and
  * the control and tag words land in the data region, which is compared.
- * Precision control is set to double (53 bits), so that add, subtract,
- * multiply, divide and square root round as IEEE doubles on both machines
- * (SDM vol. 1 8.1.5.2); rounding control and exception masks are random.
+ * Precision control is set to double (53 bits); rounding control and
+ * exception masks are random. `generateX87Precision` adds the arithmetic
+ * forms at precision control extended (64 bits) and single (24 bits) in
+ * every rounding mode, with m80 results (SDM vol. 1 8.1.5.2).
  */
 
 import { compareResults } from "./compare";
@@ -223,23 +224,49 @@ function aligned(random: Random, [low, high]: readonly [number, number], step: n
   return low + random.below(Math.floor((high - low) / step)) * step;
 }
 
+/**
+ * The precision-control cases (`generateX87Precision`): precision control
+ * `pc` (0 single, 3 extended) and rounding control `rc` fixed; `chain`
+ * makes ST(0) a 64-bit quotient.
+ */
+interface Precision {
+  pc: number;
+  rc: number;
+  chain: boolean;
+}
+
 function buildX87Case(
   entry: X87Entry,
   mode: Mode,
   memoryForm: boolean,
   random: Random,
   pristine: Uint8Array,
+  precision?: Precision,
 ): GeneratedCase {
   const b = new Builder(random, pristine, mode, mode === Mode.Bits16, mode === Mode.Bits16);
   const code: number[] = [];
   // Round to nearest/down/up/zero at random; precision double; 80% all exceptions masked.
   const masks = random.chance(0.8) ? 0x3f : random.below(0x40);
-  const control = 0x0200 | (random.below(4) << 10) | masks | 0x40;
+  const control =
+    precision === undefined
+      ? 0x0200 | (random.below(4) << 10) | masks | 0x40
+      : (precision.pc << 8) | (precision.rc << 10) | masks | 0x40;
   b.writeData(CONTROL_WORD, control, 2);
   code.push(0xdb, 0xe3); // fninit
-  code.push(0xd9, ...absolute(b, 5, CONTROL_WORD)); // fldcw
-  code.push(0xdd, ...absolute(b, 0, aligned(random, FP_AREAS.float64, 8))); // fld qword
-  code.push(0xdd, ...absolute(b, 0, aligned(random, FP_AREAS.float64, 8)));
+  const float64 = () => absolute(b, 0, aligned(random, FP_AREAS.float64, 8));
+  if (precision?.chain) {
+    // After FNINIT precision control is extended (control word 0x37f, SDM
+    // vol. 1 8.1.5, all exceptions masked): FDIV ST(0), ST(1) makes ST(0)
+    // the 64-bit quotient of two doubles, so that the instruction under test
+    // reads a full 64-bit significand. FNCLEX then clears the quotient's flags.
+    code.push(0xdd, ...float64(), 0xdd, ...float64()); // fld qword; fld qword
+    code.push(0xd8, 0xf1, 0xdb, 0xe2); // fdiv st(0), st(1); fnclex
+    code.push(0xd9, ...absolute(b, 5, CONTROL_WORD)); // fldcw
+  } else {
+    code.push(0xd9, ...absolute(b, 5, CONTROL_WORD)); // fldcw
+    code.push(0xdd, ...float64()); // fld qword
+    code.push(0xdd, ...float64());
+  }
   if (entry.ext >= 0) {
     const size = OPERAND_SIZE[entry.operand];
     const [low, high] = entry.store ? [0x40, 0xf0] : area(entry.operand);
@@ -252,10 +279,12 @@ function buildX87Case(
   } else if (entry.opcode === 0x9b) {
     code.push(0x9b);
   } else {
-    code.push(entry.opcode, entry.second! | (entry.stackIndex ? random.below(8) : 0));
+    // The precision cases use the two loaded registers (the others are empty).
+    const index = entry.stackIndex ? random.below(precision === undefined ? 8 : 2) : 0;
+    code.push(entry.opcode, entry.second! | index);
   }
   code.push(0xdd, ...absolute(b, 7, STATUS_WORD)); // fnstsw
-  if (TRANSCENDENTAL.has(entry.name)) {
+  if (TRANSCENDENTAL.has(entry.name) || precision !== undefined) {
     code.push(0xdb, ...absolute(b, 7, RESULT80[0])); // fstp tword
     code.push(0xdb, ...absolute(b, 7, RESULT80[1]));
   } else if (entry.store && entry.operand === "m80fp") {
@@ -296,7 +325,7 @@ function buildX87Case(
     code: b.code(),
     patch: Uint8Array.from(b.patch),
     patchOffset: b.patchOffset,
-    form: `x87 ${mode === Mode.Bits32 ? "c32" : "c16"} ${entry.opcode.toString(16)}${entry.ext >= 0 ? `/${entry.ext} mem ${entry.operand}` : entry.second !== undefined && entry.second >= 0 ? ` ${entry.second.toString(16)}` : ""}`,
+    form: `x87 ${mode === Mode.Bits32 ? "c32" : "c16"} ${entry.opcode.toString(16)}${entry.ext >= 0 ? `/${entry.ext} mem ${entry.operand}` : entry.second !== undefined && entry.second >= 0 ? ` ${entry.second.toString(16)}` : ""}${precision === undefined ? "" : ` pc${PRECISION_BITS[precision.pc]}`}`,
     text: entry.name,
     mask,
   };
@@ -321,6 +350,51 @@ export function generateX87(
         }
       }
       if (made === 0) throw new Error(`the generator cannot build x87 ${entry.name}`);
+    }
+  }
+  return cases;
+}
+
+/** Significand bits per precision-control value (SDM vol. 1 table 8-2). */
+const PRECISION_BITS = [24, 0, 53, 64];
+
+/**
+ * Add, subtract, multiply, divide (every memory, integer, register and pop
+ * form) and square root with precision control extended (the FNINIT and
+ * Linux default) and single, `perForm` cases per form and rounding mode,
+ * half of them on 64-bit operands; results stored as m80, so that every
+ * significand bit is compared. 32-bit code only: the operand-size does not
+ * change the arithmetic.
+ */
+export function generateX87Precision(
+  random: Random,
+  pristine: Uint8Array,
+  perForm: number,
+): GeneratedCase[] {
+  const cases: GeneratedCase[] = [];
+  const entries = X87.filter(
+    (entry) => /^fi?(add|sub|subr|mul|div|divr)p?( |$)/.test(entry.name) || entry.name === "fsqrt",
+  );
+  for (const pc of [3, 0]) {
+    for (const entry of entries) {
+      for (let rc = 0; rc < 4; rc++) {
+        for (let made = 0, attempt = 0; made < perForm && attempt < perForm * 20; attempt++) {
+          try {
+            const chain = made % 2 === 1;
+            cases.push(
+              buildX87Case(entry, Mode.Bits32, entry.ext >= 0, random, pristine, { pc, rc, chain }),
+            );
+            made++;
+          } catch (error) {
+            if (!(error instanceof InvalidCase)) throw error;
+          }
+        }
+      }
+      if (
+        cases.length === 0 ||
+        !cases[cases.length - 1].form.startsWith(`x87 c32 ${entry.opcode.toString(16)}`)
+      )
+        throw new Error(`the generator cannot build x87 ${entry.name} at precision control ${pc}`);
     }
   }
   return cases;
