@@ -143,8 +143,8 @@ export function bootQemu(
   });
 }
 
-/** Where the v86 package is: next to this benchmark's package.json (as in cpu-x86.ts). */
-function v86Directory(): string {
+/** Where the v86 package is: next to this benchmark's package.json. */
+export function v86Directory(): string {
   const candidates = [
     process.argv[1] ? dirname(process.argv[1]) : "",
     process.cwd(),
