@@ -1131,24 +1131,7 @@ export class FpUnit {
     let whole = Math.floor(magnitude);
     const fraction = magnitude - whole;
     if (kind === Finite && fraction !== 0) {
-      let up: boolean;
-      switch (mode) {
-        case Rounding.TiesEven:
-          up = fraction > 0.5 || (fraction === 0.5 && whole % 2 === 1);
-          break;
-        case Rounding.PlusInfinity:
-          up = sign === 0;
-          break;
-        case Rounding.MinusInfinity:
-          up = sign === 1;
-          break;
-        case Rounding.TiesAway:
-          up = fraction >= 0.5;
-          break;
-        default:
-          up = false;
-      }
-      if (up) whole += 1;
+      if (roundsUp(mode, sign, whole, fraction)) whole += 1;
     }
     // Saturation (FPToFixed via SatQ): out-of-range results take the nearest bound and raise IOC only.
     const overflow = unsigned
@@ -1230,26 +1213,29 @@ export class FpUnit {
     let whole = Math.floor(value);
     const fraction = value - whole;
     if (fraction !== 0) {
-      let up: boolean;
-      switch (mode) {
-        case Rounding.TiesEven:
-          up = fraction > 0.5 || (fraction === 0.5 && whole % 2 === 1);
-          break;
-        case Rounding.PlusInfinity:
-          up = sign === 0;
-          break;
-        case Rounding.MinusInfinity:
-          up = sign === 1;
-          break;
-        case Rounding.TiesAway:
-          up = fraction >= 0.5;
-          break;
-        default:
-          up = false;
-      }
-      if (up) whole += 1;
+      if (roundsUp(mode, sign, whole, fraction)) whole += 1;
       if (exact) this.flags |= FpFlag.Inexact;
     }
     this.packValue(double, sign, whole);
+  }
+}
+
+/**
+ * Whether a non-negative magnitude `whole + fraction` (0 < fraction < 1) of
+ * the given sign rounds away from `whole` in `mode` (Arm ARM J1 FPRoundInt /
+ * FPToFixed: the same rounding-direction decision for both).
+ */
+function roundsUp(mode: number, sign: number, whole: number, fraction: number): boolean {
+  switch (mode) {
+    case Rounding.TiesEven:
+      return fraction > 0.5 || (fraction === 0.5 && whole % 2 === 1);
+    case Rounding.PlusInfinity:
+      return sign === 0;
+    case Rounding.MinusInfinity:
+      return sign === 1;
+    case Rounding.TiesAway:
+      return fraction >= 0.5;
+    default:
+      return false;
   }
 }

@@ -1529,6 +1529,27 @@ function floatLane(
   }
 }
 
+/** Flag in a FLOAT_THREE_SAME entry: the pairwise form (FADDP, FMAXP, ...). */
+const PAIRWISE = 0x20;
+
+/**
+ * FP three-same decode (Arm ARM C4.1.95.22, "Advanced SIMD three same"):
+ * opcode<2:0>:U:a to a `floatLane` operation code, with PAIRWISE for the
+ * pairwise forms; -1 is unallocated.
+ */
+const FLOAT_THREE_SAME = Int8Array.from(
+  [
+    [6, 7, 6 | PAIRWISE, 7 | PAIRWISE], // 000: FMAXNM FMINNM FMAXNMP FMINNMP
+    [FMLA, FMLS, -1, -1], // 001
+    [2, 3, 2 | PAIRWISE, FABD], // 010: FADD FSUB FADDP FABD
+    [FMULX, -1, 0, -1], // 011: FMULX, FMUL
+    [FCMEQ, -1, FCMGE, FCMGT], // 100
+    [-1, -1, FACGE, FACGT], // 101
+    [4, 5, 4 | PAIRWISE, 5 | PAIRWISE], // 110: FMAX FMIN FMAXP FMINP
+    [FRECPS, FRSQRTS, 1, -1], // 111: FRECPS FRSQRTS FDIV
+  ].flat(),
+);
+
 /**
  * FP three-same, vector and scalar (C4.1.95.22/.10): FADD/FSUB/FMUL/FDIV/
  * FMULX/FABD, FMAX/FMIN(NM), FMLA/FMLS, FCMEQ/FCMGE/FCMGT, FACGE/FACGT and
@@ -1545,89 +1566,10 @@ function floatThreeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   const rd = word & 31;
   if (double && !q && !scalar) return false;
   // opcode<2:0>:U:a selects the operation (the size<1> bit is a).
-  let operation: number;
-  let pairwise = false;
-  switch ((opcode << 2) | (u << 1) | a) {
-    case (0b000 << 2) | 0:
-      operation = 6; // FMAXNM
-      break;
-    case (0b000 << 2) | 1:
-      operation = 7; // FMINNM
-      break;
-    case (0b000 << 2) | 2:
-      operation = 6; // FMAXNMP
-      pairwise = true;
-      break;
-    case (0b000 << 2) | 3:
-      operation = 7; // FMINNMP
-      pairwise = true;
-      break;
-    case (0b001 << 2) | 0:
-      operation = FMLA;
-      break;
-    case (0b001 << 2) | 1:
-      operation = FMLS;
-      break;
-    case (0b010 << 2) | 0:
-      operation = 2; // FADD
-      break;
-    case (0b010 << 2) | 1:
-      operation = 3; // FSUB
-      break;
-    case (0b010 << 2) | 2:
-      operation = 2; // FADDP
-      pairwise = true;
-      break;
-    case (0b010 << 2) | 3:
-      operation = FABD;
-      break;
-    case (0b011 << 2) | 0:
-      operation = FMULX;
-      break;
-    case (0b011 << 2) | 2:
-      operation = 0; // FMUL
-      break;
-    case (0b100 << 2) | 0:
-      operation = FCMEQ;
-      break;
-    case (0b100 << 2) | 2:
-      operation = FCMGE;
-      break;
-    case (0b100 << 2) | 3:
-      operation = FCMGT;
-      break;
-    case (0b101 << 2) | 2:
-      operation = FACGE;
-      break;
-    case (0b101 << 2) | 3:
-      operation = FACGT;
-      break;
-    case (0b110 << 2) | 0:
-      operation = 4; // FMAX
-      break;
-    case (0b110 << 2) | 1:
-      operation = 5; // FMIN
-      break;
-    case (0b110 << 2) | 2:
-      operation = 4; // FMAXP
-      pairwise = true;
-      break;
-    case (0b110 << 2) | 3:
-      operation = 5; // FMINP
-      pairwise = true;
-      break;
-    case (0b111 << 2) | 2:
-      operation = 1; // FDIV
-      break;
-    case (0b111 << 2) | 0:
-      operation = FRECPS;
-      break;
-    case (0b111 << 2) | 1:
-      operation = FRSQRTS;
-      break;
-    default:
-      return false;
-  }
+  const entry = FLOAT_THREE_SAME[(opcode << 2) | (u << 1) | a];
+  if (entry < 0) return false;
+  const operation = entry & ~PAIRWISE;
+  const pairwise = (entry & PAIRWISE) !== 0;
   // Scalar three-same FP has FMULX, the compares, FABD (and the unimplemented reciprocal steps).
   if (
     scalar &&

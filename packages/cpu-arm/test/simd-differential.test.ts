@@ -651,10 +651,14 @@ for (const [narrow, wide] of [
   ["2s", "2d"],
 ]) {
   const upper = narrow === "8b" ? "16b" : narrow === "4h" ? "8h" : "4s";
-  for (const op of ["xtn", "sqxtn", "uqxtn", "sqxtun"]) {
-    add(`${op} ${narrow}`, "integer", (r) => `${op} v${vreg(r)}.${narrow}, v${vreg(r)}.${wide}`);
-    add(`${op}2 ${upper}`, "integer", (r) => `${op}2 v${vreg(r)}.${upper}, v${vreg(r)}.${wide}`);
-  }
+  const bits = narrow === "8b" ? 8 : narrow === "4h" ? 16 : 32;
+  // The base form on the lower half (`narrow`) and the "2" form on the upper half (`upper`).
+  const halves = (op: string, operands: (r: Random, part: string) => string) => {
+    add(`${op} ${narrow}`, "integer", (r) => `${op} ${operands(r, narrow)}`);
+    add(`${op}2 ${upper}`, "integer", (r) => `${op}2 ${operands(r, upper)}`);
+  };
+  for (const op of ["xtn", "sqxtn", "uqxtn", "sqxtun"])
+    halves(op, (r, part) => `v${vreg(r)}.${part}, v${vreg(r)}.${wide}`);
   for (const op of ["uaddlp", "saddlp", "uadalp", "sadalp"]) {
     add(
       `${op} ${narrow}`,
@@ -679,67 +683,16 @@ for (const [narrow, wide] of [
     "smlal",
     "umlsl",
     "smlsl",
-  ]) {
-    add(
-      `${op} ${narrow}`,
-      "integer",
-      (r) => `${op} v${vreg(r)}.${wide}, v${vreg(r)}.${narrow}, v${vreg(r)}.${narrow}`,
-    );
-    add(
-      `${op}2 ${upper}`,
-      "integer",
-      (r) => `${op}2 v${vreg(r)}.${wide}, v${vreg(r)}.${upper}, v${vreg(r)}.${upper}`,
-    );
-  }
-  for (const op of ["uaddw", "saddw", "usubw", "ssubw"]) {
-    add(
-      `${op} ${narrow}`,
-      "integer",
-      (r) => `${op} v${vreg(r)}.${wide}, v${vreg(r)}.${wide}, v${vreg(r)}.${narrow}`,
-    );
-    add(
-      `${op}2 ${upper}`,
-      "integer",
-      (r) => `${op}2 v${vreg(r)}.${wide}, v${vreg(r)}.${wide}, v${vreg(r)}.${upper}`,
-    );
-  }
-  for (const op of ["addhn", "subhn", "raddhn", "rsubhn"]) {
-    add(
-      `${op} ${narrow}`,
-      "integer",
-      (r) => `${op} v${vreg(r)}.${narrow}, v${vreg(r)}.${wide}, v${vreg(r)}.${wide}`,
-    );
-    add(
-      `${op}2 ${upper}`,
-      "integer",
-      (r) => `${op}2 v${vreg(r)}.${upper}, v${vreg(r)}.${wide}, v${vreg(r)}.${wide}`,
-    );
-  }
-  const bits = narrow === "8b" ? 8 : narrow === "4h" ? 16 : 32;
-  for (const op of ["shrn", "rshrn"]) {
-    add(
-      `${op} ${narrow}`,
-      "integer",
-      (r) => `${op} v${vreg(r)}.${narrow}, v${vreg(r)}.${wide}, #${1 + r.below(bits)}`,
-    );
-    add(
-      `${op}2 ${upper}`,
-      "integer",
-      (r) => `${op}2 v${vreg(r)}.${upper}, v${vreg(r)}.${wide}, #${1 + r.below(bits)}`,
-    );
-  }
-  for (const op of ["ushll", "sshll"]) {
-    add(
-      `${op} ${narrow}`,
-      "integer",
-      (r) => `${op} v${vreg(r)}.${wide}, v${vreg(r)}.${narrow}, #${r.below(bits)}`,
-    );
-    add(
-      `${op}2 ${upper}`,
-      "integer",
-      (r) => `${op}2 v${vreg(r)}.${wide}, v${vreg(r)}.${upper}, #${r.below(bits)}`,
-    );
-  }
+  ])
+    halves(op, (r, part) => `v${vreg(r)}.${wide}, v${vreg(r)}.${part}, v${vreg(r)}.${part}`);
+  for (const op of ["uaddw", "saddw", "usubw", "ssubw"])
+    halves(op, (r, part) => `v${vreg(r)}.${wide}, v${vreg(r)}.${wide}, v${vreg(r)}.${part}`);
+  for (const op of ["addhn", "subhn", "raddhn", "rsubhn"])
+    halves(op, (r, part) => `v${vreg(r)}.${part}, v${vreg(r)}.${wide}, v${vreg(r)}.${wide}`);
+  for (const op of ["shrn", "rshrn"])
+    halves(op, (r, part) => `v${vreg(r)}.${part}, v${vreg(r)}.${wide}, #${1 + r.below(bits)}`);
+  for (const op of ["ushll", "sshll"])
+    halves(op, (r, part) => `v${vreg(r)}.${wide}, v${vreg(r)}.${part}, #${r.below(bits)}`);
   for (const op of ["uxtl", "sxtl"])
     add(`${op} ${narrow}`, "integer", (r) => `${op} v${vreg(r)}.${wide}, v${vreg(r)}.${narrow}`);
 }
