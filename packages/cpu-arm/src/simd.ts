@@ -39,6 +39,11 @@ function signedLane(cpu: Arm64Cpu, reg: number, e: number, size: number): number
   return cpu.v32[reg * 4 + e];
 }
 
+/** Element `e` of `reg`: zero-extended when `u` (the encoding's U bit) is 1, sign-extended when 0. */
+function element(cpu: Arm64Cpu, reg: number, e: number, size: number, u: number): number {
+  return u ? lane(cpu, reg, e, size) : signedLane(cpu, reg, e, size);
+}
+
 function setScratch(e: number, size: number, value: number): void {
   if (size === 0) s8[e] = value;
   else if (size === 1) s16[e] = value;
@@ -77,6 +82,21 @@ function saturate(cpu: Arm64Cpu, value: number, min: number, max: number): numbe
     return min;
   }
   return value;
+}
+
+/** The bounds of an element of 8 << size bits (size 0..3), for SignedSatQ/UnsignedSatQ. */
+const SIGNED_MIN = Float64Array.of(-(2 ** 7), -(2 ** 15), -(2 ** 31), -(2 ** 63));
+const SIGNED_MAX = Float64Array.of(2 ** 7 - 1, 2 ** 15 - 1, 2 ** 31 - 1, 2 ** 63 - 1);
+const UNSIGNED_MAX = Float64Array.of(2 ** 8 - 1, 2 ** 16 - 1, 2 ** 32 - 1, 2 ** 64 - 1);
+
+/**
+ * SatQ (Arm ARM J1 UnsignedSatQ/SignedSatQ): `value` clamped to an element
+ * of 8 << size bits, unsigned when `u` (the encoding's U bit) is 1; QC on clamping.
+ */
+function saturateTo(cpu: Arm64Cpu, value: number, size: number, u: number): number {
+  return u
+    ? saturate(cpu, value, 0, UNSIGNED_MAX[size])
+    : saturate(cpu, value, SIGNED_MIN[size], SIGNED_MAX[size]);
 }
 
 function count8(value: number): number {
@@ -1290,8 +1310,6 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   const elements = scalarSaturating ? 1 : (q ? 16 : 8) >>> size;
   const bits = 8 << size;
   const mask = size === 2 ? 0xffffffff : (1 << bits) - 1;
-  const signedMax = 2 ** (bits - 1) - 1;
-  const signedMin = -(2 ** (bits - 1));
   const pairwise = (opcode >= 0b10100 && opcode <= 0b10101) || opcode === 0b10111;
   if (opcode === 0b10111 && u === 1) return false;
   // SQDMULH/SQRDMULH have halfword and word lanes only.
@@ -1301,34 +1319,7 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     (opcode === 0b10010 && size === 3)
   )
     return false;
-  switch (opcode) {
-    case 0b00000:
-    case 0b00001:
-    case 0b00010:
-    case 0b00100:
-    case 0b00101:
-    case 0b00110:
-    case 0b00111:
-    case 0b01000:
-    case 0b01001:
-    case 0b01010:
-    case 0b01011:
-    case 0b10110:
-    case 0b01100:
-    case 0b01101:
-    case 0b01110:
-    case 0b01111:
-    case 0b10000:
-    case 0b10001:
-    case 0b10010:
-    case 0b10011:
-    case 0b10100:
-    case 0b10101:
-    case 0b10111:
-      break;
-    default:
-      return false;
-  }
+  // Every opcode left (0b00000-0b10111 but 0b00011, handled above) is allocated.
   cpu.checkFpEnabled();
   clearScratch();
   for (let e = 0; e < elements; e++) {
@@ -1337,15 +1328,15 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     if (pairwise) {
       const source = e < elements / 2 ? rn : rm;
       const pair = (e % (elements / 2)) * 2;
-      a = u ? lane(cpu, source, pair, size) : signedLane(cpu, source, pair, size);
-      b = u ? lane(cpu, source, pair + 1, size) : signedLane(cpu, source, pair + 1, size);
+      a = element(cpu, source, pair, size, u);
+      b = element(cpu, source, pair + 1, size, u);
       if (opcode === 0b10111) {
         a = lane(cpu, source, pair, size);
         b = lane(cpu, source, pair + 1, size);
       }
     } else {
-      a = u ? lane(cpu, rn, e, size) : signedLane(cpu, rn, e, size);
-      b = u ? lane(cpu, rm, e, size) : signedLane(cpu, rm, e, size);
+      a = element(cpu, rn, e, size, u);
+      b = element(cpu, rm, e, size, u);
     }
     let r: number;
     switch (opcode) {
@@ -1359,10 +1350,10 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
         r = Math.floor((a - b) / 2);
         break;
       case 0b00001: // SQADD/UQADD
-        r = u ? saturate(cpu, a + b, 0, mask) : saturate(cpu, a + b, signedMin, signedMax);
+        r = saturateTo(cpu, a + b, size, u);
         break;
       case 0b00101: // SQSUB/UQSUB
-        r = u ? saturate(cpu, a - b, 0, mask) : saturate(cpu, a - b, signedMin, signedMax);
+        r = saturateTo(cpu, a - b, size, u);
         break;
       case 0b00110: // CMGT/CMHI
         r = a > b ? -1 : 0;
@@ -1388,13 +1379,12 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
         if (shift >= 0) {
           if (saturating) {
             const wide = a * 2 ** shift;
-            r = u ? saturate(cpu, wide, 0, mask) : saturate(cpu, wide, signedMin, signedMax);
+            r = saturateTo(cpu, wide, size, u);
           } else r = shift >= 32 ? 0 : a << shift;
         } else {
           const right = -shift;
           r = Math.floor((a + (rounding ? 2 ** (right - 1) : 0)) / 2 ** right);
-          if (saturating)
-            r = u ? saturate(cpu, r, 0, mask) : saturate(cpu, r, signedMin, signedMax);
+          if (saturating) r = saturateTo(cpu, r, size, u);
         }
         break;
       }
@@ -1711,10 +1701,10 @@ function byElement(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     // [SU]MULL/[SU]MLAL/[SU]MLSL by element: widen the low or high half of Vn.
     const elements = 8 >>> size;
     const base = q ? elements : 0;
-    const b = u ? lane(cpu, rm, index, size) : signedLane(cpu, rm, index, size);
+    const b = element(cpu, rm, index, size, u);
     clearScratch();
     for (let e = 0; e < elements; e++) {
-      const a = u ? lane(cpu, rn, base + e, size) : signedLane(cpu, rn, base + e, size);
+      const a = element(cpu, rn, base + e, size, u);
       const product = a * b; // below 2^64 in magnitude; exact below 2^53 (16-bit lanes) or split below
       if (size === 1) {
         const accumulator = lane(cpu, rd, e, 2);
@@ -1887,10 +1877,6 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
     cpu.checkFpEnabled();
     const elements = 8 >>> size;
     for (let i = 0; i < 4; i++) s32[i] = v[rd * 4 + i];
-    const narrowBits = 8 << size;
-    const narrowMax = 2 ** narrowBits - 1;
-    const signedMax = 2 ** (narrowBits - 1) - 1;
-    const signedMin = -(2 ** (narrowBits - 1));
     const base = q ? elements : 0;
     for (let e = 0; e < elements; e++) {
       let value: number;
@@ -1901,15 +1887,15 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
         else {
           const signedValue = high * TWO_POW_32 + (low >>> 0);
           const unsignedValue = (high >>> 0) * TWO_POW_32 + (low >>> 0);
-          if (opcode === 0b10010) value = saturate(cpu, signedValue, 0, narrowMax);
-          else if (u) value = saturate(cpu, unsignedValue, 0, narrowMax);
-          else value = saturate(cpu, signedValue, signedMin, signedMax);
+          if (opcode === 0b10010) value = saturateTo(cpu, signedValue, size, 1);
+          else if (u) value = saturateTo(cpu, unsignedValue, size, 1);
+          else value = saturateTo(cpu, signedValue, size, 0);
         }
       } else if (opcode === 0b10010 && u === 0) value = lane(cpu, rn, e, size + 1);
       else if (opcode === 0b10010)
-        value = saturate(cpu, signedLane(cpu, rn, e, size + 1), 0, narrowMax);
-      else if (u) value = saturate(cpu, lane(cpu, rn, e, size + 1), 0, narrowMax);
-      else value = saturate(cpu, signedLane(cpu, rn, e, size + 1), signedMin, signedMax);
+        value = saturateTo(cpu, signedLane(cpu, rn, e, size + 1), size, 1);
+      else if (u) value = saturateTo(cpu, lane(cpu, rn, e, size + 1), size, 1);
+      else value = saturateTo(cpu, signedLane(cpu, rn, e, size + 1), size, 0);
       setScratch(base + e, size, value);
     }
     if (!q) s32[2] = s32[3] = 0;
@@ -2049,9 +2035,6 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
   }
   cpu.checkFpEnabled();
   const bits = 8 << size;
-  const signedMax = 2 ** (bits - 1) - 1;
-  const signedMin = -(2 ** (bits - 1));
-  const unsignedMax = 2 ** bits - 1;
   clearScratch();
   for (let e = 0; e < elements; e++) {
     const a = signedLane(cpu, rn, e, size);
@@ -2068,21 +2051,16 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
         r = Math.clz32(lane(cpu, rn, e, size)) - (32 - bits);
         break;
       case 0b00111:
-        r = saturate(cpu, Math.abs(a), signedMin, signedMax);
+        r = saturateTo(cpu, Math.abs(a), size, 0);
         break;
       case 0b100111:
-        r = saturate(cpu, -a, signedMin, signedMax);
+        r = saturateTo(cpu, -a, size, 0);
         break;
       case 0b00011: // SUQADD: signed Vd plus unsigned Vn, saturated signed
-        r = saturate(
-          cpu,
-          signedLane(cpu, rd, e, size) + lane(cpu, rn, e, size),
-          signedMin,
-          signedMax,
-        );
+        r = saturateTo(cpu, signedLane(cpu, rd, e, size) + lane(cpu, rn, e, size), size, 0);
         break;
       case 0b100011: // USQADD: unsigned Vd plus signed Vn, saturated unsigned
-        r = saturate(cpu, lane(cpu, rd, e, size) + a, 0, unsignedMax);
+        r = saturateTo(cpu, lane(cpu, rd, e, size) + a, size, 1);
         break;
       case 0b01000:
         r = a > 0 ? -1 : 0;
@@ -2364,8 +2342,7 @@ function acrossLanes(cpu: Arm64Cpu, word: number): boolean {
       // SADDLV/UADDLV: the sum in a double-width scalar.
       cpu.checkFpEnabled();
       result = 0;
-      for (let e = 0; e < elements; e++)
-        result += u ? lane(cpu, rn, e, size) : signedLane(cpu, rn, e, size);
+      for (let e = 0; e < elements; e++) result += element(cpu, rn, e, size, u);
       if (size === 2) {
         const low = ((result % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
         setScalar(cpu, rd, low | 0, Math.floor((result - low) / TWO_POW_32) | 0);
@@ -2382,9 +2359,9 @@ function acrossLanes(cpu: Arm64Cpu, word: number): boolean {
       // SMAXV/UMAXV, SMINV/UMINV
       cpu.checkFpEnabled();
       const max = opcode === 0b01010;
-      result = u ? lane(cpu, rn, 0, size) : signedLane(cpu, rn, 0, size);
+      result = element(cpu, rn, 0, size, u);
       for (let e = 1; e < elements; e++) {
-        const value = u ? lane(cpu, rn, e, size) : signedLane(cpu, rn, e, size);
+        const value = element(cpu, rn, e, size, u);
         if (max ? value > result : value < result) result = value;
       }
       break;
@@ -2528,21 +2505,21 @@ function threeDifferent(cpu: Arm64Cpu, word: number): boolean {
   const wide = opcode === 1 || opcode === 3;
   clearScratch();
   for (let e = 0; e < elements; e++) {
-    const b = u ? lane(cpu, rm, base + e, size) : signedLane(cpu, rm, base + e, size);
+    const b = element(cpu, rm, base + e, size, u);
     if (size === 2 && (wide || opcode === 5)) {
       // 64-bit accumulators on halves: ADDW/SUBW add +-b to Vn's lane, ABAL adds |a - b| to Vd's.
       const v = cpu.v32;
       if (wide)
         addToScratch64(e * 2, v[rn * 4 + e * 2], v[rn * 4 + e * 2 + 1], opcode === 1 ? b : -b);
       else {
-        const a = u ? lane(cpu, rn, base + e, size) : signedLane(cpu, rn, base + e, size);
+        const a = element(cpu, rn, base + e, size, u);
         addToScratch64(e * 2, v[rd * 4 + e * 2], v[rd * 4 + e * 2 + 1], Math.abs(a - b));
       }
       continue;
     }
     let a: number;
-    if (wide) a = u ? lane(cpu, rn, e, size + 1) : signedLane(cpu, rn, e, size + 1);
-    else a = u ? lane(cpu, rn, base + e, size) : signedLane(cpu, rn, base + e, size);
+    if (wide) a = element(cpu, rn, e, size + 1, u);
+    else a = element(cpu, rn, base + e, size, u);
     let r: number;
     switch (opcode) {
       case 0:
@@ -2661,7 +2638,7 @@ function shiftImmediate(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     const base = q ? elements : 0;
     clearScratch();
     for (let e = 0; e < elements; e++) {
-      const value = u ? lane(cpu, rn, base + e, size) : signedLane(cpu, rn, base + e, size);
+      const value = element(cpu, rn, base + e, size, u);
       const shifted = value * 2 ** leftShift;
       if (size === 2) {
         const low = ((shifted % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
@@ -2684,9 +2661,8 @@ function shiftImmediate(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     const rounding = (opcode & 1) === 1;
     const signedInput = opcode <= 0b10001 || u === 0;
     const unsignedOutput = opcode <= 0b10001 || u === 1;
-    const narrowBits = 8 << size;
-    const maximum = unsignedOutput ? 2 ** narrowBits - 1 : 2 ** (narrowBits - 1) - 1;
-    const minimum = unsignedOutput ? 0 : -(2 ** (narrowBits - 1));
+    const maximum = unsignedOutput ? UNSIGNED_MAX[size] : SIGNED_MAX[size];
+    const minimum = unsignedOutput ? 0 : SIGNED_MIN[size];
     const round = rounding ? 2 ** (rightShift - 1) : 0;
     const elements = 8 >>> size;
     const base = q ? elements : 0;
@@ -2717,8 +2693,8 @@ function shiftImmediate(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     cpu.checkFpEnabled();
     const signedInput = opcode === 0b01100 || u === 0;
     const unsignedOutput = u === 1;
-    const maximum = unsignedOutput ? 2 ** esize - 1 : 2 ** (esize - 1) - 1;
-    const minimum = unsignedOutput ? 0 : -(2 ** (esize - 1));
+    const maximum = unsignedOutput ? UNSIGNED_MAX[size] : SIGNED_MAX[size];
+    const minimum = unsignedOutput ? 0 : SIGNED_MIN[size];
     const elements = (q ? 16 : 8) >>> size;
     clearScratch();
     for (let e = 0; e < elements; e++) {
@@ -2786,7 +2762,7 @@ function shiftImmediate(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
       shift64Lane(cpu, operation, u, rd, rn, e, rightShift, leftShift);
       continue;
     }
-    const a = u ? lane(cpu, rn, e, size) : signedLane(cpu, rn, e, size);
+    const a = element(cpu, rn, e, size, u);
     const d = lane(cpu, rd, e, size);
     let r: number;
     switch (operation) {
