@@ -386,6 +386,27 @@ export class FpUnit {
     }
   }
 
+  /** Unpacks one operand and applies FPProcessNaN (Arm ARM J1): true when a NaN result was produced. */
+  private unpackOrNaN(double: number, low: number, high: number): boolean {
+    this.unpack(0, double, low, high);
+    if (this.kind0 !== QuietNaN && this.kind0 !== SignalingNaN) return false;
+    this.propagate(double, 0, low, high);
+    return true;
+  }
+
+  /** Unpacks two operands and applies FPProcessNaNs: true when a NaN result was produced. */
+  private unpackOrNaNs(
+    double: number,
+    aLow: number,
+    aHigh: number,
+    bLow: number,
+    bHigh: number,
+  ): boolean {
+    this.unpack(0, double, aLow, aHigh);
+    this.unpack(1, double, bLow, bHigh);
+    return this.nans2(double, aLow, aHigh, bLow, bHigh);
+  }
+
   /** FPProcessNaNs for two operands: true when a NaN result was produced. */
   private nans2(double: number, aLow: number, aHigh: number, bLow: number, bHigh: number): boolean {
     if (this.kind0 === SignalingNaN) this.propagate(double, 0, aLow, aHigh);
@@ -442,9 +463,7 @@ export class FpUnit {
     bHigh: number,
     subtract: boolean,
   ): void {
-    this.unpack(0, double, aLow, aHigh);
-    this.unpack(1, double, bLow, bHigh);
-    if (this.nans2(double, aLow, aHigh, bLow, bHigh)) return;
+    if (this.unpackOrNaNs(double, aLow, aHigh, bLow, bHigh)) return;
     const signB = subtract ? this.sign1 ^ 1 : this.sign1;
     const mode = this.rounding();
     if (this.kind0 === Infinity_ || this.kind1 === Infinity_) {
@@ -506,9 +525,7 @@ export class FpUnit {
     bHigh: number,
     extended = false,
   ): void {
-    this.unpack(0, double, aLow, aHigh);
-    this.unpack(1, double, bLow, bHigh);
-    if (this.nans2(double, aLow, aHigh, bLow, bHigh)) return;
+    if (this.unpackOrNaNs(double, aLow, aHigh, bLow, bHigh)) return;
     const sign = this.sign0 ^ this.sign1;
     if (this.kind0 === Infinity_ || this.kind1 === Infinity_) {
       if (this.kind0 === Zero || this.kind1 === Zero) {
@@ -537,9 +554,7 @@ export class FpUnit {
   }
 
   divide(double: number, aLow: number, aHigh: number, bLow: number, bHigh: number): void {
-    this.unpack(0, double, aLow, aHigh);
-    this.unpack(1, double, bLow, bHigh);
-    if (this.nans2(double, aLow, aHigh, bLow, bHigh)) return;
+    if (this.unpackOrNaNs(double, aLow, aHigh, bLow, bHigh)) return;
     const sign = this.sign0 ^ this.sign1;
     if (this.kind0 === Infinity_) {
       if (this.kind1 === Infinity_) this.invalid(double);
@@ -571,11 +586,7 @@ export class FpUnit {
   }
 
   squareRoot(double: number, aLow: number, aHigh: number): void {
-    this.unpack(0, double, aLow, aHigh);
-    if (this.kind0 === SignalingNaN || this.kind0 === QuietNaN) {
-      this.propagate(double, 0, aLow, aHigh);
-      return;
-    }
+    if (this.unpackOrNaN(double, aLow, aHigh)) return;
     if (this.kind0 === Zero) {
       this.packZero(double, this.sign0);
       return;
@@ -907,13 +918,9 @@ export class FpUnit {
 
   /** FRECPE (FPRecipEstimate): 8-bit reciprocal estimate, Arm's table-free integer algorithm. */
   reciprocalEstimate(double: number, low: number, high: number): void {
-    this.unpack(0, double, low, high);
+    if (this.unpackOrNaN(double, low, high)) return;
     const kind = this.kind0;
     const sign = this.sign0;
-    if (kind === QuietNaN || kind === SignalingNaN) {
-      this.propagate(double, 0, low, high);
-      return;
-    }
     if (kind === Infinity_) {
       this.packZero(double, sign);
       return;
@@ -972,13 +979,9 @@ export class FpUnit {
 
   /** FRSQRTE (FPRSqrtEstimate): 8-bit reciprocal square-root estimate. */
   reciprocalSquareRootEstimate(double: number, low: number, high: number): void {
-    this.unpack(0, double, low, high);
+    if (this.unpackOrNaN(double, low, high)) return;
     const kind = this.kind0;
     const sign = this.sign0;
-    if (kind === QuietNaN || kind === SignalingNaN) {
-      this.propagate(double, 0, low, high);
-      return;
-    }
     if (kind === Zero) {
       this.flags |= FpFlag.DivideByZero;
       this.packInfinity(double, sign);
@@ -1014,11 +1017,7 @@ export class FpUnit {
 
   /** FRECPX (FPRecpX): the exponent inverted (zero and denormal give the largest), fraction zero. */
   reciprocalExponent(double: number, low: number, high: number): void {
-    this.unpack(0, double, low, high);
-    if (this.kind0 === QuietNaN || this.kind0 === SignalingNaN) {
-      this.propagate(double, 0, low, high);
-      return;
-    }
+    if (this.unpackOrNaN(double, low, high)) return;
     const sign = this.sign0;
     if (double) {
       const exponent = (high >>> 20) & 0x7ff;
@@ -1194,13 +1193,9 @@ export class FpUnit {
 
   /** FRINT*: round to an integral value in the same format; `exact` (FRINTX) raises IXC. */
   roundToIntegral(double: number, low: number, high: number, mode: number, exact: boolean): void {
-    this.unpack(0, double, low, high);
+    if (this.unpackOrNaN(double, low, high)) return;
     const kind = this.kind0;
     const sign = this.sign0;
-    if (kind === QuietNaN || kind === SignalingNaN) {
-      this.propagate(double, 0, low, high);
-      return;
-    }
     if (kind === Zero) {
       this.packZero(double, sign);
       return;

@@ -1567,19 +1567,39 @@ function floatThreeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   )
     return false;
   cpu.checkFpEnabled();
-  const v = cpu.v32;
-  const fpu = cpu.fpu;
   const elements = scalar ? 1 : (q ? 4 : 2) >> double;
+  floatElements(cpu, double, operation, elements, rn, rm, -1, pairwise, rd, q);
+  return true;
+}
+
+/**
+ * The FP element loop of three-same and by-element: `floatLane(operation)`
+ * on a = Vn[e], b = Vm[e] (Vm[index] when index >= 0) and d = Vd[e], or with
+ * `pairwise` on adjacent elements of the concatenation Vm:Vn (Vn supplies the
+ * low half of the result); results gather in the scratch vector, then go to Vd.
+ */
+function floatElements(
+  cpu: Arm64Cpu,
+  double: number,
+  operation: number,
+  elements: number,
+  rn: number,
+  rm: number,
+  index: number,
+  pairwise: boolean,
+  rd: number,
+  q: number,
+): void {
+  const v = cpu.v32;
   const step = double ? 2 : 1;
+  const half = elements / 2;
   clearScratch();
   for (let e = 0; e < elements; e++) {
     let ra = rn;
     let rb = rm;
     let ia = e * step;
-    let ib = e * step;
+    let ib = index >= 0 ? index * step : ia;
     if (pairwise) {
-      // Pairs of adjacent elements of the concatenation Vm:Vn (Vn supplies the low half).
-      const half = elements / 2;
       ra = rb = e < half ? rn : rm;
       ia = (e % half) * 2 * step;
       ib = ia + step;
@@ -1595,11 +1615,17 @@ function floatThreeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
       v[rd * 4 + e * step],
       double ? v[rd * 4 + e * step + 1] : 0,
     );
-    s32[e * step] = fpu.resultLow;
-    if (double) s32[e * step + 1] = fpu.resultHigh;
+    scratchFloat(cpu, e, double);
   }
   writeScratch(cpu, rd, q);
-  return true;
+}
+
+/** The FPU result to scratch FP element `e`: one word single, two double. */
+function scratchFloat(cpu: Arm64Cpu, e: number, double: number): void {
+  if (double) {
+    s32[e * 2] = cpu.fpu.resultLow;
+    s32[e * 2 + 1] = cpu.fpu.resultHigh;
+  } else s32[e] = cpu.fpu.resultLow;
 }
 
 /**
@@ -1619,7 +1645,6 @@ function byElement(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
   const v = cpu.v32;
-  const fpu = cpu.fpu;
   if (opcode === 0b0001 || opcode === 0b0101 || opcode === 0b1001) {
     // FP: size 10 single (index H:L), 11 double (index H, L = 0); Rm is M:Rm.
     if (size < 2 || (opcode !== 0b1001 && u === 1)) return false;
@@ -1629,27 +1654,8 @@ function byElement(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     const rm = (m << 4) | rmLow;
     const operation = opcode === 0b0001 ? FMLA : opcode === 0b0101 ? FMLS : u ? FMULX : 0;
     cpu.checkFpEnabled();
-    const step = double ? 2 : 1;
-    const bLow = v[rm * 4 + index * step];
-    const bHigh = double ? v[rm * 4 + index * step + 1] : 0;
     const elements = scalar ? 1 : (q ? 4 : 2) >> double;
-    clearScratch();
-    for (let e = 0; e < elements; e++) {
-      floatLane(
-        cpu,
-        double,
-        operation,
-        v[rn * 4 + e * step],
-        double ? v[rn * 4 + e * step + 1] : 0,
-        bLow,
-        bHigh,
-        v[rd * 4 + e * step],
-        double ? v[rd * 4 + e * step + 1] : 0,
-      );
-      s32[e * step] = fpu.resultLow;
-      if (double) s32[e * step + 1] = fpu.resultHigh;
-    }
-    writeScratch(cpu, rd, q);
+    floatElements(cpu, double, operation, elements, rn, rm, index, false, rd, q);
     return true;
   }
   if (scalar) return false;
@@ -2260,8 +2266,7 @@ function floatTwoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boo
         fpu.resultLow = fpu.resultHigh = result ? -1 : 0;
       }
     }
-    s32[e * step] = fpu.resultLow;
-    if (double) s32[e * step + 1] = fpu.resultHigh;
+    scratchFloat(cpu, e, double);
   }
   writeScratch(cpu, rd, q);
   return true;
