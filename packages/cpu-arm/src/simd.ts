@@ -1644,7 +1644,6 @@ function byElement(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   const h = (word >>> 11) & 1;
   const rn = (word >>> 5) & 31;
   const rd = word & 31;
-  const v = cpu.v32;
   if (opcode === 0b0001 || opcode === 0b0101 || opcode === 0b1001) {
     // FP: size 10 single (index H:L), 11 double (index H, L = 0); Rm is M:Rm.
     if (size < 2 || (opcode !== 0b1001 && u === 1)) return false;
@@ -1723,19 +1722,7 @@ function byElement(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
         s32[e] = value;
       } else {
         longProduct64(a, b, u === 1);
-        let pLow = productLow;
-        let pHigh = productHigh;
-        if (opcode !== 0b1010) {
-          if (opcode === 0b0110) {
-            pLow = ~pLow;
-            pHigh = ~pHigh;
-          }
-          const sum = (v[rd * 4 + e * 2] >>> 0) + (pLow >>> 0) + (opcode === 0b0110 ? 1 : 0);
-          pLow = sum | 0;
-          pHigh = (v[rd * 4 + e * 2 + 1] + pHigh + (sum > 0xffffffff ? 1 : 0)) | 0;
-        }
-        s32[e * 2] = pLow;
-        s32[e * 2 + 1] = pHigh;
+        scratchProduct64(cpu, rd, e, opcode === 0b1010 ? 0 : opcode === 0b0010 ? 1 : -1);
       }
     }
     writeScratch(cpu, rd, 1);
@@ -1843,11 +1830,35 @@ function saturatingDoublingLong(
   s32[e * 2 + 1] = high;
 }
 
+/**
+ * Scratch 64-bit element `e` = productLow:productHigh, plus (accumulate 1) or
+ * minus (accumulate -1) the 64-bit element `e` of Vd, modulo 2^64 (the
+ * [SU]MLAL/[SU]MLSL accumulation; 0 is the plain [SU]MULL product).
+ */
+function scratchProduct64(cpu: Arm64Cpu, rd: number, e: number, accumulate: number): void {
+  let pLow = productLow;
+  let pHigh = productHigh;
+  if (accumulate !== 0) {
+    // Subtraction as addition of the two's complement: ~p + 1 (the 1 enters as the carry-in).
+    if (accumulate < 0) {
+      pLow = ~pLow;
+      pHigh = ~pHigh;
+    }
+    const v = cpu.v32;
+    const sum = (v[rd * 4 + e * 2] >>> 0) + (pLow >>> 0) + (accumulate < 0 ? 1 : 0);
+    pLow = sum | 0;
+    pHigh = (v[rd * 4 + e * 2 + 1] + pHigh + (sum > 0xffffffff ? 1 : 0)) | 0;
+  }
+  s32[e * 2] = pLow;
+  s32[e * 2 + 1] = pHigh;
+}
+
 /** The exact 64-bit product of two 32-bit values (signed or not) into productLow/productHigh. */
 function longProduct64(a: number, b: number, unsigned: boolean): void {
   const negative = !unsigned && a < 0 !== b < 0;
   const ma = Math.abs(a);
   const mb = Math.abs(b);
+  // ma*mb < 2^64: split mb into 16-bit halves so each partial product is exact.
   const lowPart = ma * (mb & 0xffff);
   const highPart = ma * Math.floor(mb / 65536);
   let low = (lowPart % TWO_POW_32) + (highPart % 65536) * 65536;
@@ -2586,35 +2597,8 @@ function longMultiply32(
   for (let e = 0; e < 2; e++) {
     const a = v[rn * 4 + base + e];
     const b = v[rm * 4 + base + e];
-    const negative = !u && a < 0 !== b < 0;
-    const ma = u ? a >>> 0 : Math.abs(a);
-    const mb = u ? b >>> 0 : Math.abs(b);
-    // ma*mb < 2^64: split mb into 16-bit halves so each partial product is exact.
-    const lowPart = ma * (mb & 0xffff);
-    const highPart = ma * Math.floor(mb / 65536);
-    let low = (lowPart % TWO_POW_32) + (highPart % 65536) * 65536;
-    let high = Math.floor(lowPart / TWO_POW_32) + Math.floor(highPart / 65536);
-    high += Math.floor(low / TWO_POW_32);
-    low %= TWO_POW_32;
-    let rLow = low | 0;
-    let rHigh = high | 0;
-    if (negative && (rLow | rHigh) !== 0) {
-      rLow = (~rLow + 1) | 0;
-      rHigh = (~rHigh + (rLow === 0 ? 1 : 0)) | 0;
-    }
-    if (opcode !== 12) {
-      const accumulatorLow = v[rd * 4 + e * 2];
-      const accumulatorHigh = v[rd * 4 + e * 2 + 1];
-      if (opcode === 10) {
-        rLow = ~rLow;
-        rHigh = ~rHigh;
-      }
-      const sum = (accumulatorLow >>> 0) + (rLow >>> 0) + (opcode === 10 ? 1 : 0);
-      rLow = sum | 0;
-      rHigh = (accumulatorHigh + rHigh + (sum > 0xffffffff ? 1 : 0)) | 0;
-    }
-    s32[e * 2] = rLow;
-    s32[e * 2 + 1] = rHigh;
+    longProduct64(u ? a >>> 0 : a, u ? b >>> 0 : b, u === 1);
+    scratchProduct64(cpu, rd, e, opcode === 12 ? 0 : opcode === 10 ? -1 : 1);
   }
   writeScratch(cpu, rd, 1);
   return true;
