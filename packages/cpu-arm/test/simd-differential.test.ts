@@ -182,6 +182,27 @@ function add(name: string, kind: Kind, text: (r: Random) => string, cases = 12):
   TEMPLATES[name] = { kind, cases, text };
 }
 
+/** An `op arrangement` form for each op, on `operands` registers of that arrangement. */
+function addVector(
+  ops: readonly string[],
+  arrangement: string,
+  kind: Kind,
+  operands: number,
+  cases?: number,
+): void {
+  for (const op of ops)
+    add(
+      `${op} ${arrangement}`,
+      kind,
+      (r) => {
+        let text = op;
+        for (let i = 0; i < operands; i++) text += `${i ? "," : ""} v${vreg(r)}.${arrangement}`;
+        return text;
+      },
+      cases,
+    );
+}
+
 // ---- scalar floating point ----
 for (const [prefix, kind] of [
   ["s", "single"],
@@ -272,29 +293,40 @@ add("fmov x v.d[1]", "double", (r) => `fmov x${r.below(8)}, v${vreg(r)}.d[1]`);
 add("fmov v.d[1] x", "double", (r) => `fmov v${vreg(r)}.d[1], x${r.below(8)}`);
 
 // ---- vector floating point ----
-for (const [arrangement, kind] of [
+/** The vector FP arrangements and the lane kind of each. */
+const FLOAT_ARRANGEMENTS = [
   ["2s", "single"],
   ["4s", "single"],
   ["2d", "double"],
-] as const) {
-  const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
-  for (const op of [
-    "fadd",
-    "fsub",
-    "fmul",
-    "fdiv",
-    "fmax",
-    "fmin",
-    "fmaxnm",
-    "fminnm",
-    "faddp",
-    "fcmeq",
-    "fcmge",
-    "fcmgt",
-  ])
-    add(`${op} ${arrangement}`, kind, (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`, 16);
-  for (const op of ["fabs", "fneg", "fsqrt", "fcvtzs", "fcvtzu", "scvtf", "ucvtf"])
-    add(`${op} ${arrangement}`, kind, (r) => `${op} ${v(r)}, ${v(r)}`, 16);
+] as const;
+for (const [arrangement, kind] of FLOAT_ARRANGEMENTS) {
+  addVector(
+    [
+      "fadd",
+      "fsub",
+      "fmul",
+      "fdiv",
+      "fmax",
+      "fmin",
+      "fmaxnm",
+      "fminnm",
+      "faddp",
+      "fcmeq",
+      "fcmge",
+      "fcmgt",
+    ],
+    arrangement,
+    kind,
+    3,
+    16,
+  );
+  addVector(
+    ["fabs", "fneg", "fsqrt", "fcvtzs", "fcvtzu", "scvtf", "ucvtf"],
+    arrangement,
+    kind,
+    2,
+    16,
+  );
 }
 
 const CONVERSIONS = [
@@ -309,23 +341,15 @@ const CONVERSIONS = [
   "fcvtzs",
   "fcvtzu",
 ];
-for (const [arrangement, kind] of [
-  ["2s", "single"],
-  ["4s", "single"],
-  ["2d", "double"],
-] as const) {
+for (const [arrangement, kind] of FLOAT_ARRANGEMENTS) {
   const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
-  for (const op of [
-    "frintn",
-    "frintm",
-    "frintp",
-    "frintz",
-    "frinta",
-    "frintx",
-    "frinti",
-    ...CONVERSIONS,
-  ])
-    add(`${op} ${arrangement}`, kind, (r) => `${op} ${v(r)}, ${v(r)}`, 16);
+  addVector(
+    ["frintn", "frintm", "frintp", "frintz", "frinta", "frintx", "frinti", ...CONVERSIONS],
+    arrangement,
+    kind,
+    2,
+    16,
+  );
   for (const op of ["fcmgt", "fcmeq", "fcmlt", "fcmge", "fcmle"])
     add(`${op} ${arrangement} zero`, kind, (r) => `${op} ${v(r)}, ${v(r)}, #0.0`, 16);
 }
@@ -357,25 +381,15 @@ add("fcvtn2 4s", "double", (r) => `fcvtn2 v${vreg(r)}.4s, v${vreg(r)}.2d`, 24);
 add("fcvtl 2d", "single", (r) => `fcvtl v${vreg(r)}.2d, v${vreg(r)}.2s`, 24);
 add("fcvtl2 2d", "single", (r) => `fcvtl2 v${vreg(r)}.2d, v${vreg(r)}.4s`, 24);
 
-for (const [arrangement, kind] of [
-  ["2s", "single"],
-  ["4s", "single"],
-  ["2d", "double"],
-] as const) {
+for (const [arrangement, kind] of FLOAT_ARRANGEMENTS) {
   const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
-  for (const op of [
-    "fmla",
-    "fmls",
-    "fmulx",
-    "fabd",
-    "facge",
-    "facgt",
-    "fmaxp",
-    "fminp",
-    "fmaxnmp",
-    "fminnmp",
-  ])
-    add(`${op} ${arrangement}`, kind, (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`, 24);
+  addVector(
+    ["fmla", "fmls", "fmulx", "fabd", "facge", "facgt", "fmaxp", "fminp", "fmaxnmp", "fminnmp"],
+    arrangement,
+    kind,
+    3,
+    24,
+  );
   const element = arrangement === "2d" ? "d" : "s";
   const lanes = arrangement === "2d" ? 2 : 4;
   for (const op of ["fmla", "fmls", "fmul", "fmulx"])
@@ -468,14 +482,15 @@ for (const [arrangement, kind, prefix] of [
 
 // Saturating and rounding shifts by register, saturating doubling multiplies, saturating abs/neg/accumulate.
 for (const arrangement of ["8b", "16b", "4h", "8h", "2s", "4s"]) {
-  const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
-  for (const op of ["sqshl", "uqshl", "srshl", "urshl", "sqrshl", "uqrshl"])
-    add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`, 16);
-  for (const op of ["sqabs", "sqneg", "suqadd", "usqadd"])
-    add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}`, 16);
-  if (!arrangement.endsWith("b"))
-    for (const op of ["sqdmulh", "sqrdmulh"])
-      add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`, 16);
+  addVector(
+    ["sqshl", "uqshl", "srshl", "urshl", "sqrshl", "uqrshl"],
+    arrangement,
+    "integer",
+    3,
+    16,
+  );
+  addVector(["sqabs", "sqneg", "suqadd", "usqadd"], arrangement, "integer", 2, 16);
+  if (!arrangement.endsWith("b")) addVector(["sqdmulh", "sqrdmulh"], arrangement, "integer", 3, 16);
 }
 
 for (const [narrow, upper, wide, bits] of [
@@ -612,8 +627,7 @@ for (const arrangement of [...ARRANGEMENTS, "2d"]) {
     );
   if (arrangement !== "8b" && arrangement !== "4h" && arrangement !== "2s") ops.push("addp");
   else ops.push("addp");
-  for (const op of ops)
-    add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`);
+  addVector(ops, arrangement, "integer", 3);
   const misc = ["cmeq", "cmgt", "cmge", "cmle", "cmlt"].map((op) => [op, "#0"]);
   for (const [op, suffix] of [...misc, ["abs", ""], ["neg", ""]])
     add(
@@ -622,16 +636,17 @@ for (const arrangement of [...ARRANGEMENTS, "2d"]) {
       (r) => `${op} ${v(r)}, ${v(r)}${suffix ? `, ${suffix}` : ""}`,
     );
   if (arrangement !== "2d") {
-    for (const op of ["cls", "clz"])
-      add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}`);
+    addVector(["cls", "clz"], arrangement, "integer", 2);
   }
 }
 for (const arrangement of ["8b", "16b"]) {
-  const v = (r: Random) => `v${vreg(r)}.${arrangement}`;
-  for (const op of ["and", "orr", "eor", "bic", "orn", "bsl", "bit", "bif", "pmul"])
-    add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`);
-  for (const op of ["cnt", "not", "rbit", "rev16", "rev32", "rev64"])
-    add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}`);
+  addVector(
+    ["and", "orr", "eor", "bic", "orn", "bsl", "bit", "bif", "pmul"],
+    arrangement,
+    "integer",
+    3,
+  );
+  addVector(["cnt", "not", "rbit", "rev16", "rev32", "rev64"], arrangement, "integer", 2);
 }
 for (const arrangement of ["4h", "8h"])
   add(
@@ -653,12 +668,12 @@ for (const [narrow, wide] of [
   const upper = narrow === "8b" ? "16b" : narrow === "4h" ? "8h" : "4s";
   const bits = narrow === "8b" ? 8 : narrow === "4h" ? 16 : 32;
   // The base form on the lower half (`narrow`) and the "2" form on the upper half (`upper`).
-  const halves = (op: string, operands: (r: Random, part: string) => string) => {
+  const lowerAndUpper = (op: string, operands: (r: Random, part: string) => string) => {
     add(`${op} ${narrow}`, "integer", (r) => `${op} ${operands(r, narrow)}`);
     add(`${op}2 ${upper}`, "integer", (r) => `${op}2 ${operands(r, upper)}`);
   };
   for (const op of ["xtn", "sqxtn", "uqxtn", "sqxtun"])
-    halves(op, (r, part) => `v${vreg(r)}.${part}, v${vreg(r)}.${wide}`);
+    lowerAndUpper(op, (r, part) => `v${vreg(r)}.${part}, v${vreg(r)}.${wide}`);
   for (const op of ["uaddlp", "saddlp", "uadalp", "sadalp"]) {
     add(
       `${op} ${narrow}`,
@@ -684,15 +699,18 @@ for (const [narrow, wide] of [
     "umlsl",
     "smlsl",
   ])
-    halves(op, (r, part) => `v${vreg(r)}.${wide}, v${vreg(r)}.${part}, v${vreg(r)}.${part}`);
+    lowerAndUpper(op, (r, part) => `v${vreg(r)}.${wide}, v${vreg(r)}.${part}, v${vreg(r)}.${part}`);
   for (const op of ["uaddw", "saddw", "usubw", "ssubw"])
-    halves(op, (r, part) => `v${vreg(r)}.${wide}, v${vreg(r)}.${wide}, v${vreg(r)}.${part}`);
+    lowerAndUpper(op, (r, part) => `v${vreg(r)}.${wide}, v${vreg(r)}.${wide}, v${vreg(r)}.${part}`);
   for (const op of ["addhn", "subhn", "raddhn", "rsubhn"])
-    halves(op, (r, part) => `v${vreg(r)}.${part}, v${vreg(r)}.${wide}, v${vreg(r)}.${wide}`);
+    lowerAndUpper(op, (r, part) => `v${vreg(r)}.${part}, v${vreg(r)}.${wide}, v${vreg(r)}.${wide}`);
   for (const op of ["shrn", "rshrn"])
-    halves(op, (r, part) => `v${vreg(r)}.${part}, v${vreg(r)}.${wide}, #${1 + r.below(bits)}`);
+    lowerAndUpper(
+      op,
+      (r, part) => `v${vreg(r)}.${part}, v${vreg(r)}.${wide}, #${1 + r.below(bits)}`,
+    );
   for (const op of ["ushll", "sshll"])
-    halves(op, (r, part) => `v${vreg(r)}.${wide}, v${vreg(r)}.${part}, #${r.below(bits)}`);
+    lowerAndUpper(op, (r, part) => `v${vreg(r)}.${wide}, v${vreg(r)}.${part}, #${r.below(bits)}`);
   for (const op of ["uxtl", "sxtl"])
     add(`${op} ${narrow}`, "integer", (r) => `${op} v${vreg(r)}.${wide}, v${vreg(r)}.${narrow}`);
 }
@@ -725,8 +743,7 @@ for (const arrangement of [...ARRANGEMENTS, "2d"]) {
     add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, #${1 + r.below(bits)}`);
   for (const op of ["shl", "sli"])
     add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, #${r.below(bits)}`);
-  for (const op of ["zip1", "zip2", "uzp1", "uzp2", "trn1", "trn2"])
-    add(`${op} ${arrangement}`, "integer", (r) => `${op} ${v(r)}, ${v(r)}, ${v(r)}`);
+  addVector(["zip1", "zip2", "uzp1", "uzp2", "trn1", "trn2"], arrangement, "integer", 3);
 }
 for (const op of ["ushr", "sshr", "usra", "ssra", "urshr", "srshr", "sri"])
   add(`${op} d`, "integer", (r) => `${op} d${vreg(r)}, d${vreg(r)}, #${1 + r.below(64)}`);
