@@ -394,6 +394,12 @@ export class FpUnit {
     return true;
   }
 
+  /** Unpacks operands 0 and 1. */
+  private unpack2(double: number, aLow: number, aHigh: number, bLow: number, bHigh: number): void {
+    this.unpack(0, double, aLow, aHigh);
+    this.unpack(1, double, bLow, bHigh);
+  }
+
   /** Unpacks two operands and applies FPProcessNaNs: true when a NaN result was produced. */
   private unpackOrNaNs(
     double: number,
@@ -402,8 +408,7 @@ export class FpUnit {
     bLow: number,
     bHigh: number,
   ): boolean {
-    this.unpack(0, double, aLow, aHigh);
-    this.unpack(1, double, bLow, bHigh);
+    this.unpack2(double, aLow, aHigh, bLow, bHigh);
     return this.nans2(double, aLow, aHigh, bLow, bHigh);
   }
 
@@ -625,8 +630,7 @@ export class FpUnit {
     bLow: number,
     bHigh: number,
   ): void {
-    this.unpack(0, double, aLow, aHigh);
-    this.unpack(1, double, bLow, bHigh);
+    this.unpack2(double, aLow, aHigh, bLow, bHigh);
     this.unpack(2, double, cLow, cHigh);
     const k0 = this.kind0;
     const k1 = this.kind1;
@@ -768,8 +772,7 @@ export class FpUnit {
     bLow: number,
     bHigh: number,
   ): void {
-    this.unpack(0, double, aLow, aHigh);
-    this.unpack(1, double, bLow, bHigh);
+    this.unpack2(double, aLow, aHigh, bLow, bHigh);
     const max = (kind & 1) === 0;
     if (kind >= 2) {
       // FPMaxNum/FPMinNum: a single quiet NaN loses to a number.
@@ -816,8 +819,7 @@ export class FpUnit {
     bHigh: number,
     signalAll: boolean,
   ): void {
-    this.unpack(0, double, aLow, aHigh);
-    this.unpack(1, double, bLow, bHigh);
+    this.unpack2(double, aLow, aHigh, bLow, bHigh);
     if (this.kind0 >= QuietNaN || this.kind1 >= QuietNaN) {
       if (signalAll || this.kind0 === SignalingNaN || this.kind1 === SignalingNaN)
         this.flags |= FpFlag.InvalidOperation;
@@ -838,8 +840,7 @@ export class FpUnit {
     bLow: number,
     bHigh: number,
   ): boolean {
-    this.unpack(0, double, aLow, aHigh);
-    this.unpack(1, double, bLow, bHigh);
+    this.unpack2(double, aLow, aHigh, bLow, bHigh);
     if (this.kind0 >= QuietNaN || this.kind1 >= QuietNaN) {
       if (kind !== 0 || this.kind0 === SignalingNaN || this.kind1 === SignalingNaN)
         this.flags |= FpFlag.InvalidOperation;
@@ -891,8 +892,7 @@ export class FpUnit {
     bLow: number,
     bHigh: number,
   ): void {
-    this.unpack(0, double, aLow, aHigh);
-    this.unpack(1, double, bLow, bHigh);
+    this.unpack2(double, aLow, aHigh, bLow, bHigh);
     const k0 = this.kind0;
     const k1 = this.kind1;
     const nan = k0 >= QuietNaN || k1 >= QuietNaN;
@@ -954,10 +954,8 @@ export class FpUnit {
       return;
     }
     // The fraction as a 52-bit integer (held exactly in a double) and the biased exponent.
-    let fraction = double
-      ? (high & 0xfffff) * TWO_POW_32 + (low >>> 0)
-      : (low & 0x7fffff) * 2 ** 29;
-    let exponent = double ? (high >>> 20) & 0x7ff : (low >>> 23) & 0xff;
+    let fraction = fraction52(double, low, high);
+    let exponent = biasedExponent(double, low, high);
     if (exponent === 0) {
       if (fraction < 2 ** 51) {
         exponent = -1;
@@ -995,10 +993,8 @@ export class FpUnit {
       this.packZero(double, 0);
       return;
     }
-    let fraction = double
-      ? (high & 0xfffff) * TWO_POW_32 + (low >>> 0)
-      : (low & 0x7fffff) * 2 ** 29;
-    let exponent = double ? (high >>> 20) & 0x7ff : (low >>> 23) & 0xff;
+    let fraction = fraction52(double, low, high);
+    let exponent = biasedExponent(double, low, high);
     if (exponent === 0) {
       while (fraction < 2 ** 51) {
         fraction *= 2;
@@ -1233,4 +1229,14 @@ function roundsUp(mode: number, sign: number, whole: number, fraction: number): 
     default:
       return false;
   }
+}
+
+/** The fraction field as a 52-bit integer (a single's 23 bits shifted up), held exactly in a double. */
+function fraction52(double: number, low: number, high: number): number {
+  return double ? (high & 0xfffff) * TWO_POW_32 + (low >>> 0) : (low & 0x7fffff) * 2 ** 29;
+}
+
+/** The biased exponent field of a single or double. */
+function biasedExponent(double: number, low: number, high: number): number {
+  return double ? (high >>> 20) & 0x7ff : (low >>> 23) & 0xff;
 }
