@@ -50,6 +50,18 @@ function setScratch(e: number, size: number, value: number): void {
   else s32[e] = value;
 }
 
+/**
+ * Scratch element `e` of the doubled size (size + 1) = the integer `value`;
+ * a 64-bit element (size 2) takes it modulo 2^64, exact for |value| < 2^53.
+ */
+function setScratchWide(e: number, size: number, value: number): void {
+  if (size === 2) {
+    const low = ((value % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
+    s32[e * 2] = low | 0;
+    s32[e * 2 + 1] = Math.floor((value - low) / TWO_POW_32) | 0;
+  } else setScratch(e, size + 1, value);
+}
+
 /** Copies the scratch vector to Vd: 16 bytes, or 8 with the upper half zeroed (Q = 0). */
 function writeScratch(cpu: Arm64Cpu, rd: number, q: number): void {
   const v = cpu.v32;
@@ -1668,21 +1680,8 @@ function byElement(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   if (u === 0 && (opcode === 0b1011 || opcode === 0b0011 || opcode === 0b0111)) {
     // SQDMULL/SQDMLAL/SQDMLSL by element.
     cpu.checkFpEnabled();
-    const elements = 8 >>> size;
-    const base = q ? elements : 0;
-    const b = signedLane(cpu, rm, index, size);
-    clearScratch();
-    for (let e = 0; e < elements; e++)
-      saturatingDoublingLong(
-        cpu,
-        opcode === 0b1011 ? 0 : opcode === 0b0011 ? 1 : -1,
-        size,
-        rd,
-        e,
-        signedLane(cpu, rn, base + e, size),
-        b,
-      );
-    writeScratch(cpu, rd, 1);
+    const accumulate = opcode === 0b1011 ? 0 : opcode === 0b0011 ? 1 : -1;
+    saturatingDoublingLongElements(cpu, accumulate, size, q, rd, rn, rm, index);
     return true;
   }
   if (u === 0 && (opcode === 0b1100 || opcode === 0b1101)) {
@@ -1770,6 +1769,32 @@ function doublingHigh(
   const doubledLow = productLow << 1;
   const carry = rounding && (doubledLow >>> 0) + 2 ** 31 > 0xffffffff ? 1 : 0;
   return (doubledHigh + carry) | 0;
+}
+
+/**
+ * SQDMULL/SQDMLAL/SQDMLSL (accumulate 0, 1, -1) over the low (Q = 0) or
+ * high (Q = 1) half of Vn, times the same element of Vm or, by element
+ * (index >= 0), Vm[index]; the double-width results go to Vd.
+ */
+function saturatingDoublingLongElements(
+  cpu: Arm64Cpu,
+  accumulate: number,
+  size: number,
+  q: number,
+  rd: number,
+  rn: number,
+  rm: number,
+  index: number,
+): void {
+  const elements = 8 >>> size;
+  const base = q ? elements : 0;
+  clearScratch();
+  for (let e = 0; e < elements; e++) {
+    const a = signedLane(cpu, rn, base + e, size);
+    const b = signedLane(cpu, rm, index >= 0 ? index : base + e, size);
+    saturatingDoublingLong(cpu, accumulate, size, rd, e, a, b);
+  }
+  writeScratch(cpu, rd, 1);
 }
 
 /**
@@ -2448,20 +2473,8 @@ function threeDifferent(cpu: Arm64Cpu, word: number): boolean {
   if ((opcode === 9 || opcode === 11 || opcode === 13) && u === 0) {
     if (size !== 1 && size !== 2) return false;
     cpu.checkFpEnabled();
-    const elements = 8 >>> size;
-    const base = q ? elements : 0;
-    clearScratch();
-    for (let e = 0; e < elements; e++)
-      saturatingDoublingLong(
-        cpu,
-        opcode === 13 ? 0 : opcode === 9 ? 1 : -1,
-        size,
-        rd,
-        e,
-        signedLane(cpu, rn, base + e, size),
-        signedLane(cpu, rm, base + e, size),
-      );
-    writeScratch(cpu, rd, 1);
+    const accumulate = opcode === 13 ? 0 : opcode === 9 ? 1 : -1;
+    saturatingDoublingLongElements(cpu, accumulate, size, q, rd, rn, rm, -1);
     return true;
   }
   // Long and wide forms: ADDL(0) ADDW(1) SUBL(2) SUBW(3) ABAL(5) ABDL(7) MLAL(8) MLSL(10) MULL(12).
@@ -2561,11 +2574,7 @@ function threeDifferent(cpu: Arm64Cpu, word: number): boolean {
       default:
         r = a * b;
     }
-    if (size === 2) {
-      const low = ((r % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
-      s32[e * 2] = low | 0;
-      s32[e * 2 + 1] = Math.floor((r - low) / TWO_POW_32) | 0;
-    } else setScratch(e, size + 1, r);
+    setScratchWide(e, size, r);
   }
   writeScratch(cpu, rd, 1);
   return true;
@@ -2629,11 +2638,7 @@ function shiftImmediate(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
     for (let e = 0; e < elements; e++) {
       const value = element(cpu, rn, base + e, size, u);
       const shifted = value * 2 ** leftShift;
-      if (size === 2) {
-        const low = ((shifted % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
-        s32[e * 2] = low | 0;
-        s32[e * 2 + 1] = Math.floor((shifted - low) / TWO_POW_32) | 0;
-      } else setScratch(e, size + 1, shifted);
+      setScratchWide(e, size, shifted);
     }
     writeScratch(cpu, rd, 1);
     return true;
