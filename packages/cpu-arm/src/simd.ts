@@ -2131,6 +2131,56 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
   return true;
 }
 
+/** FLOAT_MISC entry flags: where the form is allocated (or implemented) and FRINTX's exactness. */
+const VECTOR_ONLY = 1 << 8;
+const SCALAR_ONLY = 1 << 9;
+const SINGLE_VECTOR_ONLY = 1 << 10;
+const EXACT = 1 << 11;
+/** FLOAT_MISC parameter: the rounding mode is FPCR.RMode's (FRINTX, FRINTI). */
+const FPCR_ROUNDING = 7;
+
+/**
+ * FP two-register misc decode (Arm ARM C4.1.95.21/.23), indexed by
+ * U:a:opcode (a = size<1>): operation (bits 0-3; 0 FABS 1 FNEG 2 FSQRT
+ * 3 FRINT 4 FCVT*S 5 FCVT*U 6 SCVTF 7 UCVTF 8 FCMxx #0 9 FRECPE 10 FRSQRTE
+ * 11 URECPE 12 URSQRTE 13 FRECPX), parameter (bits 4-6: the rounding mode,
+ * or the compare) and the flags above; -1 is unallocated or not implemented.
+ */
+const FLOAT_MISC = new Int16Array(128).fill(-1);
+function floatMisc(u: number, a: number, opcode: number, entry: number, parameter = 0): void {
+  FLOAT_MISC[(u << 6) | (a << 5) | opcode] = entry | (parameter << 4);
+}
+floatMisc(0, 1, 0b01111, 0); // FABS
+floatMisc(1, 1, 0b01111, 1); // FNEG
+floatMisc(1, 1, 0b11111, 2); // FSQRT
+floatMisc(0, 0, 0b11000, 3 | VECTOR_ONLY, Rounding.TiesEven); // FRINTN
+floatMisc(0, 0, 0b11001, 3 | VECTOR_ONLY, Rounding.MinusInfinity); // FRINTM
+floatMisc(0, 1, 0b11000, 3 | VECTOR_ONLY, Rounding.PlusInfinity); // FRINTP
+floatMisc(0, 1, 0b11001, 3 | VECTOR_ONLY, Rounding.Zero); // FRINTZ
+floatMisc(1, 0, 0b11000, 3 | VECTOR_ONLY, Rounding.TiesAway); // FRINTA
+floatMisc(1, 0, 0b11001, 3 | VECTOR_ONLY | EXACT, FPCR_ROUNDING); // FRINTX
+floatMisc(1, 1, 0b11001, 3 | VECTOR_ONLY, FPCR_ROUNDING); // FRINTI
+for (let u = 0; u < 2; u++) {
+  // FCVTNS/FCVTMS/FCVTAS/FCVTPS/FCVTZS (U = 0) and the unsigned FCVT*U (U = 1).
+  floatMisc(u, 0, 0b11010, 4 + u, Rounding.TiesEven);
+  floatMisc(u, 0, 0b11011, 4 + u, Rounding.MinusInfinity);
+  floatMisc(u, 0, 0b11100, 4 + u, Rounding.TiesAway);
+  floatMisc(u, 1, 0b11010, 4 + u, Rounding.PlusInfinity);
+  floatMisc(u, 1, 0b11011, 4 + u, Rounding.Zero);
+}
+floatMisc(0, 0, 0b11101, 6); // SCVTF
+floatMisc(1, 0, 0b11101, 7); // UCVTF
+floatMisc(0, 1, 0b01100, 8, 0); // FCMGT #0
+floatMisc(0, 1, 0b01101, 8, 1); // FCMEQ #0
+floatMisc(0, 1, 0b01110, 8, 2); // FCMLT #0
+floatMisc(1, 1, 0b01100, 8, 3); // FCMGE #0
+floatMisc(1, 1, 0b01101, 8, 4); // FCMLE #0
+floatMisc(0, 1, 0b11101, 9); // FRECPE
+floatMisc(1, 1, 0b11101, 10); // FRSQRTE
+floatMisc(0, 1, 0b11100, 11 | SINGLE_VECTOR_ONLY); // URECPE
+floatMisc(1, 1, 0b11100, 12 | SINGLE_VECTOR_ONLY); // URSQRTE
+floatMisc(0, 1, 0b11111, 13 | SCALAR_ONLY); // FRECPX
+
 /**
  * FP two-register misc, vector and scalar (C4.1.95.21/.23): FABS, FNEG,
  * FSQRT, FRINT*, FCVT{N,M,P,Z,A}{S,U}, SCVTF/UCVTF, FCMxx #0, FCVTN/FCVTL
@@ -2147,99 +2197,15 @@ function floatTwoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boo
   if (!scalar && (opcode === 0b10110 || opcode === 0b10111) && u === 0 && a === 0)
     return floatWidthConvert(cpu, word);
   if (double && !q && !scalar) return false;
-  const key = (u << 6) | (a << 5) | opcode;
-  // operation: 0 FABS 1 FNEG 2 FSQRT 3 FRINT 4 FCVT*S 5 FCVT*U 6 SCVTF 7 UCVTF 8 FCMxx #0
-  let operation: number;
-  let mode: number = Rounding.TiesEven;
-  let compare = 0; // FCMGT 0, FCMEQ 1, FCMLT 2, FCMGE 3, FCMLE 4
-  let exact = false;
-  switch (key) {
-    case (1 << 5) | 0b01111:
-      operation = 0;
-      break;
-    case (1 << 6) | (1 << 5) | 0b01111:
-      operation = 1;
-      break;
-    case (1 << 6) | (1 << 5) | 0b11111:
-      operation = 2;
-      break;
-    case 0b11000: // FRINTN
-    case 0b11001: // FRINTM
-    case (1 << 5) | 0b11000: // FRINTP
-    case (1 << 5) | 0b11001: // FRINTZ
-    case (1 << 6) | 0b11000: // FRINTA
-    case (1 << 6) | 0b11001: // FRINTX
-    case (1 << 6) | (1 << 5) | 0b11001: // FRINTI
-      if (scalar) return false;
-      operation = 3;
-      mode =
-        key === 0b11000
-          ? Rounding.TiesEven
-          : key === 0b11001
-            ? Rounding.MinusInfinity
-            : key === ((1 << 5) | 0b11000)
-              ? Rounding.PlusInfinity
-              : key === ((1 << 5) | 0b11001)
-                ? Rounding.Zero
-                : key === ((1 << 6) | 0b11000)
-                  ? Rounding.TiesAway
-                  : cpu.fpu.rounding();
-      exact = key === ((1 << 6) | 0b11001);
-      break;
-    case 0b11010: // FCVTNS / FCVTNU
-    case (1 << 6) | 0b11010:
-    case 0b11011: // FCVTMS / FCVTMU
-    case (1 << 6) | 0b11011:
-    case 0b11100: // FCVTAS / FCVTAU
-    case (1 << 6) | 0b11100:
-    case (1 << 5) | 0b11010: // FCVTPS / FCVTPU
-    case (1 << 6) | (1 << 5) | 0b11010:
-    case (1 << 5) | 0b11011: // FCVTZS / FCVTZU
-    case (1 << 6) | (1 << 5) | 0b11011:
-      operation = u ? 5 : 4;
-      mode =
-        opcode === 0b11100
-          ? Rounding.TiesAway
-          : a === 0
-            ? opcode === 0b11010
-              ? Rounding.TiesEven
-              : Rounding.MinusInfinity
-            : opcode === 0b11010
-              ? Rounding.PlusInfinity
-              : Rounding.Zero;
-      break;
-    case 0b11101:
-      operation = 6;
-      break;
-    case (1 << 5) | 0b11101: // FRECPE
-      operation = 9;
-      break;
-    case (1 << 5) | 0b11100: // URECPE
-    case (1 << 6) | (1 << 5) | 0b11100: // URSQRTE
-      if (double || scalar) return false;
-      operation = u ? 12 : 11;
-      break;
-    case (1 << 5) | 0b11111: // FRECPX (scalar only)
-      if (!scalar) return false;
-      operation = 13;
-      break;
-    case (1 << 6) | (1 << 5) | 0b11101: // FRSQRTE
-      operation = 10;
-      break;
-    case (1 << 6) | 0b11101:
-      operation = 7;
-      break;
-    case (1 << 5) | 0b01100:
-    case (1 << 5) | 0b01101:
-    case (1 << 5) | 0b01110:
-    case (1 << 6) | (1 << 5) | 0b01100:
-    case (1 << 6) | (1 << 5) | 0b01101:
-      operation = 8;
-      compare = u ? 3 + (opcode & 1) : opcode - 0b01100;
-      break;
-    default:
-      return false;
-  }
+  const entry = FLOAT_MISC[(u << 6) | (a << 5) | opcode];
+  if (entry < 0) return false;
+  if ((entry & (scalar ? VECTOR_ONLY : SCALAR_ONLY)) !== 0) return false;
+  if ((entry & SINGLE_VECTOR_ONLY) !== 0 && (double || scalar)) return false;
+  const operation = entry & 15;
+  const parameter = (entry >>> 4) & 7;
+  const mode = parameter === FPCR_ROUNDING ? cpu.fpu.rounding() : parameter;
+  const compare = parameter; // FCMGT 0, FCMEQ 1, FCMLT 2, FCMGE 3, FCMLE 4
+  const exact = (entry & EXACT) !== 0;
   if (scalar && operation <= 2) return false;
   cpu.checkFpEnabled();
   const fpu = cpu.fpu;
