@@ -1132,10 +1132,20 @@ function compare64(
   return aLow >>> 0 < bLow >>> 0 ? -1 : 1;
 }
 
-/** One 64-bit lane of a three-same integer op; false when not implemented. */
-/** Three-same opcodes with 64-bit lanes: [SU]QADD, [SU]QSUB, CMGT/CMHI, CMGE/CMHS, [SU]SHL, ADD/SUB, CMTST/CMEQ. */
-const THREE_SAME_64 = [0b00001, 0b00101, 0b00110, 0b00111, 0b01000, 0b10000, 0b10001];
+/**
+ * Three-same opcodes with 64-bit lanes, as a bit set by opcode: [SU]QADD,
+ * [SU]QSUB, CMGT/CMHI, CMGE/CMHS, [SU]SHL, ADD/SUB, CMTST/CMEQ.
+ */
+const THREE_SAME_64 =
+  (1 << 0b00001) |
+  (1 << 0b00101) |
+  (1 << 0b00110) |
+  (1 << 0b00111) |
+  (1 << 0b01000) |
+  (1 << 0b10000) |
+  (1 << 0b10001);
 
+/** One 64-bit lane of a three-same integer op; false when not implemented. */
 function threeSame64(
   cpu: Arm64Cpu,
   u: number,
@@ -1291,7 +1301,7 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   if (scalar && !scalarSaturating) {
     // Scalar forms implemented: 64-bit ADD/SUB/CMEQ/CMTST/CMGT/CMHI/CMGE/CMHS.
     if (size !== 3) return false;
-    if (!THREE_SAME_64.includes(opcode)) return false;
+    if (((THREE_SAME_64 >>> opcode) & 1) === 0) return false;
     cpu.checkFpEnabled();
     clearScratch();
     threeSame64(cpu, u, opcode, rn, rm, 0);
@@ -1313,7 +1323,7 @@ function threeSame(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
       writeScratch(cpu, rd, 1);
       return true;
     }
-    if (!THREE_SAME_64.includes(opcode)) return false;
+    if (((THREE_SAME_64 >>> opcode) & 1) === 0) return false;
     cpu.checkFpEnabled();
     for (let e = 0; e < 2; e++) threeSame64(cpu, u, opcode, rn, rm, e);
     writeScratch(cpu, rd, 1);
@@ -1898,6 +1908,26 @@ function longProduct64(a: number, b: number, unsigned: boolean): void {
   }
 }
 
+/**
+ * CMGT/CMEQ/CMLT (U = 0, opcode 01000-01010) and CMGE/CMLE (U = 1, 01000-01001)
+ * #0 by U:opcode (C7.2): all ones when the signed element, given as its sign
+ * and zeroness, compares true with zero.
+ */
+function compareZero(key: number, negative: boolean, zero: boolean): number {
+  switch (key) {
+    case 0b01000:
+      return !negative && !zero ? -1 : 0;
+    case 0b01001:
+      return zero ? -1 : 0;
+    case 0b01010:
+      return negative ? -1 : 0;
+    case 0b101000:
+      return !negative ? -1 : 0;
+    default: // 0b101001
+      return negative || zero ? -1 : 0;
+  }
+}
+
 function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean {
   const q = scalar ? 0 : (word >>> 30) & 1;
   const u = (word >>> 29) & 1;
@@ -1960,19 +1990,11 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
       let rHigh: number;
       switch (key) {
         case 0b01000: // CMGT #0
-          rLow = rHigh = !negative && !zero ? -1 : 0;
-          break;
         case 0b01001: // CMEQ #0
-          rLow = rHigh = zero ? -1 : 0;
-          break;
         case 0b01010: // CMLT #0
-          rLow = rHigh = negative ? -1 : 0;
-          break;
         case 0b101000: // CMGE #0
-          rLow = rHigh = !negative ? -1 : 0;
-          break;
         case 0b101001: // CMLE #0
-          rLow = rHigh = negative || zero ? -1 : 0;
+          rLow = rHigh = compareZero(key, negative, zero);
           break;
         case 0b01011: // ABS
         case 0b101011: // NEG
@@ -2105,22 +2127,14 @@ function twoRegisterMisc(cpu: Arm64Cpu, word: number, scalar: boolean): boolean 
         r = saturateTo(cpu, lane(cpu, rd, e, size) + a, size, 1);
         break;
       case 0b01000:
-        r = a > 0 ? -1 : 0;
-        break;
       case 0b01001:
-        r = a === 0 ? -1 : 0;
-        break;
       case 0b01010:
-        r = a < 0 ? -1 : 0;
+      case 0b101000:
+      case 0b101001:
+        r = compareZero(key, a < 0, a === 0);
         break;
       case 0b01011:
         r = Math.abs(a);
-        break;
-      case 0b101000:
-        r = a >= 0 ? -1 : 0;
-        break;
-      case 0b101001:
-        r = a <= 0 ? -1 : 0;
         break;
       default:
         r = -a;
