@@ -117,6 +117,21 @@ let tailHi = 0;
 let tailLo = 0;
 let tailInexact = false;
 let tailUp = false;
+/** The compensated sum of `addToTail` terms: tailSum + tailError; tailExact while no addition rounded. */
+let tailSum = 0;
+let tailError = 0;
+let tailExact = true;
+function addToTail(term: number): void {
+  const t = tailSum + term;
+  const bv = t - tailSum;
+  const error = tailSum - (t - bv) + (term - bv);
+  if (error !== 0) {
+    tailExact = false;
+    tailError += error;
+  }
+  tailSum = t;
+}
+
 /** The tail of the last `twoProduct` (a * b = product + productLow exactly). */
 let productLow = 0;
 /** Veltkamp's splitting constant 2^27 + 1. */
@@ -166,7 +181,9 @@ function roundTail(s: number, tail: number, rc: number, approximate: boolean): b
   const floor = Math.floor(k);
   const fraction = k - floor;
   if (approximate) {
-    const distance = rc === 0 ? Math.abs(fraction - 0.5) : Math.min(fraction, 1 - fraction);
+    // Near a midpoint the rounding is undecided; near an integer (every
+    // mode) the direction, and so C1 and the directed modes, is.
+    const distance = Math.min(fraction, 1 - fraction, Math.abs(fraction - 0.5));
     if (distance < 2 ** -24) return false;
   }
   let n: number;
@@ -1364,6 +1381,9 @@ export class Fpu {
           if (residualA === 0 && residualB === 0) {
             const value = this.extendedArith(operation, a, src);
             if (!Number.isNaN(value)) return value;
+          } else if (pc === 3 && operation !== 6 && operation !== 7) {
+            const value = this.extendedArithResidual(operation, a, residualA, src, residualB);
+            if (!Number.isNaN(value)) return value;
           }
           const bigA =
             residualA === 0 ? fromDouble(a) : bigAdd(fromDouble(a), fromDouble(residualA));
@@ -1491,6 +1511,87 @@ export class Fpu {
     return true;
   }
 
+  /**
+   * Add, subtract or multiply of 64-bit operands x = xh + xl, y = yh + yl
+   * (st + residual) at 64 bits: the exact result is s plus at most six
+   * exactly known doubles (TwoSum or TwoProduct of the high parts; for
+   * products also TwoProduct of the cross terms and xl * yl, which has at
+   * most 22 bits), summed with compensation (Ogita, Rump and Oishi,
+   * "Accurate sum and dot product", 2005). An inexact tail sum is an
+   * approximation far inside `roundTail`'s decision window. NaN when the
+   * result leaves s's binade or the range where every term is a normal
+   * double (the BigInt path then runs).
+   */
+  private extendedArithResidual(
+    operation: number,
+    a: number,
+    ra: number,
+    b: number,
+    rb: number,
+  ): number {
+    let xh = a;
+    let xl = ra;
+    let yh = b;
+    let yl = rb;
+    if (operation === 5) {
+      xh = b;
+      xl = rb;
+      yh = a;
+      yl = ra;
+    }
+    let s: number;
+    tailSum = 0;
+    tailError = 0;
+    tailExact = true;
+    if (operation === 1) {
+      const ax = Math.abs(xh);
+      const ay = Math.abs(yh);
+      if (!(ax >= SAFE_LOW && ax <= SAFE_HIGH) || !(ay >= SAFE_LOW && ay <= SAFE_HIGH))
+        return Number.NaN;
+      s = twoProduct(xh, yh);
+      const p = Math.abs(s);
+      if (!(p >= 2 ** -800 && p <= SAFE_HIGH)) return Number.NaN;
+      addToTail(productLow);
+      if (yl !== 0) {
+        addToTail(twoProduct(xh, yl));
+        addToTail(productLow);
+      }
+      if (xl !== 0) {
+        addToTail(twoProduct(xl, yh));
+        addToTail(productLow);
+        addToTail(xl * yl);
+      }
+    } else {
+      if (operation !== 0) {
+        yh = -yh;
+        yl = -yl;
+      }
+      s = xh + yh;
+      if (!Number.isFinite(s) || s === 0) return Number.NaN;
+      const bv = s - xh;
+      addToTail(xh - (s - bv) + (yh - bv));
+      addToTail(xl);
+      addToTail(yl);
+    }
+    const tail = tailSum + tailError;
+    if (tail === 0) {
+      // Exact in a double (the terms cancel): s is the result, no rounding.
+      if (!tailExact) return Number.NaN;
+      this.resultResidual = 0;
+      return s;
+    }
+    // The exact value must lie in s's binade, within 2^12 units of the 64-bit significand.
+    if (Math.abs(tail) > Math.abs(s) * 2 ** -52) return Number.NaN;
+    const hi = s + tail;
+    conversion[0] = hi;
+    const hiHigh = conversionWords[1];
+    const hiPower = (hiHigh & 0xfffff) === 0 && conversionWords[0] === 0;
+    conversion[0] = s;
+    if (hiPower || ((hiHigh ^ conversionWords[1]) & 0x7ff00000) !== 0) return Number.NaN;
+    if (!roundTail(s, tail, (this.control >> 10) & 3, !tailExact)) return Number.NaN;
+    return this.tailResult();
+  }
+
   /** The result of `roundTail`: PE and C1 (SDM vol. 1 8.1.3.1), its residual for `setResult`. */
   private tailResult(): number {
     if (tailInexact) {
@@ -1513,7 +1614,9 @@ export class Fpu {
     const pc = (this.control >> 8) & 3;
     const r = roundTo(exact, this.rc(), pc === 0 ? 24 : pc === 2 ? 53 : 64);
     if (r.high === 0 && r.low === 0) {
-      // An exact zero (x - x): +0, or -0 when rounding down (IEEE 754 6.3).
+      // A zero product or quotient has the sign of the exact result; an
+      // exact zero sum (x - x) is +0, or -0 when rounding down (IEEE 754 6.3).
+      if (operation === 1 || operation >= 6) return exact.negative ? -0 : 0;
       return this.rc() === 1 ? -0 : 0;
     }
     if (r.exponent > 16383 || r.exponent < -16382) {
