@@ -132,6 +132,21 @@ function addToTail(term: number): void {
   tailSum = t;
 }
 
+/**
+ * Whether s + tail (a tail larger than half a unit of s) surely lies in s's
+ * binade, within 2^12 units of the 64-bit significand, as `roundTail`
+ * needs: s + tail rounded to a double has s's exponent and is no power of
+ * two (then the exact value cannot have crossed a power of two).
+ */
+function inBinade(s: number, tail: number): boolean {
+  if (Math.abs(tail) > Math.abs(s) * 2 ** -52) return false;
+  conversion[0] = s + tail;
+  const high = conversionWords[1];
+  const power = (high & 0xfffff) === 0 && conversionWords[0] === 0;
+  conversion[0] = s;
+  return !power && ((high ^ conversionWords[1]) & 0x7ff00000) === 0;
+}
+
 /** The tail of the last `twoProduct` (a * b = product + productLow exactly). */
 let productLow = 0;
 /** Veltkamp's splitting constant 2^27 + 1. */
@@ -1381,7 +1396,7 @@ export class Fpu {
           if (residualA === 0 && residualB === 0) {
             const value = this.extendedArith(operation, a, src);
             if (!Number.isNaN(value)) return value;
-          } else if (pc === 3 && operation !== 6 && operation !== 7) {
+          } else if (pc === 3) {
             const value = this.extendedArithResidual(operation, a, residualA, src, residualB);
             if (!Number.isNaN(value)) return value;
           }
@@ -1489,20 +1504,25 @@ export class Fpu {
   }
 
   /**
-   * FSQRT of a double at 64 bits on the fast path: s = sqrt(v) rounded to
-   * nearest, the remainder v - s*s is a double and the exact root is
-   * s + remainder / (s + sqrt(v)), about s + remainder / 2s. False when the
-   * exact path must run.
+   * FSQRT at 64 bits on the fast path: s = sqrt(v) rounded to nearest, the
+   * remainder v - s*s is a double and the exact root of v + residual is
+   * s + remainder' / (s + sqrt(v + residual)), about s + remainder' / 2s
+   * with remainder' = remainder + residual. False when the exact path must run.
    */
-  private extendedRoot(v: number): boolean {
+  private extendedRoot(v: number, residual: number): boolean {
     if (!(v >= SAFE_LOW && v <= SAFE_HIGH)) return false;
     const s = Math.sqrt(v);
     const p = twoProduct(s, s);
-    const remainder = v - p - productLow;
-    if (remainder === 0) {
+    let remainder = v - p - productLow;
+    if (residual !== 0) {
+      // The remainder of v + residual: (v - p) - e + residual, rounded once
+      // at most (an approximation, decided by roundTail's window).
+      remainder += residual;
+    } else if (remainder === 0) {
       this.set(0, s);
       return true;
     }
+    if (remainder === 0 || (residual !== 0 && !inBinade(s, remainder / (2 * s)))) return false;
     if (!roundTail(s, remainder / (2 * s), (this.control >> 10) & 3, true)) return false;
     const value = this.tailResult();
     this.resultResidual = 0;
@@ -1512,11 +1532,12 @@ export class Fpu {
   }
 
   /**
-   * Add, subtract or multiply of 64-bit operands x = xh + xl, y = yh + yl
-   * (st + residual) at 64 bits: the exact result is s plus at most six
-   * exactly known doubles (TwoSum or TwoProduct of the high parts; for
-   * products also TwoProduct of the cross terms and xl * yl, which has at
-   * most 22 bits), summed with compensation (Ogita, Rump and Oishi,
+   * Add, subtract, multiply or divide of 64-bit operands x = xh + xl,
+   * y = yh + yl (st + residual) at 64 bits: the exact result is s plus at
+   * most six exactly known doubles (TwoSum or TwoProduct of the high parts;
+   * for products also TwoProduct of the cross terms and xl * yl, which has
+   * at most 22 bits; for quotients the terms of the remainder, then divided
+   * by y: an approximation), summed with compensation (Ogita, Rump and Oishi,
    * "Accurate sum and dot product", 2005). An inexact tail sum is an
    * approximation far inside `roundTail`'s decision window. NaN when the
    * result leaves s's binade or the range where every term is a normal
@@ -1533,7 +1554,7 @@ export class Fpu {
     let xl = ra;
     let yh = b;
     let yl = rb;
-    if (operation === 5) {
+    if (operation === 5 || operation === 7) {
       xh = b;
       xl = rb;
       yh = a;
@@ -1543,7 +1564,29 @@ export class Fpu {
     tailSum = 0;
     tailError = 0;
     tailExact = true;
-    if (operation === 1) {
+    let divisor = 0;
+    if (operation >= 6) {
+      // q = xh / yh; the remainder x - q*y = (xh - p) - e + xl - q*yl with
+      // q*yh = p + e and q*yl = p2 + e2 exactly (xh - p is exact: Sterbenz).
+      s = xh / yh;
+      const q = Math.abs(s);
+      const ax = Math.abs(xh);
+      const ay = Math.abs(yh);
+      if (
+        !(q >= SAFE_LOW && q <= SAFE_HIGH) ||
+        !(ax >= SAFE_LOW && ax <= SAFE_HIGH) ||
+        !(ay >= SAFE_LOW && ay <= SAFE_HIGH)
+      )
+        return Number.NaN;
+      addToTail(xh - twoProduct(s, yh));
+      addToTail(-productLow);
+      addToTail(xl);
+      if (yl !== 0) {
+        addToTail(-twoProduct(s, yl));
+        addToTail(-productLow);
+      }
+      divisor = yh + yl;
+    } else if (operation === 1) {
       const ax = Math.abs(xh);
       const ay = Math.abs(yh);
       if (!(ax >= SAFE_LOW && ax <= SAFE_HIGH) || !(ay >= SAFE_LOW && ay <= SAFE_HIGH))
@@ -1573,21 +1616,19 @@ export class Fpu {
       addToTail(xl);
       addToTail(yl);
     }
-    const tail = tailSum + tailError;
+    let tail = tailSum + tailError;
     if (tail === 0) {
-      // Exact in a double (the terms cancel): s is the result, no rounding.
+      // Exact in a double (the terms cancel, or no remainder): s is the result, no rounding.
       if (!tailExact) return Number.NaN;
       this.resultResidual = 0;
       return s;
     }
-    // The exact value must lie in s's binade, within 2^12 units of the 64-bit significand.
-    if (Math.abs(tail) > Math.abs(s) * 2 ** -52) return Number.NaN;
-    const hi = s + tail;
-    conversion[0] = hi;
-    const hiHigh = conversionWords[1];
-    const hiPower = (hiHigh & 0xfffff) === 0 && conversionWords[0] === 0;
-    conversion[0] = s;
-    if (hiPower || ((hiHigh ^ conversionWords[1]) & 0x7ff00000) !== 0) return Number.NaN;
+    if (operation >= 6) {
+      // The quotient's tail remainder / y, rounded: an approximation.
+      tail /= divisor;
+      tailExact = false;
+    }
+    if (!inBinade(s, tail)) return Number.NaN;
     if (!roundTail(s, tail, (this.control >> 10) & 3, !tailExact)) return Number.NaN;
     return this.tailResult();
   }
@@ -1844,7 +1885,7 @@ export class Fpu {
         if (finite) {
           // The root of the exact value st + residual, rounded once at the
           // precision control's precision (SDM vol. 2A FSQRT, vol. 1 8.1.5.2).
-          if (pc === 3 && residual === 0 && this.extendedRoot(v)) return;
+          if (pc === 3 && !this.wide[index] && this.extendedRoot(v, residual)) return;
           const r = roundTo(
             bigSqrt(this.exactOf(0)),
             this.rc(),
