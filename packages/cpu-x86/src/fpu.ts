@@ -45,12 +45,13 @@ import {
  *   the nearest double (or the NaN) for the code that reads it.
  * Add, subtract, multiply, divide and square root round the exact result
  * once at the precision control's precision (24, 53 or 64 bits, SDM vol. 1
- * 8.1.5.2) in the rounding-control mode. Double operands take the fast
- * paths: simd-float at 24 and 53 bits, error-free transformations and one
- * rounding (`extendedArith`, `roundTail`) at 64 bits. Operands with a
- * residual or in wide registers, results beyond the double range and the
- * rare cases the fast paths cannot decide go through the exact BigInt path
- * (`wideArith`). The transcendentals, FPREM/FPREM1, FSCALE and
+ * 8.1.5.2) in the rounding-control mode. The fast paths: simd-float at 24
+ * and 53 bits for double operands; at 64 bits error-free transformations
+ * and one rounding (`extendedArith` for doubles, `extendedArithResidual`
+ * for operands with a residual, `extendedRoot`, `roundTail`). Wide
+ * registers, residual operands at 24 and 53 bits, results beyond the
+ * double range and the rare cases the fast paths cannot decide go through
+ * the exact BigInt path (`wideArith`). The transcendentals, FPREM/FPREM1, FSCALE and
  * FXTRACT compute exact or correctly rounded 64-bit results
  * (fpu-transcendental.ts). Exceptions are flagged in the status word; an
  * unmasked one raises #MF (CR0.NE=1) at the next waiting x87 instruction.
