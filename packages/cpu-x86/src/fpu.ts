@@ -515,6 +515,41 @@ export class Fpu {
   }
 
   /**
+   * The integer the rounding control makes of the exact value v + residual
+   * (st and its residual, |v| < 2^53): v's own rounding unless v is an
+   * integer or a tie k + 0.5, where the residual's sign decides (SDM vol. 1
+   * 4.8.4). `integerInexact` tells whether the result differs from the value.
+   */
+  private roundWithResidual(v: number, residual: number): number {
+    const r = this.round(v);
+    if (residual === 0 || !Number.isFinite(v) || Math.abs(v) >= 2 ** 53) {
+      this.integerInexact = r !== v;
+      return r;
+    }
+    this.integerInexact = true;
+    const rc = (this.control >> 10) & 3;
+    if (r !== v) {
+      if (rc === 0 && Math.abs(v - Math.trunc(v)) === 0.5) {
+        // Not a tie: away from zero when the residual points away from zero.
+        return residual > 0 === v > 0 ? v + (v > 0 ? 0.5 : -0.5) : Math.trunc(v);
+      }
+      return r;
+    }
+    if (rc === 1 || (rc === 3 && v > 0)) return residual < 0 ? v - 1 : v;
+    if (rc === 2 || rc === 3) return residual > 0 ? v + 1 : v;
+    return v;
+  }
+
+  /** Set by `roundWithResidual`. */
+  private integerInexact = false;
+
+  /** Whether the integer `result` has a larger magnitude than v + residual (C1). */
+  private integerUp(result: number, v: number, residual: number): boolean {
+    const difference = result - v - residual;
+    return difference !== 0 && difference > 0 === v > 0;
+  }
+
+  /**
    * MXCSR-style control for simd-float (rounding control in bits 13-14, all
    * exceptions masked); the precision-control format of the control word.
    */
@@ -1909,10 +1944,13 @@ export class Fpu {
       case 0xfc: {
         // FRNDINT: PE and C1 when the value was not an integer (SDM vol. 2A FRNDINT).
         const v = this.get0();
-        const r = this.round(v);
-        if (Number.isFinite(v) && r !== v) {
+        const residual = this.residualOf(0);
+        // st + residual beyond 2^53 is an integer already: unchanged.
+        if (residual !== 0 && Math.abs(v) >= 2 ** 53) return;
+        const r = this.roundWithResidual(v, residual);
+        if (Number.isFinite(v) && this.integerInexact) {
           this.raise(PE);
-          if (Math.abs(r) > Math.abs(v)) this.status |= C1;
+          if (this.integerUp(r, v, residual)) this.status |= C1;
         }
         this.set(0, r === 0 && v < 0 ? -0 : r);
         return;
@@ -2148,13 +2186,15 @@ export class Fpu {
             const address = cpu.ea(slot, 2, true);
             const exact = this.get0();
             // An integer beyond 2^53 is st + residual, both integers.
-            const residual = Math.abs(exact) >= 2 ** 53 ? this.residual[this.top & 7] : 0;
-            const value = this.round(exact);
+            const full = this.empty[this.top & 7] ? 0 : this.residual[this.top & 7];
+            const residual = Math.abs(exact) >= 2 ** 53 ? full : 0;
+            // Below 2^53 the residual decides the rounding (roundWithResidual).
+            const value = this.roundWithResidual(exact, full);
             let low: number;
             let high: number;
-            if (Number.isFinite(value) && value !== exact) {
+            if (Number.isFinite(value) && this.integerInexact) {
               this.raise(PE);
-              if (Math.abs(value) > Math.abs(exact)) this.status |= C1;
+              if (this.integerUp(value, exact, full)) this.status |= C1;
             }
             if (!Number.isFinite(value) || Math.abs(value) >= 2 ** 63) {
               this.raise(IE);
@@ -2215,15 +2255,16 @@ export class Fpu {
   }
 
   private toInteger(value: number, bits: number): number {
-    const rounded = this.round(value);
+    const residual = this.empty[this.top & 7] ? 0 : this.residualOf(0);
+    const rounded = this.roundWithResidual(value, residual);
     const limit = 2 ** (bits - 1);
     if (!Number.isFinite(rounded) || rounded >= limit || rounded < -limit) {
       this.raise(IE);
       return bits === 16 ? 0x8000 : 0x80000000 | 0;
     }
-    if (rounded !== value) {
+    if (this.integerInexact) {
       this.raise(PE);
-      if (Math.abs(rounded) > Math.abs(value)) this.status |= C1;
+      if (this.integerUp(rounded, value, residual)) this.status |= C1;
     }
     return rounded | 0;
   }

@@ -494,7 +494,7 @@ describe("x87 64-bit results against the host CPU", () => {
     expect(compareWithHost(cases)).toEqual([]);
   });
 
-  it("add, subtract, multiply, divide and square root round once at precision control extended and single, every rounding mode (SDM vol. 1 8.1.5.2, 4.8.4); comparisons of 64-bit values; FDIVR by zero of a denormal", () => {
+  it("add, subtract, multiply, divide and square root round once at precision control extended and single, every rounding mode (SDM vol. 1 8.1.5.2, 4.8.4); comparisons, FIST and FRNDINT of 64-bit values; FDIVR by zero of a denormal", () => {
     // Operands: random doubles (Kumo's error-free fast path), 64-bit values
     // (FLD m80), sums built to land on, between and beside 64-bit rounding
     // boundaries (ties), and chains that keep 64-bit intermediates on the
@@ -592,6 +592,37 @@ describe("x87 64-bit results against the host CPU", () => {
           "fld qword [buf + 48]",
           compares[i % compares.length],
           "fnstsw ax",
+          "fninit",
+        ].join("\n"),
+        regs: [0, 0, 0, 0, 0, 0, 0, 0],
+        flags: 0,
+      });
+    }
+    // FIST/FISTP/FRNDINT of 64-bit values just off an integer or a half
+    // (st an integer or a tie, the residual decides), every rounding mode.
+    const integers = [
+      "fist dword [buf]",
+      "fistp qword [buf]",
+      "fist word [buf]",
+      "frndint\nfstp tword [buf]",
+    ];
+    for (let i = 0; i < 256; i++) {
+      const magnitude = 2 ** (next() % 20);
+      const k = Math.floor(magnitude + (next() % 1024)) + ((i >> 2) & 1 ? 0.5 : 0);
+      const exponent = Math.floor(Math.log2(k));
+      cases.push({
+        code: [
+          "fninit",
+          ...storeDouble(24, (i >> 3) & 1 ? -k : k),
+          ...storeDouble(36, (next() & 1 ? -1 : 1) * ((next() % 7) + 1) * 2 ** (exponent - 62)),
+          "fld qword [buf + 24]",
+          "fadd qword [buf + 36]",
+          `mov word [buf + 60], ${0x37f | ((i & 3) << 10)}`,
+          "fldcw [buf + 60]",
+          "fnclex",
+          integers[(i >> 4) % integers.length],
+          "fnstsw ax",
+          "and eax, 0xffff & ~0x4500",
           "fninit",
         ].join("\n"),
         regs: [0, 0, 0, 0, 0, 0, 0, 0],
