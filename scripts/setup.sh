@@ -22,9 +22,26 @@ SUDO=""
 # The arm64 guest's initramfs likewise takes busybox-static:arm64; its kernel
 # is built with LLVM (clang-14, lld-14), since Debian 12's gcc-aarch64-linux-gnu
 # cannot be installed beside gcc-multilib.
+# apt-get update fails while a Debian mirror is mid-sync ("File has unexpected
+# size ... Mirror sync in progress?"): try a few times, then go on with the
+# indexes apt has (an install that really lacks them fails by itself).
+apt_update() {
+  local attempt
+  for attempt in 1 2 3 4; do
+    if $SUDO apt-get update -qq; then return 0; fi
+    echo "setup: apt-get update failed (attempt $attempt of 4)"
+    sleep $((attempt * 15))
+  done
+  echo "setup: continuing with the package indexes apt already has"
+}
+
 need_update=0
+# Read the list once: `dpkg ... | grep -q` under pipefail fails whenever grep
+# exits before dpkg has written everything (SIGPIPE), which looked like a
+# missing architecture and forced an apt-get update.
+foreign=$(dpkg --print-foreign-architectures)
 for arch in i386 arm64; do
-  if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+  if ! grep -qx "$arch" <<<"$foreign"; then
     echo "setup: adding the $arch architecture to apt"
     $SUDO dpkg --add-architecture "$arch"
     need_update=1
@@ -33,17 +50,17 @@ done
 
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)" == "install ok installed" ]] || missing+=("$package")
 done
 if ((${#missing[@]} > 0)); then
   echo "setup: installing Debian packages: ${missing[*]}"
-  $SUDO apt-get update -qq
+  apt_update
   need_update=0
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if ((need_update)); then
-  $SUDO apt-get update -qq
+  apt_update
 fi
 
 pnpm_version=$(node -p 'require("./package.json").packageManager.split("@")[1]')
