@@ -158,6 +158,14 @@ const SAFE_HIGH = 2 ** 900;
 /** Factors of TwoProduct stay normal doubles (Veltkamp's split of a denormal is not exact). */
 const TINY = 2 ** -1000;
 
+/** Whether |a|, |b| and |c| all lie in [low, SAFE_HIGH] (NaN never does). */
+function allSafe(a: number, b: number, c: number, low = SAFE_LOW, lowBC = low): boolean {
+  const x = Math.abs(a);
+  const y = Math.abs(b);
+  const z = Math.abs(c);
+  return x >= low && x <= SAFE_HIGH && y >= lowBC && y <= SAFE_HIGH && z >= lowBC && z <= SAFE_HIGH;
+}
+
 function twoProduct(a: number, b: number): number {
   const p = a * b;
   let t = SPLITTER * a;
@@ -1461,14 +1469,7 @@ export class Fpu {
   private quotient(x: number, y: number, format: Format, control: number): number {
     if (format !== SINGLE) return divide(x, y, format, control);
     const q = x / y;
-    const ax = Math.abs(x);
-    const ay = Math.abs(y);
-    const aq = Math.abs(q);
-    if (
-      !(aq >= SAFE_LOW && aq <= SAFE_HIGH) ||
-      !(ax >= SAFE_LOW && ax <= SAFE_HIGH) ||
-      !(ay >= SAFE_LOW && ay <= SAFE_HIGH)
-    ) {
+    if (!allSafe(q, x, y)) {
       this.forceExact = true;
       return Number.NaN;
     }
@@ -1506,27 +1507,11 @@ export class Fpu {
       tail = x - (s - bv) + (y - bv);
     } else if (operation === 1) {
       s = twoProduct(x, y);
-      const p = Math.abs(s);
-      const ax = Math.abs(x);
-      const ay = Math.abs(y);
-      if (
-        !(p >= SAFE_LOW && p <= SAFE_HIGH) ||
-        !(ax >= TINY && ax <= SAFE_HIGH) ||
-        !(ay >= TINY && ay <= SAFE_HIGH)
-      )
-        return Number.NaN;
+      if (!allSafe(s, x, y, SAFE_LOW, TINY)) return Number.NaN;
       tail = productLow;
     } else {
       s = x / y;
-      const q = Math.abs(s);
-      const ax = Math.abs(x);
-      const ay = Math.abs(y);
-      if (
-        !(q >= SAFE_LOW && q <= SAFE_HIGH) ||
-        !(ax >= SAFE_LOW && ax <= SAFE_HIGH) ||
-        !(ay >= SAFE_LOW && ay <= SAFE_HIGH)
-      )
-        return Number.NaN;
+      if (!allSafe(s, x, y)) return Number.NaN;
       // The remainder x - s*y is a double; the exact quotient is s + remainder / y.
       const p = twoProduct(s, y);
       const remainder = x - p - productLow;
@@ -1605,15 +1590,7 @@ export class Fpu {
       // q = xh / yh; the remainder x - q*y = (xh - p) - e + xl - q*yl with
       // q*yh = p + e and q*yl = p2 + e2 exactly (xh - p is exact: Sterbenz).
       s = xh / yh;
-      const q = Math.abs(s);
-      const ax = Math.abs(xh);
-      const ay = Math.abs(yh);
-      if (
-        !(q >= SAFE_LOW && q <= SAFE_HIGH) ||
-        !(ax >= SAFE_LOW && ax <= SAFE_HIGH) ||
-        !(ay >= SAFE_LOW && ay <= SAFE_HIGH)
-      )
-        return Number.NaN;
+      if (!allSafe(s, xh, yh)) return Number.NaN;
       addToTail(xh - twoProduct(s, yh));
       addToTail(-productLow);
       addToTail(xl);
