@@ -139,6 +139,9 @@ int main(int argc, char **argv) {
   it("reads the HVM xl.cfg keys", () => {
     expect(parseHvmOptions('serial = "pty"')).toEqual({
       serial: "pty",
+      serialPorts: [{ kind: "pty" }],
+      debugcon: { kind: "log" },
+      firmware: undefined,
       debugconPort: 0xe9,
       debugExitPort: 0xf4,
       xenPlatformPci: false,
@@ -147,11 +150,15 @@ int main(int argc, char **argv) {
       parseHvmOptions('serial = [ "none" ]\ndebugcon_port = 0x402\ndebug_exit_port = "none"'),
     ).toEqual({
       serial: "none",
+      serialPorts: [{ kind: "null" }],
+      debugcon: { kind: "log" },
+      firmware: undefined,
       debugconPort: 0x402,
       debugExitPort: null,
       xenPlatformPci: false,
     });
-    expect(() => parseHvmOptions('serial = "file:/tmp/x"', "g.cfg")).toThrow(XlConfigError);
+    // serial = "file:<path>" is a backend now (test/hvm-serial-ports.test.ts); a TCP one is not.
+    expect(() => parseHvmOptions('serial = "tcp::4555"', "g.cfg")).toThrow(XlConfigError);
     expect(() => parseHvmOptions("debugcon_port = 0x10000", "g.cfg")).toThrow(/g.cfg:1:17/);
   });
 

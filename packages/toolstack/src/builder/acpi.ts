@@ -398,7 +398,17 @@ export interface PcAcpiOptions {
   readonly pmTimer32?: boolean;
   /** Where the tables go (default ACPI_TABLES_ADDRESS, 0xE0000: the RSDP must lie in 0xE0000-0xFFFFF). */
   readonly address?: number;
+  /** How many serial ports the PC has, COM1 first (1-4, default 1): one PNP0501 device each. */
+  readonly serialPorts?: number;
 }
+
+/** COM1-COM4's ports and IRQs (QEMU hw/char/serial-isa.c isa_serial_io, isa_serial_irq). */
+const COM_RESOURCES: readonly (readonly [number, number])[] = [
+  [0x3f8, 4],
+  [0x2f8, 3],
+  [0x3e8, 4],
+  [0x2e8, 3],
+];
 
 /**
  * The DSDT of the PC: `\_S5` and the PCI root bridge with the ISA devices
@@ -409,8 +419,9 @@ export interface PcAcpiOptions {
  * slot d pin p reaches GSI 16 + ((d + p) & 3), the PIIX3 PIRQ rotation the
  * MP table describes too (src/builder/mp-table.ts). Under the PIIX3 ISA
  * bridge (00:01.0): the i8042 keyboard (PNP0303, ports 0x60/0x64, IRQ 1)
- * and mouse (PNP0F13, IRQ 12), COM1 (PNP0501, 0x3F8, IRQ 4) and the RTC
- * (PNP0B00, 0x70, IRQ 8).
+ * and mouse (PNP0F13, IRQ 12), COM1 (PNP0501, 0x3F8, IRQ 4) and, when
+ * present, COM2-COM4 (0x2F8 IRQ 3, 0x3E8 IRQ 4, 0x2E8 IRQ 3; _UID 1-4 as
+ * QEMU's DSDT numbers them), and the RTC (PNP0B00, 0x70, IRQ 8).
  */
 function pcDsdt(options: PcAcpiOptions): Aml {
   const memoryStart = Math.ceil(options.ramBelow4G / 0x100000) * 0x100000;
@@ -462,7 +473,14 @@ function pcDsdt(options: PcAcpiOptions): Aml {
           name("_ADR", integer(0x00010000)),
           isaDevice("KBD", "PNP0303", [ioPort(0x60, 1), ioPort(0x64, 1), irqNoFlags(1)]),
           isaDevice("MOU", "PNP0F13", [irqNoFlags(12)]),
-          isaDevice("COM1", "PNP0501", [ioPort(0x3f8, 8, 0), irqNoFlags(4)], 1),
+          ...COM_RESOURCES.slice(0, options.serialPorts ?? 1).map(([port, irq], index) =>
+            isaDevice(
+              `COM${index + 1}`,
+              "PNP0501",
+              [ioPort(port, 8, 0), irqNoFlags(irq)],
+              index + 1,
+            ),
+          ),
           isaDevice("RTC", "PNP0B00", [ioPort(0x70, 2), irqNoFlags(8)]),
         ),
       ),

@@ -35,9 +35,11 @@ import {
   pvDisksOf,
   sharedImageOpener,
 } from "../node/ide-disk";
+import { openPortFiles, PortFileError, type PortFiles } from "../node/port-files";
 import { attachTerminal } from "../node/terminal";
 import { readConfiguredVgaBios, VgaBiosError } from "../node/vga";
 import { createHvmDomain, type HvmDomainImages } from "../runner/hvm-domain";
+import { COM_IRQS, COM_PORTS } from "../runner/pc-platform";
 import { introduceDomain } from "../runner/xenstore";
 import { bootAgain, foregroundExitStatus } from "./foreground";
 import { CommandError, ExitStatus, type KumoIo } from "./main";
@@ -134,7 +136,7 @@ export async function createHvm(
           (config.acpi ?? true)
             ? `fw_cfg ${ACPI_LOADER_FILE} (the firmware places the tables), PM block at I/O ${hex(ACPI_PM_PORT_BASE)}-${hex(ACPI_PM_PORT_BASE + 11)}, SCI IRQ ${ACPI_SCI_IRQ}`
             : "off (the firmware's MP table only)"
-        }\n`,
+        }\n${formatRows(portRows(hvm, io.cwd))}`,
     );
     return ExitStatus.Ok;
   }
@@ -145,7 +147,7 @@ export async function createHvm(
     findMultibootHeader(kernel) >= 0
   ) {
     io.stdout.write(
-      `${"name".padEnd(16)}${config.name}\n${"type".padEnd(16)}hvm (Multiboot kernel)\n${"kernel".padEnd(16)}${kernelPath} (Multiboot header at offset ${hex(findMultibootHeader(kernel))})\n${"cmdline".padEnd(16)}${JSON.stringify(config.cmdline)}\n`,
+      `${"name".padEnd(16)}${config.name}\n${"type".padEnd(16)}hvm (Multiboot kernel)\n${"kernel".padEnd(16)}${kernelPath} (Multiboot header at offset ${hex(findMultibootHeader(kernel))})\n${"cmdline".padEnd(16)}${JSON.stringify(config.cmdline)}\n${formatRows(portRows(hvm, io.cwd))}`,
     );
     return ExitStatus.Ok;
   }
@@ -184,11 +186,10 @@ export async function createHvm(
           ? `RSDP at ${hex(ACPI_TABLES_ADDRESS)}, PM block at I/O ${hex(ACPI_PM_PORT_BASE)}-${hex(ACPI_PM_PORT_BASE + 11)}, SCI IRQ ${ACPI_SCI_IRQ}`
           : "off (MP table only)",
       ],
-      ["serial", hvm.serial],
-      ["debugcon_port", hvm.debugconPort === null ? "none" : hex(hvm.debugconPort)],
+      ...portRows(hvm, io.cwd),
       ["debug_exit_port", hvm.debugExitPort === null ? "none" : hex(hvm.debugExitPort)],
     ];
-    io.stdout.write(rows.map(([key, value]) => `${key.padEnd(16)}${value}\n`).join(""));
+    io.stdout.write(formatRows(rows));
     return ExitStatus.Ok;
   }
   if (daemonRunning) return createInDaemon(config, configText, configName, values, io);
@@ -228,6 +229,30 @@ export async function createHvm(
   return ExitStatus.OtherShutdown;
 }
 
+/** `kumo create -n` rows: a key in 16 columns, its value. */
+function formatRows(rows: readonly (readonly [string, string])[]): string {
+  return rows.map(([key, value]) => `${key.padEnd(16)}${value}\n`).join("");
+}
+
+/** `kumo create -n` rows of the serial ports and the debug console (xl.cfg serial, debugcon, debugcon_port). */
+function portRows(hvm: HvmOptions, cwd: string): [string, string][] {
+  return [
+    ["serial", hvm.serial],
+    ...hvm.serialPorts.map((backend, index): [string, string] => [
+      `COM${index + 1}`,
+      `${hex(COM_PORTS[index] as number)} IRQ ${COM_IRQS[index]}: ${
+        backend.kind === "file"
+          ? `file ${resolve(cwd, backend.path)}`
+          : backend.kind === "pty"
+            ? "domain console"
+            : "null"
+      }`,
+    ]),
+    ["debugcon_port", hvm.debugconPort === null ? "none" : hex(hvm.debugconPort)],
+    ["debugcon", hvm.debugcon.kind === "file" ? `file ${resolve(cwd, hvm.debugcon.path)}` : "log"],
+  ];
+}
+
 /** One boot of a foreground HVM domain, from creation to its end. */
 async function bootOnce(
   hypervisor: Hypervisor,
@@ -256,7 +281,17 @@ async function bootOnce(
     if (error instanceof IdeDiskError) throw new CommandError(error.message);
     throw error;
   }
+  let files: PortFiles;
+  try {
+    files = openPortFiles(hvm, io.cwd);
+  } catch (error) {
+    await ide.close();
+    if (error instanceof PortFileError) throw new CommandError(error.message);
+    throw error;
+  }
   const runnable = createHvmDomain(hypervisor, config, images, {
+    serialPorts: files.serialPorts,
+    ...(files.debugconOutput === undefined ? {} : { debugconOutput: files.debugconOutput }),
     ideDisks: ide.disks,
     paused: true,
     clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
@@ -289,12 +324,15 @@ async function bootOnce(
     });
   } catch (error) {
     runnable.platform.close();
+    files.close();
     await ide.close();
     hypervisor.destroyDomain(domain.domid);
     xenstored.releaseDomain(domain.domid);
     throw error;
   }
   const log = logConsoleToFile(console, consoleLogPath(config.name, io.env));
+  const com1Log =
+    files.com1File === undefined ? undefined : logConsoleToFile(console, files.com1File);
   let reason: ShutdownReasonName | "detached" | undefined;
   const unsubscribe = hypervisor.onDomainEvent((event) => {
     if (event.domid !== domain.domid) return;
@@ -321,6 +359,8 @@ async function bootOnce(
     console.close();
     terminal?.detach();
     log.close();
+    com1Log?.close();
+    files.close();
     runnable.platform.close();
     if (domain.state !== "destroyed") hypervisor.destroyDomain(domain.domid);
     await devices.destroy();

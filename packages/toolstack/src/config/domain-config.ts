@@ -103,6 +103,7 @@ const knownKeys = new Set([
   "serial",
   "firmware",
   "debugcon_port",
+  "debugcon",
   "debug_exit_port",
   "xen_platform_pci",
   "vga",

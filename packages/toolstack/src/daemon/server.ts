@@ -25,6 +25,7 @@ import {
   pvDisksOf,
   sharedImageOpener,
 } from "../node/ide-disk";
+import { openPortFiles, PortFileError, type PortFiles } from "../node/port-files";
 import { readConfiguredVgaBios, VgaBiosError } from "../node/vga";
 import { createHvmDomain, type RunnableHvmDomain } from "../runner/hvm-domain";
 import { createPvhDomain, type RunnablePvhDomain } from "../runner/pvh-domain";
@@ -178,6 +179,7 @@ export class KumoDaemon {
     hosted.log.close();
     hosted.runnable.console.close();
     if ("platform" in hosted.runnable) hosted.runnable.platform.close();
+    (hosted.runnable as { readonly portFiles?: PortFiles }).portFiles?.close();
     this.xenstored.releaseDomain(domid);
     void this.store.rm(`/local/domain/${domid}`).catch(() => {});
     // An HVM domain carries its IDE devices (createHvmDomainFromConfig).
@@ -453,7 +455,7 @@ async function createHvmDomainFromConfig(
   request: CreateRequest,
   ramdisk: Uint8Array | undefined,
   clock: { readonly mode: "wall" | "virtual" },
-): Promise<RunnableHvmDomain & { readonly ide: IdeDevices }> {
+): Promise<RunnableHvmDomain & { readonly ide: IdeDevices; readonly portFiles: PortFiles }> {
   const hvm = parseHvmOptions(request.configText, request.configName);
   const read = (path: string) => new Uint8Array(readFileSync(resolve(request.cwd, path)));
   const firmware = hvm.firmware === undefined ? undefined : read(hvm.firmware);
@@ -472,6 +474,14 @@ async function createHvmDomainFromConfig(
     if (error instanceof IdeDiskError) throw new RequestError(error.message);
     throw error;
   }
+  let portFiles: PortFiles;
+  try {
+    portFiles = openPortFiles(hvm, request.cwd);
+  } catch (error) {
+    await ide.close();
+    if (error instanceof PortFileError) throw new RequestError(error.message);
+    throw error;
+  }
   let runnable: RunnableHvmDomain;
   try {
     runnable = createHvmDomain(
@@ -482,6 +492,10 @@ async function createHvmDomainFromConfig(
         paused: true,
         clock,
         debugconPort: hvm.debugconPort,
+        ...(portFiles.debugconOutput === undefined
+          ? {}
+          : { debugconOutput: portFiles.debugconOutput }),
+        serialPorts: portFiles.serialPorts,
         exitPort: hvm.debugExitPort,
         hideXenCpuid: firmware !== undefined,
         xenPlatform: hvm.xenPlatformPci,
@@ -490,10 +504,24 @@ async function createHvmDomainFromConfig(
       },
     );
   } catch (error) {
+    portFiles.close();
     await ide.close();
     throw error;
   }
+  // COM1 to a file (serial = "file:<path>"): what the console transmits, as `kumo create -c` does.
+  const com1File = portFiles.com1File;
+  if (com1File !== undefined) {
+    const com1Log = logConsoleToFile(runnable.console, com1File);
+    const files = portFiles;
+    portFiles = {
+      ...files,
+      close() {
+        com1Log.close();
+        files.close();
+      },
+    };
+  }
   if (vgaBios !== undefined) runnable.platform.addVga(vgaBios);
   // The image files stay open until the domain is destroyed (`forget` closes them after the PV backends).
-  return Object.assign(runnable, { ide });
+  return Object.assign(runnable, { ide, portFiles });
 }

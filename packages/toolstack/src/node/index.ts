@@ -14,6 +14,7 @@ export {
   RawFileDisk,
   sharedImageOpener,
 } from "./ide-disk";
+export { openPortFiles, PortFileError, type PortFiles } from "./port-files";
 export {
   attachTerminal,
   CONSOLE_ESCAPE,

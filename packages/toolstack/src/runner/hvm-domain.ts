@@ -119,6 +119,12 @@ export interface HvmDomainOptions {
   /** Debug console port (default 0xE9, null none) and where its bytes go (default: the hypervisor log by line). */
   readonly debugconPort?: number | null;
   readonly debugconOutput?: (byte: number) => void;
+  /**
+   * COM2-COM4 (xl.cfg `serial` entries after the first): as many ports as
+   * entries, each with where its transmitted bytes go (undefined: nowhere).
+   * The ACPI DSDT lists every port present.
+   */
+  readonly serialPorts?: readonly (((byte: number) => void) | undefined)[];
   /** Exit port (default 0xF4, null none). */
   readonly exitPort?: number | null;
   /**
@@ -357,6 +363,7 @@ export function createHvmDomain(
         ioApicId: config.vcpus,
         ioApicAddress: IO_APIC_DEFAULT_BASE,
         ramBelow4G: memory.ram.size,
+        serialPorts: 1 + (options.serialPorts?.length ?? 0),
       });
       memory.writeBytes(tables.address, tables.bytes);
     }
@@ -378,6 +385,7 @@ export function createHvmDomain(
       debugconPort: options.debugconPort,
       exitPort: options.exitPort,
       serialOutput: (byte) => console.transmit(byte),
+      serialPorts: options.serialPorts,
       serialDrained: () => console.pushInput(),
       debugconOutput:
         options.debugconOutput ??
@@ -436,6 +444,7 @@ export function createHvmDomain(
         ioApicId: config.vcpus,
         ioApicAddress: IO_APIC_DEFAULT_BASE,
         ramBelow4G: memory.ram.size,
+        serialPorts: 1 + (options.serialPorts?.length ?? 0),
       });
       platform.fwCfg.addFile(ACPI_TABLES_FILE, files.tables);
       platform.fwCfg.addFile(ACPI_RSDP_FILE, files.rsdp);

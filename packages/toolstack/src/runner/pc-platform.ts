@@ -7,12 +7,22 @@
  *   ports 0x70-0x71        MC146818 RTC (IRQ 8)     ports 0x60, 0x64      i8042 (IRQ 1, 12)
  *   port 0x92              fast A20 and reset       ports 0xCF8-0xCFF     PCI host (i440FX, PIIX3), 0xCF9 reset
  *   ports 0x3F8-0x3FF      COM1 16550A (IRQ 4)      port 0xE9 (config)    debug console
+ *   with `serialPorts`: COM2 0x2F8 (IRQ 3), COM3 0x3E8 (IRQ 4), COM4 0x2E8 (IRQ 3), 16550As
  *   port 0xF4 (config)     isa-debug-exit           MMIO 0xFEC00000       82093AA I/O APIC
  *   with `addVga`: ports 0x3B0-0x3DF, 0x1CE-0x1CF    stdvga PCI function 00:03.0 (ROM BAR)
  *   with `acpiPm`: ports 0xB000-0xB00B               ACPI PM1 event/control and PM timer (SCI: IRQ 9)
  *   with `fwCfg`: ports 0x510-0x511, 0x514-0x51B     QEMU fw_cfg (selector/data, DMA address)
  *   ports 0x1F0-0x1F7, 0x3F6 (IRQ 14), 0x170-0x177, 0x376 (IRQ 15), and BAR 4 (16 ports where the
  *   firmware puts it): PIIX3 IDE 00:01.1 with bus-master DMA; the boot order in CMOS 0x3D/0x38
+ *
+ * Two UARTs share IRQ 4 (COM1, COM3) and IRQ 3 (COM2, COM4): their
+ * interrupt outputs are wired-ORed onto the ISA line, so the line is high
+ * while either UART asserts it. On an edge-triggered line a second UART's
+ * interrupt then makes no new edge; Linux's 8250 driver copes by polling
+ * every port on a shared IRQ until a whole pass finds none pending
+ * (drivers/tty/serial/8250/8250_core.c serial8250_interrupt), which needs
+ * the OR: a last-writer-wins line would drop to 0 when one UART clears
+ * while the other still asserts, losing that one's interrupt for good.
  *
  * ISA IRQ n goes to the PIC's IR n and to I/O APIC pin n, except IRQ 0,
  * which reaches pin 2 (the interrupt source override every PC's MP table
@@ -65,6 +75,12 @@ export interface PcPlatformOptions {
   readonly debugconOutput?: (byte: number) => void;
   /** Bytes the guest transmits on COM1. */
   readonly serialOutput?: (byte: number) => void;
+  /**
+   * COM2, COM3, COM4 in turn (as many as given, at most 3): each entry is
+   * where that port's transmitted bytes go (undefined: nowhere, a port with
+   * nothing behind it). Absent or empty: COM1 only.
+   */
+  readonly serialPorts?: readonly (((byte: number) => void) | undefined)[];
   /** The guest read COM1's receive buffer (room for more host input). */
   readonly serialDrained?: () => void;
   /** The guest wrote the exit port: the machine ends with `status`. */
@@ -107,6 +123,8 @@ export interface PcPlatform {
   readonly keyboard: I8042;
   readonly pci: PciHost;
   readonly com1: Serial16550;
+  /** The serial ports present, COM1 first (`serialPorts`). */
+  readonly com: readonly Serial16550[];
   readonly port92: SystemControlPortA;
   /** The Xen platform PCI device, when asked for. */
   readonly xenPlatform: XenPlatformDevice | null;
@@ -244,6 +262,9 @@ function addPcFirmwareConfig(
 
 export const COM1_PORT = 0x3f8;
 export const COM1_IRQ = 4;
+/** COM1-COM4's base ports and ISA IRQs, QEMU isa-serial's defaults (hw/char/serial-isa.c isa_serial_io, isa_serial_irq). */
+export const COM_PORTS: readonly number[] = [0x3f8, 0x2f8, 0x3e8, 0x2e8];
+export const COM_IRQS: readonly number[] = [4, 3, 4, 3];
 
 export function createPcPlatform(
   domain: Domain,
@@ -316,10 +337,32 @@ export function createPcPlatform(
       }
     },
   });
+  const extraSerial = options.serialPorts ?? [];
+  if (extraSerial.length > COM_PORTS.length - 1)
+    throw new RangeError(
+      `serialPorts: ${extraSerial.length} ports beyond COM1 (the PC has COM2-COM4: at most 3)`,
+    );
+  // The UARTs asserting each ISA IRQ line, one bit per port (wired OR, see the file comment).
+  const comLevels = new Uint8Array(16);
+  const comInterrupt = (index: number) => {
+    const irq = COM_IRQS[index] as number;
+    const bit = 1 << index;
+    return (asserted: boolean) => {
+      const before = comLevels[irq] as number;
+      const after = asserted ? before | bit : before & ~bit;
+      comLevels[irq] = after;
+      if ((before !== 0) !== (after !== 0)) setIsaIrq(irq, after !== 0);
+    };
+  };
   const com1 = new Serial16550({
     output: options.serialOutput,
-    interrupt: (asserted) => setIsaIrq(COM1_IRQ, asserted),
+    interrupt: comInterrupt(0),
   });
+  const com: Serial16550[] = [com1];
+  for (let index = 0; index < extraSerial.length; index++) {
+    const output = extraSerial[index];
+    com.push(new Serial16550({ output, interrupt: comInterrupt(index + 1) }));
+  }
 
   bus.register(0x20, 2, pic.master, "8259A master");
   bus.register(0xa0, 2, pic.slave, "8259A slave");
@@ -345,6 +388,8 @@ export function createPcPlatform(
     },
     "COM1",
   );
+  for (let index = 1; index < com.length; index++)
+    bus.register(COM_PORTS[index] as number, 8, com[index] as Serial16550, `COM${index + 1}`);
   const debugconPort = options.debugconPort === undefined ? 0xe9 : options.debugconPort;
   if (debugconPort !== null) {
     bus.register(
@@ -455,6 +500,7 @@ export function createPcPlatform(
     keyboard,
     pci,
     com1,
+    com,
     port92,
     xenPlatform,
     acpiPm,
