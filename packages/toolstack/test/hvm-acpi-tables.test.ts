@@ -71,7 +71,7 @@ function gas(dsl: string, title: string) {
 }
 
 /** The DSDT as ASL (ACPI 6.4 chapter 19), written from the description in acpi.ts. */
-function expectedDsdtAsl(memoryStart: number): string {
+function expectedDsdtAsl(memoryStart: number, serialPorts = 1): string {
   const hex = (n: number, width: number) =>
     `0x${n.toString(16).toUpperCase().padStart(width, "0")}`;
   const routes: string[] = [];
@@ -80,6 +80,24 @@ function expectedDsdtAsl(memoryStart: number): string {
       routes.push(
         `Package () { ${hex(slot * 0x10000 + 0xffff, 8)}, ${pin}, 0, ${16 + ((slot + pin) & 3)} }`,
       );
+  // COM1-COM4 where QEMU's isa-serial puts them (hw/char/serial-isa.c isa_serial_io, isa_serial_irq).
+  const comDevices = [
+    [0x3f8, 4],
+    [0x2f8, 3],
+    [0x3e8, 4],
+    [0x2e8, 3],
+  ].map(
+    ([port, irq], index) => `Device (COM${index + 1})
+                {
+                    Name (_HID, EisaId ("PNP0501"))
+                    Name (_UID, ${index + 1})
+                    Name (_CRS, ResourceTemplate ()
+                    {
+                        IO (Decode16, ${hex(port as number, 3)}, ${hex(port as number, 3)}, 0, 8)
+                        IRQNoFlags () {${irq}}
+                    })
+                }`,
+  );
   return `DefinitionBlock ("", "DSDT", 2, "KUMO", "KUMOPC", 1)
 {
     Name (\\_S5, Package (4) { ${ACPI_PC_S5_SLEEP_TYPE}, ${ACPI_PC_S5_SLEEP_TYPE}, 0, 0 })
@@ -124,16 +142,7 @@ function expectedDsdtAsl(memoryStart: number): string {
                     Name (_HID, EisaId ("PNP0F13"))
                     Name (_CRS, ResourceTemplate () { IRQNoFlags () {12} })
                 }
-                Device (COM1)
-                {
-                    Name (_HID, EisaId ("PNP0501"))
-                    Name (_UID, 1)
-                    Name (_CRS, ResourceTemplate ()
-                    {
-                        IO (Decode16, 0x3F8, 0x3F8, 0, 8)
-                        IRQNoFlags () {4}
-                    })
-                }
+                ${comDevices.slice(0, serialPorts).join("\n")}
                 Device (RTC)
                 {
                     Name (_HID, EisaId ("PNP0B00"))
@@ -273,6 +282,17 @@ describe.skipIf(!hasIasl())("HVM PC ACPI tables (iasl as the oracle)", () => {
       Buffer.from(compiled.subarray(36)).toString("hex"),
     );
     expect(dsl.DSDT).toMatch(/Device \(PCI0\)/);
+  });
+
+  it("DSDT with COM1-COM4: one PNP0501 device per port, as iasl compiles them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-pc-dsdt-com-"));
+    writeFileSync(join(dir, "dsdt.asl"), expectedDsdtAsl(128 << 20, 4));
+    execFileSync("iasl", ["-p", join(dir, "dsdt"), join(dir, "dsdt.asl")], { stdio: "pipe" });
+    const compiled = new Uint8Array(readFileSync(join(dir, "dsdt.aml")));
+    const ours = tableBytes(buildPcAcpiTables({ ...options, serialPorts: 4 }), "DSDT");
+    expect(Buffer.from(ours.subarray(36)).toString("hex")).toBe(
+      Buffer.from(compiled.subarray(36)).toString("hex"),
+    );
   });
 
   it("RAM up to the I/O APIC leaves no PCI memory window above it", () => {
