@@ -6,7 +6,7 @@
  * PNP0501 devices; `kumo create -n`. The guest side is
  * guests/freestanding/com-ports.asm, a real-mode boot sector.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hypervisor } from "@kumo/hypervisor-core";
@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { buildPcAcpiTables } from "../src/builder/acpi";
 import { parseDomainConfig } from "../src/config/domain-config";
 import { XlConfigError } from "../src/config/errors";
-import { parseHvmOptions } from "../src/config/hvm-options";
+import { parseHvmOptions, SEABIOS_PATH } from "../src/config/hvm-options";
 import { runKumo } from "../src/node";
 import { openPortFiles } from "../src/node/port-files";
 import { createHvmDomain } from "../src/runner/hvm-domain";
@@ -208,4 +208,39 @@ describe("kumo create -n", () => {
     expect(stdout).not.toMatch(/^COM4/m);
     expect(stdout).toMatch(new RegExp(`^debugcon +file ${join(dir, "dbg.log")}$`, "m"));
   });
+});
+
+describe.skipIf(!existsSync(SEABIOS_PATH))("SeaBIOS on a PC with COM1-COM3", () => {
+  it('finds the ports itself: "Found 3 serial ports"', async () => {
+    const hypervisor = new Hypervisor();
+    let debug = "";
+    let done: () => void = () => {};
+    const found = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const runnable = createHvmDomain(
+      hypervisor,
+      parseDomainConfig('name = "bios"\ntype = "hvm"\nmemory = 32\nfirmware = "seabios"\n'),
+      { firmware: new Uint8Array(readFileSync(SEABIOS_PATH)) },
+      {
+        clock: { mode: "wall" },
+        hideXenCpuid: true,
+        serialPorts: [undefined, undefined],
+        debugconPort: 0x402,
+        debugconOutput: (byte) => {
+          debug += String.fromCharCode(byte);
+          if (debug.endsWith("\n") && /Found \d+ serial ports/.test(debug)) done();
+        },
+      },
+    );
+    const running = hypervisor.run();
+    const timer = setTimeout(done, 60_000);
+    await found;
+    clearTimeout(timer);
+    hypervisor.destroyDomain(runnable.domain.domid);
+    hypervisor.stop();
+    await running;
+    runnable.platform.close();
+    expect(debug).toContain("Found 3 serial ports");
+  }, 90_000);
 });
