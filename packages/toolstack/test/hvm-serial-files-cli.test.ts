@@ -57,7 +57,7 @@ describe.skipIf(!hasTool("nasm"))(
     it("kumo create -c through kumo daemon", async () => {
       const dir = setUp();
       mkdirSync(join(dir, "state"));
-    const daemon = new KumoDaemon({ env: { KUMO_STATE_DIR: join(dir, "state") } });
+      const daemon = new KumoDaemon({ env: { KUMO_STATE_DIR: join(dir, "state") } });
       await daemon.listen(join(dir, "state", "kumo.sock"));
       try {
         const run = kumo(dir, ["create", "-c", "rom.cfg"]);
@@ -72,5 +72,16 @@ describe.skipIf(!hasTool("nasm"))(
         await daemon.close();
       }
     }, 60_000);
+
+    it("a file that cannot be opened is the user's error, before the domain exists", async () => {
+      const dir = setUp();
+      writeFileSync(
+        join(dir, "bad.cfg"),
+        'name = "bad"\ntype = "hvm"\nmemory = 16\nfirmware = "rom.bin"\nserial = [ "pty", "file:no/such/dir/com2.log" ]\n',
+      );
+      const run = kumo(dir, ["create", "-c", "bad.cfg"]);
+      expect(await run.status).not.toBe(0);
+      expect(run.stderr()).toContain(`cannot open COM2 file ${join(dir, "no/such/dir/com2.log")}`);
+    });
   },
 );

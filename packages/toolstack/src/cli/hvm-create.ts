@@ -289,18 +289,25 @@ async function bootOnce(
     if (error instanceof PortFileError) throw new CommandError(error.message);
     throw error;
   }
-  const runnable = createHvmDomain(hypervisor, config, images, {
-    serialPorts: files.serialPorts,
-    ...(files.debugconOutput === undefined ? {} : { debugconOutput: files.debugconOutput }),
-    ideDisks: ide.disks,
-    paused: true,
-    clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
-    debugconPort: hvm.debugconPort,
-    exitPort: hvm.debugExitPort,
-    hideXenCpuid: images.firmware !== undefined,
-    xenPlatform: hvm.xenPlatformPci,
-    bootOrder: hvm.boot,
-  });
+  let runnable: ReturnType<typeof createHvmDomain>;
+  try {
+    runnable = createHvmDomain(hypervisor, config, images, {
+      serialPorts: files.serialPorts,
+      ...(files.debugconOutput === undefined ? {} : { debugconOutput: files.debugconOutput }),
+      ideDisks: ide.disks,
+      paused: true,
+      clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
+      debugconPort: hvm.debugconPort,
+      exitPort: hvm.debugExitPort,
+      hideXenCpuid: images.firmware !== undefined,
+      xenPlatform: hvm.xenPlatformPci,
+      bootOrder: hvm.boot,
+    });
+  } catch (error) {
+    files.close();
+    await ide.close();
+    throw error;
+  }
   if (vgaBios !== undefined) runnable.platform.addVga(vgaBios);
   const { domain, console } = runnable;
   await introduceDomain(xenstored, hypervisor.host, {
