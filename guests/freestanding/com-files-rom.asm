@@ -33,23 +33,7 @@ start:
 .exit:
     isa_debug_exit 0x21
 
-; port_puts: the NUL-terminated string at DS:SI on the UART at BX. Clobbers AX, DX, SI.
-port_puts:
-    lodsb
-    test al, al
-    jz .done
-    mov ah, al
-    lea dx, [bx + 5]
-.busy:
-    in al, dx
-    test al, 0x20
-    jz .busy
-    mov dx, bx
-    mov al, ah
-    out dx, al
-    jmp port_puts
-.done:
-    ret
+%include "uart.inc"
 
 msg_com1: db "ROM on COM1", 13, 10, 0
 msg_com2: db "ROM on COM2", 13, 10, 0

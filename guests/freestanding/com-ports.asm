@@ -85,23 +85,7 @@ start:
     call newline
     isa_debug_exit 0x10
 
-; port_puts: the NUL-terminated string at SI on the UART at BX, polling LSR.THRE. Clobbers AL, DX, SI.
-port_puts:
-    lodsb
-    test al, al
-    jz .done
-    mov ah, al
-    lea dx, [bx + 5]
-.busy:
-    in al, dx
-    test al, 0x20
-    jz .busy
-    mov dx, bx
-    mov al, ah
-    out dx, al
-    jmp port_puts
-.done:
-    ret
+%include "uart.inc"
 
 ; service: if the UART at DX (its IIR) has an interrupt pending, counts it
 ; in [DI], turns its THRE interrupt off and sets CL. Clobbers AL, DX.
