@@ -28,17 +28,10 @@ import { type HvmOptions, parseHvmOptions } from "../config/hvm-options";
 import { daemonConsole, daemonRequest } from "../daemon/client";
 import { consoleLogPath, kumoStateDir, logConsoleToFile } from "../node/console-log";
 import { attachConfiguredDevices } from "../node/devices";
-import {
-  type IdeDevices,
-  IdeDiskError,
-  openIdeDevices,
-  pvDisksOf,
-  sharedImageOpener,
-} from "../node/ide-disk";
-import { openPortFiles, PortFileError, type PortFiles } from "../node/port-files";
+import { createHostedHvmDomain } from "../node/hvm-host";
+import { pvDisksOf, sharedImageOpener } from "../node/ide-disk";
 import { attachTerminal } from "../node/terminal";
-import { readConfiguredVgaBios, VgaBiosError } from "../node/vga";
-import { createHvmDomain, type HvmDomainImages } from "../runner/hvm-domain";
+import type { HvmDomainImages } from "../runner/hvm-domain";
 import { COM_IRQS, COM_PORTS } from "../runner/pc-platform";
 import { introduceDomain } from "../runner/xenstore";
 import { bootAgain, foregroundExitStatus } from "./foreground";
@@ -266,49 +259,12 @@ async function bootOnce(
   reason: ShutdownReasonName | "detached" | undefined;
   exitStatus: number | undefined;
 }> {
-  let vgaBios: Uint8Array | undefined;
-  try {
-    vgaBios = readConfiguredVgaBios(hvm);
-  } catch (error) {
-    if (error instanceof VgaBiosError) throw new CommandError(error.message);
-    throw error;
-  }
-  // hd[a-d] disks are also the emulated PC's IDE disks, as xl gives them to QEMU.
-  let ide: IdeDevices;
-  try {
-    ide = await openIdeDevices(config.disks, io.cwd);
-  } catch (error) {
-    if (error instanceof IdeDiskError) throw new CommandError(error.message);
-    throw error;
-  }
-  let files: PortFiles;
-  try {
-    files = openPortFiles(hvm, io.cwd);
-  } catch (error) {
-    await ide.close();
-    if (error instanceof PortFileError) throw new CommandError(error.message);
-    throw error;
-  }
-  let runnable: ReturnType<typeof createHvmDomain>;
-  try {
-    runnable = createHvmDomain(hypervisor, config, images, {
-      serialPorts: files.serialPorts,
-      ...(files.debugconOutput === undefined ? {} : { debugconOutput: files.debugconOutput }),
-      ideDisks: ide.disks,
-      paused: true,
-      clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
-      debugconPort: hvm.debugconPort,
-      exitPort: hvm.debugExitPort,
-      hideXenCpuid: images.firmware !== undefined,
-      xenPlatform: hvm.xenPlatformPci,
-      bootOrder: hvm.boot,
-    });
-  } catch (error) {
-    files.close();
-    await ide.close();
-    throw error;
-  }
-  if (vgaBios !== undefined) runnable.platform.addVga(vgaBios);
+  const runnable = await createHostedHvmDomain(hypervisor, config, hvm, images, {
+    cwd: io.cwd,
+    clock: io.env.KUMO_CLOCK === "virtual" ? { mode: "virtual" } : { mode: "wall" },
+    userError: (message) => new CommandError(message),
+  });
+  const { ide, portFiles: files } = runnable;
   const { domain, console } = runnable;
   await introduceDomain(xenstored, hypervisor.host, {
     domid: domain.domid,
@@ -338,8 +294,6 @@ async function bootOnce(
     throw error;
   }
   const log = logConsoleToFile(console, consoleLogPath(config.name, io.env));
-  const com1Log =
-    files.com1File === undefined ? undefined : logConsoleToFile(console, files.com1File);
   let reason: ShutdownReasonName | "detached" | undefined;
   const unsubscribe = hypervisor.onDomainEvent((event) => {
     if (event.domid !== domain.domid) return;
@@ -366,7 +320,6 @@ async function bootOnce(
     console.close();
     terminal?.detach();
     log.close();
-    com1Log?.close();
     files.close();
     runnable.platform.close();
     if (domain.state !== "destroyed") hypervisor.destroyDomain(domain.domid);

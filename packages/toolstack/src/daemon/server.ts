@@ -18,16 +18,10 @@ import { type DomainConfig, parseDomainConfig } from "../config/domain-config";
 import { parseHvmOptions } from "../config/hvm-options";
 import { type ConsoleLog, consoleLogPath, logConsoleToFile } from "../node/console-log";
 import { attachConfiguredDevices } from "../node/devices";
-import {
-  type IdeDevices,
-  IdeDiskError,
-  openIdeDevices,
-  pvDisksOf,
-  sharedImageOpener,
-} from "../node/ide-disk";
-import { openPortFiles, PortFileError, type PortFiles } from "../node/port-files";
-import { readConfiguredVgaBios, VgaBiosError } from "../node/vga";
-import { createHvmDomain, type RunnableHvmDomain } from "../runner/hvm-domain";
+import { createHostedHvmDomain, type HostedHvmDomain } from "../node/hvm-host";
+import { type IdeDevices, pvDisksOf, sharedImageOpener } from "../node/ide-disk";
+import type { PortFiles } from "../node/port-files";
+import type { RunnableHvmDomain } from "../runner/hvm-domain";
 import { createPvhDomain, type RunnablePvhDomain } from "../runner/pvh-domain";
 import { introduceDomain } from "../runner/xenstore";
 import {
@@ -455,73 +449,16 @@ async function createHvmDomainFromConfig(
   request: CreateRequest,
   ramdisk: Uint8Array | undefined,
   clock: { readonly mode: "wall" | "virtual" },
-): Promise<RunnableHvmDomain & { readonly ide: IdeDevices; readonly portFiles: PortFiles }> {
+): Promise<HostedHvmDomain> {
   const hvm = parseHvmOptions(request.configText, request.configName);
   const read = (path: string) => new Uint8Array(readFileSync(resolve(request.cwd, path)));
   const firmware = hvm.firmware === undefined ? undefined : read(hvm.firmware);
-  let vgaBios: Uint8Array | undefined;
-  try {
-    vgaBios = readConfiguredVgaBios(hvm);
-  } catch (error) {
-    if (error instanceof VgaBiosError) throw new RequestError(error.message);
-    throw error;
-  }
-  // hd[a-d] disks are also the emulated PC's IDE disks (src/node/ide-disk.ts), as xl gives them to QEMU.
-  let ide: IdeDevices;
-  try {
-    ide = await openIdeDevices(config.disks, request.cwd);
-  } catch (error) {
-    if (error instanceof IdeDiskError) throw new RequestError(error.message);
-    throw error;
-  }
-  let portFiles: PortFiles;
-  try {
-    portFiles = openPortFiles(hvm, request.cwd);
-  } catch (error) {
-    await ide.close();
-    if (error instanceof PortFileError) throw new RequestError(error.message);
-    throw error;
-  }
-  let runnable: RunnableHvmDomain;
-  try {
-    runnable = createHvmDomain(
-      hypervisor,
-      config,
-      { kernel: firmware === undefined ? read(config.kernel) : undefined, ramdisk, firmware },
-      {
-        paused: true,
-        clock,
-        debugconPort: hvm.debugconPort,
-        ...(portFiles.debugconOutput === undefined
-          ? {}
-          : { debugconOutput: portFiles.debugconOutput }),
-        serialPorts: portFiles.serialPorts,
-        exitPort: hvm.debugExitPort,
-        hideXenCpuid: firmware !== undefined,
-        xenPlatform: hvm.xenPlatformPci,
-        ideDisks: ide.disks,
-        bootOrder: hvm.boot,
-      },
-    );
-  } catch (error) {
-    portFiles.close();
-    await ide.close();
-    throw error;
-  }
-  // COM1 to a file (serial = "file:<path>"): what the console transmits, as `kumo create -c` does.
-  const com1File = portFiles.com1File;
-  if (com1File !== undefined) {
-    const com1Log = logConsoleToFile(runnable.console, com1File);
-    const files = portFiles;
-    portFiles = {
-      ...files,
-      close() {
-        com1Log.close();
-        files.close();
-      },
-    };
-  }
-  if (vgaBios !== undefined) runnable.platform.addVga(vgaBios);
   // The image files stay open until the domain is destroyed (`forget` closes them after the PV backends).
-  return Object.assign(runnable, { ide, portFiles });
+  return createHostedHvmDomain(
+    hypervisor,
+    config,
+    hvm,
+    { kernel: firmware === undefined ? read(config.kernel) : undefined, ramdisk, firmware },
+    { cwd: request.cwd, clock, userError: (message) => new RequestError(message) },
+  );
 }
