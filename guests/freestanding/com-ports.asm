@@ -23,21 +23,7 @@ start:
     boot_sector_setup
     mov word [0x23 * 4], irq3_isr
     mov word [0x23 * 4 + 2], 0
-    ; 8259A pair: ICW1 edge, cascade, ICW4; vectors 20h/28h; slave on IR2; 8086 mode.
-    mov al, 0x11
-    out 0x20, al
-    out 0xa0, al
-    mov al, 0x20
-    out 0x21, al
-    mov al, 0x28
-    out 0xa1, al
-    mov al, 0x04
-    out 0x21, al
-    mov al, 0x02
-    out 0xa1, al
-    mov al, 0x01
-    out 0x21, al
-    out 0xa1, al
+    pic_init_real_mode
     mov al, 0xff
     out 0x21, al
     out 0xa1, al

@@ -25,21 +25,7 @@ start:
     mov word [0x24 * 4 + 2], 0
     mov word [0x28 * 4], rtc_isr
     mov word [0x28 * 4 + 2], 0
-    ; 8259A pair: ICW1 edge + ICW4, ICW2 bases 0x20/0x28, ICW3 cascade on IR2, ICW4 8086 mode.
-    mov al, 0x11
-    out 0x20, al
-    out 0xa0, al
-    mov al, 0x20
-    out 0x21, al
-    mov al, 0x28
-    out 0xa1, al
-    mov al, 0x04
-    out 0x21, al
-    mov al, 0x02
-    out 0xa1, al
-    mov al, 0x01
-    out 0x21, al
-    out 0xa1, al
+    pic_init_real_mode
     mov al, 0xff            ; OCW1: everything masked for now
     out 0x21, al
     out 0xa1, al
