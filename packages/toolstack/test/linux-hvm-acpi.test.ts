@@ -18,14 +18,13 @@
  *
  * Slow (tens of seconds of emulated Linux): skipped without the guest images.
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createAttached, findI386Guest } from "./support/linux-guest";
+import { createAttached, findI386BzImage, hvmDirectBootConfig } from "./support/linux-guest";
 
-const guest = findI386Guest();
-const bzImage = guest === null ? null : join(dirname(guest.vmlinux), "bzImage");
+const bzImage = findI386BzImage();
 
 async function bootAndPowerOff(extraLines: readonly string[], command: string) {
   const dir = mkdtempSync(join(tmpdir(), "kumo-hvm-acpi-"));
@@ -35,16 +34,7 @@ async function bootAndPowerOff(extraLines: readonly string[], command: string) {
     stdin,
     ended,
     waitFor,
-  } = createAttached(dir, [
-    'name = "hvm-acpi"',
-    'type = "hvm"',
-    "memory = 128",
-    `kernel = "${bzImage}"`,
-    `ramdisk = "${guest?.initramfs}"`,
-    'cmdline = "console=ttyS0"',
-    'serial = "pty"',
-    ...extraLines,
-  ]);
+  } = createAttached(dir, hvmDirectBootConfig("hvm-acpi", extraLines));
   await waitFor(/Kumo test guest i386 ready[\s\S]*# /, 600_000);
   const from = output.output.length;
   stdin.write("cat /proc/interrupts; echo $((6*7))\n");
@@ -60,53 +50,50 @@ async function bootAndPowerOff(extraLines: readonly string[], command: string) {
   };
 }
 
-describe.skipIf(bzImage === null || !existsSync(bzImage))(
-  "Linux i386 HVM guest with ACPI (direct kernel boot)",
-  () => {
-    it("finds the tables, registers the acpi_pm clocksource and powers off through \\_S5", async () => {
-      const { code, output, interrupts, log } = await bootAndPowerOff([], "poweroff");
-      // The tables, found by the BIOS-area scan (acpi_find_root_pointer, 0xE0000-0xFFFFF).
-      expect(output).toMatch(/ACPI: RSDP 0x00000000000E0000 000024 \(v02 KUMO {2}\)/);
-      for (const table of ["XSDT", "FACP", "DSDT", "FACS", "APIC"])
-        expect(output).toMatch(new RegExp(`ACPI: ${table} 0x00000000000E`));
-      // The PM timer at the FADT's PM_TMR_BLK, checked against the PIT and registered.
-      expect(output).toContain("ACPI: PM-Timer IO Port: 0xb008");
-      expect(output).toMatch(/clocksource: acpi_pm: mask: 0xffffff max_cycles: 0xffffff/);
-      expect(output).not.toMatch(/PM-Timer (running at invalid rate|had inconsistent|failed)/);
-      // The MADT: I/O APIC, IRQ 0 -> pin 2, the SCI on 9 level / active high.
-      expect(output).toContain("IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23");
-      expect(output).toContain("ACPI: INT_SRC_OVR (bus 0 bus_irq 0 global_irq 2 dfl dfl)");
-      expect(output).toContain("ACPI: INT_SRC_OVR (bus 0 bus_irq 9 global_irq 9 high level)");
-      expect(output).toContain("Using ACPI (MADT) for SMP configuration information");
-      expect(output).toContain("..TIMER: vector=0x30 apic1=0 pin1=2");
-      expect(interrupts).toMatch(/^\s*9:.*IO-APIC\s+9-fasteoi\s+acpi/m);
-      // The DSDT: the PCI root bridge, and the ISA devices through ACPI PNP.
-      expect(output).toContain("ACPI: PCI Root Bridge [PCI0] (domain 0000 [bus 00-ff])");
-      expect(output).toMatch(/pnp: PnP ACPI: found [4-9] devices/);
-      expect(output).toMatch(/ttyS0 at I\/O 0x3f8 \(irq = 4/);
-      expect(output).toContain("serio: i8042 KBD port at 0x60,0x64 irq 1");
-      expect(output).toMatch(/ACPI: PM: \(supports S0 S5\)/);
-      expect(output).not.toMatch(/ACPI BIOS Error|ACPI Error|ACPI Warning|\[Firmware Bug\]/);
-      // poweroff through \_S5: SLP_TYP 0 (PIIX4 soft off), reason poweroff, exit status 0.
-      expect(output).toContain("reboot: Power down");
-      expect(output).not.toContain("System halted");
-      expect(log).toMatch(/ACPI sleep request SLP_TYP 0/);
-      expect(log).toMatch(/shutdown: poweroff/);
-      expect(code).toBe(0);
-    }, 900_000);
+describe.skipIf(bzImage === null)("Linux i386 HVM guest with ACPI (direct kernel boot)", () => {
+  it("finds the tables, registers the acpi_pm clocksource and powers off through \\_S5", async () => {
+    const { code, output, interrupts, log } = await bootAndPowerOff([], "poweroff");
+    // The tables, found by the BIOS-area scan (acpi_find_root_pointer, 0xE0000-0xFFFFF).
+    expect(output).toMatch(/ACPI: RSDP 0x00000000000E0000 000024 \(v02 KUMO {2}\)/);
+    for (const table of ["XSDT", "FACP", "DSDT", "FACS", "APIC"])
+      expect(output).toMatch(new RegExp(`ACPI: ${table} 0x00000000000E`));
+    // The PM timer at the FADT's PM_TMR_BLK, checked against the PIT and registered.
+    expect(output).toContain("ACPI: PM-Timer IO Port: 0xb008");
+    expect(output).toMatch(/clocksource: acpi_pm: mask: 0xffffff max_cycles: 0xffffff/);
+    expect(output).not.toMatch(/PM-Timer (running at invalid rate|had inconsistent|failed)/);
+    // The MADT: I/O APIC, IRQ 0 -> pin 2, the SCI on 9 level / active high.
+    expect(output).toContain("IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23");
+    expect(output).toContain("ACPI: INT_SRC_OVR (bus 0 bus_irq 0 global_irq 2 dfl dfl)");
+    expect(output).toContain("ACPI: INT_SRC_OVR (bus 0 bus_irq 9 global_irq 9 high level)");
+    expect(output).toContain("Using ACPI (MADT) for SMP configuration information");
+    expect(output).toContain("..TIMER: vector=0x30 apic1=0 pin1=2");
+    expect(interrupts).toMatch(/^\s*9:.*IO-APIC\s+9-fasteoi\s+acpi/m);
+    // The DSDT: the PCI root bridge, and the ISA devices through ACPI PNP.
+    expect(output).toContain("ACPI: PCI Root Bridge [PCI0] (domain 0000 [bus 00-ff])");
+    expect(output).toMatch(/pnp: PnP ACPI: found [4-9] devices/);
+    expect(output).toMatch(/ttyS0 at I\/O 0x3f8 \(irq = 4/);
+    expect(output).toContain("serio: i8042 KBD port at 0x60,0x64 irq 1");
+    expect(output).toMatch(/ACPI: PM: \(supports S0 S5\)/);
+    expect(output).not.toMatch(/ACPI BIOS Error|ACPI Error|ACPI Warning|\[Firmware Bug\]/);
+    // poweroff through \_S5: SLP_TYP 0 (PIIX4 soft off), reason poweroff, exit status 0.
+    expect(output).toContain("reboot: Power down");
+    expect(output).not.toContain("System halted");
+    expect(log).toMatch(/ACPI sleep request SLP_TYP 0/);
+    expect(log).toMatch(/shutdown: poweroff/);
+    expect(code).toBe(0);
+  }, 900_000);
 
-    it("with acpi = 0 boots on the MP table alone, without the PM block, and poweroff halts", async () => {
-      const { code, output, log } = await bootAndPowerOff(["acpi = 0"], "poweroff");
-      expect(output).not.toMatch(/ACPI: RSDP/);
-      expect(output).not.toContain("acpi_pm");
-      expect(output).toContain("IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23");
-      expect(output).toContain("..TIMER: vector=0x30 apic1=0 pin1=2");
-      // No pm_power_off: Linux halts every CPU with interrupts off (kernel/reboot.c), which
-      // ends the domain as Xen's hvm_hlt does once no vCPU is left (hvm_vcpu_down).
-      expect(output).toContain("reboot: System halted");
-      expect(log).not.toMatch(/ACPI sleep request/);
-      expect(log).toMatch(/shutdown: poweroff/);
-      expect(code).toBe(0);
-    }, 900_000);
-  },
-);
+  it("with acpi = 0 boots on the MP table alone, without the PM block, and poweroff halts", async () => {
+    const { code, output, log } = await bootAndPowerOff(["acpi = 0"], "poweroff");
+    expect(output).not.toMatch(/ACPI: RSDP/);
+    expect(output).not.toContain("acpi_pm");
+    expect(output).toContain("IOAPIC[0]: apic_id 1, version 17, address 0xfec00000, GSI 0-23");
+    expect(output).toContain("..TIMER: vector=0x30 apic1=0 pin1=2");
+    // No pm_power_off: Linux halts every CPU with interrupts off (kernel/reboot.c), which
+    // ends the domain as Xen's hvm_hlt does once no vCPU is left (hvm_vcpu_down).
+    expect(output).toContain("reboot: System halted");
+    expect(log).not.toMatch(/ACPI sleep request/);
+    expect(log).toMatch(/shutdown: poweroff/);
+    expect(code).toBe(0);
+  }, 900_000);
+});

@@ -11,46 +11,39 @@
  */
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { createAttached, findI386Guest } from "./support/linux-guest";
+import { createAttached, findI386BzImage, hvmDirectBootConfig } from "./support/linux-guest";
 
-const guest = findI386Guest();
-const bzImage = guest === null ? null : join(dirname(guest.vmlinux), "bzImage");
+const bzImage = findI386BzImage();
 
-describe.skipIf(bzImage === null || !existsSync(bzImage))(
-  "Linux i386 HVM guest with COM1-COM4",
-  () => {
-    it("finds ttyS1-ttyS3 and writes ttyS1 to the file behind COM2", async () => {
-      const dir = mkdtempSync(join(tmpdir(), "kumo-hvm-com-"));
-      const {
-        console: output,
-        stdin,
-        ended,
-        waitFor,
-      } = createAttached(dir, [
-        'name = "hvmcom"',
-        'type = "hvm"',
-        "memory = 128",
-        `kernel = "${bzImage}"`,
-        `ramdisk = "${guest?.initramfs}"`,
-        'cmdline = "console=ttyS0"',
+describe.skipIf(bzImage === null)("Linux i386 HVM guest with COM1-COM4", () => {
+  it("finds ttyS1-ttyS3 and writes ttyS1 to the file behind COM2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kumo-hvm-com-"));
+    const {
+      console: output,
+      stdin,
+      ended,
+      waitFor,
+    } = createAttached(
+      dir,
+      hvmDirectBootConfig("hvmcom", [
         'serial = [ "pty", "file:com2.log", "null", "null" ]',
         'debugcon = "file:debugcon.log"',
-      ]);
-      await waitFor(/Kumo test guest i386 ready[\s\S]*# /, 400_000);
-      expect(output.output).toMatch(/ttyS0 at I\/O 0x3f8 \(irq = 4/);
-      expect(output.output).toMatch(/ttyS1 at I\/O 0x2f8 \(irq = 3/);
-      expect(output.output).toMatch(/ttyS2 at I\/O 0x3e8 \(irq = 4/);
-      expect(output.output).toMatch(/ttyS3 at I\/O 0x2e8 \(irq = 3/);
-      const from = output.output.length;
-      stdin.write("echo hello-com2 > /dev/ttyS1; echo sent-$((6*7))\n");
-      await output.waitFor(/sent-42\s/, 120_000, from);
-      stdin.write("poweroff -f\n");
-      expect(await ended).toBe(0);
-      // The tty layer turns "\n" into "\r\n" (ONLCR).
-      expect(readFileSync(join(dir, "com2.log"), "latin1")).toContain("hello-com2\r\n");
-      expect(existsSync(join(dir, "debugcon.log"))).toBe(true);
-    }, 600_000);
-  },
-);
+      ]),
+    );
+    await waitFor(/Kumo test guest i386 ready[\s\S]*# /, 400_000);
+    expect(output.output).toMatch(/ttyS0 at I\/O 0x3f8 \(irq = 4/);
+    expect(output.output).toMatch(/ttyS1 at I\/O 0x2f8 \(irq = 3/);
+    expect(output.output).toMatch(/ttyS2 at I\/O 0x3e8 \(irq = 4/);
+    expect(output.output).toMatch(/ttyS3 at I\/O 0x2e8 \(irq = 3/);
+    const from = output.output.length;
+    stdin.write("echo hello-com2 > /dev/ttyS1; echo sent-$((6*7))\n");
+    await output.waitFor(/sent-42\s/, 120_000, from);
+    stdin.write("poweroff -f\n");
+    expect(await ended).toBe(0);
+    // The tty layer turns "\n" into "\r\n" (ONLCR).
+    expect(readFileSync(join(dir, "com2.log"), "latin1")).toContain("hello-com2\r\n");
+    expect(existsSync(join(dir, "debugcon.log"))).toBe(true);
+  }, 600_000);
+});

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PassThrough } from "node:stream";
 import { findGuest } from "../../../../guests/src/index";
 import { runKumo } from "../../src/node/index";
@@ -61,6 +61,37 @@ export function findBootDisk(): string | undefined {
       `CI is set but the i386 guest's boot disk is not built (${why}): \`node guests/bin/guests.mjs i386\` must run before these tests (pnpm test does it; it needs syslinux, mtools and dosfstools)`,
     );
   return disk;
+}
+
+/**
+ * The i386 guest's bzImage (built beside its vmlinux), or null when the
+ * guest or its bzImage is missing: the HVM direct-boot tests then skip.
+ */
+export function findI386BzImage(): string | null {
+  const guest = findI386Guest();
+  if (guest === null) return null;
+  const bzImage = join(dirname(guest.vmlinux), "bzImage");
+  return existsSync(bzImage) ? bzImage : null;
+}
+
+/**
+ * xl.cfg lines of the i386 guest as an HVM domain booted directly from its
+ * bzImage, 128 MiB, console on COM1 (`serial = "pty"`), then `extra`.
+ */
+export function hvmDirectBootConfig(name: string, extra: readonly string[] = []): string[] {
+  const guest = findI386Guest();
+  const bzImage = findI386BzImage();
+  if (guest === null || bzImage === null) throw new Error("the i386 guest's bzImage is not built");
+  return [
+    `name = "${name}"`,
+    'type = "hvm"',
+    "memory = 128",
+    `kernel = "${bzImage}"`,
+    `ramdisk = "${guest.initramfs}"`,
+    'cmdline = "console=ttyS0"',
+    'serial = "pty"',
+    ...extra,
+  ];
 }
 
 export function hasTool(name: string): boolean {
