@@ -21,6 +21,7 @@ import {
   PortBus,
   SenseKey,
 } from "../src/index";
+import { heldDisk } from "./support/held-disk";
 
 const BASE = 0x170;
 const CONTROL = 0x376;
@@ -287,19 +288,7 @@ describe("ATAPI CD-ROM drive (ATA/ATAPI-6 9.8, MMC-5)", () => {
     expect(b.reason()).toBe(3);
 
     // A read in flight is issued again after the restore.
-    let resolveRead: () => void = () => {};
-    const slowDisk = medium(10);
-    const slow: IdeDisk = {
-      sectors: slowDisk.sectors,
-      read: (sector, buffer) =>
-        new Promise<void>((resolve) => {
-          resolveRead = () => {
-            slowDisk.read(sector, buffer);
-            resolve();
-          };
-        }),
-      write: () => {},
-    };
+    const { disk: slow, release: resolveRead } = heldDisk(medium(10));
     const c = machine(slow);
     c.sendPacket([AtapiCommand.READ_10, 0, 0, 0, 0, 9, 0, 0, 1]);
     const busy = JSON.parse(JSON.stringify(c.ide.state()));

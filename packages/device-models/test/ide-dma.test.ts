@@ -17,6 +17,7 @@ import {
   PciHost,
   PortBus,
 } from "../src/index";
+import { heldDisk } from "./support/held-disk";
 
 const BM = 0xc000;
 const PRD = 0x9000;
@@ -148,19 +149,7 @@ describe("IDE bus-master DMA (82371SB 2.7)", () => {
   });
 
   it("waits for a disk whose reads are promises (BSY), and a restore issues a pending read again", async () => {
-    const backing = patterned(32);
-    let release: () => void = () => {};
-    const slow: IdeDisk = {
-      sectors: backing.sectors,
-      read: (sector, buffer) =>
-        new Promise<void>((resolve) => {
-          release = () => {
-            backing.read(sector, buffer);
-            resolve();
-          };
-        }),
-      write: () => {},
-    };
+    const { disk: slow, release } = heldDisk(patterned(32));
     const a = machine(slow);
     a.table([[0x10000, 512, true]]);
     a.prepare();
