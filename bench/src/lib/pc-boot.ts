@@ -35,6 +35,8 @@ export interface BootResult {
   haltedShare?: number;
   /** Why the machine did not reach the last text. */
   failure?: string;
+  /** Kumo: the x86 CPU's profiling counters (`X86Cpu.counters`) at the end of the boot. */
+  cpuCounters?: Record<string, number>;
 }
 
 export function newResult(machine: string, texts: readonly string[]): BootResult {

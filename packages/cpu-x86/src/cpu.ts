@@ -161,6 +161,44 @@ function jitEnvironment(): string {
   return process?.env?.KUMO_X86_JIT ?? "";
 }
 
+/**
+ * Where a CPU's WebAssembly-visible state sits in memory beside RAM
+ * (`GuestMemory.claimWasmScratch`): byte offsets in `memory.buffer`, whose
+ * bytes [0, ramSize) are guest RAM from physical address 0.
+ */
+export interface X86WasmLayout {
+  readonly memory: WebAssembly.Memory;
+  readonly ramSize: number;
+  /** `regs`: Int32Array(16). */
+  readonly regs: number;
+  /** `segBase`: Int32Array(8), ES CS SS DS FS GS LDTR TR. */
+  readonly segBase: number;
+  /** `segCheck`: Uint8Array(8). */
+  readonly segCheck: number;
+  /** 4096 bytes for the WebAssembly tier's own use. */
+  readonly scratch: number;
+  /** The software TLB's permissions: Int32Array(1 << 20) by linear page. */
+  readonly tlbInfo: number;
+  /** The software TLB's physical page bases: Int32Array(1 << 20). */
+  readonly tlbPhys: number;
+  /** Pages holding decoded code: Uint8Array(ramSize / 4096). */
+  readonly codePage: number;
+}
+
+const LAYOUT_REGS = 0;
+const LAYOUT_SEG_BASE = 64;
+const LAYOUT_SEG_CHECK = 96;
+const LAYOUT_SCRATCH = 4096;
+const LAYOUT_TLB_INFO = 8192;
+const LAYOUT_TLB_PHYS = LAYOUT_TLB_INFO + (4 << 20);
+const LAYOUT_CODE_PAGE = LAYOUT_TLB_PHYS + (4 << 20);
+/**
+ * WebAssembly scratch one x86 vCPU claims from its memory (`wasmScratch` in
+ * `createGuestMemory`): its registers, segment bases, TLB and code-page map,
+ * the latter sized for the largest RAM a 32-bit WebAssembly memory holds.
+ */
+export const X86_WASM_SCRATCH_BYTES = LAYOUT_CODE_PAGE + (1 << 20);
+
 const noIo: VcpuIo = {
   portRead: (_port, size) => (size === 1 ? 0xff : size === 2 ? 0xffff : -1),
   portWrite: () => {},
@@ -179,7 +217,7 @@ export class X86Cpu implements Vcpu {
   model: CpuModel;
 
   /** General-purpose registers (sized for x86-64's sixteen). */
-  readonly regs = new Int32Array(16);
+  readonly regs: Int32Array;
   eip = 0;
   /** EFLAGS with the arithmetic flags valid only where `lazy` is clear. */
   flagsRaw = 2;
@@ -193,11 +231,11 @@ export class X86Cpu implements Vcpu {
 
   // Descriptor caches: ES CS SS DS FS GS LDTR TR.
   readonly segSel = new Uint16Array(8);
-  readonly segBase = new Int32Array(8);
+  readonly segBase: Int32Array;
   readonly segLimit = new Int32Array(8);
   /** Access rights in VMX layout: type(0-3) S(4) DPL(5-6) P(7) AVL(12) L(13) D/B(14) G(15). */
   readonly segAttr = new Uint16Array(8);
-  readonly segCheck = new Uint8Array(8);
+  readonly segCheck: Uint8Array;
   gdtrBase = 0;
   gdtrLimit = 0xffff;
   idtrBase = 0;
@@ -259,8 +297,8 @@ export class X86Cpu implements Vcpu {
   private readonly frameState: Uint8Array;
   private readonly ramSize: number;
   private readonly walker: X86PageWalker;
-  private readonly tlbInfo = new Int32Array(1 << 20);
-  private readonly tlbPhys = new Int32Array(1 << 20);
+  private readonly tlbInfo: Int32Array;
+  private readonly tlbPhys: Int32Array;
   private readonly tlbTracked = new Int32Array(TLB_TRACK);
   private tlbCount = 0;
   private tlbOverflow = false;
@@ -272,6 +310,12 @@ export class X86Cpu implements Vcpu {
   /** Pages holding decoded instructions, and their write generations. */
   private readonly codePage: Uint8Array;
   readonly decoded = new DecodedInstructions(DECODE_CACHE_SIZE);
+  /**
+   * Where the arrays WebAssembly code reads sit in the memory's
+   * WebAssembly.Memory, or null when the memory has no scratch for them
+   * (they are then ordinary arrays).
+   */
+  readonly wasmLayout: X86WasmLayout | null;
   /** Compiled blocks (null when the block tier is off). */
   readonly blocks: BlockCache | null;
   /** Set when translations, the mode or a code page changed: a running block stops. */
@@ -324,7 +368,36 @@ export class X86Cpu implements Vcpu {
     this.hooks = options.hooks ?? { readCounter: () => this.retired };
     this.model = options.model ?? defaultCpuModel();
     const pages = Math.ceil(this.ramSize / 4096);
-    this.codePage = new Uint8Array(pages);
+    const scratch = memory.claimWasmScratch?.(X86_WASM_SCRATCH_BYTES) ?? null;
+    if (scratch !== null) {
+      const buffer = scratch.memory.buffer;
+      const at = scratch.offset;
+      this.wasmLayout = {
+        memory: scratch.memory,
+        ramSize: this.ramSize,
+        regs: at + LAYOUT_REGS,
+        segBase: at + LAYOUT_SEG_BASE,
+        segCheck: at + LAYOUT_SEG_CHECK,
+        scratch: at + LAYOUT_SCRATCH,
+        tlbInfo: at + LAYOUT_TLB_INFO,
+        tlbPhys: at + LAYOUT_TLB_PHYS,
+        codePage: at + LAYOUT_CODE_PAGE,
+      };
+      this.regs = new Int32Array(buffer, this.wasmLayout.regs, 16);
+      this.segBase = new Int32Array(buffer, this.wasmLayout.segBase, 8);
+      this.segCheck = new Uint8Array(buffer, this.wasmLayout.segCheck, 8);
+      this.tlbInfo = new Int32Array(buffer, this.wasmLayout.tlbInfo, 1 << 20);
+      this.tlbPhys = new Int32Array(buffer, this.wasmLayout.tlbPhys, 1 << 20);
+      this.codePage = new Uint8Array(buffer, this.wasmLayout.codePage, pages);
+    } else {
+      this.wasmLayout = null;
+      this.regs = new Int32Array(16);
+      this.segBase = new Int32Array(8);
+      this.segCheck = new Uint8Array(8);
+      this.tlbInfo = new Int32Array(1 << 20);
+      this.tlbPhys = new Int32Array(1 << 20);
+      this.codePage = new Uint8Array(pages);
+    }
     const jitMode = jitEnvironment();
     this.blocks =
       options.jit === false || jitMode === "off"

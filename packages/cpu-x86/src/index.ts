@@ -7,9 +7,11 @@ import { X86Cpu, type X86CpuOptions } from "./cpu";
 export { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Reg, Seg, Vector } from "./constants";
 export {
   UnsupportedOperation,
+  X86_WASM_SCRATCH_BYTES,
   X86Cpu,
   type X86CpuCounters,
   type X86CpuOptions,
+  type X86WasmLayout,
 } from "./cpu";
 export { CpuModel, type CpuModelOptions, defaultCpuModel } from "./cpuid";
 export {

@@ -1,6 +1,6 @@
 import { createGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
-import { createX86Cpu } from "../src/index";
+import { createX86Cpu, X86_WASM_SCRATCH_BYTES } from "../src/index";
 import { runUntilHalt } from "../src/test/index";
 import { assemble } from "./support/nasm";
 
@@ -100,5 +100,25 @@ describe("bulk string operations", () => {
     expect(cpu.regs[1]).toBe(0);
     expect(cpu.regs[6] >>> 0).toBe(0x20001 + 0x400c);
     expect(cpu.regs[7] >>> 0).toBe(0x41008);
+  });
+
+  it("keeps its registers and TLB beside RAM in a WebAssembly memory when given scratch", () => {
+    const memory = createGuestMemory({ ramSize: 1 << 20, wasmScratch: 2 * X86_WASM_SCRATCH_BYTES });
+    const first = createX86Cpu({ memory });
+    const second = createX86Cpu({ memory });
+    const layout = first.wasmLayout;
+    expect(layout).not.toBeNull();
+    expect(second.wasmLayout?.regs).toBeGreaterThanOrEqual(
+      (layout?.regs ?? 0) + X86_WASM_SCRATCH_BYTES,
+    );
+    // A third vCPU finds no scratch left and keeps its state on the JS heap.
+    expect(createX86Cpu({ memory }).wasmLayout).toBeNull();
+    memory.ram.u8.set(assemble("mov eax, 0x1234\nmov [0x2000], eax\nhlt"), 0x1000);
+    first.setFlatProtectedMode(0x1000, 0x8000);
+    runUntilHalt(first);
+    const words = new Int32Array(layout?.memory.buffer as ArrayBuffer);
+    expect(words[(layout?.regs ?? 0) >>> 2]).toBe(0x1234);
+    expect(words[0x2000 >>> 2]).toBe(0x1234);
+    expect(createX86Cpu({ memory: createGuestMemory({ ramSize: 1 << 20 }) }).wasmLayout).toBeNull();
   });
 });

@@ -48,7 +48,10 @@ export interface GuestRam {
   readonly base: GuestPhysicalAddress;
   /** RAM size in bytes, a multiple of 4096. */
   readonly size: number;
-  /** The backing store, transferable to a Worker when shared. */
+  /**
+   * The backing store, transferable to a Worker when shared. RAM is its first
+   * `size` bytes; a WebAssembly memory (`GuestMemoryOptions.wasmScratch`) is longer.
+   */
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
   readonly u8: Uint8Array;
   /** For 2-byte aligned accesses: `u16[offset >>> 1]`. */
@@ -105,6 +108,21 @@ export interface GuestMemory {
    * p2m updates for the same reason). Returns a function that removes it.
    */
   addP2mListener(listener: (gfn: GuestFrameNumber, count: number) => void): () => void;
+  /**
+   * Hands out `bytes` of the scratch that follows RAM in the same
+   * `WebAssembly.Memory` (see `GuestMemoryOptions.wasmScratch`), or returns
+   * null when there is none or not enough left. A CPU's WebAssembly code can
+   * address only one memory, so the state it reads (registers, TLB) must sit
+   * beside RAM. Optional: memories without scratch may omit it.
+   */
+  claimWasmScratch?(bytes: number): WasmScratch | null;
+}
+
+/** A piece of WebAssembly scratch: `bytes` at byte `offset` of `memory.buffer` (RAM is at byte 0). */
+export interface WasmScratch {
+  readonly memory: WebAssembly.Memory;
+  /** Byte offset in `memory.buffer`, a multiple of 4096. */
+  readonly offset: number;
 }
 
 /** A mistake in how the memory was configured: the message says what and where. */
@@ -121,6 +139,31 @@ export interface GuestMemoryOptions {
   shared?: boolean;
   /** Use this buffer instead of allocating one (its length must equal `ramSize`). */
   buffer?: ArrayBuffer | SharedArrayBuffer;
+  /**
+   * Bytes of scratch to allocate after RAM, with RAM, as one
+   * `WebAssembly.Memory` (see `GuestMemory.claimWasmScratch`). Ignored
+   * (plain ArrayBuffer RAM, no scratch) with `shared` or `buffer`, on hosts
+   * without WebAssembly, and when RAM plus scratch exceed what a 32-bit
+   * WebAssembly memory can address or the host refuses to allocate it.
+   */
+  wasmScratch?: number;
+}
+
+/** WebAssembly pages are 64 KiB; a 32-bit memory has at most 65536 of them. */
+const WASM_PAGE = 65536;
+const WASM_MAX_PAGES = 65536;
+
+/** RAM and scratch as one WebAssembly.Memory, or null where that cannot be had. */
+function allocateWasmMemory(ramSize: number, scratch: number): WebAssembly.Memory | null {
+  if (typeof WebAssembly !== "object" || typeof WebAssembly.Memory !== "function") return null;
+  const pages = Math.ceil((ramSize + scratch) / WASM_PAGE);
+  if (pages > WASM_MAX_PAGES) return null;
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages });
+  } catch {
+    // Out of address space or memory: RAM alone still fits in an ArrayBuffer.
+    return null;
+  }
 }
 
 interface MmioRegion {
@@ -158,6 +201,10 @@ export class ArrayBufferGuestMemory implements GuestMemory {
   private readonly mmio: MmioRegion[] = [];
   private readonly mapped = new Map<number, MappedFrame>();
   private readonly listeners: ((gfn: number, count: number) => void)[] = [];
+  /** The WebAssembly.Memory holding RAM and scratch (null: RAM is a plain buffer). */
+  private readonly wasmMemory: WebAssembly.Memory | null = null;
+  private scratchNext = 0;
+  private scratchEnd = 0;
 
   constructor(options: GuestMemoryOptions) {
     const { ramSize, ramBase = 0 } = options;
@@ -172,6 +219,12 @@ export class ArrayBufferGuestMemory implements GuestMemory {
       );
     }
     let buffer = options.buffer;
+    const scratch = options.wasmScratch ?? 0;
+    if (!Number.isSafeInteger(scratch) || scratch < 0) {
+      throw new GuestMemoryConfigError(
+        `wasmScratch must be a non-negative number of bytes, got ${options.wasmScratch}`,
+      );
+    }
     if (buffer) {
       if (buffer.byteLength !== ramSize) {
         throw new GuestMemoryConfigError(
@@ -186,14 +239,18 @@ export class ArrayBufferGuestMemory implements GuestMemory {
       }
       buffer = new SharedArrayBuffer(ramSize);
     } else {
-      buffer = new ArrayBuffer(ramSize);
+      this.wasmMemory = scratch > 0 ? allocateWasmMemory(ramSize, scratch) : null;
+      buffer = this.wasmMemory?.buffer ?? new ArrayBuffer(ramSize);
+      // Scratch starts at the first 4096-aligned byte after RAM (ramSize is one).
+      this.scratchNext = ramSize;
+      this.scratchEnd = this.wasmMemory ? buffer.byteLength : ramSize;
     }
     this.base = ramBase;
     this.size = ramSize;
-    this.u8 = new Uint8Array(buffer);
-    this.u16 = new Uint16Array(buffer);
-    this.i32 = new Int32Array(buffer);
-    this.view = new DataView(buffer);
+    this.u8 = new Uint8Array(buffer, 0, ramSize);
+    this.u16 = new Uint16Array(buffer, 0, ramSize >>> 1);
+    this.i32 = new Int32Array(buffer, 0, ramSize >>> 2);
+    this.view = new DataView(buffer, 0, ramSize);
     this.frameState = new Uint8Array(ramSize / PAGE_SIZE);
     this.ram = {
       base: ramBase,
@@ -349,6 +406,15 @@ export class ArrayBufferGuestMemory implements GuestMemory {
       const index = this.listeners.indexOf(listener);
       if (index >= 0) this.listeners.splice(index, 1);
     };
+  }
+
+  claimWasmScratch(bytes: number): WasmScratch | null {
+    if (this.wasmMemory === null || !Number.isSafeInteger(bytes) || bytes <= 0) return null;
+    const size = Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
+    if (this.scratchNext + size > this.scratchEnd) return null;
+    const offset = this.scratchNext;
+    this.scratchNext += size;
+    return { memory: this.wasmMemory, offset };
   }
 
   // ---- Provider side: MMIO and the p2m.

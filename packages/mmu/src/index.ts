@@ -29,6 +29,7 @@ export {
   type GuestMemoryOptions,
   type GuestRam,
   type MmioHandler,
+  type WasmScratch,
 } from "./guest-memory";
 export { SoftTlb, TLB_ACCESS_MASK, TlbPermission } from "./tlb";
 export {

@@ -111,6 +111,36 @@ describe("ArrayBufferGuestMemory", () => {
     expect(memory.ram.buffer).toBeInstanceOf(SharedArrayBuffer);
   });
 
+  it("puts RAM and WebAssembly scratch in one WebAssembly.Memory", () => {
+    const memory = createGuestMemory({ ramSize: 0x3000, wasmScratch: 0x5000 });
+    expect(memory.ram.u8.length).toBe(0x3000);
+    expect(memory.ram.view.byteLength).toBe(0x3000);
+    const first = memory.claimWasmScratch(100);
+    const second = memory.claimWasmScratch(0x4000);
+    expect(first?.offset).toBe(0x3000);
+    expect(second?.offset).toBe(0x4000);
+    expect(second?.memory).toBe(first?.memory);
+    // The rounded-up rest of the 64 KiB WebAssembly page is scratch too; past it, none.
+    expect(memory.claimWasmScratch(0x10000)).toBeNull();
+    // RAM written through the memory is what WebAssembly code sees at the same offset.
+    memory.write32(0x1000, 0x12345678);
+    const words = new Int32Array((first as { memory: WebAssembly.Memory }).memory.buffer);
+    expect(words[0x1000 >>> 2]).toBe(0x12345678);
+  });
+
+  it("has no WebAssembly scratch unless asked, or with a buffer of its own", () => {
+    expect(createGuestMemory({ ramSize: 0x1000 }).claimWasmScratch(16)).toBeNull();
+    const given = createGuestMemory({
+      ramSize: 0x1000,
+      buffer: new ArrayBuffer(0x1000),
+      wasmScratch: 0x1000,
+    });
+    expect(given.claimWasmScratch(16)).toBeNull();
+    expect(() => createGuestMemory({ ramSize: 0x1000, wasmScratch: -1 })).toThrow(
+      GuestMemoryConfigError,
+    );
+  });
+
   it("rejects a bad configuration with a typed error", () => {
     expect(() => createGuestMemory({ ramSize: 1000 })).toThrow(GuestMemoryConfigError);
     expect(() => createGuestMemory({ ramSize: 0x1000, ramBase: 3 })).toThrow(/4096-aligned/);

@@ -61,6 +61,7 @@ import type { ConsoleBackend } from "../console/backend";
 import { attachLocalApic, type LocalApicWiring } from "./local-apic";
 import { createPcPlatform, type PcPlatform } from "./pc-platform";
 import { onShutdownOf } from "./shutdown-action";
+import { createX86GuestMemory } from "./x86-memory";
 import { attachXenRings } from "./xen-rings";
 
 /** EAX, EDX, EBX and ESI in the SDM's register numbering (vol. 2A, table 2-1). */
@@ -288,7 +289,7 @@ export function createHvmDomain(
     throw new DomainBuildError(`createHvmDomain builds type "hvm" domains, not "${config.type}"`);
   const domain = hypervisor.createDomain({
     name: config.name,
-    memory: config.memoryMiB * 1024 * 1024,
+    memory: createX86GuestMemory(config.memoryMiB, config.vcpus),
     vcpus: config.vcpus,
     type: "hvm",
     architecture: "x86",

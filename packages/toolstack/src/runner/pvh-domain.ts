@@ -27,6 +27,7 @@ import type { DomainConfig } from "../config/domain-config";
 import type { ConsoleBackend } from "../console/backend";
 import { attachLocalApic, type LocalApicWiring } from "./local-apic";
 import { onShutdownOf } from "./shutdown-action";
+import { createX86GuestMemory } from "./x86-memory";
 import { attachXenRings } from "./xen-rings";
 
 export interface PvhDomainImages {
@@ -107,7 +108,7 @@ export function createPvhDomain(
   const elf = images.kernel instanceof Uint8Array ? parseElf(images.kernel) : images.kernel;
   const domain = hypervisor.createDomain({
     name: config.name,
-    memory: config.memoryMiB * 1024 * 1024,
+    memory: createX86GuestMemory(config.memoryMiB, config.vcpus),
     vcpus: config.vcpus,
     type: "pvh",
     architecture: "x86",
