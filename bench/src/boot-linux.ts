@@ -137,6 +137,7 @@ async function bootKumo(images: GuestImages, clock: "wall" | "virtual"): Promise
     result.failure ??= `no banner within ${BOOT_TIMEOUT_SECONDS} s`;
     hypervisor.stop();
   }, BOOT_TIMEOUT_SECONDS * 1000);
+  result.startedAt = (performance.now() - started) / 1000;
   domain.unpause();
   try {
     await hypervisor.run();
@@ -214,7 +215,8 @@ const benchmark: Benchmark = {
       const kumo = kumoOnly ? undefined : await bootKumo(images, "wall");
       const kumoVirtual = await bootKumo(images, "virtual");
       const results = [qemu, v86, kumo, kumoVirtual].filter((r) => r !== undefined);
-      if (kumoVirtual.seconds[END] !== undefined || kumo?.seconds[END] !== undefined) kumoBooted = true;
+      if (kumoVirtual.seconds[END] !== undefined || kumo?.seconds[END] !== undefined)
+        kumoBooted = true;
       const suffix = runs > 1 ? ` (run ${round + 1})` : "";
       console.log(`\n  run ${round + 1}/${runs}, load average ${loadavg()[0].toFixed(1)}`);
       console.log(
@@ -231,15 +233,22 @@ const benchmark: Benchmark = {
           r.seconds[END] === undefined
             ? ""
             : ` (halted ${(r.haltedShare * 100).toFixed(0)}% of samples: ${(r.instructions[END] / 1e6 / (r.seconds[END] * (1 - r.haltedShare))).toFixed(1)} MIPS busy)`;
+        const running =
+          r.startedAt === undefined ||
+          r.instructions[END] === undefined ||
+          r.seconds[END] === undefined
+            ? ""
+            : ` (domain built in ${seconds(r.startedAt)}: ${(r.instructions[END] / 1e6 / (r.seconds[END] - r.startedAt)).toFixed(1)} MIPS from its unpause)`;
         console.log(
-          `  ${r.machine.padEnd(46)} ${seconds(r.seconds[LINE]).padStart(10)} ${seconds(r.seconds[END]).padStart(9)} ${seconds(kernelSeconds(r)).padStart(11)}  ${(r.seconds[END] === undefined ? "—" : instructions).padStart(28)}${busy}`,
+          `  ${r.machine.padEnd(46)} ${seconds(r.seconds[LINE]).padStart(10)} ${seconds(r.seconds[END]).padStart(9)} ${seconds(kernelSeconds(r)).padStart(11)}  ${(r.seconds[END] === undefined ? "—" : instructions).padStart(28)}${busy}${running}`,
         );
       }
       for (const r of results) {
         if (r.failure) console.log(`  ${r.machine} did not boot: ${r.failure}`);
       }
       for (const r of results) {
-        if (r.cpuCounters) console.log(`  ${r.machine}, CPU counters: ${JSON.stringify(r.cpuCounters)}`);
+        if (r.cpuCounters)
+          console.log(`  ${r.machine}, CPU counters: ${JSON.stringify(r.cpuCounters)}`);
       }
       if (qemu === undefined || v86 === undefined || kumo === undefined) continue;
       console.log(

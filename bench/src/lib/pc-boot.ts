@@ -35,6 +35,8 @@ export interface BootResult {
   haltedShare?: number;
   /** Why the machine did not reach the last text. */
   failure?: string;
+  /** Kumo: seconds from the start to the domain's unpause (kernel unpacking and domain building before it). */
+  startedAt?: number;
   /** Kumo: the x86 CPU's profiling counters (`X86Cpu.counters`) at the end of the boot. */
   cpuCounters?: Record<string, number>;
 }
