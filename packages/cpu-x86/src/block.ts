@@ -35,7 +35,7 @@ import { LazyOp } from "./flags";
 /** Slots of the block cache: the decode cache's indexing (physical address modulo its size). */
 export const BLOCK_CACHE_SIZE = 1 << 17;
 /** Longest block, in instructions (bounds compile time and the budget overshoot test). */
-const MAX_BLOCK = 48;
+export const MAX_BLOCK = 48;
 /** A page whose blocks were dropped this often holds data written next to code: no more blocks there. */
 const MAX_PAGE_INVALIDATIONS = 16;
 /** Interpreted executions of an instruction before a block is compiled at it. */
@@ -93,11 +93,11 @@ function registersInLocals(lines: string[]): {
 }
 
 /** Flag kinds beyond `LazyOp` that the block tracks: INC/DEC (CF kept in `fc`), result-only (IMUL, shifts). */
-const INC_DEC_ADD = 100;
-const INC_DEC_SUB = 101;
-const RESULT_ONLY = 102;
+export const INC_DEC_ADD = 100;
+export const INC_DEC_SUB = 101;
+export const RESULT_ONLY = 102;
 /** Added to a kind when a rotate replaced its CF/OF (kept in `fo`). */
-const ROTATED = 200;
+export const ROTATED = 200;
 
 /** What a compiled block sees of the CPU (the generated code reads these fields by name). */
 export interface BlockHost {
@@ -207,7 +207,7 @@ export class BlockCache {
 }
 
 /** Reads instruction bytes from RAM at a physical address, never past the page (zeros there). */
-class PhysicalFetcher implements CodeFetcher {
+export class PhysicalFetcher implements CodeFetcher {
   start = 0;
   constructor(private readonly ram: Uint8Array) {}
   fetchCodeByte(offset: number): number {
@@ -238,7 +238,7 @@ export function redecodeInto(
  * shadow, nor leave for the VMM (I/O, hlt, hypercalls, MSRs, CPUID). The
  * others end the block and the interpreter runs them.
  */
-const GENERIC = (() => {
+export const GENERIC = (() => {
   const t = new Uint8Array(512);
   const set = (from: number, to: number) => {
     for (let i = from; i <= to; i++) t[i] = 1;
@@ -276,7 +276,7 @@ const GENERIC = (() => {
  * while each new block starts in V8's bytecode interpreter: the less code
  * a block carries itself, the less a block costs before V8 optimizes it.
  */
-interface BlockHelpers {
+export interface BlockHelpers {
   step(
     slot: number,
     phys: number,
@@ -295,7 +295,7 @@ interface BlockHelpers {
 }
 
 /** The CPU's side the helpers use (private members of X86Cpu, reached by name). */
-interface HelperHost extends BlockHost {
+export interface HelperHost extends BlockHost {
   startEip: number;
   eventCheck: boolean;
   afterInstruction: boolean;
@@ -310,7 +310,7 @@ interface HelperHost extends BlockHost {
   writeLin8(linear: number, value: number): void;
 }
 
-function createHelpers(
+export function createHelpers(
   host: BlockHost,
   view: DataView,
   arrays: { tlbInfo: Int32Array; tlbPhys: Int32Array; codePage: Uint8Array },

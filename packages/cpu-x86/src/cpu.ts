@@ -24,6 +24,14 @@ import { LazyOp, PARITY, SIZE_MASK, SIZE_SIGN } from "./flags";
 import { Fpu } from "./fpu";
 import { emms, executeSimd, loadStoreMxcsr } from "./sse";
 import { loadState, saveState, type X86CpuState } from "./state";
+import {
+  DEFAULT_WASM_JIT_THRESHOLD,
+  WASM_READ_NEED,
+  WASM_STACK32,
+  WASM_WRITE_NEED,
+  WasmBlockTier,
+  wasmTierSupported,
+} from "./wasm-block";
 
 // Register indices (ModRM encoding).
 const EAX = 0;
@@ -143,15 +151,25 @@ export interface X86CpuOptions {
   /** CPUID model; defaults to `defaultCpuModel()`. */
   model?: CpuModel;
   /**
-   * The block tier (hot code compiled to JavaScript with `new Function`);
-   * default on. Turn it off where a Content-Security-Policy forbids
-   * `unsafe-eval`. The environment variable KUMO_X86_JIT=off does the same,
-   * KUMO_X86_JIT=eager compiles every block on its first execution (tests),
-   * KUMO_X86_JIT=<number> sets the threshold.
+   * The block tier, default on: hot 32-bit code compiled to WebAssembly
+   * (wasm-block.ts) when the memory has WebAssembly scratch for this CPU
+   * (`createGuestMemory({ wasmScratch })`, see `X86_WASM_SCRATCH_BYTES`,
+   * `cpu.wasmLayout`) and the host runs WebAssembly with exception
+   * handling; else to JavaScript with `new Function` (block.ts). Turn it
+   * off where a Content-Security-Policy forbids `unsafe-eval` (JavaScript
+   * tier) or `wasm-unsafe-eval`. The environment variable KUMO_X86_JIT
+   * (comma-separated) overrides: `off` does the same, `eager` compiles
+   * every block on its first execution (tests) with whichever tier is
+   * active, `js` forces the JavaScript tier, a number sets the threshold.
    */
   jit?: boolean;
-  /** Interpreted executions of an address before a block is compiled there (default 50000). */
+  /**
+   * Interpreted executions of an address before a block is compiled there
+   * (default 1000 for the WebAssembly tier, 50000 for the JavaScript tier).
+   */
   jitThreshold?: number;
+  /** Force the JavaScript block tier even where the WebAssembly tier could run (as KUMO_X86_JIT=js). */
+  jitTier?: "js";
 }
 
 /** KUMO_X86_JIT from the environment, where there is one (Node). */
@@ -318,6 +336,10 @@ export class X86Cpu implements Vcpu {
   readonly wasmLayout: X86WasmLayout | null;
   /** Compiled blocks (null when the block tier is off). */
   readonly blocks: BlockCache | null;
+  /** The WebAssembly block tier (null: blocks are compiled to JavaScript, or not at all). */
+  readonly wasmTier: WasmBlockTier | null;
+  /** The WebAssembly tier's mirrors of readNeed, writeNeed and stack32 (WASM_* words). */
+  private readonly wasmWords: Int32Array | null;
   /** Set when translations, the mode or a code page changed: a running block stops. */
   blockAbort = false;
   /** Instructions of the running block that completed (for a fault unwinding it). */
@@ -398,18 +420,38 @@ export class X86Cpu implements Vcpu {
       this.tlbPhys = new Int32Array(1 << 20);
       this.codePage = new Uint8Array(pages);
     }
-    const jitMode = jitEnvironment();
+    const jitModes = jitEnvironment().split(",");
+    const jitThreshold = jitModes.map(Number).find((value) => value > 0);
+    const useWasm =
+      this.wasmLayout !== null &&
+      options.jit !== false &&
+      options.jitTier !== "js" &&
+      !jitModes.includes("js") &&
+      wasmTierSupported();
     this.blocks =
-      options.jit === false || jitMode === "off"
+      options.jit === false || jitModes.includes("off")
         ? null
         : new BlockCache(
             pages,
-            jitMode === "eager"
+            jitModes.includes("eager")
               ? 1
-              : Number(jitMode) > 0
-                ? Number(jitMode)
-                : (options.jitThreshold ?? DEFAULT_JIT_THRESHOLD),
+              : (jitThreshold ??
+                  options.jitThreshold ??
+                  (useWasm ? DEFAULT_WASM_JIT_THRESHOLD : DEFAULT_JIT_THRESHOLD)),
           );
+    if (useWasm && this.blocks !== null && this.wasmLayout !== null) {
+      this.wasmTier = new WasmBlockTier(
+        this,
+        this.wasmLayout,
+        this.view,
+        { tlbInfo: this.tlbInfo, tlbPhys: this.tlbPhys, codePage: this.codePage },
+        this.blocks,
+      );
+      this.wasmWords = this.wasmTier.words;
+    } else {
+      this.wasmTier = null;
+      this.wasmWords = null;
+    }
     this.reset();
   }
 
@@ -803,7 +845,10 @@ export class X86Cpu implements Vcpu {
       segBase: this.segBase,
       segCheck: this.segCheck,
     };
-    const block = compileBlock(this, this.view, arrays, this.blockScratch, phys, blocks);
+    const block =
+      this.wasmTier !== null
+        ? this.wasmTier.compile(this.blockScratch, phys)
+        : compileBlock(this, this.view, arrays, this.blockScratch, phys, blocks);
     if (block === null) {
       blocks.markCold(slot);
       return;
@@ -1265,6 +1310,13 @@ export class X86Cpu implements Vcpu {
     const align = this.alignmentCheck ? T_ALIGN : 0;
     this.readNeed = (user ? T_USER_READ : T_SUP_READ) | align;
     this.writeNeed = (user ? T_USER_WRITE : T_SUP_WRITE) | align;
+    const words = this.wasmWords;
+    if (words !== null) {
+      // The WebAssembly tier's copies (its blocks read them from memory).
+      words[WASM_READ_NEED] = this.readNeed;
+      words[WASM_WRITE_NEED] = this.writeNeed;
+      words[WASM_STACK32] = this.stack32 ? 1 : 0;
+    }
     this.execNeed = user ? T_USER_EXEC : T_SUP_EXEC;
   }
 

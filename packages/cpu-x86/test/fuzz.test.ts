@@ -15,8 +15,9 @@
  * KUMO_FUZZ_SEED select a longer soak (test/oracle/fuzz-soak.sh).
  */
 import { VcpuExitReason, type VcpuIo } from "@kumo/abi";
+import { createGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
-import { createX86Cpu, ramOnly, type X86Cpu } from "../src/index";
+import { createX86Cpu, ramOnly, X86_WASM_SCRATCH_BYTES, type X86Cpu } from "../src/index";
 import { Random } from "./oracle/random";
 import { assemble } from "./support/nasm";
 import { writeSegmentDescriptor } from "./support/segment-descriptor";
@@ -191,12 +192,21 @@ function randomCode(random: Random): Uint8Array {
 
 function fuzz(mode: Mode, iterations: number, seed: number): Map<string, number> {
   const random = new Random(seed);
-  const ram = new Uint8Array(RAM_SIZE);
+  // KUMO_FUZZ_MEMORY=wasm: RAM in a WebAssembly.Memory with scratch for the
+  // CPU, so that its WebAssembly block tier runs (fuzz-wasm.test.ts).
+  const memory =
+    process.env.KUMO_FUZZ_MEMORY === "wasm"
+      ? createGuestMemory({ ramSize: RAM_SIZE, wasmScratch: X86_WASM_SCRATCH_BYTES })
+      : ramOnly(new Uint8Array(RAM_SIZE));
+  const ram = memory.ram.u8;
   const exits = new Map<string, number>();
   // One vCPU per mode, reset by setRealMode/setFlatProtectedMode each run
   // (a fresh one costs megabytes of TLB arrays).
-  const cpu: X86Cpu = createX86Cpu({ memory: ramOnly(ram), io: randomIo(random) });
-  const copy = createX86Cpu({ memory: ramOnly(ram) });
+  const cpu: X86Cpu = createX86Cpu({ memory, io: randomIo(random) });
+  if (process.env.KUMO_FUZZ_MEMORY === "wasm" && cpu.wasmTier === null) {
+    throw new Error("the WebAssembly block tier is not active");
+  }
+  const copy = createX86Cpu({ memory: ramOnly(new Uint8Array(RAM_SIZE)) });
   for (let iteration = 0; iteration < iterations; iteration++) {
     const code = randomCode(random);
     cpu.invalidateCode(0, RAM_SIZE);

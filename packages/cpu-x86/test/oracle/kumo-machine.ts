@@ -16,7 +16,8 @@
  * and SS as the CPU pushed them (SDM vol. 3A 6.12.1).
  */
 import { VcpuExitReason } from "@kumo/abi";
-import { createX86Cpu, ramOnly, type X86Cpu } from "../../src/index";
+import { createGuestMemory } from "@kumo/mmu";
+import { createX86Cpu, ramOnly, X86_WASM_SCRATCH_BYTES, type X86Cpu } from "../../src/index";
 import { assemble } from "../support/nasm";
 import { writeSegmentDescriptor } from "../support/segment-descriptor";
 import {
@@ -131,9 +132,18 @@ export class KumoMachine {
   instructions = 0;
 
   constructor() {
-    this.ram = new Uint8Array(RAM_SIZE);
-    this.view = new DataView(this.ram.buffer);
-    this.cpu = createX86Cpu({ memory: ramOnly(this.ram) });
+    // KUMO_DIFF_MEMORY=wasm: RAM in a WebAssembly.Memory with scratch for
+    // the CPU, so that its WebAssembly block tier runs (differential-wasm).
+    if (process.env.KUMO_DIFF_MEMORY === "wasm") {
+      const memory = createGuestMemory({ ramSize: RAM_SIZE, wasmScratch: X86_WASM_SCRATCH_BYTES });
+      this.ram = memory.ram.u8;
+      this.cpu = createX86Cpu({ memory });
+      if (this.cpu.wasmTier === null) throw new Error("the WebAssembly block tier is not active");
+    } else {
+      this.ram = new Uint8Array(RAM_SIZE);
+      this.cpu = createX86Cpu({ memory: ramOnly(this.ram) });
+    }
+    this.view = new DataView(this.ram.buffer, 0, RAM_SIZE);
   }
 
   run(pristine: Uint8Array, c: TestCase): TestResult {

@@ -1,0 +1,1358 @@
+/**
+ * The WebAssembly block tier: the block tier of block.ts with WebAssembly
+ * as the target instead of JavaScript source. V8 compiles a small module
+ * synchronously with its baseline compiler (Liftoff) in tens of
+ * microseconds, where a `new Function` block costs a quarter of a
+ * millisecond and then runs in the bytecode interpreter for a long time:
+ * so blocks can be compiled at a much lower threshold and run well at
+ * once. Hot modules are recompiled by TurboFan in the background.
+ *
+ * Same input (the decoder's records), same block boundaries (`GENERIC`,
+ * `MAX_BLOCK`, one physical page) and exactly the same semantics as the
+ * JavaScript tier: code-byte and segment guards on entry (-1), the
+ * budget, `step` (the interpreter's `execute`, imported) for every form
+ * not generated inline, the arithmetic flags of the last flag-setting
+ * instruction in locals stored through the imported `lz` only where
+ * something outside the block can see them, leaving after a write that
+ * took the slow path and hit code. WebAssembly addresses one memory, so
+ * guest RAM and the CPU's registers, segment bases, TLB and code-page map
+ * share it (`X86WasmLayout`): loads and stores through the TLB are inline;
+ * misses, MMIO, page crossings and writes to code pages call the CPU's
+ * `readLin*`/`writeLin*`.
+ *
+ * Faults: an imported call throws the CPU's fault object through the
+ * block; a `try`/`catch_all` around the body (the WebAssembly exception
+ * handling proposal, which catches JavaScript exceptions) stores the
+ * faulting instruction's start EIP, the retired count and the pending
+ * flags (`fix`), then rethrows, as the JavaScript tier's catch does.
+ */
+import {
+  type BlockCache,
+  type BlockFunction,
+  type BlockHost,
+  type CompiledBlock,
+  createHelpers,
+  GENERIC,
+  INC_DEC_ADD,
+  INC_DEC_SUB,
+  MAX_BLOCK,
+  PhysicalFetcher,
+  RESULT_ONLY,
+  ROTATED,
+} from "./block";
+import type { X86WasmLayout } from "./cpu";
+import { DECODE_TOO_LONG, type DecodedInstructions, decodeInstruction, Info } from "./decoder";
+import { LazyOp } from "./flags";
+import { CodeWriter, encodeModule, type FunctionImport, I32, Op } from "./wasm-writer";
+
+/** Interpreted executions of an instruction before a WebAssembly block is compiled at it. */
+export const DEFAULT_WASM_JIT_THRESHOLD = 1000;
+
+/** Int32 words of the layout's scratch the CPU keeps for the tier (mirrors of private fields). */
+export const WASM_READ_NEED = 0;
+export const WASM_WRITE_NEED = 1;
+/** SS is a 32-bit stack segment (1) or not (0). */
+export const WASM_STACK32 = 2;
+/** EIP after a block: the CPU's `eip` is a JavaScript field the module cannot set. */
+const WASM_EXIT_EIP = 3;
+
+const T_MMIO = 64;
+const CF = 1;
+const OF = 0x800;
+
+// Function indices of the imports (every module imports all of them, in this order).
+const F_STEP = 0;
+const F_LZ = 1;
+const F_FIX = 2;
+const F_RD32 = 3;
+const F_RD16 = 4;
+const F_RD8 = 5;
+const F_WR32 = 6;
+const F_WR16 = 7;
+const F_WR8 = 8;
+const F_CHECK_SEGMENT = 9;
+const F_CONDITION = 10;
+const F_CARRY = 11;
+const F_EVENT = 12;
+
+const fn = (params: number, results: number): FunctionImport["type"] => ({
+  params: new Array(params).fill(I32),
+  results: new Array(results).fill(I32),
+});
+const IMPORTS: FunctionImport[] = [
+  { module: "k", field: "step", type: fn(6, 1) },
+  { module: "k", field: "lz", type: fn(6, 0) },
+  { module: "k", field: "fix", type: fn(8, 0) },
+  { module: "k", field: "rd32", type: fn(1, 1) },
+  { module: "k", field: "rd16", type: fn(1, 1) },
+  { module: "k", field: "rd8", type: fn(1, 1) },
+  { module: "k", field: "wr32", type: fn(2, 1) },
+  { module: "k", field: "wr16", type: fn(2, 1) },
+  { module: "k", field: "wr8", type: fn(2, 1) },
+  { module: "k", field: "chk", type: fn(4, 0) },
+  { module: "k", field: "cond", type: fn(1, 1) },
+  { module: "k", field: "carry", type: fn(0, 1) },
+  { module: "k", field: "ev", type: fn(0, 1) },
+];
+
+// Locals: the two parameters, then the block's scratch (names as in block.ts).
+const E = 0;
+const BUDGET = 1;
+const L = 2;
+const O = 3;
+const V = 4;
+const D = 5;
+const S = 6;
+const R = 7;
+const T = 8;
+const N = 9;
+const FI = 10;
+const FK = 11;
+const FD = 12;
+const FS = 13;
+const FR = 14;
+const FC = 15;
+const FO = 16;
+/** A slow-path write reported that the CPU set blockAbort. */
+const AB = 17;
+/** A slow path ran in this pass (it may have made an event pending). */
+const SL = 18;
+const RN = 19;
+const RNM = 20;
+const WN = 21;
+const WNM = 22;
+const P = 23;
+const PH = 24;
+const LOCALS = 25 - 2;
+
+/** What the tier reaches of the CPU (private members of X86Cpu, by name). */
+interface WasmHost extends BlockHost {
+  startEip: number;
+  eventCheck: boolean;
+  readLin32(linear: number): number;
+  readLin16(linear: number): number;
+  readLin8(linear: number): number;
+  writeLin32(linear: number, value: number): void;
+  writeLin16(linear: number, value: number): void;
+  writeLin8(linear: number, value: number): void;
+  checkSegment(seg: number, offset: number, size: number, write: boolean): void;
+  condition(cc: number): boolean;
+  getCF(): number;
+}
+
+/** Whether this host runs WebAssembly with exception handling (`try`/`catch_all`). */
+export function wasmTierSupported(): boolean {
+  if (typeof WebAssembly !== "object") return false;
+  try {
+    const body = new CodeWriter().begin(Op.try).op(Op.catchAll).byte(Op.rethrow).u32(0).end();
+    const bytes = encodeModule({
+      imports: [],
+      functions: [{ type: { params: [], results: [] }, locals: 0, body, export: "f" }],
+    });
+    new WebAssembly.Instance(new WebAssembly.Module(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A block's exported function behind the JavaScript signature (EIP is copied out of scratch). */
+function wrap(run: BlockFunction, cpu: BlockHost, exitEip: Int32Array): BlockFunction {
+  return (eip, budget) => {
+    const count = run(eip, budget);
+    if (count >= 0) cpu.eip = exitEip[WASM_EXIT_EIP];
+    return count;
+  };
+}
+
+/** One CPU's WebAssembly tier: the imports its blocks share and the compiler. */
+export class WasmBlockTier {
+  private readonly imports: WebAssembly.Imports;
+  /** The tier's scratch words (`WASM_*`). */
+  readonly words: Int32Array;
+  private readonly fetcher: PhysicalFetcher;
+  /** Modules compiled (for tests and profiling). */
+  compiled = 0;
+
+  constructor(
+    private readonly cpu: BlockHost,
+    private readonly layout: X86WasmLayout,
+    view: DataView,
+    arrays: { tlbInfo: Int32Array; tlbPhys: Int32Array; codePage: Uint8Array },
+    cache: BlockCache,
+  ) {
+    const host = cpu as WasmHost;
+    this.words = new Int32Array(layout.memory.buffer, layout.scratch, 1024);
+    this.fetcher = new PhysicalFetcher(cpu.ram);
+    const helpers = cache.helpers ?? createHelpers(cpu, view, arrays);
+    cache.helpers = helpers;
+    const words = this.words;
+    const { step, lz } = helpers;
+    this.imports = {
+      k: {
+        m: layout.memory,
+        step(slot: number, phys: number, word: number, start: number, next: number, index: number) {
+          if (step(slot, phys, word, start, next, index)) {
+            words[WASM_EXIT_EIP] = host.eip;
+            return 1;
+          }
+          return 0;
+        },
+        lz,
+        fix(
+          start: number,
+          done: number,
+          fk: number,
+          fd: number,
+          fs: number,
+          fr: number,
+          fc: number,
+          fo: number,
+        ) {
+          host.startEip = start;
+          host.blockDone = done;
+          if (fk >= 0) lz(fk, fd, fs, fr, fc, fo);
+        },
+        rd32: (l: number) => host.readLin32(l),
+        rd16: (l: number) => host.readLin16(l),
+        rd8: (l: number) => host.readLin8(l),
+        wr32(l: number, v: number) {
+          host.writeLin32(l, v);
+          return host.blockAbort ? 1 : 0;
+        },
+        wr16(l: number, v: number) {
+          host.writeLin16(l, v);
+          return host.blockAbort ? 1 : 0;
+        },
+        wr8(l: number, v: number) {
+          host.writeLin8(l, v);
+          return host.blockAbort ? 1 : 0;
+        },
+        chk(seg: number, offset: number, size: number, write: number) {
+          host.checkSegment(seg, offset, size, write !== 0);
+        },
+        cond: (cc: number) => (host.condition(cc) ? 1 : 0),
+        carry: () => (host.lazy & CF ? host.getCF() : host.flagsRaw & CF),
+        ev: () => (host.eventCheck ? 1 : 0),
+      },
+    };
+  }
+
+  /**
+   * Compiles the block at physical `phys` (32-bit code in RAM) into a
+   * module of its own, or returns null when its first instruction is one
+   * the tier leaves to the interpreter.
+   */
+  compile(scratch: DecodedInstructions, phys: number): CompiledBlock | null {
+    const cpu = this.cpu;
+    const ram = cpu.ram;
+    const fetcher = this.fetcher;
+    const pageEnd = (phys & ~0xfff) + 4096;
+    const block = new BlockEmitter(this.layout, cpu.stack32);
+    const view = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
+    let offset = 0;
+    let count = 0;
+    let ended = false;
+    // Instructions are decoded first: the loop-back needs the block's length.
+    const lengths: number[] = [];
+    while (count < MAX_BLOCK && !ended) {
+      const at = phys + offset;
+      if (at >= pageEnd) break;
+      fetcher.start = at;
+      const length = decodeInstruction(fetcher, scratch, count, true);
+      if (length === DECODE_TOO_LONG || at + length > pageEnd || at + 4 > pageEnd) break;
+      const op = scratch.op[count];
+      const info = scratch.info[count];
+      const reg = (scratch.modrm[count] >> 3) & 7;
+      if (info & Info.INVALID || !GENERIC[op]) break;
+      if (op === 0xff && (reg === 3 || reg === 5 || reg === 7)) break; // far call/jmp
+      if (op === 0x8c && reg > 5) break;
+      lengths.push(length);
+      offset += length;
+      count++;
+      // Control transfers end a block (as block.ts's inline forms do).
+      if (op === 0xe8 || op === 0xe9 || op === 0xeb || op === 0xc3) ended = true;
+    }
+    if (count === 0) return null;
+    block.length = count;
+    offset = 0;
+    ended = false;
+    for (let i = 0; i < count; i++) {
+      const at = phys + offset;
+      ended = block.instruction(scratch, i, offset, lengths[i], at, view.getInt32(at, true));
+      offset += lengths[i];
+      if (ended) {
+        count = i + 1;
+        break;
+      }
+    }
+    const bytes = block.finish(phys, offset, count, ended, view);
+    const module = new WebAssembly.Module(bytes);
+    const instance = new WebAssembly.Instance(module, this.imports);
+    this.compiled++;
+    return {
+      code: wrap(instance.exports.b as BlockFunction, cpu, this.words),
+      length: count,
+    };
+  }
+}
+
+/** Static states of the flag locals: none pending, or unknown (`fk` tells at run time). */
+const NONE = -1;
+const UNKNOWN = -2;
+
+/** Generates one block's function (see block.ts's InstructionEmitter for the JavaScript twin). */
+class BlockEmitter {
+  readonly c = new CodeWriter();
+  /** Instructions in the block (the loop-back's whole-pass budget test). */
+  length = 0;
+  /** Blocks opened inside the loop body (a branch to the loop head crosses them). */
+  private depth = 0;
+  private loops = false;
+  /** Flag kind pending in the locals (NONE, UNKNOWN or a kind); the kind fd/fs/fr describe (or null). */
+  private pending = UNKNOWN;
+  private known: number | null = null;
+  private readonly assumed = new Map<number, number>();
+  // The instruction being generated.
+  private d!: DecodedInstructions;
+  private index = 0;
+  private offset = 0;
+  private size = 0;
+  private wrote = false;
+
+  constructor(
+    private readonly layout: X86WasmLayout,
+    private readonly stack32: boolean,
+  ) {}
+
+  // -- Small pieces -------------------------------------------------------
+
+  private open(opcode: number): void {
+    this.c.begin(opcode);
+    this.depth++;
+  }
+
+  private close(): void {
+    this.c.end();
+    this.depth--;
+  }
+
+  private reg(r: number): void {
+    this.c.i32(0).memory(Op.i32Load, 2, this.layout.regs + 4 * r);
+  }
+
+  /** regs[r] = the value `value` pushes. */
+  private setReg(r: number, value: () => void): void {
+    this.c.i32(0);
+    value();
+    this.c.memory(Op.i32Store, 2, this.layout.regs + 4 * r);
+  }
+
+  private setRegLocal(r: number, local: number): void {
+    this.setReg(r, () => this.c.get(local));
+  }
+
+  private get nextOffset(): number {
+    return this.offset + this.size;
+  }
+
+  /** Records which instruction a fault would unwind: index and offset in one local. */
+  private faultPoint(): void {
+    this.c.i32((this.index << 12) | this.offset).set(FI);
+  }
+
+  // -- Flags (block.ts FlagState) ------------------------------------------
+
+  private callLz(kind: number | null): void {
+    const c = this.c;
+    if (kind === null) c.get(FK);
+    else c.i32(kind);
+    c.get(FD).get(FS).get(FR).get(FC).get(FO).call(F_LZ);
+  }
+
+  private exitFlush(): void {
+    if (this.pending === NONE) return;
+    if (this.pending === UNKNOWN) {
+      this.c.get(FK).i32(0).op(Op.i32GeS).begin(Op.if);
+      this.callLz(null);
+      this.c.end();
+      return;
+    }
+    this.callLz(this.pending);
+  }
+
+  private flush(): void {
+    if (this.pending === NONE) return;
+    if (this.pending === UNKNOWN) {
+      this.c.get(FK).i32(0).op(Op.i32GeS).begin(Op.if);
+      this.callLz(null);
+      this.c.i32(-1).set(FK).end();
+    } else {
+      this.callLz(this.pending);
+      this.c.i32(-1).set(FK);
+    }
+    this.pending = NONE;
+  }
+
+  /** fd = dst (a local, or the constant 0 when `dst` is null); fs = src; fr = result; fk = kind. */
+  private produce(kind: number, dst: number | null, src: number, result: number): void {
+    const c = this.c;
+    if (dst === null) c.i32(0).set(FD);
+    else c.get(dst).set(FD);
+    c.get(src).set(FS);
+    c.get(result).set(FR);
+    c.i32(kind).set(FK);
+    this.pending = kind;
+    this.known = kind;
+  }
+
+  /** A result whose CF/OF are the value `concrete` pushes (IMUL, shifts): fc, fr = r, fk. */
+  private resultOnly(concrete: () => void): void {
+    concrete();
+    this.c.set(FC).get(R).set(FR).i32(RESULT_ONLY).set(FK);
+    this.pending = RESULT_ONLY;
+    this.known = RESULT_ONLY;
+  }
+
+  private written(): void {
+    this.pending = NONE;
+    this.known = null;
+  }
+
+  /** fc = CF as it stands before an INC/DEC. */
+  private carryBeforeIncDec(): void {
+    const c = this.c;
+    switch (this.pending) {
+      case LazyOp.ADD:
+        c.get(FR).get(FD).op(Op.i32LtU).set(FC);
+        return;
+      case LazyOp.SUB:
+        c.get(FD).get(FS).op(Op.i32LtU).set(FC);
+        return;
+      case LazyOp.LOGIC:
+        c.i32(0).set(FC);
+        return;
+      case RESULT_ONLY:
+        c.get(FC).i32(CF).op(Op.i32And).set(FC);
+        return;
+      case INC_DEC_ADD:
+      case INC_DEC_SUB:
+        return;
+      default:
+        if (this.pending >= ROTATED) {
+          c.get(FO).i32(CF).op(Op.i32And).set(FC);
+          return;
+        }
+        this.flush();
+        c.call(F_CARRY).set(FC);
+    }
+  }
+
+  /**
+   * Pushes condition `cc` (SDM vol. 1 appendix B) as 0/1: from the flag
+   * locals where the last flag-setting kind determines it (block.ts's
+   * conditionExpression), else flushed and evaluated by the CPU.
+   */
+  private condition(cc: number): void {
+    if (!this.conditionFromLocals(cc >> 1, this.known)) {
+      this.flush();
+      this.c.i32(cc).call(F_CONDITION);
+      return;
+    }
+    if (cc & 1) this.c.op(Op.i32Eqz);
+  }
+
+  private conditionFromLocals(test: number, known: number | null): boolean {
+    const c = this.c;
+    if (known === null || test === 5) return false; // PF is never kept in locals
+    const zero = () => c.get(FR).op(Op.i32Eqz);
+    const sign = () => c.get(FR).i32(0).op(Op.i32LtS);
+    const bit = (local: number, mask: number) =>
+      c.get(local).i32(mask).op(Op.i32And).i32(0).op(Op.i32Ne);
+    if (known >= ROTATED) {
+      if (test === 0) bit(FO, OF);
+      else if (test === 1) bit(FO, CF);
+      else if (test === 2) zero();
+      else if (test === 4) sign();
+      else return false;
+      return true;
+    }
+    if (test === 2) {
+      zero();
+      return true;
+    }
+    if (test === 4) {
+      sign();
+      return true;
+    }
+    switch (known) {
+      case LazyOp.SUB:
+        if (test === 0) {
+          c.get(FD).get(FS).op(Op.i32Xor).get(FD).get(FR).op(Op.i32Xor).op(Op.i32And);
+          c.i32(0).op(Op.i32LtS);
+        } else if (test === 1) c.get(FD).get(FS).op(Op.i32LtU);
+        else if (test === 3) c.get(FD).get(FS).op(Op.i32LeU);
+        else if (test === 6) c.get(FD).get(FS).op(Op.i32LtS);
+        else c.get(FD).get(FS).op(Op.i32LeS);
+        return true;
+      case LazyOp.ADD:
+        if (test === 0) {
+          c.get(FD).get(FS).op(Op.i32Xor).i32(-1).op(Op.i32Xor);
+          c.get(FD).get(FR).op(Op.i32Xor).op(Op.i32And).i32(0).op(Op.i32LtS);
+        } else if (test === 1) c.get(FR).get(FD).op(Op.i32LtU);
+        else if (test === 3) {
+          c.get(FR).get(FD).op(Op.i32LtU);
+          zero();
+          c.op(Op.i32Or);
+        } else {
+          // The exact sum's sign (SF != OF): in 64 bits.
+          c.get(FD).op(Op.i64ExtendI32S).get(FS).op(Op.i64ExtendI32S).op(Op.i64Add);
+          c.byte(Op.i64Const).s32(0);
+          c.op(test === 6 ? Op.i64LtS : Op.i64LeS);
+        }
+        return true;
+      case LazyOp.LOGIC:
+        if (test === 0 || test === 1) c.i32(0);
+        else if (test === 3) zero();
+        else if (test === 6) sign();
+        else c.get(FR).i32(0).op(Op.i32LeS);
+        return true;
+      case INC_DEC_ADD:
+      case INC_DEC_SUB: {
+        const add = known === INC_DEC_ADD;
+        if (test === 0)
+          c.get(FD)
+            .i32(add ? 0x7fffffff : -0x80000000)
+            .op(Op.i32Eq);
+        else if (test === 1) c.get(FC).i32(0).op(Op.i32Ne);
+        else if (test === 3) {
+          c.get(FC).i32(0).op(Op.i32Ne);
+          zero();
+          c.op(Op.i32Or);
+        } else if (test === 6)
+          c.get(FD)
+            .i32(add ? -1 : 1)
+            .op(Op.i32LtS);
+        else
+          c.get(FD)
+            .i32(add ? -1 : 1)
+            .op(Op.i32LeS);
+        return true;
+      }
+      case RESULT_ONLY:
+        if (test === 0) bit(FC, OF);
+        else if (test === 1) bit(FC, CF);
+        else if (test === 3) {
+          bit(FC, CF);
+          zero();
+          c.op(Op.i32Or);
+        } else {
+          sign();
+          bit(FC, OF);
+          c.op(Op.i32Ne);
+          if (test === 7) {
+            zero();
+            c.op(Op.i32Or);
+          }
+        }
+        return true;
+    }
+    return false;
+  }
+
+  // -- Exits --------------------------------------------------------------
+
+  /** scratch EIP = the value `eip` pushes; return n + retired. */
+  private exit(eip: () => void, retired: number): void {
+    const c = this.c;
+    this.exitFlush();
+    c.i32(0);
+    eip();
+    c.memory(Op.i32Store, 2, this.layout.scratch + 4 * WASM_EXIT_EIP);
+    c.get(N).i32(retired).op(Op.i32Add).op(Op.return);
+  }
+
+  /** Leaves for block offset `target` after this instruction. */
+  private exitTo(target: number): void {
+    this.exit(() => this.c.get(E).i32(target).op(Op.i32Add), this.index + 1);
+  }
+
+  /** Leaves after this instruction, to the next one. */
+  private leave(): void {
+    this.exitTo(this.nextOffset);
+  }
+
+  /** A taken branch back to the block's start: another pass when a whole one fits and no event is pending. */
+  private loopBack(): void {
+    const c = this.c;
+    this.loops = true;
+    c.get(N)
+      .i32(this.index + 1)
+      .op(Op.i32Add)
+      .set(N);
+    c.get(N).i32(this.length).op(Op.i32Add).get(BUDGET).op(Op.i32GtS);
+    this.open(Op.if);
+    this.exit(() => c.get(E), 0);
+    this.close();
+    // Only a slow path (MMIO, a page walk) can have made an event pending.
+    c.get(SL);
+    this.open(Op.if);
+    c.i32(0).set(SL).call(F_EVENT);
+    this.open(Op.if);
+    this.exit(() => c.get(E), 0);
+    this.close();
+    this.close();
+    c.br(this.depth);
+  }
+
+  // -- Memory -------------------------------------------------------------
+
+  /** Pushes the ModRM operand's offset (32-bit addressing). */
+  private offsetExpression(): void {
+    const d = this.d;
+    const i = this.index;
+    const c = this.c;
+    let parts = 0;
+    if (d.base[i] >= 0) {
+      this.reg(d.base[i]);
+      parts++;
+    }
+    if (d.index[i] >= 0) {
+      this.reg(d.index[i]);
+      if (d.scale[i]) c.i32(d.scale[i]).op(Op.i32Shl);
+      if (parts++ > 0) c.op(Op.i32Add);
+    }
+    const displacement = d.displacement[i];
+    if (displacement !== 0 || parts === 0) {
+      c.i32(displacement);
+      if (parts > 0) c.op(Op.i32Add);
+    }
+  }
+
+  /** l = linear address of the offset `offset` pushes in segment `seg` (segment checks as `ea`). */
+  private linear(seg: number, offset: () => void, size: number, write: boolean): void {
+    const c = this.c;
+    const layout = this.layout;
+    const segCheck = new Uint8Array(layout.memory.buffer, layout.segCheck, 8);
+    const segBase = new Int32Array(layout.memory.buffer, layout.segBase, 8);
+    if (segCheck[seg] !== 0) {
+      offset();
+      c.set(O);
+      c.i32(0).memory(Op.i32Load8U, 0, layout.segCheck + seg);
+      c.begin(Op.if)
+        .i32(seg)
+        .get(O)
+        .i32(1 << size)
+        .i32(write ? 1 : 0)
+        .call(F_CHECK_SEGMENT)
+        .end();
+      c.i32(0)
+        .memory(Op.i32Load, 2, layout.segBase + 4 * seg)
+        .get(O)
+        .op(Op.i32Add)
+        .set(L);
+      return;
+    }
+    const base = segBase[seg];
+    this.assumed.set(seg, base);
+    offset();
+    if (base !== 0) c.i32(base).op(Op.i32Add);
+    c.set(L);
+  }
+
+  private address(size: number, write: boolean): void {
+    const seg = (this.d.info[this.index] >> Info.SEG_SHIFT) & 7;
+    this.linear(seg, () => this.offsetExpression(), size, write);
+  }
+
+  /** Pushes the `size` (0, 1, 2) value at linear `l`: a TLB hit inline, the rest through readLin. */
+  private read(size: number): void {
+    const c = this.c;
+    const layout = this.layout;
+    c.get(L).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(P);
+    c.memory(Op.i32Load, 2, layout.tlbInfo).get(RNM).op(Op.i32And).get(RN).op(Op.i32Eq);
+    if (size > 0) {
+      c.get(L)
+        .i32(4095)
+        .op(Op.i32And)
+        .i32(size === 2 ? 4092 : 4094)
+        .op(Op.i32LeU)
+        .op(Op.i32And);
+    }
+    c.begin(Op.if, I32);
+    c.get(P).memory(Op.i32Load, 2, layout.tlbPhys).get(L).i32(4095).op(Op.i32And).op(Op.i32Or);
+    c.memory(size === 2 ? Op.i32Load : size === 1 ? Op.i32Load16U : Op.i32Load8U, 0, 0);
+    c.op(Op.else);
+    c.i32(1).set(SL);
+    c.get(L).call(size === 2 ? F_RD32 : size === 1 ? F_RD16 : F_RD8);
+    c.end();
+  }
+
+  /** Writes local `value` to linear `l`; pages holding code take the slow path (it invalidates them). */
+  private write(size: number, value: number): void {
+    const c = this.c;
+    const layout = this.layout;
+    this.wrote = true;
+    c.begin(Op.block).begin(Op.block);
+    c.get(L).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(P);
+    c.memory(Op.i32Load, 2, layout.tlbInfo).get(WNM).op(Op.i32And).get(WN).op(Op.i32Ne);
+    if (size > 0) {
+      c.get(L)
+        .i32(4095)
+        .op(Op.i32And)
+        .i32(size === 2 ? 4092 : 4094)
+        .op(Op.i32GtU)
+        .op(Op.i32Or);
+    }
+    c.brIf(0);
+    c.get(P)
+      .memory(Op.i32Load, 2, layout.tlbPhys)
+      .get(L)
+      .i32(4095)
+      .op(Op.i32And)
+      .op(Op.i32Or)
+      .tee(PH);
+    c.i32(12).op(Op.i32ShrU).memory(Op.i32Load8U, 0, layout.codePage).brIf(0);
+    c.get(PH).get(value);
+    c.memory(size === 2 ? Op.i32Store : size === 1 ? Op.i32Store16 : Op.i32Store8, 0, 0);
+    c.br(1);
+    c.end();
+    c.i32(1).set(SL);
+    c.get(L)
+      .get(value)
+      .call(size === 2 ? F_WR32 : size === 1 ? F_WR16 : F_WR8);
+    c.get(AB).op(Op.i32Or).set(AB);
+    c.end();
+  }
+
+  // -- Instructions -------------------------------------------------------
+
+  /** Generates instruction `index`; returns whether it ends the block. */
+  instruction(
+    d: DecodedInstructions,
+    index: number,
+    offset: number,
+    size: number,
+    phys: number,
+    firstWord: number,
+  ): boolean {
+    this.d = d;
+    this.index = index;
+    this.offset = offset;
+    this.size = size;
+    this.wrote = false;
+    const ends = this.emit();
+    if (ends === null) {
+      this.generic(phys, firstWord);
+      return false;
+    }
+    if (!ends && this.wrote) {
+      // A slow-path write may have hit a page holding code (perhaps this block's).
+      this.c.get(AB);
+      this.open(Op.if);
+      this.leave();
+      this.close();
+    }
+    return ends;
+  }
+
+  /** Runs the instruction through the interpreter on its decoded slot (as block.ts's generic). */
+  private generic(phys: number, firstWord: number): void {
+    const c = this.c;
+    this.flush();
+    this.written();
+    this.faultPoint();
+    c.i32(phys & ((1 << 17) - 1))
+      .i32(phys)
+      .i32(firstWord);
+    c.get(E).i32(this.offset).op(Op.i32Add);
+    c.get(E).i32(this.nextOffset).op(Op.i32Add);
+    c.get(N).i32(this.index).op(Op.i32Add);
+    c.call(F_STEP);
+    c.begin(Op.if)
+      .get(N)
+      .i32(this.index + 1)
+      .op(Op.i32Add)
+      .op(Op.return)
+      .end();
+  }
+
+  /** ALU operation (ADD OR . . AND SUB XOR CMP) of d and s into r; its flag kind, or -1 for ADC/SBB. */
+  private alu(operation: number): number {
+    const c = this.c;
+    const code = [Op.i32Add, Op.i32Or, -1, -1, Op.i32And, Op.i32Sub, Op.i32Xor, Op.i32Sub][
+      operation
+    ];
+    c.get(D).get(S).op(code).set(R);
+    return [LazyOp.ADD, LazyOp.LOGIC, -1, -1, LazyOp.LOGIC, LazyOp.SUB, LazyOp.LOGIC, LazyOp.SUB][
+      operation
+    ];
+  }
+
+  /** Inline code for the hottest forms (block.ts's emit), or null for `generic` (nothing emitted then). */
+  private emit(): boolean | null {
+    const d = this.d;
+    const i = this.index;
+    const c = this.c;
+    const op = d.op[i];
+    const info = d.info[i];
+    if (info & (Info.A16 | Info.LOCK | Info.REP | Info.REPNE)) return null;
+    const mem = (info & Info.MEM) !== 0;
+    const reg = (d.modrm[i] >> 3) & 7;
+    const rm = d.modrm[i] & 7;
+    const immediate = d.immediate[i];
+    if (info & Info.O16) return this.emit16(mem, reg, rm);
+    if (op < 0x40 && (op & 7) < 6 && (op & 7) % 2 === 1) {
+      // ALU r/m32,r32 (form 1), r32,r/m32 (form 3), eax,imm32 (form 5).
+      const operation = op >> 3;
+      if (operation === 2 || operation === 3) return null;
+      const form = op & 7;
+      const store = operation !== 7;
+      if (form === 5) {
+        this.reg(0);
+        c.set(D).i32(immediate).set(S);
+        const kind = this.alu(operation);
+        this.produce(kind, D, S, R);
+        if (store) this.setRegLocal(0, R);
+        return false;
+      }
+      if (!mem) {
+        const dst = form === 1 ? rm : reg;
+        const src = form === 1 ? reg : rm;
+        if ((operation === 6 || operation === 5) && dst === src) {
+          // xor/sub r, r: 0 whatever the register held.
+          this.reg(dst);
+          c.tee(D).set(S).i32(0).set(R);
+          this.produce(operation === 6 ? LazyOp.LOGIC : LazyOp.SUB, D, S, R);
+          if (store) this.setRegLocal(dst, R);
+          return false;
+        }
+        this.reg(dst);
+        c.set(D);
+        this.reg(src);
+        c.set(S);
+        const kind = this.alu(operation);
+        this.produce(kind, D, S, R);
+        if (store) this.setRegLocal(dst, R);
+        return false;
+      }
+      if (form === 3 || operation === 7) {
+        this.faultPoint();
+        this.address(2, false);
+        this.read(2);
+        c.set(form === 3 ? S : D);
+        this.reg(reg);
+        c.set(form === 3 ? D : S);
+        const kind = this.alu(operation);
+        this.produce(kind, D, S, R);
+        if (store) this.setRegLocal(reg, R);
+        return false;
+      }
+      // Read-modify-write: the flags are recorded before the write, which may fault.
+      this.faultPoint();
+      this.address(2, true);
+      this.read(2);
+      c.set(D);
+      this.reg(reg);
+      c.set(S);
+      const kind = this.alu(operation);
+      this.produce(kind, D, S, R);
+      this.write(2, R);
+      return false;
+    }
+    switch (op) {
+      case 0x81:
+      case 0x83: {
+        if (reg === 2 || reg === 3) return null;
+        if (!mem) {
+          this.reg(rm);
+          c.set(D).i32(immediate).set(S);
+          const kind = this.alu(reg);
+          this.produce(kind, D, S, R);
+          if (reg !== 7) this.setRegLocal(rm, R);
+          return false;
+        }
+        this.faultPoint();
+        this.address(2, reg !== 7);
+        this.read(2);
+        c.set(D).i32(immediate).set(S);
+        const kind = this.alu(reg);
+        this.produce(kind, D, S, R);
+        if (reg !== 7) this.write(2, R);
+        return false;
+      }
+      case 0xf7: {
+        // Group 3: TEST imm (/0, /1), NOT (/2), NEG (/3, SUB from 0).
+        if (reg > 3) return null;
+        if (reg < 2) {
+          if (mem) {
+            this.faultPoint();
+            this.address(2, false);
+            this.read(2);
+          } else this.reg(rm);
+          c.set(D).i32(immediate).set(S);
+          c.get(D).get(S).op(Op.i32And).set(R);
+          this.produce(LazyOp.LOGIC, D, S, R);
+          return false;
+        }
+        if (mem) {
+          this.faultPoint();
+          this.address(2, true);
+          this.read(2);
+        } else this.reg(rm);
+        c.set(D);
+        if (reg === 2) c.get(D).i32(-1).op(Op.i32Xor).set(R);
+        else {
+          c.i32(0).get(D).op(Op.i32Sub).set(R);
+          this.produce(LazyOp.SUB, null, D, R);
+        }
+        if (mem) this.write(2, R);
+        else this.setRegLocal(rm, R);
+        return false;
+      }
+      case 0x85:
+      case 0xa9: {
+        if (op === 0xa9) {
+          this.reg(0);
+          c.set(D).i32(immediate).set(S);
+        } else if (!mem) {
+          this.reg(rm);
+          c.set(D);
+          this.reg(reg);
+          c.set(S);
+        } else {
+          this.faultPoint();
+          this.address(2, false);
+          this.read(2);
+          c.set(D);
+          this.reg(reg);
+          c.set(S);
+        }
+        c.get(D).get(S).op(Op.i32And).set(R);
+        this.produce(LazyOp.LOGIC, D, S, R);
+        return false;
+      }
+    }
+    if (op >= 0x40 && op <= 0x4f) {
+      // INC/DEC leave CF alone (SDM vol. 2 INC): `fc` keeps it.
+      const r = op & 7;
+      const decrement = op >= 0x48;
+      this.carryBeforeIncDec();
+      this.reg(r);
+      c.tee(D)
+        .i32(decrement ? -1 : 1)
+        .op(Op.i32Add)
+        .set(R);
+      c.i32(1).set(S);
+      this.setRegLocal(r, R);
+      this.produce(decrement ? INC_DEC_SUB : INC_DEC_ADD, D, S, R);
+      return false;
+    }
+    if (op >= 0x50 && op <= 0x57) {
+      if (!this.stack32) return null;
+      this.push(() => this.reg(op & 7));
+      return false;
+    }
+    if (op === 0x68 || op === 0x6a) {
+      if (!this.stack32) return null;
+      this.push(() => c.i32(immediate));
+      return false;
+    }
+    if (op >= 0x58 && op <= 0x5f) {
+      if (!this.stack32) return null;
+      this.pop();
+      this.setRegLocal(op & 7, V);
+      return false;
+    }
+    if (op >= 0xb8 && op <= 0xbf) {
+      this.setReg(op & 7, () => c.i32(immediate));
+      return false;
+    }
+    switch (op) {
+      case 0x89:
+        if (!mem) {
+          this.setReg(rm, () => this.reg(reg));
+          return false;
+        }
+        this.faultPoint();
+        this.address(2, true);
+        this.reg(reg);
+        c.set(V);
+        this.write(2, V);
+        return false;
+      case 0x88:
+        if (!mem) return null;
+        this.faultPoint();
+        this.address(0, true);
+        if (reg < 4) this.reg(reg);
+        else {
+          this.reg(reg - 4);
+          c.i32(8).op(Op.i32ShrU);
+        }
+        c.i32(255).op(Op.i32And).set(V);
+        this.write(0, V);
+        return false;
+      case 0x8a:
+        if (!mem) return null;
+        this.faultPoint();
+        this.address(0, false);
+        this.read(0);
+        c.set(V);
+        if (reg < 4) {
+          this.setReg(reg, () => {
+            this.reg(reg);
+            c.i32(-256).op(Op.i32And).get(V).op(Op.i32Or);
+          });
+        } else {
+          this.setReg(reg - 4, () => {
+            this.reg(reg - 4);
+            c.i32(-65281).op(Op.i32And).get(V).i32(8).op(Op.i32Shl).op(Op.i32Or);
+          });
+        }
+        return false;
+      case 0x8b:
+        if (!mem) {
+          this.setReg(reg, () => this.reg(rm));
+          return false;
+        }
+        this.faultPoint();
+        this.address(2, false);
+        this.read(2);
+        c.set(V);
+        this.setRegLocal(reg, V);
+        return false;
+      case 0xc7:
+        if (!mem) {
+          this.setReg(rm, () => c.i32(immediate));
+          return false;
+        }
+        this.faultPoint();
+        this.address(2, true);
+        c.i32(immediate).set(V);
+        this.write(2, V);
+        return false;
+      case 0x8d:
+        if (!mem) return null;
+        this.setReg(reg, () => this.offsetExpression());
+        return false;
+      case 0x1b6:
+      case 0x1b7:
+      case 0x1be:
+      case 0x1bf: {
+        const size = op & 1 ? 1 : 0;
+        const signed = op >= 0x1be;
+        if (!mem) {
+          if (size === 0 && rm >= 4) {
+            this.reg(rm - 4);
+            c.i32(8).op(Op.i32ShrU);
+          } else this.reg(rm);
+        } else {
+          this.faultPoint();
+          this.address(size, false);
+          this.read(size);
+        }
+        const shift = size === 0 ? 24 : 16;
+        if (signed) c.i32(shift).op(Op.i32Shl).i32(shift).op(Op.i32ShrS);
+        else c.i32(size === 0 ? 255 : 65535).op(Op.i32And);
+        c.set(V);
+        this.setRegLocal(reg, V);
+        return false;
+      }
+      case 0x69:
+      case 0x6b: {
+        // IMUL r32, r/m32, imm (as imul2): CF=OF when the product does not fit.
+        if (mem) {
+          this.faultPoint();
+          this.address(2, false);
+          this.read(2);
+        } else this.reg(rm);
+        c.tee(D).i32(immediate).op(Op.i32Mul).set(R);
+        this.resultOnly(() => {
+          c.get(D).op(Op.i64ExtendI32S).byte(Op.i64Const).s32(immediate).op(Op.i64Mul);
+          c.get(R).op(Op.i64ExtendI32S).op(Op.i64Ne);
+          c.i32(CF | OF).op(Op.i32Mul);
+        });
+        this.setRegLocal(reg, R);
+        return false;
+      }
+      case 0xc1:
+      case 0xd1:
+        return this.shiftByConstant(op === 0xd1 ? 1 : immediate, mem, reg, rm);
+      case 0xd3:
+        return this.shiftByCl(mem, reg, rm);
+      case 0x90:
+        return false;
+      case 0xe9:
+      case 0xeb: {
+        const target = this.nextOffset + immediate;
+        if (target === 0) this.loopBack();
+        else this.exitTo(target);
+        return true;
+      }
+      case 0xe8:
+        if (!this.stack32) return null;
+        this.push(() => c.get(E).i32(this.nextOffset).op(Op.i32Add));
+        this.exitTo(this.nextOffset + immediate);
+        return true;
+      case 0xc3:
+        if (!this.stack32) return null;
+        this.pop();
+        this.exit(() => c.get(V), this.index + 1);
+        return true;
+    }
+    if (op >= 0x140 && op <= 0x14f) {
+      // CMOVcc: the source is read (and may fault) whatever the condition.
+      if (mem) {
+        this.faultPoint();
+        this.address(2, false);
+        this.read(2);
+      } else this.reg(rm);
+      c.set(V);
+      this.condition(op & 15);
+      c.begin(Op.if);
+      this.setRegLocal(reg, V);
+      c.end();
+      return false;
+    }
+    if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+      // Jcc: the fall-through path stays in the block (a side exit when taken).
+      const target = this.nextOffset + immediate;
+      this.condition(op & 15);
+      this.open(Op.if);
+      if (target === 0) this.loopBack();
+      else this.exitTo(target);
+      this.close();
+      return false;
+    }
+    return null;
+  }
+
+  /** Shifts and rotates by a constant (block.ts: as shift32; memory as shiftGroup). */
+  private shiftByConstant(
+    immediate: number,
+    mem: boolean,
+    reg: number,
+    rm: number,
+  ): boolean | null {
+    const c = this.c;
+    if (mem && reg < 4) return null;
+    const count = immediate & 31;
+    if (count === 0 && !mem) return false;
+    if (reg < 4) {
+      // Rotates: CF/OF over a record pending in the locals, else the interpreter.
+      if (reg > 1 || this.pending === NONE || this.pending === UNKNOWN) return null;
+      this.reg(rm);
+      c.set(D);
+      if (count === 0) return false;
+      c.get(D)
+        .i32(count)
+        .op(reg === 0 ? Op.i32Rotl : Op.i32Rotr)
+        .set(R);
+      if (reg === 0) {
+        // CF = bit 0 of the result; OF = CF xor the result's top bit.
+        c.get(R).i32(1).op(Op.i32And).tee(V);
+        c.get(R).i32(31).op(Op.i32ShrU).get(V).op(Op.i32Xor).i32(OF).op(Op.i32Mul).op(Op.i32Or);
+      } else {
+        c.get(R).i32(31).op(Op.i32ShrU);
+        c.get(R).get(R).i32(1).op(Op.i32Shl).op(Op.i32Xor).i32(31).op(Op.i32ShrU);
+        c.i32(OF).op(Op.i32Mul).op(Op.i32Or);
+      }
+      c.set(FO);
+      const kind = this.pending >= ROTATED ? this.pending : this.pending + ROTATED;
+      c.i32(kind).set(FK);
+      this.pending = kind;
+      this.known = kind;
+      this.setRegLocal(rm, R);
+      return false;
+    }
+    if (mem) {
+      this.faultPoint();
+      this.address(2, true);
+      this.read(2);
+    } else this.reg(rm);
+    c.set(D);
+    if (count === 0) {
+      c.get(D).set(R);
+    } else {
+      this.shiftCode(reg, () => c.i32(count));
+      this.resultOnly(() => this.shiftFlags(reg, () => c.i32(count)));
+    }
+    if (mem) this.write(2, R);
+    else this.setRegLocal(rm, R);
+    return false;
+  }
+
+  /** SHL/SHR/SAR by CL: a count of 0 (mod 32) changes nothing, so the record is this one or the previous (`fk`). */
+  private shiftByCl(mem: boolean, reg: number, rm: number): boolean | null {
+    const c = this.c;
+    if (reg < 4) return null;
+    if (mem) {
+      this.faultPoint();
+      this.address(2, true);
+      this.read(2);
+      c.set(D);
+    }
+    this.reg(1);
+    c.i32(31).op(Op.i32And).tee(T);
+    if (mem) c.get(D).set(R);
+    c.begin(Op.if);
+    if (!mem) {
+      this.reg(rm);
+      c.set(D);
+    }
+    this.shiftCode(reg, () => c.get(T));
+    this.resultOnly(() => this.shiftFlags(reg, () => c.get(T)));
+    this.pending = UNKNOWN;
+    this.known = null;
+    if (!mem) this.setRegLocal(rm, R);
+    c.end();
+    if (mem) this.write(2, R);
+    return false;
+  }
+
+  /** r = d shifted by the count `count` pushes (1-31). */
+  private shiftCode(reg: number, count: () => void): void {
+    const c = this.c;
+    c.get(D);
+    count();
+    c.op(reg === 5 ? Op.i32ShrU : reg === 7 ? Op.i32ShrS : Op.i32Shl).set(R);
+  }
+
+  /** Pushes the shift's CF | OF (block.ts shift32's concrete flags). */
+  private shiftFlags(reg: number, count: () => void): void {
+    const c = this.c;
+    if (reg === 5) {
+      // CF = last bit out; OF = the operand's top bit.
+      c.get(D);
+      count();
+      c.i32(1).op(Op.i32Sub).op(Op.i32ShrU).i32(1).op(Op.i32And);
+      c.get(D).i32(31).op(Op.i32ShrU).i32(OF).op(Op.i32Mul).op(Op.i32Or);
+    } else if (reg === 7) {
+      c.get(D);
+      count();
+      c.i32(1).op(Op.i32Sub).op(Op.i32ShrS).i32(1).op(Op.i32And);
+    } else {
+      // CF = last bit out; OF = CF xor the result's top bit.
+      c.get(D).i32(32);
+      count();
+      c.op(Op.i32Sub).op(Op.i32ShrU).i32(1).op(Op.i32And).tee(V);
+      c.get(R).i32(31).op(Op.i32ShrU).get(V).op(Op.i32Xor).i32(OF).op(Op.i32Mul).op(Op.i32Or);
+    }
+  }
+
+  /** 16-bit forms (as setReg(1, ...)/writeLin16), or null. */
+  private emit16(mem: boolean, reg: number, rm: number): boolean | null {
+    const c = this.c;
+    switch (this.d.op[this.index]) {
+      case 0x8b:
+        if (!mem) this.reg(rm);
+        else {
+          this.faultPoint();
+          this.address(1, false);
+          this.read(1);
+        }
+        c.i32(65535).op(Op.i32And).set(V);
+        this.setReg(reg, () => {
+          this.reg(reg);
+          c.i32(-65536).op(Op.i32And).get(V).op(Op.i32Or);
+        });
+        return false;
+      case 0x89:
+        if (!mem) return null;
+        this.faultPoint();
+        this.address(1, true);
+        this.reg(reg);
+        c.set(V);
+        this.write(1, V);
+        return false;
+      default:
+        return null;
+    }
+  }
+
+  /** PUSH of a 32-bit value (as push32: the write first, ESP after it). */
+  private push(value: () => void): void {
+    const c = this.c;
+    this.faultPoint();
+    value();
+    c.set(V);
+    this.reg(4);
+    c.i32(4).op(Op.i32Sub).set(T);
+    this.linear(2, () => c.get(T), 2, true);
+    this.write(2, V);
+    this.setRegLocal(4, T);
+  }
+
+  /** POP of a 32-bit value into `v` (as pop32: the read first, ESP after it; the caller stores v). */
+  private pop(): void {
+    const c = this.c;
+    this.faultPoint();
+    this.reg(4);
+    c.set(T);
+    this.linear(2, () => c.get(T), 2, false);
+    this.read(2);
+    c.set(V);
+    this.setReg(4, () => c.get(T).i32(4).op(Op.i32Add));
+  }
+
+  // -- The function -------------------------------------------------------
+
+  /** The module: entry guards, the body in try (and loop), the fault catch. */
+  finish(
+    phys: number,
+    end: number,
+    count: number,
+    ended: boolean,
+    view: DataView,
+  ): Uint8Array<ArrayBuffer> {
+    const layout = this.layout;
+    if (!ended) this.exit(() => this.c.get(E).i32(end).op(Op.i32Add), count);
+    const f = new CodeWriter();
+    // Guards: the stack size and the segments assumed flat, then the code
+    // bytes (an external write that bypassed invalidateCode makes the
+    // block refuse to run, as the interpreter's first-word check re-decodes).
+    f.i32(0)
+      .memory(Op.i32Load, 2, layout.scratch + 4 * WASM_STACK32)
+      .i32(this.stack32 ? 1 : 0);
+    f.op(Op.i32Ne);
+    for (const [seg, base] of this.assumed) {
+      f.i32(0)
+        .memory(Op.i32Load8U, 0, layout.segCheck + seg)
+        .op(Op.i32Or);
+      f.i32(0)
+        .memory(Op.i32Load, 2, layout.segBase + 4 * seg)
+        .i32(base)
+        .op(Op.i32Ne)
+        .op(Op.i32Or);
+    }
+    for (let at = phys & ~3; at < phys + end; at += 4) {
+      f.i32(0).memory(Op.i32Load, 2, at).i32(view.getInt32(at, true)).op(Op.i32Ne).op(Op.i32Or);
+    }
+    f.begin(Op.if).i32(-1).op(Op.return).end();
+    f.i32(0)
+      .memory(Op.i32Load, 2, layout.scratch + 4 * WASM_READ_NEED)
+      .tee(RN);
+    f.i32(T_MMIO).op(Op.i32Or).set(RNM);
+    f.i32(0)
+      .memory(Op.i32Load, 2, layout.scratch + 4 * WASM_WRITE_NEED)
+      .tee(WN);
+    f.i32(T_MMIO).op(Op.i32Or).set(WNM);
+    f.i32(-1).set(FK);
+    f.begin(Op.try);
+    if (this.loops) f.begin(Op.loop);
+    f.append(this.c.toBytes());
+    if (this.loops) f.end();
+    f.op(Op.catchAll);
+    f.get(E).get(FI).i32(4095).op(Op.i32And).op(Op.i32Add);
+    f.get(N).get(FI).i32(12).op(Op.i32ShrU).op(Op.i32Add);
+    f.get(FK).get(FD).get(FS).get(FR).get(FC).get(FO).call(F_FIX);
+    f.byte(Op.rethrow).u32(0);
+    f.end();
+    f.op(Op.unreachable);
+    return encodeModule({
+      memory: { module: "k", field: "m", minimumPages: 1 },
+      imports: IMPORTS,
+      functions: [{ type: fn(2, 1), locals: LOCALS, body: f, export: "b" }],
+    });
+  }
+}
