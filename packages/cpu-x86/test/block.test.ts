@@ -168,10 +168,14 @@ function snapshot(cpu: X86Cpu): string {
   return JSON.stringify({ ...state, fpu: undefined, hash });
 }
 
-describe("block tier", () => {
+describe.each([
+  { tier: "JavaScript", wasm: false },
+  { tier: "WebAssembly", wasm: true },
+])("block tier ($tier)", ({ tier, wasm }) => {
   it("matches the interpreter slice by slice (faults mid-block, self-modifying code, budgets)", () => {
     const code = assemble(PROGRAM);
-    const compiled = createFlatCpu(code, { jit: true, jitThreshold: 1 });
+    const compiled = createFlatCpu(code, { jit: true, jitThreshold: 1, wasm });
+    expect(compiled.wasmTier !== null).toBe(wasm);
     const interpreted = createFlatCpu(code, { jit: false });
     const next = random(12);
     let slices = 0;
@@ -190,7 +194,7 @@ describe("block tier", () => {
     expect(view.getUint32(0x9000 + 12, true)).toBe(50); // #PF taken 2 x 50 times, resumed
     expect(compiled.blocks?.compiled ?? 0).toBeGreaterThan(10);
     console.log(
-      `block tier lockstep: ${slices} slices, ${compiled.instructionsRetired} instructions, ${compiled.blocks?.compiled} blocks compiled`,
+      `${tier} block tier lockstep: ${slices} slices, ${compiled.instructionsRetired} instructions, ${compiled.blocks?.compiled} blocks compiled`,
     );
   });
 
@@ -198,7 +202,7 @@ describe("block tier", () => {
     const code = assemble("mov ecx, 1000\nl: dec ecx\njnz l\nhlt");
     const off = createFlatCpu(code, { jit: false });
     expect(off.blocks).toBeNull();
-    const on = createFlatCpu(code, { jitThreshold: 100 });
+    const on = createFlatCpu(code, { jitThreshold: 100, wasm });
     expect(on.run(100_000)).toBe(VcpuExitReason.Halt);
     expect(on.instructionsRetired).toBe(2002);
     expect(on.blocks?.compiled).toBeGreaterThan(0);

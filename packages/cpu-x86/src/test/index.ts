@@ -4,8 +4,9 @@
  * 32-bit protected-mode state of a Xen PVH entry, and a run-until-hlt loop.
  */
 import { VcpuExitReason } from "@kumo/abi";
+import { createGuestMemory, type GuestMemory } from "@kumo/mmu";
 import { Cr4 } from "../constants";
-import { X86Cpu, type X86CpuOptions } from "../cpu";
+import { X86_WASM_SCRATCH_BYTES, X86Cpu, type X86CpuOptions } from "../cpu";
 import { ramOnly } from "../memory";
 
 export interface FlatCpuOptions extends Partial<X86CpuOptions> {
@@ -17,14 +18,33 @@ export interface FlatCpuOptions extends Partial<X86CpuOptions> {
   stackPointer?: number;
   /** Set CR4.OSFXSR and OSXMMEXCPT, as an SSE-aware OS does (default false: a PVH entry has CR4 = 0). */
   sse?: boolean;
+  /**
+   * RAM in a WebAssembly.Memory with scratch for the CPU, so that its
+   * WebAssembly block tier runs (default false: plain RAM, the JavaScript tier).
+   */
+  wasm?: boolean;
+}
+
+/** RAM of `size` bytes holding `code` at `loadAddress`, as `options` ask. */
+function flatMemory(
+  code: Uint8Array,
+  size: number,
+  loadAddress: number,
+  options: FlatCpuOptions,
+): GuestMemory {
+  if (options.memory) return options.memory;
+  const memory = options.wasm
+    ? createGuestMemory({ ramSize: size, wasmScratch: X86_WASM_SCRATCH_BYTES })
+    : ramOnly(new Uint8Array(size));
+  memory.ram.u8.set(code, loadAddress);
+  return memory;
 }
 
 /** A CPU in flat 32-bit protected mode (paging off, CPL 0) with `code` loaded at `loadAddress`. */
 export function createFlatCpu(code: Uint8Array, options: FlatCpuOptions = {}): X86Cpu {
-  const ram = new Uint8Array(options.ramSize ?? 16 << 20);
   const loadAddress = options.loadAddress ?? 0x1000;
-  ram.set(code, loadAddress);
-  const cpu = new X86Cpu({ ...options, memory: options.memory ?? ramOnly(ram) });
+  const memory = flatMemory(code, options.ramSize ?? 16 << 20, loadAddress, options);
+  const cpu = new X86Cpu({ ...options, memory });
   cpu.setFlatProtectedMode(loadAddress, options.stackPointer ?? 0x80000);
   if (options.sse) cpu.writeCr4(cpu.cr4 | Cr4.OSFXSR | Cr4.OSXMMEXCPT);
   return cpu;
@@ -32,10 +52,9 @@ export function createFlatCpu(code: Uint8Array, options: FlatCpuOptions = {}): X
 
 /** A CPU in real mode at 0000:`loadAddress` (default 0x7c00) with `code` loaded there. */
 export function createRealModeCpu(code: Uint8Array, options: FlatCpuOptions = {}): X86Cpu {
-  const ram = new Uint8Array(options.ramSize ?? 1 << 20);
   const loadAddress = options.loadAddress ?? 0x7c00;
-  ram.set(code, loadAddress);
-  const cpu = new X86Cpu({ ...options, memory: options.memory ?? ramOnly(ram) });
+  const memory = flatMemory(code, options.ramSize ?? 1 << 20, loadAddress, options);
+  const cpu = new X86Cpu({ ...options, memory });
   cpu.setRealMode(0, loadAddress);
   cpu.regs[4] = options.stackPointer ?? 0x7000;
   return cpu;
