@@ -27,6 +27,7 @@
  * flags (`fix`), then rethrows, as the JavaScript tier's catch does.
  */
 import {
+  BLOCK_CACHE_SIZE,
   type BlockCache,
   type BlockFunction,
   type BlockHost,
@@ -60,7 +61,7 @@ const T_MMIO = 64;
 const CF = 1;
 const OF = 0x800;
 
-// Function indices of the imports (every module imports all of them, in this order).
+// The CPU's helpers, by index in the table every block module imports.
 const F_STEP = 0;
 const F_LZ = 1;
 const F_FIX = 2;
@@ -140,6 +141,14 @@ interface WasmHost extends BlockHost {
   getCF(): number;
 }
 
+/** Distinct signatures of the helpers: a module's types start with these (for call_indirect). */
+const HELPER_TYPES = [
+  ...new Map(IMPORTS.map((entry) => [JSON.stringify(entry.type), entry.type])).values(),
+];
+const HELPER_TYPE_INDEX = IMPORTS.map((entry) =>
+  HELPER_TYPES.findIndex((type) => JSON.stringify(type) === JSON.stringify(entry.type)),
+);
+
 /** Whether this host runs WebAssembly with exception handling (`try`/`catch_all`). */
 export function wasmTierSupported(): boolean {
   if (typeof WebAssembly !== "object") return false;
@@ -157,9 +166,14 @@ export function wasmTierSupported(): boolean {
 }
 
 /** A block's exported function behind the JavaScript signature (EIP is copied out of scratch). */
-function wrap(run: BlockFunction, cpu: BlockHost, exitEip: Int32Array): BlockFunction {
+function wrap(
+  run: (slot: number, eip: number, budget: number) => number,
+  slot: number,
+  cpu: BlockHost,
+  exitEip: Int32Array,
+): BlockFunction {
   return (eip, budget) => {
-    const count = run(eip, budget);
+    const count = run(slot, eip, budget);
     if (count >= 0) cpu.eip = exitEip[WASM_EXIT_EIP];
     return count;
   };
@@ -168,6 +182,10 @@ function wrap(run: BlockFunction, cpu: BlockHost, exitEip: Int32Array): BlockFun
 /** One CPU's WebAssembly tier: the imports its blocks share and the compiler. */
 export class WasmBlockTier {
   private readonly imports: WebAssembly.Imports;
+  /** The compiled blocks by block-cache slot (a stale entry is never called: the cache's tag says). */
+  private readonly blocks: WebAssembly.Table;
+  /** Runs the block in a slot: every block is entered through this one export. */
+  private readonly dispatch: (slot: number, eip: number, budget: number) => number;
   /** The tier's scratch words (`WASM_*`). */
   readonly words: Int32Array;
   private readonly fetcher: PhysicalFetcher;
@@ -188,54 +206,82 @@ export class WasmBlockTier {
     cache.helpers = helpers;
     const words = this.words;
     const { step, lz } = helpers;
-    this.imports = {
-      k: {
-        m: layout.memory,
-        step(slot: number, phys: number, word: number, start: number, next: number, index: number) {
-          if (step(slot, phys, word, start, next, index)) {
-            words[WASM_EXIT_EIP] = host.eip;
-            return 1;
-          }
-          return 0;
-        },
-        lz,
-        fix(
-          start: number,
-          done: number,
-          fk: number,
-          fd: number,
-          fs: number,
-          fr: number,
-          fc: number,
-          fo: number,
-        ) {
-          host.startEip = start;
-          host.blockDone = done;
-          if (fk >= 0) lz(fk, fd, fs, fr, fc, fo);
-        },
-        rd32: (l: number) => host.readLin32(l),
-        rd16: (l: number) => host.readLin16(l),
-        rd8: (l: number) => host.readLin8(l),
-        wr32(l: number, v: number) {
-          host.writeLin32(l, v);
-          return host.blockAbort ? 1 : 0;
-        },
-        wr16(l: number, v: number) {
-          host.writeLin16(l, v);
-          return host.blockAbort ? 1 : 0;
-        },
-        wr8(l: number, v: number) {
-          host.writeLin8(l, v);
-          return host.blockAbort ? 1 : 0;
-        },
-        chk(seg: number, offset: number, size: number, write: number) {
-          host.checkSegment(seg, offset, size, write !== 0);
-        },
-        cond: (cc: number) => (host.condition(cc) ? 1 : 0),
-        carry: () => (host.lazy & CF ? host.getCF() : host.flagsRaw & CF),
-        ev: () => (host.eventCheck ? 1 : 0),
+    const functions: Record<string, (...args: number[]) => number | void> = {
+      step(slot: number, phys: number, word: number, start: number, next: number, index: number) {
+        if (step(slot, phys, word, start, next, index)) {
+          words[WASM_EXIT_EIP] = host.eip;
+          return 1;
+        }
+        return 0;
       },
+      lz,
+      fix(
+        start: number,
+        done: number,
+        fk: number,
+        fd: number,
+        fs: number,
+        fr: number,
+        fc: number,
+        fo: number,
+      ) {
+        host.startEip = start;
+        host.blockDone = done;
+        if (fk >= 0) lz(fk, fd, fs, fr, fc, fo);
+      },
+      rd32: (l: number) => host.readLin32(l),
+      rd16: (l: number) => host.readLin16(l),
+      rd8: (l: number) => host.readLin8(l),
+      wr32(l: number, v: number) {
+        host.writeLin32(l, v);
+        return host.blockAbort ? 1 : 0;
+      },
+      wr16(l: number, v: number) {
+        host.writeLin16(l, v);
+        return host.blockAbort ? 1 : 0;
+      },
+      wr8(l: number, v: number) {
+        host.writeLin8(l, v);
+        return host.blockAbort ? 1 : 0;
+      },
+      chk(seg: number, offset: number, size: number, write: number) {
+        host.checkSegment(seg, offset, size, write !== 0);
+      },
+      cond: (cc: number) => (host.condition(cc) ? 1 : 0),
+      carry: () => (host.lazy & CF ? host.getCF() : host.flagsRaw & CF),
+      ev: () => (host.eventCheck ? 1 : 0),
     };
+    // The helpers enter WebAssembly once, through a module that imports
+    // and re-exports them into a table: a block module then imports only
+    // the memory and the table. Importing functions costs V8 a wrapper
+    // compilation per import and module (about 0.2 ms for these), five
+    // times what the rest of a small block's compilation costs.
+    const bytes = encodeModule({
+      imports: IMPORTS,
+      functions: [],
+      exports: IMPORTS.map((entry, index) => ({ name: entry.field, index })),
+    });
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { k: functions })
+      .exports as Record<string, WebAssembly.ExportValue>;
+    const table = new WebAssembly.Table({ element: "anyfunc", initial: IMPORTS.length });
+    IMPORTS.forEach((entry, index) => {
+      table.set(index, exports[entry.field]);
+    });
+    this.imports = { k: { m: layout.memory, t: table } };
+    // One export enters every block (call_indirect by slot): V8 calls a
+    // WebAssembly export through a generic wrapper until that export is
+    // hot, so one entry per block would pay the generic one for each.
+    this.blocks = new WebAssembly.Table({ element: "anyfunc", initial: BLOCK_CACHE_SIZE });
+    const dispatch = new CodeWriter().get(1).get(2).get(0).callIndirect(0);
+    const dispatcher = encodeModule({
+      types: [fn(2, 1)],
+      table: { module: "k", field: "b", minimum: BLOCK_CACHE_SIZE },
+      imports: [],
+      functions: [{ type: fn(3, 1), locals: 0, body: dispatch, export: "run" }],
+    });
+    this.dispatch = new WebAssembly.Instance(new WebAssembly.Module(dispatcher), {
+      k: { b: this.blocks },
+    }).exports.run as (slot: number, eip: number, budget: number) => number;
   }
 
   /**
@@ -289,11 +335,20 @@ export class WasmBlockTier {
     const bytes = block.finish(phys, offset, count, ended, view);
     const module = new WebAssembly.Module(bytes);
     const instance = new WebAssembly.Instance(module, this.imports);
+    const slot = phys & (BLOCK_CACHE_SIZE - 1);
+    this.blocks.set(slot, instance.exports.b);
     this.compiled++;
     return {
-      code: wrap(instance.exports.b as BlockFunction, cpu, this.words),
+      code: wrap(this.dispatch, slot, cpu, this.words),
       length: count,
     };
+  }
+}
+
+/** A block's code writer: `helper(f)` calls the CPU's helper `f` through the imported table. */
+class BlockCodeWriter extends CodeWriter {
+  helper(index: number): this {
+    return this.i32(index).callIndirect(HELPER_TYPE_INDEX[index]);
   }
 }
 
@@ -303,7 +358,7 @@ const UNKNOWN = -2;
 
 /** Generates one block's function (see block.ts's InstructionEmitter for the JavaScript twin). */
 class BlockEmitter {
-  readonly c = new CodeWriter();
+  readonly c = new BlockCodeWriter();
   /** Instructions in the block (the loop-back's whole-pass budget test). */
   length = 0;
   /** Blocks opened inside the loop body (a branch to the loop head crosses them). */
@@ -367,7 +422,7 @@ class BlockEmitter {
     const c = this.c;
     if (kind === null) c.get(FK);
     else c.i32(kind);
-    c.get(FD).get(FS).get(FR).get(FC).get(FO).call(F_LZ);
+    c.get(FD).get(FS).get(FR).get(FC).get(FO).helper(F_LZ);
   }
 
   private exitFlush(): void {
@@ -444,7 +499,7 @@ class BlockEmitter {
           return;
         }
         this.flush();
-        c.call(F_CARRY).set(FC);
+        c.helper(F_CARRY).set(FC);
     }
   }
 
@@ -456,7 +511,7 @@ class BlockEmitter {
   private condition(cc: number): void {
     if (!this.conditionFromLocals(cc >> 1, this.known)) {
       this.flush();
-      this.c.i32(cc).call(F_CONDITION);
+      this.c.i32(cc).helper(F_CONDITION);
       return;
     }
     if (cc & 1) this.c.op(Op.i32Eqz);
@@ -597,7 +652,7 @@ class BlockEmitter {
     // Only a slow path (MMIO, a page walk) can have made an event pending.
     c.get(SL);
     this.open(Op.if);
-    c.i32(0).set(SL).call(F_EVENT);
+    c.i32(0).set(SL).helper(F_EVENT);
     this.open(Op.if);
     this.exit(() => c.get(E), 0);
     this.close();
@@ -644,7 +699,7 @@ class BlockEmitter {
         .get(O)
         .i32(1 << size)
         .i32(write ? 1 : 0)
-        .call(F_CHECK_SEGMENT)
+        .helper(F_CHECK_SEGMENT)
         .end();
       c.i32(0)
         .memory(Op.i32Load, 2, layout.segBase + 4 * seg)
@@ -684,7 +739,7 @@ class BlockEmitter {
     c.memory(size === 2 ? Op.i32Load : size === 1 ? Op.i32Load16U : Op.i32Load8U, 0, 0);
     c.op(Op.else);
     c.i32(1).set(SL);
-    c.get(L).call(size === 2 ? F_RD32 : size === 1 ? F_RD16 : F_RD8);
+    c.get(L).helper(size === 2 ? F_RD32 : size === 1 ? F_RD16 : F_RD8);
     c.end();
   }
 
@@ -720,7 +775,7 @@ class BlockEmitter {
     c.i32(1).set(SL);
     c.get(L)
       .get(value)
-      .call(size === 2 ? F_WR32 : size === 1 ? F_WR16 : F_WR8);
+      .helper(size === 2 ? F_WR32 : size === 1 ? F_WR16 : F_WR8);
     c.get(AB).op(Op.i32Or).set(AB);
     c.end();
   }
@@ -768,7 +823,7 @@ class BlockEmitter {
     c.get(E).i32(this.offset).op(Op.i32Add);
     c.get(E).i32(this.nextOffset).op(Op.i32Add);
     c.get(N).i32(this.index).op(Op.i32Add);
-    c.call(F_STEP);
+    c.helper(F_STEP);
     c.begin(Op.if)
       .get(N)
       .i32(this.index + 1)
@@ -1307,7 +1362,7 @@ class BlockEmitter {
   ): Uint8Array<ArrayBuffer> {
     const layout = this.layout;
     if (!ended) this.exit(() => this.c.get(E).i32(end).op(Op.i32Add), count);
-    const f = new CodeWriter();
+    const f = new BlockCodeWriter();
     // Guards: the stack size and the segments assumed flat, then the code
     // bytes (an external write that bypassed invalidateCode makes the
     // block refuse to run, as the interpreter's first-word check re-decodes).
@@ -1345,13 +1400,15 @@ class BlockEmitter {
     f.op(Op.catchAll);
     f.get(E).get(FI).i32(4095).op(Op.i32And).op(Op.i32Add);
     f.get(N).get(FI).i32(12).op(Op.i32ShrU).op(Op.i32Add);
-    f.get(FK).get(FD).get(FS).get(FR).get(FC).get(FO).call(F_FIX);
+    f.get(FK).get(FD).get(FS).get(FR).get(FC).get(FO).helper(F_FIX);
     f.byte(Op.rethrow).u32(0);
     f.end();
     f.op(Op.unreachable);
     return encodeModule({
+      types: HELPER_TYPES,
       memory: { module: "k", field: "m", minimumPages: 1 },
-      imports: IMPORTS,
+      table: { module: "k", field: "t", minimum: IMPORTS.length },
+      imports: [],
       functions: [{ type: fn(2, 1), locals: LOCALS, body: f, export: "b" }],
     });
   }

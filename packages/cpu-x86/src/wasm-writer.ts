@@ -27,6 +27,7 @@ export const Op = {
   brIf: 0x0d,
   return: 0x0f,
   call: 0x10,
+  callIndirect: 0x11,
   catchAll: 0x19,
   drop: 0x1a,
   select: 0x1b,
@@ -93,7 +94,13 @@ export class ByteWriter {
   }
 
   append(bytes: Uint8Array): this {
-    for (let i = 0; i < bytes.length; i++) this.byte(bytes[i]);
+    if (this.length + bytes.length > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + bytes.length));
+      grown.set(this.bytes);
+      this.bytes = grown;
+    }
+    this.bytes.set(bytes, this.length);
+    this.length += bytes.length;
     return this;
   }
 
@@ -163,6 +170,11 @@ export class CodeWriter extends ByteWriter {
     return this.byte(Op.call).u32(func);
   }
 
+  /** `call_indirect` through table 0 with type `typeIndex` (the table index is on the stack). */
+  callIndirect(typeIndex: number): this {
+    return this.byte(Op.callIndirect).u32(typeIndex).byte(0);
+  }
+
   /** A load or store with a memarg: alignment hint (log2 bytes) and constant offset. */
   memory(opcode: number, align: number, offset: number): this {
     return this.byte(opcode).u32(align).u32(offset);
@@ -209,10 +221,16 @@ export interface FunctionDefinition {
 }
 
 export interface ModuleDefinition {
+  /** Types given indices 0, 1, ... in this order (for `call_indirect`), before any other. */
+  types?: FunctionType[];
   /** Imported memory (module, field), with its minimum page count. */
   memory?: { module: string; field: string; minimumPages: number };
+  /** Imported table of functions (module, field), with its minimum length. */
+  table?: { module: string; field: string; minimum: number };
   imports: FunctionImport[];
   functions: FunctionDefinition[];
+  /** Further exports by function index (imports count first). */
+  exports?: { name: string; index: number }[];
 }
 
 const typeKey = (type: FunctionType): string =>
@@ -240,6 +258,7 @@ export function encodeModule(definition: ModuleDefinition): Uint8Array<ArrayBuff
     }
     return index;
   };
+  for (const type of definition.types ?? []) indexOf(type);
   const importTypes = definition.imports.map((entry) => indexOf(entry.type));
   const functionTypes = definition.functions.map((entry) => indexOf(entry.type));
 
@@ -256,15 +275,19 @@ export function encodeModule(definition: ModuleDefinition): Uint8Array<ArrayBuff
   section(out, 1, typeSection);
 
   const memory = definition.memory;
-  const importSection = new ByteWriter().u32(definition.imports.length + (memory ? 1 : 0));
+  const table = definition.table;
+  const importSection = new ByteWriter().u32(
+    definition.imports.length + (memory ? 1 : 0) + (table ? 1 : 0),
+  );
   if (memory) {
     // Limits flag 0: a minimum only, so any larger memory matches (spec 5.3.4).
-    importSection
-      .name(memory.module)
-      .name(memory.field)
-      .byte(0x02)
-      .byte(0)
-      .u32(memory.minimumPages);
+    importSection.name(memory.module).name(memory.field).byte(0x02).byte(0);
+    importSection.u32(memory.minimumPages);
+  }
+  if (table) {
+    // funcref (0x70), minimum only.
+    importSection.name(table.module).name(table.field).byte(0x01).byte(0x70).byte(0);
+    importSection.u32(table.minimum);
   }
   definition.imports.forEach((entry, i) => {
     importSection.name(entry.module).name(entry.field).byte(0x00).u32(importTypes[i]);
@@ -277,7 +300,8 @@ export function encodeModule(definition: ModuleDefinition): Uint8Array<ArrayBuff
 
   const exported = definition.functions
     .map((entry, i) => ({ name: entry.export, index: definition.imports.length + i }))
-    .filter((entry): entry is { name: string; index: number } => entry.name !== undefined);
+    .filter((entry): entry is { name: string; index: number } => entry.name !== undefined)
+    .concat(definition.exports ?? []);
   const exportSection = new ByteWriter().u32(exported.length);
   for (const entry of exported) exportSection.name(entry.name).byte(0x00).u32(entry.index);
   section(out, 7, exportSection);
