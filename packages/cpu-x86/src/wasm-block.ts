@@ -56,6 +56,15 @@ export const WASM_WRITE_NEED = 1;
 export const WASM_STACK32 = 2;
 /** EIP after a block: the CPU's `eip` is a JavaScript field the module cannot set. */
 const WASM_EXIT_EIP = 3;
+/**
+ * A lazy-flag record a block flushed (kind, dst, src, result, carry,
+ * rotated: `lz`'s arguments; kind -1: none), applied by JavaScript before
+ * anything reads the CPU's flags (`sync`): a call from WebAssembly into
+ * JavaScript costs more than six stores, and blocks flush at most exits.
+ * Every record sets all six arithmetic flags, so a newer one replaces an
+ * unapplied older one.
+ */
+const WASM_FLAGS = 8;
 
 const T_MMIO = 64;
 const CF = 1;
@@ -63,18 +72,17 @@ const OF = 0x800;
 
 // The CPU's helpers, by index in the table every block module imports.
 const F_STEP = 0;
-const F_LZ = 1;
-const F_FIX = 2;
-const F_RD32 = 3;
-const F_RD16 = 4;
-const F_RD8 = 5;
-const F_WR32 = 6;
-const F_WR16 = 7;
-const F_WR8 = 8;
-const F_CHECK_SEGMENT = 9;
-const F_CONDITION = 10;
-const F_CARRY = 11;
-const F_EVENT = 12;
+const F_FIX = 1;
+const F_RD32 = 2;
+const F_RD16 = 3;
+const F_RD8 = 4;
+const F_WR32 = 5;
+const F_WR16 = 6;
+const F_WR8 = 7;
+const F_CHECK_SEGMENT = 8;
+const F_CONDITION = 9;
+const F_CARRY = 10;
+const F_EVENT = 11;
 
 const fn = (params: number, results: number): FunctionImport["type"] => ({
   params: new Array(params).fill(I32),
@@ -82,7 +90,6 @@ const fn = (params: number, results: number): FunctionImport["type"] => ({
 });
 const IMPORTS: FunctionImport[] = [
   { module: "k", field: "step", type: fn(6, 1) },
-  { module: "k", field: "lz", type: fn(6, 0) },
   { module: "k", field: "fix", type: fn(8, 0) },
   { module: "k", field: "rd32", type: fn(1, 1) },
   { module: "k", field: "rd16", type: fn(1, 1) },
@@ -170,11 +177,15 @@ function wrap(
   run: (slot: number, eip: number, budget: number) => number,
   slot: number,
   cpu: BlockHost,
-  exitEip: Int32Array,
+  words: Int32Array,
+  sync: () => void,
 ): BlockFunction {
   return (eip, budget) => {
     const count = run(slot, eip, budget);
-    if (count >= 0) cpu.eip = exitEip[WASM_EXIT_EIP];
+    if (count >= 0) {
+      cpu.eip = words[WASM_EXIT_EIP];
+      sync();
+    }
     return count;
   };
 }
@@ -188,6 +199,8 @@ export class WasmBlockTier {
   private readonly dispatch: (slot: number, eip: number, budget: number) => number;
   /** The tier's scratch words (`WASM_*`). */
   readonly words: Int32Array;
+  /** Applies a lazy-flag record a block left in scratch to the CPU. */
+  private readonly sync: () => void;
   private readonly fetcher: PhysicalFetcher;
   /** Modules compiled (for tests and profiling). */
   compiled = 0;
@@ -206,8 +219,17 @@ export class WasmBlockTier {
     cache.helpers = helpers;
     const words = this.words;
     const { step, lz } = helpers;
-    const functions: Record<string, (...args: number[]) => number | void> = {
+    words[WASM_FLAGS] = -1;
+    const sync = (): void => {
+      if (words[WASM_FLAGS] >= 0) {
+        lz(words[8], words[9], words[10], words[11], words[12], words[13]);
+        words[WASM_FLAGS] = -1;
+      }
+    };
+    this.sync = sync;
+    const functions: Record<string, (...args: never[]) => unknown> = {
       step(slot: number, phys: number, word: number, start: number, next: number, index: number) {
+        sync();
         if (step(slot, phys, word, start, next, index)) {
           words[WASM_EXIT_EIP] = host.eip;
           return 1;
@@ -339,7 +361,7 @@ export class WasmBlockTier {
     this.blocks.set(slot, instance.exports.b);
     this.compiled++;
     return {
-      code: wrap(this.dispatch, slot, cpu, this.words),
+      code: wrap(this.dispatch, slot, cpu, this.words, this.sync),
       length: count,
     };
   }
@@ -418,11 +440,19 @@ class BlockEmitter {
 
   // -- Flags (block.ts FlagState) ------------------------------------------
 
+  /** Stores the record (kind `kind`, or the `fk` local's) for JavaScript to apply (WASM_FLAGS). */
   private callLz(kind: number | null): void {
     const c = this.c;
+    const at = this.layout.scratch + 4 * WASM_FLAGS;
+    c.i32(0);
     if (kind === null) c.get(FK);
     else c.i32(kind);
-    c.get(FD).get(FS).get(FR).get(FC).get(FO).helper(F_LZ);
+    c.memory(Op.i32Store, 2, at);
+    [FD, FS, FR, FC, FO].forEach((local, i) => {
+      c.i32(0)
+        .get(local)
+        .memory(Op.i32Store, 2, at + 4 * (i + 1));
+    });
   }
 
   private exitFlush(): void {
