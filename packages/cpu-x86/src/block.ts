@@ -155,8 +155,8 @@ const FACTORY_PARAMETERS = [
 
 /** Compiled blocks by physical address, invalidated with the decode cache's code pages. */
 export class BlockCache {
-  readonly tag = new Int32Array(BLOCK_CACHE_SIZE).fill(EMPTY_TAG);
-  readonly length = new Uint8Array(BLOCK_CACHE_SIZE);
+  readonly tag: Int32Array;
+  readonly length: Uint8Array;
   readonly code: (BlockFunction | undefined)[] = new Array(BLOCK_CACHE_SIZE).fill(undefined);
   /** Interpreted executions per start slot. */
   readonly hot = new Uint32Array(BLOCK_CACHE_SIZE);
@@ -167,7 +167,10 @@ export class BlockCache {
   /** Blocks compiled (for tests and `--stats`). */
   compiled = 0;
 
-  constructor(pages: number, threshold: number) {
+  /** `arrays`: where to keep tags and lengths (WebAssembly memory, for the WebAssembly tier's dispatcher). */
+  constructor(pages: number, threshold: number, arrays?: { tag: Int32Array; length: Uint8Array }) {
+    this.tag = (arrays?.tag ?? new Int32Array(BLOCK_CACHE_SIZE)).fill(EMPTY_TAG);
+    this.length = arrays?.length ?? new Uint8Array(BLOCK_CACHE_SIZE);
     this.pageInvalidations = new Uint8Array(pages);
     this.threshold = Math.max(1, threshold);
   }

@@ -10,7 +10,13 @@ import {
   VcpuShutdownKind,
 } from "@kumo/abi";
 import { type GuestMemory, TlbPermission, X86PageWalker, X86WalkFlags } from "@kumo/mmu";
-import { BlockCache, type BlockFunction, compileBlock, DEFAULT_JIT_THRESHOLD } from "./block";
+import {
+  BLOCK_CACHE_SIZE,
+  BlockCache,
+  type BlockFunction,
+  compileBlock,
+  DEFAULT_JIT_THRESHOLD,
+} from "./block";
 import { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Vector } from "./constants";
 import { type CpuModel, defaultCpuModel } from "./cpuid";
 import {
@@ -26,6 +32,7 @@ import { emms, executeSimd, loadStoreMxcsr } from "./sse";
 import { loadState, saveState, type X86CpuState } from "./state";
 import {
   DEFAULT_WASM_JIT_THRESHOLD,
+  WASM_EXEC_NEED,
   WASM_READ_NEED,
   WASM_STACK32,
   WASM_WRITE_NEED,
@@ -201,6 +208,10 @@ export interface X86WasmLayout {
   readonly tlbPhys: number;
   /** Pages holding decoded code: Uint8Array(ramSize / 4096). */
   readonly codePage: number;
+  /** The block cache's tags (`BlockCache.tag`): Int32Array(BLOCK_CACHE_SIZE), for chaining blocks. */
+  readonly blockTag: number;
+  /** The block cache's lengths (`BlockCache.length`): Uint8Array(BLOCK_CACHE_SIZE). */
+  readonly blockLength: number;
 }
 
 const LAYOUT_REGS = 0;
@@ -210,12 +221,14 @@ const LAYOUT_SCRATCH = 4096;
 const LAYOUT_TLB_INFO = 8192;
 const LAYOUT_TLB_PHYS = LAYOUT_TLB_INFO + (4 << 20);
 const LAYOUT_CODE_PAGE = LAYOUT_TLB_PHYS + (4 << 20);
+const LAYOUT_BLOCK_TAG = LAYOUT_CODE_PAGE + (1 << 20);
+const LAYOUT_BLOCK_LENGTH = LAYOUT_BLOCK_TAG + 4 * BLOCK_CACHE_SIZE;
 /**
  * WebAssembly scratch one x86 vCPU claims from its memory (`wasmScratch` in
  * `createGuestMemory`): its registers, segment bases, TLB and code-page map,
  * the latter sized for the largest RAM a 32-bit WebAssembly memory holds.
  */
-export const X86_WASM_SCRATCH_BYTES = LAYOUT_CODE_PAGE + (1 << 20);
+export const X86_WASM_SCRATCH_BYTES = LAYOUT_BLOCK_LENGTH + BLOCK_CACHE_SIZE;
 
 const noIo: VcpuIo = {
   portRead: (_port, size) => (size === 1 ? 0xff : size === 2 ? 0xffff : -1),
@@ -404,6 +417,8 @@ export class X86Cpu implements Vcpu {
         tlbInfo: at + LAYOUT_TLB_INFO,
         tlbPhys: at + LAYOUT_TLB_PHYS,
         codePage: at + LAYOUT_CODE_PAGE,
+        blockTag: at + LAYOUT_BLOCK_TAG,
+        blockLength: at + LAYOUT_BLOCK_LENGTH,
       };
       this.regs = new Int32Array(buffer, this.wasmLayout.regs, 16);
       this.segBase = new Int32Array(buffer, this.wasmLayout.segBase, 8);
@@ -438,6 +453,21 @@ export class X86Cpu implements Vcpu {
               : (jitThreshold ??
                   options.jitThreshold ??
                   (useWasm ? DEFAULT_WASM_JIT_THRESHOLD : DEFAULT_JIT_THRESHOLD)),
+            // The WebAssembly tier's dispatcher reads the cache to chain blocks.
+            useWasm && this.wasmLayout !== null
+              ? {
+                  tag: new Int32Array(
+                    this.wasmLayout.memory.buffer,
+                    this.wasmLayout.blockTag,
+                    BLOCK_CACHE_SIZE,
+                  ),
+                  length: new Uint8Array(
+                    this.wasmLayout.memory.buffer,
+                    this.wasmLayout.blockLength,
+                    BLOCK_CACHE_SIZE,
+                  ),
+                }
+              : undefined,
           );
     if (useWasm && this.blocks !== null && this.wasmLayout !== null) {
       this.wasmTier = new WasmBlockTier(
@@ -1310,14 +1340,15 @@ export class X86Cpu implements Vcpu {
     const align = this.alignmentCheck ? T_ALIGN : 0;
     this.readNeed = (user ? T_USER_READ : T_SUP_READ) | align;
     this.writeNeed = (user ? T_USER_WRITE : T_SUP_WRITE) | align;
+    this.execNeed = user ? T_USER_EXEC : T_SUP_EXEC;
     const words = this.wasmWords;
     if (words !== null) {
       // The WebAssembly tier's copies (its blocks read them from memory).
       words[WASM_READ_NEED] = this.readNeed;
       words[WASM_WRITE_NEED] = this.writeNeed;
       words[WASM_STACK32] = this.stack32 ? 1 : 0;
+      words[WASM_EXEC_NEED] = this.execNeed;
     }
-    this.execNeed = user ? T_USER_EXEC : T_SUP_EXEC;
   }
 
   /** Slow segment check: null selector, limit, expand-down, read-only (SDM vol. 3A 5.3, 5.6). */

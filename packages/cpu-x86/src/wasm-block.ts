@@ -65,6 +65,17 @@ const WASM_EXIT_EIP = 3;
  * unapplied older one.
  */
 const WASM_FLAGS = 8;
+/** The CPU's execNeed (the dispatcher's TLB probe for the next block). */
+export const WASM_EXEC_NEED = 4;
+/** Set by a block that must return to the CPU's loop rather than chain (see dispatcherBody). */
+const WASM_NO_CHAIN = 5;
+/** Instructions the blocks chained before the running one retired (its blockDone counts them). */
+const WASM_CHAIN_TOTAL = 6;
+/** Blocks entered by chaining since the loop last counted them (`counters.blockRuns`). */
+const WASM_CHAINED = 7;
+/** CS in the segment arrays, and its segCheck bit that needs a limit check on every fetch (cpu.ts). */
+const SEG_CS = 1;
+const SC_LIMIT = 2;
 
 const T_MMIO = 64;
 const CF = 1;
@@ -135,7 +146,9 @@ const LOCALS = 25 - 2;
 
 /** What the tier reaches of the CPU (private members of X86Cpu, by name). */
 interface WasmHost extends BlockHost {
+  readonly counters: { blockRuns: number };
   startEip: number;
+  afterInstruction: boolean;
   eventCheck: boolean;
   readLin32(linear: number): number;
   readLin16(linear: number): number;
@@ -176,7 +189,7 @@ export function wasmTierSupported(): boolean {
 function wrap(
   run: (slot: number, eip: number, budget: number) => number,
   slot: number,
-  cpu: BlockHost,
+  cpu: WasmHost,
   words: Int32Array,
   sync: () => void,
 ): BlockFunction {
@@ -185,9 +198,83 @@ function wrap(
     if (count >= 0) {
       cpu.eip = words[WASM_EXIT_EIP];
       sync();
+      if (words[WASM_CHAINED] !== 0) {
+        cpu.counters.blockRuns += words[WASM_CHAINED];
+        words[WASM_CHAINED] = 0;
+      }
     }
     return count;
   };
+}
+
+/**
+ * The one entry into compiled blocks: `run(slot, eip, budget)` runs the
+ * block in `slot`, then chains to the block at the EIP it left for while
+ * the CPU's loop would enter it too (the block in the cache for the
+ * physical address, CS without a limit check, the execute permission in
+ * the TLB, the whole block within the budget) and the block left through
+ * its own code: a block that ran the interpreter's `step` or a slow path
+ * (where the CPU may have changed mode, translations or code, or an event
+ * may have become pending) returns to the loop (WASM_NO_CHAIN). Returns
+ * the instructions retired, or -1 when the first block refused to run
+ * (a later one that refuses ends the chain at its EIP; the loop then
+ * finds it again and drops it).
+ */
+function dispatcherBody(layout: X86WasmLayout): CodeWriter {
+  const SLOT = 0;
+  const EIP = 1;
+  const BUDGET = 2;
+  const TOTAL = 3;
+  const COUNT = 4;
+  const LINEAR = 5;
+  const PAGE = 6;
+  const PHYS = 7;
+  const word = (index: number) => layout.scratch + 4 * index;
+  const c = new CodeWriter();
+  const leave = () => c.begin(Op.if).get(TOTAL).op(Op.return).end();
+  c.begin(Op.loop);
+  c.i32(0).get(TOTAL).memory(Op.i32Store, 2, word(WASM_CHAIN_TOTAL));
+  c.get(EIP).get(BUDGET).get(TOTAL).op(Op.i32Sub).get(SLOT).callIndirect(0).tee(COUNT);
+  c.i32(0).op(Op.i32LtS).begin(Op.if);
+  c.get(TOTAL).op(Op.i32Eqz).begin(Op.if).i32(-1).op(Op.return).end();
+  c.i32(0).get(EIP).memory(Op.i32Store, 2, word(WASM_EXIT_EIP));
+  c.get(TOTAL).op(Op.return);
+  c.end();
+  c.get(TOTAL).get(COUNT).op(Op.i32Add).set(TOTAL);
+  c.i32(0).memory(Op.i32Load, 2, word(WASM_NO_CHAIN));
+  leave();
+  c.i32(0).memory(Op.i32Load, 2, word(WASM_EXIT_EIP)).set(EIP);
+  c.i32(0)
+    .memory(Op.i32Load8U, 0, layout.segCheck + SEG_CS)
+    .i32(SC_LIMIT)
+    .op(Op.i32And);
+  leave();
+  c.i32(0)
+    .memory(Op.i32Load, 2, layout.segBase + 4 * SEG_CS)
+    .get(EIP)
+    .op(Op.i32Add)
+    .tee(LINEAR);
+  c.i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(PAGE);
+  c.memory(Op.i32Load, 2, layout.tlbInfo);
+  c.i32(0).memory(Op.i32Load, 2, word(WASM_EXEC_NEED)).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
+  c.i32(0).memory(Op.i32Load, 2, word(WASM_EXEC_NEED)).op(Op.i32Ne);
+  leave();
+  c.get(PAGE).memory(Op.i32Load, 2, layout.tlbPhys);
+  c.get(LINEAR).i32(4095).op(Op.i32And).op(Op.i32Or).tee(PHYS);
+  c.i32(BLOCK_CACHE_SIZE - 1)
+    .op(Op.i32And)
+    .tee(SLOT);
+  c.i32(2).op(Op.i32Shl).memory(Op.i32Load, 2, layout.blockTag).get(PHYS).op(Op.i32Ne);
+  leave();
+  c.get(TOTAL).get(SLOT).memory(Op.i32Load8U, 0, layout.blockLength).op(Op.i32Add);
+  c.get(BUDGET).op(Op.i32GtS);
+  leave();
+  c.i32(0).i32(0).memory(Op.i32Load, 2, word(WASM_CHAINED)).i32(1).op(Op.i32Add);
+  c.memory(Op.i32Store, 2, word(WASM_CHAINED));
+  c.br(0);
+  c.end();
+  c.op(Op.unreachable);
+  return c;
 }
 
 /** One CPU's WebAssembly tier: the imports its blocks share and the compiler. */
@@ -230,13 +317,13 @@ export class WasmBlockTier {
     const functions: Record<string, (...args: never[]) => unknown> = {
       step(slot: number, phys: number, word: number, start: number, next: number, index: number) {
         sync();
-        if (step(slot, phys, word, start, next, index)) {
+        if (step(slot, phys, word, start, next, index + words[WASM_CHAIN_TOTAL])) {
           words[WASM_EXIT_EIP] = host.eip;
+          words[WASM_NO_CHAIN] = 1;
           return 1;
         }
         return 0;
       },
-      lz,
       fix(
         start: number,
         done: number,
@@ -247,8 +334,10 @@ export class WasmBlockTier {
         fc: number,
         fo: number,
       ) {
+        // The record in scratch first: the one in the block's locals is newer.
+        sync();
         host.startEip = start;
-        host.blockDone = done;
+        host.blockDone = done + words[WASM_CHAIN_TOTAL];
         if (fk >= 0) lz(fk, fd, fs, fr, fc, fo);
       },
       rd32: (l: number) => host.readLin32(l),
@@ -269,9 +358,15 @@ export class WasmBlockTier {
       chk(seg: number, offset: number, size: number, write: number) {
         host.checkSegment(seg, offset, size, write !== 0);
       },
-      cond: (cc: number) => (host.condition(cc) ? 1 : 0),
-      carry: () => (host.lazy & CF ? host.getCF() : host.flagsRaw & CF),
-      ev: () => (host.eventCheck ? 1 : 0),
+      cond(cc: number) {
+        sync();
+        return host.condition(cc) ? 1 : 0;
+      },
+      carry() {
+        sync();
+        return host.lazy & CF ? host.getCF() : host.flagsRaw & CF;
+      },
+      ev: () => (host.eventCheck || host.afterInstruction ? 1 : 0),
     };
     // The helpers enter WebAssembly once, through a module that imports
     // and re-exports them into a table: a block module then imports only
@@ -294,15 +389,15 @@ export class WasmBlockTier {
     // WebAssembly export through a generic wrapper until that export is
     // hot, so one entry per block would pay the generic one for each.
     this.blocks = new WebAssembly.Table({ element: "anyfunc", initial: BLOCK_CACHE_SIZE });
-    const dispatch = new CodeWriter().get(1).get(2).get(0).callIndirect(0);
     const dispatcher = encodeModule({
       types: [fn(2, 1)],
+      memory: { module: "k", field: "m", minimumPages: 1 },
       table: { module: "k", field: "b", minimum: BLOCK_CACHE_SIZE },
       imports: [],
-      functions: [{ type: fn(3, 1), locals: 0, body: dispatch, export: "run" }],
+      functions: [{ type: fn(3, 1), locals: 5, body: dispatcherBody(layout), export: "run" }],
     });
     this.dispatch = new WebAssembly.Instance(new WebAssembly.Module(dispatcher), {
-      k: { b: this.blocks },
+      k: { m: layout.memory, b: this.blocks },
     }).exports.run as (slot: number, eip: number, budget: number) => number;
   }
 
@@ -361,7 +456,7 @@ export class WasmBlockTier {
     this.blocks.set(slot, instance.exports.b);
     this.compiled++;
     return {
-      code: wrap(this.dispatch, slot, cpu, this.words, this.sync),
+      code: wrap(this.dispatch, slot, cpu as WasmHost, this.words, this.sync),
       length: count,
     };
   }
@@ -654,6 +749,10 @@ class BlockEmitter {
     c.i32(0);
     eip();
     c.memory(Op.i32Store, 2, this.layout.scratch + 4 * WASM_EXIT_EIP);
+    // A slow path ran in this pass: back to the CPU's loop, no chaining.
+    c.i32(0)
+      .get(SL)
+      .memory(Op.i32Store, 2, this.layout.scratch + 4 * WASM_NO_CHAIN);
     c.get(N).i32(retired).op(Op.i32Add).op(Op.return);
   }
 
@@ -679,10 +778,11 @@ class BlockEmitter {
     this.open(Op.if);
     this.exit(() => c.get(E), 0);
     this.close();
-    // Only a slow path (MMIO, a page walk) can have made an event pending.
+    // Only a slow path (MMIO, a page walk) can have made an event pending
+    // or asked for an exit; SL stays set (no chaining after this run).
     c.get(SL);
     this.open(Op.if);
-    c.i32(0).set(SL).helper(F_EVENT);
+    c.helper(F_EVENT);
     this.open(Op.if);
     this.exit(() => c.get(E), 0);
     this.close();
