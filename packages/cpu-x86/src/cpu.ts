@@ -32,6 +32,7 @@ import { emms, executeSimd, loadStoreMxcsr } from "./sse";
 import { loadState, saveState, type X86CpuState } from "./state";
 import {
   DEFAULT_WASM_JIT_THRESHOLD,
+  WASM_BATCH,
   WASM_EXEC_NEED,
   WASM_READ_NEED,
   WASM_STACK32,
@@ -470,12 +471,15 @@ export class X86Cpu implements Vcpu {
               : undefined,
           );
     if (useWasm && this.blocks !== null && this.wasmLayout !== null) {
+      const blocks = this.blocks;
       this.wasmTier = new WasmBlockTier(
         this,
         this.wasmLayout,
         this.view,
         { tlbInfo: this.tlbInfo, tlbPhys: this.tlbPhys, codePage: this.codePage },
-        this.blocks,
+        blocks,
+        (phys, code, length) => this.registerBlock(phys, code, length),
+        blocks.threshold === 1 ? 1 : WASM_BATCH,
       );
       this.wasmWords = this.wasmTier.words;
     } else {
@@ -615,6 +619,8 @@ export class X86Cpu implements Vcpu {
     this.stop = false;
     this.afterInstruction = this.singleStep;
     const limit = this.retired + budget;
+    // Blocks queued for the WebAssembly tier wait at most until the next run.
+    if (this.wasmTier !== null && this.wasmTier.queued > 0) this.wasmTier.flush();
     for (;;) {
       try {
         if (this.halted) {
@@ -875,20 +881,31 @@ export class X86Cpu implements Vcpu {
       segBase: this.segBase,
       segCheck: this.segCheck,
     };
-    const block =
-      this.wasmTier !== null
-        ? this.wasmTier.compile(this.blockScratch, phys)
-        : compileBlock(this, this.view, arrays, this.blockScratch, phys, blocks);
+    if (this.wasmTier !== null) {
+      // Queued for the next module (registerBlock puts it in the cache).
+      if (!this.wasmTier.queue(this.blockScratch, phys)) blocks.markCold(slot);
+      return;
+    }
+    const block = compileBlock(this, this.view, arrays, this.blockScratch, phys, blocks);
     if (block === null) {
       blocks.markCold(slot);
       return;
     }
+    this.registerBlock(phys, block.code, block.length);
+  }
+
+  /** Puts a compiled block into the block cache. */
+  private registerBlock(phys: number, code: BlockFunction, length: number): void {
+    const blocks = this.blocks as BlockCache;
+    const slot = phys & (DECODE_CACHE_SIZE - 1);
     blocks.tag[slot] = phys;
-    blocks.code[slot] = block.code;
-    blocks.length[slot] = block.length;
+    blocks.code[slot] = code;
+    blocks.length[slot] = length;
     blocks.compiled++;
     // Writes to this page now drop the block (and the decoded instructions).
-    this.codePage[page] = 1;
+    // A WebAssembly block compiled from a queue may have missed a write
+    // made before this: its entry guard compares its code bytes.
+    this.codePage[phys >>> 12] = 1;
   }
 
   private decodeAt(linear: number, phys: number, slot: number): void {

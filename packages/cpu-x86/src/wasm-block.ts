@@ -31,7 +31,6 @@ import {
   type BlockCache,
   type BlockFunction,
   type BlockHost,
-  type CompiledBlock,
   createHelpers,
   GENERIC,
   INC_DEC_ADD,
@@ -48,6 +47,8 @@ import { CodeWriter, encodeModule, type FunctionImport, I32, Op } from "./wasm-w
 
 /** Interpreted executions of an instruction before a WebAssembly block is compiled at it. */
 export const DEFAULT_WASM_JIT_THRESHOLD = 1000;
+/** Blocks compiled together as one module (see `WasmBlockTier.queue`). */
+export const WASM_BATCH = 16;
 
 /** Int32 words of the layout's scratch the CPU keeps for the tier (mirrors of private fields). */
 export const WASM_READ_NEED = 0;
@@ -291,14 +292,24 @@ export class WasmBlockTier {
   private readonly fetcher: PhysicalFetcher;
   /** Modules compiled (for tests and profiling). */
   compiled = 0;
+  private pending: { phys: number; length: number; body: CodeWriter }[] = [];
+  private readonly view: DataView;
 
+  /**
+   * `register(phys, code, length)` puts a compiled block into the CPU's
+   * block cache; `batch` is how many blocks a module holds (1: compile
+   * each at once, as eager mode wants).
+   */
   constructor(
     private readonly cpu: BlockHost,
     private readonly layout: X86WasmLayout,
     view: DataView,
     arrays: { tlbInfo: Int32Array; tlbPhys: Int32Array; codePage: Uint8Array },
     cache: BlockCache,
+    private readonly register: (phys: number, code: BlockFunction, length: number) => void,
+    private readonly batch: number,
   ) {
+    this.view = view;
     const host = cpu as WasmHost;
     this.words = new Int32Array(layout.memory.buffer, layout.scratch, 1024);
     this.fetcher = new PhysicalFetcher(cpu.ram);
@@ -402,17 +413,21 @@ export class WasmBlockTier {
   }
 
   /**
-   * Compiles the block at physical `phys` (32-bit code in RAM) into a
-   * module of its own, or returns null when its first instruction is one
-   * the tier leaves to the interpreter.
+   * Generates the block at physical `phys` (32-bit code in RAM) and queues
+   * it for the next module; returns false when its first instruction is
+   * one the tier leaves to the interpreter. The queue is compiled as one
+   * module when it holds `batch` blocks (`flush` also compiles it): V8
+   * gives each instance its own code space, and calls into many small
+   * instances cost several times a call into a few large ones, besides
+   * each module's fixed compilation cost.
    */
-  compile(scratch: DecodedInstructions, phys: number): CompiledBlock | null {
+  queue(scratch: DecodedInstructions, phys: number): boolean {
     const cpu = this.cpu;
     const ram = cpu.ram;
     const fetcher = this.fetcher;
     const pageEnd = (phys & ~0xfff) + 4096;
     const block = new BlockEmitter(this.layout, cpu.stack32);
-    const view = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
+    const view = this.view;
     let offset = 0;
     let count = 0;
     let ended = false;
@@ -436,7 +451,8 @@ export class WasmBlockTier {
       // Control transfers end a block (as block.ts's inline forms do).
       if (op === 0xe8 || op === 0xe9 || op === 0xeb || op === 0xc3) ended = true;
     }
-    if (count === 0) return null;
+    if (count === 0) return false;
+    void ram;
     block.length = count;
     offset = 0;
     ended = false;
@@ -449,16 +465,49 @@ export class WasmBlockTier {
         break;
       }
     }
-    const bytes = block.finish(phys, offset, count, ended, view);
-    const module = new WebAssembly.Module(bytes);
-    const instance = new WebAssembly.Instance(module, this.imports);
-    const slot = phys & (BLOCK_CACHE_SIZE - 1);
-    this.blocks.set(slot, instance.exports.b);
-    this.compiled++;
-    return {
-      code: wrap(this.dispatch, slot, cpu as WasmHost, this.words, this.sync),
+    this.pending.push({
+      phys,
       length: count,
-    };
+      body: block.finish(phys, offset, count, ended, view),
+    });
+    if (this.pending.length >= this.batch) this.flush();
+    return true;
+  }
+
+  /** Blocks generated but not compiled yet. */
+  get queued(): number {
+    return this.pending.length;
+  }
+
+  /** Compiles the queued blocks as one module and hands each to `register`. */
+  flush(): void {
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    this.pending = [];
+    const bytes = encodeModule({
+      types: HELPER_TYPES,
+      memory: { module: "k", field: "m", minimumPages: 1 },
+      table: { module: "k", field: "t", minimum: IMPORTS.length },
+      imports: [],
+      functions: pending.map((entry, i) => ({
+        type: fn(2, 1),
+        locals: LOCALS,
+        body: entry.body,
+        export: `b${i}`,
+      })),
+    });
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
+    this.compiled++;
+    const host = this.cpu as WasmHost;
+    pending.forEach((entry, i) => {
+      const slot = entry.phys & (BLOCK_CACHE_SIZE - 1);
+      this.blocks.set(slot, exports[`b${i}`]);
+      this.register(
+        entry.phys,
+        wrap(this.dispatch, slot, host, this.words, this.sync),
+        entry.length,
+      );
+    });
   }
 }
 
@@ -1483,13 +1532,7 @@ class BlockEmitter {
   // -- The function -------------------------------------------------------
 
   /** The module: entry guards, the body in try (and loop), the fault catch. */
-  finish(
-    phys: number,
-    end: number,
-    count: number,
-    ended: boolean,
-    view: DataView,
-  ): Uint8Array<ArrayBuffer> {
+  finish(phys: number, end: number, count: number, ended: boolean, view: DataView): CodeWriter {
     const layout = this.layout;
     if (!ended) this.exit(() => this.c.get(E).i32(end).op(Op.i32Add), count);
     const f = new BlockCodeWriter();
@@ -1534,12 +1577,6 @@ class BlockEmitter {
     f.byte(Op.rethrow).u32(0);
     f.end();
     f.op(Op.unreachable);
-    return encodeModule({
-      types: HELPER_TYPES,
-      memory: { module: "k", field: "m", minimumPages: 1 },
-      table: { module: "k", field: "t", minimum: IMPORTS.length },
-      imports: [],
-      functions: [{ type: fn(2, 1), locals: LOCALS, body: f, export: "b" }],
-    });
+    return f;
   }
 }
