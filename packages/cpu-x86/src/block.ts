@@ -332,6 +332,16 @@ export function createHelpers(
     carry: number,
     rotated: number,
   ): void {
+    if (kind >= 1000) {
+      // An 8-bit (1000 + op) or 16-bit (2000 + op) record of the WebAssembly tier.
+      cpu.lazySize = kind >= 2000 ? 1 : 0;
+      cpu.lazyOp = kind % 1000;
+      cpu.lazyDst = dst;
+      cpu.lazySrc = src;
+      cpu.lazyResult = result;
+      cpu.lazy = ARITH;
+      return;
+    }
     if (kind >= ROTATED) {
       // A rotate after the record: its CF/OF (`rotated`) over the record's other flags.
       lz(kind - ROTATED, dst, src, result, carry, 0);

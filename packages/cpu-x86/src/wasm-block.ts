@@ -518,6 +518,10 @@ class BlockCodeWriter extends CodeWriter {
   }
 }
 
+/** Flag kinds of 8-bit and 16-bit ALU results: SIZED_8/SIZED_16 + the LazyOp (block.ts's lz). */
+const SIZED_8 = 1000;
+const SIZED_16 = 2000;
+
 /** Static states of the flag locals: none pending, or unknown (`fk` tells at run time). */
 const NONE = -1;
 const UNKNOWN = -2;
@@ -668,7 +672,7 @@ class BlockEmitter {
       case INC_DEC_SUB:
         return;
       default:
-        if (this.pending >= ROTATED) {
+        if (this.pending >= ROTATED && this.pending < SIZED_8) {
           c.get(FO).i32(CF).op(Op.i32And).set(FC);
           return;
         }
@@ -698,6 +702,38 @@ class BlockEmitter {
     const sign = () => c.get(FR).i32(0).op(Op.i32LtS);
     const bit = (local: number, mask: number) =>
       c.get(local).i32(mask).op(Op.i32And).i32(0).op(Op.i32Ne);
+    if (known >= SIZED_8) {
+      // 8/16-bit records: fd, fs, fr hold the operands and result masked to the size.
+      const signBit = known >= SIZED_16 ? 0x8000 : 0x80;
+      const shift = known >= SIZED_16 ? 16 : 24;
+      const base = known % 1000;
+      const signed = (local: number) => c.get(local).i32(shift).op(Op.i32Shl);
+      if (test === 2) zero();
+      else if (test === 4) bit(FR, signBit);
+      else if (base === LazyOp.LOGIC) {
+        if (test === 0 || test === 1) c.i32(0);
+        else if (test === 3) zero();
+        else if (test === 6) bit(FR, signBit);
+        else if (test === 7) {
+          zero();
+          bit(FR, signBit);
+          c.op(Op.i32Or);
+        } else return false;
+      } else if (base === LazyOp.SUB) {
+        if (test === 1) c.get(FD).get(FS).op(Op.i32LtU);
+        else if (test === 3) c.get(FD).get(FS).op(Op.i32LeU);
+        else if (test === 6) {
+          signed(FD);
+          signed(FS);
+          c.op(Op.i32LtS);
+        } else if (test === 7) {
+          signed(FD);
+          signed(FS);
+          c.op(Op.i32LeS);
+        } else return false;
+      } else return false;
+      return true;
+    }
     if (known >= ROTATED) {
       if (test === 0) bit(FO, OF);
       else if (test === 1) bit(FO, CF);
@@ -1036,6 +1072,8 @@ class BlockEmitter {
     const rm = d.modrm[i] & 7;
     const immediate = d.immediate[i];
     if (info & Info.O16) return this.emit16(mem, reg, rm);
+    const narrow = this.emit8(op, mem, reg, rm, immediate);
+    if (narrow !== undefined) return narrow;
     if (op < 0x40 && (op & 7) < 6 && (op & 7) % 2 === 1) {
       // ALU r/m32,r32 (form 1), r32,r/m32 (form 3), eax,imm32 (form 5).
       const operation = op >> 3;
@@ -1375,6 +1413,7 @@ class BlockEmitter {
     if (reg < 4) {
       // Rotates: CF/OF over a record pending in the locals, else the interpreter.
       if (reg > 1 || this.pending === NONE || this.pending === UNKNOWN) return null;
+      if (this.pending >= SIZED_8) return null;
       this.reg(rm);
       c.set(D);
       if (count === 0) return false;
@@ -1474,6 +1513,124 @@ class BlockEmitter {
     }
   }
 
+  /** Pushes 8-bit register `r` (AL CL DL BL AH CH DH BH). */
+  private reg8(r: number): void {
+    const c = this.c;
+    if (r < 4) this.reg(r);
+    else {
+      this.reg(r - 4);
+      c.i32(8).op(Op.i32ShrU);
+    }
+    c.i32(255).op(Op.i32And);
+  }
+
+  /** 8-bit register `r` = local `local` (0-255). */
+  private setReg8(r: number, local: number): void {
+    const c = this.c;
+    const full = r & 3;
+    this.setReg(full, () => {
+      this.reg(full);
+      if (r < 4) c.i32(-256).op(Op.i32And).get(local).op(Op.i32Or);
+      else c.i32(-65281).op(Op.i32And).get(local).i32(8).op(Op.i32Shl).op(Op.i32Or);
+    });
+  }
+
+  /** Records an 8/16-bit ALU result (d, s, r masked to `mask`) as kind `size` + `kind`. */
+  private produceSized(sized: number, kind: number, mask: number): void {
+    this.c.get(R).i32(mask).op(Op.i32And).set(R);
+    this.produce(sized + kind, D, S, R);
+  }
+
+  /**
+   * 8-bit ALU forms (ADD OR AND SUB XOR CMP and TEST with a register,
+   * memory or immediate operand), MOV r/m8, imm8 and SETcc; undefined for
+   * other opcodes, null for forms left to the interpreter.
+   */
+  private emit8(
+    op: number,
+    mem: boolean,
+    reg: number,
+    rm: number,
+    immediate: number,
+  ): boolean | null | undefined {
+    const c = this.c;
+    let operation = -1;
+    let form = -1;
+    if (op < 0x40 && ((op & 7) === 0 || (op & 7) === 2 || (op & 7) === 4)) {
+      operation = op >> 3;
+      form = op & 7;
+    } else if (op === 0x80 || op === 0x82) {
+      operation = reg;
+      form = 6;
+    } else if (op === 0x84) {
+      operation = 8;
+      form = 0;
+    } else if (op === 0xa8) {
+      operation = 8;
+      form = 4;
+    } else if (op === 0xf6) {
+      if (reg > 1) return null;
+      operation = 8;
+      form = 6;
+    } else if (op === 0xc6) {
+      if (!mem || reg !== 0) return null;
+      this.faultPoint();
+      this.address(0, true);
+      c.i32(immediate & 255).set(V);
+      this.write(0, V);
+      return false;
+    } else if (op >= 0x190 && op <= 0x19f) {
+      if (mem) return null;
+      this.condition(op & 15);
+      c.set(V);
+      this.setReg8(rm, V);
+      return false;
+    } else {
+      return undefined;
+    }
+    if (operation === 2 || operation === 3) return null; // ADC SBB
+    const kind = operation === 8 ? LazyOp.LOGIC : -1;
+    const code =
+      operation === 8
+        ? Op.i32And
+        : [Op.i32Add, Op.i32Or, -1, -1, Op.i32And, Op.i32Sub, Op.i32Xor, Op.i32Sub][operation];
+    const flagKind =
+      kind >= 0
+        ? kind
+        : [LazyOp.ADD, LazyOp.LOGIC, -1, -1, LazyOp.LOGIC, LazyOp.SUB, LazyOp.LOGIC, LazyOp.SUB][
+            operation
+          ];
+    const stores = operation !== 7 && operation !== 8;
+    // Destination: r/m8 (forms 0 and 6), r8 (form 2), AL (form 4).
+    const dstInMemory = mem && (form === 0 || form === 6);
+    if (dstInMemory) {
+      this.faultPoint();
+      this.address(0, stores);
+      this.read(0);
+      c.set(D);
+    } else if (form === 2) this.reg8(reg);
+    else if (form === 4) this.reg8(0);
+    else this.reg8(rm);
+    if (!dstInMemory) c.set(D);
+    // Source: r8 (form 0), r/m8 (form 2), imm8 (forms 4 and 6).
+    if (form === 0) this.reg8(reg);
+    else if (form === 2) {
+      if (mem) {
+        this.faultPoint();
+        this.address(0, false);
+        this.read(0);
+      } else this.reg8(rm);
+    } else c.i32(immediate & 255);
+    c.set(S);
+    c.get(D).get(S).op(code).set(R);
+    this.produceSized(SIZED_8, flagKind, 255);
+    if (stores) {
+      if (dstInMemory) this.write(0, R);
+      else this.setReg8(form === 2 ? reg : form === 4 ? 0 : rm, R);
+    }
+    return false;
+  }
+
   /** 16-bit forms (as setReg(1, ...)/writeLin16), or null. */
   private emit16(mem: boolean, reg: number, rm: number): boolean | null {
     const c = this.c;
@@ -1499,6 +1656,45 @@ class BlockEmitter {
         c.set(V);
         this.write(1, V);
         return false;
+      case 0x85:
+      case 0x39:
+      case 0x3b:
+      case 0x81:
+      case 0x83: {
+        // TEST r/m16, r16 and CMP r/m16 with r16 or an immediate (no write).
+        const op = this.d.op[this.index];
+        if ((op === 0x81 || op === 0x83) && reg !== 7) return null;
+        const load = () => {
+          if (mem) {
+            this.faultPoint();
+            this.address(1, false);
+            this.read(1);
+          } else this.reg(rm);
+          c.i32(65535).op(Op.i32And);
+        };
+        const register = () => {
+          this.reg(reg);
+          c.i32(65535).op(Op.i32And);
+        };
+        if (op === 0x3b) {
+          register();
+          c.set(D);
+          load();
+          c.set(S);
+        } else {
+          load();
+          c.set(D);
+          if (op === 0x81 || op === 0x83) c.i32(this.d.immediate[this.index] & 65535);
+          else register();
+          c.set(S);
+        }
+        c.get(D)
+          .get(S)
+          .op(op === 0x85 ? Op.i32And : Op.i32Sub)
+          .set(R);
+        this.produceSized(SIZED_16, op === 0x85 ? LazyOp.LOGIC : LazyOp.SUB, 65535);
+        return false;
+      }
       default:
         return null;
     }

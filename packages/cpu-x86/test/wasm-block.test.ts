@@ -8,6 +8,9 @@ import { VcpuExitReason } from "@kumo/abi";
 import { createGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
 import { createX86Cpu, X86_WASM_SCRATCH_BYTES, type X86Cpu } from "../src/index";
+import { createFlatCpu } from "../src/test/index";
+import { random } from "./support/host";
+import { assemble } from "./support/nasm";
 
 const RAM = 4 << 20;
 
@@ -52,5 +55,64 @@ describe("WebAssembly block tier", () => {
     expect(state(wasm)).toEqual(state(js));
     expect(wasm.wasmTier?.compiled).toBeGreaterThan(0);
     expect(wasm.counters.blockInstructions).toBeGreaterThan(3000);
+  });
+
+  it("evaluates every condition after 8-, 16- and 32-bit ALU results inside a block as the interpreter", () => {
+    // Each case: operands from a table, one flag-setting instruction, then
+    // all sixteen SETcc into registers and out to memory, and a Jcc of
+    // each condition (a side exit) in the same block. Compared with the
+    // interpreter (jit: false): registers, EFLAGS and the output.
+    const producers = [
+      "cmp al, bl",
+      "test al, bl",
+      "sub al, bl",
+      "add al, bl",
+      "and al, 0x81",
+      "or al, bl",
+      "xor al, bl",
+      "cmp al, 0x80",
+      "test al, 0x80",
+      "cmp ax, bx",
+      "test ax, bx",
+      "cmp ax, 0x8000",
+      "cmp bx, ax",
+      "cmp eax, ebx",
+      "add eax, ebx",
+      "test eax, ebx",
+      "inc eax",
+      "dec eax",
+      "shl eax, 3",
+      "imul eax, eax, 3",
+    ];
+    const conditions = "o no b ae e ne be a s ns p np l ge le g".split(" ");
+    const lines = ["  mov esi, 0x40000", "  mov edi, 0x30000", "  mov ebp, 64", "next:"];
+    producers.forEach((producer, p) => {
+      for (const [k, cc] of conditions.entries()) {
+        lines.push("  mov eax, [edi]", "  mov ebx, [edi + 4]", `  ${producer}`);
+        lines.push(`  set${cc} dl`, `  mov [esi + ${p * 32 + k}], dl`);
+        lines.push(`  j${cc} .t${p}_${k}`, `  or byte [esi + ${p * 32 + 16 + k}], 2`);
+        lines.push(`.t${p}_${k}:`, `  or byte [esi + ${p * 32 + 16 + k}], 1`);
+      }
+    });
+    lines.push("  add edi, 8", "  add esi, 1024", "  dec ebp", "  jnz next", "  hlt");
+    const code = assemble(lines.join("\n"));
+    const next = random(7);
+    const values = [0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, -1];
+    const fill = (cpu: X86Cpu) => {
+      const table = new DataView(cpu.ram.buffer, 0x30000, 64 * 8);
+      const pick = (i: number) => (i % 3 === 0 ? next() : values[next() % values.length]);
+      for (let i = 0; i < 128; i++) table.setUint32(i * 4, pick(i) >>> 0, true);
+    };
+    const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
+    const interpreted = createFlatCpu(code, { jit: false });
+    fill(wasm);
+    interpreted.ram.set(wasm.ram.subarray(0x30000, 0x30000 + 512), 0x30000);
+    expect(run(wasm)).toBe(VcpuExitReason.Halt);
+    expect(run(interpreted)).toBe(VcpuExitReason.Halt);
+    expect(state(wasm)).toEqual(state(interpreted));
+    expect(wasm.ram.subarray(0x40000, 0x40000 + 64 * 1024)).toEqual(
+      interpreted.ram.subarray(0x40000, 0x40000 + 64 * 1024),
+    );
+    expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired / 2);
   });
 });
