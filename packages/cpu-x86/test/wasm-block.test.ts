@@ -9,7 +9,10 @@ import { createGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
 import { createX86Cpu, X86_WASM_SCRATCH_BYTES, type X86Cpu } from "../src/index";
 import { createFlatCpu } from "../src/test/index";
+import { Descriptor, descriptorTables } from "./support/descriptor-tables";
+import { loadFlatSegments } from "./support/flat-segments";
 import { random } from "./support/host";
+import { idtGate } from "./support/idt-gate";
 import { assemble } from "./support/nasm";
 
 const RAM = 4 << 20;
@@ -114,5 +117,48 @@ describe("WebAssembly block tier", () => {
       interpreted.ram.subarray(0x40000, 0x40000 + 64 * 1024),
     );
     expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired / 2);
+  });
+
+  it("leaves EIP, registers, flags and the retired count as the interpreter when an access faults mid-block", () => {
+    // FS: a 64 KiB byte-granular data segment, so its accesses are checked
+    // inline (the tier's segment-check helper raises #GP(0) past the limit,
+    // SDM vol. 3A 5.3). The block runs three instructions, then faults.
+    const program = `
+${loadFlatSegments({ label: "reload" })}
+${idtGate(13, "gp_handler", "0x8e00")}
+  lidt [idt_ptr]
+  mov ax, 0x18
+  mov fs, ax
+  mov eax, 2
+  xor esi, esi
+  jmp block
+block:
+  inc esi
+  add eax, 5
+  cmp eax, 7
+faulting:
+  mov ebx, [fs:0x20000]
+  mov ecx, 1
+  hlt
+gp_handler:
+  hlt
+${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x004092000000ffff"])}`;
+    const code = assemble(program);
+    const listing = assemble(`${program}\nfaulting_at: dd faulting`);
+    const faulting = new DataView(listing.buffer).getUint32(listing.length - 4, true);
+    const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
+    const interpreted = createFlatCpu(code, { jit: false });
+    expect(run(wasm)).toBe(VcpuExitReason.Halt);
+    expect(run(interpreted)).toBe(VcpuExitReason.Halt);
+    expect(state(wasm)).toEqual(state(interpreted));
+    const esp = wasm.regs[4];
+    const view = new DataView(wasm.ram.buffer);
+    expect(view.getUint32(esp, true)).toBe(0); // #GP error code
+    expect(view.getUint32(esp + 4, true)).toBe(faulting); // EIP of the faulting mov
+    expect(view.getUint32(esp + 12, true) & 0x40).toBe(0x40); // ZF of cmp eax, 7 (a pending record)
+    expect(wasm.regs[6]).toBe(1);
+    expect(wasm.regs[1]).not.toBe(1);
+    expect(wasm.wasmTier?.compiled).toBeGreaterThan(0);
+    expect(wasm.counters.blockInstructions).toBeGreaterThanOrEqual(3);
   });
 });
