@@ -12,13 +12,21 @@
  * JavaScript tier: code-byte and segment guards on entry (-1), the
  * budget, `step` (the interpreter's `execute`, imported) for every form
  * not generated inline, the arithmetic flags of the last flag-setting
- * instruction in locals stored through the imported `lz` only where
+ * instruction in locals stored (to scratch, `WASM_FLAGS`) only where
  * something outside the block can see them, leaving after a write that
  * took the slow path and hit code. WebAssembly addresses one memory, so
- * guest RAM and the CPU's registers, segment bases, TLB and code-page map
- * share it (`X86WasmLayout`): loads and stores through the TLB are inline;
- * misses, MMIO, page crossings and writes to code pages call the CPU's
- * `readLin*`/`writeLin*`.
+ * guest RAM and the CPU's registers, segment bases, TLB, code-page map and
+ * block-cache tags share it (`X86WasmLayout`): loads and stores through
+ * the TLB are inline; misses, MMIO, page crossings and writes to code
+ * pages call the CPU's `readLin*`/`writeLin*`. Registers stay in that
+ * memory (loop blocks with them in locals, as block.ts does, measured no
+ * faster: TurboFan keeps the loads cheap).
+ *
+ * Hot blocks are queued and compiled several to a module (`queue`), and
+ * entered through one dispatcher that chains from block to block inside
+ * WebAssembly (`dispatcherBody`); the CPU's helpers are reached through
+ * one imported table. Each of these cut a cost V8 charges per module,
+ * per instance or per crossing between JavaScript and WebAssembly.
  *
  * Faults: an imported call throws the CPU's fault object through the
  * block; a `try`/`catch_all` around the body (the WebAssembly exception
@@ -423,7 +431,6 @@ export class WasmBlockTier {
    */
   queue(scratch: DecodedInstructions, phys: number): boolean {
     const cpu = this.cpu;
-    const ram = cpu.ram;
     const fetcher = this.fetcher;
     const pageEnd = (phys & ~0xfff) + 4096;
     const block = new BlockEmitter(this.layout, cpu.stack32);
@@ -452,7 +459,6 @@ export class WasmBlockTier {
       if (op === 0xe8 || op === 0xe9 || op === 0xeb || op === 0xc3) ended = true;
     }
     if (count === 0) return false;
-    void ram;
     block.length = count;
     offset = 0;
     ended = false;
