@@ -23,7 +23,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { VcpuExitReason } from "@kumo/abi";
-import { createX86Cpu, ramOnly } from "@kumo/cpu-x86";
+import { createX86Cpu, X86_WASM_SCRATCH_BYTES } from "@kumo/cpu-x86";
+import { createGuestMemory } from "@kumo/mmu";
 import type { Benchmark, BenchmarkContext } from "./lib/harness";
 import { v86Directory } from "./lib/pc-boot";
 
@@ -303,15 +304,27 @@ const SLICE = 20_000;
 /** v86 and the block tier run this many times the iterations the interpreter runs. */
 const V86_SCALE = 30;
 
-/** Runs the kernel on Kumo, with its block tier (`jit`) or the interpreter alone. */
-function runKumo(kernel: Uint8Array, entry: number, jit: boolean): Run {
-  const ram = new Uint8Array(MEMORY_SIZE);
-  ram.set(kernel, LOAD_ADDRESS);
+/**
+ * How Kumo runs the kernel: "wasm", the default tiers of an x86 domain
+ * (its memory has WebAssembly scratch, hot blocks compile to WebAssembly);
+ * "js", the JavaScript block tier (for hosts without WebAssembly); "off",
+ * the interpreter alone.
+ */
+type KumoTier = "wasm" | "js" | "off";
+
+/** Runs the kernel on Kumo with `tier`. */
+function runKumo(kernel: Uint8Array, entry: number, tier: KumoTier): Run {
+  const memory = createGuestMemory({
+    ramSize: MEMORY_SIZE,
+    wasmScratch: tier === "wasm" ? X86_WASM_SCRATCH_BYTES : 0,
+  });
+  memory.ram.u8.set(kernel, LOAD_ADDRESS);
   const marks: Mark[] = [];
   let pending = 0;
   const cpu = createX86Cpu({
-    memory: ramOnly(ram),
-    jit,
+    memory,
+    jit: tier !== "off",
+    jitTier: tier === "js" ? "js" : undefined,
     io: {
       portRead: (_port, size) => (size === 1 ? 0xff : size === 2 ? 0xffff : -1),
       portWrite: (port, _size, value) => {
@@ -326,6 +339,9 @@ function runKumo(kernel: Uint8Array, entry: number, jit: boolean): Run {
       },
     },
   });
+  if (tier === "wasm" && cpu.wasmLayout === null) {
+    throw new Error("the host gave no WebAssembly memory: the WebAssembly tier cannot be measured");
+  }
   cpu.setFlatProtectedMode(entry, 0x90000);
   for (;;) {
     const reason = cpu.run(SLICE);
@@ -400,22 +416,27 @@ const benchmark: Benchmark = {
     // The block tier runs the same kernel as v86 (the same iterations, the
     // same warm-up), so both are timed over the same guest work with their
     // compilers warm; the interpreter alone runs the shorter kernel.
-    const blockSegments = parseMarks(runKumo(v86Kernel.kernel, v86Kernel.entry, true).marks);
-    const interpreter = runKumo(kumoKernel.kernel, kumoKernel.entry, false);
+    const blockSegments = parseMarks(runKumo(v86Kernel.kernel, v86Kernel.entry, "wasm").marks);
+    const jsSegments = parseMarks(runKumo(v86Kernel.kernel, v86Kernel.entry, "js").marks);
+    const interpreter = runKumo(kumoKernel.kernel, kumoKernel.entry, "off");
     const v86 = await runV86(v86Kernel.kernel);
     const interpreterSegments = parseMarks(interpreter.marks);
     const v86Segments = parseMarks(v86.marks, v86.counters);
     const rows: string[] = [];
     for (const workload of WORKLOADS) {
       const k = blockSegments.get(workload.marker);
+      const j = jsSegments.get(workload.marker);
       const i = interpreterSegments.get(workload.marker);
       const v = v86Segments.get(workload.marker);
-      if (!k || !i || !v) {
+      if (!k || !j || !i || !v) {
         throw new Error(`workload ${workload.marker} did not report on every machine`);
       }
       // The interpreter's measured run is the block tier's and v86's warm-up.
       if (i.checksum !== k.warmChecksum) {
         throw new Error(`${workload.label}: the block tier and the interpreter disagree`);
+      }
+      if (j.checksum !== k.checksum || j.instructions !== k.instructions) {
+        throw new Error(`${workload.label}: the WebAssembly and JavaScript tiers disagree`);
       }
       if (k.checksum !== v.checksum || k.warmChecksum !== v.warmChecksum) {
         throw new Error(
@@ -425,6 +446,7 @@ const benchmark: Benchmark = {
       const instructions = k.instructions;
       const kumoRate = instructions / k.seconds;
       const interpreterRate = i.instructions / i.seconds;
+      const jsRate = j.instructions / j.seconds;
       // v86's own counter over the same run, checked against Kumo's exact count.
       if (Math.abs(v.counted - instructions) > 0.05 * instructions) {
         throw new Error(
@@ -440,6 +462,12 @@ const benchmark: Benchmark = {
         detail: `${(instructions / 1e6).toFixed(0)}M instructions in ${k.seconds.toFixed(3)} s CPU (${k.wallSeconds.toFixed(3)} s wall)`,
       });
       context.report({
+        label: `${workload.label}: Kumo JavaScript tier`,
+        value: jsRate,
+        unit: "instr/s",
+        detail: `jitTier: "js", ${j.seconds.toFixed(3)} s CPU (${j.wallSeconds.toFixed(3)} s wall)`,
+      });
+      context.report({
         label: `${workload.label}: Kumo interpreter alone`,
         value: interpreterRate,
         unit: "instr/s",
@@ -453,7 +481,7 @@ const benchmark: Benchmark = {
       });
       context.report({ label: `${workload.label}: Kumo/v86`, value: ratio, unit: "x" });
       rows.push(
-        `  ${workload.label.padEnd(34)} ${format(kumoRate).padStart(9)} ${format(interpreterRate).padStart(11)} ${format(v86Rate).padStart(8)} ${ratio.toFixed(3).padStart(9)}`,
+        `  ${workload.label.padEnd(34)} ${format(kumoRate).padStart(9)} ${format(jsRate).padStart(9)} ${format(interpreterRate).padStart(11)} ${format(v86Rate).padStart(8)} ${ratio.toFixed(3).padStart(9)}`,
       );
     }
     // The summary table goes to stderr: with --json, stdout carries only the JSON document.
@@ -461,7 +489,7 @@ const benchmark: Benchmark = {
       `  rates per CPU second; 1-minute load average ${loadBefore.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after`,
     );
     console.error(
-      `  ${"workload".padEnd(34)} ${"Kumo MIPS".padStart(9)} ${"interpreter".padStart(11)} ${"v86 MIPS".padStart(8)} ${"Kumo/v86".padStart(9)}`,
+      `  ${"workload".padEnd(34)} ${"Kumo MIPS".padStart(9)} ${"JS tier".padStart(9)} ${"interpreter".padStart(11)} ${"v86 MIPS".padStart(8)} ${"Kumo/v86".padStart(9)}`,
     );
     for (const row of rows) console.error(row);
   },
