@@ -137,6 +137,10 @@ export interface X86CpuCounters {
   codePageWrites: number;
   /** Exceptions, interrupts and NMIs delivered through the IDT or IVT (faults included). */
   events: number;
+  /** Blocks the WebAssembly tier compiled, the bytes of their modules and the microseconds their compilation took (generation, `WebAssembly.Module`, `Instance`). */
+  wasmBlocks: number;
+  wasmBytes: number;
+  wasmCompileMicroseconds: number;
 }
 
 /** An operation the interpreter does not model yet: the run ends with a GuestError exit. */
@@ -317,6 +321,9 @@ export class X86Cpu implements Vcpu {
     pageInvalidations: 0,
     codePageWrites: 0,
     events: 0,
+    wasmBlocks: 0,
+    wasmBytes: 0,
+    wasmCompileMicroseconds: 0,
   };
   readonly fpu = new Fpu();
 

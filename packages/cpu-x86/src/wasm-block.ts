@@ -51,7 +51,14 @@ import {
 import type { X86WasmLayout } from "./cpu";
 import { DECODE_TOO_LONG, type DecodedInstructions, decodeInstruction, Info } from "./decoder";
 import { LazyOp } from "./flags";
-import { CodeWriter, encodeModule, type FunctionImport, I32, Op } from "./wasm-writer";
+import {
+  CodeWriter,
+  encodeModule,
+  type FunctionDefinition,
+  type FunctionImport,
+  I32,
+  Op,
+} from "./wasm-writer";
 
 /** Interpreted executions of an instruction before a WebAssembly block is compiled at it. */
 export const DEFAULT_WASM_JIT_THRESHOLD = 1000;
@@ -123,6 +130,19 @@ const IMPORTS: FunctionImport[] = [
   { module: "k", field: "ev", type: fn(0, 1) },
 ];
 
+// Functions every block module defines before its blocks (direct `call`s,
+// a few ns, where the imported slow paths cost a call_indirect into
+// JavaScript): the TLB fast paths of reads and writes and the flag-record
+// store, which inline cost 50-80 bytes per use and were most of a block's
+// code (compiling is paid per byte).
+const H_RD32 = 0;
+const H_RD16 = 1;
+const H_RD8 = 2;
+const H_WR32 = 3;
+const H_WR16 = 4;
+const H_WR8 = 5;
+const H_LZ = 6;
+
 // Locals: the two parameters, then the block's scratch (names as in block.ts).
 const E = 0;
 const BUDGET = 1;
@@ -143,19 +163,16 @@ const FC = 15;
 const FO = 16;
 /** A slow-path write reported that the CPU set blockAbort. */
 const AB = 17;
-/** A slow path ran in this pass (it may have made an event pending). */
-const SL = 18;
-const RN = 19;
-const RNM = 20;
-const WN = 21;
-const WNM = 22;
-const P = 23;
-const PH = 24;
-const LOCALS = 25 - 2;
+const LOCALS = 18 - 2;
 
 /** What the tier reaches of the CPU (private members of X86Cpu, by name). */
 interface WasmHost extends BlockHost {
-  readonly counters: { blockRuns: number };
+  readonly counters: {
+    blockRuns: number;
+    wasmBlocks: number;
+    wasmBytes: number;
+    wasmCompileMicroseconds: number;
+  };
   startEip: number;
   afterInstruction: boolean;
   eventCheck: boolean;
@@ -243,6 +260,7 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   const leave = () => c.begin(Op.if).get(TOTAL).op(Op.return).end();
   c.begin(Op.loop);
   c.i32(0).get(TOTAL).memory(Op.i32Store, 2, word(WASM_CHAIN_TOTAL));
+  c.i32(0).i32(0).memory(Op.i32Store, 2, word(WASM_NO_CHAIN));
   c.get(EIP).get(BUDGET).get(TOTAL).op(Op.i32Sub).get(SLOT).callIndirect(0).tee(COUNT);
   c.i32(0).op(Op.i32LtS).begin(Op.if);
   c.get(TOTAL).op(Op.i32Eqz).begin(Op.if).i32(-1).op(Op.return).end();
@@ -286,6 +304,97 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   return c;
 }
 
+/**
+ * The module-local functions (H_*), the same in every block module.
+ * `rd(linear) -> value`: a TLB hit (the read permission, no MMIO, not
+ * crossing the page) loads from RAM; anything else calls the CPU's
+ * readLin* (page walk, fault, MMIO, crossing). `wr(linear, value) ->
+ * abort`: a TLB hit on a page holding no code stores to RAM; anything else
+ * calls writeLin* (which invalidates code and may ask the block to leave).
+ * A slow path stores 1 in WASM_NO_CHAIN: the CPU may have changed
+ * translations or made an event pending, so the dispatcher returns to the
+ * CPU's loop after this block. `lz(kind, d, s, r, c, o)` stores a flag
+ * record in scratch (WASM_FLAGS).
+ */
+function moduleHelpers(layout: X86WasmLayout): FunctionDefinition[] {
+  const word = (index: number) => layout.scratch + 4 * index;
+  const slowPath = (c: CodeWriter) => c.i32(0).i32(1).memory(Op.i32Store, 2, word(WASM_NO_CHAIN));
+  const read = (size: number): FunctionDefinition => {
+    const c = new BlockCodeWriter();
+    const P = 1;
+    c.get(0).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(P);
+    c.memory(Op.i32Load, 2, layout.tlbInfo);
+    c.i32(0).memory(Op.i32Load, 2, word(WASM_READ_NEED)).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
+    c.i32(0).memory(Op.i32Load, 2, word(WASM_READ_NEED)).op(Op.i32Eq);
+    if (size > 0) {
+      c.get(0)
+        .i32(4095)
+        .op(Op.i32And)
+        .i32(size === 2 ? 4092 : 4094)
+        .op(Op.i32LeU)
+        .op(Op.i32And);
+    }
+    c.begin(Op.if, I32);
+    c.get(P).memory(Op.i32Load, 2, layout.tlbPhys).get(0).i32(4095).op(Op.i32And).op(Op.i32Or);
+    c.memory(size === 2 ? Op.i32Load : size === 1 ? Op.i32Load16U : Op.i32Load8U, 0, 0);
+    c.op(Op.else);
+    slowPath(c);
+    c.get(0).helper(size === 2 ? F_RD32 : size === 1 ? F_RD16 : F_RD8);
+    c.end();
+    return { type: fn(1, 1), locals: 1, body: c };
+  };
+  const write = (size: number): FunctionDefinition => {
+    const c = new BlockCodeWriter();
+    const P = 2;
+    const PH = 3;
+    c.begin(Op.block);
+    c.get(0).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(P);
+    c.memory(Op.i32Load, 2, layout.tlbInfo);
+    c.i32(0).memory(Op.i32Load, 2, word(WASM_WRITE_NEED)).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
+    c.i32(0).memory(Op.i32Load, 2, word(WASM_WRITE_NEED)).op(Op.i32Ne);
+    if (size > 0) {
+      c.get(0)
+        .i32(4095)
+        .op(Op.i32And)
+        .i32(size === 2 ? 4092 : 4094)
+        .op(Op.i32GtU)
+        .op(Op.i32Or);
+    }
+    c.brIf(0);
+    c.get(P)
+      .memory(Op.i32Load, 2, layout.tlbPhys)
+      .get(0)
+      .i32(4095)
+      .op(Op.i32And)
+      .op(Op.i32Or)
+      .tee(PH);
+    c.i32(12).op(Op.i32ShrU).memory(Op.i32Load8U, 0, layout.codePage).brIf(0);
+    c.get(PH).get(1);
+    c.memory(size === 2 ? Op.i32Store : size === 1 ? Op.i32Store16 : Op.i32Store8, 0, 0);
+    c.i32(0).op(Op.return);
+    c.end();
+    slowPath(c);
+    c.get(0)
+      .get(1)
+      .helper(size === 2 ? F_WR32 : size === 1 ? F_WR16 : F_WR8);
+    return { type: fn(2, 1), locals: 2, body: c };
+  };
+  const lz = new BlockCodeWriter();
+  for (let i = 0; i < 6; i++)
+    lz.i32(0)
+      .get(i)
+      .memory(Op.i32Store, 2, word(WASM_FLAGS + i));
+  return [
+    read(2),
+    read(1),
+    read(0),
+    write(2),
+    write(1),
+    write(0),
+    { type: fn(6, 0), locals: 0, body: lz },
+  ];
+}
+
 /** One CPU's WebAssembly tier: the imports its blocks share and the compiler. */
 export class WasmBlockTier {
   private readonly imports: WebAssembly.Imports;
@@ -302,6 +411,7 @@ export class WasmBlockTier {
   compiled = 0;
   private pending: { phys: number; length: number; body: CodeWriter }[] = [];
   private readonly view: DataView;
+  private readonly helperFunctions: FunctionDefinition[];
 
   /**
    * `register(phys, code, length)` puts a compiled block into the CPU's
@@ -318,6 +428,7 @@ export class WasmBlockTier {
     private readonly batch: number,
   ) {
     this.view = view;
+    this.helperFunctions = moduleHelpers(layout);
     const host = cpu as WasmHost;
     this.words = new Int32Array(layout.memory.buffer, layout.scratch, 1024);
     this.fetcher = new PhysicalFetcher(cpu.ram);
@@ -430,6 +541,14 @@ export class WasmBlockTier {
    * each module's fixed compilation cost.
    */
   queue(scratch: DecodedInstructions, phys: number): boolean {
+    const started = performance.now();
+    const queued = this.queueBlock(scratch, phys);
+    const counters = (this.cpu as WasmHost).counters;
+    counters.wasmCompileMicroseconds += Math.round((performance.now() - started) * 1000);
+    return queued;
+  }
+
+  private queueBlock(scratch: DecodedInstructions, phys: number): boolean {
     const cpu = this.cpu;
     const fetcher = this.fetcher;
     const pageEnd = (phys & ~0xfff) + 4096;
@@ -476,7 +595,7 @@ export class WasmBlockTier {
       length: count,
       body: block.finish(phys, offset, count, ended, view),
     });
-    if (this.pending.length >= this.batch) this.flush();
+    if (this.pending.length >= this.batch) this.compile();
     return true;
   }
 
@@ -487,24 +606,36 @@ export class WasmBlockTier {
 
   /** Compiles the queued blocks as one module and hands each to `register`. */
   flush(): void {
+    if (this.pending.length === 0) return;
+    const started = performance.now();
+    this.compile();
+    const counters = (this.cpu as WasmHost).counters;
+    counters.wasmCompileMicroseconds += Math.round((performance.now() - started) * 1000);
+  }
+
+  private compile(): void {
     const pending = this.pending;
-    if (pending.length === 0) return;
     this.pending = [];
     const bytes = encodeModule({
       types: HELPER_TYPES,
       memory: { module: "k", field: "m", minimumPages: 1 },
       table: { module: "k", field: "t", minimum: IMPORTS.length },
       imports: [],
-      functions: pending.map((entry, i) => ({
-        type: fn(2, 1),
-        locals: LOCALS,
-        body: entry.body,
-        export: `b${i}`,
-      })),
+      functions: [
+        ...this.helperFunctions,
+        ...pending.map((entry, i) => ({
+          type: fn(2, 1),
+          locals: LOCALS,
+          body: entry.body,
+          export: `b${i}`,
+        })),
+      ],
     });
     const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
     this.compiled++;
     const host = this.cpu as WasmHost;
+    host.counters.wasmBlocks += pending.length;
+    host.counters.wasmBytes += bytes.length;
     pending.forEach((entry, i) => {
       const slot = entry.phys & (BLOCK_CACHE_SIZE - 1);
       this.blocks.set(slot, exports[`b${i}`]);
@@ -597,16 +728,9 @@ class BlockEmitter {
   /** Stores the record (kind `kind`, or the `fk` local's) for JavaScript to apply (WASM_FLAGS). */
   private callLz(kind: number | null): void {
     const c = this.c;
-    const at = this.layout.scratch + 4 * WASM_FLAGS;
-    c.i32(0);
     if (kind === null) c.get(FK);
     else c.i32(kind);
-    c.memory(Op.i32Store, 2, at);
-    [FD, FS, FR, FC, FO].forEach((local, i) => {
-      c.i32(0)
-        .get(local)
-        .memory(Op.i32Store, 2, at + 4 * (i + 1));
-    });
+    c.get(FD).get(FS).get(FR).get(FC).get(FO).call(H_LZ);
   }
 
   private exitFlush(): void {
@@ -840,10 +964,6 @@ class BlockEmitter {
     c.i32(0);
     eip();
     c.memory(Op.i32Store, 2, this.layout.scratch + 4 * WASM_EXIT_EIP);
-    // A slow path ran in this pass: back to the CPU's loop, no chaining.
-    c.i32(0)
-      .get(SL)
-      .memory(Op.i32Store, 2, this.layout.scratch + 4 * WASM_NO_CHAIN);
     c.get(N).i32(retired).op(Op.i32Add).op(Op.return);
   }
 
@@ -870,8 +990,8 @@ class BlockEmitter {
     this.exit(() => c.get(E), 0);
     this.close();
     // Only a slow path (MMIO, a page walk) can have made an event pending
-    // or asked for an exit; SL stays set (no chaining after this run).
-    c.get(SL);
+    // or asked for an exit; WASM_NO_CHAIN stays set (no chaining after this run).
+    c.i32(0).memory(Op.i32Load, 2, this.layout.scratch + 4 * WASM_NO_CHAIN);
     this.open(Op.if);
     c.helper(F_EVENT);
     this.open(Op.if);
@@ -941,64 +1061,19 @@ class BlockEmitter {
     this.linear(seg, () => this.offsetExpression(), size, write);
   }
 
-  /** Pushes the `size` (0, 1, 2) value at linear `l`: a TLB hit inline, the rest through readLin. */
+  /** Pushes the `size` (0, 1, 2) value at linear `l` (the module's rd helpers). */
   private read(size: number): void {
-    const c = this.c;
-    const layout = this.layout;
-    c.get(L).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(P);
-    c.memory(Op.i32Load, 2, layout.tlbInfo).get(RNM).op(Op.i32And).get(RN).op(Op.i32Eq);
-    if (size > 0) {
-      c.get(L)
-        .i32(4095)
-        .op(Op.i32And)
-        .i32(size === 2 ? 4092 : 4094)
-        .op(Op.i32LeU)
-        .op(Op.i32And);
-    }
-    c.begin(Op.if, I32);
-    c.get(P).memory(Op.i32Load, 2, layout.tlbPhys).get(L).i32(4095).op(Op.i32And).op(Op.i32Or);
-    c.memory(size === 2 ? Op.i32Load : size === 1 ? Op.i32Load16U : Op.i32Load8U, 0, 0);
-    c.op(Op.else);
-    c.i32(1).set(SL);
-    c.get(L).helper(size === 2 ? F_RD32 : size === 1 ? F_RD16 : F_RD8);
-    c.end();
+    this.c.get(L).call(size === 2 ? H_RD32 : size === 1 ? H_RD16 : H_RD8);
   }
 
-  /** Writes local `value` to linear `l`; pages holding code take the slow path (it invalidates them). */
+  /** Writes local `value` to linear `l` (the module's wr helpers); `ab` notes a slow path's abort. */
   private write(size: number, value: number): void {
-    const c = this.c;
-    const layout = this.layout;
     this.wrote = true;
-    c.begin(Op.block).begin(Op.block);
-    c.get(L).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(P);
-    c.memory(Op.i32Load, 2, layout.tlbInfo).get(WNM).op(Op.i32And).get(WN).op(Op.i32Ne);
-    if (size > 0) {
-      c.get(L)
-        .i32(4095)
-        .op(Op.i32And)
-        .i32(size === 2 ? 4092 : 4094)
-        .op(Op.i32GtU)
-        .op(Op.i32Or);
-    }
-    c.brIf(0);
-    c.get(P)
-      .memory(Op.i32Load, 2, layout.tlbPhys)
+    this.c
       .get(L)
-      .i32(4095)
-      .op(Op.i32And)
-      .op(Op.i32Or)
-      .tee(PH);
-    c.i32(12).op(Op.i32ShrU).memory(Op.i32Load8U, 0, layout.codePage).brIf(0);
-    c.get(PH).get(value);
-    c.memory(size === 2 ? Op.i32Store : size === 1 ? Op.i32Store16 : Op.i32Store8, 0, 0);
-    c.br(1);
-    c.end();
-    c.i32(1).set(SL);
-    c.get(L)
       .get(value)
-      .helper(size === 2 ? F_WR32 : size === 1 ? F_WR16 : F_WR8);
-    c.get(AB).op(Op.i32Or).set(AB);
-    c.end();
+      .call(size === 2 ? H_WR32 : size === 1 ? H_WR16 : H_WR8);
+    this.c.get(AB).op(Op.i32Or).set(AB);
   }
 
   // -- Instructions -------------------------------------------------------
@@ -1759,14 +1834,6 @@ class BlockEmitter {
       f.i32(0).memory(Op.i32Load, 2, at).i32(view.getInt32(at, true)).op(Op.i32Ne).op(Op.i32Or);
     }
     f.begin(Op.if).i32(-1).op(Op.return).end();
-    f.i32(0)
-      .memory(Op.i32Load, 2, layout.scratch + 4 * WASM_READ_NEED)
-      .tee(RN);
-    f.i32(T_MMIO).op(Op.i32Or).set(RNM);
-    f.i32(0)
-      .memory(Op.i32Load, 2, layout.scratch + 4 * WASM_WRITE_NEED)
-      .tee(WN);
-    f.i32(T_MMIO).op(Op.i32Or).set(WNM);
     f.i32(-1).set(FK);
     f.begin(Op.try);
     if (this.loops) f.begin(Op.loop);

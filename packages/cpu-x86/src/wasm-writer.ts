@@ -35,6 +35,7 @@ export const Op = {
   localSet: 0x21,
   localTee: 0x22,
   i32Load: 0x28,
+  i64Load: 0x29,
   i32Load8S: 0x2c,
   i32Load8U: 0x2d,
   i32Load16S: 0x2e,
@@ -152,6 +153,23 @@ export class CodeWriter extends ByteWriter {
 
   i32(value: number): this {
     return this.byte(Op.i32Const).s32(value);
+  }
+
+  /** `i64.const` of the 64-bit integer high:low (two's complement halves; signed LEB128). */
+  i64(low: number, high: number): this {
+    this.byte(Op.i64Const);
+    let lo = low >>> 0;
+    let hi = high | 0;
+    for (;;) {
+      const bits = lo & 0x7f;
+      lo = ((lo >>> 7) | ((hi & 0x7f) << 25)) >>> 0;
+      hi >>= 7;
+      const done =
+        (hi === 0 && lo === 0 && (bits & 0x40) === 0) ||
+        (hi === -1 && lo === 0xffffffff && (bits & 0x40) !== 0);
+      if (done) return this.byte(bits);
+      this.byte(bits | 0x80);
+    }
   }
 
   get(local: number): this {
