@@ -163,7 +163,10 @@ const FC = 15;
 const FO = 16;
 /** A slow-path write reported that the CPU set blockAbort. */
 const AB = 17;
-const LOCALS = 18 - 2;
+/** The shared exit's EIP and retired count (see `exit`). */
+const XE = 18;
+const XN = 19;
+const LOCALS = 20 - 2;
 
 /** What the tier reaches of the CPU (private members of X86Cpu, by name). */
 interface WasmHost extends BlockHost {
@@ -733,17 +736,6 @@ class BlockEmitter {
     c.get(FD).get(FS).get(FR).get(FC).get(FO).call(H_LZ);
   }
 
-  private exitFlush(): void {
-    if (this.pending === NONE) return;
-    if (this.pending === UNKNOWN) {
-      this.c.get(FK).i32(0).op(Op.i32GeS).begin(Op.if);
-      this.callLz(null);
-      this.c.end();
-      return;
-    }
-    this.callLz(this.pending);
-  }
-
   private flush(): void {
     if (this.pending === NONE) return;
     if (this.pending === UNKNOWN) {
@@ -957,14 +949,18 @@ class BlockEmitter {
 
   // -- Exits --------------------------------------------------------------
 
-  /** scratch EIP = the value `eip` pushes; return n + retired. */
+  /**
+   * Leaves with EIP = the value `eip` pushes, `retired` more instructions:
+   * through the one exit sequence at the end of the body (`finish`), which
+   * stores a pending flag record, the EIP and returns n + retired. One
+   * shared tail instead of that sequence at every exit: a side exit costs
+   * a dozen bytes. The tail tests `fk` at run time: it holds the pending
+   * kind wherever this emitter's static state knows one (produce, flush).
+   */
   private exit(eip: () => void, retired: number): void {
     const c = this.c;
-    this.exitFlush();
-    c.i32(0);
     eip();
-    c.memory(Op.i32Store, 2, this.layout.scratch + 4 * WASM_EXIT_EIP);
-    c.get(N).i32(retired).op(Op.i32Add).op(Op.return);
+    c.set(XE).i32(retired).set(XN).br(this.depth);
   }
 
   /** Leaves for block offset `target` after this instruction. */
@@ -998,7 +994,7 @@ class BlockEmitter {
     this.exit(() => c.get(E), 0);
     this.close();
     this.close();
-    c.br(this.depth);
+    c.br(this.depth + 1);
   }
 
   // -- Memory -------------------------------------------------------------
@@ -1069,11 +1065,13 @@ class BlockEmitter {
   /** Writes local `value` to linear `l` (the module's wr helpers); `ab` notes a slow path's abort. */
   private write(size: number, value: number): void {
     this.wrote = true;
+    // At most one write per inline instruction, and `ab` is 0 before it
+    // (a set one leaves after the instruction).
     this.c
       .get(L)
       .get(value)
-      .call(size === 2 ? H_WR32 : size === 1 ? H_WR16 : H_WR8);
-    this.c.get(AB).op(Op.i32Or).set(AB);
+      .call(size === 2 ? H_WR32 : size === 1 ? H_WR16 : H_WR8)
+      .set(AB);
   }
 
   // -- Instructions -------------------------------------------------------
@@ -1830,14 +1828,29 @@ class BlockEmitter {
         .op(Op.i32Ne)
         .op(Op.i32Or);
     }
-    for (let at = phys & ~3; at < phys + end; at += 4) {
-      f.i32(0).memory(Op.i32Load, 2, at).i32(view.getInt32(at, true)).op(Op.i32Ne).op(Op.i32Or);
+    // Eight bytes per compare (a block never ends within 8 bytes of its
+    // page's end unaligned: the last aligned word is inside the page).
+    for (let at = phys & ~7; at < phys + end; at += 8) {
+      f.i32(0)
+        .memory(Op.i64Load, 3, at)
+        .i64(view.getInt32(at, true), view.getInt32(at + 4, true));
+      f.op(Op.i64Ne).op(Op.i32Or);
     }
     f.begin(Op.if).i32(-1).op(Op.return).end();
     f.i32(-1).set(FK);
     f.begin(Op.try);
     if (this.loops) f.begin(Op.loop);
+    f.begin(Op.block);
     f.append(this.c.toBytes());
+    f.end();
+    // The exit tail (see `exit`).
+    f.get(FK).i32(0).op(Op.i32GeS).begin(Op.if);
+    f.get(FK).get(FD).get(FS).get(FR).get(FC).get(FO).call(H_LZ);
+    f.end();
+    f.i32(0)
+      .get(XE)
+      .memory(Op.i32Store, 2, layout.scratch + 4 * WASM_EXIT_EIP);
+    f.get(N).get(XN).op(Op.i32Add).op(Op.return);
     if (this.loops) f.end();
     f.op(Op.catchAll);
     f.get(E).get(FI).i32(4095).op(Op.i32And).op(Op.i32Add);
