@@ -39,6 +39,13 @@ function state(cpu: X86Cpu) {
   return { ...s, fpu: undefined };
 }
 
+/** The first index where two byte arrays differ, or -1 (RAM-sized arrays: no deep equality). */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
 describe("WebAssembly block tier", () => {
   it("is active over memory with WebAssembly scratch, and only there", () => {
     expect(cpuWith([0xf4], { wasm: true }).wasmTier).not.toBeNull();
@@ -160,5 +167,141 @@ ${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x00409200000
     expect(wasm.regs[1]).not.toBe(1);
     expect(wasm.wasmTier?.compiled).toBeGreaterThan(0);
     expect(wasm.counters.blockInstructions).toBeGreaterThanOrEqual(3);
+  });
+
+  describe("blocks continued through forward jmp/call in the page", () => {
+    /**
+     * Runs `code` under the tier (threshold 1) and the interpreter in
+     * slices of random budgets (1-40: blocks longer than a slice's rest are
+     * refused and the interpreter steps instead), comparing the exit, the
+     * retired count and the state after every slice, then the memory.
+     */
+    function lockstep(code: Uint8Array, seed: number): X86Cpu {
+      const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
+      const interpreted = createFlatCpu(code, { jit: false });
+      const next = random(seed);
+      for (let slice = 0; slice < 200_000; slice++) {
+        const budget = 1 + (next() % 40);
+        const reason = wasm.run(budget);
+        expect(interpreted.run(budget)).toBe(reason);
+        expect(wasm.instructionsRetired).toBe(interpreted.instructionsRetired);
+        expect(state(wasm)).toEqual(state(interpreted));
+        if (reason !== VcpuExitReason.Budget) break;
+      }
+      expect(firstDifference(wasm.ram, interpreted.ram)).toBe(-1);
+      return wasm;
+    }
+
+    // A loop whose path crosses a forward jmp, a Jcc side exit (taken when
+    // ecx & 3 < 2) and a forward call continued into its callee.
+    const loop = `
+  mov ecx, 300
+  mov esi, 0x40000
+  xor edx, edx
+top:
+  mov eax, ecx
+  and eax, 3
+  jmp .a
+  ud2
+.a:
+  cmp eax, 2
+  jb .small
+  add edx, eax
+  call f
+  jmp .join
+.small:
+  sub edx, 1
+.join:
+  dec ecx
+  jnz top
+  hlt
+f:
+  mov [esi], edx
+  add esi, 4
+  ret`;
+
+    it("take and fall through side exits as the interpreter, with fewer block runs", () => {
+      const code = assemble(loop);
+      const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
+      const interpreted = createFlatCpu(code, { jit: false });
+      expect(run(wasm)).toBe(VcpuExitReason.Halt);
+      expect(run(interpreted)).toBe(VcpuExitReason.Halt);
+      expect(state(wasm)).toEqual(state(interpreted));
+      expect(firstDifference(wasm.ram, interpreted.ram)).toBe(-1);
+      // Two block runs per iteration through the call (top..ret, then
+      // jmp .join..jnz), where ending at every jmp/call takes five.
+      expect(wasm.counters.blockRuns).toBeLessThan(3 * 300);
+      expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired * 0.9);
+    });
+
+    it("retire exactly the budget in every slice (lockstep with the interpreter)", () => {
+      const wasm = lockstep(assemble(loop), 5);
+      expect(wasm.counters.blockInstructions).toBeGreaterThan(0);
+    });
+
+    it("leave EIP, registers, flags and the count as the interpreter on a fault after a jmp and a side exit's fall-through", () => {
+      const program = `
+${loadFlatSegments({ label: "reload" })}
+${idtGate(13, "gp_handler", "0x8e00")}
+  lidt [idt_ptr]
+  mov ax, 0x18
+  mov fs, ax
+  mov eax, 2
+  xor esi, esi
+  jmp block
+block:
+  inc esi
+  jmp after_ud2
+  ud2
+after_ud2:
+  add eax, 5
+  cmp eax, 7
+  jne out
+faulting:
+  mov ebx, [fs:0x20000]
+  mov ecx, 1
+out:
+  hlt
+gp_handler:
+  hlt
+${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x004092000000ffff"])}`;
+      const code = assemble(program);
+      const listing = assemble(`${program}\nfaulting_at: dd faulting`);
+      const faulting = new DataView(listing.buffer).getUint32(listing.length - 4, true);
+      const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
+      const interpreted = createFlatCpu(code, { jit: false });
+      expect(run(wasm)).toBe(VcpuExitReason.Halt);
+      expect(run(interpreted)).toBe(VcpuExitReason.Halt);
+      expect(state(wasm)).toEqual(state(interpreted));
+      const esp = wasm.regs[4];
+      const view = new DataView(wasm.ram.buffer);
+      expect(view.getUint32(esp + 4, true)).toBe(faulting);
+      expect(view.getUint32(esp + 12, true) & 0x40).toBe(0x40); // ZF of cmp eax, 7
+      expect(wasm.regs[6]).toBe(1);
+      expect(wasm.counters.blockInstructions).toBeGreaterThanOrEqual(5);
+    });
+
+    it("leave at the callee when a continued call's push writes the block's own code page", () => {
+      // The stack sits in the code's page: every push invalidates the
+      // page's blocks, and the block leaves after the call with EIP = f.
+      const code = assemble(`
+  mov esp, stack_top
+  mov ecx, 50
+  xor eax, eax
+l:
+  call f
+  dec ecx
+  jnz l
+  hlt
+f:
+  add eax, ecx
+  ret
+  align 16
+  times 64 db 0
+stack_top:`);
+      const wasm = lockstep(code, 9);
+      expect(wasm.regs[0]).toBe((50 * 51) / 2);
+      expect(wasm.counters.codePageWrites).toBeGreaterThan(0);
+    });
   });
 });
