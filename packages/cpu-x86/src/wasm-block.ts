@@ -701,13 +701,26 @@ class BlockCodeWriter extends CodeWriter {
 const SIZED_8 = 1000;
 const SIZED_16 = 2000;
 
+/** WebAssembly operations and flag kinds of ADD OR ADC SBB AND SUB XOR CMP (-1: not inline). */
+const ALU_OPCODES = [Op.i32Add, Op.i32Or, -1, -1, Op.i32And, Op.i32Sub, Op.i32Xor, Op.i32Sub];
+const ALU_KINDS = [
+  LazyOp.ADD,
+  LazyOp.LOGIC,
+  -1,
+  -1,
+  LazyOp.LOGIC,
+  LazyOp.SUB,
+  LazyOp.LOGIC,
+  LazyOp.SUB,
+];
+
 /** Static states of the flag locals: none pending, or unknown (`fk` tells at run time). */
 const NONE = -1;
 const UNKNOWN = -2;
 
 /** Generates one block's function (see block.ts's InstructionEmitter for the JavaScript twin). */
 class BlockEmitter {
-  readonly c = new BlockCodeWriter();
+  readonly c = new BlockCodeWriter(4096);
   /** Instructions in the block (the loop-back's whole-pass budget test). */
   length = 0;
   /** Blocks opened inside the loop body (a branch to the loop head crosses them). */
@@ -726,10 +739,17 @@ class BlockEmitter {
   /** The offset a continued jmp/call goes on at (null: not one). */
   private follow: number | null = null;
 
+  /** The CPU's segment checks and bases when the block is generated (read, not kept). */
+  private readonly segCheck: Uint8Array;
+  private readonly segBase: Int32Array;
+
   constructor(
     private readonly layout: X86WasmLayout,
     private readonly stack32: boolean,
-  ) {}
+  ) {
+    this.segCheck = new Uint8Array(layout.memory.buffer, layout.segCheck, 8);
+    this.segBase = new Int32Array(layout.memory.buffer, layout.segBase, 8);
+  }
 
   // -- Small pieces -------------------------------------------------------
 
@@ -1066,8 +1086,8 @@ class BlockEmitter {
   private linear(seg: number, offset: () => void, size: number, write: boolean): void {
     const c = this.c;
     const layout = this.layout;
-    const segCheck = new Uint8Array(layout.memory.buffer, layout.segCheck, 8);
-    const segBase = new Int32Array(layout.memory.buffer, layout.segBase, 8);
+    const segCheck = this.segCheck;
+    const segBase = this.segBase;
     if (segCheck[seg] !== 0) {
       offset();
       c.set(O);
@@ -1172,13 +1192,9 @@ class BlockEmitter {
   /** ALU operation (ADD OR . . AND SUB XOR CMP) of d and s into r; its flag kind, or -1 for ADC/SBB. */
   private alu(operation: number): number {
     const c = this.c;
-    const code = [Op.i32Add, Op.i32Or, -1, -1, Op.i32And, Op.i32Sub, Op.i32Xor, Op.i32Sub][
-      operation
-    ];
+    const code = ALU_OPCODES[operation];
     c.get(D).get(S).op(code).set(R);
-    return [LazyOp.ADD, LazyOp.LOGIC, -1, -1, LazyOp.LOGIC, LazyOp.SUB, LazyOp.LOGIC, LazyOp.SUB][
-      operation
-    ];
+    return ALU_KINDS[operation];
   }
 
   /** Inline code for the hottest forms (block.ts's emit), or null for `generic` (nothing emitted then). */
@@ -1714,16 +1730,8 @@ class BlockEmitter {
     }
     if (operation === 2 || operation === 3) return null; // ADC SBB
     const kind = operation === 8 ? LazyOp.LOGIC : -1;
-    const code =
-      operation === 8
-        ? Op.i32And
-        : [Op.i32Add, Op.i32Or, -1, -1, Op.i32And, Op.i32Sub, Op.i32Xor, Op.i32Sub][operation];
-    const flagKind =
-      kind >= 0
-        ? kind
-        : [LazyOp.ADD, LazyOp.LOGIC, -1, -1, LazyOp.LOGIC, LazyOp.SUB, LazyOp.LOGIC, LazyOp.SUB][
-            operation
-          ];
+    const code = operation === 8 ? Op.i32And : ALU_OPCODES[operation];
+    const flagKind = kind >= 0 ? kind : ALU_KINDS[operation];
     const stores = operation !== 7 && operation !== 8;
     // Destination: r/m8 (forms 0 and 6), r8 (form 2), AL (form 4).
     const dstInMemory = mem && (form === 0 || form === 6);
@@ -1863,7 +1871,7 @@ class BlockEmitter {
   ): CodeWriter {
     const layout = this.layout;
     if (!ended) this.exit(() => this.c.get(E).i32(end).op(Op.i32Add), count);
-    const f = new BlockCodeWriter();
+    const f = new BlockCodeWriter(this.c.length + 512);
     // Guards: the stack size and the segments assumed flat, then the code
     // bytes (an external write that bypassed invalidateCode makes the
     // block refuse to run, as the interpreter's first-word check re-decodes).
@@ -1894,7 +1902,7 @@ class BlockEmitter {
     f.begin(Op.try);
     if (this.loops) f.begin(Op.loop);
     f.begin(Op.block);
-    f.append(this.c.toBytes());
+    f.append(this.c.view());
     f.end();
     // The exit tail (see `exit`).
     f.get(FK).i32(0).op(Op.i32GeS).begin(Op.if);

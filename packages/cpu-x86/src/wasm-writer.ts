@@ -81,8 +81,13 @@ export const Op = {
 
 /** A growable byte buffer with the spec's integer encodings. */
 export class ByteWriter {
-  private bytes: Uint8Array<ArrayBuffer> = new Uint8Array(256);
+  private bytes: Uint8Array<ArrayBuffer>;
   length = 0;
+
+  /** `capacity`: the initial buffer (it doubles when full; a good guess saves the copies). */
+  constructor(capacity = 256) {
+    this.bytes = new Uint8Array(capacity);
+  }
 
   byte(value: number): this {
     if (this.length === this.bytes.length) {
@@ -138,6 +143,11 @@ export class ByteWriter {
 
   toBytes(): Uint8Array<ArrayBuffer> {
     return this.bytes.slice(0, this.length);
+  }
+
+  /** The bytes written so far without a copy (valid until the next write). */
+  view(): Uint8Array<ArrayBuffer> {
+    return this.bytes.subarray(0, this.length);
   }
 }
 
@@ -255,7 +265,7 @@ const typeKey = (type: FunctionType): string =>
   `${type.params.join(",")}:${type.results.join(",")}`;
 
 function section(out: ByteWriter, id: number, content: ByteWriter): void {
-  out.byte(id).u32(content.length).append(content.toBytes());
+  out.byte(id).u32(content.length).append(content.view());
 }
 
 /**
@@ -280,7 +290,9 @@ export function encodeModule(definition: ModuleDefinition): Uint8Array<ArrayBuff
   const importTypes = definition.imports.map((entry) => indexOf(entry.type));
   const functionTypes = definition.functions.map((entry) => indexOf(entry.type));
 
-  const out = new ByteWriter();
+  let codeBytes = 64;
+  for (const entry of definition.functions) codeBytes += entry.body.length + 8;
+  const out = new ByteWriter(codeBytes + 512);
   out.append(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
 
   const typeSection = new ByteWriter().u32(types.length);
@@ -324,18 +336,19 @@ export function encodeModule(definition: ModuleDefinition): Uint8Array<ArrayBuff
   for (const entry of exported) exportSection.name(entry.name).byte(0x00).u32(entry.index);
   section(out, 7, exportSection);
 
-  const codeSection = new ByteWriter().u32(definition.functions.length);
+  const codeSection = new ByteWriter(codeBytes).u32(definition.functions.length);
+  const header = new ByteWriter(16);
   for (const entry of definition.functions) {
-    const body = new ByteWriter();
+    header.length = 0;
     if (entry.locals > 0)
-      body
+      header
         .u32(1)
         .u32(entry.locals)
         .byte(entry.localType ?? I32);
-    else body.u32(0);
-    body.append(entry.body.toBytes()).byte(Op.end);
-    codeSection.u32(body.length).append(body.toBytes());
+    else header.u32(0);
+    codeSection.u32(header.length + entry.body.length + 1);
+    codeSection.append(header.view()).append(entry.body.view()).byte(Op.end);
   }
   section(out, 10, codeSection);
-  return out.toBytes();
+  return out.view();
 }
