@@ -1441,6 +1441,49 @@ class BlockEmitter {
         c.i32(immediate).set(V);
         this.write(2, V);
         return false;
+      case 0xa1:
+      case 0xa3: {
+        // mov eax, [moffs32] / mov [moffs32], eax (the offset is the displacement).
+        const seg = (info >> Info.SEG_SHIFT) & 7;
+        this.faultPoint();
+        this.linear(seg, () => c.i32(d.displacement[i]), 2, op === 0xa3);
+        if (op === 0xa1) {
+          this.read(2);
+          c.set(V);
+          this.setRegLocal(0, V);
+        } else {
+          this.reg(0);
+          c.set(V);
+          this.write(2, V);
+        }
+        return false;
+      }
+      case 0xff:
+        // Group 5 on memory: INC/DEC m32 (CF kept, as for registers), PUSH m32
+        // (the operand read at the ESP before the push, SDM vol. 2 PUSH).
+        if (!mem) return null;
+        if (reg === 0 || reg === 1) {
+          this.carryBeforeIncDec();
+          this.faultPoint();
+          this.address(2, true);
+          this.read(2);
+          c.tee(D)
+            .i32(reg === 1 ? -1 : 1)
+            .op(Op.i32Add)
+            .set(R);
+          c.i32(1).set(S);
+          this.produce(reg === 1 ? INC_DEC_SUB : INC_DEC_ADD, D, S, R);
+          this.write(2, R);
+          return false;
+        }
+        if (reg === 6 && this.stack32) {
+          this.push(() => {
+            this.address(2, false);
+            this.read(2);
+          });
+          return false;
+        }
+        return null;
       case 0x8d:
         if (!mem) return null;
         this.setReg(reg, () => this.offsetExpression());

@@ -281,6 +281,72 @@ ${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x00409200000
       expect(wasm.counters.blockInstructions).toBeGreaterThanOrEqual(5);
     });
 
+    it("run mov eax/moffs32, inc/dec m32 and push m32 inline as the interpreter", () => {
+      // INC/DEC keep CF (adc reads it), wrap at 0x7fffffff/0 (OF, ZF, SF
+      // read by Jcc and SETcc); push [esp + 4] reads ESP before the push.
+      const code = assemble(`
+  mov ecx, 200
+  mov dword [0x20000], 0x7ffffff0
+  mov dword [0x20004], 8
+  xor edi, edi
+top:
+  stc
+  inc dword [0x20000]
+  adc edi, 0
+  seto bl
+  add edi, ebx
+  dec dword [0x20004]
+  jnz .nz
+  mov dword [0x20004], 5
+.nz:
+  sets bl
+  add edi, ebx
+  mov eax, [0x20000]
+  add eax, ecx
+  mov [0x20008], eax
+  push dword [0x20004]
+  push dword [esp]
+  pop eax
+  pop edx
+  add edi, eax
+  dec ecx
+  jnz top
+  hlt`);
+      const wasm = lockstep(code, 13);
+      expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired / 2);
+    });
+
+    it("leave the state as the interpreter when inc m32 and push m32 fault (#GP past a segment limit)", () => {
+      for (const faulting of ["inc dword [fs:0x20000]", "push dword [fs:0x20000]"]) {
+        const code = assemble(`
+${loadFlatSegments({ label: "reload" })}
+${idtGate(13, "gp_handler", "0x8e00")}
+  lidt [idt_ptr]
+  mov ax, 0x18
+  mov fs, ax
+  mov eax, 2
+  jmp block
+block:
+  inc dword [fs:0x100]
+  push dword [fs:0x104]
+  add eax, 5
+  cmp eax, 7
+  ${faulting}
+  mov ecx, 1
+  hlt
+gp_handler:
+  hlt
+${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x004092000000ffff"])}`);
+        const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
+        const interpreted = createFlatCpu(code, { jit: false });
+        expect(run(wasm)).toBe(VcpuExitReason.Halt);
+        expect(run(interpreted)).toBe(VcpuExitReason.Halt);
+        expect(state(wasm)).toEqual(state(interpreted));
+        expect(firstDifference(wasm.ram, interpreted.ram)).toBe(-1);
+        expect(wasm.counters.blockInstructions).toBeGreaterThanOrEqual(4);
+      }
+    });
+
     it("leave at the callee when a continued call's push writes the block's own code page", () => {
       // The stack sits in the code's page: every push invalidates the
       // page's blocks, and the block leaves after the call with EIP = f.
