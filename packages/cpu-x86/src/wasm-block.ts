@@ -61,6 +61,9 @@ import {
 } from "./wasm-writer";
 
 /** Interpreted executions of an instruction before a WebAssembly block is compiled at it. */
+/** Failed batches after which the tier stops compiling (see `WasmBlockTier.failures`). */
+const MAX_COMPILE_FAILURES = 3;
+
 export const DEFAULT_WASM_JIT_THRESHOLD = 1000;
 /** Blocks compiled together as one module (see `WasmBlockTier.queue`). */
 export const WASM_BATCH = 16;
@@ -412,6 +415,13 @@ export class WasmBlockTier {
   private readonly fetcher: PhysicalFetcher;
   /** Modules compiled (for tests and profiling). */
   compiled = 0;
+  /**
+   * Batches the host refused to compile or instantiate (out of memory, a
+   * resource limit). Their blocks stay with the interpreter; after
+   * MAX_COMPILE_FAILURES the tier queues nothing more, so a host that
+   * cannot take more code costs the guest speed, never its run.
+   */
+  failures = 0;
   private pending: { phys: number; length: number; body: CodeWriter }[] = [];
   private readonly view: DataView;
   private readonly helperFunctions: FunctionDefinition[];
@@ -544,6 +554,7 @@ export class WasmBlockTier {
    * each module's fixed compilation cost.
    */
   queue(scratch: DecodedInstructions, phys: number): boolean {
+    if (this.failures >= MAX_COMPILE_FAILURES) return false;
     const started = performance.now();
     const queued = this.queueBlock(scratch, phys);
     const counters = (this.cpu as WasmHost).counters;
@@ -673,7 +684,15 @@ export class WasmBlockTier {
         })),
       ],
     });
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
+    let exports: WebAssembly.Exports;
+    try {
+      exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
+    } catch {
+      // The blocks' start slots keep their counts past the threshold, so
+      // they are not queued again: they stay interpreted.
+      this.failures++;
+      return;
+    }
     this.compiled++;
     const host = this.cpu as WasmHost;
     host.counters.wasmBlocks += pending.length;

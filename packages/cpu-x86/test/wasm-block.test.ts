@@ -52,6 +52,27 @@ describe("WebAssembly block tier", () => {
     expect(cpuWith([0xf4], { wasm: false }).wasmTier).toBeNull();
   });
 
+  it("leaves blocks to the interpreter when the host refuses to compile them", () => {
+    // The same loop as below; WebAssembly.Module throws as a host out of
+    // code space would (no real host here runs out on demand).
+    const code = [
+      0xb9, 0xe8, 0x03, 0, 0, 0x31, 0xc0, 0x01, 0xc8, 0xa3, 0, 0x20, 0, 0, 0x49, 0x75, 0xf6, 0xf4,
+    ];
+    const cpu = cpuWith(code, { wasm: true });
+    const original = WebAssembly.Module;
+    WebAssembly.Module = function refuse(): never {
+      throw new RangeError("WebAssembly.Module(): out of memory");
+    } as unknown as typeof WebAssembly.Module;
+    try {
+      expect(run(cpu)).toBe(VcpuExitReason.Halt);
+    } finally {
+      WebAssembly.Module = original;
+    }
+    expect(cpu.regs[0]).toBe(500500);
+    expect(cpu.wasmTier?.failures).toBeGreaterThan(0);
+    expect(cpu.counters.blockInstructions).toBe(0);
+  });
+
   it("runs a loop as the interpreter does", () => {
     // mov ecx, 1000; xor eax, eax; l: add eax, ecx; mov [0x2000], eax; dec ecx; jnz l; hlt
     const code = [
