@@ -158,8 +158,15 @@ export class BlockCache {
   readonly tag: Int32Array;
   readonly length: Uint8Array;
   readonly code: (BlockFunction | undefined)[] = new Array(BLOCK_CACHE_SIZE).fill(undefined);
-  /** Interpreted executions per start slot. */
+  /** Interpreted executions per start slot, of the address in `hotTag`. */
   readonly hot = new Uint32Array(BLOCK_CACHE_SIZE);
+  /**
+   * The physical address each slot counts for: another address reaching
+   * the slot starts the count over for itself (slots alias at 128 KiB, and
+   * a count another address left past the threshold would otherwise never
+   * reach it again).
+   */
+  readonly hotTag = new Int32Array(BLOCK_CACHE_SIZE).fill(EMPTY_TAG);
   readonly pageInvalidations: Uint8Array;
   readonly threshold: number;
   /** Shared by the blocks (created with the first block). */

@@ -16,6 +16,7 @@ import {
   type BlockFunction,
   compileBlock,
   DEFAULT_JIT_THRESHOLD,
+  GENERIC,
 } from "./block";
 import { ARITH_FLAGS, Cr0, Cr4, Efer, Flag, Msr, Vector } from "./constants";
 import { type CpuModel, defaultCpuModel } from "./cpuid";
@@ -98,6 +99,19 @@ const SC_EXPAND_DOWN = 8;
 const SC_NOREAD = 16;
 
 const DECODE_CACHE_SIZE = 1 << 17;
+/**
+ * Opcodes after which a block may start (the loop probes the block cache
+ * only there): those blocks leave to the interpreter, and the conditional
+ * branches, whose fall-through begins a block too.
+ */
+const ENDS_BLOCK = (() => {
+  const table = new Uint8Array(512);
+  for (let op = 0; op < 512; op++) table[op] = GENERIC[op] ? 0 : 1;
+  for (let op = 0x70; op <= 0x7f; op++) table[op] = 1; // jcc rel8
+  for (let op = 0x180; op <= 0x18f; op++) table[op] = 1; // jcc rel32
+  for (let op = 0xe0; op <= 0xe3; op++) table[op] = 1; // loop, jcxz
+  return table;
+})();
 
 // Task-switch kinds (SDM vol. 3A table 7-2).
 const TASK_JUMP = 0;
@@ -744,9 +758,16 @@ export class X86Cpu implements Vcpu {
     // Block-tier counts in locals too, added to `counters` on the way out.
     let blockInstructions = 0;
     let blockRuns = 0;
+    // Blocks start where the previous one ended: after a control transfer,
+    // an instruction blocks leave to the interpreter, an event or a block.
+    // Only there is the block cache probed and the start counted, so
+    // straight-line interpreted code skips both.
+    let boundary = true;
+    let probeNext = false;
     try {
       while (retired < limit) {
         if (this.eventCheck) {
+          boundary = true;
           this.retired = retired;
           this.checkEvents();
           if (this.stop || this.halted) {
@@ -782,14 +803,31 @@ export class X86Cpu implements Vcpu {
         }
         const slot = phys & (DECODE_CACHE_SIZE - 1);
         // The block tier: 32-bit code in a flat CS, no event pending.
-        if (blocks !== null && this.code32 && !this.eventCheck && !(segCheck[CS] & SC_LIMIT)) {
+        if (
+          boundary &&
+          blocks !== null &&
+          this.code32 &&
+          !this.eventCheck &&
+          !(segCheck[CS] & SC_LIMIT)
+        ) {
           // Compiled once, when the count reaches the threshold (a failed
           // start is marked cold until a write to its page resets the count).
-          if (blocks.tag[slot] !== phys && ++blocks.hot[slot] === blocks.threshold) {
-            this.compileBlockAt(phys, slot);
+          if (blocks.tag[slot] !== phys) {
+            if (blocks.hotTag[slot] !== phys) {
+              blocks.hotTag[slot] = phys;
+              blocks.hot[slot] = 0;
+            }
+            const hot = ++blocks.hot[slot];
+            if (hot === blocks.threshold) this.compileBlockAt(phys, slot);
+            // No block can start here (marked cold): one may at the next instruction.
+            else if (hot > blocks.threshold) probeNext = true;
           }
           // The whole block must fit in the budget (it may end earlier).
-          if (blocks.tag[slot] === phys && retired + blocks.length[slot] <= limit) {
+          if (blocks.tag[slot] === phys && retired + blocks.length[slot] > limit) {
+            // The slice ends inside it: the interpreter runs the rest of
+            // the slice, probing at every instruction as at a boundary.
+            probeNext = true;
+          } else if (blocks.tag[slot] === phys) {
             this.blockAbort = false;
             this.blockDone = 0;
             let count: number;
@@ -826,9 +864,12 @@ export class X86Cpu implements Vcpu {
         ) {
           this.decodeAt(linear, phys, slot);
         }
-        this.eip = (eip + lengths[slot]) | 0;
+        const next = (eip + lengths[slot]) | 0;
+        this.eip = next;
         this.execute(slot);
         retired++;
+        boundary = probeNext || this.eip !== next || ENDS_BLOCK[decoded.op[slot]] === 1;
+        probeNext = false;
         if (this.afterInstruction) {
           this.retired = retired;
           if (this.singleStep) this.singleStepTrap();

@@ -186,9 +186,11 @@ describe("block tier flags", () => {
       }
     }
     expect(compiled.saveState()).toEqual(interpreted.saveState());
-    expect(compiled.blocks?.compiled ?? 0).toBeGreaterThan(cases);
+    // The cases ran in blocks, not in the interpreter (a block starts after each Jcc).
+    const share = compiled.counters.blockInstructions / compiled.instructionsRetired;
+    expect(share).toBeGreaterThan(0.95);
     console.log(
-      `block tier flags: ${cases} producer/condition cases, ${compiled.blocks?.compiled} blocks compiled`,
+      `block tier flags: ${cases} producer/condition cases, ${compiled.blocks?.compiled} blocks compiled, ${(share * 100).toFixed(1)}% of the instructions in blocks`,
     );
   });
 });
