@@ -227,6 +227,33 @@ export class PhysicalFetcher implements CodeFetcher {
   }
 }
 
+/**
+ * Decodes the instruction at physical `at` into `index` of `scratch` for a
+ * block, or returns 0 when the block must end before it: past its page (or
+ * within 4 bytes of its end, where the entry guard's word would cross it),
+ * undecodable, or an instruction blocks leave to the interpreter (not
+ * `GENERIC`, far call/jmp, `mov` from a segment register beyond GS).
+ * Else its length.
+ */
+export function decodeBlockInstruction(
+  fetcher: PhysicalFetcher,
+  scratch: DecodedInstructions,
+  index: number,
+  at: number,
+  pageEnd: number,
+): number {
+  if (at >= pageEnd) return 0;
+  fetcher.start = at;
+  const length = decodeInstruction(fetcher, scratch, index, true);
+  if (length === DECODE_TOO_LONG || at + length > pageEnd || at + 4 > pageEnd) return 0;
+  const op = scratch.op[index];
+  const reg = (scratch.modrm[index] >> 3) & 7;
+  if (scratch.info[index] & Info.INVALID || !GENERIC[op]) return 0;
+  if (op === 0xff && (reg === 3 || reg === 5 || reg === 7)) return 0; // far call/jmp
+  if (op === 0x8c && reg > 5) return 0;
+  return length;
+}
+
 /** Decodes the instruction at `phys` into `slot` of the CPU's decode cache (32-bit code). */
 export function redecodeInto(
   ram: Uint8Array,
@@ -502,17 +529,8 @@ export function compileBlock(
   let loops = false;
   while (count < MAX_BLOCK && !ended) {
     const at = phys + offset;
-    if (at >= pageEnd) break;
-    fetcher.start = at;
-    const length = decodeInstruction(fetcher, scratch, count, true);
-    if (length === DECODE_TOO_LONG || at + length > pageEnd || at + 4 > pageEnd) break;
-    const op = scratch.op[count];
-    const info = scratch.info[count];
-    const modrm = scratch.modrm[count];
-    const reg = (modrm >> 3) & 7;
-    if (info & Info.INVALID || !GENERIC[op]) break;
-    if (op === 0xff && (reg === 3 || reg === 5 || reg === 7)) break; // far call/jmp
-    if (op === 0x8c && reg > 5) break;
+    const length = decodeBlockInstruction(fetcher, scratch, count, at, pageEnd);
+    if (length === 0) break;
     offsets.push(offset);
     const emitter = new InstructionEmitter(
       scratch,

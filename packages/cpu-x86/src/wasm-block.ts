@@ -40,7 +40,7 @@ import {
   type BlockFunction,
   type BlockHost,
   createHelpers,
-  GENERIC,
+  decodeBlockInstruction,
   INC_DEC_ADD,
   INC_DEC_SUB,
   MAX_BLOCK,
@@ -49,7 +49,7 @@ import {
   ROTATED,
 } from "./block";
 import type { X86WasmLayout } from "./cpu";
-import { DECODE_TOO_LONG, type DecodedInstructions, decodeInstruction, Info } from "./decoder";
+import { type DecodedInstructions, Info } from "./decoder";
 import { LazyOp } from "./flags";
 import {
   CodeWriter,
@@ -580,17 +580,10 @@ export class WasmBlockTier {
     let low = 0;
     let high = 0;
     while (count < MAX_BLOCK && !ended) {
-      const at = phys + offset;
-      if (at >= pageEnd) break;
-      fetcher.start = at;
-      const length = decodeInstruction(fetcher, scratch, count, true);
-      if (length === DECODE_TOO_LONG || at + length > pageEnd || at + 4 > pageEnd) break;
+      const length = decodeBlockInstruction(fetcher, scratch, count, phys + offset, pageEnd);
+      if (length === 0) break;
       const op = scratch.op[count];
       const info = scratch.info[count];
-      const reg = (scratch.modrm[count] >> 3) & 7;
-      if (info & Info.INVALID || !GENERIC[op]) break;
-      if (op === 0xff && (reg === 3 || reg === 5 || reg === 7)) break; // far call/jmp
-      if (op === 0x8c && reg > 5) break;
       lengths.push(length);
       offsets.push(offset);
       low = Math.min(low, offset);
