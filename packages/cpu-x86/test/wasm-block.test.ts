@@ -73,6 +73,38 @@ describe("WebAssembly block tier", () => {
     expect(cpu.counters.blockInstructions).toBe(0);
   });
 
+  it("runs a loop block's inline memory accesses, slow paths included, as the interpreter", () => {
+    // A loop block (its accesses inline): a dword read and a word store
+    // across page boundaries (the slow paths), a read-modify-write, byte
+    // and word stores; compared with the interpreter.
+    const code = assemble(`
+  mov ecx, 300
+  mov esi, 0x2ffe
+  xor eax, eax
+l:
+  add eax, [esi]
+  add [0x4000], ecx
+  mov [0x4010 + ecx], al
+  mov [0x4400 + ecx * 2], cx
+  mov [0x4fff], cx
+  dec ecx
+  jnz l
+  hlt`);
+    const wasm = cpuWith([...code], { wasm: true, threshold: 3 });
+    const memory = createGuestMemory({ ramSize: RAM });
+    memory.ram.u8.set(code, 0x1000);
+    const interpreter = createX86Cpu({ memory, jit: false });
+    interpreter.setFlatProtectedMode(0x1000, 0x80000);
+    for (const cpu of [wasm, interpreter]) {
+      cpu.ram.set([1, 2, 3, 4, 5, 6, 7, 8], 0x2ffc);
+      // Short slices: queued blocks are compiled at the next run().
+      expect(run(cpu, 50)).toBe(VcpuExitReason.Halt);
+    }
+    expect(state(wasm)).toEqual(state(interpreter));
+    expect(firstDifference(wasm.ram, interpreter.ram)).toBe(-1);
+    expect(wasm.counters.blockInstructions).toBeGreaterThan(0);
+  });
+
   it("runs a loop as the interpreter does", () => {
     // mov ecx, 1000; xor eax, eax; l: add eax, ecx; mov [0x2000], eax; dec ecx; jnz l; hlt
     const code = [
