@@ -314,6 +314,91 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
 }
 
 /**
+ * Pushes the `size` (0, 1, 2: byte, word, dword) value at the linear
+ * address in local `linear`: a TLB hit within one page loads from RAM,
+ * anything else stores 1 in WASM_NO_CHAIN and calls the CPU's readLin*.
+ * `p` is a scratch local.
+ */
+function emitRead(
+  c: BlockCodeWriter,
+  layout: X86WasmLayout,
+  size: number,
+  linear: number,
+  p: number,
+): void {
+  const need = layout.scratch + 4 * WASM_READ_NEED;
+  c.get(linear).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(p);
+  c.memory(Op.i32Load, 2, layout.tlbInfo);
+  c.i32(0).memory(Op.i32Load, 2, need).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
+  c.i32(0).memory(Op.i32Load, 2, need).op(Op.i32Eq);
+  if (size > 0) {
+    c.get(linear)
+      .i32(4095)
+      .op(Op.i32And)
+      .i32(size === 2 ? 4092 : 4094)
+      .op(Op.i32LeU)
+      .op(Op.i32And);
+  }
+  c.begin(Op.if, I32);
+  c.get(p).memory(Op.i32Load, 2, layout.tlbPhys).get(linear).i32(4095).op(Op.i32And).op(Op.i32Or);
+  c.memory(size === 2 ? Op.i32Load : size === 1 ? Op.i32Load16U : Op.i32Load8U, 0, 0);
+  c.op(Op.else);
+  c.i32(0)
+    .i32(1)
+    .memory(Op.i32Store, 2, layout.scratch + 4 * WASM_NO_CHAIN);
+  c.get(linear).helper(size === 2 ? F_RD32 : size === 1 ? F_RD16 : F_RD8);
+  c.end();
+}
+
+/**
+ * Writes local `value` (`size` as in emitRead) to the linear address in
+ * local `linear` and pushes the abort flag: a TLB hit within one page on a
+ * page holding no code stores to RAM (0); anything else stores 1 in
+ * WASM_NO_CHAIN and calls the CPU's writeLin* (which invalidates code; its
+ * result says whether the block must leave). `p`, `ph`: scratch locals.
+ */
+function emitWrite(
+  c: BlockCodeWriter,
+  layout: X86WasmLayout,
+  size: number,
+  linear: number,
+  value: number,
+  p: number,
+  ph: number,
+): void {
+  const need = layout.scratch + 4 * WASM_WRITE_NEED;
+  c.begin(Op.block, I32);
+  c.begin(Op.block);
+  c.get(linear).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(p);
+  c.memory(Op.i32Load, 2, layout.tlbInfo);
+  c.i32(0).memory(Op.i32Load, 2, need).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
+  c.i32(0).memory(Op.i32Load, 2, need).op(Op.i32Ne);
+  if (size > 0) {
+    c.get(linear)
+      .i32(4095)
+      .op(Op.i32And)
+      .i32(size === 2 ? 4092 : 4094)
+      .op(Op.i32GtU)
+      .op(Op.i32Or);
+  }
+  c.brIf(0);
+  c.get(p).memory(Op.i32Load, 2, layout.tlbPhys).get(linear).i32(4095).op(Op.i32And).op(Op.i32Or);
+  c.tee(ph);
+  c.i32(12).op(Op.i32ShrU).memory(Op.i32Load8U, 0, layout.codePage).brIf(0);
+  c.get(ph).get(value);
+  c.memory(size === 2 ? Op.i32Store : size === 1 ? Op.i32Store16 : Op.i32Store8, 0, 0);
+  c.i32(0).br(1);
+  c.end();
+  c.i32(0)
+    .i32(1)
+    .memory(Op.i32Store, 2, layout.scratch + 4 * WASM_NO_CHAIN);
+  c.get(linear)
+    .get(value)
+    .helper(size === 2 ? F_WR32 : size === 1 ? F_WR16 : F_WR8);
+  c.end();
+}
+
+/**
  * The module-local functions (H_*), the same in every block module.
  * `rd(linear) -> value`: a TLB hit (the read permission, no MMIO, not
  * crossing the page) loads from RAM; anything else calls the CPU's
@@ -327,65 +412,14 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
  */
 function moduleHelpers(layout: X86WasmLayout): FunctionDefinition[] {
   const word = (index: number) => layout.scratch + 4 * index;
-  const slowPath = (c: CodeWriter) => c.i32(0).i32(1).memory(Op.i32Store, 2, word(WASM_NO_CHAIN));
   const read = (size: number): FunctionDefinition => {
     const c = new BlockCodeWriter();
-    const P = 1;
-    c.get(0).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(P);
-    c.memory(Op.i32Load, 2, layout.tlbInfo);
-    c.i32(0).memory(Op.i32Load, 2, word(WASM_READ_NEED)).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
-    c.i32(0).memory(Op.i32Load, 2, word(WASM_READ_NEED)).op(Op.i32Eq);
-    if (size > 0) {
-      c.get(0)
-        .i32(4095)
-        .op(Op.i32And)
-        .i32(size === 2 ? 4092 : 4094)
-        .op(Op.i32LeU)
-        .op(Op.i32And);
-    }
-    c.begin(Op.if, I32);
-    c.get(P).memory(Op.i32Load, 2, layout.tlbPhys).get(0).i32(4095).op(Op.i32And).op(Op.i32Or);
-    c.memory(size === 2 ? Op.i32Load : size === 1 ? Op.i32Load16U : Op.i32Load8U, 0, 0);
-    c.op(Op.else);
-    slowPath(c);
-    c.get(0).helper(size === 2 ? F_RD32 : size === 1 ? F_RD16 : F_RD8);
-    c.end();
+    emitRead(c, layout, size, 0, 1);
     return { type: fn(1, 1), locals: 1, body: c };
   };
   const write = (size: number): FunctionDefinition => {
     const c = new BlockCodeWriter();
-    const P = 2;
-    const PH = 3;
-    c.begin(Op.block);
-    c.get(0).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(P);
-    c.memory(Op.i32Load, 2, layout.tlbInfo);
-    c.i32(0).memory(Op.i32Load, 2, word(WASM_WRITE_NEED)).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
-    c.i32(0).memory(Op.i32Load, 2, word(WASM_WRITE_NEED)).op(Op.i32Ne);
-    if (size > 0) {
-      c.get(0)
-        .i32(4095)
-        .op(Op.i32And)
-        .i32(size === 2 ? 4092 : 4094)
-        .op(Op.i32GtU)
-        .op(Op.i32Or);
-    }
-    c.brIf(0);
-    c.get(P)
-      .memory(Op.i32Load, 2, layout.tlbPhys)
-      .get(0)
-      .i32(4095)
-      .op(Op.i32And)
-      .op(Op.i32Or)
-      .tee(PH);
-    c.i32(12).op(Op.i32ShrU).memory(Op.i32Load8U, 0, layout.codePage).brIf(0);
-    c.get(PH).get(1);
-    c.memory(size === 2 ? Op.i32Store : size === 1 ? Op.i32Store16 : Op.i32Store8, 0, 0);
-    c.i32(0).op(Op.return);
-    c.end();
-    slowPath(c);
-    c.get(0)
-      .get(1)
-      .helper(size === 2 ? F_WR32 : size === 1 ? F_WR16 : F_WR8);
+    emitWrite(c, layout, size, 0, 1, 2, 3);
     return { type: fn(2, 1), locals: 2, body: c };
   };
   const lz = new BlockCodeWriter();
@@ -1150,34 +1184,8 @@ class BlockEmitter {
 
   /** Pushes the `size` (0, 1, 2) value at linear `l` (the module's rd helpers, or their code inline). */
   private read(size: number): void {
-    if (!this.inlineMemory) {
-      this.c.get(L).call(size === 2 ? H_RD32 : size === 1 ? H_RD16 : H_RD8);
-      return;
-    }
-    const c = this.c;
-    const layout = this.layout;
-    const need = layout.scratch + 4 * WASM_READ_NEED;
-    c.get(L).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(TP);
-    c.memory(Op.i32Load, 2, layout.tlbInfo);
-    c.i32(0).memory(Op.i32Load, 2, need).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
-    c.i32(0).memory(Op.i32Load, 2, need).op(Op.i32Eq);
-    if (size > 0) {
-      c.get(L)
-        .i32(4095)
-        .op(Op.i32And)
-        .i32(size === 2 ? 4092 : 4094)
-        .op(Op.i32LeU)
-        .op(Op.i32And);
-    }
-    c.begin(Op.if, I32);
-    c.get(TP).memory(Op.i32Load, 2, layout.tlbPhys).get(L).i32(4095).op(Op.i32And).op(Op.i32Or);
-    c.memory(size === 2 ? Op.i32Load : size === 1 ? Op.i32Load16U : Op.i32Load8U, 0, 0);
-    c.op(Op.else);
-    c.i32(0)
-      .i32(1)
-      .memory(Op.i32Store, 2, layout.scratch + 4 * WASM_NO_CHAIN);
-    c.get(L).helper(size === 2 ? F_RD32 : size === 1 ? F_RD16 : F_RD8);
-    c.end();
+    if (this.inlineMemory) emitRead(this.c, this.layout, size, L, TP);
+    else this.c.get(L).call(size === 2 ? H_RD32 : size === 1 ? H_RD16 : H_RD8);
   }
 
   /** Writes local `value` to linear `l` (the module's wr helpers); `ab` notes a slow path's abort. */
@@ -1185,47 +1193,13 @@ class BlockEmitter {
     this.wrote = true;
     // At most one write per inline instruction, and `ab` is 0 before it
     // (a set one leaves after the instruction).
-    if (!this.inlineMemory) {
+    if (this.inlineMemory) emitWrite(this.c, this.layout, size, L, value, TP, TH);
+    else
       this.c
         .get(L)
         .get(value)
-        .call(size === 2 ? H_WR32 : size === 1 ? H_WR16 : H_WR8)
-        .set(AB);
-      return;
-    }
-    const c = this.c;
-    const layout = this.layout;
-    const need = layout.scratch + 4 * WASM_WRITE_NEED;
-    c.begin(Op.block, I32);
-    c.begin(Op.block);
-    c.get(L).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(TP);
-    c.memory(Op.i32Load, 2, layout.tlbInfo);
-    c.i32(0).memory(Op.i32Load, 2, need).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
-    c.i32(0).memory(Op.i32Load, 2, need).op(Op.i32Ne);
-    if (size > 0) {
-      c.get(L)
-        .i32(4095)
-        .op(Op.i32And)
-        .i32(size === 2 ? 4092 : 4094)
-        .op(Op.i32GtU)
-        .op(Op.i32Or);
-    }
-    c.brIf(0);
-    c.get(TP).memory(Op.i32Load, 2, layout.tlbPhys).get(L).i32(4095).op(Op.i32And).op(Op.i32Or);
-    c.tee(TH);
-    c.i32(12).op(Op.i32ShrU).memory(Op.i32Load8U, 0, layout.codePage).brIf(0);
-    c.get(TH).get(value);
-    c.memory(size === 2 ? Op.i32Store : size === 1 ? Op.i32Store16 : Op.i32Store8, 0, 0);
-    c.i32(0).br(1);
-    c.end();
-    c.i32(0)
-      .i32(1)
-      .memory(Op.i32Store, 2, layout.scratch + 4 * WASM_NO_CHAIN);
-    c.get(L)
-      .get(value)
-      .helper(size === 2 ? F_WR32 : size === 1 ? F_WR16 : F_WR8);
-    c.end();
-    c.set(AB);
+        .call(size === 2 ? H_WR32 : size === 1 ? H_WR16 : H_WR8);
+    this.c.set(AB);
   }
 
   // -- Instructions -------------------------------------------------------
