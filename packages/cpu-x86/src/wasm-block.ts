@@ -314,19 +314,20 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
 }
 
 /**
- * Pushes the `size` (0, 1, 2: byte, word, dword) value at the linear
- * address in local `linear`: a TLB hit within one page loads from RAM,
- * anything else stores 1 in WASM_NO_CHAIN and calls the CPU's readLin*.
- * `p` is a scratch local.
+ * Pushes 1 when the TLB holds the page of the linear address in local
+ * `linear` with the permissions in scratch word `needWord` (WASM_READ_NEED
+ * or WASM_WRITE_NEED) and no MMIO, and the `size` (0, 1, 2) access stays
+ * within the page; else 0. Leaves the entry's byte index in local `p`.
  */
-function emitRead(
+function emitTlbHit(
   c: BlockCodeWriter,
   layout: X86WasmLayout,
   size: number,
   linear: number,
   p: number,
+  needWord: number,
 ): void {
-  const need = layout.scratch + 4 * WASM_READ_NEED;
+  const need = layout.scratch + 4 * needWord;
   c.get(linear).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(p);
   c.memory(Op.i32Load, 2, layout.tlbInfo);
   c.i32(0).memory(Op.i32Load, 2, need).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
@@ -339,6 +340,22 @@ function emitRead(
       .op(Op.i32LeU)
       .op(Op.i32And);
   }
+}
+
+/**
+ * Pushes the `size` (0, 1, 2: byte, word, dword) value at the linear
+ * address in local `linear`: a TLB hit within one page loads from RAM,
+ * anything else stores 1 in WASM_NO_CHAIN and calls the CPU's readLin*.
+ * `p` is a scratch local.
+ */
+function emitRead(
+  c: BlockCodeWriter,
+  layout: X86WasmLayout,
+  size: number,
+  linear: number,
+  p: number,
+): void {
+  emitTlbHit(c, layout, size, linear, p, WASM_READ_NEED);
   c.begin(Op.if, I32);
   c.get(p).memory(Op.i32Load, 2, layout.tlbPhys).get(linear).i32(4095).op(Op.i32And).op(Op.i32Or);
   c.memory(size === 2 ? Op.i32Load : size === 1 ? Op.i32Load16U : Op.i32Load8U, 0, 0);
@@ -366,22 +383,10 @@ function emitWrite(
   p: number,
   ph: number,
 ): void {
-  const need = layout.scratch + 4 * WASM_WRITE_NEED;
   c.begin(Op.block, I32);
   c.begin(Op.block);
-  c.get(linear).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(p);
-  c.memory(Op.i32Load, 2, layout.tlbInfo);
-  c.i32(0).memory(Op.i32Load, 2, need).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
-  c.i32(0).memory(Op.i32Load, 2, need).op(Op.i32Ne);
-  if (size > 0) {
-    c.get(linear)
-      .i32(4095)
-      .op(Op.i32And)
-      .i32(size === 2 ? 4092 : 4094)
-      .op(Op.i32GtU)
-      .op(Op.i32Or);
-  }
-  c.brIf(0);
+  emitTlbHit(c, layout, size, linear, p, WASM_WRITE_NEED);
+  c.op(Op.i32Eqz).brIf(0);
   c.get(p).memory(Op.i32Load, 2, layout.tlbPhys).get(linear).i32(4095).op(Op.i32And).op(Op.i32Or);
   c.tee(ph);
   c.i32(12).op(Op.i32ShrU).memory(Op.i32Load8U, 0, layout.codePage).brIf(0);
