@@ -46,6 +46,19 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   return -1;
 }
 
+/**
+ * The prologue of the fault tests: flat segments, a #GP handler, and FS
+ * a 64 KiB byte-granular data segment (selector 0x18), so that the block's
+ * FS accesses are checked inline and past the limit raise #GP(0) (SDM vol.
+ * 3A 5.3); EAX = 2.
+ */
+const FS_LIMITED = `${loadFlatSegments({ label: "reload" })}
+${idtGate(13, "gp_handler", "0x8e00")}
+  lidt [idt_ptr]
+  mov ax, 0x18
+  mov fs, ax
+  mov eax, 2`;
+
 describe("WebAssembly block tier", () => {
   it("is active over memory with WebAssembly scratch, and only there", () => {
     expect(cpuWith([0xf4], { wasm: true }).wasmTier).not.toBeNull();
@@ -184,12 +197,7 @@ l:
     // inline (the tier's segment-check helper raises #GP(0) past the limit,
     // SDM vol. 3A 5.3). The block runs three instructions, then faults.
     const program = `
-${loadFlatSegments({ label: "reload" })}
-${idtGate(13, "gp_handler", "0x8e00")}
-  lidt [idt_ptr]
-  mov ax, 0x18
-  mov fs, ax
-  mov eax, 2
+${FS_LIMITED}
   xor esi, esi
   jmp block
 block:
@@ -294,12 +302,7 @@ f:
 
     it("leave EIP, registers, flags and the count as the interpreter on a fault after a jmp and a side exit's fall-through", () => {
       const program = `
-${loadFlatSegments({ label: "reload" })}
-${idtGate(13, "gp_handler", "0x8e00")}
-  lidt [idt_ptr]
-  mov ax, 0x18
-  mov fs, ax
-  mov eax, 2
+${FS_LIMITED}
   xor esi, esi
   jmp block
 block:
@@ -372,12 +375,7 @@ top:
     it("leave the state as the interpreter when inc m32 and push m32 fault (#GP past a segment limit)", () => {
       for (const faulting of ["inc dword [fs:0x20000]", "push dword [fs:0x20000]"]) {
         const code = assemble(`
-${loadFlatSegments({ label: "reload" })}
-${idtGate(13, "gp_handler", "0x8e00")}
-  lidt [idt_ptr]
-  mov ax, 0x18
-  mov fs, ax
-  mov eax, 2
+${FS_LIMITED}
   jmp block
 block:
   inc dword [fs:0x100]
