@@ -33,7 +33,7 @@ import {
 import { LazyOp } from "./flags";
 
 /** Slots of the block cache: the decode cache's indexing (physical address modulo its size). */
-export const BLOCK_CACHE_SIZE = 1 << 17;
+export const BLOCK_CACHE_SIZE = 1 << 18;
 /** Longest block, in instructions (bounds compile time and the budget overshoot test). */
 export const MAX_BLOCK = 48;
 /** A page whose blocks were dropped this often holds data written next to code: no more blocks there. */
@@ -162,7 +162,7 @@ export class BlockCache {
   readonly hot = new Uint32Array(BLOCK_CACHE_SIZE);
   /**
    * The physical address each slot counts for: another address reaching
-   * the slot starts the count over for itself (slots alias at 128 KiB, and
+   * the slot starts the count over for itself (slots alias at 256 KiB, and
    * a count another address left past the threshold would otherwise never
    * reach it again).
    */
@@ -193,7 +193,7 @@ export class BlockCache {
         this.code[i] = undefined;
         dropped = true;
       }
-      this.hot[i] = 0;
+      if (this.hotTag[i] >>> 12 === page) this.hot[i] = 0;
     }
     if (dropped && this.pageInvalidations[page] < 255) this.pageInvalidations[page]++;
   }

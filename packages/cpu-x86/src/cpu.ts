@@ -98,7 +98,12 @@ const SC_READONLY = 4;
 const SC_EXPAND_DOWN = 8;
 const SC_NOREAD = 16;
 
-const DECODE_CACHE_SIZE = 1 << 17;
+/** Decoded instructions by physical address; the same slots as the block cache's (blocks pass theirs to `step`). */
+const DECODE_CACHE_SIZE = BLOCK_CACHE_SIZE;
+/** Fall-through successors queued with a block (see compileBlockAt). */
+const MAX_SUCCESSORS = 16;
+/** Probes of a queued (or cold) block start after which the WebAssembly tier's partial batch is compiled. */
+const QUEUED_HITS = 32;
 /**
  * Opcodes after which a block may start (the loop probes the block cache
  * only there): those blocks leave to the interpreter, and the conditional
@@ -191,7 +196,7 @@ export interface X86CpuOptions {
   jit?: boolean;
   /**
    * Interpreted executions of an address before a block is compiled there
-   * (default 1000 for the WebAssembly tier, 50000 for the JavaScript tier).
+   * (default 200 for the WebAssembly tier, 50000 for the JavaScript tier).
    */
   jitThreshold?: number;
   /** Force the JavaScript block tier even where the WebAssembly tier could run (as KUMO_X86_JIT=js). */
@@ -820,7 +825,14 @@ export class X86Cpu implements Vcpu {
             const hot = ++blocks.hot[slot];
             if (hot === blocks.threshold) this.compileBlockAt(phys, slot);
             // No block can start here (marked cold): one may at the next instruction.
-            else if (hot > blocks.threshold) probeNext = true;
+            else if (hot > blocks.threshold) {
+              probeNext = true;
+              // A queued block's start came back: its batch compiles now
+              // rather than at the next run (a slice may be long).
+              if (hot === blocks.threshold + QUEUED_HITS && this.wasmTier !== null) {
+                this.wasmTier.flush();
+              }
+            }
           }
           // The whole block must fit in the budget (it may end earlier).
           if (blocks.tag[slot] === phys && retired + blocks.length[slot] > limit) {
@@ -931,7 +943,32 @@ export class X86Cpu implements Vcpu {
     };
     if (this.wasmTier !== null) {
       // Queued for the next module (registerBlock puts it in the cache).
-      if (!this.wasmTier.queue(this.blockScratch, phys)) blocks.markCold(slot);
+      if (!this.wasmTier.queue(this.blockScratch, phys)) {
+        blocks.markCold(slot);
+        return;
+      }
+      // A block that runs to its end without a transfer goes on where the
+      // next block starts, which runs as often: it is queued now, and its
+      // own successors, where counting each to the threshold would cost
+      // straight-line code longer than MAX_BLOCK (unrolled loops, crypto)
+      // a threshold's worth of interpreted runs per block.
+      let next = this.wasmTier.fallThrough;
+      for (let n = 0; n < MAX_SUCCESSORS && next >= 0; n++) {
+        const at = next & (DECODE_CACHE_SIZE - 1);
+        if (
+          blocks.tag[at] === next ||
+          (blocks.hotTag[at] === next && blocks.hot[at] >= blocks.threshold)
+        ) {
+          break;
+        }
+        blocks.hotTag[at] = next;
+        blocks.hot[at] = blocks.threshold;
+        if (!this.wasmTier.queue(this.blockScratch, next)) {
+          blocks.markCold(at);
+          break;
+        }
+        next = this.wasmTier.fallThrough;
+      }
       return;
     }
     const block = compileBlock(this, this.view, arrays, this.blockScratch, phys, blocks);

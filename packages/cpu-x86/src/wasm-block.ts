@@ -64,7 +64,7 @@ import {
 /** Failed batches after which the tier stops compiling (see `WasmBlockTier.failures`). */
 const MAX_COMPILE_FAILURES = 3;
 
-export const DEFAULT_WASM_JIT_THRESHOLD = 1000;
+export const DEFAULT_WASM_JIT_THRESHOLD = 200;
 /** Blocks compiled together as one module (see `WasmBlockTier.queue`). */
 export const WASM_BATCH = 16;
 
@@ -464,6 +464,13 @@ export class WasmBlockTier {
    * cannot take more code costs the guest speed, never its run.
    */
   failures = 0;
+  /**
+   * Where the block `queue` last accepted goes on when it runs to its end
+   * without a control transfer (it ran out of length, or reached an
+   * instruction left to the interpreter), as a physical address in its
+   * page; -1 when it ends in a transfer or at the page's end.
+   */
+  fallThrough = -1;
   private pending: { phys: number; length: number; body: CodeWriter }[] = [];
   private readonly view: DataView;
   private readonly helperFunctions: FunctionDefinition[];
@@ -596,6 +603,7 @@ export class WasmBlockTier {
    * each module's fixed compilation cost.
    */
   queue(scratch: DecodedInstructions, phys: number): boolean {
+    this.fallThrough = -1;
     if (this.failures >= MAX_COMPILE_FAILURES) return false;
     const started = performance.now();
     const queued = this.queueBlock(scratch, phys);
@@ -690,6 +698,7 @@ export class WasmBlockTier {
       length: count,
       body: block.finish(phys, end, count, ended, view, low, high),
     });
+    this.fallThrough = !ended && phys + end < pageEnd ? phys + end : -1;
     if (this.pending.length >= this.batch) this.compile();
     return true;
   }
@@ -1246,7 +1255,8 @@ class BlockEmitter {
     this.flush();
     this.written();
     this.faultPoint();
-    c.i32(phys & ((1 << 17) - 1))
+    // The decoded-instruction slot (the decode cache has the block cache's size).
+    c.i32(phys & (BLOCK_CACHE_SIZE - 1))
       .i32(phys)
       .i32(firstWord);
     c.get(E).i32(this.offset).op(Op.i32Add);

@@ -7,6 +7,7 @@
 import { VcpuExitReason } from "@kumo/abi";
 import { createGuestMemory } from "@kumo/mmu";
 import { describe, expect, it } from "vitest";
+import { BLOCK_CACHE_SIZE, BlockCache } from "../src/block";
 import { createX86Cpu, X86_WASM_SCRATCH_BYTES, type X86Cpu } from "../src/index";
 import { createFlatCpu } from "../src/test/index";
 import { Descriptor, descriptorTables } from "./support/descriptor-tables";
@@ -419,6 +420,68 @@ stack_top:`);
       const wasm = lockstep(code, 9);
       expect(wasm.regs[0]).toBe((50 * 51) / 2);
       expect(wasm.counters.codePageWrites).toBeGreaterThan(0);
+    });
+  });
+
+  describe("when blocks are compiled", () => {
+    /** The share of the retired instructions that ran in blocks. */
+    const blockShare = (cpu: X86Cpu) => cpu.counters.blockInstructions / cpu.instructionsRetired;
+
+    it("compiles a loop that turns hot within one run, before the run ends", () => {
+      // One block, far from a full batch: it is compiled when its start
+      // comes back after the threshold, not at the next run().
+      const code = assemble(`
+  mov ecx, 20000
+  xor eax, eax
+l:
+  add eax, ecx
+  dec ecx
+  jnz l
+  hlt`);
+      const wasm = cpuWith([...code], { wasm: true, threshold: 100 });
+      expect(wasm.run(10_000_000)).toBe(VcpuExitReason.Halt);
+      expect(wasm.regs[0]).toBe((20000 * 20001) / 2);
+      expect(blockShare(wasm)).toBeGreaterThan(0.95);
+    });
+
+    it("compiles straight-line code longer than a block with its first block", () => {
+      // A loop whose body is 240 instructions without a branch (as an
+      // unrolled cipher round): five blocks of MAX_BLOCK, compiled as one
+      // chain once the first is hot, not each after its own threshold.
+      const body = Array.from({ length: 80 }, (_, i) =>
+        ["add eax, ebx", `rol eax, ${(i % 31) + 1}`, "xor ebx, eax"].join("\n"),
+      ).join("\n");
+      const program = `
+  mov ecx, 1000
+  mov eax, 1
+  mov ebx, 2
+l:
+${body}
+  dec ecx
+  jnz l
+  hlt`;
+      const wasm = cpuWith([...assemble(program)], { wasm: true, threshold: 50 });
+      const interpreter = cpuWith([...assemble(program)], { wasm: false });
+      expect(run(wasm)).toBe(VcpuExitReason.Halt);
+      expect(run(interpreter)).toBe(VcpuExitReason.Halt);
+      expect(state(wasm)).toEqual(state(interpreter));
+      // Counted one at a time, the fifth block would start at about
+      // iteration 5 * 50 + 32: below 0.8 of the run.
+      expect(blockShare(wasm)).toBeGreaterThan(0.9);
+    });
+
+    it("keeps the counts of other pages' addresses when a code page is written", () => {
+      const cache = new BlockCache(4096, 100);
+      const page = 0x123;
+      // A page whose addresses share the slots of \`page\`.
+      const alias = page + BLOCK_CACHE_SIZE / 4096;
+      const slot = (page << 12) & (BLOCK_CACHE_SIZE - 1);
+      cache.hotTag[slot + 0x40] = (page << 12) + 0x40;
+      cache.hot[slot + 0x40] = 60;
+      cache.invalidatePage(alias);
+      expect(cache.hot[slot + 0x40]).toBe(60);
+      cache.invalidatePage(page);
+      expect(cache.hot[slot + 0x40]).toBe(0);
     });
   });
 });
