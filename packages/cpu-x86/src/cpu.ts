@@ -34,6 +34,7 @@ import { loadState, saveState, type X86CpuState } from "./state";
 import {
   DEFAULT_WASM_JIT_THRESHOLD,
   WASM_BATCH,
+  WASM_CODE_EPOCH,
   WASM_EXEC_NEED,
   WASM_READ_NEED,
   WASM_STACK32,
@@ -645,6 +646,7 @@ export class X86Cpu implements Vcpu {
     this.stop = false;
     this.afterInstruction = this.singleStep;
     const limit = this.retired + budget;
+    this.hostMayWrite();
     // Blocks queued for the WebAssembly tier wait at most until the next run.
     if (this.wasmTier !== null && this.wasmTier.queued > 0) this.wasmTier.flush();
     for (;;) {
@@ -1050,6 +1052,7 @@ export class X86Cpu implements Vcpu {
     }
     const source = this.interrupts;
     if (source?.hasPending()) {
+      this.hostMayWrite();
       const vector = source.acknowledge();
       if (vector >= 0) {
         this.halted = false;
@@ -1453,6 +1456,19 @@ export class X86Cpu implements Vcpu {
     }
   }
 
+  /**
+   * Host code runs next (or ran since the last run): it may write guest
+   * memory without the CPU seeing it (backends, grant copies, device DMA,
+   * the hypercall page an MSR write installs). WebAssembly blocks compare
+   * their code bytes on their first entry after this (WASM_CODE_EPOCH);
+   * between such points only this CPU writes memory, and its own writes
+   * to code drop the blocks they hit.
+   */
+  private hostMayWrite(): void {
+    const words = this.wasmWords;
+    if (words !== null) words[WASM_CODE_EPOCH] = (words[WASM_CODE_EPOCH] + 1) | 0 || 1;
+  }
+
   /** Slow segment check: null selector, limit, expand-down, read-only (SDM vol. 3A 5.3, 5.6). */
   private checkSegment(seg: number, offset: number, size: number, write: boolean): void {
     const check = this.segCheck[seg];
@@ -1719,16 +1735,19 @@ export class X86Cpu implements Vcpu {
 
   physRead8(address: number): number {
     if (this.direct(address, 1)) return this.ram[address];
+    this.hostMayWrite();
     return this.memory.read8(address >>> 0) & 0xff;
   }
 
   physRead16(address: number): number {
     if (this.direct(address, 2)) return this.view.getUint16(address, true);
+    this.hostMayWrite();
     return this.memory.read16(address >>> 0) & 0xffff;
   }
 
   physRead32(address: number): number {
     if (this.direct(address, 4)) return this.view.getInt32(address, true);
+    this.hostMayWrite();
     return this.memory.read32(address >>> 0) | 0;
   }
 
@@ -1737,6 +1756,7 @@ export class X86Cpu implements Vcpu {
       if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
       this.ram[address] = value;
     } else {
+      this.hostMayWrite();
       this.memory.write8(address >>> 0, value & 0xff);
     }
   }
@@ -1746,6 +1766,7 @@ export class X86Cpu implements Vcpu {
       if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
       this.view.setUint16(address, value, true);
     } else {
+      this.hostMayWrite();
       this.memory.write16(address >>> 0, value & 0xffff);
     }
   }
@@ -1755,6 +1776,7 @@ export class X86Cpu implements Vcpu {
       if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
       this.view.setInt32(address, value, true);
     } else {
+      this.hostMayWrite();
       this.memory.write32(address >>> 0, value | 0);
     }
   }
@@ -2906,6 +2928,7 @@ export class X86Cpu implements Vcpu {
         const s = op & 1 ? size : 0;
         const port = op < 0xe8 ? d.immediate[slot] & 0xff : this.regs[EDX] & 0xffff;
         this.checkIoPermission(port, 1 << s);
+        this.hostMayWrite();
         this.setReg(s, EAX, this.io.portRead(port, (1 << s) as 1 | 2 | 4));
         return;
       }
@@ -2916,6 +2939,7 @@ export class X86Cpu implements Vcpu {
         const s = op & 1 ? size : 0;
         const port = op < 0xe8 ? d.immediate[slot] & 0xff : this.regs[EDX] & 0xffff;
         this.checkIoPermission(port, 1 << s);
+        this.hostMayWrite();
         this.io.portWrite(port, (1 << s) as 1 | 2 | 4, this.getReg(s, EAX));
         return;
       }
@@ -3773,12 +3797,14 @@ export class X86Cpu implements Vcpu {
         case 0x6d: {
           const address = this.segAddress(ES, di, size, true);
           this.probeWrite(address, 1 << size);
+          this.hostMayWrite();
           this.writeLin(size, address, this.io.portRead(regs[EDX] & 0xffff, ioSize));
           this.advance(EDI, delta, a16);
           break;
         }
         default: {
           const value = this.readLin(size, this.segAddress(seg, si, size, false));
+          this.hostMayWrite();
           this.io.portWrite(regs[EDX] & 0xffff, ioSize, value);
           this.advance(ESI, delta, a16);
           break;
@@ -5023,6 +5049,7 @@ export class X86Cpu implements Vcpu {
     if (this.cpl !== 0) this.fault(Vector.GP, 0);
     const index = this.regs[ECX] >>> 0;
     const out = this.scratch;
+    this.hostMayWrite();
     if (this.hooks.readMsr?.(index, out)) {
       this.regs[EAX] = out[0];
       this.regs[EDX] = out[1];
@@ -5100,6 +5127,7 @@ export class X86Cpu implements Vcpu {
     const index = this.regs[ECX] >>> 0;
     const low = this.regs[EAX];
     const high = this.regs[EDX];
+    this.hostMayWrite();
     const answer = this.hooks.writeMsr?.(index, low, high);
     if (answer === "fault") this.fault(Vector.GP, 0);
     if (answer === true) return;
@@ -5159,6 +5187,7 @@ export class X86Cpu implements Vcpu {
     const leaf = this.regs[EAX] >>> 0;
     const subleaf = this.regs[ECX] >>> 0;
     const out = this.scratch;
+    this.hostMayWrite();
     if (!this.hooks.cpuid?.(leaf, subleaf, out)) this.model.query(leaf, subleaf, out);
     this.regs[EAX] = out[0];
     this.regs[EBX] = out[1];

@@ -92,6 +92,13 @@ const WASM_NO_CHAIN = 5;
 const WASM_CHAIN_TOTAL = 6;
 /** Blocks entered by chaining since the loop last counted them (`counters.blockRuns`). */
 const WASM_CHAINED = 7;
+/**
+ * Bumped by the CPU wherever memory may have changed behind it (each run,
+ * each call out to host code: `hostMayWrite`); never 0. A block compares
+ * its code bytes on its first entry after a bump only (each block keeps
+ * the epoch it last checked in its own global).
+ */
+export const WASM_CODE_EPOCH = 14;
 /** CS in the segment arrays, and its segCheck bit that needs a limit check on every fetch (cpu.ts). */
 const SEG_CS = 1;
 const SC_LIMIT = 2;
@@ -499,6 +506,7 @@ export class WasmBlockTier {
     const words = this.words;
     const { step, lz } = helpers;
     words[WASM_FLAGS] = -1;
+    words[WASM_CODE_EPOCH] = 1;
     const sync = (): void => {
       if (words[WASM_FLAGS] >= 0) {
         lz(words[8], words[9], words[10], words[11], words[12], words[13]);
@@ -696,7 +704,7 @@ export class WasmBlockTier {
     this.pending.push({
       phys,
       length: count,
-      body: block.finish(phys, end, count, ended, view, low, high),
+      body: block.finish(phys, end, count, ended, view, low, high, this.pending.length),
     });
     this.fallThrough = !ended && phys + end < pageEnd ? phys + end : -1;
     if (this.pending.length >= this.batch) this.compile();
@@ -725,6 +733,8 @@ export class WasmBlockTier {
       memory: { module: "k", field: "m", minimumPages: 1 },
       table: { module: "k", field: "t", minimum: IMPORTS.length },
       imports: [],
+      // Each block's checked code epoch (see WASM_CODE_EPOCH), by its index in the batch.
+      globals: pending.length,
       functions: [
         ...this.helperFunctions,
         ...pending.map((entry, i) => ({
@@ -1993,6 +2003,7 @@ class BlockEmitter {
     view: DataView,
     low = 0,
     high = end,
+    epochGlobal = 0,
   ): CodeWriter {
     const layout = this.layout;
     if (!ended) this.exit(() => this.c.get(E).i32(end).op(Op.i32Add), count);
@@ -2014,14 +2025,29 @@ class BlockEmitter {
         .op(Op.i32Ne)
         .op(Op.i32Or);
     }
-    // Eight bytes per compare (a block never ends within 8 bytes of its
-    // page's end unaligned: the last aligned word is inside the page).
+    // The code bytes, on the first entry since the epoch changed (only
+    // host code can have written them unseen). Eight bytes per compare (a
+    // block never ends within 8 bytes of its page's end unaligned: the last
+    // aligned word is inside the page). The epoch is recorded only when
+    // they match: a refused block must refuse again.
+    const epoch = () => f.i32(0).memory(Op.i32Load, 2, layout.scratch + 4 * WASM_CODE_EPOCH);
+    f.getGlobal(epochGlobal);
+    epoch().op(Op.i32Ne);
+    f.begin(Op.if, I32);
+    f.i32(0);
     for (let at = (phys + low) & ~7; at < phys + high; at += 8) {
       f.i32(0)
         .memory(Op.i64Load, 3, at)
         .i64(view.getInt32(at, true), view.getInt32(at + 4, true));
       f.op(Op.i64Ne).op(Op.i32Or);
     }
+    f.tee(T).op(Op.i32Eqz).begin(Op.if);
+    epoch().setGlobal(epochGlobal);
+    f.end();
+    f.get(T);
+    f.op(Op.else).i32(0);
+    f.end();
+    f.op(Op.i32Or);
     f.begin(Op.if).i32(-1).op(Op.return).end();
     f.i32(-1).set(FK);
     f.begin(Op.try);

@@ -34,6 +34,8 @@ export const Op = {
   localGet: 0x20,
   localSet: 0x21,
   localTee: 0x22,
+  globalGet: 0x23,
+  globalSet: 0x24,
   i32Load: 0x28,
   i64Load: 0x29,
   i32Load8S: 0x2c,
@@ -194,6 +196,14 @@ export class CodeWriter extends ByteWriter {
     return this.byte(Op.localTee).u32(local);
   }
 
+  getGlobal(global: number): this {
+    return this.byte(Op.globalGet).u32(global);
+  }
+
+  setGlobal(global: number): this {
+    return this.byte(Op.globalSet).u32(global);
+  }
+
   call(func: number): this {
     return this.byte(Op.call).u32(func);
   }
@@ -257,6 +267,8 @@ export interface ModuleDefinition {
   table?: { module: string; field: string; minimum: number };
   imports: FunctionImport[];
   functions: FunctionDefinition[];
+  /** Mutable i32 globals the module defines, each starting at 0: globals 0, 1, ... */
+  globals?: number;
   /** Further exports by function index (imports count first). */
   exports?: { name: string; index: number }[];
 }
@@ -327,6 +339,15 @@ export function encodeModule(definition: ModuleDefinition): Uint8Array<ArrayBuff
   const functionSection = new ByteWriter().u32(functionTypes.length);
   for (const index of functionTypes) functionSection.u32(index);
   section(out, 3, functionSection);
+
+  if (definition.globals) {
+    // i32, mutable, initialized by the constant expression `i32.const 0 end` (spec 5.5.9).
+    const globalSection = new ByteWriter().u32(definition.globals);
+    for (let i = 0; i < definition.globals; i++) {
+      globalSection.byte(I32).byte(0x01).byte(Op.i32Const).byte(0).byte(Op.end);
+    }
+    section(out, 6, globalSection);
+  }
 
   const exported = definition.functions
     .map((entry, i) => ({ name: entry.export, index: definition.imports.length + i }))

@@ -470,6 +470,71 @@ ${body}
       expect(blockShare(wasm)).toBeGreaterThan(0.9);
     });
 
+    /** The offset of `mov eax, 1` (b8 01 00 00 00) in `code`. */
+    const movEax1 = (code: Uint8Array) =>
+      code.findIndex((byte, i) => byte === 0xb8 && code[i + 1] === 1 && code[i + 2] === 0);
+
+    it("runs code the host rewrote between runs, unannounced", () => {
+      // Host code (a backend, a grant copy) writes RAM without telling the
+      // CPU: each run begins a new code epoch, so a block compares its code
+      // bytes on its first entry and refuses when they changed.
+      const code = assemble(`
+  mov ecx, 1000
+  xor ebx, ebx
+l:
+  mov eax, 1
+  add ebx, eax
+  dec ecx
+  jnz l
+  hlt`);
+      const wasm = cpuWith([...code], { wasm: true, threshold: 10 });
+      expect(run(wasm)).toBe(VcpuExitReason.Halt);
+      expect(wasm.regs[3]).toBe(1000);
+      expect(wasm.counters.blockInstructions).toBeGreaterThan(2000);
+      wasm.ram[0x1000 + movEax1(code) + 1] = 2;
+      wasm.setFlatProtectedMode(0x1000, 0x80000);
+      expect(run(wasm)).toBe(VcpuExitReason.Halt);
+      expect(wasm.regs[3]).toBe(2000);
+    });
+
+    it("runs code a device rewrote during a run, at its port access", () => {
+      // Host code called in the middle of a run (a port write here, as a
+      // device starting DMA would) may rewrite code: the blocks compare
+      // their code bytes again after it.
+      const code = assemble(`
+  mov ecx, 2000
+  xor ebx, ebx
+l:
+  mov eax, 1          ; the device makes it mov eax, 2
+  add ebx, eax
+  cmp ecx, 1000
+  jne skip
+  out 0x80, al
+skip:
+  dec ecx
+  jnz l
+  hlt`);
+      const results = [true, false].map((wasm) => {
+        const memory = wasm
+          ? createGuestMemory({ ramSize: RAM, wasmScratch: X86_WASM_SCRATCH_BYTES })
+          : createGuestMemory({ ramSize: RAM });
+        memory.ram.u8.set(code, 0x1000);
+        const io = {
+          portRead: () => 0,
+          portWrite: () => {
+            memory.ram.u8[0x1000 + movEax1(code) + 1] = 2;
+          },
+        };
+        const cpu = createX86Cpu({ memory, io, jitThreshold: 10, jit: wasm });
+        cpu.setFlatProtectedMode(0x1000, 0x80000);
+        expect(cpu.run(10_000_000)).toBe(VcpuExitReason.Halt);
+        if (wasm) expect(blockShare(cpu)).toBeGreaterThan(0.5);
+        return cpu.regs[3];
+      });
+      // 1001 passes add 1 (the last one before the write), 999 add 2.
+      expect(results).toEqual([2999, 2999]);
+    });
+
     it("keeps the counts of other pages' addresses when a code page is written", () => {
       const cache = new BlockCache(4096, 100);
       const page = 0x123;

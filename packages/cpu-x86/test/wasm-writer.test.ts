@@ -39,6 +39,20 @@ describe("wasm writer", () => {
     }
   });
 
+  it("defines mutable globals that start at 0 and keep their values between calls", () => {
+    // f(x): returns global 1, then stores x in it (global 0 stays 0).
+    const body = new CodeWriter().getGlobal(1).get(0).setGlobal(1).getGlobal(0).op(Op.i32Add);
+    const module = encodeModule({
+      imports: [],
+      globals: 2,
+      functions: [{ type: { params: [I32], results: [I32] }, locals: 0, body, export: "f" }],
+    });
+    const f = new WebAssembly.Instance(new WebAssembly.Module(module)).exports.f as (
+      x: number,
+    ) => number;
+    expect([f(5), f(-7), f(0)]).toEqual([0, 5, -7]);
+  });
+
   it("reads and writes an imported memory at constant offsets", () => {
     const memory = new WebAssembly.Memory({ initial: 1 });
     const view = new DataView(memory.buffer);
