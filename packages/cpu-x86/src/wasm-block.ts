@@ -674,6 +674,19 @@ export class WasmBlockTier {
     }
     if (count === 0) return false;
     block.length = count;
+    // Forward Jcc targets among the block's own instructions, reached
+    // without a continued jmp/call in between (see BlockEmitter.skipTo).
+    block.offsets = offsets;
+    block.skipTo = offsets.map((at, i) => {
+      const op = scratch.op[i];
+      if (!((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f))) return -1;
+      const target = at + lengths[i] + scratch.immediate[i];
+      for (let k = i + 1; k < count && follows[k - 1] === null; k++) {
+        if (offsets[k] === target) return k;
+        if (offsets[k] > target) break;
+      }
+      return -1;
+    });
     // A branch back to the block's start makes it a loop block (see inlineMemory).
     for (let i = 0; i < count; i++) {
       const op = scratch.op[i];
@@ -818,6 +831,16 @@ class BlockEmitter {
   private wrote = false;
   /** The offset a continued jmp/call goes on at (null: not one). */
   private follow: number | null = null;
+  /**
+   * Forward branches taken inside the block: by instruction index, the
+   * index of the instruction the branch goes to in this block (set by the
+   * tier: in the page, reached without a continued jmp/call), else -1.
+   */
+  skipTo: number[] = [];
+  /** The instructions' offsets in the block (exits of skips past its end). */
+  offsets: number[] = [];
+  /** Open skips' target indices, innermost last (each a `block` ending at its target). */
+  private readonly skips: number[] = [];
 
   /** The CPU's segment checks and bases when the block is generated (read, not kept). */
   private readonly segCheck: Uint8Array;
@@ -1238,6 +1261,18 @@ class BlockEmitter {
     firstWord: number,
     follow: number | null = null,
   ): boolean {
+    // Skipped-to instructions: the taken branches join the fall-through
+    // here, with whichever flag record each path left in the locals.
+    let joined = false;
+    while (this.skips.length > 0 && this.skips[this.skips.length - 1] === index) {
+      this.close();
+      this.skips.pop();
+      joined = true;
+    }
+    if (joined) {
+      this.pending = UNKNOWN;
+      this.known = null;
+    }
     this.d = d;
     this.index = index;
     this.follow = follow;
@@ -1662,8 +1697,26 @@ class BlockEmitter {
       return false;
     }
     if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
-      // Jcc: the fall-through path stays in the block (a side exit when taken).
+      // Jcc: the fall-through path stays in the block (a side exit when
+      // taken), and so does a forward branch to an instruction of the
+      // block where the skips nest: it leaves the `block` that ends there.
       const target = this.nextOffset + immediate;
+      const skip = this.skipTo[this.index] ?? -1;
+      const inner = this.skips.length > 0 ? this.skips[this.skips.length - 1] : Infinity;
+      if (target !== 0 && skip > this.index && skip <= inner) {
+        this.open(Op.block);
+        this.condition(op & 15);
+        this.open(Op.if);
+        // The skipped instructions do not retire: counts stay exact.
+        c.get(N)
+          .i32(this.index + 1 - skip)
+          .op(Op.i32Add)
+          .set(N);
+        c.br(1);
+        this.close();
+        this.skips.push(skip);
+        return false;
+      }
       this.condition(op & 15);
       this.open(Op.if);
       if (target === 0) this.loopBack();
@@ -2007,6 +2060,15 @@ class BlockEmitter {
   ): CodeWriter {
     const layout = this.layout;
     if (!ended) this.exit(() => this.c.get(E).i32(end).op(Op.i32Add), count);
+    // Skips to instructions past the block's end leave there.
+    while (this.skips.length > 0) {
+      const k = this.skips.pop() as number;
+      this.close();
+      this.pending = UNKNOWN;
+      this.known = null;
+      const at = this.offsets[k];
+      this.exit(() => this.c.get(E).i32(at).op(Op.i32Add), k);
+    }
     const f = new BlockCodeWriter(this.c.length + 512);
     // Guards: the stack size and the segments assumed flat, then the code
     // bytes (an external write that bypassed invalidateCode makes the

@@ -338,6 +338,77 @@ ${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x00409200000
       expect(wasm.counters.blockInstructions).toBeGreaterThanOrEqual(5);
     });
 
+    it("take forward branches inside the block (nested, and past the block's end) as the interpreter", () => {
+      // if/else shapes the tier keeps in one block: a Jcc to a later
+      // instruction of the block leaves a wasm \`block\` ending there, the
+      // skipped instructions do not count, and the flag records of the two
+      // paths meet (adc and setcc read them after the join).
+      const code = assemble(`
+  mov ecx, 300
+  xor edi, edi
+  xor esi, esi
+top:
+  mov eax, ecx
+  and eax, 7
+  cmp eax, 3
+  jb .small               ; nested in .odd's skip
+  test ecx, 1
+  jz .even
+  add edi, 3
+  cmp eax, 5
+  jae .big
+  sub esi, 1
+.big:
+  inc edi
+.even:
+  adc esi, 0
+.small:
+  sete bl
+  add esi, ebx
+  cmp eax, 6
+  je .far                 ; past the block's end (its ret)
+  add edi, eax
+  call f
+  jmp .next
+.far:
+  xor edi, 0x55
+.next:
+  dec ecx
+  jnz top
+  hlt
+f:
+  ret`);
+      const wasm = lockstep(code, 17);
+      expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired / 2);
+    });
+
+    it("leave EIP and the count as the interpreter on a fault after a forward branch taken inside the block", () => {
+      const program = `
+${FS_LIMITED}
+  jmp block
+block:
+  cmp eax, 2
+  je skip
+  mov ecx, 7
+  mov edx, 8
+skip:
+  add eax, 5
+faulting:
+  mov ebx, [fs:0x20000]
+  hlt
+gp_handler:
+  hlt
+${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x004092000000ffff"])}`;
+      const code = assemble(program);
+      const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
+      const interpreted = createFlatCpu(code, { jit: false });
+      expect(run(wasm)).toBe(VcpuExitReason.Halt);
+      expect(run(interpreted)).toBe(VcpuExitReason.Halt);
+      expect(state(wasm)).toEqual(state(interpreted));
+      expect(wasm.instructionsRetired).toBe(interpreted.instructionsRetired);
+      expect(wasm.regs[1]).toBe(0); // the skipped mov ecx, 7
+    });
+
     it("run mov eax/moffs32, inc/dec m32 and push m32 inline as the interpreter", () => {
       // INC/DEC keep CF (adc reads it), wrap at 0x7fffffff/0 (OF, ZF, SF
       // read by Jcc and SETcc); push [esp + 4] reads ESP before the push.
