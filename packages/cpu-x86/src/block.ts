@@ -153,6 +153,9 @@ const FACTORY_PARAMETERS = [
   "OFFSETS",
 ];
 
+/** A start slot's count when no block can start at its address (`BlockCache.markCold`). */
+export const COLD = 0xffffffff;
+
 /** Compiled blocks by physical address, invalidated with the decode cache's code pages. */
 export class BlockCache {
   readonly tag: Int32Array;
@@ -212,7 +215,7 @@ export class BlockCache {
 
   /** Marks a start slot where no block could be compiled (until its page is written). */
   markCold(slot: number): void {
-    this.hot[slot] = this.threshold + 1;
+    this.hot[slot] = COLD;
   }
 }
 

@@ -14,6 +14,7 @@ import {
   BLOCK_CACHE_SIZE,
   BlockCache,
   type BlockFunction,
+  COLD,
   compileBlock,
   DEFAULT_JIT_THRESHOLD,
   GENERIC,
@@ -817,21 +818,26 @@ export class X86Cpu implements Vcpu {
           !this.eventCheck &&
           !(segCheck[CS] & SC_LIMIT)
         ) {
-          // Compiled once, when the count reaches the threshold (a failed
-          // start is marked cold until a write to its page resets the count).
+          // Compiled once, when the count reaches the threshold; counting
+          // goes on while the block waits in the WebAssembly tier's queue
+          // (where it is not cold: the next instruction is not probed), and
+          // a failed start is marked COLD until a write to its page resets
+          // the count.
           if (blocks.tag[slot] !== phys) {
             if (blocks.hotTag[slot] !== phys) {
               blocks.hotTag[slot] = phys;
               blocks.hot[slot] = 0;
             }
-            const hot = ++blocks.hot[slot];
-            if (hot === blocks.threshold) this.compileBlockAt(phys, slot);
-            // No block can start here (marked cold): one may at the next instruction.
-            else if (hot > blocks.threshold) {
+            const hot = blocks.hot[slot];
+            if (hot === COLD) {
+              // No block can start here: one may at the next instruction.
               probeNext = true;
+            } else if (hot < blocks.threshold + QUEUED_HITS) {
+              blocks.hot[slot] = hot + 1;
+              if (hot + 1 === blocks.threshold) this.compileBlockAt(phys, slot);
               // A queued block's start came back: its batch compiles now
               // rather than at the next run (a slice may be long).
-              if (hot === blocks.threshold + QUEUED_HITS && this.wasmTier !== null) {
+              else if (hot + 1 === blocks.threshold + QUEUED_HITS && this.wasmTier !== null) {
                 this.wasmTier.flush();
               }
             }
