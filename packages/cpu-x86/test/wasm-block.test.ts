@@ -382,6 +382,48 @@ f:
       expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired / 2);
     });
 
+    it("hold both arms of an if/else and the code after an early return in one block, as the interpreter", () => {
+      // After a transfer (ret, jmp) decoding goes on at the nearest forward
+      // target: f is one block with its three returns; the jmp over the
+      // dead mov is a skip too.
+      const code = assemble(`
+  mov ecx, 300
+  xor edi, edi
+top:
+  mov eax, ecx
+  call f
+  add edi, eax
+  dec ecx
+  jnz top
+  hlt
+f:
+  test eax, 1
+  jnz .odd
+  shr eax, 1
+  cmp eax, 10
+  jb .small
+  ret
+.small:
+  add eax, 100
+  ret
+.odd:
+  lea eax, [eax * 2 + 1]
+  jmp .join
+  mov eax, -1
+.join:
+  xor eax, 0x5a
+  ret`);
+      const wasm = lockstep(code, 23);
+      expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired / 2);
+      // f and the loop: far fewer block runs than one per side exit.
+      // In one long run, two block runs per iteration: the loop's block
+      // with f continued into it up to its return (whichever arm), then
+      // the rest of the loop; a side exit per arm measured 759.
+      const whole = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
+      expect(run(whole)).toBe(VcpuExitReason.Halt);
+      expect(whole.counters.blockRuns).toBeLessThanOrEqual(2 * 300 + 2);
+    });
+
     it("leave EIP and the count as the interpreter on a fault after a forward branch taken inside the block", () => {
       const program = `
 ${FS_LIMITED}
