@@ -1465,7 +1465,8 @@ export class X86Cpu implements Vcpu {
   /**
    * Host code runs next (or ran since the last run): it may write guest
    * memory without the CPU seeing it (backends, grant copies, device DMA,
-   * the hypercall page an MSR write installs). WebAssembly blocks compare
+   * the hypercall page an MSR write installs, the page walker's accessed
+   * and dirty bits). WebAssembly blocks compare
    * their code bytes on their first entry after this (WASM_CODE_EPOCH);
    * between such points only this CPU writes memory, and its own writes
    * to code drop the blocks they hit.
@@ -1691,6 +1692,8 @@ export class X86Cpu implements Vcpu {
     const walker = this.walker;
     const flags = access | (user ? X86WalkFlags.User : 0);
     const phys = walker.walk(this.cr0, this.cr3, 0, this.cr4, this.efer, linear, 0, flags);
+    // The walker sets accessed and dirty bits in guest memory itself.
+    this.hostMayWrite();
     if (phys === -1) {
       if (!fill) return -1;
       this.cr2 = linear;
