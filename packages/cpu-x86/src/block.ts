@@ -813,10 +813,11 @@ class InstructionEmitter {
 
   /**
    * A taken branch back to the block's start: another pass when the budget
-   * holds a whole one and no event is pending, else a normal exit.
+   * holds a whole one, no event is pending and no code was dropped under
+   * the block (a page walk's accessed bit in its page), else a normal exit.
    */
   private loopBack(): string {
-    return `n = n + ${this.index + 1}; if (n + LENGTH > budget || cpu.eventCheck) { ${this.flags.exitFlush()} cpu.eip = e; return n; } continue;`;
+    return `n = n + ${this.index + 1}; if (n + LENGTH > budget || cpu.eventCheck || cpu.blockAbort) { ${this.flags.exitFlush()} cpu.eip = e; return n; } continue;`;
   }
 
   /** Runs the instruction through the interpreter on its decoded slot. */

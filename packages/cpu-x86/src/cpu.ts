@@ -1465,8 +1465,7 @@ export class X86Cpu implements Vcpu {
   /**
    * Host code runs next (or ran since the last run): it may write guest
    * memory without the CPU seeing it (backends, grant copies, device DMA,
-   * the hypercall page an MSR write installs, the page walker's accessed
-   * and dirty bits). WebAssembly blocks compare
+   * the hypercall page an MSR write installs). WebAssembly blocks compare
    * their code bytes on their first entry after this (WASM_CODE_EPOCH);
    * between such points only this CPU writes memory, and its own writes
    * to code drop the blocks they hit.
@@ -1692,8 +1691,9 @@ export class X86Cpu implements Vcpu {
     const walker = this.walker;
     const flags = access | (user ? X86WalkFlags.User : 0);
     const phys = walker.walk(this.cr0, this.cr3, 0, this.cr4, this.efer, linear, 0, flags);
-    // The walker sets accessed and dirty bits in guest memory itself.
-    this.hostMayWrite();
+    // The walker sets accessed and dirty bits in guest memory itself: as
+    // the CPU's own writes, they drop code decoded from those bytes.
+    if (phys !== -1 && walker.updatedEntries !== 0) this.pageTableWritten();
     if (phys === -1) {
       if (!fill) return -1;
       this.cr2 = linear;
@@ -1714,6 +1714,19 @@ export class X86Cpu implements Vcpu {
       this.tlbSet(vpn, page | 0, info);
     }
     return phys | 0;
+  }
+
+  /** The last walk set accessed or dirty bits: code decoded from those pages is dropped. */
+  private pageTableWritten(): void {
+    const walker = this.walker;
+    const updated = walker.updatedEntries;
+    for (let i = 0; i < walker.walkedEntryCount; i++) {
+      if ((updated & (1 << i)) === 0) continue;
+      const address = walker.walkedEntryAddress(i);
+      if (address < this.ramSize && this.codePage[Math.floor(address / 4096)]) {
+        this.invalidatePhysPage(Math.floor(address / 4096));
+      }
+    }
   }
 
   /** T_MMIO unless the page is RAM the CPU may touch directly. */

@@ -566,7 +566,9 @@ export class WasmBlockTier {
         sync();
         return host.lazy & CF ? host.getCF() : host.flagsRaw & CF;
       },
-      ev: () => (host.eventCheck || host.afterInstruction ? 1 : 0),
+      // An event, an exit, or code dropped under the block (a page walk's
+      // accessed bit in its own page) ends a loop block's pass.
+      ev: () => (host.eventCheck || host.afterInstruction || host.blockAbort ? 1 : 0),
     };
     // The helpers enter WebAssembly once, through a module that imports
     // and re-exports them into a table: a block module then imports only

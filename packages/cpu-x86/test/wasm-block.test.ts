@@ -18,12 +18,15 @@ import { assemble } from "./support/nasm";
 
 const RAM = 4 << 20;
 
-function cpuWith(code: number[], options: { wasm: boolean; threshold?: number }): X86Cpu {
+function cpuWith(
+  code: number[],
+  options: { wasm: boolean; threshold?: number; jit?: boolean },
+): X86Cpu {
   const memory = options.wasm
     ? createGuestMemory({ ramSize: RAM, wasmScratch: X86_WASM_SCRATCH_BYTES })
     : createGuestMemory({ ramSize: RAM });
   memory.ram.u8.set(code, 0x1000);
-  const cpu = createX86Cpu({ memory, jitThreshold: options.threshold ?? 1 });
+  const cpu = createX86Cpu({ memory, jit: options.jit, jitThreshold: options.threshold ?? 1 });
   cpu.setFlatProtectedMode(0x1000, 0x80000);
   return cpu;
 }
@@ -646,6 +649,41 @@ skip:
       });
       // 1001 passes add 1 (the last one before the write), 999 add 2.
       expect(results).toEqual([2999, 2999]);
+    });
+
+    it("runs code whose bytes a page walk's accessed bit changed, as the interpreter", () => {
+      // The page table at 0x11000 is also a code page: the immediate of
+      // the loop's first instruction is the PTE of linear 0x200000, so the
+      // loop's first read there sets its accessed bit (0x5003 -> 0x5023).
+      const start = assemble(`
+  mov eax, 0x10000
+  mov cr3, eax
+  mov eax, cr0
+  or eax, 0x80000000
+  mov cr0, eax
+  mov ecx, 3
+  xor esi, esi
+  jmp 0x117ff`);
+      const loop = [
+        ...[0xb8, 0x03, 0x50, 0x00, 0x00], // mov eax, 0x5003 (its imm32 is PTE 512)
+        ...[0x01, 0xc6], // add esi, eax
+        ...[0x8b, 0x1d, 0x00, 0x00, 0x20, 0x00], // mov ebx, [0x200000]
+        0x49, // dec ecx
+        ...[0x75, 0xf0], // jnz 0x117ff
+        0xf4, // hlt
+      ];
+      // The WebAssembly tier, the JavaScript tier, the interpreter alone.
+      const results = [true, false, false].map((wasm, i) => {
+        const cpu = cpuWith([...start], { wasm, jit: i < 2 });
+        const view = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+        view.setUint32(0x10000, 0x11003, true); // PDE 0 -> the page table
+        for (let page = 0; page < 0x20; page++)
+          view.setUint32(0x11000 + 4 * page, (page << 12) | 3, true);
+        cpu.ram.set(loop, 0x117ff);
+        expect(run(cpu)).toBe(VcpuExitReason.Halt);
+        return cpu.regs[6];
+      });
+      expect(results).toEqual(new Array(3).fill(0x5003 + 2 * 0x5023));
     });
 
     it("keeps the counts of other pages' addresses when a code page is written", () => {

@@ -119,6 +119,12 @@ export class X86PageWalker {
   attributes = 0;
   /** Page-fault error code when `walk` returned -1 (CR2 is the virtual address). */
   errorCode = 0;
+  /**
+   * Entries of the last successful walk whose accessed or dirty bit it set
+   * in guest memory: bit i for `walkedEntryAddress(i)` (0: none). A CPU
+   * that caches decoded code treats those as writes to code pages.
+   */
+  updatedEntries = 0;
 
   private readonly memory: GuestMemory;
   private readonly physicalHighMask: number;
@@ -307,6 +313,7 @@ export class X86PageWalker {
     // The translation stands: set accessed flags on every entry used and the
     // dirty flag of the leaf on a write (SDM vol. 3A 4.8).
     const count = this.entryCount;
+    let updatedEntries = 0;
     for (let i = 0; i < count; i++) {
       let low = this.entryLow[i];
       let updated = low | ACCESSED;
@@ -314,9 +321,11 @@ export class X86PageWalker {
       if (updated !== low) {
         setEntryBits(memory, this.entryAddress[i], updated & ~low);
         low = updated;
+        updatedEntries |= 1 << i;
       }
       if (i === count - 1) leafLow = low;
     }
+    this.updatedEntries = updatedEntries;
     if ((leafLow & DIRTY) === 0) permissions &= ~WRITE_RIGHTS;
     if ((leafLow & G) !== 0 && (cr4 & X86Control.Cr4Pge) !== 0) permissions |= TlbPermission.Global;
 

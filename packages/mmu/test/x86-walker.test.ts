@@ -60,6 +60,18 @@ describe("32-bit paging (SDM vol. 3A 4.3)", () => {
     expect(walker.permissions & TlbPermission.WriteUser).toBe(TlbPermission.WriteUser);
   });
 
+  it("reports which entries a walk set accessed or dirty bits in (updatedEntries)", () => {
+    const { walker } = tables();
+    walker.walk(PG_WP, 0x1000, 0, 0, 0, 0x00400abc, 0, READ | USER);
+    expect(walker.walkedEntryCount).toBe(2);
+    expect(walker.updatedEntries).toBe(0b11); // PDE and PTE: both accessed now
+    walker.walk(PG_WP, 0x1000, 0, 0, 0, 0x00400abc, 0, READ | USER);
+    expect(walker.updatedEntries).toBe(0); // nothing left to set
+    walker.walk(PG_WP, 0x1000, 0, 0, 0, 0x00400abc, 0, WRITE | USER);
+    expect(walker.updatedEntries).toBe(0b10); // the PTE's dirty bit
+    expect(walker.walkedEntryAddress(1)).toBe(0x2000);
+  });
+
   it("maps 4 MiB pages only with CR4.PSE, and then honours G with CR4.PGE", () => {
     const { walker } = tables();
     const pse = X86Control.Cr4Pse | X86Control.Cr4Pge;
