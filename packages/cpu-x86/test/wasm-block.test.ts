@@ -427,6 +427,99 @@ f:
       expect(whole.counters.blockRuns).toBeLessThanOrEqual(2 * 300 + 2);
     });
 
+    it("run random forward-branching programs as the interpreter (lockstep, random budgets)", () => {
+      // Random regions: ALU forms that set flags, forward Jcc and jmp to
+      // labels ahead (nesting and crossing), early returns from a called
+      // function, memory reads and writes; all inside a counted loop.
+      for (let seed = 1; seed <= 6; seed++) {
+        const next = random(seed * 7919);
+        const pick = <T>(list: T[]): T => list[next() % list.length];
+        const regs = ["eax", "ebx", "edx", "esi", "edi"];
+        const conditions = [
+          "z",
+          "nz",
+          "c",
+          "nc",
+          "s",
+          "ns",
+          "o",
+          "no",
+          "a",
+          "be",
+          "l",
+          "ge",
+          "g",
+          "le",
+          "p",
+          "np",
+        ];
+        const body = (prefix: string, count: number, returns: boolean): string[] => {
+          const lines: string[] = [];
+          for (let i = 0; i < count; i++) {
+            lines.push(`${prefix}${i}:`);
+            const later = `${prefix}${i + 1 + (next() % Math.max(1, count - i))}`;
+            switch (next() % 9) {
+              case 0:
+                lines.push(`  j${pick(conditions)} ${later}`);
+                break;
+              case 1:
+                lines.push(`  jmp ${later}`);
+                break;
+              case 2:
+                lines.push(
+                  returns
+                    ? `  j${pick(conditions)} ${prefix}ret`
+                    : `  j${pick(conditions)} ${later}`,
+                );
+                break;
+              case 3:
+                lines.push(`  mov ${pick(regs)}, [0x20000 + ${4 * (next() % 64)}]`);
+                break;
+              case 4:
+                lines.push(`  add [0x20000 + ${4 * (next() % 64)}], ${pick(regs)}`);
+                break;
+              case 5:
+                lines.push(`  ${pick(["inc", "dec", "neg", "not"])} ${pick(regs)}`);
+                break;
+              case 6:
+                lines.push(
+                  `  ${pick(["adc", "sbb", "rol", "shr"])} ${pick(regs)}, ${1 + (next() % 7)}`,
+                );
+                break;
+              default:
+                lines.push(
+                  `  ${pick(["add", "sub", "xor", "and", "or", "cmp", "test"])} ${pick(regs)}, ${pick(regs)}`,
+                );
+            }
+          }
+          lines.push(`${prefix}${count}:`);
+          if (returns) lines.push(`${prefix}ret:`, "  ret");
+          return lines;
+        };
+        const code = assemble(
+          [
+            "  mov esp, 0x30000",
+            "  mov ecx, 60",
+            "top:",
+            "  push ecx",
+            "  mov eax, ecx",
+            "  imul ebx, ecx, 0x9e3779b1",
+            ...body("la", 24, false),
+            "  call f",
+            ...body("lb", 12, false),
+            "  pop ecx",
+            "  dec ecx",
+            "  jnz top",
+            "  hlt",
+            "f:",
+            ...body("lf", 16, true),
+          ].join("\n"),
+        );
+        const wasm = lockstep(code, seed);
+        expect(wasm.counters.blockInstructions).toBeGreaterThan(0);
+      }
+    });
+
     it("leave EIP and the count as the interpreter on a fault after a forward branch taken inside the block", () => {
       const program = `
 ${FS_LIMITED}
