@@ -43,6 +43,25 @@ function state(cpu: X86Cpu) {
   return { ...s, fpu: undefined };
 }
 
+/**
+ * Runs `code` to `hlt` with every block compiled to WebAssembly and with
+ * the interpreter alone, and expects the same state from both.
+ */
+function haltBoth(code: Uint8Array): { wasm: X86Cpu; interpreted: X86Cpu } {
+  const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
+  const interpreted = createFlatCpu(code, { jit: false });
+  expect(run(wasm)).toBe(VcpuExitReason.Halt);
+  expect(run(interpreted)).toBe(VcpuExitReason.Halt);
+  expect(state(wasm)).toEqual(state(interpreted));
+  return { wasm, interpreted };
+}
+
+/** The address of `label` in `program` as `assemble` places it. */
+function labelAddress(program: string, label: string): number {
+  const listing = assemble(`${program}\nlabel_at: dd ${label}`);
+  return new DataView(listing.buffer).getUint32(listing.length - 4, true);
+}
+
 /** The first index where two byte arrays differ, or -1 (RAM-sized arrays: no deep equality). */
 function firstDifference(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return Math.min(a.length, b.length);
@@ -216,13 +235,8 @@ gp_handler:
   hlt
 ${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x004092000000ffff"])}`;
     const code = assemble(program);
-    const listing = assemble(`${program}\nfaulting_at: dd faulting`);
-    const faulting = new DataView(listing.buffer).getUint32(listing.length - 4, true);
-    const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
-    const interpreted = createFlatCpu(code, { jit: false });
-    expect(run(wasm)).toBe(VcpuExitReason.Halt);
-    expect(run(interpreted)).toBe(VcpuExitReason.Halt);
-    expect(state(wasm)).toEqual(state(interpreted));
+    const faulting = labelAddress(program, "faulting");
+    const { wasm } = haltBoth(code);
     const esp = wasm.regs[4];
     const view = new DataView(wasm.ram.buffer);
     expect(view.getUint32(esp, true)).toBe(0); // #GP error code
@@ -287,11 +301,7 @@ f:
 
     it("take and fall through side exits as the interpreter, with fewer block runs", () => {
       const code = assemble(loop);
-      const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
-      const interpreted = createFlatCpu(code, { jit: false });
-      expect(run(wasm)).toBe(VcpuExitReason.Halt);
-      expect(run(interpreted)).toBe(VcpuExitReason.Halt);
-      expect(state(wasm)).toEqual(state(interpreted));
+      const { wasm, interpreted } = haltBoth(code);
       expect(firstDifference(wasm.ram, interpreted.ram)).toBe(-1);
       // Two block runs per iteration through the call (top..ret, then
       // jmp .join..jnz), where ending at every jmp/call takes five.
@@ -326,13 +336,8 @@ gp_handler:
   hlt
 ${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x004092000000ffff"])}`;
       const code = assemble(program);
-      const listing = assemble(`${program}\nfaulting_at: dd faulting`);
-      const faulting = new DataView(listing.buffer).getUint32(listing.length - 4, true);
-      const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
-      const interpreted = createFlatCpu(code, { jit: false });
-      expect(run(wasm)).toBe(VcpuExitReason.Halt);
-      expect(run(interpreted)).toBe(VcpuExitReason.Halt);
-      expect(state(wasm)).toEqual(state(interpreted));
+      const faulting = labelAddress(program, "faulting");
+      const { wasm } = haltBoth(code);
       const esp = wasm.regs[4];
       const view = new DataView(wasm.ram.buffer);
       expect(view.getUint32(esp + 4, true)).toBe(faulting);
@@ -538,11 +543,7 @@ gp_handler:
   hlt
 ${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x004092000000ffff"])}`;
       const code = assemble(program);
-      const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
-      const interpreted = createFlatCpu(code, { jit: false });
-      expect(run(wasm)).toBe(VcpuExitReason.Halt);
-      expect(run(interpreted)).toBe(VcpuExitReason.Halt);
-      expect(state(wasm)).toEqual(state(interpreted));
+      const { wasm, interpreted } = haltBoth(code);
       expect(wasm.instructionsRetired).toBe(interpreted.instructionsRetired);
       expect(wasm.regs[1]).toBe(0); // the skipped mov ecx, 7
     });
@@ -598,11 +599,7 @@ block:
 gp_handler:
   hlt
 ${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x004092000000ffff"])}`);
-        const wasm = createFlatCpu(code, { wasm: true, jitThreshold: 1 });
-        const interpreted = createFlatCpu(code, { jit: false });
-        expect(run(wasm)).toBe(VcpuExitReason.Halt);
-        expect(run(interpreted)).toBe(VcpuExitReason.Halt);
-        expect(state(wasm)).toEqual(state(interpreted));
+        const { wasm, interpreted } = haltBoth(code);
         expect(firstDifference(wasm.ram, interpreted.ram)).toBe(-1);
         expect(wasm.counters.blockInstructions).toBeGreaterThanOrEqual(4);
       }
