@@ -8,11 +8,41 @@
 //   pnpm bench mmu cpu-x86          only these
 //   pnpm bench --time=0.2 --json    shorter, machine-readable
 //   pnpm bench --list
+//
+// The benchmarks run in a Node process whose V8 thread pool (compilers,
+// garbage collector) is the host's cores less one, at most Node's default
+// 4, as the kumo executable runs guests (@kumo/toolstack's
+// src/node/v8-pool.ts): on 2 cores the default pool takes turns on the
+// measured machine's core. Kumo and v86 run in this one process, so they
+// share the setting; a pool chosen with --v8-pool-size (on the command
+// line or in NODE_OPTIONS) is kept. KUMO_BENCH_KEEP=1 keeps the bundles
+// (for profiles: their line numbers).
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
+
+const poolFlag = (arg) => arg.startsWith("--v8-pool-size");
+if (
+  !process.execArgv.some(poolFlag) &&
+  !(process.env.NODE_OPTIONS ?? "").split(/\s+/).some(poolFlag)
+) {
+  const pool = Math.max(1, Math.min(4, availableParallelism() - 1));
+  const child = spawnSync(
+    process.execPath,
+    [
+      `--v8-pool-size=${pool}`,
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ],
+    { stdio: "inherit" },
+  );
+  process.exit(child.status ?? 1);
+}
+const pool = (process.execArgv.find(poolFlag) ?? "").split("=")[1] ?? "from NODE_OPTIONS";
 
 const here = import.meta.dirname;
 const args = process.argv.slice(2);
@@ -45,7 +75,9 @@ const results = [];
 let failed = 0;
 try {
   if (!json) {
-    console.log(`Kumo benchmarks — node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}`);
+    console.log(
+      `Kumo benchmarks — node ${process.version} (V8 pool ${pool}), ${cpus()[0]?.model ?? "unknown CPU"}`,
+    );
     console.log(`about ${seconds} s per figure; best round reported\n`);
   }
   // One build per benchmark, so that a benchmark whose package does not
@@ -96,7 +128,7 @@ try {
   }
   if (json) console.log(JSON.stringify({ node: process.version, seconds, results }, null, 2));
 } finally {
-  rmSync(outdir, { recursive: true, force: true });
+  if (!process.env.KUMO_BENCH_KEEP) rmSync(outdir, { recursive: true, force: true });
 }
 if (failed > 0) process.exitCode = 1;
 

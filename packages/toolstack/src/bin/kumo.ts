@@ -1,14 +1,27 @@
 #!/usr/bin/env node
-// The `kumo` executable: see ../cli/main.ts.
+// The `kumo` executable: see ../cli/main.ts. It runs in a Node process
+// whose V8 thread pool leaves the vCPUs a core (../node/v8-pool.ts): when
+// this one was started without a pool size, kumo starts again in one that
+// has it and passes its exit status on.
+import { fileURLToPath } from "node:url";
 import { runKumo } from "../cli/main";
+import { relaunchWithV8Pool } from "../node/v8-pool";
 
-runKumo(process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  stdin: process.stdin,
-  env: process.env,
-  cwd: process.cwd(),
-}).then(
+const args = process.argv.slice(2);
+
+async function main(): Promise<number> {
+  const relaunched = await relaunchWithV8Pool(fileURLToPath(import.meta.url), args);
+  if (relaunched !== null) return relaunched;
+  return runKumo(args, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    cwd: process.cwd(),
+  });
+}
+
+main().then(
   (status) => {
     process.exitCode = status;
   },

@@ -23,3 +23,4 @@ export {
   type TerminalInput,
   type TerminalOutput,
 } from "./terminal";
+export { hasV8PoolSize, relaunchWithV8Pool, v8PoolSize } from "./v8-pool";
