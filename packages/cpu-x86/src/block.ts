@@ -401,8 +401,10 @@ export function createHelpers(
       cpu.lazySrc = 1;
       cpu.lazy = ARITH & ~CF;
     } else {
+      // ADD ADC SUB SBB LOGIC; ADC and SBB carry their CF input.
       cpu.lazyOp = kind;
       cpu.lazySrc = src;
+      cpu.lazyCarry = carry;
       cpu.lazy = ARITH;
     }
   }

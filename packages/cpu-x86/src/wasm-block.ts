@@ -64,7 +64,7 @@ import {
 /** Failed batches after which the tier stops compiling (see `WasmBlockTier.failures`). */
 const MAX_COMPILE_FAILURES = 3;
 
-export const DEFAULT_WASM_JIT_THRESHOLD = 200;
+export const DEFAULT_WASM_JIT_THRESHOLD = 100;
 /** Blocks compiled together as one module (see `WasmBlockTier.queue`). */
 export const WASM_BATCH = 16;
 
@@ -992,8 +992,8 @@ class BlockEmitter {
     this.known = null;
   }
 
-  /** fc = CF as it stands before an INC/DEC. */
-  private carryBeforeIncDec(): void {
+  /** fc = CF as it stands (before an INC/DEC, for an ADC/SBB): as the interpreter's getCF. */
+  private carryIn(): void {
     const c = this.c;
     switch (this.pending) {
       case LazyOp.ADD:
@@ -1001,6 +1001,12 @@ class BlockEmitter {
         return;
       case LazyOp.SUB:
         c.get(FD).get(FS).op(Op.i32LtU).set(FC);
+        return;
+      case LazyOp.ADC:
+        c.get(FR).get(FD).op(Op.i32LeU).get(FR).get(FD).op(Op.i32LtU).get(FC).op(Op.select).set(FC);
+        return;
+      case LazyOp.SBB:
+        c.get(FD).get(FS).op(Op.i32LeU).get(FD).get(FS).op(Op.i32LtU).get(FC).op(Op.select).set(FC);
         return;
       case LazyOp.LOGIC:
         c.i32(0).set(FC);
@@ -1370,9 +1376,19 @@ class BlockEmitter {
       .end();
   }
 
-  /** ALU operation (ADD OR . . AND SUB XOR CMP) of d and s into r; its flag kind, or -1 for ADC/SBB. */
+  /**
+   * ALU operation (ADD OR ADC SBB AND SUB XOR CMP) of d and s into r; its
+   * flag kind. ADC and SBB take CF as it stands into fc first, which their
+   * record keeps (the interpreter's lazyCarry).
+   */
   private alu(operation: number): number {
     const c = this.c;
+    if (operation === 2 || operation === 3) {
+      this.carryIn();
+      const code = operation === 2 ? Op.i32Add : Op.i32Sub;
+      c.get(D).get(S).op(code).get(FC).op(code).set(R);
+      return operation === 2 ? LazyOp.ADC : LazyOp.SBB;
+    }
     const code = ALU_OPCODES[operation];
     c.get(D).get(S).op(code).set(R);
     return ALU_KINDS[operation];
@@ -1396,7 +1412,6 @@ class BlockEmitter {
     if (op < 0x40 && (op & 7) < 6 && (op & 7) % 2 === 1) {
       // ALU r/m32,r32 (form 1), r32,r/m32 (form 3), eax,imm32 (form 5).
       const operation = op >> 3;
-      if (operation === 2 || operation === 3) return null;
       const form = op & 7;
       const store = operation !== 7;
       if (form === 5) {
@@ -1454,7 +1469,6 @@ class BlockEmitter {
     switch (op) {
       case 0x81:
       case 0x83: {
-        if (reg === 2 || reg === 3) return null;
         if (!mem) {
           this.reg(rm);
           c.set(D).i32(immediate).set(S);
@@ -1528,7 +1542,7 @@ class BlockEmitter {
       // INC/DEC leave CF alone (SDM vol. 2 INC): `fc` keeps it.
       const r = op & 7;
       const decrement = op >= 0x48;
-      this.carryBeforeIncDec();
+      this.carryIn();
       this.reg(r);
       c.tee(D)
         .i32(decrement ? -1 : 1)
@@ -1644,7 +1658,7 @@ class BlockEmitter {
         // (the operand read at the ESP before the push, SDM vol. 2 PUSH).
         if (!mem) return null;
         if (reg === 0 || reg === 1) {
-          this.carryBeforeIncDec();
+          this.carryIn();
           this.faultPoint();
           this.address(2, true);
           this.read(2);

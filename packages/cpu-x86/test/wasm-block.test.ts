@@ -182,6 +182,20 @@ l:
       "dec eax",
       "shl eax, 3",
       "imul eax, eax, 3",
+      // ADC and SBB after each kind of flag record (their carry in), and
+      // chained (the record they leave carries its own carry in).
+      "add eax, ebx\n  adc eax, ebx",
+      "cmp eax, ebx\n  sbb eax, ebx",
+      "add eax, ebx\n  adc eax, 5",
+      "sub eax, ebx\n  sbb ebx, 0x12345",
+      "add eax, ebx\n  adc eax, ebx\n  adc ebx, eax",
+      "sub eax, ebx\n  sbb eax, ebx\n  sbb ebx, eax",
+      "shl eax, 3\n  adc eax, ebx",
+      "inc eax\n  sbb eax, ebx",
+      "test eax, ebx\n  adc eax, ebx",
+      "stc\n  adc eax, ebx",
+      "cmp eax, ebx\n  mov [esi + 1000], ebx\n  adc [esi + 1000], eax",
+      "cmp ebx, eax\n  sbb eax, [edi + 4]",
     ];
     const conditions = "o no b ae e ne be a s ns p np l ge le g".split(" ");
     const lines = ["  mov esi, 0x40000", "  mov edi, 0x30000", "  mov ebp, 64", "next:"];
