@@ -486,6 +486,8 @@ export class WasmBlockTier {
   private pending: { phys: number; length: number; body: CodeWriter }[] = [];
   private readonly view: DataView;
   private readonly helperFunctions: FunctionDefinition[];
+  /** The body writer every BlockEmitter reuses (an allocation per block cost more than its copy). */
+  private readonly body = new BlockCodeWriter(4096);
 
   /**
    * `register(phys, code, length)` puts a compiled block into the CPU's
@@ -631,7 +633,7 @@ export class WasmBlockTier {
     const cpu = this.cpu;
     const fetcher = this.fetcher;
     const pageEnd = (phys & ~0xfff) + 4096;
-    const block = new BlockEmitter(this.layout, cpu.stack32);
+    const block = new BlockEmitter(this.layout, cpu.stack32, this.body);
     const view = this.view;
     let offset = 0;
     let count = 0;
@@ -835,7 +837,8 @@ const UNKNOWN = -2;
 
 /** Generates one block's function (see block.ts's InstructionEmitter for the JavaScript twin). */
 class BlockEmitter {
-  readonly c = new BlockCodeWriter(4096);
+  /** The body as it is generated (the tier's one writer, emptied for each block; `finish` copies it). */
+  readonly c: BlockCodeWriter;
   /** Instructions in the block (the loop-back's whole-pass budget test). */
   length = 0;
   /** Blocks opened inside the loop body (a branch to the loop head crosses them). */
@@ -903,7 +906,10 @@ class BlockEmitter {
   constructor(
     private readonly layout: X86WasmLayout,
     private readonly stack32: boolean,
+    body = new BlockCodeWriter(4096),
   ) {
+    this.c = body;
+    body.length = 0;
     this.segCheck = new Uint8Array(layout.memory.buffer, layout.segCheck, 8);
     this.segBase = new Int32Array(layout.memory.buffer, layout.segBase, 8);
   }
@@ -1706,6 +1712,24 @@ class BlockEmitter {
         this.setRegLocal(reg, V);
         return false;
       }
+      case 0x1af: {
+        // IMUL r32, r/m32 (as imul2): CF=OF when the signed product does not fit.
+        if (mem) {
+          this.faultPoint();
+          this.address(2, false);
+          this.read(2);
+        } else this.reg(rm);
+        c.set(S);
+        this.reg(reg);
+        c.tee(D).get(S).op(Op.i32Mul).set(R);
+        this.resultOnly(() => {
+          c.get(D).op(Op.i64ExtendI32S).get(S).op(Op.i64ExtendI32S).op(Op.i64Mul);
+          c.get(R).op(Op.i64ExtendI32S).op(Op.i64Ne);
+          c.i32(CF | OF).op(Op.i32Mul);
+        });
+        this.setRegLocal(reg, R);
+        return false;
+      }
       case 0x69:
       case 0x6b: {
         // IMUL r32, r/m32, imm (as imul2): CF=OF when the product does not fit.
@@ -1971,6 +1995,11 @@ class BlockEmitter {
       this.address(0, true);
       c.i32(immediate & 255).set(V);
       this.write(0, V);
+      return false;
+    } else if (op >= 0xb0 && op <= 0xb7) {
+      // MOV r8, imm8.
+      c.i32(immediate & 255).set(V);
+      this.setReg8(op & 7, V);
       return false;
     } else if (op >= 0x190 && op <= 0x19f) {
       if (mem) return null;

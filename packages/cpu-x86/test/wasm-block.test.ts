@@ -196,6 +196,10 @@ l:
       "stc\n  adc eax, ebx",
       "cmp eax, ebx\n  mov [esi + 1000], ebx\n  adc [esi + 1000], eax",
       "cmp ebx, eax\n  sbb eax, [edi + 4]",
+      "imul eax, ebx",
+      "imul ebx, [edi]",
+      "mov al, 0x80\n  mov bh, 3\n  add al, bh",
+      "mov ah, 0xff\n  mov cl, 1\n  add ah, cl",
     ];
     const conditions = "o no b ae e ne be a s ns p np l ge le g".split(" ");
     const lines = ["  mov esi, 0x40000", "  mov edi, 0x30000", "  mov ebp, 64", "next:"];
