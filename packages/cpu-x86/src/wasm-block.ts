@@ -1712,6 +1712,17 @@ class BlockEmitter {
         this.setRegLocal(reg, V);
         return false;
       }
+      case 0x1ba:
+        // BT BTS BTR BTC r/m32, imm8 (/4-/7; /0-/3 are #UD).
+        if (reg < 4) return null;
+        return this.bitTest(reg - 4, mem, rm, () => c.i32(immediate & 31), null);
+      case 0x1a3:
+      case 0x1ab:
+      case 0x1b3:
+      case 0x1bb:
+        // BT BTS BTR BTC r/m32, r32: on memory the bit offset is signed and
+        // reaches the dword at EA + (offset >> 5) * 4 (SDM vol. 2 BT).
+        return this.bitTest((op >> 3) & 3, mem, rm, () => this.reg(reg), reg);
       case 0x1af: {
         // IMUL r32, r/m32 (as imul2): CF=OF when the signed product does not fit.
         if (mem) {
@@ -1814,6 +1825,71 @@ class BlockEmitter {
       return false;
     }
     return null;
+  }
+
+  /**
+   * BT (0), BTS (1), BTR (2), BTC (3) of the dword in r/m32 (`rm`) and the
+   * bit `bit` pushes (mod 32), as the interpreter's bitTest: CF is the
+   * bit, the other flags stay as they were. That is a record with its CF
+   * replaced, as a rotate leaves it (ROTATED: fo holds CF and the record's
+   * own OF), so only a record pending in the locals can take it; else the
+   * interpreter. `offsetReg`: the register holding a bit offset that
+   * moves a memory operand (null for an immediate).
+   */
+  private bitTest(
+    operation: number,
+    mem: boolean,
+    rm: number,
+    bit: () => void,
+    offsetReg: number | null,
+  ): boolean | null {
+    const c = this.c;
+    const pending = this.pending;
+    const rotated = pending >= ROTATED && pending < SIZED_8;
+    const known =
+      pending === LazyOp.ADD ||
+      pending === LazyOp.SUB ||
+      pending === LazyOp.LOGIC ||
+      pending === INC_DEC_ADD ||
+      pending === INC_DEC_SUB ||
+      pending === RESULT_ONLY;
+    if (!rotated && !known) return null;
+    bit();
+    c.set(S);
+    if (mem) {
+      this.faultPoint();
+      const seg = (this.d.info[this.index] >> Info.SEG_SHIFT) & 7;
+      this.linear(
+        seg,
+        () => {
+          this.offsetExpression();
+          if (offsetReg !== null) {
+            c.get(S).i32(5).op(Op.i32ShrS).i32(2).op(Op.i32Shl).op(Op.i32Add);
+          }
+        },
+        2,
+        operation !== 0,
+      );
+      this.read(2);
+    } else this.reg(rm);
+    c.set(D);
+    // fo = the new CF | the record's OF; the kind says CF/OF come from fo.
+    this.conditionFromLocals(0, pending);
+    c.i32(OF).op(Op.i32Mul);
+    c.get(D).get(S).op(Op.i32ShrU).i32(1).op(Op.i32And).op(Op.i32Or).set(FO);
+    const kind = rotated ? pending : pending + ROTATED;
+    c.i32(kind).set(FK);
+    this.pending = kind;
+    this.known = kind;
+    if (operation === 0) return false;
+    c.i32(1).get(S).op(Op.i32Shl).set(V);
+    if (operation === 1) c.get(D).get(V).op(Op.i32Or);
+    else if (operation === 2) c.get(D).get(V).i32(-1).op(Op.i32Xor).op(Op.i32And);
+    else c.get(D).get(V).op(Op.i32Xor);
+    c.set(R);
+    if (mem) this.write(2, R);
+    else this.setRegLocal(rm, R);
+    return false;
   }
 
   /** Shifts and rotates by a constant (block.ts: as shift32; memory as shiftGroup). */

@@ -200,6 +200,16 @@ l:
       "imul ebx, [edi]",
       "mov al, 0x80\n  mov bh, 3\n  add al, bh",
       "mov ah, 0xff\n  mov cl, 1\n  add ah, cl",
+      // BT BTS BTR BTC: CF replaced over each kind of record, the rest kept.
+      "add eax, ebx\n  bt eax, 3",
+      "cmp eax, ebx\n  bts ebx, 31",
+      "inc eax\n  btr eax, ebx",
+      "shl eax, 3\n  btc eax, 5",
+      "add eax, ebx\n  rol eax, 3\n  bt eax, ebx",
+      "sub eax, ebx\n  bt dword [edi], 7",
+      "cmp eax, ebx\n  and ebx, 63\n  bts dword [esi + 1000], ebx",
+      "cmp ebx, eax\n  or ebx, -64\n  bt dword [esi + 1008], ebx",
+      "dec eax\n  btr dword [esi + 1000], 9\n  adc eax, 0",
     ];
     const conditions = "o no b ae e ne be a s ns p np l ge le g".split(" ");
     const lines = ["  mov esi, 0x40000", "  mov edi, 0x30000", "  mov ebp, 64", "next:"];
@@ -601,8 +611,13 @@ top:
       expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired / 2);
     });
 
-    it("leave the state as the interpreter when inc m32 and push m32 fault (#GP past a segment limit)", () => {
-      for (const faulting of ["inc dword [fs:0x20000]", "push dword [fs:0x20000]"]) {
+    it("leave the state as the interpreter when inc m32, push m32, bt m32 and bts m32 fault (#GP past a segment limit)", () => {
+      for (const faulting of [
+        "inc dword [fs:0x20000]",
+        "push dword [fs:0x20000]",
+        "bt dword [fs:0x20000], 3",
+        "mov ecx, 0x200000\n  bts dword [fs:0x100], ecx",
+      ]) {
         const code = assemble(`
 ${FS_LIMITED}
   jmp block
