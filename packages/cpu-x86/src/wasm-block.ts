@@ -1493,7 +1493,8 @@ class BlockEmitter {
         return false;
       }
       case 0xf7: {
-        // Group 3: TEST imm (/0, /1), NOT (/2), NEG (/3, SUB from 0).
+        // Group 3: TEST imm (/0, /1), NOT (/2), NEG (/3, SUB from 0), MUL and IMUL (/4, /5).
+        if (reg === 4 || reg === 5) return this.multiply(reg === 5, mem, rm);
         if (reg > 3) return null;
         if (reg < 2) {
           if (mem) {
@@ -1660,8 +1661,23 @@ class BlockEmitter {
         return false;
       }
       case 0xff:
-        // Group 5 on memory: INC/DEC m32 (CF kept, as for registers), PUSH m32
-        // (the operand read at the ESP before the push, SDM vol. 2 PUSH).
+        // Group 5: CALL and JMP near r/m32 (the target read first: a push
+        // that faults leaves nothing changed; CS is flat while blocks run,
+        // so no limit check), then on memory INC/DEC m32 (CF kept, as for
+        // registers) and PUSH m32 (the operand read at the ESP before the
+        // push, SDM vol. 2 PUSH).
+        if (reg === 2 || reg === 4) {
+          if (reg === 2 && !this.stack32) return null;
+          if (mem) {
+            this.faultPoint();
+            this.address(2, false);
+            this.read(2);
+          } else this.reg(rm);
+          c.set(D);
+          if (reg === 2) this.push(() => c.get(E).i32(this.nextOffset).op(Op.i32Add));
+          this.exit(() => c.get(D), this.index + 1);
+          return true;
+        }
         if (!mem) return null;
         if (reg === 0 || reg === 1) {
           this.carryIn();
@@ -1889,6 +1905,35 @@ class BlockEmitter {
     c.set(R);
     if (mem) this.write(2, R);
     else this.setRegLocal(rm, R);
+    return false;
+  }
+
+  /**
+   * MUL/IMUL r/m32 (as the interpreter's multiply): EDX:EAX = EAX times
+   * the operand, CF=OF when the high half is more than the low half's
+   * extension, SF/ZF/PF from the low half.
+   */
+  private multiply(signed: boolean, mem: boolean, rm: number): boolean {
+    const c = this.c;
+    if (mem) {
+      this.faultPoint();
+      this.address(2, false);
+      this.read(2);
+    } else this.reg(rm);
+    c.set(S);
+    this.reg(0);
+    c.tee(D).get(S).op(Op.i32Mul).set(R);
+    const extend = signed ? Op.i64ExtendI32S : Op.i64ExtendI32U;
+    c.get(D).op(extend).get(S).op(extend).op(Op.i64Mul);
+    c.byte(Op.i64Const).s32(32).op(Op.i64ShrU).op(Op.i32WrapI64).set(T);
+    this.resultOnly(() => {
+      c.get(T);
+      if (signed) c.get(R).i32(31).op(Op.i32ShrS);
+      else c.i32(0);
+      c.op(Op.i32Ne).i32(CF | OF).op(Op.i32Mul);
+    });
+    this.setRegLocal(0, R);
+    this.setRegLocal(2, T);
     return false;
   }
 

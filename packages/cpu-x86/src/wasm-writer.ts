@@ -76,6 +76,7 @@ export const Op = {
   i32Rotr: 0x78,
   i64Add: 0x7c,
   i64Mul: 0x7e,
+  i64ShrU: 0x88,
   i32WrapI64: 0xa7,
   i64ExtendI32S: 0xac,
   i64ExtendI32U: 0xad,

@@ -198,6 +198,10 @@ l:
       "cmp ebx, eax\n  sbb eax, [edi + 4]",
       "imul eax, ebx",
       "imul ebx, [edi]",
+      "mul ebx",
+      "imul ebx",
+      "mul dword [edi + 4]",
+      "imul dword [edi]\n  add eax, edx",
       "mov al, 0x80\n  mov bh, 3\n  add al, bh",
       "mov ah, 0xff\n  mov cl, 1\n  add ah, cl",
       // BT BTS BTR BTC: CF replaced over each kind of record, the rest kept.
@@ -609,6 +613,77 @@ top:
   hlt`);
       const wasm = lockstep(code, 13);
       expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired / 2);
+    });
+
+    it("run call and jmp through registers and memory inline as the interpreter", () => {
+      // A dispatch loop: call [table + 4*i], call reg, jmp [table], jmp
+      // reg; the callees return with ret and change EDI differently.
+      const code = assemble(`
+  mov dword [0x20000], f0
+  mov dword [0x20004], f1
+  mov dword [0x20008], f2
+  mov dword [0x2000c], back
+  mov ecx, 300
+  xor edi, edi
+top:
+  mov eax, ecx
+  and eax, 3
+  cmp eax, 3
+  je via_reg
+  call [0x20000 + eax*4]
+  jmp next_round
+via_reg:
+  mov edx, f1
+  call edx
+  mov ebx, [0x2000c]
+  test ecx, 4
+  jz via_mem
+  jmp ebx
+via_mem:
+  jmp [0x2000c]
+back:
+  add edi, 7
+next_round:
+  dec ecx
+  jnz top
+  hlt
+f0:
+  add edi, 1
+  ret
+f1:
+  imul edi, edi, 3
+  ret
+f2:
+  xor edi, ecx
+  ret`);
+      const wasm = lockstep(code, 17);
+      expect(wasm.counters.blockInstructions).toBeGreaterThan(wasm.instructionsRetired / 2);
+      expect(haltBoth(code).wasm.regs[7]).toBe(wasm.regs[7]);
+    });
+
+    it("leave the state as the interpreter when call and jmp through memory fault (#GP past a segment limit)", () => {
+      for (const faulting of ["call [fs:0x20000]", "jmp [fs:0x20000]", "call [fs:0xfffe]"]) {
+        const code = assemble(`
+${FS_LIMITED}
+  mov dword [fs:0x100], target
+  jmp block
+block:
+  add eax, 5
+  cmp eax, 7
+  ${faulting}
+  mov ecx, 1
+  hlt
+target:
+  mov edx, 3
+  hlt
+gp_handler:
+  hlt
+${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x004092000000ffff"])}`);
+        const { wasm, interpreted } = haltBoth(code);
+        expect(firstDifference(wasm.ram, interpreted.ram)).toBe(-1);
+        expect(interpreted.regs[2]).not.toBe(3);
+        expect(wasm.counters.blockInstructions).toBeGreaterThanOrEqual(2);
+      }
     });
 
     it("leave the state as the interpreter when inc m32, push m32, bt m32 and bts m32 fault (#GP past a segment limit)", () => {
