@@ -1930,7 +1930,9 @@ class BlockEmitter {
       c.get(T);
       if (signed) c.get(R).i32(31).op(Op.i32ShrS);
       else c.i32(0);
-      c.op(Op.i32Ne).i32(CF | OF).op(Op.i32Mul);
+      c.op(Op.i32Ne)
+        .i32(CF | OF)
+        .op(Op.i32Mul);
     });
     this.setRegLocal(0, R);
     this.setRegLocal(2, T);

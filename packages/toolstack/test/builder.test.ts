@@ -356,6 +356,27 @@ describe("kernel image unpacking", () => {
     expect(unpacked.elf).toEqual(kernels[32]);
   });
 
+  it("inflates gzip without Node's zlib too (DecompressionStream, as in a browser)", async () => {
+    const host = process as { getBuiltinModule?: unknown };
+    const saved = host.getBuiltinModule;
+    host.getBuiltinModule = undefined;
+    try {
+      const payload = new Uint8Array(run("gzip", ["-n", "-9", "-c"], kernels[32]));
+      expect((await unpackKernelImage(makeBzImage(payload))).elf).toEqual(kernels[32]);
+      const corrupt = payload.slice();
+      corrupt.fill(0x55, 20, 200);
+      await expect(unpackKernelImage(makeBzImage(corrupt))).rejects.toThrow(/corrupt gzip data/);
+    } finally {
+      host.getBuiltinModule = saved;
+    }
+  });
+
+  it("names corrupt gzip data", async () => {
+    const payload = new Uint8Array(run("gzip", ["-n", "-9", "-c"], kernels[32]));
+    payload.fill(0x55, 20, 200);
+    await expect(unpackKernelImage(makeBzImage(payload))).rejects.toThrow(/^corrupt gzip data: /);
+  });
+
   it("unpacks a bzImage with an xz payload and Linux's appended size", async () => {
     const xz = new Uint8Array(
       run("xz", ["-c", "--check=crc32", "--x86", "--lzma2=dict=32MiB"], kernels[32]),
