@@ -371,11 +371,19 @@ export function createHelpers(
   ): void {
     if (kind >= 1000) {
       // An 8-bit (1000 + op) or 16-bit (2000 + op) record of the WebAssembly tier.
+      const base = kind % 1000;
       cpu.lazySize = kind >= 2000 ? 1 : 0;
-      cpu.lazyOp = kind % 1000;
       cpu.lazyDst = dst;
       cpu.lazySrc = src;
       cpu.lazyResult = result;
+      if (base === INC_DEC_ADD || base === INC_DEC_SUB) {
+        // INC/DEC r/m8: CF as it was (`carry`), as for 32 bits below.
+        cpu.flagsRaw = (cpu.flagsRaw & ~CF) | carry;
+        cpu.lazyOp = base === INC_DEC_ADD ? LazyOp.ADD : LazyOp.SUB;
+        cpu.lazy = ARITH & ~CF;
+        return;
+      }
+      cpu.lazyOp = base;
       cpu.lazy = ARITH;
       return;
     }

@@ -1023,6 +1023,9 @@ class BlockEmitter {
       case INC_DEC_ADD:
       case INC_DEC_SUB:
         return;
+      case SIZED_8 + INC_DEC_ADD:
+      case SIZED_8 + INC_DEC_SUB:
+        return;
       default:
         if (this.pending >= ROTATED && this.pending < SIZED_8) {
           c.get(FO).i32(CF).op(Op.i32And).set(FC);
@@ -2118,6 +2121,26 @@ class BlockEmitter {
       this.address(0, true);
       c.i32(immediate & 255).set(V);
       this.write(0, V);
+      return false;
+    } else if (op === 0xfe) {
+      // INC/DEC r/m8: CF kept (in fc, as for 32 bits).
+      if (reg > 1) return null;
+      this.carryIn();
+      if (mem) {
+        this.faultPoint();
+        this.address(0, true);
+        this.read(0);
+      } else this.reg8(rm);
+      c.tee(D)
+        .i32(reg === 1 ? -1 : 1)
+        .op(Op.i32Add)
+        .i32(255)
+        .op(Op.i32And)
+        .set(R);
+      c.i32(1).set(S);
+      this.produce(SIZED_8 + (reg === 1 ? INC_DEC_SUB : INC_DEC_ADD), D, S, R);
+      if (mem) this.write(0, R);
+      else this.setReg8(rm, R);
       return false;
     } else if (op >= 0xb0 && op <= 0xb7) {
       // MOV r8, imm8.

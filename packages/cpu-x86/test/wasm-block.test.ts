@@ -204,6 +204,13 @@ l:
       "imul dword [edi]\n  add eax, edx",
       "mov al, 0x80\n  mov bh, 3\n  add al, bh",
       "mov ah, 0xff\n  mov cl, 1\n  add ah, cl",
+      // INC/DEC r/m8: CF kept, the rest from the 8-bit result.
+      "inc al",
+      "dec bh",
+      "mov al, 0xff\n  inc al",
+      "mov bl, 0x80\n  dec bl",
+      "cmp eax, ebx\n  inc byte [esi + 1000]",
+      "cmp ebx, eax\n  dec ah\n  adc eax, 0",
       // BT BTS BTR BTC: CF replaced over each kind of record, the rest kept.
       "add eax, ebx\n  bt eax, 3",
       "cmp eax, ebx\n  bts ebx, 31",
