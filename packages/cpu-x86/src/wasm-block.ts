@@ -276,9 +276,21 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   const LINEAR = 5;
   const PAGE = 6;
   const PHYS = 7;
+  /** Blocks entered by chaining in this call (added to WASM_CHAINED on the way out). */
+  const CHAINS = 8;
   const word = (index: number) => layout.scratch + 4 * index;
   const c = new CodeWriter();
-  const leave = () => c.begin(Op.if).get(TOTAL).op(Op.return).end();
+  const count = () => {
+    c.i32(0).i32(0).memory(Op.i32Load, 2, word(WASM_CHAINED)).get(CHAINS).op(Op.i32Add);
+    c.memory(Op.i32Store, 2, word(WASM_CHAINED));
+  };
+  const leave = () => {
+    c.begin(Op.if);
+    count();
+    c.get(TOTAL).op(Op.return).end();
+  };
+  // A fault in a block unwinds through here: the chained count is kept.
+  c.begin(Op.try);
   c.begin(Op.loop);
   c.i32(0).get(TOTAL).memory(Op.i32Store, 2, word(WASM_CHAIN_TOTAL));
   c.i32(0).i32(0).memory(Op.i32Store, 2, word(WASM_NO_CHAIN));
@@ -286,6 +298,7 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   c.i32(0).op(Op.i32LtS).begin(Op.if);
   c.get(TOTAL).op(Op.i32Eqz).begin(Op.if).i32(-1).op(Op.return).end();
   c.i32(0).get(EIP).memory(Op.i32Store, 2, word(WASM_EXIT_EIP));
+  count();
   c.get(TOTAL).op(Op.return);
   c.end();
   c.get(TOTAL).get(COUNT).op(Op.i32Add).set(TOTAL);
@@ -317,9 +330,13 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   c.get(TOTAL).get(SLOT).memory(Op.i32Load8U, 0, layout.blockLength).op(Op.i32Add);
   c.get(BUDGET).op(Op.i32GtS);
   leave();
-  c.i32(0).i32(0).memory(Op.i32Load, 2, word(WASM_CHAINED)).i32(1).op(Op.i32Add);
-  c.memory(Op.i32Store, 2, word(WASM_CHAINED));
+  c.get(CHAINS).i32(1).op(Op.i32Add).set(CHAINS);
   c.br(0);
+  c.end();
+  c.op(Op.unreachable);
+  c.op(Op.catchAll);
+  count();
+  c.byte(Op.rethrow).u32(0);
   c.end();
   c.op(Op.unreachable);
   return c;
@@ -603,7 +620,7 @@ export class WasmBlockTier {
       memory: { module: "k", field: "m", minimumPages: 1 },
       table: { module: "k", field: "b", minimum: BLOCK_CACHE_SIZE },
       imports: [],
-      functions: [{ type: fn(3, 1), locals: 5, body: dispatcherBody(layout), export: "run" }],
+      functions: [{ type: fn(3, 1), locals: 6, body: dispatcherBody(layout), export: "run" }],
     });
     this.dispatch = new WebAssembly.Instance(new WebAssembly.Module(dispatcher), {
       k: { m: layout.memory, b: this.blocks },
