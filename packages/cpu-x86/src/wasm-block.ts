@@ -1517,11 +1517,7 @@ class BlockEmitter {
         if (reg === 4 || reg === 5) return this.multiply(reg === 5, mem, rm);
         if (reg > 3) return null;
         if (reg < 2) {
-          if (mem) {
-            this.faultPoint();
-            this.address(2, false);
-            this.read(2);
-          } else this.reg(rm);
+          this.source32(mem, rm);
           c.set(D).i32(immediate).set(S);
           c.get(D).get(S).op(Op.i32And).set(R);
           this.produce(LazyOp.LOGIC, D, S, R);
@@ -1688,11 +1684,7 @@ class BlockEmitter {
         // push, SDM vol. 2 PUSH).
         if (reg === 2 || reg === 4) {
           if (reg === 2 && !this.stack32) return null;
-          if (mem) {
-            this.faultPoint();
-            this.address(2, false);
-            this.read(2);
-          } else this.reg(rm);
+          this.source32(mem, rm);
           c.set(D);
           if (reg === 2) this.push(() => c.get(E).i32(this.nextOffset).op(Op.i32Add));
           this.exit(() => c.get(D), this.index + 1);
@@ -1759,41 +1751,13 @@ class BlockEmitter {
         // BT BTS BTR BTC r/m32, r32: on memory the bit offset is signed and
         // reaches the dword at EA + (offset >> 5) * 4 (SDM vol. 2 BT).
         return this.bitTest((op >> 3) & 3, mem, rm, () => this.reg(reg), reg);
-      case 0x1af: {
-        // IMUL r32, r/m32 (as imul2): CF=OF when the signed product does not fit.
-        if (mem) {
-          this.faultPoint();
-          this.address(2, false);
-          this.read(2);
-        } else this.reg(rm);
-        c.set(S);
-        this.reg(reg);
-        c.tee(D).get(S).op(Op.i32Mul).set(R);
-        this.resultOnly(() => {
-          c.get(D).op(Op.i64ExtendI32S).get(S).op(Op.i64ExtendI32S).op(Op.i64Mul);
-          c.get(R).op(Op.i64ExtendI32S).op(Op.i64Ne);
-          c.i32(CF | OF).op(Op.i32Mul);
-        });
-        this.setRegLocal(reg, R);
-        return false;
-      }
+      case 0x1af:
+        // IMUL r32, r/m32.
+        return this.imul2(mem, reg, rm, () => this.reg(reg));
       case 0x69:
-      case 0x6b: {
-        // IMUL r32, r/m32, imm (as imul2): CF=OF when the product does not fit.
-        if (mem) {
-          this.faultPoint();
-          this.address(2, false);
-          this.read(2);
-        } else this.reg(rm);
-        c.tee(D).i32(immediate).op(Op.i32Mul).set(R);
-        this.resultOnly(() => {
-          c.get(D).op(Op.i64ExtendI32S).byte(Op.i64Const).s32(immediate).op(Op.i64Mul);
-          c.get(R).op(Op.i64ExtendI32S).op(Op.i64Ne);
-          c.i32(CF | OF).op(Op.i32Mul);
-        });
-        this.setRegLocal(reg, R);
-        return false;
-      }
+      case 0x6b:
+        // IMUL r32, r/m32, imm.
+        return this.imul2(mem, reg, rm, () => c.i32(immediate));
       case 0xc1:
       case 0xd1:
         return this.shiftByConstant(op === 0xd1 ? 1 : immediate, mem, reg, rm);
@@ -1828,11 +1792,7 @@ class BlockEmitter {
     }
     if (op >= 0x140 && op <= 0x14f) {
       // CMOVcc: the source is read (and may fault) whatever the condition.
-      if (mem) {
-        this.faultPoint();
-        this.address(2, false);
-        this.read(2);
-      } else this.reg(rm);
+      this.source32(mem, rm);
       c.set(V);
       this.condition(op & 15);
       c.begin(Op.if);
@@ -1928,6 +1888,35 @@ class BlockEmitter {
     return false;
   }
 
+  /** Pushes the r/m32 operand, read only (a read from memory is a fault point). */
+  private source32(mem: boolean, rm: number): void {
+    if (mem) {
+      this.faultPoint();
+      this.address(2, false);
+      this.read(2);
+    } else this.reg(rm);
+  }
+
+  /**
+   * IMUL r32 = r/m32 times what `multiplier` pushes (as the interpreter's
+   * imul2): CF=OF when the signed product does not fit in 32 bits.
+   */
+  private imul2(mem: boolean, reg: number, rm: number, multiplier: () => void): boolean {
+    const c = this.c;
+    this.source32(mem, rm);
+    c.set(D);
+    multiplier();
+    c.set(S);
+    c.get(D).get(S).op(Op.i32Mul).set(R);
+    this.resultOnly(() => {
+      c.get(D).op(Op.i64ExtendI32S).get(S).op(Op.i64ExtendI32S).op(Op.i64Mul);
+      c.get(R).op(Op.i64ExtendI32S).op(Op.i64Ne);
+      c.i32(CF | OF).op(Op.i32Mul);
+    });
+    this.setRegLocal(reg, R);
+    return false;
+  }
+
   /**
    * MUL/IMUL r/m32 (as the interpreter's multiply): EDX:EAX = EAX times
    * the operand, CF=OF when the high half is more than the low half's
@@ -1935,11 +1924,7 @@ class BlockEmitter {
    */
   private multiply(signed: boolean, mem: boolean, rm: number): boolean {
     const c = this.c;
-    if (mem) {
-      this.faultPoint();
-      this.address(2, false);
-      this.read(2);
-    } else this.reg(rm);
+    this.source32(mem, rm);
     c.set(S);
     this.reg(0);
     c.tee(D).get(S).op(Op.i32Mul).set(R);
