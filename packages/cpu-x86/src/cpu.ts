@@ -37,6 +37,8 @@ import {
   WASM_BATCH,
   WASM_CODE_EPOCH,
   WASM_EXEC_NEED,
+  WASM_FLAT,
+  WASM_FLAT_STACK32,
   WASM_READ_NEED,
   WASM_STACK32,
   WASM_WRITE_NEED,
@@ -531,6 +533,7 @@ export class X86Cpu implements Vcpu {
     for (let i = 0; i < 6; i++) this.setRealSegment(i, 0);
     this.segSel[CS] = 0xf000;
     this.segBase[CS] = 0xffff0000 | 0;
+    this.updateSegCheck(CS);
     this.setSegmentCache(LDTR, 0, 0, 0xffff, 0x82);
     this.setSegmentCache(TR, 0, 0, 0xffff, 0x8b);
     this.gdtrBase = 0;
@@ -1432,6 +1435,12 @@ export class X86Cpu implements Vcpu {
       if (attr & 4) check |= SC_EXPAND_DOWN | SC_LIMIT;
     }
     this.segCheck[seg] = check;
+    const words = this.wasmWords;
+    if (words) {
+      const bit = 1 << seg;
+      const flat = check === 0 && this.segBase[seg] === 0;
+      words[WASM_FLAT] = flat ? words[WASM_FLAT] | bit : words[WASM_FLAT] & ~bit;
+    }
   }
 
   /** Recomputes values derived from CR0/CS/SS/CPL. */
@@ -1458,6 +1467,8 @@ export class X86Cpu implements Vcpu {
       words[WASM_READ_NEED] = this.readNeed;
       words[WASM_WRITE_NEED] = this.writeNeed;
       words[WASM_STACK32] = this.stack32 ? 1 : 0;
+      const stack = 1 << WASM_FLAT_STACK32;
+      words[WASM_FLAT] = this.stack32 ? words[WASM_FLAT] | stack : words[WASM_FLAT] & ~stack;
       words[WASM_EXEC_NEED] = this.execNeed;
     }
   }

@@ -73,6 +73,13 @@ export const WASM_READ_NEED = 0;
 export const WASM_WRITE_NEED = 1;
 /** SS is a 32-bit stack segment (1) or not (0). */
 export const WASM_STACK32 = 2;
+/**
+ * The CPU's summary for block guards: bit `seg` set while segment `seg`
+ * has base 0 and no access check (segCheck 0), bit WASM_FLAT_STACK32 while
+ * SS is a 32-bit stack. A block that assumed those checks this one word.
+ */
+export const WASM_FLAT = 15;
+export const WASM_FLAT_STACK32 = 8;
 /** EIP after a block: the CPU's `eip` is a JavaScript field the module cannot set. */
 const WASM_EXIT_EIP = 3;
 /**
@@ -2315,11 +2322,17 @@ class BlockEmitter {
     // Guards: the stack size and the segments assumed flat, then the code
     // bytes (an external write that bypassed invalidateCode makes the
     // block refuse to run, as the interpreter's first-word check re-decodes).
+    // Flat segments and the stack size are one word's bits (WASM_FLAT).
+    let mask = 1 << WASM_FLAT_STACK32;
+    for (const [seg, base] of this.assumed) if (base === 0) mask |= 1 << seg;
     f.i32(0)
-      .memory(Op.i32Load, 2, layout.scratch + 4 * WASM_STACK32)
-      .i32(this.stack32 ? 1 : 0);
-    f.op(Op.i32Ne);
+      .memory(Op.i32Load, 2, layout.scratch + 4 * WASM_FLAT)
+      .i32(mask)
+      .op(Op.i32And)
+      .i32(this.stack32 ? mask : mask & ~(1 << WASM_FLAT_STACK32))
+      .op(Op.i32Ne);
     for (const [seg, base] of this.assumed) {
+      if (base === 0) continue;
       f.i32(0)
         .memory(Op.i32Load8U, 0, layout.segCheck + seg)
         .op(Op.i32Or);

@@ -668,6 +668,35 @@ f2:
       expect(haltBoth(code).wasm.regs[7]).toBe(wasm.regs[7]);
     });
 
+    it("refuse a block compiled for a flat DS once DS has another base, as the interpreter reads", () => {
+      // The loop's block assumes DS flat (base 0, no checks: the WASM_FLAT
+      // word); halfway DS gets base 0x1000, and the same block entered
+      // again must not read [ebx] at linear 0x20000 any more. The
+      // descriptor is marked accessed already: setting the bit would write
+      // the GDT, in the code's page, and drop the blocks.
+      const code = assemble(`
+${loadFlatSegments({ label: "reload" })}
+  mov dword [0x20000], 5
+  mov dword [0x21000], 9
+  mov ecx, 50
+  xor edi, edi
+top:
+  mov ebx, 0x20000
+  add edi, [ebx]
+  cmp ecx, 25
+  jne skip
+  mov ax, 0x18
+  mov ds, ax
+skip:
+  dec ecx
+  jnz top
+  hlt
+${descriptorTables([Descriptor.kernelCode, Descriptor.kernelData, "0x00cf93001000ffff"])}`);
+      const { wasm } = haltBoth(code);
+      expect(wasm.regs[7]).toBe(26 * 5 + 24 * 9);
+      expect(wasm.counters.blockInstructions).toBeGreaterThan(100);
+    });
+
     it("leave the state as the interpreter when inc, push, bt, bts, call and jmp on m32 fault (#GP past a segment limit)", () => {
       for (const faulting of [
         "inc dword [fs:0x20000]",
