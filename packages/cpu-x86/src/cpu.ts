@@ -40,7 +40,6 @@ import {
   WASM_FLAT,
   WASM_FLAT_STACK32,
   WASM_READ_NEED,
-  WASM_STACK32,
   WASM_WRITE_NEED,
   WasmBlockTier,
   wasmTierSupported,
@@ -1466,7 +1465,6 @@ export class X86Cpu implements Vcpu {
       // The WebAssembly tier's copies (its blocks read them from memory).
       words[WASM_READ_NEED] = this.readNeed;
       words[WASM_WRITE_NEED] = this.writeNeed;
-      words[WASM_STACK32] = this.stack32 ? 1 : 0;
       const stack = 1 << WASM_FLAT_STACK32;
       words[WASM_FLAT] = this.stack32 ? words[WASM_FLAT] | stack : words[WASM_FLAT] & ~stack;
       words[WASM_EXEC_NEED] = this.execNeed;

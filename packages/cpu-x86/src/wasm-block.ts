@@ -71,8 +71,6 @@ export const WASM_BATCH = 16;
 /** Int32 words of the layout's scratch the CPU keeps for the tier (mirrors of private fields). */
 export const WASM_READ_NEED = 0;
 export const WASM_WRITE_NEED = 1;
-/** SS is a 32-bit stack segment (1) or not (0). */
-export const WASM_STACK32 = 2;
 /**
  * The CPU's summary for block guards: bit `seg` set while segment `seg`
  * has base 0 and no access check (segCheck 0), bit WASM_FLAT_STACK32 while
