@@ -13,7 +13,20 @@ export interface CpuModelOptions {
   nx?: boolean;
   /** Advertise MTRRs (CPUID.1:EDX.12) and their MSRs. Default false. */
   mtrr?: boolean;
+  /**
+   * Processor base frequency in MHz, advertised in leaf 0x16 (EAX base,
+   * EBX maximum, ECX bus: 100 MHz), which raises the maximum basic leaf
+   * from 1 to 0x16; leaves 2 to 0x15 then answer zeros (no cache,
+   * topology or feature information). The VMM passes its TSC rate: Linux
+   * on an Intel CPU takes leaf 0x16 as the CPU frequency instead of
+   * calibrating against the PIT (`cpu_khz_from_cpuid`), which a PVH
+   * domain does not have. Default: not advertised.
+   */
+  frequencyMhz?: number;
 }
+
+/** CPUID leaf 16H: processor frequency information. */
+const FREQUENCY_LEAF = 0x16;
 
 export class CpuModel {
   readonly vendor: string;
@@ -21,6 +34,8 @@ export class CpuModel {
   readonly brand: string;
   readonly nx: boolean;
   readonly mtrr: boolean;
+  /** Leaf 0x16's base frequency, or 0 (maximum basic leaf 1). */
+  readonly frequencyMhz: number;
   /** FXSAVE/FXRSTOR are implemented. */
   readonly fxsr = true;
   /** CLFLUSH is implemented (as an access check). */
@@ -39,6 +54,11 @@ export class CpuModel {
     this.brand = (options.brand ?? "Kumo virtual IA-32 CPU").slice(0, 47);
     this.nx = options.nx ?? true;
     this.mtrr = options.mtrr ?? false;
+    const mhz = options.frequencyMhz ?? 0;
+    if (!Number.isInteger(mhz) || mhz < 0 || mhz > 0xffff) {
+      throw new RangeError(`CPUID frequency must be a whole number of MHz up to 65535, got ${mhz}`);
+    }
+    this.frequencyMhz = mhz;
   }
 
   /** CPUID.1:EDX: FPU PSE TSC MSR PAE CX8 SEP (MTRR) PGE CMOV PAT CLFSH MMX FXSR SSE SSE2. */
@@ -71,7 +91,7 @@ export class CpuModel {
     out[3] = 0;
     switch (leaf) {
       case 0:
-        out[0] = 1;
+        out[0] = this.frequencyMhz > 0 ? FREQUENCY_LEAF : 1;
         out[1] = word(this.vendor, 0);
         out[3] = word(this.vendor, 4);
         out[2] = word(this.vendor, 8);
@@ -83,6 +103,14 @@ export class CpuModel {
         // ECX bit 31: running under a hypervisor (xen-abi.md 1.3).
         out[2] = 0x80000000;
         out[3] = this.featuresEdx();
+        return;
+      case FREQUENCY_LEAF:
+        // SDM vol. 2 CPUID leaf 16H: EAX[15:0] base, EBX[15:0] maximum, ECX[15:0] bus (reference) MHz.
+        if (this.frequencyMhz > 0) {
+          out[0] = this.frequencyMhz;
+          out[1] = this.frequencyMhz;
+          out[2] = 100;
+        }
         return;
       case 0x80000000:
         out[0] = 0x80000008;

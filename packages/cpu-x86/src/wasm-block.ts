@@ -104,9 +104,8 @@ const WASM_CHAINED = 7;
  * the epoch it last checked in its own global).
  */
 export const WASM_CODE_EPOCH = 14;
-/** CS in the segment arrays, and its segCheck bit that needs a limit check on every fetch (cpu.ts). */
+/** CS in the segment arrays. */
 const SEG_CS = 1;
-const SC_LIMIT = 2;
 
 const T_MMIO = 64;
 const CF = 1;
@@ -283,6 +282,12 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   const PHYS = 7;
   /** Blocks entered by chaining in this call (added to WASM_CHAINED on the way out). */
   const CHAINS = 8;
+  /** CS base and the execute permission the TLB must grant (with T_MMIO: none), read once. */
+  const CS_BASE = 9;
+  const NEED = 10;
+  /** The linear page of the last translation (1: none) and its physical page. */
+  const LAST_LINEAR = 11;
+  const LAST_PHYS = 12;
   const word = (index: number) => layout.scratch + 4 * index;
   const c = new CodeWriter();
   const count = () => {
@@ -294,11 +299,18 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
     count();
     c.get(TOTAL).op(Op.return).end();
   };
+  // Only `step` and slow paths change CS, the privilege level or the TLB,
+  // and a block that took one ends the chain (WASM_NO_CHAIN): within one
+  // call, CS (entered without a limit check) and the permission stay as
+  // they were, and so does a translation once made.
+  c.i32(0).memory(Op.i32Load, 2, layout.segBase + 4 * SEG_CS).set(CS_BASE);
+  c.i32(0).memory(Op.i32Load, 2, word(WASM_EXEC_NEED)).set(NEED);
+  c.i32(1).set(LAST_LINEAR);
+  c.i32(0).i32(0).memory(Op.i32Store, 2, word(WASM_NO_CHAIN));
   // A fault in a block unwinds through here: the chained count is kept.
   c.begin(Op.try);
   c.begin(Op.loop);
   c.i32(0).get(TOTAL).memory(Op.i32Store, 2, word(WASM_CHAIN_TOTAL));
-  c.i32(0).i32(0).memory(Op.i32Store, 2, word(WASM_NO_CHAIN));
   c.get(EIP).get(BUDGET).get(TOTAL).op(Op.i32Sub).get(SLOT).callIndirect(0).tee(COUNT);
   c.i32(0).op(Op.i32LtS).begin(Op.if);
   c.get(TOTAL).op(Op.i32Eqz).begin(Op.if).i32(-1).op(Op.return).end();
@@ -310,23 +322,18 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   c.i32(0).memory(Op.i32Load, 2, word(WASM_NO_CHAIN));
   leave();
   c.i32(0).memory(Op.i32Load, 2, word(WASM_EXIT_EIP)).set(EIP);
-  c.i32(0)
-    .memory(Op.i32Load8U, 0, layout.segCheck + SEG_CS)
-    .i32(SC_LIMIT)
-    .op(Op.i32And);
-  leave();
-  c.i32(0)
-    .memory(Op.i32Load, 2, layout.segBase + 4 * SEG_CS)
-    .get(EIP)
-    .op(Op.i32Add)
-    .tee(LINEAR);
-  c.i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(PAGE);
+  c.get(CS_BASE).get(EIP).op(Op.i32Add).tee(LINEAR);
+  c.i32(~0xfff).op(Op.i32And).get(LAST_LINEAR).op(Op.i32Ne);
+  c.begin(Op.if);
+  c.get(LINEAR).i32(12).op(Op.i32ShrU).i32(2).op(Op.i32Shl).tee(PAGE);
   c.memory(Op.i32Load, 2, layout.tlbInfo);
-  c.i32(0).memory(Op.i32Load, 2, word(WASM_EXEC_NEED)).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
-  c.i32(0).memory(Op.i32Load, 2, word(WASM_EXEC_NEED)).op(Op.i32Ne);
+  c.get(NEED).i32(T_MMIO).op(Op.i32Or).op(Op.i32And);
+  c.get(NEED).op(Op.i32Ne);
   leave();
-  c.get(PAGE).memory(Op.i32Load, 2, layout.tlbPhys);
-  c.get(LINEAR).i32(4095).op(Op.i32And).op(Op.i32Or).tee(PHYS);
+  c.get(PAGE).memory(Op.i32Load, 2, layout.tlbPhys).set(LAST_PHYS);
+  c.get(LINEAR).i32(~0xfff).op(Op.i32And).set(LAST_LINEAR);
+  c.end();
+  c.get(LAST_PHYS).get(LINEAR).i32(4095).op(Op.i32And).op(Op.i32Or).tee(PHYS);
   c.i32(BLOCK_CACHE_SIZE - 1)
     .op(Op.i32And)
     .tee(SLOT);
@@ -625,7 +632,7 @@ export class WasmBlockTier {
       memory: { module: "k", field: "m", minimumPages: 1 },
       table: { module: "k", field: "b", minimum: BLOCK_CACHE_SIZE },
       imports: [],
-      functions: [{ type: fn(3, 1), locals: 6, body: dispatcherBody(layout), export: "run" }],
+      functions: [{ type: fn(3, 1), locals: 10, body: dispatcherBody(layout), export: "run" }],
     });
     this.dispatch = new WebAssembly.Instance(new WebAssembly.Module(dispatcher), {
       k: { m: layout.memory, b: this.blocks },

@@ -1,5 +1,6 @@
 import { type InterruptSource, VcpuExitReason, VcpuShutdownKind } from "@kumo/abi";
 import { describe, expect, it } from "vitest";
+import { CpuModel } from "../src/cpuid";
 import { createFlatCpu, createRealModeCpu, runUntilHalt } from "../src/test/index";
 import { Descriptor, descriptorTables } from "./support/descriptor-tables";
 import { loadFlatSegments } from "./support/flat-segments";
@@ -201,6 +202,40 @@ describe("cpuid, msr, tsc", () => {
     expect(view.getUint32(0x9018, true)).toBe(5);
     expect(view.getUint32(0x901c, true)).toBe(2);
     expect(view.getUint32(0x9020, true)).toBe(0x00070406);
+  });
+
+  it("advertises a base frequency in leaf 0x16 only when the model has one", () => {
+    const program = assemble(`
+  xor eax, eax
+  cpuid
+  mov [0x9000], eax
+  mov eax, 0x16
+  cpuid
+  mov [0x9004], eax
+  mov [0x9008], ebx
+  mov [0x900c], ecx
+  mov [0x9010], edx
+  mov eax, 4
+  xor ecx, ecx
+  cpuid
+  or eax, ebx
+  or eax, ecx
+  or eax, edx
+  mov [0x9014], eax
+  hlt`);
+    const words = (model?: CpuModel) => {
+      const cpu = createFlatCpu(program, { model });
+      runUntilHalt(cpu);
+      const view = new DataView(cpu.ram.buffer);
+      return [0, 4, 8, 12, 16, 20].map((at) => view.getUint32(0x9000 + at, true));
+    };
+    // Maximum basic leaf 0x16; base and maximum 2500 MHz, bus 100 MHz; leaf 4 (below it) all zeros.
+    expect(words(new CpuModel({ frequencyMhz: 2500 }))).toEqual([0x16, 2500, 2500, 100, 0, 0]);
+    // Without a frequency the maximum basic leaf stays 1 and leaf 0x16 answers zeros.
+    expect(words()).toEqual([1, 0, 0, 0, 0, 0]);
+    for (const bad of [-1, 1.5, 0x10000, Number.NaN]) {
+      expect(() => new CpuModel({ frequencyMhz: bad })).toThrow(/whole number of MHz/);
+    }
   });
 
   it("raises #GP on an unknown MSR and lets hooks own MSRs", () => {

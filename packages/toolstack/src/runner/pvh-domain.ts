@@ -10,7 +10,7 @@
  *
  * Browser-safe: everything comes in as bytes and goes out as objects.
  */
-import { createX86Cpu } from "@kumo/cpu-x86";
+import { CpuModel, createX86Cpu } from "@kumo/cpu-x86";
 import { AcpiSleep } from "@kumo/device-models";
 import type { ClockOptions, Domain, Hypervisor } from "@kumo/hypervisor-core";
 import { ACPI_S5_SLEEP_TYPE, ACPI_SLEEP_PORT_BASE } from "../builder/acpi";
@@ -149,8 +149,11 @@ export function createPvhDomain(
         });
     const io = acpiSleep === null ? undefined : acpiPortIo(acpiSleep);
     const localApics: LocalApicWiring[] = [];
+    // A PVH domain has no PIT. CPUID leaf 0x16 gives Linux the CPU frequency (the TSC rate), so
+    // it skips its PIT calibration (quick_pit_calibrate: 50,000 rounds reading a port no device answers).
+    const model = new CpuModel({ frequencyMhz: Math.max(1, Math.round(domain.clock.tscHz / 1e6)) });
     for (let id = 0; id < config.vcpus; id++) {
-      const cpu = createX86Cpu({ memory, io });
+      const cpu = createX86Cpu({ memory, io, model });
       // vCPU 0 starts at the PVH entry; the others wait for the guest to start them.
       if (id === 0) applyPvhEntryState(cpu, layout.vcpu);
       domain.attachVcpu(id, cpu);
