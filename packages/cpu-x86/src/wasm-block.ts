@@ -303,7 +303,9 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   // and a block that took one ends the chain (WASM_NO_CHAIN): within one
   // call, CS (entered without a limit check) and the permission stay as
   // they were, and so does a translation once made.
-  c.i32(0).memory(Op.i32Load, 2, layout.segBase + 4 * SEG_CS).set(CS_BASE);
+  c.i32(0)
+    .memory(Op.i32Load, 2, layout.segBase + 4 * SEG_CS)
+    .set(CS_BASE);
   c.i32(0).memory(Op.i32Load, 2, word(WASM_EXEC_NEED)).set(NEED);
   c.i32(1).set(LAST_LINEAR);
   c.i32(0).i32(0).memory(Op.i32Store, 2, word(WASM_NO_CHAIN));
