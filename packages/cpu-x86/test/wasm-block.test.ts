@@ -903,6 +903,51 @@ skip:
       expect(results).toEqual(new Array(3).fill(0x5003 + 2 * 0x5023));
     });
 
+    it("chains between blocks in two linear pages mapped to other physical pages, as the interpreter", () => {
+      // Linear 0x400000 maps to physical 0x9000 and 0x401000 to 0x8000. A
+      // block at each page's offset 0x100 jumps to the other's: the
+      // dispatcher translates each target's own page (a translation it
+      // kept from the other page would find the first block again, at
+      // 0x9100, which has a block).
+      const start = assemble(`
+  mov eax, 0x10000
+  mov cr3, eax
+  mov eax, cr0
+  or eax, 0x80000000
+  mov cr0, eax
+  mov ecx, 1000
+  xor eax, eax
+  xor ebx, ebx
+  jmp 0x400100`);
+      const first = [
+        ...[0x83, 0xc0, 0x01], // add eax, 1
+        ...[0xe9, 0xf8, 0x0f, 0x00, 0x00], // jmp 0x401100
+      ];
+      const second = [
+        ...[0x83, 0xc3, 0x01], // add ebx, 1
+        0x49, // dec ecx
+        ...[0x0f, 0x85, 0xf6, 0xef, 0xff, 0xff], // jnz 0x400100
+        0xf4, // hlt
+      ];
+      const results = [true, false].map((wasm) => {
+        const cpu = cpuWith([...start], { wasm, jit: wasm });
+        const view = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+        view.setUint32(0x10000, 0x11003, true); // PDE 0: identity for the first 128 KiB
+        for (let page = 0; page < 0x20; page++)
+          view.setUint32(0x11000 + 4 * page, (page << 12) | 3, true);
+        view.setUint32(0x10004, 0x12003, true); // PDE 1: linear 0x400000-0x7fffff
+        view.setUint32(0x12000, 0x9003, true);
+        view.setUint32(0x12004, 0x8003, true);
+        cpu.ram.set(first, 0x9100);
+        cpu.ram.set(second, 0x8100);
+        expect(run(cpu)).toBe(VcpuExitReason.Halt);
+        if (wasm) expect(blockShare(cpu)).toBeGreaterThan(0.5);
+        return [cpu.regs[0], cpu.regs[3], cpu.regs[1], cpu.eip >>> 0];
+      });
+      expect(results[0]).toEqual([1000, 1000, 0, 0x40110b]);
+      expect(results[1]).toEqual(results[0]);
+    });
+
     it("keeps the counts of other pages' addresses when a code page is written", () => {
       const cache = new BlockCache(4096, 100);
       const page = 0x123;

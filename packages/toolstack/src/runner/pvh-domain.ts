@@ -149,9 +149,11 @@ export function createPvhDomain(
         });
     const io = acpiSleep === null ? undefined : acpiPortIo(acpiSleep);
     const localApics: LocalApicWiring[] = [];
-    // A PVH domain has no PIT. CPUID leaf 0x16 gives Linux the CPU frequency (the TSC rate), so
-    // it skips its PIT calibration (quick_pit_calibrate: 50,000 rounds reading a port no device answers).
-    const model = new CpuModel({ frequencyMhz: Math.max(1, Math.round(domain.clock.tscHz / 1e6)) });
+    // A PVH domain has no PIT. CPUID leaf 0x16 gives Linux the CPU frequency (the TSC rate, in
+    // the leaf's 16 bits of MHz), so it skips its PIT calibration (quick_pit_calibrate: 50,000
+    // rounds reading a port no device answers).
+    const mhz = Math.min(0xffff, Math.max(1, Math.round(domain.clock.tscHz / 1e6)));
+    const model = new CpuModel({ frequencyMhz: mhz });
     for (let id = 0; id < config.vcpus; id++) {
       const cpu = createX86Cpu({ memory, io, model });
       // vCPU 0 starts at the PVH entry; the others wait for the guest to start them.
