@@ -56,6 +56,26 @@ function haltBoth(code: Uint8Array): { wasm: X86Cpu; interpreted: X86Cpu } {
   return { wasm, interpreted };
 }
 
+/** Turns paging on with the page directory at 0x10000 (see `identityMap`). */
+const PAGING_ON = `  mov eax, 0x10000
+  mov cr3, eax
+  mov eax, cr0
+  or eax, 0x80000000
+  mov cr0, eax`;
+
+/**
+ * Writes the page directory at 0x10000 with PDE 0 pointing to a page
+ * table at 0x11000 that maps the first 128 KiB to themselves; returns a
+ * view of RAM for more entries.
+ */
+function identityMap(cpu: X86Cpu): DataView {
+  const view = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+  view.setUint32(0x10000, 0x11003, true);
+  for (let page = 0; page < 0x20; page++)
+    view.setUint32(0x11000 + 4 * page, (page << 12) | 3, true);
+  return view;
+}
+
 /** The address of `label` in `program` as `assemble` places it. */
 function labelAddress(program: string, label: string): number {
   const listing = assemble(`${program}\nlabel_at: dd ${label}`);
@@ -872,12 +892,7 @@ skip:
       // The page table at 0x11000 is also a code page: the immediate of
       // the loop's first instruction is the PTE of linear 0x200000, so the
       // loop's first read there sets its accessed bit (0x5003 -> 0x5023).
-      const start = assemble(`
-  mov eax, 0x10000
-  mov cr3, eax
-  mov eax, cr0
-  or eax, 0x80000000
-  mov cr0, eax
+      const start = assemble(`${PAGING_ON}
   mov ecx, 3
   xor esi, esi
   jmp 0x117ff`);
@@ -892,10 +907,7 @@ skip:
       // The WebAssembly tier, the JavaScript tier, the interpreter alone.
       const results = [true, false, false].map((wasm, i) => {
         const cpu = cpuWith([...start], { wasm, jit: i < 2 });
-        const view = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
-        view.setUint32(0x10000, 0x11003, true); // PDE 0 -> the page table
-        for (let page = 0; page < 0x20; page++)
-          view.setUint32(0x11000 + 4 * page, (page << 12) | 3, true);
+        identityMap(cpu);
         cpu.ram.set(loop, 0x117ff);
         expect(run(cpu)).toBe(VcpuExitReason.Halt);
         return cpu.regs[6];
@@ -909,12 +921,7 @@ skip:
       // dispatcher translates each target's own page (a translation it
       // kept from the other page would find the first block again, at
       // 0x9100, which has a block).
-      const start = assemble(`
-  mov eax, 0x10000
-  mov cr3, eax
-  mov eax, cr0
-  or eax, 0x80000000
-  mov cr0, eax
+      const start = assemble(`${PAGING_ON}
   mov ecx, 1000
   xor eax, eax
   xor ebx, ebx
@@ -931,10 +938,7 @@ skip:
       ];
       const results = [true, false].map((wasm) => {
         const cpu = cpuWith([...start], { wasm, jit: wasm });
-        const view = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
-        view.setUint32(0x10000, 0x11003, true); // PDE 0: identity for the first 128 KiB
-        for (let page = 0; page < 0x20; page++)
-          view.setUint32(0x11000 + 4 * page, (page << 12) | 3, true);
+        const view = identityMap(cpu);
         view.setUint32(0x10004, 0x12003, true); // PDE 1: linear 0x400000-0x7fffff
         view.setUint32(0x12000, 0x9003, true);
         view.setUint32(0x12004, 0x8003, true);
