@@ -207,6 +207,8 @@ const benchmark: Benchmark = {
         .join(" ")}`,
     );
     let kumoBooted = false;
+    // Each machine's figures over the rounds (the summary after the last).
+    const rounds = new Map<string, { seconds: number[]; mips: number[] }>();
     for (let round = 0; round < runs; round++) {
       // --kumo-only: only Kumo on the virtual clock (profiling the CPU; no ratios).
       const kumoOnly = process.argv.includes("--kumo-only");
@@ -245,6 +247,13 @@ const benchmark: Benchmark = {
       }
       for (const r of results) {
         if (r.failure) console.log(`  ${r.machine} did not boot: ${r.failure}`);
+        const banner = r.seconds[END];
+        if (banner === undefined) continue;
+        const figures = rounds.get(r.machine) ?? { seconds: [], mips: [] };
+        figures.seconds.push(banner);
+        const counted = r.instructions[END];
+        if (counted !== undefined) figures.mips.push(counted / 1e6 / banner);
+        rounds.set(r.machine, figures);
       }
       for (const r of results) {
         if (r.cpuCounters)
@@ -311,10 +320,35 @@ const benchmark: Benchmark = {
         });
       }
     }
+    if (runs > 1) printRounds(rounds, runs);
     if (!kumoBooted) {
       throw new Error("Kumo did not boot the guest to its banner (see above)");
     }
   },
 };
+
+/** Minimum, median and maximum of each machine's seconds and MIPS over the rounds. */
+function printRounds(
+  rounds: Map<string, { seconds: number[]; mips: number[] }>,
+  runs: number,
+): void {
+  const spread = (values: number[], digits: number): string => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = sorted.length >> 1;
+    const median =
+      sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    const format = (value: number) => value.toFixed(digits);
+    return `${format(sorted[0])} / ${format(median)} / ${format(sorted[sorted.length - 1])}`;
+  };
+  console.log(
+    `\n  over the ${runs} runs (minimum / median / maximum; boots that reached the banner)`,
+  );
+  for (const [machine, figures] of rounds) {
+    const mips = figures.mips.length > 0 ? `, ${spread(figures.mips, 1)} MIPS` : "";
+    console.log(
+      `  ${machine.padEnd(46)} ${figures.seconds.length} boots: ${spread(figures.seconds, 2)} s${mips}`,
+    );
+  }
+}
 
 export default benchmark;
