@@ -2262,12 +2262,14 @@ export class X86Cpu implements Vcpu {
       // The frequent two-byte forms, kept out of the switch below: its
       // cases must stay dense (test/dense-switches.test.ts), or V8 tests
       // them one by one instead of jumping through a table.
-      const r = (d.modrm[slot] >> 3) & 7;
       if ((op & ~15) === 0x180) {
         // Jcc rel16/32; JZ/JNZ (the most frequent) test ZF without the condition switch.
         if ((op & 14) === 4 ? this.getZF() !== ((op & 1) === 1) : this.condition(op & 15))
           this.jumpRelative(d.immediate[slot], o16);
-      } else if (op === 0x1b6) this.setReg(size, r, this.readRm(slot, 0));
+        return;
+      }
+      const r = (d.modrm[slot] >> 3) & 7;
+      if (op === 0x1b6) this.setReg(size, r, this.readRm(slot, 0));
       else if (op === 0x1b7) this.setReg(size, r, this.readRm(slot, 1));
       else if (op === 0x1be) this.setReg(size, r, (this.readRm(slot, 0) << 24) >> 24);
       else if (op === 0x1bf) this.setReg(size, r, (this.readRm(slot, 1) << 16) >> 16);
