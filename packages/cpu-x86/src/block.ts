@@ -156,10 +156,20 @@ const FACTORY_PARAMETERS = [
 /** A start slot's count when no block can start at its address (`BlockCache.markCold`). */
 export const COLD = 0xffffffff;
 
-/** Compiled blocks by physical address, invalidated with the decode cache's code pages. */
+/**
+ * Compiled blocks by physical address, invalidated with the decode cache's code pages.
+ *
+ * `entries` holds two int32 per start slot: the physical address of the
+ * block that starts there (EMPTY_TAG: none), then its length in
+ * instructions (bits 0-7) and its index in the WebAssembly tier's function
+ * table (bits 8-31; 0 for a JavaScript block). The tier's dispatcher reads
+ * both for every block it chains to, so they share a cache line; and the
+ * table is dense (indices are reused as blocks are dropped), a few thousand
+ * entries where one per slot spread V8's table arrays over megabytes and
+ * made every chained entry a few cache misses.
+ */
 export class BlockCache {
-  readonly tag: Int32Array;
-  readonly length: Uint8Array;
+  readonly entries: Int32Array;
   readonly code: (BlockFunction | undefined)[] = new Array(BLOCK_CACHE_SIZE).fill(undefined);
   /** Interpreted executions per start slot, of the address in `hotTag`. */
   readonly hot = new Uint32Array(BLOCK_CACHE_SIZE);
@@ -176,24 +186,68 @@ export class BlockCache {
   helpers: BlockHelpers | null = null;
   /** Blocks compiled (for tests and `--stats`). */
   compiled = 0;
+  /** Table indices of dropped blocks, free for new ones. */
+  private readonly freeIndices: number[] = [];
+  /** Table indices ever handed out, plus one (index 0 is no table entry). */
+  private nextIndex = 1;
 
-  /** `arrays`: where to keep tags and lengths (WebAssembly memory, for the WebAssembly tier's dispatcher). */
-  constructor(pages: number, threshold: number, arrays?: { tag: Int32Array; length: Uint8Array }) {
-    this.tag = (arrays?.tag ?? new Int32Array(BLOCK_CACHE_SIZE)).fill(EMPTY_TAG);
-    this.length = arrays?.length ?? new Uint8Array(BLOCK_CACHE_SIZE);
+  /** `entries`: where to keep them (WebAssembly memory, for the WebAssembly tier's dispatcher). */
+  constructor(pages: number, threshold: number, entries?: Int32Array) {
+    this.entries = (entries ?? new Int32Array(2 * BLOCK_CACHE_SIZE)).fill(EMPTY_TAG);
     this.pageInvalidations = new Uint8Array(pages);
     this.threshold = Math.max(1, threshold);
+  }
+
+  /** The physical address of the block in `slot`, or EMPTY_TAG. */
+  tag(slot: number): number {
+    return this.entries[slot << 1];
+  }
+
+  /** The length in instructions of the block in `slot`. */
+  length(slot: number): number {
+    return this.entries[(slot << 1) | 1] & 0xff;
+  }
+
+  /** A table index no block in the cache uses (the caller puts its block there). */
+  claimIndex(): number {
+    return this.freeIndices.pop() ?? this.nextIndex++;
+  }
+
+  /** Table indices handed out so far (the table's size must exceed each). */
+  get indexLimit(): number {
+    return this.nextIndex;
+  }
+
+  /** Puts a block in `slot`, replacing (and dropping) the one there. */
+  put(slot: number, phys: number, code: BlockFunction, length: number, index: number): void {
+    this.drop(slot);
+    this.entries[slot << 1] = phys;
+    this.entries[(slot << 1) | 1] = length | (index << 8);
+    this.code[slot] = code;
+    this.compiled++;
+  }
+
+  /** Empties `slot`, freeing its table index. */
+  drop(slot: number): void {
+    const entries = this.entries;
+    const at = slot << 1;
+    if (entries[at] === EMPTY_TAG) return;
+    const index = entries[at | 1] >>> 8;
+    if (index !== 0) this.freeIndices.push(index);
+    entries[at] = EMPTY_TAG;
+    entries[at | 1] = 0;
+    this.code[slot] = undefined;
   }
 
   /** Drops the blocks of physical page `page` (a write hit it). */
   invalidatePage(page: number): void {
     const start = (page << 12) & (BLOCK_CACHE_SIZE - 1);
-    const tags = this.tag;
+    const entries = this.entries;
     let dropped = false;
     for (let i = start; i < start + 4096; i++) {
-      if (tags[i] !== EMPTY_TAG && tags[i] >>> 12 === page) {
-        tags[i] = EMPTY_TAG;
-        this.code[i] = undefined;
+      const tag = entries[i << 1];
+      if (tag !== EMPTY_TAG && tag >>> 12 === page) {
+        this.drop(i);
         dropped = true;
       }
       if (this.hotTag[i] >>> 12 === page) this.hot[i] = 0;
@@ -202,9 +256,11 @@ export class BlockCache {
   }
 
   clear(): void {
-    this.tag.fill(EMPTY_TAG);
+    this.entries.fill(EMPTY_TAG);
     this.code.fill(undefined);
     this.hot.fill(0);
+    this.freeIndices.length = 0;
+    this.nextIndex = 1;
   }
 
   /** Whether blocks may be compiled in page `page`. */

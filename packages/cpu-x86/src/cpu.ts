@@ -235,10 +235,8 @@ export interface X86WasmLayout {
   readonly tlbPhys: number;
   /** Pages holding decoded code: Uint8Array(ramSize / 4096). */
   readonly codePage: number;
-  /** The block cache's tags (`BlockCache.tag`): Int32Array(BLOCK_CACHE_SIZE), for chaining blocks. */
-  readonly blockTag: number;
-  /** The block cache's lengths (`BlockCache.length`): Uint8Array(BLOCK_CACHE_SIZE). */
-  readonly blockLength: number;
+  /** The block cache's entries (`BlockCache.entries`): Int32Array(2 * BLOCK_CACHE_SIZE), for chaining blocks. */
+  readonly blockEntries: number;
 }
 
 const LAYOUT_REGS = 0;
@@ -248,14 +246,13 @@ const LAYOUT_SCRATCH = 4096;
 const LAYOUT_TLB_INFO = 8192;
 const LAYOUT_TLB_PHYS = LAYOUT_TLB_INFO + (4 << 20);
 const LAYOUT_CODE_PAGE = LAYOUT_TLB_PHYS + (4 << 20);
-const LAYOUT_BLOCK_TAG = LAYOUT_CODE_PAGE + (1 << 20);
-const LAYOUT_BLOCK_LENGTH = LAYOUT_BLOCK_TAG + 4 * BLOCK_CACHE_SIZE;
+const LAYOUT_BLOCK_ENTRIES = LAYOUT_CODE_PAGE + (1 << 20);
 /**
  * WebAssembly scratch one x86 vCPU claims from its memory (`wasmScratch` in
  * `createGuestMemory`): its registers, segment bases, TLB and code-page map,
  * the latter sized for the largest RAM a 32-bit WebAssembly memory holds.
  */
-export const X86_WASM_SCRATCH_BYTES = LAYOUT_BLOCK_LENGTH + BLOCK_CACHE_SIZE;
+export const X86_WASM_SCRATCH_BYTES = LAYOUT_BLOCK_ENTRIES + 8 * BLOCK_CACHE_SIZE;
 
 const noIo: VcpuIo = {
   portRead: (_port, size) => (size === 1 ? 0xff : size === 2 ? 0xffff : -1),
@@ -447,8 +444,7 @@ export class X86Cpu implements Vcpu {
         tlbInfo: at + LAYOUT_TLB_INFO,
         tlbPhys: at + LAYOUT_TLB_PHYS,
         codePage: at + LAYOUT_CODE_PAGE,
-        blockTag: at + LAYOUT_BLOCK_TAG,
-        blockLength: at + LAYOUT_BLOCK_LENGTH,
+        blockEntries: at + LAYOUT_BLOCK_ENTRIES,
       };
       this.regs = new Int32Array(buffer, this.wasmLayout.regs, 16);
       this.segBase = new Int32Array(buffer, this.wasmLayout.segBase, 8);
@@ -485,18 +481,11 @@ export class X86Cpu implements Vcpu {
                   (useWasm ? DEFAULT_WASM_JIT_THRESHOLD : DEFAULT_JIT_THRESHOLD)),
             // The WebAssembly tier's dispatcher reads the cache to chain blocks.
             useWasm && this.wasmLayout !== null
-              ? {
-                  tag: new Int32Array(
-                    this.wasmLayout.memory.buffer,
-                    this.wasmLayout.blockTag,
-                    BLOCK_CACHE_SIZE,
-                  ),
-                  length: new Uint8Array(
-                    this.wasmLayout.memory.buffer,
-                    this.wasmLayout.blockLength,
-                    BLOCK_CACHE_SIZE,
-                  ),
-                }
+              ? new Int32Array(
+                  this.wasmLayout.memory.buffer,
+                  this.wasmLayout.blockEntries,
+                  2 * BLOCK_CACHE_SIZE,
+                )
               : undefined,
           );
     if (useWasm && this.blocks !== null && this.wasmLayout !== null) {
@@ -507,7 +496,7 @@ export class X86Cpu implements Vcpu {
         this.view,
         { tlbInfo: this.tlbInfo, tlbPhys: this.tlbPhys, codePage: this.codePage },
         blocks,
-        (phys, code, length) => this.registerBlock(phys, code, length),
+        (phys, code, length, index) => this.registerBlock(phys, code, length, index),
         blocks.threshold === 1 ? 1 : WASM_BATCH,
       );
       this.wasmWords = this.wasmTier.words;
@@ -762,6 +751,7 @@ export class X86Cpu implements Vcpu {
     const segBase = this.segBase;
     const segCheck = this.segCheck;
     const blocks = this.blocks;
+    const entries = blocks === null ? null : blocks.entries;
     // The retired count lives in a local; `finally` writes it back on every
     // way out (exit, fault unwinding) so that no instruction is lost.
     let retired = this.retired;
@@ -825,7 +815,9 @@ export class X86Cpu implements Vcpu {
           // (where it is not cold: the next instruction is not probed), and
           // a failed start is marked COLD until a write to its page resets
           // the count.
-          if (blocks.tag[slot] !== phys) {
+          const entry = slot << 1;
+          let tagged = (entries as Int32Array)[entry] === phys;
+          if (!tagged) {
             if (blocks.hotTag[slot] !== phys) {
               blocks.hotTag[slot] = phys;
               blocks.hot[slot] = 0;
@@ -842,14 +834,15 @@ export class X86Cpu implements Vcpu {
               else if (hot + 1 === blocks.threshold + QUEUED_HITS && this.wasmTier !== null) {
                 this.wasmTier.flush();
               }
+              tagged = (entries as Int32Array)[entry] === phys;
             }
           }
           // The whole block must fit in the budget (it may end earlier).
-          if (blocks.tag[slot] === phys && retired + blocks.length[slot] > limit) {
+          if (tagged && retired + ((entries as Int32Array)[entry | 1] & 0xff) > limit) {
             // The slice ends inside it: the interpreter runs the rest of
             // the slice, probing at every instruction as at a boundary.
             probeNext = true;
-          } else if (blocks.tag[slot] === phys) {
+          } else if (tagged) {
             this.blockAbort = false;
             this.blockDone = 0;
             let count: number;
@@ -872,8 +865,7 @@ export class X86Cpu implements Vcpu {
               continue;
             }
             // Its code bytes changed behind the CPU's back.
-            blocks.tag[slot] = EMPTY_TAG;
-            blocks.code[slot] = undefined;
+            blocks.drop(slot);
             blocks.hot[slot] = 0;
           }
         }
@@ -966,7 +958,7 @@ export class X86Cpu implements Vcpu {
       for (let n = 0; n < MAX_SUCCESSORS && next >= 0; n++) {
         const at = next & (DECODE_CACHE_SIZE - 1);
         if (
-          blocks.tag[at] === next ||
+          blocks.tag(at) === next ||
           (blocks.hotTag[at] === next && blocks.hot[at] >= blocks.threshold)
         ) {
           break;
@@ -986,17 +978,12 @@ export class X86Cpu implements Vcpu {
       blocks.markCold(slot);
       return;
     }
-    this.registerBlock(phys, block.code, block.length);
+    this.registerBlock(phys, block.code, block.length, 0);
   }
 
   /** Puts a compiled block into the block cache. */
-  private registerBlock(phys: number, code: BlockFunction, length: number): void {
-    const blocks = this.blocks as BlockCache;
-    const slot = phys & (DECODE_CACHE_SIZE - 1);
-    blocks.tag[slot] = phys;
-    blocks.code[slot] = code;
-    blocks.length[slot] = length;
-    blocks.compiled++;
+  private registerBlock(phys: number, code: BlockFunction, length: number, index: number): void {
+    (this.blocks as BlockCache).put(phys & (DECODE_CACHE_SIZE - 1), phys, code, length, index);
     // Writes to this page now drop the block (and the decoded instructions).
     // A WebAssembly block compiled from a queue may have missed a write
     // made before this: its entry guard compares its code bytes.

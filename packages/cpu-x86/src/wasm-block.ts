@@ -65,6 +65,8 @@ import {
 const MAX_COMPILE_FAILURES = 3;
 
 export const DEFAULT_WASM_JIT_THRESHOLD = 100;
+/** The block table's first size (it doubles as blocks need: BlockCache.claimIndex). */
+const INITIAL_TABLE = 4096;
 /** Blocks compiled together as one module (see `WasmBlockTier.queue`). */
 export const WASM_BATCH = 16;
 
@@ -238,14 +240,14 @@ export function wasmTierSupported(): boolean {
 
 /** A block's exported function behind the JavaScript signature (EIP is copied out of scratch). */
 function wrap(
-  run: (slot: number, eip: number, budget: number) => number,
-  slot: number,
+  run: (index: number, eip: number, budget: number) => number,
+  index: number,
   cpu: WasmHost,
   words: Int32Array,
   sync: () => void,
 ): BlockFunction {
   return (eip, budget) => {
-    const count = run(slot, eip, budget);
+    const count = run(index, eip, budget);
     if (count >= 0) {
       cpu.eip = words[WASM_EXIT_EIP];
       sync();
@@ -259,8 +261,8 @@ function wrap(
 }
 
 /**
- * The one entry into compiled blocks: `run(slot, eip, budget)` runs the
- * block in `slot`, then chains to the block at the EIP it left for while
+ * The one entry into compiled blocks: `run(index, eip, budget)` runs the
+ * block at `index` in the table, then chains to the block at the EIP it left for while
  * the CPU's loop would enter it too (the block in the cache for the
  * physical address, CS without a limit check, the execute permission in
  * the TLB, the whole block within the budget) and the block left through
@@ -272,7 +274,8 @@ function wrap(
  * finds it again and drops it).
  */
 function dispatcherBody(layout: X86WasmLayout): CodeWriter {
-  const SLOT = 0;
+  /** The block's table index (the parameter, then each chained block's). */
+  const INDEX = 0;
   const EIP = 1;
   const BUDGET = 2;
   const TOTAL = 3;
@@ -288,6 +291,9 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   /** The linear page of the last translation (1: none) and its physical page. */
   const LAST_LINEAR = 11;
   const LAST_PHYS = 12;
+  /** The chained block's cache entry: its byte offset, then its second word (length | index << 8). */
+  const ENTRY = 13;
+  const WORD = 14;
   const word = (index: number) => layout.scratch + 4 * index;
   const c = new CodeWriter();
   const count = () => {
@@ -313,7 +319,7 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   c.begin(Op.try);
   c.begin(Op.loop);
   c.i32(0).get(TOTAL).memory(Op.i32Store, 2, word(WASM_CHAIN_TOTAL));
-  c.get(EIP).get(BUDGET).get(TOTAL).op(Op.i32Sub).get(SLOT).callIndirect(0).tee(COUNT);
+  c.get(EIP).get(BUDGET).get(TOTAL).op(Op.i32Sub).get(INDEX).callIndirect(0).tee(COUNT);
   c.i32(0).op(Op.i32LtS).begin(Op.if);
   c.get(TOTAL).op(Op.i32Eqz).begin(Op.if).i32(-1).op(Op.return).end();
   c.i32(0).get(EIP).memory(Op.i32Store, 2, word(WASM_EXIT_EIP));
@@ -338,12 +344,18 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   c.get(LAST_PHYS).get(LINEAR).i32(4095).op(Op.i32And).op(Op.i32Or).tee(PHYS);
   c.i32(BLOCK_CACHE_SIZE - 1)
     .op(Op.i32And)
-    .tee(SLOT);
-  c.i32(2).op(Op.i32Shl).memory(Op.i32Load, 2, layout.blockTag).get(PHYS).op(Op.i32Ne);
+    .i32(3)
+    .op(Op.i32Shl)
+    .tee(ENTRY);
+  c.memory(Op.i32Load, 2, layout.blockEntries).get(PHYS).op(Op.i32Ne);
   leave();
-  c.get(TOTAL).get(SLOT).memory(Op.i32Load8U, 0, layout.blockLength).op(Op.i32Add);
+  c.get(ENTRY)
+    .memory(Op.i32Load, 2, layout.blockEntries + 4)
+    .tee(WORD);
+  c.i32(0xff).op(Op.i32And).get(TOTAL).op(Op.i32Add);
   c.get(BUDGET).op(Op.i32GtS);
   leave();
+  c.get(WORD).i32(8).op(Op.i32ShrU).set(INDEX);
   c.get(CHAINS).i32(1).op(Op.i32Add).set(CHAINS);
   c.br(0);
   c.end();
@@ -489,7 +501,10 @@ function moduleHelpers(layout: X86WasmLayout): FunctionDefinition[] {
 /** One CPU's WebAssembly tier: the imports its blocks share and the compiler. */
 export class WasmBlockTier {
   private readonly imports: WebAssembly.Imports;
-  /** The compiled blocks by block-cache slot (a stale entry is never called: the cache's tag says). */
+  /**
+   * The compiled blocks by table index (`BlockCache.claimIndex`; a stale
+   * entry is never called: the cache's tag says whether its slot's index is live).
+   */
   private readonly blocks: WebAssembly.Table;
   /** Runs the block in a slot: every block is entered through this one export. */
   private readonly dispatch: (slot: number, eip: number, budget: number) => number;
@@ -530,8 +545,13 @@ export class WasmBlockTier {
     private readonly layout: X86WasmLayout,
     view: DataView,
     arrays: { tlbInfo: Int32Array; tlbPhys: Int32Array; codePage: Uint8Array },
-    cache: BlockCache,
-    private readonly register: (phys: number, code: BlockFunction, length: number) => void,
+    private readonly cache: BlockCache,
+    private readonly register: (
+      phys: number,
+      code: BlockFunction,
+      length: number,
+      index: number,
+    ) => void,
     private readonly batch: number,
   ) {
     this.view = view;
@@ -628,13 +648,13 @@ export class WasmBlockTier {
     // One export enters every block (call_indirect by slot): V8 calls a
     // WebAssembly export through a generic wrapper until that export is
     // hot, so one entry per block would pay the generic one for each.
-    this.blocks = new WebAssembly.Table({ element: "anyfunc", initial: BLOCK_CACHE_SIZE });
+    this.blocks = new WebAssembly.Table({ element: "anyfunc", initial: INITIAL_TABLE });
     const dispatcher = encodeModule({
       types: [fn(2, 1)],
       memory: { module: "k", field: "m", minimumPages: 1 },
-      table: { module: "k", field: "b", minimum: BLOCK_CACHE_SIZE },
+      table: { module: "k", field: "b", minimum: INITIAL_TABLE },
       imports: [],
-      functions: [{ type: fn(3, 1), locals: 10, body: dispatcherBody(layout), export: "run" }],
+      functions: [{ type: fn(3, 1), locals: 12, body: dispatcherBody(layout), export: "run" }],
     });
     this.dispatch = new WebAssembly.Instance(new WebAssembly.Module(dispatcher), {
       k: { m: layout.memory, b: this.blocks },
@@ -826,13 +846,16 @@ export class WasmBlockTier {
     const host = this.cpu as WasmHost;
     host.counters.wasmBlocks += pending.length;
     host.counters.wasmBytes += bytes.length;
+    const cache = this.cache;
     pending.forEach((entry, i) => {
-      const slot = entry.phys & (BLOCK_CACHE_SIZE - 1);
-      this.blocks.set(slot, exports[`b${i}`]);
+      const index = cache.claimIndex();
+      if (index >= this.blocks.length) this.blocks.grow(this.blocks.length);
+      this.blocks.set(index, exports[`b${i}`]);
       this.register(
         entry.phys,
-        wrap(this.dispatch, slot, host, this.words, this.sync),
+        wrap(this.dispatch, index, host, this.words, this.sync),
         entry.length,
+        index,
       );
     });
   }

@@ -952,6 +952,65 @@ skip:
       expect(results[1]).toEqual(results[0]);
     });
 
+    it("hands out dense table indices and reuses those of dropped blocks", () => {
+      const cache = new BlockCache(4096, 100);
+      const block = () => 0;
+      const page = 0x123;
+      const slot = (page << 12) & (BLOCK_CACHE_SIZE - 1);
+      const first = cache.claimIndex();
+      cache.put(slot, page << 12, block, 5, first);
+      const second = cache.claimIndex();
+      cache.put(slot + 0x10, (page << 12) + 0x10, block, 200, second);
+      expect([first, second]).toEqual([1, 2]);
+      expect([cache.tag(slot + 0x10), cache.length(slot + 0x10)]).toEqual([
+        (page << 12) + 0x10,
+        200,
+      ]);
+      expect(cache.entries[((slot + 0x10) << 1) | 1] >>> 8).toBe(2);
+      // Replacing a slot's block frees the old block's index.
+      const third = cache.claimIndex();
+      cache.put(slot, (page << 12) + BLOCK_CACHE_SIZE, block, 1, third);
+      expect(third).toBe(3);
+      expect(cache.claimIndex()).toBe(1);
+      // A write to the page drops its blocks and frees their indices.
+      cache.invalidatePage(page);
+      expect(cache.tag(slot + 0x10)).not.toBe((page << 12) + 0x10);
+      expect(cache.code[slot + 0x10]).toBeUndefined();
+      expect(cache.claimIndex()).toBe(2);
+      expect(cache.indexLimit).toBe(4);
+      cache.clear();
+      expect(cache.claimIndex()).toBe(1);
+    });
+
+    it("keeps the block table dense while code is rewritten", () => {
+      // Each round rewrites the loop's constant (its blocks refuse and are
+      // dropped) and runs it hot again: the table's indices are reused,
+      // and its size does not grow with the rounds.
+      const code = assemble(`
+  mov ecx, 1000
+  xor ebx, ebx
+l:
+  mov eax, 1
+  add ebx, eax
+  dec ecx
+  jnz l
+  hlt`);
+      const wasm = cpuWith([...code], { wasm: true, threshold: 10 });
+      const cache = (wasm as unknown as { blocks: BlockCache }).blocks;
+      const limits: number[] = [];
+      for (let round = 1; round <= 30; round++) {
+        wasm.ram[0x1000 + movEax1(code) + 1] = round;
+        wasm.setFlatProtectedMode(0x1000, 0x80000);
+        expect(run(wasm)).toBe(VcpuExitReason.Halt);
+        expect(wasm.regs[3]).toBe(1000 * round);
+        limits.push(cache.indexLimit);
+      }
+      expect(cache.compiled).toBeGreaterThanOrEqual(30);
+      // One index more than the live blocks at most: a block's replacement
+      // claims its index before the old one's is freed.
+      expect(Math.max(...limits)).toBeLessThanOrEqual(limits[0] + 1);
+    });
+
     it("keeps the counts of other pages' addresses when a code page is written", () => {
       const cache = new BlockCache(4096, 100);
       const page = 0x123;
