@@ -827,11 +827,9 @@ ${body}
     const movEax1 = (code: Uint8Array) =>
       code.findIndex((byte, i) => byte === 0xb8 && code[i + 1] === 1 && code[i + 2] === 0);
 
-    it("runs code the host rewrote between runs, unannounced", () => {
-      // Host code (a backend, a grant copy) writes RAM without telling the
-      // CPU: each run begins a new code epoch, so a block compares its code
-      // bytes on its first entry and refuses when they changed.
-      const code = assemble(`
+    /** Adds `mov eax, 1`'s constant to EBX 1000 times (the host rewrites the constant). */
+    const sumOfOnes = () =>
+      assemble(`
   mov ecx, 1000
   xor ebx, ebx
 l:
@@ -840,6 +838,12 @@ l:
   dec ecx
   jnz l
   hlt`);
+
+    it("runs code the host rewrote between runs, unannounced", () => {
+      // Host code (a backend, a grant copy) writes RAM without telling the
+      // CPU: each run begins a new code epoch, so a block compares its code
+      // bytes on its first entry and refuses when they changed.
+      const code = sumOfOnes();
       const wasm = cpuWith([...code], { wasm: true, threshold: 10 });
       expect(run(wasm)).toBe(VcpuExitReason.Halt);
       expect(wasm.regs[3]).toBe(1000);
@@ -986,15 +990,7 @@ skip:
       // Each round rewrites the loop's constant (its blocks refuse and are
       // dropped) and runs it hot again: the table's indices are reused,
       // and its size does not grow with the rounds.
-      const code = assemble(`
-  mov ecx, 1000
-  xor ebx, ebx
-l:
-  mov eax, 1
-  add ebx, eax
-  dec ecx
-  jnz l
-  hlt`);
+      const code = sumOfOnes();
       const wasm = cpuWith([...code], { wasm: true, threshold: 10 });
       const cache = (wasm as unknown as { blocks: BlockCache }).blocks;
       const limits: number[] = [];
