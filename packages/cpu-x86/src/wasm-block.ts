@@ -506,8 +506,8 @@ export class WasmBlockTier {
    * entry is never called: the cache's tag says whether its slot's index is live).
    */
   private readonly blocks: WebAssembly.Table;
-  /** Runs the block in a slot: every block is entered through this one export. */
-  private readonly dispatch: (slot: number, eip: number, budget: number) => number;
+  /** Runs the block at a table index: every block is entered through this one export. */
+  private readonly dispatch: (index: number, eip: number, budget: number) => number;
   /** The tier's scratch words (`WASM_*`). */
   readonly words: Int32Array;
   /** Applies a lazy-flag record a block left in scratch to the CPU. */
@@ -645,7 +645,7 @@ export class WasmBlockTier {
       table.set(index, exports[entry.field]);
     });
     this.imports = { k: { m: layout.memory, t: table } };
-    // One export enters every block (call_indirect by slot): V8 calls a
+    // One export enters every block (call_indirect by table index): V8 calls a
     // WebAssembly export through a generic wrapper until that export is
     // hot, so one entry per block would pay the generic one for each.
     this.blocks = new WebAssembly.Table({ element: "anyfunc", initial: INITIAL_TABLE });
@@ -658,7 +658,7 @@ export class WasmBlockTier {
     });
     this.dispatch = new WebAssembly.Instance(new WebAssembly.Module(dispatcher), {
       k: { m: layout.memory, b: this.blocks },
-    }).exports.run as (slot: number, eip: number, budget: number) => number;
+    }).exports.run as (index: number, eip: number, budget: number) => number;
   }
 
   /**
