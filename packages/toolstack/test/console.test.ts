@@ -111,6 +111,18 @@ describe("console backend with an hvc_xen frontend", () => {
     expect(backend.state()).toMatchObject({ broken: true, pendingInput: [] });
   });
 
+  it("leaves corrupt input indices alone until it has input, then stops serving", async () => {
+    const { loopback, backend, frontend } = setup();
+    frontend.setIndices({ inCons: 0, inProd: 0x0100_0000 });
+    loopback.notifyBackend();
+    await loopback.settle();
+    expect(backend.broken).toBeUndefined();
+    backend.write("ls\n");
+    expect(backend.broken).toMatch(/corrupt/);
+    const view = new DataView(loopback.page.buffer);
+    expect(view.getUint32(XenconsLayout.inProd, true)).toBe(0x0100_0000);
+  });
+
   it("never throws and never reads more than a ring for any page contents (property)", () => {
     fc.assert(
       fc.property(
@@ -118,6 +130,8 @@ describe("console backend with an hvc_xen frontend", () => {
         fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 4 }),
         (page, inputs) => {
           const channel = { page, notify() {}, onNotify() {} };
+          const view = new DataView(page.buffer);
+          const guestInProd = view.getUint32(XenconsLayout.inProd, true);
           const backend = new ConsoleBackend(channel);
           let total = 0;
           backend.onOutput((bytes) => {
@@ -127,12 +141,10 @@ describe("console backend with an hvc_xen frontend", () => {
           for (const input of inputs) backend.write(input);
           backend.service();
           expect(total).toBeLessThanOrEqual(XenconsLayout.outSize);
-          const view = new DataView(page.buffer);
-          const used =
-            (view.getUint32(XenconsLayout.inProd, true) -
-              view.getUint32(XenconsLayout.inCons, true)) >>>
-            0;
-          if (backend.broken === undefined) expect(used).toBeLessThanOrEqual(XenconsLayout.inSize);
+          // The guest's own indices may be garbage; what the backend publishes never is.
+          const inProd = view.getUint32(XenconsLayout.inProd, true);
+          const used = (inProd - view.getUint32(XenconsLayout.inCons, true)) >>> 0;
+          if (inProd !== guestInProd) expect(used).toBeLessThanOrEqual(XenconsLayout.inSize);
         },
       ),
       { numRuns: 1000 },
