@@ -239,8 +239,12 @@ export class BlockCache {
     this.code[slot] = undefined;
   }
 
-  /** Drops the blocks of physical page `page` (a write hit it). */
-  invalidatePage(page: number): void {
+  /**
+   * Drops the blocks of physical page `page` (a write hit it). `counted`:
+   * whether this counts towards MAX_PAGE_INVALIDATIONS (not for code host
+   * code replaced, which is no sign of data beside code).
+   */
+  invalidatePage(page: number, counted = true): void {
     const start = (page << 12) & (BLOCK_CACHE_SIZE - 1);
     const entries = this.entries;
     let dropped = false;
@@ -252,7 +256,7 @@ export class BlockCache {
       }
       if (this.hotTag[i] >>> 12 === page) this.hot[i] = 0;
     }
-    if (dropped && this.pageInvalidations[page] < 255) this.pageInvalidations[page]++;
+    if (dropped && counted && this.pageInvalidations[page] < 255) this.pageInvalidations[page]++;
   }
 
   clear(): void {

@@ -237,6 +237,8 @@ export interface X86WasmLayout {
   readonly codePage: number;
   /** The block cache's entries (`BlockCache.entries`): Int32Array(2 * BLOCK_CACHE_SIZE), for chaining blocks. */
   readonly blockEntries: number;
+  /** The code epoch each physical page's blocks were last checked in (`CodeSnapshots.checked`): Uint8Array(1 << 20). */
+  readonly pageChecked: number;
 }
 
 const LAYOUT_REGS = 0;
@@ -247,12 +249,13 @@ const LAYOUT_TLB_INFO = 8192;
 const LAYOUT_TLB_PHYS = LAYOUT_TLB_INFO + (4 << 20);
 const LAYOUT_CODE_PAGE = LAYOUT_TLB_PHYS + (4 << 20);
 const LAYOUT_BLOCK_ENTRIES = LAYOUT_CODE_PAGE + (1 << 20);
+const LAYOUT_PAGE_CHECKED = LAYOUT_BLOCK_ENTRIES + 8 * BLOCK_CACHE_SIZE;
 /**
  * WebAssembly scratch one x86 vCPU claims from its memory (`wasmScratch` in
  * `createGuestMemory`): its registers, segment bases, TLB and code-page map,
  * the latter sized for the largest RAM a 32-bit WebAssembly memory holds.
  */
-export const X86_WASM_SCRATCH_BYTES = LAYOUT_BLOCK_ENTRIES + 8 * BLOCK_CACHE_SIZE;
+export const X86_WASM_SCRATCH_BYTES = LAYOUT_PAGE_CHECKED + (1 << 20);
 
 const noIo: VcpuIo = {
   portRead: (_port, size) => (size === 1 ? 0xff : size === 2 ? 0xffff : -1),
@@ -445,6 +448,7 @@ export class X86Cpu implements Vcpu {
         tlbPhys: at + LAYOUT_TLB_PHYS,
         codePage: at + LAYOUT_CODE_PAGE,
         blockEntries: at + LAYOUT_BLOCK_ENTRIES,
+        pageChecked: at + LAYOUT_PAGE_CHECKED,
       };
       this.regs = new Int32Array(buffer, this.wasmLayout.regs, 16);
       this.segBase = new Int32Array(buffer, this.wasmLayout.segBase, 8);
@@ -985,8 +989,8 @@ export class X86Cpu implements Vcpu {
   private registerBlock(phys: number, code: BlockFunction, length: number, index: number): void {
     (this.blocks as BlockCache).put(phys & (DECODE_CACHE_SIZE - 1), phys, code, length, index);
     // Writes to this page now drop the block (and the decoded instructions).
-    // A WebAssembly block compiled from a queue may have missed a write
-    // made before this: its entry guard compares its code bytes.
+    // The WebAssembly tier registers a block compiled from its queue only
+    // if no write dropped its page's code since it was generated.
     this.codePage[phys >>> 12] = 1;
   }
 
@@ -1461,14 +1465,21 @@ export class X86Cpu implements Vcpu {
   /**
    * Host code runs next (or ran since the last run): it may write guest
    * memory without the CPU seeing it (backends, grant copies, device DMA,
-   * the hypercall page an MSR write installs). WebAssembly blocks compare
-   * their code bytes on their first entry after this (WASM_CODE_EPOCH);
-   * between such points only this CPU writes memory, and its own writes
-   * to code drop the blocks they hit.
+   * the hypercall page an MSR write installs). The first entry into a
+   * WebAssembly block of a page after this compares the page's code with
+   * the bytes its blocks were generated from (WASM_CODE_EPOCH,
+   * CodeSnapshots); between such points only this CPU writes memory, and
+   * its own writes to code drop the blocks they hit.
    */
   private hostMayWrite(): void {
     const words = this.wasmWords;
-    if (words !== null) words[WASM_CODE_EPOCH] = (words[WASM_CODE_EPOCH] + 1) | 0 || 1;
+    if (words === null) return;
+    // The epoch runs from 1 to 255 (a byte per page records the last check).
+    if (words[WASM_CODE_EPOCH] < 255) words[WASM_CODE_EPOCH]++;
+    else {
+      words[WASM_CODE_EPOCH] = 1;
+      (this.wasmTier as WasmBlockTier).snapshots.resetChecks();
+    }
   }
 
   /** Slow segment check: null selector, limit, expand-down, read-only (SDM vol. 3A 5.3, 5.6). */
@@ -1751,21 +1762,34 @@ export class X86Cpu implements Vcpu {
     );
   }
 
+  /**
+   * Whether a physical access that is not direct may run host code, which
+   * may write guest memory unseen (see hostMayWrite): only an MMIO
+   * handler does, and MMIO never lies in RAM (`GuestMemory`: RAM frames
+   * are own, removed or mapped). The frames in RAM that are not direct are
+   * plain memory: shared_info and grant-table frames, grant and foreign
+   * mappings (Linux reads its vcpu_info and pvclock in one about 40,000
+   * times in a boot), removed frames.
+   */
+  private reachesDevice(address: number, size: number): boolean {
+    return address >>> 0 > this.ramSize - size;
+  }
+
   physRead8(address: number): number {
     if (this.direct(address, 1)) return this.ram[address];
-    this.hostMayWrite();
+    if (this.reachesDevice(address, 1)) this.hostMayWrite();
     return this.memory.read8(address >>> 0) & 0xff;
   }
 
   physRead16(address: number): number {
     if (this.direct(address, 2)) return this.view.getUint16(address, true);
-    this.hostMayWrite();
+    if (this.reachesDevice(address, 2)) this.hostMayWrite();
     return this.memory.read16(address >>> 0) & 0xffff;
   }
 
   physRead32(address: number): number {
     if (this.direct(address, 4)) return this.view.getInt32(address, true);
-    this.hostMayWrite();
+    if (this.reachesDevice(address, 4)) this.hostMayWrite();
     return this.memory.read32(address >>> 0) | 0;
   }
 
@@ -1774,7 +1798,7 @@ export class X86Cpu implements Vcpu {
       if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
       this.ram[address] = value;
     } else {
-      this.hostMayWrite();
+      if (this.reachesDevice(address, 1)) this.hostMayWrite();
       this.memory.write8(address >>> 0, value & 0xff);
     }
   }
@@ -1784,7 +1808,7 @@ export class X86Cpu implements Vcpu {
       if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
       this.view.setUint16(address, value, true);
     } else {
-      this.hostMayWrite();
+      if (this.reachesDevice(address, 2)) this.hostMayWrite();
       this.memory.write16(address >>> 0, value & 0xffff);
     }
   }
@@ -1794,7 +1818,7 @@ export class X86Cpu implements Vcpu {
       if (this.codePage[address >>> 12]) this.invalidatePhysPage(address >>> 12);
       this.view.setInt32(address, value, true);
     } else {
-      this.hostMayWrite();
+      if (this.reachesDevice(address, 4)) this.hostMayWrite();
       this.memory.write32(address >>> 0, value | 0);
     }
   }
@@ -1803,13 +1827,15 @@ export class X86Cpu implements Vcpu {
    * A write hit a page holding decoded instructions: drop them. The cache is
    * direct-mapped by physical address, so the page's instructions can only
    * sit in 4096 consecutive slots. Eager invalidation keeps the hot path's
-   * cache check to one tag compare.
+   * cache check to one tag compare. `written`: false when the WebAssembly
+   * tier found code host code replaced (not a guest write to its code page).
    */
-  private invalidatePhysPage(page: number): void {
-    this.counters.codePageWrites++;
+  private invalidatePhysPage(page: number, written = true): void {
+    if (written) this.counters.codePageWrites++;
     this.codePage[page] = 0;
     this.blockAbort = true;
-    if (this.blocks !== null) this.blocks.invalidatePage(page);
+    if (this.blocks !== null) this.blocks.invalidatePage(page, written);
+    if (this.wasmTier !== null) this.wasmTier.snapshots.forget(page);
     const tags = this.decoded.tag;
     const start = (page << 12) & (DECODE_CACHE_SIZE - 1);
     for (let i = start; i < start + 4096; i++) {

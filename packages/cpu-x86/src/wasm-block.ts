@@ -9,7 +9,8 @@
  *
  * Same input (the decoder's records), same block boundaries (`GENERIC`,
  * `MAX_BLOCK`, one physical page) and exactly the same semantics as the
- * JavaScript tier: code-byte and segment guards on entry (-1), the
+ * JavaScript tier: code-byte (per page, `CodeSnapshots`) and segment
+ * guards on entry (-1), the
  * budget, `step` (the interpreter's `execute`, imported) for every form
  * not generated inline, the arithmetic flags of the last flag-setting
  * instruction in locals stored (to scratch, `WASM_FLAGS`) only where
@@ -48,6 +49,7 @@ import {
   RESULT_ONLY,
   ROTATED,
 } from "./block";
+import { type CodeSnapshot, CodeSnapshots } from "./code-snapshots";
 import type { X86WasmLayout } from "./cpu";
 import { type DecodedInstructions, Info } from "./decoder";
 import { LazyOp } from "./flags";
@@ -101,9 +103,10 @@ const WASM_CHAIN_TOTAL = 6;
 const WASM_CHAINED = 7;
 /**
  * Bumped by the CPU wherever memory may have changed behind it (each run,
- * each call out to host code: `hostMayWrite`); never 0. A block compares
- * its code bytes on its first entry after a bump only (each block keeps
- * the epoch it last checked in its own global).
+ * each call out to host code: `hostMayWrite`), from 1 to 255 and around.
+ * The first entry into a block of a page after a bump compares the page's
+ * code with what its blocks were generated from (`CodeSnapshots`: JavaScript
+ * before it enters a block, the dispatcher before it chains into one).
  */
 export const WASM_CODE_EPOCH = 14;
 /** CS in the segment arrays. */
@@ -207,6 +210,7 @@ interface WasmHost extends BlockHost {
   checkSegment(seg: number, offset: number, size: number, write: boolean): void;
   condition(cc: number): boolean;
   getCF(): number;
+  invalidatePhysPage(page: number, written: boolean): void;
 }
 
 /** Distinct signatures of the helpers: a module's types start with these (for call_indirect). */
@@ -245,8 +249,13 @@ function wrap(
   cpu: WasmHost,
   words: Int32Array,
   sync: () => void,
+  page: number,
+  snapshots: CodeSnapshots,
 ): BlockFunction {
+  const checked = snapshots.checked;
   return (eip, budget) => {
+    // The first entry since the code epoch changed checks the page's code.
+    if (checked[page] !== words[WASM_CODE_EPOCH] && !snapshots.verify(page)) return -1;
     const count = run(index, eip, budget);
     if (count >= 0) {
       cpu.eip = words[WASM_EXIT_EIP];
@@ -265,7 +274,8 @@ function wrap(
  * block at `index` in the table, then chains to the block at the EIP it left for while
  * the CPU's loop would enter it too (the block in the cache for the
  * physical address, CS without a limit check, the execute permission in
- * the TLB, the whole block within the budget) and the block left through
+ * the TLB, the whole block within the budget, its page's code checked in
+ * this code epoch) and the block left through
  * its own code: a block that ran the interpreter's `step` or a slow path
  * (where the CPU may have changed mode, translations or code, or an event
  * may have become pending) returns to the loop (WASM_NO_CHAIN). Returns
@@ -294,6 +304,8 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
   /** The chained block's cache entry: its byte offset, then its second word (length | index << 8). */
   const ENTRY = 13;
   const WORD = 14;
+  /** The code epoch: a chained block's page must have been checked in it (CodeSnapshots). */
+  const EPOCH = 15;
   const word = (index: number) => layout.scratch + 4 * index;
   const c = new CodeWriter();
   const count = () => {
@@ -313,6 +325,7 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
     .memory(Op.i32Load, 2, layout.segBase + 4 * SEG_CS)
     .set(CS_BASE);
   c.i32(0).memory(Op.i32Load, 2, word(WASM_EXEC_NEED)).set(NEED);
+  c.i32(0).memory(Op.i32Load, 2, word(WASM_CODE_EPOCH)).set(EPOCH);
   c.i32(1).set(LAST_LINEAR);
   c.i32(0).i32(0).memory(Op.i32Store, 2, word(WASM_NO_CHAIN));
   // A fault in a block unwinds through here: the chained count is kept.
@@ -348,6 +361,9 @@ function dispatcherBody(layout: X86WasmLayout): CodeWriter {
     .op(Op.i32Shl)
     .tee(ENTRY);
   c.memory(Op.i32Load, 2, layout.blockEntries).get(PHYS).op(Op.i32Ne);
+  leave();
+  c.get(PHYS).i32(12).op(Op.i32ShrU).memory(Op.i32Load8U, 0, layout.pageChecked);
+  c.get(EPOCH).op(Op.i32Ne);
   leave();
   c.get(ENTRY)
     .memory(Op.i32Load, 2, layout.blockEntries + 4)
@@ -529,7 +545,10 @@ export class WasmBlockTier {
    * page; -1 when it ends in a transfer or at the page's end.
    */
   fallThrough = -1;
-  private pending: { phys: number; length: number; body: CodeWriter }[] = [];
+  private pending: { phys: number; length: number; body: CodeWriter; snapshot: CodeSnapshot }[] =
+    [];
+  /** The code the blocks were generated from, by page (checked after host code ran). */
+  readonly snapshots: CodeSnapshots;
   private readonly view: DataView;
   private readonly helperFunctions: FunctionDefinition[];
   /** The body writer every BlockEmitter reuses (an allocation per block cost more than its copy). */
@@ -559,6 +578,15 @@ export class WasmBlockTier {
     const host = cpu as WasmHost;
     this.words = new Int32Array(layout.memory.buffer, layout.scratch, 1024);
     this.fetcher = new PhysicalFetcher(cpu.ram);
+    const ram = cpu.ram;
+    this.snapshots = new CodeSnapshots(
+      new Int32Array(ram.buffer, ram.byteOffset, ram.length >>> 2),
+      new Uint8Array(layout.memory.buffer, layout.pageChecked, 1 << 20),
+      () => this.words[WASM_CODE_EPOCH],
+      arrays.codePage,
+      // Code replaced by host code: not counted as a write by the guest.
+      (page) => host.invalidatePhysPage(page, false),
+    );
     const helpers = cache.helpers ?? createHelpers(cpu, view, arrays);
     cache.helpers = helpers;
     const words = this.words;
@@ -654,7 +682,7 @@ export class WasmBlockTier {
       memory: { module: "k", field: "m", minimumPages: 1 },
       table: { module: "k", field: "b", minimum: INITIAL_TABLE },
       imports: [],
-      functions: [{ type: fn(3, 1), locals: 12, body: dispatcherBody(layout), export: "run" }],
+      functions: [{ type: fn(3, 1), locals: 13, body: dispatcherBody(layout), export: "run" }],
     });
     this.dispatch = new WebAssembly.Instance(new WebAssembly.Module(dispatcher), {
       k: { m: layout.memory, b: this.blocks },
@@ -684,6 +712,7 @@ export class WasmBlockTier {
     const cpu = this.cpu;
     const fetcher = this.fetcher;
     const pageEnd = (phys & ~0xfff) + 4096;
+    const snapshot = this.snapshots.current(phys >>> 12);
     const block = new BlockEmitter(this.layout, cpu.stack32, this.body);
     const view = this.view;
     let offset = 0;
@@ -694,7 +723,7 @@ export class WasmBlockTier {
     const offsets: number[] = [];
     // The offset a continued jmp/call goes on at (null: the next instruction, or none).
     const follows: (number | null)[] = [];
-    // The code bytes the block covers (its guards compare them).
+    // The code bytes the block covers (its page's snapshot keeps them).
     let low = 0;
     let high = 0;
     // Targets of forward branches in the page seen so far.
@@ -789,11 +818,8 @@ export class WasmBlockTier {
         break;
       }
     }
-    this.pending.push({
-      phys,
-      length: count,
-      body: block.finish(phys, end, count, ended, view, low, high, this.pending.length),
-    });
+    this.snapshots.extend(snapshot, phys + low, phys + high);
+    this.pending.push({ phys, length: count, body: block.finish(end, count, ended), snapshot });
     this.fallThrough = !ended && phys + end < pageEnd ? phys + end : -1;
     if (this.pending.length >= this.batch) this.compile();
     return true;
@@ -821,8 +847,6 @@ export class WasmBlockTier {
       memory: { module: "k", field: "m", minimumPages: 1 },
       table: { module: "k", field: "t", minimum: IMPORTS.length },
       imports: [],
-      // Each block's checked code epoch (see WASM_CODE_EPOCH), by its index in the batch.
-      globals: pending.length,
       functions: [
         ...this.helperFunctions,
         ...pending.map((entry, i) => ({
@@ -847,13 +871,17 @@ export class WasmBlockTier {
     host.counters.wasmBlocks += pending.length;
     host.counters.wasmBytes += bytes.length;
     const cache = this.cache;
+    const snapshots = this.snapshots;
     pending.forEach((entry, i) => {
+      const page = entry.phys >>> 12;
+      // A write to the page since the block was generated dropped its code.
+      if (!snapshots.isCurrent(page, entry.snapshot)) return;
       const index = cache.claimIndex();
       if (index >= this.blocks.length) this.blocks.grow(this.blocks.length);
       this.blocks.set(index, exports[`b${i}`]);
       this.register(
         entry.phys,
-        wrap(this.dispatch, index, host, this.words, this.sync),
+        wrap(this.dispatch, index, host, this.words, this.sync, page, snapshots),
         entry.length,
         index,
       );
@@ -2327,16 +2355,7 @@ class BlockEmitter {
   // -- The function -------------------------------------------------------
 
   /** The module: entry guards, the body in try (and loop), the fault catch. */
-  finish(
-    phys: number,
-    end: number,
-    count: number,
-    ended: boolean,
-    view: DataView,
-    low = 0,
-    high = end,
-    epochGlobal = 0,
-  ): CodeWriter {
+  finish(end: number, count: number, ended: boolean): CodeWriter {
     const layout = this.layout;
     if (!ended) this.exit(() => this.c.get(E).i32(end).op(Op.i32Add), count);
     // Skips to instructions past the block's end leave there.
@@ -2349,10 +2368,9 @@ class BlockEmitter {
       this.exit(() => this.c.get(E).i32(at).op(Op.i32Add), k);
     }
     const f = new BlockCodeWriter(this.c.length + 512);
-    // Guards: the stack size and the segments assumed flat, then the code
-    // bytes (an external write that bypassed invalidateCode makes the
-    // block refuse to run, as the interpreter's first-word check re-decodes).
-    // Flat segments and the stack size are one word's bits (WASM_FLAT).
+    // Guards: the stack size and the segments assumed flat (one word's
+    // bits, WASM_FLAT), the other segments' bases. The code bytes are
+    // checked per page by the tier (`CodeSnapshots`), not here.
     let mask = 1 << WASM_FLAT_STACK32;
     for (const [seg, base] of this.assumed) if (base === 0) mask |= 1 << seg;
     f.i32(0)
@@ -2372,29 +2390,6 @@ class BlockEmitter {
         .op(Op.i32Ne)
         .op(Op.i32Or);
     }
-    // The code bytes, on the first entry since the epoch changed (only
-    // host code can have written them unseen). Eight bytes per compare (a
-    // block never ends within 8 bytes of its page's end unaligned: the last
-    // aligned word is inside the page). The epoch is recorded only when
-    // they match: a refused block must refuse again.
-    const epoch = () => f.i32(0).memory(Op.i32Load, 2, layout.scratch + 4 * WASM_CODE_EPOCH);
-    f.getGlobal(epochGlobal);
-    epoch().op(Op.i32Ne);
-    f.begin(Op.if, I32);
-    f.i32(0);
-    for (let at = (phys + low) & ~7; at < phys + high; at += 8) {
-      f.i32(0)
-        .memory(Op.i64Load, 3, at)
-        .i64(view.getInt32(at, true), view.getInt32(at + 4, true));
-      f.op(Op.i64Ne).op(Op.i32Or);
-    }
-    f.tee(T).op(Op.i32Eqz).begin(Op.if);
-    epoch().setGlobal(epochGlobal);
-    f.end();
-    f.get(T);
-    f.op(Op.else).i32(0);
-    f.end();
-    f.op(Op.i32Or);
     f.begin(Op.if).i32(-1).op(Op.return).end();
     f.i32(-1).set(FK);
     f.begin(Op.try);

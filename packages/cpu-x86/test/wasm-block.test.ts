@@ -841,8 +841,9 @@ l:
 
     it("runs code the host rewrote between runs, unannounced", () => {
       // Host code (a backend, a grant copy) writes RAM without telling the
-      // CPU: each run begins a new code epoch, so a block compares its code
-      // bytes on its first entry and refuses when they changed.
+      // CPU: each run begins a new code epoch, so the first entry into a
+      // block of the page compares the page's code with what its blocks
+      // were generated from, and drops them when it changed.
       const code = sumOfOnes();
       const wasm = cpuWith([...code], { wasm: true, threshold: 10 });
       expect(run(wasm)).toBe(VcpuExitReason.Halt);
@@ -852,6 +853,39 @@ l:
       wasm.setFlatProtectedMode(0x1000, 0x80000);
       expect(run(wasm)).toBe(VcpuExitReason.Halt);
       expect(wasm.regs[3]).toBe(2000);
+    });
+
+    it("never registers a block whose page the guest wrote while it waited in the queue", () => {
+      // The loop at l is queued after 10 passes; before its batch is
+      // compiled (32 more entries) the guest rewrites the loop's constant.
+      // The loop at m, in the same page, is queued next (its page checked
+      // again) and compiles the batch: the queued block of l, made from the
+      // old bytes, must not be registered with it.
+      const code = assemble(`
+  mov esi, 20
+  xor ebx, ebx
+  mov ecx, esi
+l:
+  mov eax, 1
+  add ebx, eax
+  dec ecx
+  jnz l
+  test esi, esi
+  jz done
+  mov byte [l + 1], 2
+  xor esi, esi
+  mov edx, 100
+m:
+  dec edx
+  jnz m
+  mov ecx, 1000
+  jmp l
+done:
+  hlt`);
+      const wasm = cpuWith([...code], { wasm: true, threshold: 10 });
+      expect(run(wasm)).toBe(VcpuExitReason.Halt);
+      expect(wasm.regs[3]).toBe(20 + 2 * 1000);
+      expect(blockShare(wasm)).toBeGreaterThan(0.5);
     });
 
     it("runs code a device rewrote during a run, at its port access", () => {
