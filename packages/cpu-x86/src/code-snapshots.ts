@@ -117,6 +117,12 @@ export class CodeSnapshots {
     for (const page of this.pages.keys()) this.checked[page] = 0;
   }
 
+  /** Forgets every page (the CPU dropped all its code: a restored state). */
+  clear(): void {
+    this.resetChecks();
+    this.pages.clear();
+  }
+
   /** Pages with a snapshot (for tests). */
   get size(): number {
     return this.pages.size;

@@ -628,6 +628,7 @@ export class X86Cpu implements Vcpu {
     this.flushTlb(true);
     this.decoded.clear();
     this.blocks?.clear();
+    this.wasmTier?.snapshots.clear();
     this.eventCheck = true;
   }
 

@@ -87,5 +87,7 @@ describe("CodeSnapshots", () => {
     snapshots.resetChecks();
     expect([checked[1], checked[7]]).toEqual([0, 0]);
     expect(snapshots.size).toBe(2);
+    snapshots.clear();
+    expect(snapshots.size).toBe(0);
   });
 });
